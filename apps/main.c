@@ -1,0 +1,50 @@
+// main.c — `vlm`, one command with subcommands (apps/cmd-*.c).
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+struct vlm_subcommand {
+    const char * name;
+    int (*run)(int argc, char ** argv);
+    const char * summary;
+};
+
+static const struct vlm_subcommand subcommands[] = {
+    { "segment",  vlm_cmd_segment,  "cut out objects with SAM from point/box prompts, or everything" },
+    { "embed",    vlm_cmd_embed,    "map images and texts into CLIP's shared embedding space" },
+    { "classify", vlm_cmd_classify, "zero-shot classify an image against text labels (CLIP)" },
+    { "concepts", vlm_cmd_concepts, "tag an image with the best entries of a built-in concept list (CLIP)" },
+    { "bench",    vlm_cmd_bench,    "time each model stage, against the machine's peak" },
+    { "info",     vlm_cmd_info,     "print a model file's architecture, parameters, dtypes and memory" },
+    { "devices",  vlm_cmd_devices,  "list Vulkan devices and which backend 'auto' picks" },
+};
+
+static void usage(FILE * f) {
+    fprintf(f, "vlm %s — local vision-language and segmentation models (Vulkan / CPU)\n\n"
+               "usage: vlm <command> [options]   (vlm <command> --help for its options)\n\ncommands:\n",
+            vlm_version());
+    for (size_t i = 0; i < sizeof subcommands / sizeof *subcommands; i++)
+        fprintf(f, "  %-10s %s\n", subcommands[i].name, subcommands[i].summary);
+    fprintf(f, "\nevery command takes --backend cpu|vulkan|auto (default: $VLM_BACKEND, else auto)\n");
+}
+
+int main(int argc, char ** argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("vlm %s\n", vlm_version());
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof subcommands / sizeof *subcommands; i++)
+        if (!strcmp(argv[1], subcommands[i].name)) return subcommands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "vlm: unknown command '%s'\n\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

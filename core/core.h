@@ -1,0 +1,273 @@
+// core.h — the internal runtime: tensors, execution context, ops, backends.
+// Knows nothing about SAM, CLIP or any model. Model code is straight-line C calling
+// vlm_op_* on a struct vlm_ctx; the CPU backend runs each op at once, the Vulkan
+// backend records it into a command buffer (see vk-backend.c).
+//
+// Conventions
+//   - Tensors are in PyTorch dimension order: shape[0] is outermost; strides are in
+//     elements; nn.Linear weights are [out, in].
+//   - Ops take tensors by value (they are small headers) and return the output header.
+//   - Errors are sticky on the context: after the first failure every op is a no-op that
+//     returns an empty tensor, and the caller checks vlm_ctx_ok() once per stage.
+//   - Activations come from the context's arena: mark before a block, reset after it.
+#ifndef VLM_CORE_H
+#define VLM_CORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vlm.h"
+
+#define VLM_MAX_DIMS 4
+
+enum vlm_dtype {
+    VLM_DTYPE_F32 = 0,
+    VLM_DTYPE_F16,
+    VLM_DTYPE_BF16,
+    VLM_DTYPE_I32,
+    VLM_DTYPE_U8,
+    VLM_DTYPE_COUNT
+};
+
+size_t       vlm_dtype_size(enum vlm_dtype dtype);
+const char * vlm_dtype_name(enum vlm_dtype dtype);
+
+// A buffer owns bytes on one backend: host memory for the CPU backend, a VkBuffer for
+// Vulkan. Tensors point into buffers; a buffer outlives every tensor that views it.
+struct vlm_buffer;
+
+struct vlm_tensor {
+    enum vlm_dtype      dtype;
+    int32_t             n_dims;               // 0 = empty / invalid tensor
+    int64_t             shape[VLM_MAX_DIMS];  // PyTorch order, unused dims are 1
+    int64_t             stride[VLM_MAX_DIMS]; // in elements, unused dims 0
+    struct vlm_buffer * buf;
+    size_t              offset;               // bytes into buf
+};
+
+// ---- tensor headers (no data movement) ----------------------------------------------
+int64_t           vlm_tensor_numel(const struct vlm_tensor * t);
+bool              vlm_tensor_is_contiguous(const struct vlm_tensor * t);
+bool              vlm_tensor_valid(const struct vlm_tensor * t);
+// Fills shape and contiguous strides; dims beyond n_dims are 1 / 0.
+void              vlm_tensor_set_shape(struct vlm_tensor * t, int32_t n_dims, const int64_t * shape);
+// Views share the buffer. reshape needs a contiguous tensor.
+struct vlm_tensor vlm_tensor_reshape(struct vlm_tensor t, int32_t n_dims, const int64_t * shape);
+struct vlm_tensor vlm_tensor_permute(struct vlm_tensor t, const int32_t * perm);   // perm[i] = source dim
+struct vlm_tensor vlm_tensor_slice(struct vlm_tensor t, int32_t dim, int64_t start, int64_t len);
+struct vlm_tensor vlm_tensor_transpose(struct vlm_tensor t, int32_t d0, int32_t d1);
+// Writes "[a, b, c] f32" into out.
+void              vlm_tensor_shape_str(const struct vlm_tensor * t, char * out, size_t out_size);
+
+// ---- errors ----------------------------------------------------------------------------
+// Records a one-line message as the calling thread's last error (vlm_last_error()) and
+// returns status, so that `return vlm_error(VLM_STATUS_IO, "%s: cannot open", path);` works.
+enum vlm_status vlm_error(enum vlm_status status, const char * fmt, ...) __attribute__((format(printf, 2, 3)));
+
+// Checked size arithmetic for parsers: return false on overflow (out untouched).
+static inline bool vlm_mul_size(size_t a, size_t b, size_t * out) { return !__builtin_mul_overflow(a, b, out); }
+static inline bool vlm_add_size(size_t a, size_t b, size_t * out) { return !__builtin_add_overflow(a, b, out); }
+static inline bool vlm_align_size(size_t a, size_t align, size_t * out) {
+    size_t t;
+    if (align == 0 || __builtin_add_overflow(a, align - 1, &t)) return false;
+    *out = t / align * align;
+    return true;
+}
+
+// ---- execution context ---------------------------------------------------------------
+enum vlm_backend_kind { VLM_BACKEND_KIND_CPU = 0, VLM_BACKEND_KIND_VULKAN };
+
+struct vlm_vk;   // Vulkan device state (vk-backend.c), NULL on CPU
+
+struct vlm_ctx {
+    enum vlm_backend_kind backend;
+    enum vlm_status       status;          // sticky: first error wins
+    char                  error[512];
+    int32_t               n_threads;
+    struct vlm_vk *       vk;
+    struct vlm_buffer *   arena;           // activations
+    size_t                arena_used;
+    size_t                arena_peak;
+    size_t                arena_size;
+    double                flops;           // multiply-adds x 2 of the ops run so far (for `vlm bench`)
+};
+
+// Creates a context on the given backend (AUTO = Vulkan if a device works, else CPU).
+// arena_bytes is the activation arena size. On failure returns NULL and writes the reason
+// into err (when err is not NULL).
+struct vlm_ctx * vlm_ctx_new(enum vlm_backend_type backend, int32_t n_threads, size_t arena_bytes,
+                             char * err, size_t err_size);
+void             vlm_ctx_free(struct vlm_ctx * x);
+const char *     vlm_ctx_backend_name(const struct vlm_ctx * x);   // "cpu" or "vulkan (llvmpipe ...)"
+static inline bool vlm_ctx_ok(const struct vlm_ctx * x) { return x->status == VLM_STATUS_OK; }
+// Records an error (printf-style) unless one is already recorded; returns the status.
+enum vlm_status  vlm_ctx_fail(struct vlm_ctx * x, enum vlm_status status, const char * fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+// Waits for all recorded work (no-op on CPU). Returns the sticky status.
+enum vlm_status  vlm_ctx_sync(struct vlm_ctx * x);
+
+// Buffers outside the arena (model weights, caches that outlive a forward).
+struct vlm_buffer * vlm_buffer_new(struct vlm_ctx * x, size_t bytes);
+void                vlm_buffer_free(struct vlm_ctx * x, struct vlm_buffer * b);
+// Host pointer of a CPU buffer, NULL for device buffers.
+void *              vlm_buffer_host(struct vlm_buffer * b);
+
+// Arena: allocations are 256-byte aligned; reset frees everything after the mark.
+size_t            vlm_arena_mark(struct vlm_ctx * x);
+void              vlm_arena_reset(struct vlm_ctx * x, size_t mark);
+// A new contiguous tensor in the arena (contents undefined).
+struct vlm_tensor vlm_tensor_new(struct vlm_ctx * x, enum vlm_dtype dtype, int32_t n_dims, const int64_t * shape);
+// A new contiguous tensor in a given buffer at a byte offset (for weights).
+struct vlm_tensor vlm_tensor_in(struct vlm_buffer * b, size_t offset, enum vlm_dtype dtype, int32_t n_dims,
+                                const int64_t * shape);
+
+// Host <-> tensor copies. data is contiguous host memory of the tensor's dtype.
+// download syncs first and handles strided (view) tensors.
+void vlm_tensor_upload(struct vlm_ctx * x, struct vlm_tensor t, const void * data);
+void vlm_tensor_download(struct vlm_ctx * x, struct vlm_tensor t, void * data);
+// Convenience: new arena tensor initialized from host data.
+struct vlm_tensor vlm_tensor_from_host(struct vlm_ctx * x, enum vlm_dtype dtype, int32_t n_dims,
+                                       const int64_t * shape, const void * data);
+
+// ---- ops -----------------------------------------------------------------------------
+// All float ops compute in fp32; inputs may be F32 views (any strides) unless noted;
+// weights may be F32, F16 or BF16 where noted. Outputs are new contiguous F32 tensors.
+
+enum vlm_unary { VLM_UNARY_GELU_ERF = 0, VLM_UNARY_GELU_TANH, VLM_UNARY_QUICK_GELU, VLM_UNARY_RELU,
+                 VLM_UNARY_SILU, VLM_UNARY_SIGMOID, VLM_UNARY_COUNT };
+enum vlm_binary { VLM_BINARY_ADD = 0, VLM_BINARY_SUB, VLM_BINARY_MUL, VLM_BINARY_DIV, VLM_BINARY_COUNT };
+
+// y[..., N] = x[..., K] @ w[N, K]^T + b[N]. x: any leading dims, innermost contiguous.
+// w: F32/F16/BF16 [N, K] contiguous. b: NULL or [N].
+struct vlm_tensor vlm_op_linear(struct vlm_ctx * x, struct vlm_tensor in, struct vlm_tensor w, const struct vlm_tensor * b);
+// c[B, M, N] = a[B, M, K] @ b[B, K, N] (3-D; B broadcasts when one side has B == 1). Strided views allowed
+// (e.g. b = transpose of [B, N, K]).
+struct vlm_tensor vlm_op_matmul(struct vlm_ctx * x, struct vlm_tensor a, struct vlm_tensor b);
+// Elementwise with NumPy broadcasting over up to 4 dims (right-aligned).
+struct vlm_tensor vlm_op_binary(struct vlm_ctx * x, enum vlm_binary op, struct vlm_tensor a, struct vlm_tensor b);
+static inline struct vlm_tensor vlm_op_add(struct vlm_ctx * x, struct vlm_tensor a, struct vlm_tensor b) { return vlm_op_binary(x, VLM_BINARY_ADD, a, b); }
+static inline struct vlm_tensor vlm_op_mul(struct vlm_ctx * x, struct vlm_tensor a, struct vlm_tensor b) { return vlm_op_binary(x, VLM_BINARY_MUL, a, b); }
+// y = scale * x + bias (scalar constants).
+struct vlm_tensor vlm_op_scale(struct vlm_ctx * x, struct vlm_tensor a, float scale, float bias);
+struct vlm_tensor vlm_op_unary(struct vlm_ctx * x, enum vlm_unary op, struct vlm_tensor a);
+// Normalizes over the innermost dim. w, b: NULL or [D] (F32/F16/BF16).
+struct vlm_tensor vlm_op_layer_norm(struct vlm_ctx * x, struct vlm_tensor a, const struct vlm_tensor * w,
+                                    const struct vlm_tensor * b, float eps);
+struct vlm_tensor vlm_op_rms_norm(struct vlm_ctx * x, struct vlm_tensor a, const struct vlm_tensor * w, float eps);
+// LayerNorm2d (SAM neck / mask decoder): normalizes over channels of [B, C, H, W].
+struct vlm_tensor vlm_op_layer_norm_2d(struct vlm_ctx * x, struct vlm_tensor a, struct vlm_tensor w,
+                                       struct vlm_tensor b, float eps);
+// softmax(scale * a + mask) over the innermost dim. mask: NULL or broadcastable to a.
+struct vlm_tensor vlm_op_softmax(struct vlm_ctx * x, struct vlm_tensor a, float scale, const struct vlm_tensor * mask);
+
+// Fused attention: out[B, H, Tq, Dv] = softmax(scale * q k^T + bias) v, computed row-block by
+// row-block without materializing [Tq, Tk]. q [B, H, Tq, D], k [B, H, Tk, D], v [B, H, Tk, Dv]
+// (views with any strides). Optional terms of the bias:
+//   mask   additive, broadcastable to [B, H, Tq, Tk] (e.g. [1, 1, Tq, Tk])
+//   causal key j > query i is masked (after the mask)
+//   rel_h, rel_w  SAM's decomposed relative positions: [B, H, Tq, kh] and [B, H, Tq, kw], with
+//          Tk = kh * kw; bias[q][k] += rel_h[q][k / kw] + rel_w[q][k % kw].
+struct vlm_attention_params {
+    float                     scale;
+    bool                      causal;
+    const struct vlm_tensor * mask;
+    const struct vlm_tensor * rel_h;
+    const struct vlm_tensor * rel_w;
+};
+struct vlm_tensor vlm_op_attention(struct vlm_ctx * x, struct vlm_tensor q, struct vlm_tensor k, struct vlm_tensor v,
+                                   const struct vlm_attention_params * p);
+
+// conv2d: in [B, Cin, H, W], w [Cout, Cin, kh, kw] (F32/F16/BF16), b NULL or [Cout].
+struct vlm_tensor vlm_op_conv2d(struct vlm_ctx * x, struct vlm_tensor in, struct vlm_tensor w, const struct vlm_tensor * b,
+                                int32_t stride, int32_t pad);
+// conv_transpose2d with kernel == stride (SAM's 2x2 stride 2): w [Cin, Cout, k, k].
+struct vlm_tensor vlm_op_conv_transpose2d(struct vlm_ctx * x, struct vlm_tensor in, struct vlm_tensor w,
+                                          const struct vlm_tensor * b, int32_t stride);
+// Bilinear resize of [B, C, H, W] to [B, C, out_h, out_w], align_corners=False as
+// torch.nn.functional.interpolate; antialias as torch's antialias=True on downscale.
+struct vlm_tensor vlm_op_interpolate(struct vlm_ctx * x, struct vlm_tensor in, int64_t out_h, int64_t out_w, bool antialias);
+// Materializes any view (permute, slice) as a contiguous tensor, converting dtype.
+struct vlm_tensor vlm_op_copy(struct vlm_ctx * x, struct vlm_tensor in, enum vlm_dtype dtype);
+// Copies src into an existing (possibly strided) destination view of the same shape.
+void              vlm_op_copy_into(struct vlm_ctx * x, struct vlm_tensor dst, struct vlm_tensor src);
+// Concatenation along dim.
+struct vlm_tensor vlm_op_concat(struct vlm_ctx * x, struct vlm_tensor a, struct vlm_tensor b, int32_t dim);
+// out[n, :] = table[ids[n], :]. table [V, D] (F32/F16/BF16), ids I32 [N].
+struct vlm_tensor vlm_op_gather(struct vlm_ctx * x, struct vlm_tensor table, struct vlm_tensor ids);
+// Rotary embedding on [B, H, T, D] at positions pos0 + t, theta base. NEOX: pairs (i, i + D/2)
+// (HF layout); NORMAL: pairs (2i, 2i+1) (llama.cpp GGUF layout for LLaMA).
+enum vlm_rope_mode { VLM_ROPE_NORMAL = 0, VLM_ROPE_NEOX = 1 };
+struct vlm_tensor vlm_op_rope(struct vlm_ctx * x, struct vlm_tensor in, int32_t pos0, float theta, enum vlm_rope_mode mode);
+
+// ---- backend internals -----------------------------------------------------------------
+struct vlm_buffer {
+    enum vlm_backend_kind kind;
+    size_t                size;
+    void *                host;   // CPU: the bytes; Vulkan: NULL
+    void *                vk;     // Vulkan: backend-private (struct vlm_vk_buffer *)
+};
+
+// One op description handed to a backend. The front-ends in ops.c check shapes, allocate
+// the output and fill this; cpu-ops.c executes it, vk-ops.c records it.
+enum vlm_op_type {
+    VLM_OP_LINEAR, VLM_OP_MATMUL, VLM_OP_BINARY, VLM_OP_SCALE, VLM_OP_UNARY, VLM_OP_LAYER_NORM,
+    VLM_OP_RMS_NORM, VLM_OP_LAYER_NORM_2D, VLM_OP_SOFTMAX, VLM_OP_ATTENTION, VLM_OP_CONV2D,
+    VLM_OP_CONV_TRANSPOSE2D, VLM_OP_INTERPOLATE, VLM_OP_COPY, VLM_OP_CONCAT, VLM_OP_GATHER, VLM_OP_ROPE,
+    VLM_OP_COUNT
+};
+
+// Parameter conventions (src[] not listed are absent):
+//   LINEAR           src0 in, src1 w, src2 b?
+//   MATMUL           src0 a, src1 b
+//   BINARY           src0 a, src1 b (broadcast to dst), i0 = enum vlm_binary
+//   SCALE            src0, f0 scale, f1 bias
+//   UNARY            src0, i0 = enum vlm_unary
+//   LAYER_NORM       src0, src1 w?, src2 b?, f0 eps
+//   RMS_NORM         src0, src1 w?, f0 eps
+//   LAYER_NORM_2D    src0 [B,C,H,W], src1 w [C], src2 b [C], f0 eps
+//   SOFTMAX          src0, src1 mask? (broadcast), f0 scale
+//   ATTENTION        src0 q, src1 k, src2 v, src3 mask?, src4 rel_h?, src5 rel_w?, f0 scale, i0 causal
+//   CONV2D           src0 in, src1 w, src2 b?, i0 stride, i1 pad
+//   CONV_TRANSPOSE2D src0 in, src1 w, src2 b?, i0 stride
+//   INTERPOLATE      src0 in, i0 antialias (dst shape gives the size)
+//   COPY             src0 -> dst (same shape; any strides on both; dtype converted to dst's)
+//   CONCAT           src0, src1, i0 dim
+//   GATHER           src0 table, src1 ids (I32)
+//   ROPE             src0 [B,H,T,D], i0 pos0, i1 enum vlm_rope_mode, f0 theta
+#define VLM_OP_MAX_SRC 6
+struct vlm_op {
+    enum vlm_op_type  type;
+    struct vlm_tensor src[VLM_OP_MAX_SRC];  // n_dims == 0 for absent optional inputs
+    struct vlm_tensor dst;
+    int32_t           i[8];                 // integer parameters (op-specific, see ops.c)
+    float             f[4];                 // float parameters
+};
+
+void vlm_cpu_run_op(struct vlm_ctx * x, const struct vlm_op * op);
+
+// Vulkan backend (vk-*.c). Errors go into x's sticky status.
+struct vlm_vk *     vlm_vk_init(int32_t device_index, char * err, size_t err_size);  // NULL + reason on failure
+void                vlm_vk_free(struct vlm_vk * vk);
+const char *        vlm_vk_device_name(const struct vlm_vk * vk);
+struct vlm_buffer * vlm_vk_buffer_new(struct vlm_ctx * x, size_t bytes);
+void                vlm_vk_buffer_free(struct vlm_ctx * x, struct vlm_buffer * b);
+void                vlm_vk_upload(struct vlm_ctx * x, struct vlm_buffer * b, size_t offset, const void * data, size_t n);
+void                vlm_vk_download(struct vlm_ctx * x, struct vlm_buffer * b, size_t offset, void * data, size_t n);
+enum vlm_status     vlm_vk_sync(struct vlm_ctx * x);
+void                vlm_vk_run_op(struct vlm_ctx * x, const struct vlm_op * op);
+// Prints the Vulkan devices, their key limits and which one AUTO picks (for `vlm devices`).
+int                 vlm_vk_print_devices(void * file /* FILE * */);
+
+// Host view of a CPU tensor's first element (NULL for device tensors).
+void * vlm_tensor_host(const struct vlm_tensor * t);
+
+// fp16 / bf16 conversion helpers.
+float    vlm_f16_to_f32(uint16_t h);
+uint16_t vlm_f32_to_f16(float f);
+float    vlm_bf16_to_f32(uint16_t h);
+uint16_t vlm_f32_to_bf16(float f);
+// Converts n elements of src (dtype) to fp32.
+void     vlm_convert_to_f32(enum vlm_dtype dtype, const void * src, float * dst, size_t n);
+
+#endif // VLM_CORE_H

@@ -1,0 +1,799 @@
+// clip.c — CLIP model: hyper-parameters from tensor shapes, weight binding (OpenAI and HF
+// transformers names) and the image / text forward passes.
+#include <cjson/cJSON.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "clip.h"
+#include "image.h"
+#include "model.h"
+#include "tokenizer.h"
+
+// Activation budget of one forward: batches are chunked so that one chunk fits in it.
+#define CLIP_CHUNK_BUDGET   (64u << 20)
+#define CLIP_MAX_VISION_CHUNK 16
+#define CLIP_MAX_TEXT_CHUNK   64
+
+// ---- hyper-parameters ----------------------------------------------------------------------
+struct clip_hparams {
+    bool    hf;
+    int32_t embed_dim;
+    int32_t image_size, patch, grid;
+    int32_t v_width, v_layers, v_heads, v_mlp;
+    int32_t context, vocab;
+    int32_t t_width, t_layers, t_heads, t_mlp;
+};
+
+static const struct vlm_file_tensor * st_find(const struct vlm_safetensors * st, const char * name) {
+    return vlm_safetensors_find(st, name);
+}
+
+// Number of blocks: 1 + the largest N of "<prefix>N.<suffix>" names (0 when none).
+static int32_t count_layers(const struct vlm_safetensors * st, const char * prefix, const char * suffix) {
+    size_t pl = strlen(prefix);
+    long max = -1;
+    for (int32_t i = 0; i < st->n_tensors; i++) {
+        const char * n = st->tensors[i].name;
+        if (strncmp(n, prefix, pl) != 0) continue;
+        char * end = NULL;
+        long idx = strtol(n + pl, &end, 10);
+        if (end == n + pl || *end != '.' || strcmp(end + 1, suffix) != 0) continue;
+        if (idx >= 0 && idx < 4096 && idx > max) max = idx;
+    }
+    return (int32_t)(max + 1);
+}
+
+// ref: openai/CLIP clip/model.py build_model (OpenAI names); transformers CLIPModel (HF names).
+// Heads default to width // 64 as build_model does; config.json may override (clip_config).
+static enum vlm_status clip_infer(const struct vlm_safetensors * st, const char * path, struct clip_hparams * hp) {
+    memset(hp, 0, sizeof *hp);
+    const struct vlm_file_tensor *conv, *vpos, *proj, *tpos, *tok, *lnf, *fc;
+    hp->hf = st_find(st, "vision_model.embeddings.class_embedding") != NULL;
+    if (!hp->hf) {
+        if (!st_find(st, "visual.proj") && st_find(st, "visual.attnpool.positional_embedding"))
+            return vlm_error(VLM_STATUS_UNSUPPORTED, "%s: ResNet CLIP models (RN50, ...) are not supported, only ViT ones",
+                             path);
+        conv = st_find(st, "visual.conv1.weight");
+        vpos = st_find(st, "visual.positional_embedding");
+        proj = st_find(st, "visual.proj");
+        tpos = st_find(st, "positional_embedding");
+        tok  = st_find(st, "token_embedding.weight");
+        lnf  = st_find(st, "ln_final.weight");
+        fc   = st_find(st, "text_projection");
+    } else {
+        conv = st_find(st, "vision_model.embeddings.patch_embedding.weight");
+        vpos = st_find(st, "vision_model.embeddings.position_embedding.weight");
+        proj = st_find(st, "visual_projection.weight");
+        tpos = st_find(st, "text_model.embeddings.position_embedding.weight");
+        tok  = st_find(st, "text_model.embeddings.token_embedding.weight");
+        lnf  = st_find(st, "text_model.final_layer_norm.weight");
+        fc   = st_find(st, "text_projection.weight");
+    }
+    const char * missing = !conv ? "patch embedding (visual.conv1.weight)" : !vpos ? "vision positional embedding"
+                         : !proj ? "visual projection" : !tpos ? "text positional embedding"
+                         : !tok ? "token embedding" : !lnf ? "final layer norm" : !fc ? "text projection" : NULL;
+    if (missing) return vlm_error(VLM_STATUS_BAD_MODEL, "%s: not a complete CLIP ViT model: no %s", path, missing);
+    if (conv->n_dims != 4 || conv->shape[1] != 3 || conv->shape[2] != conv->shape[3] || vpos->n_dims != 2 ||
+        proj->n_dims != 2 || tpos->n_dims != 2 || tok->n_dims != 2 || lnf->n_dims != 1 || fc->n_dims != 2)
+        return vlm_error(VLM_STATUS_BAD_MODEL, "%s: CLIP tensors have unexpected ranks", path);
+
+    // ref: build_model: vision_width = conv1.weight.shape[0], patch = shape[-1],
+    // grid = round(sqrt(positional_embedding.shape[0] - 1)), image_resolution = patch * grid
+    hp->v_width = (int32_t)conv->shape[0];
+    hp->patch   = (int32_t)conv->shape[3];
+    int64_t n_pos = vpos->shape[0];
+    int64_t g = (int64_t)llround(sqrt((double)(n_pos - 1)));
+    if (n_pos < 2 || g * g + 1 != n_pos || vpos->shape[1] != hp->v_width || g > 1024 || hp->patch < 1)
+        return vlm_error(VLM_STATUS_BAD_MODEL, "%s: vision positional embedding %lldx%lld does not fit a square grid",
+                         path, (long long)vpos->shape[0], (long long)vpos->shape[1]);
+    hp->grid = (int32_t)g;
+    hp->image_size = hp->patch * hp->grid;
+    // ref: build_model: embed_dim = text_projection.shape[1] (HF Linear: weight [E, D])
+    hp->t_width   = (int32_t)lnf->shape[0];
+    hp->embed_dim = (int32_t)(hp->hf ? fc->shape[0] : fc->shape[1]);
+    hp->context   = (int32_t)tpos->shape[0];
+    hp->vocab     = (int32_t)tok->shape[0];
+    int64_t pe = hp->hf ? proj->shape[0] : proj->shape[1], pd = hp->hf ? proj->shape[1] : proj->shape[0];
+    int64_t fd = hp->hf ? fc->shape[1] : fc->shape[0];
+    if (pe != hp->embed_dim || pd != hp->v_width || fd != hp->t_width || tpos->shape[1] != hp->t_width ||
+        tok->shape[1] != hp->t_width || hp->context < 2 || hp->vocab < 2)
+        return vlm_error(VLM_STATUS_BAD_MODEL, "%s: CLIP projection / embedding shapes are inconsistent", path);
+    if (hp->hf) {
+        hp->v_layers = count_layers(st, "vision_model.encoder.layers.", "self_attn.q_proj.weight");
+        hp->t_layers = count_layers(st, "text_model.encoder.layers.", "self_attn.q_proj.weight");
+    } else {
+        hp->v_layers = count_layers(st, "visual.transformer.resblocks.", "attn.in_proj_weight");
+        hp->t_layers = count_layers(st, "transformer.resblocks.", "attn.in_proj_weight");
+    }
+    if (hp->v_layers < 1 || hp->t_layers < 1)
+        return vlm_error(VLM_STATUS_BAD_MODEL, "%s: CLIP model without %s transformer blocks", path,
+                         hp->v_layers < 1 ? "vision" : "text");
+    const struct vlm_file_tensor * vfc = NULL, * tfc = NULL;
+    if (hp->hf) {
+        vfc = st_find(st, "vision_model.encoder.layers.0.mlp.fc1.weight");
+        tfc = st_find(st, "text_model.encoder.layers.0.mlp.fc1.weight");
+    } else {
+        vfc = st_find(st, "visual.transformer.resblocks.0.mlp.c_fc.weight");
+        tfc = st_find(st, "transformer.resblocks.0.mlp.c_fc.weight");
+    }
+    if (!vfc || !tfc || vfc->n_dims != 2 || tfc->n_dims != 2)
+        return vlm_error(VLM_STATUS_BAD_MODEL, "%s: CLIP block 0 has no MLP weights", path);
+    hp->v_mlp = (int32_t)vfc->shape[0];
+    hp->t_mlp = (int32_t)tfc->shape[0];
+    // ref: build_model: transformer_heads = transformer_width // 64; CLIP: vision_heads = vision_width // 64
+    hp->v_heads = hp->v_width / 64 > 0 ? hp->v_width / 64 : 1;
+    hp->t_heads = hp->t_width / 64 > 0 ? hp->t_width / 64 : 1;
+    return VLM_STATUS_OK;
+}
+
+// Bytes of activations of one forward over n sequences of t tokens of width d, MLP m (the
+// peak of clip_tower_forward plus the embedding stage), with the arena's 256-byte rounding.
+static size_t tower_bytes(int64_t n, int64_t t, int64_t d, int64_t m, int64_t extra_floats) {
+    int64_t ntd = n * t * d, ntm = n * t * m;
+    int64_t attn = 8 * ntd, mlp = 3 * ntd + 2 * ntm;
+    int64_t floats = extra_floats + 3 * ntd + (attn > mlp ? attn : mlp);
+    return (size_t)floats * 4 + 64 * 256;
+}
+
+static size_t vision_bytes(const struct clip_hparams * hp, int64_t n) {
+    int64_t s = hp->image_size, t = (int64_t)hp->grid * hp->grid + 1;
+    int64_t extra = n * 3 * s * s + n * (int64_t)hp->v_width * hp->grid * hp->grid + 4 * n * hp->v_width;
+    return tower_bytes(n, t, hp->v_width, hp->v_mlp, extra);
+}
+
+static size_t text_bytes(const struct clip_hparams * hp, int64_t n) {
+    int64_t extra = n * hp->context + 4 * n * hp->t_width + n * hp->embed_dim;
+    return tower_bytes(n, hp->context, hp->t_width, hp->t_mlp, extra);
+}
+
+static void clip_chunks(const struct clip_hparams * hp, int32_t * vision_chunk, int32_t * text_chunk, size_t * arena) {
+    int32_t vc = 1, tc = 1;
+    while (vc < CLIP_MAX_VISION_CHUNK && vision_bytes(hp, vc + 1) <= CLIP_CHUNK_BUDGET) vc++;
+    while (tc < CLIP_MAX_TEXT_CHUNK && text_bytes(hp, tc + 1) <= CLIP_CHUNK_BUDGET) tc++;
+    size_t v = vision_bytes(hp, vc), t = text_bytes(hp, tc);
+    size_t peak = v > t ? v : t;
+    *vision_chunk = vc;
+    *text_chunk = tc;
+    *arena = peak + peak / 4 + (4u << 20);
+}
+
+static bool hp_sane(const struct clip_hparams * hp) {
+    // Bounds that keep every size computation far from overflow.
+    return hp->v_width <= 65536 && hp->t_width <= 65536 && hp->v_mlp > 0 && hp->v_mlp <= 1 << 20 && hp->t_mlp > 0 &&
+           hp->t_mlp <= 1 << 20 && hp->context <= 65536 && hp->image_size <= 16384 && hp->embed_dim > 0 &&
+           hp->embed_dim <= 65536;
+}
+
+size_t vlm_clip_arena_bytes(const struct vlm_safetensors * file) {
+    struct clip_hparams hp;
+    if (!file || clip_infer(file, "model", &hp) != VLM_STATUS_OK || !hp_sane(&hp)) return 0;
+    int32_t vc, tc;
+    size_t arena;
+    clip_chunks(&hp, &vc, &tc, &arena);
+    return arena;
+}
+
+// ---- config.json -----------------------------------------------------------------------------
+static bool act_parse(const char * s, enum vlm_unary * out) {
+    if (!strcmp(s, "quick_gelu")) *out = VLM_UNARY_QUICK_GELU;
+    else if (!strcmp(s, "gelu")) *out = VLM_UNARY_GELU_ERF;
+    else if (!strcmp(s, "gelu_new") || !strcmp(s, "gelu_pytorch_tanh") || !strcmp(s, "gelu_fast")) *out = VLM_UNARY_GELU_TANH;
+    else if (!strcmp(s, "relu")) *out = VLM_UNARY_RELU;
+    else if (!strcmp(s, "silu") || !strcmp(s, "swish")) *out = VLM_UNARY_SILU;
+    else return false;
+    return true;
+}
+
+static char * read_small_file(const char * path, size_t max) {
+    FILE * f = fopen(path, "rb");
+    if (!f) return NULL;
+    char * buf = malloc(max + 1);
+    size_t n = buf ? fread(buf, 1, max + 1, f) : 0;
+    fclose(f);
+    if (!buf || n > max) { free(buf); return NULL; }
+    buf[n] = 0;
+    return buf;
+}
+
+static int32_t json_int(const cJSON * o, const char * key, int32_t def) {
+    const cJSON * v = o ? cJSON_GetObjectItemCaseSensitive(o, key) : NULL;
+    return cJSON_IsNumber(v) && v->valuedouble >= 1 && v->valuedouble <= 65536 ? (int32_t)v->valuedouble : def;
+}
+
+// Settings that shapes cannot tell, from config.json next to the model (three layouts):
+//   HF transformers: text_config / vision_config {num_attention_heads, hidden_act, layer_norm_eps}
+//   open_clip (config.json or open_clip_config.json, maybe under model_cfg): vision_cfg.head_width,
+//     text_cfg.heads, quick_gelu (false: nn.GELU)
+//   flat (the fixtures' and build_model's names): transformer_heads, vision_heads, activation
+static enum vlm_status clip_config(const char * model_path, struct clip_hparams * hp, struct vlm_clip_model * c) {
+    char dir[1024], path[1100];
+    snprintf(dir, sizeof dir, "%s", model_path);
+    char * slash = strrchr(dir, '/');
+    if (slash) *slash = 0;
+    else snprintf(dir, sizeof dir, ".");
+    static const char * const names[] = { "config.json", "open_clip_config.json" };
+    char * text = NULL;
+    for (size_t i = 0; i < 2 && !text; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        text = read_small_file(path, 4u << 20);
+    }
+    if (!text) return VLM_STATUS_OK;
+    cJSON * root = cJSON_Parse(text);
+    free(text);
+    if (!root) return vlm_error(VLM_STATUS_BAD_MODEL, "%s: not valid JSON", path);
+    enum vlm_status st = VLM_STATUS_OK;
+    const cJSON * tc = cJSON_GetObjectItemCaseSensitive(root, "text_config");
+    const cJSON * vc = cJSON_GetObjectItemCaseSensitive(root, "vision_config");
+    const cJSON * oc = cJSON_GetObjectItemCaseSensitive(root, "model_cfg");
+    if (!oc && (cJSON_GetObjectItemCaseSensitive(root, "vision_cfg") || cJSON_GetObjectItemCaseSensitive(root, "text_cfg")))
+        oc = root;
+    if (cJSON_IsObject(tc) || cJSON_IsObject(vc)) {
+        hp->t_heads = json_int(tc, "num_attention_heads", hp->t_heads);
+        hp->v_heads = json_int(vc, "num_attention_heads", hp->v_heads);
+        const cJSON * items[2] = { tc, vc };
+        struct vlm_clip_tower * towers[2] = { &c->text, &c->vision };
+        for (int i = 0; i < 2; i++) {
+            const cJSON * a = items[i] ? cJSON_GetObjectItemCaseSensitive(items[i], "hidden_act") : NULL;
+            if (cJSON_IsString(a) && !act_parse(a->valuestring, &towers[i]->act)) {
+                st = vlm_error(VLM_STATUS_UNSUPPORTED, "%s: unsupported hidden_act '%s'", path, a->valuestring);
+                goto done;
+            }
+            const cJSON * e = items[i] ? cJSON_GetObjectItemCaseSensitive(items[i], "layer_norm_eps") : NULL;
+            if (cJSON_IsNumber(e) && e->valuedouble > 0 && e->valuedouble < 1) towers[i]->eps = (float)e->valuedouble;
+        }
+    } else if (cJSON_IsObject(oc)) {
+        const cJSON * v = cJSON_GetObjectItemCaseSensitive(oc, "vision_cfg");
+        const cJSON * t = cJSON_GetObjectItemCaseSensitive(oc, "text_cfg");
+        int32_t hw = json_int(v, "head_width", 64);
+        if (hp->v_width % hw == 0) hp->v_heads = hp->v_width / hw;
+        hp->t_heads = json_int(t, "heads", hp->t_heads);
+        // ref: open_clip model.py _build_vision_tower: act_layer = QuickGELU if quick_gelu else nn.GELU
+        enum vlm_unary act = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(oc, "quick_gelu")) ? VLM_UNARY_QUICK_GELU
+                                                                                                : VLM_UNARY_GELU_ERF;
+        c->vision.act = c->text.act = act;
+    } else {
+        hp->t_heads = json_int(root, "transformer_heads", hp->t_heads);
+        hp->v_heads = json_int(root, "vision_heads", hp->v_heads);
+        const cJSON * a = cJSON_GetObjectItemCaseSensitive(root, "activation");
+        if (!cJSON_IsString(a)) a = cJSON_GetObjectItemCaseSensitive(root, "hidden_act");
+        if (cJSON_IsString(a)) {
+            if (!act_parse(a->valuestring, &c->vision.act)) {
+                st = vlm_error(VLM_STATUS_UNSUPPORTED, "%s: unsupported activation '%s'", path, a->valuestring);
+                goto done;
+            }
+            c->text.act = c->vision.act;
+        }
+        const cJSON * e = cJSON_GetObjectItemCaseSensitive(root, "layer_norm_eps");
+        if (cJSON_IsNumber(e) && e->valuedouble > 0 && e->valuedouble < 1) c->vision.eps = c->text.eps = (float)e->valuedouble;
+    }
+    if (hp->v_width % hp->v_heads != 0 || hp->t_width % hp->t_heads != 0)
+        st = vlm_error(VLM_STATUS_BAD_MODEL, "%s: %d heads do not divide width %d", path,
+                       hp->v_width % hp->v_heads ? hp->v_heads : hp->t_heads,
+                       hp->v_width % hp->v_heads ? hp->v_width : hp->t_width);
+done:
+    cJSON_Delete(root);
+    return st;
+}
+
+// ---- weights ---------------------------------------------------------------------------------
+#define SHAPE(...) ((const int64_t[]){ __VA_ARGS__ })
+
+static enum vlm_status bind_blocks(struct vlm_model * m, struct vlm_clip_tower * tw, bool hf, const char * prefix) {
+    struct vlm_ctx * x = m->ctx;
+    const struct vlm_weights * w = m->weights;
+    int64_t d = tw->width, mlp = tw->mlp;
+    tw->blocks = calloc((size_t)tw->layers, sizeof *tw->blocks);
+    if (!tw->blocks) return vlm_error(VLM_STATUS_OUT_OF_MEMORY, "out of memory");
+    for (int32_t l = 0; l < tw->layers; l++) {
+        struct vlm_clip_block * b = &tw->blocks[l];
+        if (!hf) {
+            // ref: clip/model.py ResidualAttentionBlock (nn.MultiheadAttention in_proj packs q, k, v)
+            b->ln1_w = vlm_weights_getf(x, w, 1, SHAPE(d), "%s%d.ln_1.weight", prefix, l);
+            b->ln1_b = vlm_weights_getf(x, w, 1, SHAPE(d), "%s%d.ln_1.bias", prefix, l);
+            b->ln2_w = vlm_weights_getf(x, w, 1, SHAPE(d), "%s%d.ln_2.weight", prefix, l);
+            b->ln2_b = vlm_weights_getf(x, w, 1, SHAPE(d), "%s%d.ln_2.bias", prefix, l);
+            b->qkv_w = vlm_weights_getf(x, w, 2, SHAPE(3 * d, d), "%s%d.attn.in_proj_weight", prefix, l);
+            b->qkv_b = vlm_weights_getf(x, w, 1, SHAPE(3 * d), "%s%d.attn.in_proj_bias", prefix, l);
+            b->out_w = vlm_weights_getf(x, w, 2, SHAPE(d, d), "%s%d.attn.out_proj.weight", prefix, l);
+            b->out_b = vlm_weights_getf(x, w, 1, SHAPE(d), "%s%d.attn.out_proj.bias", prefix, l);
+            b->fc1_w = vlm_weights_getf(x, w, 2, SHAPE(mlp, d), "%s%d.mlp.c_fc.weight", prefix, l);
+            b->fc1_b = vlm_weights_getf(x, w, 1, SHAPE(mlp), "%s%d.mlp.c_fc.bias", prefix, l);
+            b->fc2_w = vlm_weights_getf(x, w, 2, SHAPE(d, mlp), "%s%d.mlp.c_proj.weight", prefix, l);
+            b->fc2_b = vlm_weights_getf(x, w, 1, SHAPE(d), "%s%d.mlp.c_proj.bias", prefix, l);
+        } else {
+            // ref: transformers models/clip/modeling_clip.py CLIPEncoderLayer
+            b->ln1_w = vlm_weights_getf(x, w, 1, SHAPE(d), "%s%d.layer_norm1.weight", prefix, l);
+            b->ln1_b = vlm_weights_getf(x, w, 1, SHAPE(d), "%s%d.layer_norm1.bias", prefix, l);
+            b->ln2_w = vlm_weights_getf(x, w, 1, SHAPE(d), "%s%d.layer_norm2.weight", prefix, l);
+            b->ln2_b = vlm_weights_getf(x, w, 1, SHAPE(d), "%s%d.layer_norm2.bias", prefix, l);
+            b->q_w = vlm_weights_getf(x, w, 2, SHAPE(d, d), "%s%d.self_attn.q_proj.weight", prefix, l);
+            b->q_b = vlm_weights_getf(x, w, 1, SHAPE(d), "%s%d.self_attn.q_proj.bias", prefix, l);
+            b->k_w = vlm_weights_getf(x, w, 2, SHAPE(d, d), "%s%d.self_attn.k_proj.weight", prefix, l);
+            b->k_b = vlm_weights_getf(x, w, 1, SHAPE(d), "%s%d.self_attn.k_proj.bias", prefix, l);
+            b->v_w = vlm_weights_getf(x, w, 2, SHAPE(d, d), "%s%d.self_attn.v_proj.weight", prefix, l);
+            b->v_b = vlm_weights_getf(x, w, 1, SHAPE(d), "%s%d.self_attn.v_proj.bias", prefix, l);
+            b->out_w = vlm_weights_getf(x, w, 2, SHAPE(d, d), "%s%d.self_attn.out_proj.weight", prefix, l);
+            b->out_b = vlm_weights_getf(x, w, 1, SHAPE(d), "%s%d.self_attn.out_proj.bias", prefix, l);
+            b->fc1_w = vlm_weights_getf(x, w, 2, SHAPE(mlp, d), "%s%d.mlp.fc1.weight", prefix, l);
+            b->fc1_b = vlm_weights_getf(x, w, 1, SHAPE(mlp), "%s%d.mlp.fc1.bias", prefix, l);
+            b->fc2_w = vlm_weights_getf(x, w, 2, SHAPE(d, mlp), "%s%d.mlp.fc2.weight", prefix, l);
+            b->fc2_b = vlm_weights_getf(x, w, 1, SHAPE(d), "%s%d.mlp.fc2.bias", prefix, l);
+        }
+        if (!vlm_ctx_ok(x)) return vlm_error(VLM_STATUS_BAD_MODEL, "%s: %s", m->path, x->error);
+    }
+    return VLM_STATUS_OK;
+}
+
+static void model_dir(const char * path, char * out, size_t n) {
+    snprintf(out, n, "%s", path);
+    char * slash = strrchr(out, '/');
+    if (slash) *slash = 0;
+    else snprintf(out, n, ".");
+}
+
+static bool file_exists(const char * p) { return access(p, R_OK) == 0; }
+
+bool vlm_clip_find_asset(const char * name, char * out, size_t out_size) {
+    const char * env = getenv("VLM_ASSETS");
+    if (env && *env) {
+        snprintf(out, out_size, "%s/%s", env, name);
+        if (file_exists(out)) return true;
+    }
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = 0;
+        char * slash = strrchr(exe, '/');
+        if (slash) *slash = 0;
+        // next to the executable, the build dir's source tree (build/, build/tests/), an install
+        static const char * const rel[] = { "assets", "../assets", "../../assets", "../share/vlm/assets" };
+        for (size_t i = 0; i < sizeof rel / sizeof *rel; i++) {
+            snprintf(out, out_size, "%s/%s/%s", exe, rel[i], name);
+            if (file_exists(out)) return true;
+        }
+    }
+    const char * src = getenv("VLM_SOURCE_DIR");
+    if (src && *src) {
+        snprintf(out, out_size, "%s/assets/%s", src, name);
+        if (file_exists(out)) return true;
+    }
+    return false;
+}
+
+// The BPE vocabulary: next to the model (OpenAI's gz merges file, or HF vocab.json +
+// merges.txt), else the copy of OpenAI's file in assets/.
+static void clip_load_tokenizer(struct vlm_model * m, struct vlm_clip_model * c) {
+    char dir[1024], p1[1200], p2[1200];
+    model_dir(m->path, dir, sizeof dir);
+    enum vlm_status st = VLM_STATUS_UNSUPPORTED;
+    snprintf(p1, sizeof p1, "%s/bpe_simple_vocab_16e6.txt.gz", dir);
+    snprintf(p2, sizeof p2, "%s/vocab.json", dir);
+    if (file_exists(p1)) {
+        st = vlm_clip_tokenizer_load(p1, &c->tokenizer);
+    } else if (file_exists(p2)) {
+        st = vlm_clip_tokenizer_load(dir, &c->tokenizer);
+    } else if (vlm_clip_find_asset("bpe_simple_vocab_16e6.txt.gz", p1, sizeof p1)) {
+        st = vlm_clip_tokenizer_load(p1, &c->tokenizer);
+    } else {
+        snprintf(c->tokenizer_error, sizeof c->tokenizer_error,
+                 "%s: no CLIP BPE vocabulary: put bpe_simple_vocab_16e6.txt.gz (or vocab.json + merges.txt) next to "
+                 "the model, or set VLM_ASSETS to the assets folder",
+                 m->path);
+        return;
+    }
+    if (st != VLM_STATUS_OK) {
+        c->tokenizer = NULL;
+        snprintf(c->tokenizer_error, sizeof c->tokenizer_error, "%s", vlm_last_error());
+    }
+}
+
+enum vlm_status vlm_clip_model_init(struct vlm_model * m) {
+    if (!m || !m->ctx || !m->file || !m->weights) return vlm_error(VLM_STATUS_INVALID_ARG, "clip init: model not loaded");
+    struct clip_hparams hp;
+    enum vlm_status st = clip_infer(m->file, m->path, &hp);
+    if (st != VLM_STATUS_OK) return st;
+    if (!hp_sane(&hp)) return vlm_error(VLM_STATUS_BAD_MODEL, "%s: CLIP dimensions out of range", m->path);
+    struct vlm_clip_model * c = calloc(1, sizeof *c);
+    if (!c) return vlm_error(VLM_STATUS_OUT_OF_MEMORY, "out of memory");
+    // ref: clip/model.py LayerNorm (eps 1e-5), QuickGELU; HF configs may say otherwise
+    c->vision.eps = c->text.eps = 1e-5f;
+    c->vision.act = c->text.act = VLM_UNARY_QUICK_GELU;
+    if ((st = clip_config(m->path, &hp, c)) != VLM_STATUS_OK) goto fail;
+
+    c->hf_names = hp.hf;
+    c->embed_dim = hp.embed_dim;
+    c->image_size = hp.image_size;
+    c->patch = hp.patch;
+    c->grid = hp.grid;
+    c->context = hp.context;
+    c->vocab = hp.vocab;
+    c->vision.width = hp.v_width;
+    c->vision.layers = hp.v_layers;
+    c->vision.heads = hp.v_heads;
+    c->vision.mlp = hp.v_mlp;
+    c->text.width = hp.t_width;
+    c->text.layers = hp.t_layers;
+    c->text.heads = hp.t_heads;
+    c->text.mlp = hp.t_mlp;
+    memcpy(c->mean, vlm_clip_pixel_mean, sizeof c->mean);
+    memcpy(c->std, vlm_clip_pixel_std, sizeof c->std);
+    size_t arena;
+    clip_chunks(&hp, &c->vision_chunk, &c->text_chunk, &arena);
+    if (m->ctx->arena_size < arena) {
+        st = vlm_error(VLM_STATUS_INVALID_ARG, "%s: activation arena %zu bytes, CLIP needs %zu", m->path,
+                       m->ctx->arena_size, arena);
+        goto fail;
+    }
+
+    struct vlm_ctx * x = m->ctx;
+    const struct vlm_weights * w = m->weights;
+    int64_t dv = hp.v_width, dt = hp.t_width, e = hp.embed_dim, p = hp.patch;
+    int64_t nv = (int64_t)hp.grid * hp.grid + 1;
+    if (!hp.hf) {
+        // ref: clip/model.py VisionTransformer.__init__ / CLIP.__init__
+        c->conv1_w    = vlm_weights_get(x, w, "visual.conv1.weight", 4, SHAPE(dv, 3, p, p));
+        c->class_emb  = vlm_weights_get(x, w, "visual.class_embedding", 1, SHAPE(dv));
+        c->vis_pos    = vlm_weights_get(x, w, "visual.positional_embedding", 2, SHAPE(nv, dv));
+        c->ln_pre_w   = vlm_weights_get(x, w, "visual.ln_pre.weight", 1, SHAPE(dv));
+        c->ln_pre_b   = vlm_weights_get(x, w, "visual.ln_pre.bias", 1, SHAPE(dv));
+        c->ln_post_w  = vlm_weights_get(x, w, "visual.ln_post.weight", 1, SHAPE(dv));
+        c->ln_post_b  = vlm_weights_get(x, w, "visual.ln_post.bias", 1, SHAPE(dv));
+        c->vis_proj   = vlm_weights_get(x, w, "visual.proj", 2, SHAPE(dv, e));
+        c->tok_emb    = vlm_weights_get(x, w, "token_embedding.weight", 2, SHAPE(hp.vocab, dt));
+        c->txt_pos    = vlm_weights_get(x, w, "positional_embedding", 2, SHAPE(hp.context, dt));
+        c->ln_final_w = vlm_weights_get(x, w, "ln_final.weight", 1, SHAPE(dt));
+        c->ln_final_b = vlm_weights_get(x, w, "ln_final.bias", 1, SHAPE(dt));
+        c->txt_proj   = vlm_weights_get(x, w, "text_projection", 2, SHAPE(dt, e));
+    } else {
+        // ref: transformers modeling_clip.py CLIPVisionEmbeddings / CLIPTextEmbeddings / CLIPModel
+        c->conv1_w    = vlm_weights_get(x, w, "vision_model.embeddings.patch_embedding.weight", 4, SHAPE(dv, 3, p, p));
+        c->class_emb  = vlm_weights_get(x, w, "vision_model.embeddings.class_embedding", 1, SHAPE(dv));
+        c->vis_pos    = vlm_weights_get(x, w, "vision_model.embeddings.position_embedding.weight", 2, SHAPE(nv, dv));
+        c->ln_pre_w   = vlm_weights_get(x, w, "vision_model.pre_layrnorm.weight", 1, SHAPE(dv));   // sic
+        c->ln_pre_b   = vlm_weights_get(x, w, "vision_model.pre_layrnorm.bias", 1, SHAPE(dv));
+        c->ln_post_w  = vlm_weights_get(x, w, "vision_model.post_layernorm.weight", 1, SHAPE(dv));
+        c->ln_post_b  = vlm_weights_get(x, w, "vision_model.post_layernorm.bias", 1, SHAPE(dv));
+        c->vis_proj   = vlm_weights_get(x, w, "visual_projection.weight", 2, SHAPE(e, dv));
+        c->tok_emb    = vlm_weights_get(x, w, "text_model.embeddings.token_embedding.weight", 2, SHAPE(hp.vocab, dt));
+        c->txt_pos    = vlm_weights_get(x, w, "text_model.embeddings.position_embedding.weight", 2, SHAPE(hp.context, dt));
+        c->ln_final_w = vlm_weights_get(x, w, "text_model.final_layer_norm.weight", 1, SHAPE(dt));
+        c->ln_final_b = vlm_weights_get(x, w, "text_model.final_layer_norm.bias", 1, SHAPE(dt));
+        c->txt_proj   = vlm_weights_get(x, w, "text_projection.weight", 2, SHAPE(e, dt));
+    }
+    if (!vlm_ctx_ok(x)) {
+        st = vlm_error(VLM_STATUS_BAD_MODEL, "%s: %s", m->path, x->error);
+        goto fail;
+    }
+    if ((st = bind_blocks(m, &c->vision, hp.hf, hp.hf ? "vision_model.encoder.layers." : "visual.transformer.resblocks.")) !=
+            VLM_STATUS_OK ||
+        (st = bind_blocks(m, &c->text, hp.hf, hp.hf ? "text_model.encoder.layers." : "transformer.resblocks.")) !=
+            VLM_STATUS_OK)
+        goto fail;
+
+    // logit_scale: a scalar ([] or [1]) read from the mapped file; exp() as CLIP.forward does.
+    const struct vlm_file_tensor * ls = vlm_safetensors_find(m->file, "logit_scale");
+    float raw = logf(1.0f / 0.07f);   // ref: CLIP.__init__ initial value, used when absent
+    if (ls) {
+        if (ls->nbytes != vlm_dtype_size(ls->dtype) || (ls->dtype != VLM_DTYPE_F32 && ls->dtype != VLM_DTYPE_F16 &&
+                                                         ls->dtype != VLM_DTYPE_BF16)) {
+            st = vlm_error(VLM_STATUS_BAD_MODEL, "%s: logit_scale is not a float scalar", m->path);
+            goto fail;
+        }
+        vlm_convert_to_f32(ls->dtype, ls->data, &raw, 1);
+    }
+    if (!isfinite(raw) || raw > 20.0f) {
+        st = vlm_error(VLM_STATUS_NON_FINITE, "%s: logit_scale %g is not usable", m->path, (double)raw);
+        goto fail;
+    }
+    c->logit_scale = expf(raw);
+    if (pthread_mutex_init(&c->lock, NULL) != 0) {
+        st = vlm_error(VLM_STATUS_OUT_OF_MEMORY, "clip init: cannot create a mutex");
+        goto fail;
+    }
+    c->lock_ok = true;
+    clip_load_tokenizer(m, c);
+    m->clip = c;
+    return VLM_STATUS_OK;
+fail:
+    vlm_clip_model_free(c);
+    return st;
+}
+
+void vlm_clip_model_free(struct vlm_clip_model * c) {
+    if (!c) return;
+    if (c->lock_ok) pthread_mutex_destroy(&c->lock);
+    free(c->vision.blocks);
+    free(c->text.blocks);
+    vlm_clip_tokenizer_free(c->tokenizer);
+    free(c);
+}
+
+// ---- forward ---------------------------------------------------------------------------------
+// A [B, H, T, hd] view of the heads of a [B, T, row] activation whose columns col..col+H*hd
+// hold them (q, k or v of a packed qkv row, or a whole [B, T, D] projection).
+static struct vlm_tensor heads_view(struct vlm_tensor t, int64_t col, int64_t heads, int64_t hd) {
+    struct vlm_tensor v = t;
+    int64_t b = t.shape[0], n = t.shape[1], row = t.stride[1];
+    v.n_dims = 4;
+    v.shape[0] = b, v.shape[1] = heads, v.shape[2] = n, v.shape[3] = hd;
+    v.stride[0] = t.stride[0], v.stride[1] = hd, v.stride[2] = row, v.stride[3] = 1;
+    v.offset = t.offset + (size_t)col * vlm_dtype_size(t.dtype);
+    return v;
+}
+
+// ref: clip/model.py ResidualAttentionBlock.forward (transformers CLIPEncoderLayer.forward):
+//   x = x + out_proj(attn(ln_1(x)));  x = x + c_proj(act(c_fc(ln_2(x))))
+// x [B, T, D] is updated in place; every temporary is released before returning.
+static void block_forward(struct vlm_ctx * ctx, const struct vlm_clip_tower * tw, const struct vlm_clip_block * b,
+                          struct vlm_tensor x, bool causal) {
+    int64_t bsz = x.shape[0], t = x.shape[1], d = tw->width, heads = tw->heads, hd = d / heads;
+    size_t mark = vlm_arena_mark(ctx);
+    struct vlm_tensor h = vlm_op_layer_norm(ctx, x, &b->ln1_w, &b->ln1_b, tw->eps);   // [B, T, D]
+    struct vlm_tensor q, k, v;
+    if (b->qkv_w.n_dims) {
+        // nn.MultiheadAttention: in_proj packs q, k, v row blocks in that order
+        struct vlm_tensor qkv = vlm_op_linear(ctx, h, b->qkv_w, &b->qkv_b);          // [B, T, 3D]
+        q = heads_view(qkv, 0, heads, hd);                                           // [B, H, T, hd]
+        k = heads_view(qkv, d, heads, hd);
+        v = heads_view(qkv, 2 * d, heads, hd);
+    } else {
+        q = heads_view(vlm_op_linear(ctx, h, b->q_w, &b->q_b), 0, heads, hd);         // [B, H, T, hd]
+        k = heads_view(vlm_op_linear(ctx, h, b->k_w, &b->k_b), 0, heads, hd);
+        v = heads_view(vlm_op_linear(ctx, h, b->v_w, &b->v_b), 0, heads, hd);
+    }
+    if (!vlm_ctx_ok(ctx)) return;
+    // causal: the text tower's build_attention_mask (-inf above the diagonal)
+    struct vlm_attention_params ap = { .scale = 1.0f / sqrtf((float)hd), .causal = causal };
+    struct vlm_tensor a = vlm_op_attention(ctx, q, k, v, &ap);                          // [B, H, T, hd]
+    a = vlm_op_copy(ctx, vlm_tensor_permute(a, (const int32_t[]){ 0, 2, 1, 3 }), VLM_DTYPE_F32);   // [B, T, H, hd]
+    a = vlm_tensor_reshape(a, 3, SHAPE(bsz, t, d));                                     // [B, T, D]
+    a = vlm_op_linear(ctx, a, b->out_w, &b->out_b);
+    vlm_op_copy_into(ctx, x, vlm_op_add(ctx, x, a));
+    vlm_arena_reset(ctx, mark);
+
+    h = vlm_op_layer_norm(ctx, x, &b->ln2_w, &b->ln2_b, tw->eps);
+    h = vlm_op_linear(ctx, h, b->fc1_w, &b->fc1_b);                                     // [B, T, M]
+    h = vlm_op_unary(ctx, tw->act, h);
+    h = vlm_op_linear(ctx, h, b->fc2_w, &b->fc2_b);                                     // [B, T, D]
+    vlm_op_copy_into(ctx, x, vlm_op_add(ctx, x, h));
+    vlm_arena_reset(ctx, mark);
+}
+
+// The last block for the pooled tokens only: every token still provides keys and values, but
+// queries, the output projection and the MLP run on one row per sequence (the class token,
+// or the EOT token), which is all that ln_post / ln_final read. rows: I32 [B] indices into the
+// flattened [B*T] tokens; mask: NULL or [B, 1, 1, T] additive (the causal row of the EOT
+// query). Returns the block's output for those rows, [B, D] (allocated in the arena).
+static struct vlm_tensor block_forward_rows(struct vlm_ctx * ctx, const struct vlm_clip_tower * tw,
+                                           const struct vlm_clip_block * b, struct vlm_tensor x, struct vlm_tensor rows,
+                                           const struct vlm_tensor * mask) {
+    int64_t bsz = x.shape[0], t = x.shape[1], d = tw->width, heads = tw->heads, hd = d / heads;
+    struct vlm_tensor y = vlm_tensor_new(ctx, VLM_DTYPE_F32, 3, SHAPE(bsz, 1, d));    // [B, 1, D] result
+    size_t mark = vlm_arena_mark(ctx);
+    struct vlm_tensor h = vlm_op_layer_norm(ctx, x, &b->ln1_w, &b->ln1_b, tw->eps);   // [B, T, D]
+    struct vlm_tensor hs = vlm_op_gather(ctx, vlm_tensor_reshape(h, 2, SHAPE(bsz * t, d)), rows);   // [B, D]
+    hs = vlm_tensor_reshape(hs, 3, SHAPE(bsz, 1, d));
+    struct vlm_tensor q, k, v;
+    if (b->qkv_w.n_dims) {
+        struct vlm_tensor wq = vlm_tensor_slice(b->qkv_w, 0, 0, d), bq = vlm_tensor_slice(b->qkv_b, 0, 0, d);
+        struct vlm_tensor wkv = vlm_tensor_slice(b->qkv_w, 0, d, 2 * d), bkv = vlm_tensor_slice(b->qkv_b, 0, d, 2 * d);
+        q = heads_view(vlm_op_linear(ctx, hs, wq, &bq), 0, heads, hd);                 // [B, H, 1, hd]
+        struct vlm_tensor kv = vlm_op_linear(ctx, h, wkv, &bkv);                        // [B, T, 2D]
+        k = heads_view(kv, 0, heads, hd);                                               // [B, H, T, hd]
+        v = heads_view(kv, d, heads, hd);
+    } else {
+        q = heads_view(vlm_op_linear(ctx, hs, b->q_w, &b->q_b), 0, heads, hd);
+        k = heads_view(vlm_op_linear(ctx, h, b->k_w, &b->k_b), 0, heads, hd);
+        v = heads_view(vlm_op_linear(ctx, h, b->v_w, &b->v_b), 0, heads, hd);
+    }
+    if (!vlm_ctx_ok(ctx)) return y;
+    struct vlm_attention_params ap = { .scale = 1.0f / sqrtf((float)hd), .mask = mask };
+    struct vlm_tensor a = vlm_op_attention(ctx, q, k, v, &ap);                          // [B, H, 1, hd]
+    a = vlm_op_copy(ctx, vlm_tensor_permute(a, (const int32_t[]){ 0, 2, 1, 3 }), VLM_DTYPE_F32);
+    a = vlm_tensor_reshape(a, 3, SHAPE(bsz, 1, d));
+    a = vlm_op_linear(ctx, a, b->out_w, &b->out_b);
+    struct vlm_tensor xs = vlm_op_gather(ctx, vlm_tensor_reshape(x, 2, SHAPE(bsz * t, d)), rows);   // [B, D]
+    struct vlm_tensor r = vlm_op_add(ctx, vlm_tensor_reshape(xs, 3, SHAPE(bsz, 1, d)), a);          // [B, 1, D]
+    h = vlm_op_layer_norm(ctx, r, &b->ln2_w, &b->ln2_b, tw->eps);
+    h = vlm_op_linear(ctx, h, b->fc1_w, &b->fc1_b);                                     // [B, 1, M]
+    h = vlm_op_unary(ctx, tw->act, h);
+    h = vlm_op_linear(ctx, h, b->fc2_w, &b->fc2_b);
+    vlm_op_copy_into(ctx, y, vlm_op_add(ctx, r, h));
+    vlm_arena_reset(ctx, mark);
+    return vlm_tensor_reshape(y, 2, SHAPE(bsz, d));
+}
+
+// Output projection: OpenAI x @ proj ([D, E], plain matmul); HF Linear weight [E, D].
+static struct vlm_tensor project(struct vlm_ctx * ctx, const struct vlm_clip_model * c, struct vlm_tensor x /*[B, D]*/,
+                                 struct vlm_tensor proj) {
+    if (c->hf_names) return vlm_op_linear(ctx, x, proj, NULL);                          // [B, E]
+    int64_t bsz = x.shape[0], d = x.shape[1], e = proj.shape[1];
+    struct vlm_tensor a = vlm_tensor_reshape(x, 3, SHAPE(1, bsz, d));
+    struct vlm_tensor p = vlm_tensor_reshape(proj, 3, SHAPE(1, d, e));
+    return vlm_tensor_reshape(vlm_op_matmul(ctx, a, p), 2, SHAPE(bsz, e));               // [B, E]
+}
+
+static enum vlm_status finish(struct vlm_ctx * ctx, const char * what) {
+    if (vlm_ctx_sync(ctx) != VLM_STATUS_OK || !vlm_ctx_ok(ctx))
+        return vlm_error(ctx->status ? ctx->status : VLM_STATUS_DEVICE_LOST, "clip %s: %s", what, ctx->error);
+    return VLM_STATUS_OK;
+}
+
+// ref: clip/model.py VisionTransformer.forward on one chunk of n images.
+static enum vlm_status vision_chunk(struct vlm_model * m, const float * pixels, int32_t n, float * out) {
+    struct vlm_ctx * ctx = m->ctx;
+    const struct vlm_clip_model * c = m->clip;
+    int64_t s = c->image_size, d = c->vision.width, g = c->grid, np = g * g, t = np + 1;
+    size_t mark = vlm_arena_mark(ctx);
+    struct vlm_tensor img = vlm_tensor_from_host(ctx, VLM_DTYPE_F32, 4, SHAPE(n, 3, s, s), pixels);   // [B, 3, S, S]
+    struct vlm_tensor p = vlm_op_conv2d(ctx, img, c->conv1_w, NULL, c->patch, 0);        // [B, D, g, g]
+    p = vlm_tensor_reshape(p, 3, SHAPE(n, d, np));
+    p = vlm_tensor_permute(p, (const int32_t[]){ 0, 2, 1 });                             // [B, g*g, D] (row-major patches)
+    // x = cat([class_embedding, patches]) + positional_embedding, written row block by row block
+    struct vlm_tensor x = vlm_tensor_new(ctx, VLM_DTYPE_F32, 3, SHAPE(n, t, d));        // [B, T, D]
+    struct vlm_tensor pos = vlm_tensor_reshape(c->vis_pos, 3, SHAPE(1, t, d));
+    vlm_op_copy_into(ctx, vlm_tensor_slice(x, 1, 1, np), vlm_op_add(ctx, p, vlm_tensor_slice(pos, 1, 1, np)));
+    struct vlm_tensor cls = vlm_op_add(ctx, vlm_tensor_reshape(c->class_emb, 3, SHAPE(1, 1, d)),
+                                       vlm_tensor_slice(pos, 1, 0, 1));                  // [1, 1, D]
+    for (int32_t i = 0; i < n; i++) vlm_op_copy_into(ctx, vlm_tensor_slice(vlm_tensor_slice(x, 0, i, 1), 1, 0, 1), cls);
+    x = vlm_op_layer_norm(ctx, x, &c->ln_pre_w, &c->ln_pre_b, c->vision.eps);          // [B, T, D]
+    if (!vlm_ctx_ok(ctx)) goto done;
+    int32_t * cls_rows = malloc(sizeof *cls_rows * (size_t)n);
+    if (!cls_rows) {
+        vlm_ctx_fail(ctx, VLM_STATUS_OUT_OF_MEMORY, "out of memory");
+        goto done;
+    }
+    for (int32_t i = 0; i < n; i++) cls_rows[i] = (int32_t)(i * t);   // the class token of each image
+    struct vlm_tensor rows = vlm_tensor_from_host(ctx, VLM_DTYPE_I32, 1, SHAPE(n), cls_rows);
+    free(cls_rows);
+    for (int32_t l = 0; l + 1 < c->vision.layers; l++) block_forward(ctx, &c->vision, &c->vision.blocks[l], x, false);
+    struct vlm_tensor cl = block_forward_rows(ctx, &c->vision, &c->vision.blocks[c->vision.layers - 1], x, rows, NULL);
+    // ln_post on the class token, then the projection
+    cl = vlm_op_layer_norm(ctx, cl, &c->ln_post_w, &c->ln_post_b, c->vision.eps);     // [B, D]
+    struct vlm_tensor f = project(ctx, c, cl, c->vis_proj);                             // [B, E]
+    if (vlm_ctx_ok(ctx)) vlm_tensor_download(ctx, f, out);
+done:;
+    enum vlm_status st = finish(ctx, "image encoder");
+    vlm_arena_reset(ctx, mark);
+    return st;
+}
+
+// ref: clip/model.py CLIP.encode_text on one chunk of n token rows [n, context].
+// Positions after the last pooled (EOT) token never reach a pooled vector under the causal
+// mask, so the sequence is cut to the longest prefix any row needs: exact and much cheaper.
+static enum vlm_status text_chunk(struct vlm_model * m, const int32_t * tokens, int32_t n, float * out) {
+    struct vlm_ctx * ctx = m->ctx;
+    const struct vlm_clip_model * c = m->clip;
+    int64_t d = c->text.width, ctxlen = c->context;
+    int32_t * ids = malloc(sizeof *ids * (size_t)n * (size_t)ctxlen);
+    int32_t * rows = malloc(sizeof *rows * (size_t)n);
+    float * mask = malloc(sizeof *mask * (size_t)n * (size_t)ctxlen);
+    if (!ids || !rows || !mask) {
+        free(ids), free(rows), free(mask);
+        return vlm_error(VLM_STATUS_OUT_OF_MEMORY, "out of memory");
+    }
+    // ref: encode_text: x[arange(B), text.argmax(dim=-1)] (first maximum, EOT is the largest id)
+    int64_t len = 1;
+    for (int32_t i = 0; i < n; i++) {
+        const int32_t * r = tokens + (size_t)i * ctxlen;
+        int32_t best = 0;
+        for (int64_t j = 1; j < ctxlen; j++)
+            if (r[j] > r[best]) best = (int32_t)j;
+        rows[i] = best;
+        if (best + 1 > len) len = best + 1;
+    }
+    for (int32_t i = 0; i < n; i++) {
+        memcpy(ids + (size_t)i * len, tokens + (size_t)i * ctxlen, sizeof *ids * (size_t)len);
+        rows[i] += (int32_t)(i * len);
+    }
+    size_t mark = vlm_arena_mark(ctx);
+    struct vlm_tensor id = vlm_tensor_from_host(ctx, VLM_DTYPE_I32, 1, SHAPE(n * len), ids);
+    struct vlm_tensor x = vlm_op_gather(ctx, c->tok_emb, id);                             // [B*L, D]
+    x = vlm_tensor_reshape(x, 3, SHAPE(n, len, d));
+    struct vlm_tensor pos = vlm_tensor_reshape(vlm_tensor_slice(c->txt_pos, 0, 0, len), 3, SHAPE(1, len, d));
+    x = vlm_op_add(ctx, x, pos);                                                         // [B, L, D]
+    if (!vlm_ctx_ok(ctx)) goto done;
+    // the EOT query of each row sees keys 0..eot (the causal mask's row)
+    for (int32_t i = 0; i < n; i++)
+        for (int64_t j = 0; j < len; j++) mask[(size_t)i * len + j] = j <= rows[i] - i * len ? 0.0f : -INFINITY;
+    struct vlm_tensor r = vlm_tensor_from_host(ctx, VLM_DTYPE_I32, 1, SHAPE(n), rows);
+    struct vlm_tensor mk = vlm_tensor_from_host(ctx, VLM_DTYPE_F32, 4, SHAPE(n, 1, 1, len), mask);
+    for (int32_t l = 0; l + 1 < c->text.layers; l++) block_forward(ctx, &c->text, &c->text.blocks[l], x, true);
+    struct vlm_tensor e = block_forward_rows(ctx, &c->text, &c->text.blocks[c->text.layers - 1], x, r, &mk);   // [B, D]
+    // ln_final is per token: normalizing only the pooled rows is the same
+    e = vlm_op_layer_norm(ctx, e, &c->ln_final_w, &c->ln_final_b, c->text.eps);
+    struct vlm_tensor f = project(ctx, c, e, c->txt_proj);                              // [B, E]
+    if (vlm_ctx_ok(ctx)) vlm_tensor_download(ctx, f, out);
+done:;
+    enum vlm_status st = finish(ctx, "text encoder");
+    vlm_arena_reset(ctx, mark);
+    free(ids);
+    free(rows);
+    free(mask);
+    return st;
+}
+
+// Resets the sticky error of a context after a failed call so that the model stays usable.
+static void ctx_clear(struct vlm_ctx * ctx) {
+    vlm_ctx_sync(ctx);
+    if (ctx->status == VLM_STATUS_DEVICE_LOST) return;   // nothing more will work
+    ctx->status = VLM_STATUS_OK;
+    ctx->error[0] = 0;
+}
+
+enum vlm_status vlm_clip_forward_images(struct vlm_model * m, const float * pixels, int32_t n, float * out) {
+    if (!m || !m->clip) return vlm_error(VLM_STATUS_UNSUPPORTED, "not a CLIP model");
+    const struct vlm_clip_model * c = m->clip;
+    size_t per = (size_t)3 * c->image_size * c->image_size;
+    enum vlm_status st = VLM_STATUS_OK;
+    pthread_mutex_lock(&m->clip->lock);
+    for (int32_t i = 0; i < n && st == VLM_STATUS_OK; i += c->vision_chunk) {
+        int32_t k = n - i < c->vision_chunk ? n - i : c->vision_chunk;
+        st = vision_chunk(m, pixels + per * i, k, out + (size_t)c->embed_dim * i);
+        if (st != VLM_STATUS_OK) ctx_clear(m->ctx);
+    }
+    pthread_mutex_unlock(&m->clip->lock);
+    return st;
+}
+
+struct text_len { int32_t len, index; };
+
+static int text_len_cmp(const void * a, const void * b) {
+    const struct text_len * x = a, * y = b;
+    return x->len != y->len ? (x->len < y->len ? -1 : 1) : (x->index < y->index ? -1 : x->index > y->index);
+}
+
+enum vlm_status vlm_clip_forward_texts(struct vlm_model * m, const int32_t * tokens, int32_t n, float * out) {
+    if (!m || !m->clip) return vlm_error(VLM_STATUS_UNSUPPORTED, "not a CLIP model");
+    const struct vlm_clip_model * c = m->clip;
+    for (size_t i = 0; i < (size_t)n * c->context; i++)
+        if (tokens[i] < 0 || tokens[i] >= c->vocab)
+            return vlm_error(VLM_STATUS_INVALID_ARG, "clip text encoder: token id %d out of range (vocabulary %d)",
+                             (int)tokens[i], (int)c->vocab);
+    if (n <= c->text_chunk) {   // one forward, in the caller's order
+        pthread_mutex_lock(&m->clip->lock);
+        enum vlm_status st = text_chunk(m, tokens, n, out);
+        if (st != VLM_STATUS_OK) ctx_clear(m->ctx);
+        pthread_mutex_unlock(&m->clip->lock);
+        return st;
+    }
+    // Many texts: chunks of similar length (sorted by pooled position), so that little of
+    // each chunk is padding; rows are gathered into and scattered out of the chunk buffers.
+    size_t ctxlen = (size_t)c->context, e = (size_t)c->embed_dim;
+    struct text_len * order = malloc(sizeof *order * (size_t)n);
+    int32_t * tk = malloc(sizeof *tk * ctxlen * (size_t)c->text_chunk);
+    float * fo = malloc(sizeof *fo * e * (size_t)c->text_chunk);
+    enum vlm_status st = VLM_STATUS_OK;
+    if (!order || !tk || !fo) {
+        st = vlm_error(VLM_STATUS_OUT_OF_MEMORY, "clip text encoder: out of memory");
+        goto done;
+    }
+    for (int32_t i = 0; i < n; i++) {
+        const int32_t * r = tokens + (size_t)i * ctxlen;
+        int32_t best = 0;
+        for (size_t j = 1; j < ctxlen; j++)
+            if (r[j] > r[best]) best = (int32_t)j;
+        order[i] = (struct text_len){ best, i };
+    }
+    qsort(order, (size_t)n, sizeof *order, text_len_cmp);
+    pthread_mutex_lock(&m->clip->lock);
+    for (int32_t i = 0; i < n && st == VLM_STATUS_OK; i += c->text_chunk) {
+        int32_t k = n - i < c->text_chunk ? n - i : c->text_chunk;
+        for (int32_t j = 0; j < k; j++)
+            memcpy(tk + (size_t)j * ctxlen, tokens + (size_t)order[i + j].index * ctxlen, sizeof *tk * ctxlen);
+        st = text_chunk(m, tk, k, fo);
+        for (int32_t j = 0; j < k && st == VLM_STATUS_OK; j++)
+            memcpy(out + (size_t)order[i + j].index * e, fo + (size_t)j * e, sizeof *fo * e);
+    }
+    if (st != VLM_STATUS_OK) ctx_clear(m->ctx);
+    pthread_mutex_unlock(&m->clip->lock);
+done:
+    free(order);
+    free(tk);
+    free(fo);
+    return st;
+}

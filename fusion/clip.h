@@ -1,0 +1,84 @@
+// clip.h — CLIP (openai/CLIP clip/model.py): the ViT image tower, the text tower and the joint
+// embedding space, as straight-line C over core.h ops. Weights come from a safetensors file
+// with OpenAI names (visual.*, transformer.*, token_embedding.weight, ...) or HF transformers
+// CLIPModel names (vision_model.*, text_model.*, visual_projection.weight, ...); the
+// hyper-parameters are inferred from shapes as clip.model.build_model does, with config.json
+// used only for what shapes cannot tell (heads for non-OpenAI head widths, the activation).
+#ifndef VLM_CLIP_H
+#define VLM_CLIP_H
+#include <pthread.h>
+
+#include "core.h"
+#include "model-file.h"
+
+struct vlm_model;       // fusion/model.h
+struct vlm_clip_tokenizer;   // language/tokenizer.h
+
+// One pre-norm residual attention block (ResidualAttentionBlock / CLIPEncoderLayer).
+struct vlm_clip_block {
+    struct vlm_tensor ln1_w, ln1_b, ln2_w, ln2_b;
+    struct vlm_tensor qkv_w, qkv_b;               // OpenAI packed in_proj: [3D, D], [3D]
+    struct vlm_tensor q_w, q_b, k_w, k_b, v_w, v_b;   // HF separate projections: [D, D], [D]
+    struct vlm_tensor out_w, out_b;               // [D, D], [D]
+    struct vlm_tensor fc1_w, fc1_b;               // [M, D], [M]
+    struct vlm_tensor fc2_w, fc2_b;               // [D, M], [D]
+};
+
+struct vlm_clip_tower {
+    int32_t                 width, layers, heads, mlp;
+    float                   eps;
+    enum vlm_unary          act;
+    struct vlm_clip_block * blocks;   // [layers]
+};
+
+struct vlm_clip_model {
+    bool              hf_names;       // HF transformers CLIPModel names
+    int32_t           embed_dim;
+    // vision: image_size = patch * grid, tokens = grid^2 + 1
+    int32_t           image_size, patch, grid;
+    struct vlm_clip_tower vision;
+    struct vlm_tensor conv1_w;        // [Dv, 3, P, P]
+    struct vlm_tensor class_emb;      // [Dv]
+    struct vlm_tensor vis_pos;        // [grid^2 + 1, Dv]
+    struct vlm_tensor ln_pre_w, ln_pre_b, ln_post_w, ln_post_b;
+    struct vlm_tensor vis_proj;       // OpenAI [Dv, E] (x @ proj); HF Linear weight [E, Dv]
+    // text
+    int32_t           context, vocab;
+    struct vlm_clip_tower text;
+    struct vlm_tensor tok_emb;        // [V, Dt]
+    struct vlm_tensor txt_pos;        // [context, Dt]
+    struct vlm_tensor ln_final_w, ln_final_b;
+    struct vlm_tensor txt_proj;       // OpenAI [Dt, E]; HF Linear weight [E, Dt]
+    float             logit_scale;    // exp(logit_scale)
+    float             mean[3], std[3];
+    // batching: most images / texts per forward (the arena is sized for these)
+    int32_t           vision_chunk, text_chunk;
+    // serializes forwards: the context's arena is shared, so concurrent calls take turns
+    pthread_mutex_t   lock;
+    bool              lock_ok;
+    // tokenizer (NULL when no vocabulary was found: text calls fail with tokenizer_error)
+    struct vlm_clip_tokenizer * tokenizer;
+    char              tokenizer_error[1536];
+};
+
+// Activation arena needed for a CLIP model file (0 when the file is not a CLIP ViT).
+size_t          vlm_clip_arena_bytes(const struct vlm_safetensors * file);
+// Called by vlm_model_load once m->ctx, m->file and m->weights are set: fills m->clip.
+enum vlm_status vlm_clip_model_init(struct vlm_model * m);
+void            vlm_clip_model_free(struct vlm_clip_model * c);
+
+// Forward passes (fusion/clip.c). Raw features (not normalized), like encode_image /
+// encode_text. pixels: [n, 3, S, S] preprocessed; tokens: [n, context] as tokenize() gives.
+// Batches are split into chunks of vision_chunk / text_chunk internally.
+enum vlm_status vlm_clip_forward_images(struct vlm_model * m, const float * pixels, int32_t n, float * out);
+enum vlm_status vlm_clip_forward_texts(struct vlm_model * m, const int32_t * tokens, int32_t n, float * out);
+
+// Writes a checkpoint with the OpenAI names and shapes of a released variant ("ViT-B/32",
+// "ViT-B/16", "ViT-L/14", "ViT-L/14@336px", or "tiny" = the fixtures' shapes) and random F16
+// weights drawn as clip/model.py initializes them (seeded, deterministic), atomically.
+enum vlm_status vlm_clip_write_random_checkpoint(const char * path, const char * variant, uint64_t seed);
+
+// Finds a runtime data file: $VLM_ASSETS/name, then assets/ next to or above the running
+// executable (build dir -> source tree), then <prefix>/share/vlm/assets. Returns false if absent.
+bool            vlm_clip_find_asset(const char * name, char * out, size_t out_size);
+#endif

@@ -1,0 +1,253 @@
+// vlm.h — the public API of vlm: local vision-language and segmentation models
+// (Segment Anything, CLIP) on Vulkan compute shaders, with a CPU backend as reference.
+//
+// Usage (segment an object with one click):
+//
+//     struct vlm_model * model = NULL;
+//     struct vlm_model_params mp = vlm_model_default_params();
+//     if (vlm_model_load("sam_vit_b.safetensors", &mp, &model) != VLM_STATUS_OK) { ... vlm_last_error() ... }
+//     struct vlm_image img;
+//     vlm_image_load("dog.jpg", &img);
+//     struct vlm_sam_session * s = NULL;
+//     vlm_sam_session_new(model, &s);
+//     vlm_sam_set_image(s, &img);                       // runs the image encoder once
+//     struct vlm_point pt = { 320.0f, 290.0f, 1 };
+//     struct vlm_sam_prompt prompt = { .points = &pt, .n_points = 1, .multimask_output = true };
+//     struct vlm_masks masks;
+//     vlm_sam_predict(s, &prompt, &masks);              // cheap: reuses the embedding
+//     ...
+//     vlm_masks_free(&masks); vlm_sam_session_free(s); vlm_image_free(&img); vlm_model_free(model);
+//
+// Ownership: fixed-size outputs go into caller buffers; variable-size outputs are allocated
+// by the library and released by the matching _free; every _free accepts NULL (or a zeroed
+// struct). Strings returned by getters belong to the library.
+// Errors: functions return enum vlm_status; vlm_last_error() gives a one-line message for the
+// calling thread's last failure.
+// Threads: a vlm_model is immutable after load; a session must be used by one thread at a time.
+#ifndef VLM_H
+#define VLM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum vlm_status {
+    VLM_STATUS_OK            = 0,
+    VLM_STATUS_INVALID_ARG   = -1,   // a bad argument or prompt
+    VLM_STATUS_IO            = -2,   // file missing, unreadable or unwritable
+    VLM_STATUS_BAD_MODEL     = -3,   // malformed model file, missing tensor, wrong shape or kind
+    VLM_STATUS_BAD_IMAGE     = -4,   // corrupt, truncated, unsupported or too large image
+    VLM_STATUS_OUT_OF_MEMORY = -5,   // host memory
+    VLM_STATUS_DEVICE_OOM    = -6,   // device memory
+    VLM_STATUS_DEVICE_LOST   = -7,
+    VLM_STATUS_UNSUPPORTED   = -8,   // e.g. a CLIP call on a SAM model, Vulkan asked for but absent
+    VLM_STATUS_NON_FINITE    = -9,   // NaN or Inf in weights or outputs
+};
+
+enum vlm_backend_type { VLM_BACKEND_AUTO = 0, VLM_BACKEND_CPU, VLM_BACKEND_VULKAN };
+
+const char * vlm_version(void);
+const char * vlm_status_str(enum vlm_status status);
+// The calling thread's last error message ("" when none).
+const char * vlm_last_error(void);
+// Parses "cpu", "vulkan" or "auto"; returns false on anything else.
+bool         vlm_backend_parse(const char * name, enum vlm_backend_type * out);
+
+// ---- images ----------------------------------------------------------------------------
+// 8-bit interleaved RGB (channels == 3), top-left first, no row padding.
+struct vlm_image {
+    int32_t   width, height, channels;
+    uint8_t * data;
+};
+// Largest image accepted by the decoders (width * height); change with vlm_image_set_max_pixels.
+#define VLM_IMAGE_DEFAULT_MAX_PIXELS (64LL * 1024 * 1024)
+void            vlm_image_set_max_pixels(int64_t max_pixels);
+// Decodes PNG, JPEG (EXIF orientation applied), WebP, BMP, GIF, TGA to RGB as PIL's
+// convert('RGB') does: alpha is dropped, gray is replicated.
+enum vlm_status vlm_image_load(const char * path, struct vlm_image * out);
+enum vlm_status vlm_image_decode(const uint8_t * bytes, size_t n, struct vlm_image * out);
+// Writes an 8-bit PNG with 1 (gray), 3 (RGB) or 4 (RGBA) channels, atomically (temp + rename).
+enum vlm_status vlm_png_write(const char * path, const uint8_t * pixels, int32_t width, int32_t height, int32_t channels);
+void            vlm_image_free(struct vlm_image * image);
+
+// ---- models ----------------------------------------------------------------------------
+enum vlm_model_kind { VLM_MODEL_UNKNOWN = 0, VLM_MODEL_SAM, VLM_MODEL_CLIP };
+
+struct vlm_model_params {
+    enum vlm_backend_type backend;   // AUTO: Vulkan if a device works, else CPU
+    int32_t               device_index; // Vulkan device, -1 = best
+    int32_t               n_threads;    // CPU threads, 0 = all cores
+};
+struct vlm_model_params vlm_model_default_params(void);
+
+struct vlm_model;
+// Loads a model file (.safetensors) or a directory holding model.safetensors (+ config.json).
+// The architecture is inferred from the tensor names and shapes.
+enum vlm_status     vlm_model_load(const char * path, const struct vlm_model_params * params, struct vlm_model ** out);
+void                vlm_model_free(struct vlm_model * model);
+enum vlm_model_kind vlm_model_kind(const struct vlm_model * model);
+const char *        vlm_model_backend_name(const struct vlm_model * model);   // "cpu", "vulkan (...)"
+
+// ---- CLIP ----
+// Images and texts mapped into CLIP's joint embedding space (OpenAI CLIP ViT models, with
+// OpenAI or HF transformers tensor names). Features are vlm_clip_embed_dim() floats; the
+// cosine of an image and a text feature times vlm_clip_logit_scale() is CLIP's logit.
+//
+//     float img[512], txt[2][512], probs[2];
+//     vlm_clip_encode_image(model, &image, NULL, img, 512);            // L2-normalized
+//     const char * texts[2] = { "a photo of a dog", "a photo of a cat" };
+//     vlm_clip_encode_texts(model, texts, 2, NULL, &txt[0][0], 2 * 512, NULL);
+//     const char * labels[2] = { "dog", "cat" };
+//     vlm_clip_classify(model, &image, labels, 2, "a photo of a {}.", probs);
+//
+// Text must be valid UTF-8 (anything else is refused with VLM_STATUS_INVALID_ARG). It is
+// cleaned and tokenized as clip.tokenize does (html-unescaped twice, whitespace collapsed,
+// lower-cased; ftfy's mojibake repair is not done) into <start> tokens <end>, zero-padded to
+// the context (77). Longer texts keep <start>, their first context-2 tokens and <end>
+// (truncate = true, reported through `truncated`), or fail with VLM_STATUS_INVALID_ARG.
+// All calls fail with VLM_STATUS_UNSUPPORTED on a model that is not CLIP. Several threads may
+// call them on one model: the forward passes take turns.
+struct vlm_clip_params {
+    bool normalize;   // L2-normalize features (default true); false: raw encode_image / encode_text
+    bool truncate;    // over-long texts: true (default) truncate, false refuse
+};
+struct vlm_clip_params vlm_clip_default_params(void);
+
+int32_t vlm_clip_embed_dim(const struct vlm_model * model);       // 0 when not CLIP
+int32_t vlm_clip_image_size(const struct vlm_model * model);      // input resolution, e.g. 224
+int32_t vlm_clip_context_length(const struct vlm_model * model);  // tokens per text, e.g. 77
+// exp(logit_scale): the factor CLIP applies to cosine similarities (100 for the released
+// models); 0 when not CLIP.
+float   vlm_clip_logit_scale(const struct vlm_model * model);
+
+// params: NULL = vlm_clip_default_params(). n_out: floats available at out; must be at least
+// embed_dim (times the count for the batched forms). Batches run as one forward per chunk.
+enum vlm_status vlm_clip_encode_image(struct vlm_model * model, const struct vlm_image * image,
+                                      const struct vlm_clip_params * params, float * out, size_t n_out);
+enum vlm_status vlm_clip_encode_images(struct vlm_model * model, const struct vlm_image * images, int32_t n_images,
+                                       const struct vlm_clip_params * params, float * out, size_t n_out);
+// truncated: NULL, or receives whether the text was cut (one flag per text for the batch form).
+enum vlm_status vlm_clip_encode_text(struct vlm_model * model, const char * text, const struct vlm_clip_params * params,
+                                     float * out, size_t n_out, bool * truncated);
+enum vlm_status vlm_clip_encode_texts(struct vlm_model * model, const char * const * texts, int32_t n_texts,
+                                      const struct vlm_clip_params * params, float * out, size_t n_out,
+                                      bool * truncated);
+
+// The stages on their own. preprocess: Resize(S, bicubic) on the shorter side, CenterCrop(S),
+// normalize: out [3, S, S] (S = vlm_clip_image_size). tokenize: out [context] int32 ids.
+enum vlm_status vlm_clip_preprocess_image(const struct vlm_model * model, const struct vlm_image * image,
+                                          float * out, size_t n_out);
+enum vlm_status vlm_clip_tokenize_text(const struct vlm_model * model, const char * text, bool truncate, int32_t * out,
+                                       size_t n_out, bool * truncated);
+// pixels [n, 3, S, S] -> out [n, embed_dim]; tokens [n, context] -> out [n, embed_dim].
+enum vlm_status vlm_clip_encode_pixels(struct vlm_model * model, const float * pixels, int32_t n,
+                                       const struct vlm_clip_params * params, float * out, size_t n_out);
+enum vlm_status vlm_clip_encode_tokens(struct vlm_model * model, const int32_t * tokens, int32_t n,
+                                       const struct vlm_clip_params * params, float * out, size_t n_out);
+
+// Zero-shot classification: probs[i] = softmax_i(logit_scale * cos(image, text_i)), where
+// text_i is template_ with "{}" replaced by labels[i] (template_ NULL: "a photo of a {}.";
+// a template without "{}" is an error). Over-long label texts are truncated.
+enum vlm_status vlm_clip_classify(struct vlm_model * model, const struct vlm_image * image, const char * const * labels,
+                                  int32_t n_labels, const char * template_, float * probs);
+// ---- end CLIP ----
+
+// ---- Segment Anything ----
+// Prompts are in original image pixel coordinates (as SamPredictor.predict takes them).
+struct vlm_point {
+    float   x, y;
+    int32_t label;                 // 1 = foreground (positive), 0 = background (negative)
+};
+struct vlm_box {
+    float x0, y0, x1, y1;          // XYXY, x0 <= x1, y0 <= y1, inside the image
+};
+#define VLM_SAM_LOW_RES 256        // side of the low-res logits (4 x the 64x64 embedding grid)
+struct vlm_sam_prompt {
+    const struct vlm_point * points;   // NULL when n_points == 0
+    int32_t                  n_points;
+    const struct vlm_box *   box;      // NULL = no box
+    const float *            mask_input; // [256 * 256] low-res logits of a previous prediction, NULL = none
+    bool                     multimask_output; // true: the 3 multimask outputs; false: the single mask
+};
+// Masks of one prompt. Release with vlm_masks_free.
+struct vlm_masks {
+    int32_t   n_masks, width, height;   // width x height = the original image size
+    uint8_t * masks;                    // [n_masks, height, width], 1 inside (logit > 0), else 0
+    float *   iou;                      // [n_masks] predicted IoU
+    float *   low_res_logits;           // [n_masks, 256, 256], usable as the next mask_input
+};
+void vlm_masks_free(struct vlm_masks * masks);
+
+// A session holds one image's embedding; prompts on it are cheap.
+struct vlm_sam_session;
+enum vlm_status vlm_sam_session_new(const struct vlm_model * model, struct vlm_sam_session ** out);
+void            vlm_sam_session_free(struct vlm_sam_session * s);
+// Runs the image encoder (ResizeLongestSide(1024) with PIL bilinear, normalize, pad, ViT, neck).
+enum vlm_status vlm_sam_set_image(struct vlm_sam_session * s, const struct vlm_image * image);
+// Saves / loads the embedding as safetensors: image_embeddings [1, C, 64, 64] F32,
+// original_size and input_size I32 [2] (H, W). Loading checks the model's width.
+enum vlm_status vlm_sam_save_embedding(const struct vlm_sam_session * s, const char * path);
+enum vlm_status vlm_sam_load_embedding(struct vlm_sam_session * s, const char * path);
+// Original (width, height) of the current image; false when none is set.
+bool            vlm_sam_image_size(const struct vlm_sam_session * s, int32_t * width, int32_t * height);
+// Predicts masks for one prompt (SamPredictor.predict). Invalid prompts give
+// VLM_STATUS_INVALID_ARG: labels other than 0/1, a box with x0 > x1 or y0 > y1 or outside
+// the image, points outside the image, or no prompt at all (a mask_input alone is allowed).
+enum vlm_status vlm_sam_predict(struct vlm_sam_session * s, const struct vlm_sam_prompt * prompt, struct vlm_masks * out);
+// Several prompts in batched decoder calls; out[n] (each freed with vlm_masks_free).
+enum vlm_status vlm_sam_predict_batch(struct vlm_sam_session * s, const struct vlm_sam_prompt * prompts, int32_t n,
+                                      struct vlm_masks * out);
+// Stage-by-stage access for tests and tools: name "image_embeddings" ([1, C, 64, 64] F32) or
+// "resized" ([H, W, 3] U8 as bytes). Copies up to capacity bytes; *size receives the byte size.
+enum vlm_status vlm_sam_session_get_tensor(const struct vlm_sam_session * s, const char * name, void * out,
+                                           size_t capacity, size_t * size);
+
+// Automatic mask generation (SamAutomaticMaskGenerator); defaults mirror upstream's.
+struct vlm_sam_everything_params {
+    int32_t points_per_side;            // 32
+    int32_t points_per_batch;           // 64
+    float   pred_iou_thresh;            // 0.88 (kept when iou > thresh; <= 0 disables)
+    float   stability_score_thresh;     // 0.95 (kept when score >= thresh; <= 0 disables)
+    float   stability_score_offset;     // 1.0
+    float   box_nms_thresh;             // 0.7
+    int32_t crop_n_layers;              // 0
+    float   crop_nms_thresh;            // 0.7
+    float   crop_overlap_ratio;         // 512 / 1500
+    int32_t crop_n_points_downscale_factor; // 1
+    int32_t min_mask_region_area;       // 0 (> 0: remove small holes and islands)
+};
+struct vlm_sam_everything_params vlm_sam_everything_default_params(void);
+struct vlm_sam_annotation {
+    uint8_t * segmentation;             // [height, width] 0/1
+    int64_t   area;                     // pixels in the mask
+    int32_t   bbox[4];                  // XYWH of the inclusive XYXY box (w = x_max - x_min)
+    float     predicted_iou;
+    float     stability_score;
+    float     point_coords[2];          // the grid point (x, y) in image pixels
+    int32_t   crop_box[4];              // XYWH
+};
+struct vlm_sam_everything_result {
+    int32_t                     n_masks, width, height;
+    struct vlm_sam_annotation * masks;  // in upstream's output order
+};
+// Segments everything on an image (runs the encoder on each crop; the session's image is
+// left set to the full image).
+enum vlm_status vlm_sam_everything(struct vlm_sam_session * s, const struct vlm_image * image,
+                                   const struct vlm_sam_everything_params * params,
+                                   struct vlm_sam_everything_result * out);
+void            vlm_sam_everything_result_free(struct vlm_sam_everything_result * r);
+// Uncompressed COCO RLE of a [height, width] 0/1 mask in column-major (Fortran) order as
+// pycocotools writes it: counts alternate runs of 0 and 1, starting with 0s. *counts is
+// malloc'd (free()), *n_counts its length.
+enum vlm_status vlm_mask_to_rle(const uint8_t * mask, int32_t width, int32_t height, int64_t ** counts,
+                                int64_t * n_counts);
+// ---- end Segment Anything ----
+
+#ifdef __cplusplus
+}
+#endif
+#endif // VLM_H

@@ -1,0 +1,69 @@
+// tokenizer.h — OpenAI CLIP's text tokenizer (clip/simple_tokenizer.py SimpleTokenizer and
+// clip.tokenize), ported exactly except for ftfy (see "Cleaning" below).
+//
+// Vocabulary: loaded from the original `bpe_simple_vocab_16e6.txt.gz` (merges lines
+// 1..48894 after the header, as upstream's merges[1:49152-256-2+1]; a plain uncompressed copy
+// works too) or from a Hugging Face folder with vocab.json + merges.txt. The vocab is built as
+// upstream: the 256 byte characters of bytes_to_unicode(), the same + "</w>", the merges
+// joined, "<|startoftext|>" (49406) and "<|endoftext|>" (49407) — 49408 entries.
+//
+// Encoding, as SimpleTokenizer.encode:
+//   1. UTF-8 input. Invalid UTF-8: each byte that is not part of a well-formed sequence
+//      (stray continuation, truncated sequence, overlong form, surrogate, > U+10FFFF)
+//      becomes one U+FFFD, which then tokenizes like any other symbol.
+//   2. Cleaning: html.unescape applied twice (all HTML5 named references, numeric ones with
+//      Python's rules), strip, collapse runs of \s to one space, strip, then str.lower()
+//      (full Unicode table, including U+0130 and the final-sigma rule).
+//      NOT done: ftfy.fix_text (mojibake repair, NFC, quote uncurling, ligatures, width...),
+//      which upstream runs first; text that ftfy would change may tokenize differently.
+//   3. Pre-tokens by the upstream pattern (IGNORECASE)
+//        <\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+
+//      with \p{L}, \p{N}, \s exactly as Python's `regex` module classifies every code point.
+//   4. Byte-level BPE of each pre-token with "</w>" on the last symbol, merging the
+//      lowest-ranked adjacent pair (all its occurrences, left to right) until none is left.
+//      Results of short pre-tokens are cached (thread-safe).
+// Unicode tables: see unicode-props.h.
+#ifndef VLM_TOKENIZER_H
+#define VLM_TOKENIZER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vlm.h"
+
+#define VLM_CLIP_CONTEXT_LENGTH 77
+#define VLM_CLIP_N_MERGES       48894   // 49152 - 256 - 2
+
+struct vlm_clip_tokenizer;
+
+// path: the .txt.gz merges file, or a folder holding bpe_simple_vocab_16e6.txt.gz or
+// vocab.json + merges.txt. On failure *out is NULL and vlm_last_error() names the problem.
+enum vlm_status vlm_clip_tokenizer_load(const char * path, struct vlm_clip_tokenizer ** out);
+void            vlm_clip_tokenizer_free(struct vlm_clip_tokenizer * tok);
+
+int32_t vlm_clip_tokenizer_n_vocab(const struct vlm_clip_tokenizer * tok);   // 49408
+int32_t vlm_clip_tokenizer_sot(const struct vlm_clip_tokenizer * tok);       // 49406
+int32_t vlm_clip_tokenizer_eot(const struct vlm_clip_tokenizer * tok);       // 49407
+
+// SimpleTokenizer.encode: the ids of text (UTF-8, NUL-terminated) without start / end
+// tokens. Works like snprintf: writes the first min(total, max_ids) ids into ids (which may be
+// NULL when max_ids is 0) and sets *n_ids to the total count.
+enum vlm_status vlm_clip_tokenize(struct vlm_clip_tokenizer * tok, const char * text, int32_t * ids,
+                                  int32_t max_ids, int32_t * n_ids);
+
+// clip.tokenize(text, context_length=77, truncate): out = [SOT, ids..., EOT, 0, ...].
+// When the text needs more than 75 ids: with truncate, out keeps the first 76 tokens and its
+// last entry becomes EOT (*truncated = true); without, returns VLM_STATUS_INVALID_ARG (as
+// upstream raises) and out is all zeros. truncated may be NULL.
+enum vlm_status vlm_clip_tokenize_context(struct vlm_clip_tokenizer * tok, const char * text,
+                                          int32_t out[VLM_CLIP_CONTEXT_LENGTH], bool truncate, bool * truncated);
+
+// SimpleTokenizer.decode: concatenates the tokens' bytes, decodes UTF-8 with errors="replace"
+// (one U+FFFD per maximal ill-formed subpart) and replaces "</w>" by " ". Writes a
+// NUL-terminated UTF-8 string; fails with VLM_STATUS_INVALID_ARG (out = "") on an id out of
+// range or when out_size is too small.
+enum vlm_status vlm_clip_decode(const struct vlm_clip_tokenizer * tok, const int32_t * ids, int32_t n,
+                                char * out, size_t out_size);
+
+#endif // VLM_TOKENIZER_H

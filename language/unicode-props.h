@@ -1,0 +1,50 @@
+// unicode-props.h — the Unicode text helpers the tokenizers need, without ICU: UTF-8 decoding
+// and encoding, the \p{L} / \p{N} / \s classes of Python's `regex` module, Python's
+// str.isspace() and str.lower(), and Python's html.unescape().
+//
+// Coverage: the tables in unicode-props-data.inc are generated from Python itself
+// (language/gen-unicode-props.py) for ALL code points, not only common scripts:
+//   - \p{L}, \p{N}, \s: as the `regex` module classifies them (684, 146 and 10 ranges);
+//   - str.isspace(): \s plus U+001C..U+001F;
+//   - str.lower(): every single-code-point mapping of CPython's database (181 runs), the one
+//     multi-code-point mapping (U+0130 -> "i" U+0307) and the Final_Sigma rule for U+03A3
+//     (lower-case final sigma U+03C2 at the end of a word), as CPython applies it;
+//   - html.unescape(): all 2231 HTML5 named references (with and without ';', including the
+//     longest-prefix rule for the legacy names without ';'), decimal and hexadecimal
+//     references with Python's replacement table for invalid ones.
+// Not covered: Unicode normalization (NFC/NFKC) and ftfy's other repairs.
+#ifndef VLM_UNICODE_PROPS_H
+#define VLM_UNICODE_PROPS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define VLM_UNICODE_REPLACEMENT 0xFFFDu
+
+bool vlm_unicode_is_letter(uint32_t c);    // regex \p{L}
+bool vlm_unicode_is_number(uint32_t c);    // regex \p{N}
+bool vlm_unicode_is_space(uint32_t c);     // regex \s (the White_Space property)
+bool vlm_unicode_is_pyspace(uint32_t c);   // Python str.isspace() (\s plus U+001C..U+001F)
+
+// Decodes UTF-8 into code points. Every byte that is not part of a well-formed sequence
+// (stray continuation bytes, truncated sequences, overlong forms, surrogates, > U+10FFFF)
+// becomes one U+FFFD, so out needs room for n code points. Returns the count written.
+size_t vlm_utf8_decode_lenient(const char * s, size_t n, uint32_t * out);
+// Decodes UTF-8 as Python's bytes.decode('utf-8', errors='replace') does: each maximal
+// subpart of an ill-formed sequence becomes one U+FFFD. out needs room for n code points.
+size_t vlm_utf8_decode_replace(const uint8_t * s, size_t n, uint32_t * out);
+// Writes the UTF-8 form of c (<= U+10FFFF, surrogates written as U+FFFD) into out; returns 1..4.
+int    vlm_utf8_encode(uint32_t c, char out[4]);
+// Strict check: true when s[0..n) is well-formed UTF-8.
+bool   vlm_utf8_valid(const char * s, size_t n);
+
+// Python str.lower() of in[0..n) into out, which needs room for 2 * n code points (only
+// U+0130 grows). Returns the count written. in and out must not overlap.
+size_t vlm_unicode_lower(const uint32_t * in, size_t n, uint32_t * out);
+
+// Python html.unescape() of in[0..n) into out (never longer than the input, so out needs
+// room for n code points; in == out is allowed). Returns the count written.
+size_t vlm_html_unescape(const uint32_t * in, size_t n, uint32_t * out);
+
+#endif // VLM_UNICODE_PROPS_H

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# setup.sh — installs what vlm needs (Debian packages, when missing), configures and builds.
+# Sourced by demo.sh, test.sh and bench.sh; run it alone to just build. BUILD_DIR overrides ./build.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BUILD_DIR="${BUILD_DIR:-$ROOT/build}"
+
+VLM_PACKAGES=(cmake make gcc pkg-config libpng-dev libjpeg62-turbo-dev libvulkan-dev glslang-tools
+              mesa-vulkan-drivers libstb-dev libopenblas-dev libcjson-dev libmicrohttpd-dev libwebp-dev
+              zlib1g-dev)
+
+vlm_install_packages() {
+    local missing=()
+    for p in "$@"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    echo "setup: installing ${missing[*]}"
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+vlm_build() {
+    cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE="${BUILD_TYPE:-Release}" ${CMAKE_ARGS:-} >/dev/null
+    cmake --build "$BUILD_DIR" -j"$(nproc)"
+}
+
+vlm_install_packages "${VLM_PACKAGES[@]}"
+vlm_build
+VLM="$BUILD_DIR/vlm"
+FIXTURES="${VLM_FIXTURES:-$ROOT/../shared/fixtures}"

@@ -1,0 +1,64 @@
+// common.glsl — shared helpers: dtype codes (enum vlm_dtype), loads of any dtype from raw
+// uint buffers, fp32 -> f16/bf16 rounding, and the flat workgroup index of folded grids.
+// Buffers are declared as uint[] so that no 8/16-bit storage feature is needed; every
+// value is converted to fp32 on load and all math is fp32.
+#ifndef VLM_COMMON_GLSL
+#define VLM_COMMON_GLSL
+
+#define DT_F32  0u
+#define DT_F16  1u
+#define DT_BF16 2u
+#define DT_I32  3u
+#define DT_U8   4u
+
+// Element i of a raw uint buffer holding dtype dt (i must be a plain variable).
+#define LOAD_F32(buf, i)  uintBitsToFloat(buf[i])
+#define LOAD_F16(buf, i)  unpackHalf2x16(buf[(i) >> 1u] >> (((i) & 1u) * 16u)).x
+#define LOAD_BF16(buf, i) uintBitsToFloat((buf[(i) >> 1u] >> (((i) & 1u) * 16u)) << 16u)
+#define LOAD_I32(buf, i)  float(int(buf[i]))
+#define LOAD_U8(buf, i)   float((buf[(i) >> 2u] >> (((i) & 3u) * 8u)) & 255u)
+#define LOAD(buf, dt, i)                                              \
+    ((dt) == DT_F32 ? LOAD_F32(buf, i) : (dt) == DT_F16 ? LOAD_F16(buf, i) \
+   : (dt) == DT_BF16 ? LOAD_BF16(buf, i) : (dt) == DT_I32 ? LOAD_I32(buf, i) : LOAD_U8(buf, i))
+// Raw bits of element i (same-dtype copies).
+#define RAW(buf, dt, i)                                                      \
+    ((dt) == DT_F32 || (dt) == DT_I32 ? buf[i]                             \
+   : (dt) == DT_U8 ? ((buf[(i) >> 2u] >> (((i) & 3u) * 8u)) & 255u)        \
+   : ((buf[(i) >> 1u] >> (((i) & 1u) * 16u)) & 65535u))
+
+// fp32 -> IEEE half, round to nearest even (NaN stays NaN, overflow -> inf).
+uint f32_to_f16_bits(float f) {
+    uint x = floatBitsToUint(f);
+    uint sign = (x >> 16u) & 0x8000u;
+    uint e = (x >> 23u) & 255u;
+    uint m = x & 0x7fffffu;
+    if (e == 255u) return sign | 0x7c00u | (m != 0u ? 0x200u : 0u);
+    int ee = int(e) - 127 + 15;
+    if (ee >= 31) return sign | 0x7c00u;
+    if (ee <= 0) {
+        if (ee < -10) return sign;
+        m |= 0x800000u;
+        uint shift = uint(14 - ee);
+        uint h = m >> shift;
+        uint rem = m & ((1u << shift) - 1u);
+        uint half_ = 1u << (shift - 1u);
+        if (rem > half_ || (rem == half_ && (h & 1u) != 0u)) h++;
+        return sign | h;
+    }
+    uint h = (uint(ee) << 10u) | (m >> 13u);
+    uint rem = m & 0x1fffu;
+    if (rem > 0x1000u || (rem == 0x1000u && (h & 1u) != 0u)) h++;   // may carry into the exponent: correct
+    return sign | h;
+}
+
+// fp32 -> bfloat16, round to nearest even (NaN -> quiet NaN).
+uint f32_to_bf16_bits(float f) {
+    uint x = floatBitsToUint(f);
+    if ((x & 0x7fffffffu) > 0x7f800000u) return ((x >> 16u) | 0x40u) & 0xffffu;
+    return ((x + 0x7fffu + ((x >> 16u) & 1u)) >> 16u) & 0xffffu;
+}
+
+// Flat index of a workgroup in a grid folded over x and y (vlm_vk_grid_1d).
+uint flat_group() { return gl_WorkGroupID.y * gl_NumWorkGroups.x + gl_WorkGroupID.x; }
+
+#endif

@@ -1,0 +1,37 @@
+#version 450
+#extension GL_GOOGLE_include_directive : require
+#include "common.glsl"
+
+// gather.comp: out[n, d] = table[ids[n], d]; table [V, D] any float dtype and strides, ids I32
+// with up to 3 dims (flattened row-major to n). Ids outside [0, V) give zero rows.
+// Bindings: 0 table (raw), 1 ids (i32), 2 d (contiguous [N, D]).
+// Dispatch: ceil(N * D / 256) workgroups folded over x/y.
+layout(local_size_x = 256) in;
+
+layout(binding = 0) readonly buffer T { uint data_t[]; };
+layout(binding = 1) readonly buffer I { int data_i[]; };
+layout(binding = 2) writeonly buffer D { float data_d[]; };
+
+layout(push_constant) uniform Params {   // mirrors struct pc_gather (core/vk-ops.c)
+    uint D, V, ne1, ne2;
+    uint si0, si1, si2, i_off;
+    uint t_s0, t_s1, t_off, t_dt;
+    uint d_off, n;
+} p;
+
+void main() {
+    uint idx = flat_group() * 256u + gl_LocalInvocationID.x;
+    if (idx >= p.n) return;
+    uint d = idx % p.D;
+    uint row = idx / p.D;
+    uint i2 = row % p.ne2;
+    uint i1 = (row / p.ne2) % p.ne1;
+    uint i0 = row / (p.ne2 * p.ne1);
+    int id = data_i[p.i_off + i0 * p.si0 + i1 * p.si1 + i2 * p.si2];
+    float v = 0.0;
+    if (id >= 0 && uint(id) < p.V) {
+        uint it = p.t_off + uint(id) * p.t_s0 + d * p.t_s1;
+        v = LOAD(data_t, p.t_dt, it);
+    }
+    data_d[p.d_off + idx] = v;
+}

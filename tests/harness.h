@@ -1,0 +1,96 @@
+// harness.h — tiny test harness shared by tests/test-*.c (header-only).
+// CHECK(cond, fmt, ...) records a failure and goes on; TEST_END() prints
+// "N passed, N failed" and returns the exit code. SKIP(reason) exits 77 (ctest: skipped).
+#ifndef VLM_TEST_HARNESS_H
+#define VLM_TEST_HARNESS_H
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static int test_passed, test_failed;
+
+#define CHECK(cond, ...)                                                         \
+    do {                                                                         \
+        if (cond) { test_passed++; }                                             \
+        else {                                                                   \
+            test_failed++;                                                       \
+            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                 \
+            fprintf(stderr, __VA_ARGS__);                                        \
+            fprintf(stderr, "\n");                                               \
+        }                                                                        \
+    } while (0)
+
+#define SKIP(...)                                                                \
+    do {                                                                         \
+        fprintf(stderr, "SKIP: ");                                               \
+        fprintf(stderr, __VA_ARGS__);                                            \
+        fprintf(stderr, "\n");                                                   \
+        exit(77);                                                                \
+    } while (0)
+
+#define TEST_END()                                                               \
+    do {                                                                         \
+        printf("%d passed, %d failed\n", test_passed, test_failed);              \
+        return test_failed ? 1 : 0;                                              \
+    } while (0)
+
+// The fixtures folder: $VLM_FIXTURES, else the build's default (../shared/fixtures).
+// Skips the test when it is absent.
+static inline const char * test_fixtures_dir(void) {
+    const char * d = getenv("VLM_FIXTURES");
+    if (!d || !*d) d = getenv("VLM_FIXTURES_DEFAULT");
+    struct stat st;
+    if (!d || stat(d, &st) != 0 || !S_ISDIR(st.st_mode))
+        SKIP("fixtures not found (set VLM_FIXTURES to the shared/fixtures folder)");
+    return d;
+}
+
+// Joins the fixtures folder and a relative path into a static buffer (one at a time).
+static inline const char * test_fixture(const char * rel) {
+    static char path[4096];
+    snprintf(path, sizeof path, "%s/%s", test_fixtures_dir(), rel);
+    return path;
+}
+
+// Normalized mean squared error: sum((a-b)^2) / sum(b^2) (b is the reference).
+static inline double test_nmse(const float * a, const float * ref, size_t n) {
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = (double)a[i] - ref[i];
+        num += d * d;
+        den += (double)ref[i] * ref[i];
+    }
+    return den > 0 ? num / den : num;
+}
+
+static inline double test_max_abs(const float * a, const float * ref, size_t n) {
+    double m = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - ref[i]);
+        if (!(d <= m)) m = d;   // NaN propagates as a failure
+    }
+    return m;
+}
+
+static inline double test_cosine(const float * a, const float * b, size_t n) {
+    double ab = 0, aa = 0, bb = 0;
+    for (size_t i = 0; i < n; i++) { ab += (double)a[i] * b[i]; aa += (double)a[i] * a[i]; bb += (double)b[i] * b[i]; }
+    return ab / (sqrt(aa * bb) + 1e-30);
+}
+
+// Deterministic uniform floats in [-1, 1).
+static inline float test_rand(uint64_t * state) {
+    *state = *state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (float)((*state >> 40) & 0xFFFFFF) / 8388608.0f - 1.0f;
+}
+
+// Which backends to run: "cpu" and, when a device works, "vulkan". Set VLM_TEST_REQUIRE_VULKAN=1
+// (CI does) to fail instead of skipping the Vulkan half.
+static inline int test_require_vulkan(void) {
+    const char * e = getenv("VLM_TEST_REQUIRE_VULKAN");
+    return e && *e == '1';
+}
+#endif

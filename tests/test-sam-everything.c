@@ -1,0 +1,157 @@
+// test-sam-everything.c — automatic mask generation against the reference
+// SamAutomaticMaskGenerator output in shared/fixtures/sam-tiny (segment_everything case):
+// mask count and order, bbox, area, predicted_iou, stability_score, point_coords and the
+// segmentation of each of the 48 masks, on CPU and (when present) Vulkan.
+#include <cjson/cJSON.h>
+
+#include "harness.h"
+#include "model-file.h"
+#include "vlm.h"
+
+// VLM_TEST_BACKENDS (e.g. "cpu" or "cpu,vulkan", the default) limits the backends tried.
+static bool want_backend(const char * name) {
+    const char * e = getenv("VLM_TEST_BACKENDS");
+    return !e || !*e || strstr(e, name) != NULL;
+}
+
+static char * read_text(const char * path) {
+    FILE * f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char * s = malloc((size_t)n + 1);
+    if (s && fread(s, 1, (size_t)n, f) != (size_t)n) {
+        free(s);
+        s = NULL;
+    }
+    if (s) s[n] = 0;
+    fclose(f);
+    return s;
+}
+
+static bool run(enum vlm_backend_type backend, const char * name, const cJSON * se, const struct vlm_safetensors * exp) {
+    struct vlm_model_params mp = vlm_model_default_params();
+    mp.backend = backend;
+    struct vlm_model * model = NULL;
+    enum vlm_status st = vlm_model_load(test_fixture("sam-tiny/model.safetensors"), &mp, &model);
+    if (st != VLM_STATUS_OK) {
+        if (backend == VLM_BACKEND_VULKAN && st == VLM_STATUS_UNSUPPORTED) return false;
+        CHECK(0, "%s: load: %s", name, vlm_last_error());
+        return true;
+    }
+    const cJSON * prm = cJSON_GetObjectItem(se, "params");
+    struct vlm_sam_everything_params p = vlm_sam_everything_default_params();
+    p.points_per_side = cJSON_GetObjectItem(prm, "points_per_side")->valueint;
+    p.pred_iou_thresh = (float)cJSON_GetObjectItem(prm, "pred_iou_thresh")->valuedouble;
+    p.stability_score_thresh = (float)cJSON_GetObjectItem(prm, "stability_score_thresh")->valuedouble;
+    p.stability_score_offset = (float)cJSON_GetObjectItem(prm, "stability_score_offset")->valuedouble;
+    p.box_nms_thresh = (float)cJSON_GetObjectItem(prm, "box_nms_thresh")->valuedouble;
+    p.crop_n_layers = cJSON_GetObjectItem(prm, "crop_n_layers")->valueint;
+
+    char rel[256];
+    snprintf(rel, sizeof rel, "images/%s", cJSON_GetObjectItem(se, "image")->valuestring);
+    struct vlm_image img = { 0 };
+    CHECK(vlm_image_load(test_fixture(rel), &img) == VLM_STATUS_OK, "load %s: %s", rel, vlm_last_error());
+    struct vlm_sam_session * s = NULL;
+    CHECK(vlm_sam_session_new(model, &s) == VLM_STATUS_OK, "session: %s", vlm_last_error());
+    struct vlm_sam_everything_result r = { 0 };
+    st = s && img.data ? vlm_sam_everything(s, &img, &p, &r) : VLM_STATUS_INVALID_ARG;
+    CHECK(st == VLM_STATUS_OK, "%s: everything: %s", name, vlm_last_error());
+    const cJSON * masks = cJSON_GetObjectItem(se, "masks");
+    const int n = cJSON_GetArraySize(masks);
+    CHECK(r.n_masks == n, "%s: %d masks, expected %d", name, r.n_masks, n);
+    double worst_iou = 0, worst_stab = 0, worst_seg = 0, worst_pt = 0;
+    int bbox_bad = 0, area_bad = 0;
+    for (int i = 0; i < n && i < r.n_masks; i++) {
+        const cJSON * e = cJSON_GetArrayItem(masks, i);
+        const struct vlm_sam_annotation * a = &r.masks[i];
+        const cJSON * bb = cJSON_GetObjectItem(e, "bbox");
+        bool bok = true;
+        for (int k = 0; k < 4; k++) bok &= a->bbox[k] == cJSON_GetArrayItem(bb, k)->valueint;
+        if (!bok) {
+            bbox_bad++;
+            fprintf(stderr, "%s mask %d: bbox [%d %d %d %d] vs [%d %d %d %d]\n", name, i, a->bbox[0], a->bbox[1], a->bbox[2],
+                    a->bbox[3], cJSON_GetArrayItem(bb, 0)->valueint, cJSON_GetArrayItem(bb, 1)->valueint,
+                    cJSON_GetArrayItem(bb, 2)->valueint, cJSON_GetArrayItem(bb, 3)->valueint);
+        }
+        const double area = cJSON_GetObjectItem(e, "area")->valuedouble;
+        const double npx = (double)r.width * r.height;
+        // masks may flip where the logit is within ~1e-2 of zero: allow 0.1% of the pixels
+        if (fabs((double)a->area - area) > 1e-3 * npx) area_bad++;
+        double di = fabs(a->predicted_iou - cJSON_GetObjectItem(e, "predicted_iou")->valuedouble);
+        double ds = fabs(a->stability_score - cJSON_GetObjectItem(e, "stability_score")->valuedouble);
+        const cJSON * pc = cJSON_GetArrayItem(cJSON_GetObjectItem(e, "point_coords"), 0);
+        double dp = fmax(fabs(a->point_coords[0] - cJSON_GetArrayItem(pc, 0)->valuedouble),
+                         fabs(a->point_coords[1] - cJSON_GetArrayItem(pc, 1)->valuedouble));
+        if (di > worst_iou) worst_iou = di;
+        if (ds > worst_stab) worst_stab = ds;
+        if (dp > worst_pt) worst_pt = dp;
+        const struct vlm_file_tensor * seg = vlm_safetensors_find(exp, cJSON_GetObjectItem(e, "segmentation")->valuestring);
+        CHECK(seg && seg->shape[0] == r.height && seg->shape[1] == r.width, "%s mask %d: segmentation tensor", name, i);
+        if (seg && seg->shape[0] == r.height && seg->shape[1] == r.width) {
+            size_t nd = 0;
+            for (size_t k = 0; k < (size_t)r.width * r.height; k++)
+                nd += (a->segmentation[k] != 0) != (((const uint8_t *)seg->data)[k] != 0);
+            double f = (double)nd / ((double)r.width * r.height);
+            if (f > worst_seg) worst_seg = f;
+        }
+        bool crop_ok = a->crop_box[0] == 0 && a->crop_box[1] == 0 && a->crop_box[2] == r.width && a->crop_box[3] == r.height;
+        CHECK(crop_ok, "%s mask %d: crop_box [%d %d %d %d]", name, i, a->crop_box[0], a->crop_box[1], a->crop_box[2], a->crop_box[3]);
+    }
+    CHECK(bbox_bad == 0, "%s: %d boxes differ", name, bbox_bad);
+    CHECK(area_bad == 0, "%s: %d areas differ by more than 0.1%% of the image", name, area_bad);
+    CHECK(worst_iou <= 1e-3, "%s: predicted_iou max abs %.3g", name, worst_iou);
+    CHECK(worst_stab <= 2e-3, "%s: stability_score max abs %.3g", name, worst_stab);
+    CHECK(worst_pt <= 1e-3, "%s: point_coords max abs %.3g", name, worst_pt);
+    CHECK(worst_seg <= 1e-3, "%s: segmentation differs on %.4f%% of pixels", name, 100 * worst_seg);
+    printf("%-7s masks %d/%d  iou %.2e  stability %.2e  points %.1e  segmentation %.4f%%  boxes bad %d  areas bad %d\n", name,
+           r.n_masks, n, worst_iou, worst_stab, worst_pt, 100 * worst_seg, bbox_bad, area_bad);
+
+    // the same with the embedding reused (image NULL) gives the same masks
+    struct vlm_sam_everything_result r2 = { 0 };
+    st = s ? vlm_sam_everything(s, NULL, &p, &r2) : VLM_STATUS_INVALID_ARG;
+    CHECK(st == VLM_STATUS_OK && r2.n_masks == r.n_masks, "%s: everything on the set image", name);
+    // defaults and a bad parameter
+    struct vlm_sam_everything_params d = vlm_sam_everything_default_params();
+    CHECK(d.points_per_side == 32 && d.points_per_batch == 64 && fabsf(d.pred_iou_thresh - 0.88f) < 1e-6f &&
+              fabsf(d.stability_score_thresh - 0.95f) < 1e-6f && d.stability_score_offset == 1.0f &&
+              fabsf(d.box_nms_thresh - 0.7f) < 1e-6f && d.crop_n_layers == 0 && fabsf(d.crop_overlap_ratio - 512.0f / 1500) < 1e-6f &&
+              d.crop_n_points_downscale_factor == 1 && d.min_mask_region_area == 0,
+          "default params mirror SamAutomaticMaskGenerator");
+    d.points_per_side = 0;
+    struct vlm_sam_everything_result r3 = { 0 };
+    CHECK(s && vlm_sam_everything(s, NULL, &d, &r3) == VLM_STATUS_INVALID_ARG, "points_per_side 0 rejected");
+    vlm_sam_everything_result_free(&r3);
+    vlm_sam_everything_result_free(&r2);
+    vlm_sam_everything_result_free(&r);
+    vlm_sam_session_free(s);
+    vlm_image_free(&img);
+    vlm_model_free(model);
+    return true;
+}
+
+int main(void) {
+    const char * dir = test_fixtures_dir();
+    char path[4096];
+    snprintf(path, sizeof path, "%s/sam-tiny/cases.json", dir);
+    char * text = read_text(path);
+    if (!text) SKIP("%s not found", path);
+    cJSON * j = cJSON_Parse(text);
+    free(text);
+    const cJSON * se = cJSON_GetObjectItem(j, "segment_everything");
+    CHECK(se != NULL, "segment_everything case present");
+    if (!se) TEST_END();
+    struct vlm_safetensors * exp = NULL;
+    snprintf(path, sizeof path, "%s/sam-tiny/cases.safetensors", dir);
+    CHECK(vlm_safetensors_open(path, &exp) == VLM_STATUS_OK, "open %s: %s", path, vlm_last_error());
+    if (!exp) TEST_END();
+    if (want_backend("cpu")) run(VLM_BACKEND_CPU, "cpu", se, exp);
+    if (want_backend("vulkan") && !run(VLM_BACKEND_VULKAN, "vulkan", se, exp)) {
+        if (test_require_vulkan()) CHECK(0, "VLM_TEST_REQUIRE_VULKAN=1 but no Vulkan device");
+        else fprintf(stderr, "SKIP (vulkan half): no Vulkan device\n");
+    }
+    vlm_safetensors_close(exp);
+    cJSON_Delete(j);
+    TEST_END();
+}

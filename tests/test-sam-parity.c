@@ -1,0 +1,231 @@
+// test-sam-parity.c — SAM stage-by-stage parity against the PyTorch reference fixtures
+// (shared/fixtures/sam-tiny): resized image, image embeddings, low-res logits, IoU
+// predictions and final masks for 4 images x 5 prompt kinds, on CPU and Vulkan.
+#include <cjson/cJSON.h>
+
+#include "harness.h"
+#include "model-file.h"
+#include "sam.h"
+#include "vlm.h"
+
+struct worst {
+    double resized_diff;   // fraction of differing bytes
+    double emb_max, emb_cos;
+    double logits_max, iou_max, mask_frac;
+};
+
+// VLM_TEST_BACKENDS (e.g. "cpu" or "cpu,vulkan", the default) limits the backends tried.
+static bool want_backend(const char * name) {
+    const char * e = getenv("VLM_TEST_BACKENDS");
+    return !e || !*e || strstr(e, name) != NULL;
+}
+
+static char * read_text(const char * path) {
+    FILE * f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char * s = malloc((size_t)n + 1);
+    if (s && fread(s, 1, (size_t)n, f) != (size_t)n) {
+        free(s);
+        s = NULL;
+    }
+    if (s) s[n] = 0;
+    fclose(f);
+    return s;
+}
+
+static const struct vlm_file_tensor * need(const struct vlm_safetensors * st, const char * name) {
+    const struct vlm_file_tensor * t = vlm_safetensors_find(st, name);
+    CHECK(t != NULL, "fixture tensor %s missing", name);
+    return t;
+}
+
+static void stem(const char * file, char * out, size_t n) {
+    snprintf(out, n, "%s", file);
+    char * dot = strrchr(out, '.');
+    if (dot) *dot = 0;
+}
+
+// Runs every image and case on one backend; returns false when the backend is unavailable.
+static bool run_backend(enum vlm_backend_type backend, const char * name, const cJSON * cases,
+                        const struct vlm_safetensors * exp, struct worst * w) {
+    struct vlm_model_params mp = vlm_model_default_params();
+    mp.backend = backend;
+    struct vlm_model * model = NULL;
+    enum vlm_status st = vlm_model_load(test_fixture("sam-tiny/model.safetensors"), &mp, &model);
+    if (st != VLM_STATUS_OK) {
+        if (backend == VLM_BACKEND_VULKAN && st == VLM_STATUS_UNSUPPORTED) {
+            fprintf(stderr, "vulkan: unavailable (%s)\n", vlm_last_error());
+            return false;
+        }
+        CHECK(0, "%s: model load failed: %s", name, vlm_last_error());
+        return true;
+    }
+    CHECK(vlm_model_kind(model) == VLM_MODEL_SAM, "%s: model kind", name);
+    printf("%s: backend %s\n", name, vlm_model_backend_name(model));
+    struct vlm_sam_session * s = NULL;
+    st = vlm_sam_session_new(model, &s);
+    CHECK(st == VLM_STATUS_OK, "%s: session: %s", name, vlm_last_error());
+    memset(w, 0, sizeof *w);
+    w->emb_cos = 1.0;
+    char cur_image[64] = "";
+    int n_cases = cJSON_GetArraySize(cases);
+    for (int ci = 0; ci < n_cases && s; ci++) {
+        const cJSON * c = cJSON_GetArrayItem(cases, ci);
+        const char * img_file = cJSON_GetObjectItem(c, "image")->valuestring;
+        const char * case_name = cJSON_GetObjectItem(c, "name")->valuestring;
+        char prefix[64], tname[160];
+        stem(img_file, prefix, sizeof prefix);
+        if (strcmp(cur_image, img_file)) {
+            snprintf(cur_image, sizeof cur_image, "%s", img_file);
+            char rel[256];
+            snprintf(rel, sizeof rel, "images/%s", img_file);
+            struct vlm_image img = { 0 };
+            st = vlm_image_load(test_fixture(rel), &img);
+            CHECK(st == VLM_STATUS_OK, "load %s: %s", rel, vlm_last_error());
+            if (st != VLM_STATUS_OK) continue;
+            st = vlm_sam_set_image(s, &img);
+            CHECK(st == VLM_STATUS_OK, "%s: set_image %s: %s", name, img_file, vlm_last_error());
+            vlm_image_free(&img);
+            if (st != VLM_STATUS_OK) continue;
+            // resized uint8 image
+            snprintf(tname, sizeof tname, "%s.resized", prefix);
+            const struct vlm_file_tensor * rt = need(exp, tname);
+            size_t sz = 0;
+            vlm_sam_session_get_tensor(s, "resized", NULL, 0, &sz);
+            if (rt) {
+                CHECK(sz == rt->nbytes, "%s %s: resized size %zu vs %zu", name, prefix, sz, rt->nbytes);
+                if (sz == rt->nbytes) {
+                    uint8_t * r = malloc(sz);
+                    vlm_sam_session_get_tensor(s, "resized", r, sz, NULL);
+                    size_t nd = 0;
+                    for (size_t i = 0; i < sz; i++) nd += r[i] != ((const uint8_t *)rt->data)[i];
+                    double frac = (double)nd / sz;
+                    if (frac > w->resized_diff) w->resized_diff = frac;
+                    CHECK(nd == 0, "%s %s: resized differs on %zu bytes", name, prefix, nd);
+                    free(r);
+                }
+            }
+            // image embeddings
+            snprintf(tname, sizeof tname, "%s.image_embeddings", prefix);
+            const struct vlm_file_tensor * et = need(exp, tname);
+            vlm_sam_session_get_tensor(s, "image_embeddings", NULL, 0, &sz);
+            if (et && sz == et->nbytes) {
+                float * e = malloc(sz);
+                vlm_sam_session_get_tensor(s, "image_embeddings", e, sz, NULL);
+                size_t n = sz / 4;
+                double mx = test_max_abs(e, et->data, n), cs = test_cosine(e, et->data, n);
+                if (!(mx <= w->emb_max)) w->emb_max = mx;
+                if (!(cs >= w->emb_cos)) w->emb_cos = cs;
+                CHECK(mx <= 1e-3 && cs >= 0.99999, "%s %s: embeddings max abs %.3g cosine %.8f", name, prefix, mx, cs);
+                free(e);
+            } else {
+                CHECK(0, "%s %s: embeddings size %zu", name, prefix, sz);
+            }
+        }
+        // prompt
+        struct vlm_point pts[8];
+        struct vlm_box box;
+        struct vlm_sam_prompt p = { 0 };
+        const cJSON * pc = cJSON_GetObjectItem(c, "point_coords");
+        const cJSON * pl = cJSON_GetObjectItem(c, "point_labels");
+        if (cJSON_IsArray(pc)) {
+            p.n_points = cJSON_GetArraySize(pc);
+            for (int i = 0; i < p.n_points && i < 8; i++) {
+                pts[i].x = (float)cJSON_GetArrayItem(cJSON_GetArrayItem(pc, i), 0)->valuedouble;
+                pts[i].y = (float)cJSON_GetArrayItem(cJSON_GetArrayItem(pc, i), 1)->valuedouble;
+                pts[i].label = cJSON_GetArrayItem(pl, i)->valueint;
+            }
+            p.points = pts;
+        }
+        const cJSON * bx = cJSON_GetObjectItem(c, "box");
+        if (cJSON_IsArray(bx)) {
+            box.x0 = (float)cJSON_GetArrayItem(bx, 0)->valuedouble;
+            box.y0 = (float)cJSON_GetArrayItem(bx, 1)->valuedouble;
+            box.x1 = (float)cJSON_GetArrayItem(bx, 2)->valuedouble;
+            box.y1 = (float)cJSON_GetArrayItem(bx, 3)->valuedouble;
+            p.box = &box;
+        }
+        const cJSON * mi = cJSON_GetObjectItem(c, "mask_input");
+        if (cJSON_IsString(mi)) {
+            const struct vlm_file_tensor * mt = need(exp, mi->valuestring);
+            if (mt) p.mask_input = mt->data;
+        }
+        p.multimask_output = cJSON_IsTrue(cJSON_GetObjectItem(c, "multimask_output"));
+        struct vlm_masks m = { 0 };
+        st = vlm_sam_predict(s, &p, &m);
+        CHECK(st == VLM_STATUS_OK, "%s %s: predict: %s", name, case_name, vlm_last_error());
+        if (st != VLM_STATUS_OK) continue;
+        snprintf(tname, sizeof tname, "%s.low_res_logits", case_name);
+        const struct vlm_file_tensor * lt = need(exp, tname);
+        snprintf(tname, sizeof tname, "%s.iou_predictions", case_name);
+        const struct vlm_file_tensor * it = need(exp, tname);
+        snprintf(tname, sizeof tname, "%s.masks", case_name);
+        const struct vlm_file_tensor * mt = need(exp, tname);
+        if (lt && it && mt) {
+            CHECK(m.n_masks == it->shape[0], "%s %s: %d masks, expected %lld", name, case_name, m.n_masks, (long long)it->shape[0]);
+            CHECK(mt->shape[1] == m.height && mt->shape[2] == m.width, "%s %s: mask size", name, case_name);
+            if (m.n_masks == it->shape[0] && mt->shape[1] == m.height && mt->shape[2] == m.width) {
+                size_t nl = (size_t)m.n_masks * 256 * 256;
+                double lm = test_max_abs(m.low_res_logits, lt->data, nl);
+                double im = test_max_abs(m.iou, it->data, (size_t)m.n_masks);
+                size_t hw = (size_t)m.n_masks * m.width * m.height, nd = 0;
+                for (size_t i = 0; i < hw; i++) nd += (m.masks[i] != 0) != (((const uint8_t *)mt->data)[i] != 0);
+                double frac = (double)nd / hw;
+                if (!(lm <= w->logits_max)) w->logits_max = lm;
+                if (!(im <= w->iou_max)) w->iou_max = im;
+                if (frac > w->mask_frac) w->mask_frac = frac;
+                CHECK(lm <= 5e-3, "%s %s: low-res logits max abs %.3g", name, case_name, lm);
+                CHECK(im <= 1e-3, "%s %s: iou max abs %.3g", name, case_name, im);
+                CHECK(frac <= 1e-3, "%s %s: masks differ on %.4f%% of pixels", name, case_name, 100 * frac);
+            }
+        }
+        vlm_masks_free(&m);
+    }
+    vlm_sam_session_free(s);
+    vlm_model_free(model);
+    return true;
+}
+
+int main(void) {
+    const char * dir = test_fixtures_dir();
+    char path[4096];
+    snprintf(path, sizeof path, "%s/sam-tiny/cases.json", dir);
+    char * text = read_text(path);
+    if (!text) SKIP("%s not found", path);
+    cJSON * j = cJSON_Parse(text);
+    free(text);
+    CHECK(j != NULL, "cases.json parses");
+    if (!j) TEST_END();
+    const cJSON * cases = cJSON_GetObjectItem(j, "cases");
+    CHECK(cJSON_GetArraySize(cases) == 20, "20 cases");
+    struct vlm_safetensors * exp = NULL;
+    snprintf(path, sizeof path, "%s/sam-tiny/cases.safetensors", dir);
+    CHECK(vlm_safetensors_open(path, &exp) == VLM_STATUS_OK, "open %s: %s", path, vlm_last_error());
+    if (!exp) TEST_END();
+
+    struct worst wc, wv;
+    memset(&wc, 0, sizeof wc);
+    memset(&wv, 0, sizeof wv);
+    bool have_cpu = want_backend("cpu");
+    if (have_cpu) run_backend(VLM_BACKEND_CPU, "cpu", cases, exp, &wc);
+    bool have_vk = want_backend("vulkan") && run_backend(VLM_BACKEND_VULKAN, "vulkan", cases, exp, &wv);
+    if (!have_vk && want_backend("vulkan")) {
+        if (test_require_vulkan()) CHECK(0, "VLM_TEST_REQUIRE_VULKAN=1 but no Vulkan device");
+        else fprintf(stderr, "SKIP (vulkan half): no Vulkan device\n");
+    }
+    printf("\n%-8s %12s %12s %12s %12s %12s %12s\n", "backend", "resized", "emb max", "emb cos", "logits max", "iou max",
+           "mask diff");
+    if (have_cpu)
+        printf("%-8s %12.3g %12.3g %12.8f %12.3g %12.3g %11.4f%%\n", "cpu", wc.resized_diff, wc.emb_max, wc.emb_cos, wc.logits_max,
+           wc.iou_max, 100 * wc.mask_frac);
+    if (have_vk)
+        printf("%-8s %12.3g %12.3g %12.8f %12.3g %12.3g %11.4f%%\n", "vulkan", wv.resized_diff, wv.emb_max, wv.emb_cos,
+               wv.logits_max, wv.iou_max, 100 * wv.mask_frac);
+    printf("limits   %12s %12s %12s %12s %12s %12s\n", "0", "1e-3", ">=0.99999", "5e-3", "1e-3", "0.1%");
+    vlm_safetensors_close(exp);
+    cJSON_Delete(j);
+    TEST_END();
+}

@@ -1,0 +1,396 @@
+// sam-api.c — the public Segment Anything API (include/vlm.h): sessions, image embeddings,
+// prompt validation, batched prediction (SamPredictor.predict / predict_torch).
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "image.h"
+#include "model.h"
+#include "sam.h"
+
+static double now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
+}
+
+enum vlm_status vlm_sam_session_new(const struct vlm_model * model, struct vlm_sam_session ** out) {
+    if (!out) return vlm_error(VLM_STATUS_INVALID_ARG, "vlm_sam_session_new: out is NULL");
+    *out = NULL;
+    if (!model) return vlm_error(VLM_STATUS_INVALID_ARG, "vlm_sam_session_new: model is NULL");
+    if (model->kind != VLM_MODEL_SAM || !model->sam)
+        return vlm_error(VLM_STATUS_UNSUPPORTED, "%s: not a SAM model", model->path);
+    struct vlm_sam_session * s = calloc(1, sizeof *s);
+    if (!s) return vlm_error(VLM_STATUS_OUT_OF_MEMORY, "out of memory");
+    s->model = model;
+    s->sm = model->sam;
+    struct vlm_ctx * x = model->ctx;
+    const int64_t C = s->sm->prompt_dim, G = s->sm->grid;
+    s->ebuf = vlm_buffer_new(x, (size_t)(C * G * G) * sizeof(float));
+    if (!s->ebuf || !vlm_ctx_ok(x)) {
+        enum vlm_status st = vlm_error(x->status ? x->status : VLM_STATUS_DEVICE_OOM, "%s",
+                                       x->error[0] ? x->error : "cannot allocate the image embedding");
+        free(s);
+        return st;
+    }
+    s->emb = vlm_tensor_in(s->ebuf, 0, VLM_DTYPE_F32, 4, (int64_t[]){ 1, C, G, G });
+    *out = s;
+    return VLM_STATUS_OK;
+}
+
+void vlm_sam_session_free(struct vlm_sam_session * s) {
+    if (!s) return;
+    if (s->ebuf) vlm_buffer_free(s->model->ctx, s->ebuf);
+    vlm_image_free(&s->resized);
+    free(s);
+}
+
+// The context's sticky error as a thread error (and a status).
+static enum vlm_status ctx_error(struct vlm_ctx * x, const char * what) {
+    return vlm_error(x->status ? x->status : VLM_STATUS_INVALID_ARG, "%s: %s", what, x->error[0] ? x->error : "failed");
+}
+
+enum vlm_status vlm_sam_set_image(struct vlm_sam_session * s, const struct vlm_image * image) {
+    if (!s || !image || !image->data) return vlm_error(VLM_STATUS_INVALID_ARG, "vlm_sam_set_image: NULL argument");
+    if (image->channels != 3 || image->width <= 0 || image->height <= 0)
+        return vlm_error(VLM_STATUS_INVALID_ARG, "vlm_sam_set_image: need an RGB image (got %dx%d with %d channels)",
+                         image->width, image->height, image->channels);
+    struct vlm_sam_model * sm = s->sm;
+    struct vlm_ctx * x = sm->ctx;
+    if (!vlm_ctx_ok(x)) return ctx_error(x, "SAM");
+    const size_t S = (size_t)sm->img_size;
+    float * pixels = malloc(3 * S * S * sizeof(float));
+    if (!pixels) return vlm_error(VLM_STATUS_OUT_OF_MEMORY, "out of memory");
+    struct vlm_image resized = { 0 };
+    double t0 = now_ms();
+    enum vlm_status st = vlm_sam_preprocess(image, sm->img_size, vlm_sam_pixel_mean, vlm_sam_pixel_std, pixels, &resized);
+    if (st != VLM_STATUS_OK) {
+        free(pixels);
+        return st;
+    }
+    s->has_image = false;
+    st = vlm_sam_encode(sm, pixels, s->emb);
+    free(pixels);
+    if (st != VLM_STATUS_OK) {
+        vlm_image_free(&resized);
+        return ctx_error(x, "SAM image encoder");
+    }
+    vlm_image_free(&s->resized);
+    s->resized = resized;
+    s->orig_h = image->height;
+    s->orig_w = image->width;
+    s->in_h = resized.height;
+    s->in_w = resized.width;
+    s->has_image = true;
+    s->encode_ms = now_ms() - t0;
+    return VLM_STATUS_OK;
+}
+
+bool vlm_sam_image_size(const struct vlm_sam_session * s, int32_t * width, int32_t * height) {
+    if (!s || !s->has_image) return false;
+    if (width) *width = s->orig_w;
+    if (height) *height = s->orig_h;
+    return true;
+}
+
+enum vlm_status vlm_sam_save_embedding(const struct vlm_sam_session * s, const char * path) {
+    if (!s || !path) return vlm_error(VLM_STATUS_INVALID_ARG, "vlm_sam_save_embedding: NULL argument");
+    if (!s->has_image) return vlm_error(VLM_STATUS_INVALID_ARG, "%s: no image set on the session", path);
+    struct vlm_ctx * x = s->sm->ctx;
+    size_t n = (size_t)vlm_tensor_numel(&s->emb);
+    float * e = malloc(n * sizeof(float));
+    if (!e) return vlm_error(VLM_STATUS_OUT_OF_MEMORY, "out of memory");
+    vlm_tensor_download(x, s->emb, e);
+    if (!vlm_ctx_ok(x)) {
+        free(e);
+        return ctx_error(x, path);
+    }
+    int32_t orig[2] = { s->orig_h, s->orig_w }, inp[2] = { s->in_h, s->in_w };
+    struct vlm_file_tensor t[3];
+    memset(t, 0, sizeof t);
+    t[0].name = "image_embeddings";
+    t[0].dtype = VLM_DTYPE_F32;
+    t[0].n_dims = 4;
+    for (int i = 0; i < 4; i++) t[0].shape[i] = s->emb.shape[i];
+    t[0].data = e;
+    t[0].nbytes = n * sizeof(float);
+    t[1].name = "input_size";
+    t[1].dtype = VLM_DTYPE_I32;
+    t[1].n_dims = 1;
+    t[1].shape[0] = 2;
+    t[1].data = inp;
+    t[1].nbytes = sizeof inp;
+    t[2] = t[1];
+    t[2].name = "original_size";
+    t[2].data = orig;
+    enum vlm_status st = vlm_safetensors_write(path, t, 3);
+    free(e);
+    return st;
+}
+
+static bool read_size_pair(const struct vlm_safetensors * st, const char * name, int32_t out[2]) {
+    const struct vlm_file_tensor * t = vlm_safetensors_find(st, name);
+    if (!t || t->n_dims != 1 || t->shape[0] != 2) return false;
+    if (t->dtype == VLM_DTYPE_I32) {
+        memcpy(out, t->data, 2 * sizeof(int32_t));
+    } else if (t->dtype == VLM_DTYPE_F32) {
+        float f[2];
+        memcpy(f, t->data, sizeof f);
+        if (!(f[0] >= 1 && f[0] < 1e6 && f[1] >= 1 && f[1] < 1e6)) return false;
+        out[0] = (int32_t)f[0];
+        out[1] = (int32_t)f[1];
+    } else {
+        return false;
+    }
+    return out[0] > 0 && out[1] > 0;
+}
+
+enum vlm_status vlm_sam_load_embedding(struct vlm_sam_session * s, const char * path) {
+    if (!s || !path) return vlm_error(VLM_STATUS_INVALID_ARG, "vlm_sam_load_embedding: NULL argument");
+    struct vlm_safetensors * st = NULL;
+    enum vlm_status rc = vlm_safetensors_open(path, &st);
+    if (rc != VLM_STATUS_OK) return rc;
+    const struct vlm_file_tensor * e = vlm_safetensors_find(st, "image_embeddings");
+    int32_t orig[2], inp[2];
+    if (!e || e->dtype != VLM_DTYPE_F32 || e->n_dims != 4 || e->shape[0] != 1 || e->shape[1] != s->emb.shape[1] ||
+        e->shape[2] != s->emb.shape[2] || e->shape[3] != s->emb.shape[3]) {
+        rc = vlm_error(VLM_STATUS_INVALID_ARG, "%s: no F32 image_embeddings [1, %lld, %lld, %lld] for this model", path,
+                       (long long)s->emb.shape[1], (long long)s->emb.shape[2], (long long)s->emb.shape[3]);
+        goto done;
+    }
+    if (!read_size_pair(st, "original_size", orig) || !read_size_pair(st, "input_size", inp)) {
+        rc = vlm_error(VLM_STATUS_INVALID_ARG, "%s: missing or bad original_size / input_size [2] (H, W)", path);
+        goto done;
+    }
+    // input_size must be what ResizeLongestSide gives for original_size
+    int32_t nh = 0, nw = 0;
+    vlm_sam_preprocess_shape(orig[0], orig[1], s->sm->img_size, &nh, &nw);
+    if (nh != inp[0] || nw != inp[1]) {
+        rc = vlm_error(VLM_STATUS_INVALID_ARG, "%s: input_size %dx%d does not match original_size %dx%d", path, inp[0], inp[1],
+                       orig[0], orig[1]);
+        goto done;
+    }
+    vlm_tensor_upload(s->sm->ctx, s->emb, e->data);
+    if (!vlm_ctx_ok(s->sm->ctx)) {
+        rc = ctx_error(s->sm->ctx, path);
+        goto done;
+    }
+    vlm_image_free(&s->resized);
+    s->orig_h = orig[0];
+    s->orig_w = orig[1];
+    s->in_h = inp[0];
+    s->in_w = inp[1];
+    s->has_image = true;
+    s->encode_ms = 0;
+done:
+    vlm_safetensors_close(st);
+    return rc;
+}
+
+enum vlm_status vlm_sam_session_get_tensor(const struct vlm_sam_session * s, const char * name, void * out,
+                                           size_t capacity, size_t * size) {
+    if (!s || !name) return vlm_error(VLM_STATUS_INVALID_ARG, "vlm_sam_session_get_tensor: NULL argument");
+    if (!s->has_image) return vlm_error(VLM_STATUS_INVALID_ARG, "vlm_sam_session_get_tensor: no image set");
+    if (!strcmp(name, "image_embeddings")) {
+        size_t n = (size_t)vlm_tensor_numel(&s->emb) * sizeof(float);
+        if (size) *size = n;
+        if (!out) return VLM_STATUS_OK;
+        if (capacity < n) return vlm_error(VLM_STATUS_INVALID_ARG, "image_embeddings: buffer too small (%zu < %zu)", capacity, n);
+        vlm_tensor_download(s->sm->ctx, s->emb, out);
+        return vlm_ctx_ok(s->sm->ctx) ? VLM_STATUS_OK : ctx_error(s->sm->ctx, "image_embeddings");
+    }
+    if (!strcmp(name, "resized")) {
+        if (!s->resized.data) return vlm_error(VLM_STATUS_INVALID_ARG, "resized: not available (embedding was loaded)");
+        size_t n = (size_t)s->resized.width * (size_t)s->resized.height * 3;
+        if (size) *size = n;
+        if (!out) return VLM_STATUS_OK;
+        if (capacity < n) return vlm_error(VLM_STATUS_INVALID_ARG, "resized: buffer too small");
+        memcpy(out, s->resized.data, n);
+        return VLM_STATUS_OK;
+    }
+    return vlm_error(VLM_STATUS_INVALID_ARG, "vlm_sam_session_get_tensor: unknown tensor '%s'", name);
+}
+
+void vlm_masks_free(struct vlm_masks * m) {
+    if (!m) return;
+    free(m->masks);
+    free(m->iou);
+    free(m->low_res_logits);
+    memset(m, 0, sizeof *m);
+}
+
+// ref: segment_anything/utils/transforms.py ResizeLongestSide.apply_coords (double, per axis)
+void vlm_sam_apply_coords(const struct vlm_sam_session * s, double x, double y, float * ox, float * oy) {
+    *ox = (float)(x * ((double)s->in_w / (double)s->orig_w));
+    *oy = (float)(y * ((double)s->in_h / (double)s->orig_h));
+}
+
+static enum vlm_status validate(const struct vlm_sam_session * s, const struct vlm_sam_prompt * p, int32_t idx) {
+    char who[48] = "prompt";
+    if (idx >= 0) snprintf(who, sizeof who, "prompt %d", idx);
+    if (!p) return vlm_error(VLM_STATUS_INVALID_ARG, "%s: NULL", who);
+    if (p->n_points < 0 || (p->n_points > 0 && !p->points))
+        return vlm_error(VLM_STATUS_INVALID_ARG, "%s: %d points but no point array", who, p->n_points);
+    if (p->n_points > 1024) return vlm_error(VLM_STATUS_INVALID_ARG, "%s: too many points (%d, at most 1024)", who, p->n_points);
+    if (p->n_points == 0 && !p->box && !p->mask_input)
+        return vlm_error(VLM_STATUS_INVALID_ARG, "%s: no prompt (give at least one point, a box or a mask input)", who);
+    const float W = (float)s->orig_w, H = (float)s->orig_h;
+    for (int32_t i = 0; i < p->n_points; i++) {
+        const struct vlm_point * q = &p->points[i];
+        if (q->label != 0 && q->label != 1)
+            return vlm_error(VLM_STATUS_INVALID_ARG, "%s: point %d has label %d (use 1 = foreground, 0 = background)", who, i,
+                             q->label);
+        if (!isfinite(q->x) || !isfinite(q->y) || q->x < 0 || q->y < 0 || q->x > W || q->y > H)
+            return vlm_error(VLM_STATUS_INVALID_ARG, "%s: point %d (%g, %g) is outside the %dx%d image", who, i, q->x, q->y,
+                             s->orig_w, s->orig_h);
+    }
+    if (p->box) {
+        const struct vlm_box * b = p->box;
+        if (!isfinite(b->x0) || !isfinite(b->y0) || !isfinite(b->x1) || !isfinite(b->y1))
+            return vlm_error(VLM_STATUS_INVALID_ARG, "%s: box has a non-finite coordinate", who);
+        if (b->x0 > b->x1 || b->y0 > b->y1)
+            return vlm_error(VLM_STATUS_INVALID_ARG, "%s: box (%g, %g, %g, %g) needs x0 <= x1 and y0 <= y1", who, b->x0, b->y0,
+                             b->x1, b->y1);
+        if (b->x0 < 0 || b->y0 < 0 || b->x1 > W || b->y1 > H)
+            return vlm_error(VLM_STATUS_INVALID_ARG, "%s: box (%g, %g, %g, %g) is outside the %dx%d image", who, b->x0, b->y0,
+                             b->x1, b->y1, s->orig_w, s->orig_h);
+    }
+    if (p->mask_input) {
+        const size_t n = (size_t)s->sm->mask_input_size * (size_t)s->sm->mask_input_size;
+        for (size_t i = 0; i < n; i++)
+            if (!isfinite(p->mask_input[i]))
+                return vlm_error(VLM_STATUS_INVALID_ARG, "%s: mask_input has a non-finite value at %zu", who, i);
+    }
+    return VLM_STATUS_OK;
+}
+
+// Builds the decoder tokens [1 + NM + Ns, C] of one prompt (output tokens + sparse prompt).
+static void build_tokens(const struct vlm_sam_session * s, const struct vlm_sam_prompt * p, float * tok) {
+    const struct vlm_sam_model * sm = s->sm;
+    const size_t C = (size_t)sm->prompt_dim, NO = 1 + (size_t)sm->n_mask_tokens;
+    memcpy(tok, sm->out_tokens, NO * C * sizeof(float));
+    float coords[2 * 1024];
+    int32_t labels[1024];
+    for (int32_t i = 0; i < p->n_points; i++) {
+        vlm_sam_apply_coords(s, p->points[i].x, p->points[i].y, &coords[2 * i], &coords[2 * i + 1]);
+        labels[i] = p->points[i].label;
+    }
+    float box[4];
+    if (p->box) {
+        // ref: transforms.py apply_boxes: two corners through apply_coords
+        vlm_sam_apply_coords(s, p->box->x0, p->box->y0, &box[0], &box[1]);
+        vlm_sam_apply_coords(s, p->box->x1, p->box->y1, &box[2], &box[3]);
+    }
+    vlm_sam_embed_sparse(sm, coords, labels, p->n_points, p->box ? box : NULL, tok + NO * C);
+}
+
+// Decodes prompts idx[0..n) (same token count and mask presence) and fills out[idx[i]].
+static enum vlm_status predict_group(struct vlm_sam_session * s, const struct vlm_sam_prompt * prompts, const int32_t * idx,
+                                     int32_t n, struct vlm_masks * out) {
+    struct vlm_sam_model * sm = s->sm;
+    struct vlm_ctx * x = sm->ctx;
+    const struct vlm_sam_prompt * p0 = &prompts[idx[0]];
+    const int32_t Nt = 1 + sm->n_mask_tokens + vlm_sam_sparse_count(p0->n_points, p0->box != NULL);
+    const size_t C = (size_t)sm->prompt_dim, M2 = (size_t)sm->mask_input_size * (size_t)sm->mask_input_size;
+    const size_t NM = (size_t)sm->n_mask_tokens, HW = (size_t)s->orig_h * (size_t)s->orig_w;
+    enum vlm_status st = VLM_STATUS_OK;
+    float * tokens = malloc((size_t)n * (size_t)Nt * C * sizeof(float));
+    float * mi = p0->mask_input ? malloc((size_t)n * M2 * sizeof(float)) : NULL;
+    float * masks = malloc((size_t)n * NM * M2 * sizeof(float));
+    float * iou = malloc((size_t)n * NM * sizeof(float));
+    float * logits = malloc(HW * sizeof(float));
+    if (!tokens || !masks || !iou || !logits || (p0->mask_input && !mi)) {
+        st = vlm_error(VLM_STATUS_OUT_OF_MEMORY, "out of memory");
+        goto done;
+    }
+    for (int32_t i = 0; i < n; i++) {
+        build_tokens(s, &prompts[idx[i]], tokens + (size_t)i * Nt * C);
+        if (mi) memcpy(mi + (size_t)i * M2, prompts[idx[i]].mask_input, M2 * sizeof(float));
+    }
+    if (vlm_sam_decode(sm, s->emb, n, Nt, tokens, mi, masks, iou) != VLM_STATUS_OK) {
+        st = ctx_error(x, "SAM mask decoder");
+        goto done;
+    }
+    for (int32_t i = 0; i < n; i++) {
+        const struct vlm_sam_prompt * p = &prompts[idx[i]];
+        struct vlm_masks * o = &out[idx[i]];
+        // ref: mask_decoder.py MaskDecoder.forward: multimask -> tokens 1.., else token 0
+        const int32_t first = p->multimask_output && NM > 1 ? 1 : 0, k = p->multimask_output && NM > 1 ? (int32_t)NM - 1 : 1;
+        o->n_masks = k;
+        o->width = s->orig_w;
+        o->height = s->orig_h;
+        o->masks = malloc((size_t)k * HW);
+        o->iou = malloc((size_t)k * sizeof(float));
+        o->low_res_logits = malloc((size_t)k * M2 * sizeof(float));
+        if (!o->masks || !o->iou || !o->low_res_logits) {
+            st = vlm_error(VLM_STATUS_OUT_OF_MEMORY, "out of memory");
+            goto done;
+        }
+        for (int32_t j = 0; j < k; j++) {
+            const float * lr = masks + ((size_t)i * NM + (size_t)(first + j)) * M2;
+            o->iou[j] = iou[(size_t)i * NM + (size_t)(first + j)];
+            memcpy(o->low_res_logits + (size_t)j * M2, lr, M2 * sizeof(float));
+            if (vlm_sam_postprocess(sm, lr, s->in_h, s->in_w, s->orig_h, s->orig_w, logits) != VLM_STATUS_OK) {
+                st = ctx_error(x, "SAM post-processing");
+                goto done;
+            }
+            uint8_t * mk = o->masks + (size_t)j * HW;
+            for (size_t t = 0; t < HW; t++) mk[t] = logits[t] > 0.0f;   // mask_threshold 0.0
+        }
+    }
+done:
+    free(tokens);
+    free(mi);
+    free(masks);
+    free(iou);
+    free(logits);
+    return st;
+}
+
+enum vlm_status vlm_sam_predict_batch(struct vlm_sam_session * s, const struct vlm_sam_prompt * prompts, int32_t n,
+                                      struct vlm_masks * out) {
+    if (!s || !prompts || !out || n <= 0) return vlm_error(VLM_STATUS_INVALID_ARG, "vlm_sam_predict_batch: bad arguments");
+    for (int32_t i = 0; i < n; i++) memset(&out[i], 0, sizeof out[i]);
+    if (!s->has_image) return vlm_error(VLM_STATUS_INVALID_ARG, "vlm_sam_predict: no image set (call vlm_sam_set_image first)");
+    if (!vlm_ctx_ok(s->sm->ctx)) return ctx_error(s->sm->ctx, "SAM");
+    for (int32_t i = 0; i < n; i++) {
+        enum vlm_status st = validate(s, &prompts[i], n > 1 ? i : -1);
+        if (st != VLM_STATUS_OK) return st;
+    }
+    int32_t * idx = malloc((size_t)n * sizeof(int32_t));
+    bool * done = calloc((size_t)n, sizeof(bool));
+    enum vlm_status st = VLM_STATUS_OK;
+    if (!idx || !done) {
+        st = vlm_error(VLM_STATUS_OUT_OF_MEMORY, "out of memory");
+        goto end;
+    }
+    // group prompts that share a token count and mask presence into one batched decode
+    for (int32_t i = 0; i < n && st == VLM_STATUS_OK; i++) {
+        if (done[i]) continue;
+        int32_t m = 0;
+        const int32_t ns = vlm_sam_sparse_count(prompts[i].n_points, prompts[i].box != NULL);
+        for (int32_t j = i; j < n; j++) {
+            if (done[j] || vlm_sam_sparse_count(prompts[j].n_points, prompts[j].box != NULL) != ns ||
+                (prompts[j].mask_input != NULL) != (prompts[i].mask_input != NULL))
+                continue;
+            done[j] = true;
+            idx[m++] = j;
+        }
+        st = predict_group(s, prompts, idx, m, out);
+    }
+end:
+    if (st != VLM_STATUS_OK)
+        for (int32_t i = 0; i < n; i++) vlm_masks_free(&out[i]);
+    free(idx);
+    free(done);
+    return st;
+}
+
+enum vlm_status vlm_sam_predict(struct vlm_sam_session * s, const struct vlm_sam_prompt * prompt, struct vlm_masks * out) {
+    if (!prompt) {
+        if (out) memset(out, 0, sizeof *out);
+        return vlm_error(VLM_STATUS_INVALID_ARG, "vlm_sam_predict: prompt is NULL");
+    }
+    return vlm_sam_predict_batch(s, prompt, 1, out);
+}

@@ -1,0 +1,146 @@
+// sam-decoder.c — SAM mask decoder: two-way transformer, output upscaling, hypernetwork MLPs
+// and the IoU head, batched over prompts, as ops.
+#include <math.h>
+#include <string.h>
+
+#include "sam.h"
+
+#define F32 VLM_DTYPE_F32
+
+static struct vlm_tensor reshape(struct vlm_tensor t, int32_t n, const int64_t * shape) {
+    return vlm_tensor_reshape(t, n, shape);
+}
+static struct vlm_tensor permute(struct vlm_tensor t, int32_t a, int32_t b, int32_t c, int32_t d) {
+    int32_t p[4] = { a, b, c, d };
+    return vlm_tensor_permute(t, p);
+}
+
+// View of a [B, N, Ci] projection as heads [B, H, N, Ci/H] (contiguous head blocks).
+static struct vlm_tensor heads_view(struct vlm_tensor t, int64_t H) {
+    const int64_t B = t.shape[0], N = t.shape[1], Ci = t.shape[2];
+    return permute(reshape(t, 4, (int64_t[]){ B, N, H, Ci / H }), 0, 2, 1, 3);
+}
+
+// ref: segment_anything/modeling/transformer.py Attention.forward
+// q_in [B, Nq, C], k_in / v_in [B, Nk, C] -> [B, Nq, C]
+static struct vlm_tensor dec_attention(struct vlm_sam_model * sm, const struct vlm_sam_attn * a, struct vlm_tensor q_in,
+                                       struct vlm_tensor k_in, struct vlm_tensor v_in) {
+    struct vlm_ctx * x = sm->ctx;
+    const int64_t H = sm->dec_heads, B = q_in.shape[0], Nq = q_in.shape[1], Ci = a->internal;
+    struct vlm_tensor q = vlm_op_linear(x, q_in, a->q_w, &a->q_b);   // [B, Nq, Ci]
+    struct vlm_tensor k = vlm_op_linear(x, k_in, a->k_w, &a->k_b);   // [B, Nk, Ci]
+    struct vlm_tensor v = vlm_op_linear(x, v_in, a->v_w, &a->v_b);
+    if (!vlm_ctx_ok(x)) return q;
+    struct vlm_attention_params ap = { .scale = 1.0f / sqrtf((float)(Ci / H)) };
+    struct vlm_tensor o = vlm_op_attention(x, heads_view(q, H), heads_view(k, H), heads_view(v, H), &ap);   // [B, H, Nq, c]
+    struct vlm_tensor om = vlm_op_copy(x, permute(o, 0, 2, 1, 3), F32);                                     // [B, Nq, H, c]
+    return vlm_op_linear(x, reshape(om, 3, (int64_t[]){ B, Nq, Ci }), a->o_w, &a->o_b);
+}
+
+// ref: segment_anything/modeling/mask_decoder.py MLP.forward (ReLU between layers, no sigmoid)
+static struct vlm_tensor mlp(struct vlm_ctx * x, const struct vlm_sam_mlp * m, struct vlm_tensor h) {
+    for (int32_t i = 0; i < m->n_layers; i++) {
+        h = vlm_op_linear(x, h, m->w[i], &m->b[i]);
+        if (i < m->n_layers - 1) h = vlm_op_unary(x, VLM_UNARY_RELU, h);
+    }
+    return h;
+}
+
+static struct vlm_tensor ln(struct vlm_ctx * x, struct vlm_tensor h, const struct vlm_tensor * w, const struct vlm_tensor * b) {
+    return vlm_op_layer_norm(x, h, w, b, 1e-5f);   // nn.LayerNorm default eps in the decoder
+}
+
+// ref: mask_decoder.py MaskDecoder.predict_masks + transformer.py TwoWayTransformer.forward
+static enum vlm_status decode_chunk(struct vlm_sam_model * sm, struct vlm_tensor emb, int32_t B, int32_t Nt,
+                                    const float * tokens, const float * mask_inputs, float * masks_out, float * iou_out) {
+    struct vlm_ctx * x = sm->ctx;
+    const int64_t C = sm->prompt_dim, G = sm->grid, T = G * G, NM = sm->n_mask_tokens, M = sm->mask_input_size;
+    const size_t mark = vlm_arena_mark(x);
+
+    // dense prompt embeddings: mask_downscaling(mask_input) or no_mask_embed broadcast
+    struct vlm_tensor dense;
+    if (mask_inputs) {
+        struct vlm_tensor mi = vlm_tensor_from_host(x, F32, 4, (int64_t[]){ B, 1, M, M }, mask_inputs);
+        dense = vlm_sam_embed_masks(sm, mi);                                                   // [B, C, G, G]
+    } else {
+        dense = vlm_tensor_from_host(x, F32, 4, (int64_t[]){ 1, C, 1, 1 }, sm->no_mask);       // [1, C, 1, 1]
+    }
+    // src = repeat_interleave(image_embeddings, B) + dense, flattened token-major: keys [B, T, C]
+    struct vlm_tensor keys = vlm_op_add(x, permute(emb, 0, 2, 3, 1), permute(dense, 0, 2, 3, 1));   // [1 or B, G, G, C]
+    if (keys.shape[0] != B && vlm_ctx_ok(x)) {
+        struct vlm_tensor kb = vlm_tensor_new(x, F32, 4, (int64_t[]){ B, G, G, C });
+        for (int32_t b = 0; b < B; b++) vlm_op_copy_into(x, vlm_tensor_slice(kb, 0, b, 1), keys);
+        keys = kb;
+    }
+    keys = reshape(keys, 3, (int64_t[]){ B, T, C });
+    struct vlm_tensor key_pe = sm->dense_pe;                                                   // [1, T, C]
+    struct vlm_tensor query_pe = vlm_tensor_from_host(x, F32, 3, (int64_t[]){ B, Nt, C }, tokens);
+    struct vlm_tensor queries = query_pe;
+
+    for (int32_t l = 0; l < sm->dec_depth && vlm_ctx_ok(x); l++) {
+        const struct vlm_sam_dec_layer * L = &sm->layers[l];
+        // self attention (layer 0 skips the PE and the residual)
+        if (l == 0) {
+            queries = dec_attention(sm, &L->self_attn, queries, queries, queries);
+        } else {
+            struct vlm_tensor q = vlm_op_add(x, queries, query_pe);
+            queries = vlm_op_add(x, queries, dec_attention(sm, &L->self_attn, q, q, queries));
+        }
+        queries = ln(x, queries, &L->norm_w[0], &L->norm_b[0]);
+        // cross attention, tokens to image
+        struct vlm_tensor q = vlm_op_add(x, queries, query_pe);
+        struct vlm_tensor k = vlm_op_add(x, keys, key_pe);                                     // [B, T, C]
+        queries = ln(x, vlm_op_add(x, queries, dec_attention(sm, &L->t2i, q, k, keys)), &L->norm_w[1], &L->norm_b[1]);
+        // MLP (ReLU)
+        struct vlm_tensor m = vlm_op_linear(x, queries, L->lin1_w, &L->lin1_b);
+        m = vlm_op_unary(x, VLM_UNARY_RELU, m);
+        m = vlm_op_linear(x, m, L->lin2_w, &L->lin2_b);
+        queries = ln(x, vlm_op_add(x, queries, m), &L->norm_w[2], &L->norm_b[2]);
+        // cross attention, image to tokens
+        q = vlm_op_add(x, queries, query_pe);
+        struct vlm_tensor a = dec_attention(sm, &L->i2t, k, q, queries);                      // [B, T, C]
+        keys = ln(x, vlm_op_add(x, keys, a), &L->norm_w[3], &L->norm_b[3]);
+    }
+    {
+        struct vlm_tensor q = vlm_op_add(x, queries, query_pe);
+        struct vlm_tensor k = vlm_op_add(x, keys, key_pe);
+        queries = ln(x, vlm_op_add(x, queries, dec_attention(sm, &sm->final_attn, q, k, keys)), &sm->norm_final_w,
+                     &sm->norm_final_b);                                                       // hs [B, Nt, C]
+    }
+
+    // output upscaling: src [B, C, G, G] -> ConvT -> LayerNorm2d -> GELU -> ConvT -> GELU
+    struct vlm_tensor src = vlm_op_copy(x, permute(reshape(keys, 4, (int64_t[]){ B, G, G, C }), 0, 3, 1, 2), F32);
+    struct vlm_tensor up = vlm_op_conv_transpose2d(x, src, sm->up0_w, &sm->up0_b, 2);           // [B, C/4, 2G, 2G]
+    up = vlm_op_layer_norm_2d(x, up, sm->up1_w, sm->up1_b, 1e-6f);
+    up = vlm_op_unary(x, VLM_UNARY_GELU_ERF, up);
+    up = vlm_op_conv_transpose2d(x, up, sm->up3_w, &sm->up3_b, 2);                              // [B, C/8, 4G, 4G]
+    up = vlm_op_unary(x, VLM_UNARY_GELU_ERF, up);
+
+    // hypernetworks: one MLP per mask token -> hyper_in [B, NM, C/8]
+    const int64_t c8 = sm->upscale_c2;
+    struct vlm_tensor hyper = vlm_tensor_new(x, F32, 3, (int64_t[]){ B, NM, c8 });
+    for (int32_t t = 0; t < NM && vlm_ctx_ok(x); t++) {
+        struct vlm_tensor tok = vlm_tensor_slice(queries, 1, 1 + t, 1);                        // [B, 1, C]
+        vlm_op_copy_into(x, vlm_tensor_slice(hyper, 1, t, 1), mlp(x, &sm->hyper[t], tok));
+    }
+    // masks = hyper_in @ upscaled.view(B, c8, h*w)
+    struct vlm_tensor masks = vlm_op_matmul(x, hyper, reshape(up, 3, (int64_t[]){ B, c8, M * M }));   // [B, NM, M*M]
+    struct vlm_tensor iou = mlp(x, &sm->iou_head, vlm_tensor_slice(queries, 1, 0, 1));          // [B, 1, NM]
+    vlm_tensor_download(x, masks, masks_out);
+    vlm_tensor_download(x, iou, iou_out);
+    vlm_arena_reset(x, mark);
+    return x->status;
+}
+
+enum vlm_status vlm_sam_decode(struct vlm_sam_model * sm, struct vlm_tensor emb, int32_t batch, int32_t n_tokens,
+                               const float * tokens, const float * mask_inputs, float * masks_out, float * iou_out) {
+    const size_t C = (size_t)sm->prompt_dim, M2 = (size_t)sm->mask_input_size * (size_t)sm->mask_input_size;
+    const size_t NM = (size_t)sm->n_mask_tokens;
+    for (int32_t b0 = 0; b0 < batch && vlm_ctx_ok(sm->ctx); b0 += VLM_SAM_DEC_MAX_BATCH) {
+        int32_t nb = batch - b0 < VLM_SAM_DEC_MAX_BATCH ? batch - b0 : VLM_SAM_DEC_MAX_BATCH;
+        decode_chunk(sm, emb, nb, n_tokens, tokens + (size_t)b0 * n_tokens * C,
+                     mask_inputs ? mask_inputs + (size_t)b0 * M2 : NULL, masks_out + (size_t)b0 * NM * M2,
+                     iou_out + (size_t)b0 * NM);
+    }
+    return sm->ctx->status;
+}

@@ -1,0 +1,464 @@
+// sam-model.c — SAM model set-up: hyper-parameters inferred from tensor shapes, weight lookup
+// by official name with a fallback to HF transformers SamModel names, persistent derived
+// tensors (dense positional encoding, gathered relative positions), arena sizing.
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "model.h"
+#include "sam.h"
+
+// ---- names -----------------------------------------------------------------------------
+
+// ref: transformers/models/sam/convert_sam_to_hf.py KEYS_TO_MODIFY_MAPPING (applied in order)
+static const char * const hf_map[][2] = {
+    { "iou_prediction_head.layers.0", "iou_prediction_head.proj_in" },
+    { "iou_prediction_head.layers.1", "iou_prediction_head.layers.0" },
+    { "iou_prediction_head.layers.2", "iou_prediction_head.proj_out" },
+    { "mask_decoder.output_upscaling.0", "mask_decoder.upscale_conv1" },
+    { "mask_decoder.output_upscaling.1", "mask_decoder.upscale_layer_norm" },
+    { "mask_decoder.output_upscaling.3", "mask_decoder.upscale_conv2" },
+    { "mask_downscaling.0", "mask_embed.conv1" },
+    { "mask_downscaling.1", "mask_embed.layer_norm1" },
+    { "mask_downscaling.3", "mask_embed.conv2" },
+    { "mask_downscaling.4", "mask_embed.layer_norm2" },
+    { "mask_downscaling.6", "mask_embed.conv3" },
+    { "point_embeddings", "point_embed" },
+    { "pe_layer.positional_encoding_gaussian_matrix", "shared_embedding.positional_embedding" },
+    { "image_encoder", "vision_encoder" },
+    { "neck.0", "neck.conv1" },
+    { "neck.1", "neck.layer_norm1" },
+    { "neck.2", "neck.conv2" },
+    { "neck.3", "neck.layer_norm2" },
+    { "patch_embed.proj", "patch_embed.projection" },
+    { ".norm", ".layer_norm" },
+    { "blocks", "layers" },
+};
+
+static void str_replace_once(char * s, size_t cap, const char * from, const char * to) {
+    char * p = strstr(s, from);
+    if (!p) return;
+    char tail[512];
+    snprintf(tail, sizeof tail, "%s", p + strlen(from));
+    *p = 0;
+    size_t n = strlen(s);
+    snprintf(s + n, cap - n, "%s%s", to, tail);
+}
+
+static void hf_name(const char * official, char * out, size_t cap) {
+    snprintf(out, cap, "%s", official);
+    for (size_t i = 0; i < sizeof hf_map / sizeof *hf_map; i++)
+        if (strstr(out, hf_map[i][0])) str_replace_once(out, cap, hf_map[i][0], hf_map[i][1]);
+    // ref: convert_sam_to_hf.py output_hypernetworks_mlps pattern
+    char * p = strstr(out, "output_hypernetworks_mlps.");
+    if (p) {
+        if (strstr(p, ".layers.0.")) str_replace_once(p, cap - (size_t)(p - out), ".layers.0.", ".proj_in.");
+        else if (strstr(p, ".layers.1.")) str_replace_once(p, cap - (size_t)(p - out), ".layers.1.", ".layers.0.");
+        else if (strstr(p, ".layers.2.")) str_replace_once(p, cap - (size_t)(p - out), ".layers.2.", ".proj_out.");
+    }
+}
+
+static const char * resolve(const struct vlm_weights * w, const char * official, char * buf, size_t cap) {
+    if (vlm_weights_has(w, official)) return official;
+    hf_name(official, buf, cap);
+    if (vlm_weights_has(w, buf)) return buf;
+    return official;   // the error names the official key
+}
+
+bool vlm_sam_has_weight(const struct vlm_sam_model * sm, const char * official) {
+    char buf[512];
+    return vlm_weights_has(sm->model->weights, resolve(sm->model->weights, official, buf, sizeof buf));
+}
+
+struct vlm_tensor vlm_sam_weight(struct vlm_sam_model * sm, const char * official, int32_t n_dims, const int64_t * shape) {
+    char buf[512];
+    return vlm_weights_get(sm->ctx, sm->model->weights, resolve(sm->model->weights, official, buf, sizeof buf), n_dims,
+                           shape);
+}
+
+// Shape of a file tensor by official or HF name (NULL when absent).
+static const struct vlm_file_tensor * file_find(const struct vlm_safetensors * st, const char * official) {
+    const struct vlm_file_tensor * t = vlm_safetensors_find(st, official);
+    if (t) return t;
+    char buf[512];
+    hf_name(official, buf, sizeof buf);
+    return vlm_safetensors_find(st, buf);
+}
+
+static struct vlm_tensor getf(struct vlm_sam_model * sm, int32_t n_dims, const int64_t * shape, const char * fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static struct vlm_tensor getf(struct vlm_sam_model * sm, int32_t n_dims, const int64_t * shape, const char * fmt, ...) {
+    char name[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(name, sizeof name, fmt, ap);
+    va_end(ap);
+    return vlm_sam_weight(sm, name, n_dims, shape);
+}
+
+static bool hasf(const struct vlm_safetensors * st, const char * fmt, ...) __attribute__((format(printf, 2, 3)));
+static bool hasf(const struct vlm_safetensors * st, const char * fmt, ...) {
+    char name[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(name, sizeof name, fmt, ap);
+    va_end(ap);
+    return file_find(st, name) != NULL;
+}
+
+// ---- hyper-parameters --------------------------------------------------------------------
+
+struct sam_dims {
+    int64_t D, G, patch, depth, hd, heads, window, mlp, C, dec_depth, dec_mlp, n_mask_tokens, iou_hidden, iou_depth;
+    int64_t mask_in, n_global;
+};
+
+static enum vlm_status infer_dims(const struct vlm_safetensors * st, struct sam_dims * d) {
+    memset(d, 0, sizeof *d);
+    const struct vlm_file_tensor * pos = file_find(st, "image_encoder.pos_embed");
+    const struct vlm_file_tensor * pw = file_find(st, "image_encoder.patch_embed.proj.weight");
+    const struct vlm_file_tensor * neck = file_find(st, "image_encoder.neck.0.weight");
+    const struct vlm_file_tensor * mt = file_find(st, "mask_decoder.mask_tokens.weight");
+    if (!pos || pos->n_dims != 4 || !pw || pw->n_dims != 4 || !neck || neck->n_dims != 4 || !mt || mt->n_dims != 2)
+        return vlm_error(VLM_STATUS_BAD_MODEL, "SAM model: missing or malformed image_encoder.pos_embed / "
+                                               "patch_embed / neck.0 / mask_decoder.mask_tokens");
+    d->G = pos->shape[1];
+    d->D = pos->shape[3];
+    d->patch = pw->shape[2];
+    d->C = neck->shape[0];
+    d->n_mask_tokens = mt->shape[0];
+    if (pos->shape[2] != d->G || d->G <= 0 || d->G > 256 || d->D <= 0 || d->patch <= 0 || d->patch > 64 ||
+        d->C <= 0 || d->C % 8 || d->n_mask_tokens < 1 || d->n_mask_tokens > VLM_SAM_MAX_MASK_TOKENS)
+        return vlm_error(VLM_STATUS_BAD_MODEL, "SAM model: unsupported sizes (grid %lld, width %lld, patch %lld, prompt dim %lld)",
+                         (long long)d->G, (long long)d->D, (long long)d->patch, (long long)d->C);
+    while (d->depth < VLM_SAM_MAX_BLOCKS && hasf(st, "image_encoder.blocks.%lld.norm1.weight", (long long)d->depth)) d->depth++;
+    if (d->depth == 0) return vlm_error(VLM_STATUS_BAD_MODEL, "SAM model: no image_encoder.blocks.*");
+    const struct vlm_file_tensor * l1 = file_find(st, "image_encoder.blocks.0.mlp.lin1.weight");
+    if (!l1 || l1->n_dims != 2) return vlm_error(VLM_STATUS_BAD_MODEL, "SAM model: missing image_encoder.blocks.0.mlp.lin1.weight");
+    d->mlp = l1->shape[0];
+    for (int64_t i = 0; i < d->depth; i++) {
+        char name[128];
+        snprintf(name, sizeof name, "image_encoder.blocks.%lld.attn.rel_pos_h", (long long)i);
+        const struct vlm_file_tensor * rp = file_find(st, name);
+        if (!rp || rp->n_dims != 2 || rp->shape[1] <= 0)
+            return vlm_error(VLM_STATUS_BAD_MODEL, "SAM model: missing or malformed %s (relative positions are required)", name);
+        if (d->hd == 0) d->hd = rp->shape[1];
+        if (rp->shape[1] != d->hd) return vlm_error(VLM_STATUS_BAD_MODEL, "SAM model: %s: head dim differs between blocks", name);
+        if (rp->shape[0] == 2 * d->G - 1) d->n_global++;
+        else {
+            int64_t win = (rp->shape[0] + 1) / 2;
+            if (rp->shape[0] % 2 == 0 || win <= 0 || win > d->G || (d->window && d->window != win))
+                return vlm_error(VLM_STATUS_BAD_MODEL, "SAM model: %s: unexpected size %lld", name, (long long)rp->shape[0]);
+            d->window = win;
+        }
+    }
+    if (d->D % d->hd) return vlm_error(VLM_STATUS_BAD_MODEL, "SAM model: width %lld not a multiple of head dim %lld",
+                                       (long long)d->D, (long long)d->hd);
+    d->heads = d->D / d->hd;
+    while (d->dec_depth < VLM_SAM_MAX_DEC_LAYERS && hasf(st, "mask_decoder.transformer.layers.%lld.norm1.weight", (long long)d->dec_depth))
+        d->dec_depth++;
+    const struct vlm_file_tensor * dl1 = file_find(st, "mask_decoder.transformer.layers.0.mlp.lin1.weight");
+    if (d->dec_depth == 0 || !dl1 || dl1->n_dims != 2)
+        return vlm_error(VLM_STATUS_BAD_MODEL, "SAM model: missing mask_decoder.transformer.layers.*");
+    d->dec_mlp = dl1->shape[0];
+    while (d->iou_depth < VLM_SAM_MAX_MLP_LAYERS && hasf(st, "mask_decoder.iou_prediction_head.layers.%lld.weight", (long long)d->iou_depth))
+        d->iou_depth++;
+    const struct vlm_file_tensor * ih = file_find(st, "mask_decoder.iou_prediction_head.layers.0.weight");
+    if (d->iou_depth < 2 || !ih || ih->n_dims != 2)
+        return vlm_error(VLM_STATUS_BAD_MODEL, "SAM model: missing mask_decoder.iou_prediction_head");
+    d->iou_hidden = ih->shape[0];
+    const struct vlm_file_tensor * md = file_find(st, "prompt_encoder.mask_downscaling.3.weight");
+    if (!md || md->n_dims != 4) return vlm_error(VLM_STATUS_BAD_MODEL, "SAM model: missing prompt_encoder.mask_downscaling.3.weight");
+    d->mask_in = md->shape[0];
+    return VLM_STATUS_OK;
+}
+
+// Decoder heads cannot be read from shapes: config.json next to the model (upstream-style
+// "decoder_num_heads" or HF "mask_decoder_config.num_attention_heads"), else upstream's 8.
+static int32_t decoder_heads(const char * model_path) {
+    char path[1200];
+    snprintf(path, sizeof path, "%s", model_path);
+    char * slash = strrchr(path, '/');
+    if (slash) snprintf(slash + 1, sizeof path - (size_t)(slash + 1 - path), "config.json");
+    else snprintf(path, sizeof path, "config.json");
+    FILE * f = fopen(path, "rb");
+    if (!f) return 8;
+    char * text = NULL;
+    int32_t heads = 8;
+    if (fseek(f, 0, SEEK_END) == 0) {
+        long n = ftell(f);
+        if (n > 0 && n < (1 << 20) && fseek(f, 0, SEEK_SET) == 0 && (text = malloc((size_t)n + 1))) {
+            if (fread(text, 1, (size_t)n, f) == (size_t)n) {
+                text[n] = 0;
+                cJSON * j = cJSON_Parse(text);
+                if (j) {
+                    cJSON * h = cJSON_GetObjectItemCaseSensitive(j, "decoder_num_heads");
+                    cJSON * mdc = cJSON_GetObjectItemCaseSensitive(j, "mask_decoder_config");
+                    if (!cJSON_IsNumber(h) && cJSON_IsObject(mdc)) h = cJSON_GetObjectItemCaseSensitive(mdc, "num_attention_heads");
+                    if (cJSON_IsNumber(h) && h->valueint > 0 && h->valueint <= 64) heads = h->valueint;
+                    cJSON_Delete(j);
+                }
+            }
+        }
+    }
+    free(text);
+    fclose(f);
+    return heads;
+}
+
+// ---- arena -------------------------------------------------------------------------------
+
+#define MiB ((size_t)1 << 20)
+
+size_t vlm_sam_arena_bytes(const struct vlm_safetensors * st) {
+    struct sam_dims d;
+    if (infer_dims(st, &d) != VLM_STATUS_OK) return 64 * MiB;   // init reports the error
+    size_t S = (size_t)(d.G * d.patch), T = (size_t)(d.G * d.G), D = (size_t)d.D, H = (size_t)d.heads;
+    size_t Gp = d.window ? (size_t)((d.G + d.window - 1) / d.window * d.window) : (size_t)d.G;
+    size_t Tp = Gp * Gp, side = (size_t)(d.G > d.window ? d.G : d.window);
+    // encoder, floats: persistent input, patch conv, tokens, padded window grid
+    size_t enc = 3 * S * S + 3 * T * D + Tp * D;
+    // one block (window or global, whichever is larger): see sam-encoder.c block()
+    size_t tt = Tp > T ? Tp : T;
+    enc += tt * D * 12 + 4 * H * tt * side + T * D * 6 + 2 * T * (size_t)d.mlp;
+    // decoder with VLM_SAM_DEC_MAX_BATCH prompts: keys, per-layer temporaries, upscaling
+    size_t B = VLM_SAM_DEC_MAX_BATCH, C = (size_t)d.C, NT = 64;
+    size_t dec = B * T * C * 14 + B * NT * (size_t)d.dec_mlp * 2 + B * T * (C / 4) * 4 * 3 + B * T * (C / 8) * 16 * 3 +
+                 B * (size_t)d.n_mask_tokens * 16 * T + B * 16 * T * 3;
+    size_t bytes = (enc > dec ? enc : dec) * 4;
+    // post-processing of one mask: 1024x1024 plus an original-size plane up to 16 Mpixel
+    bytes += S * S * 4 + 64 * MiB;
+    bytes += 256 * 1024;   // per-tensor alignment (256 B x ~1000 tensors)
+    return bytes;
+}
+
+// ---- init --------------------------------------------------------------------------------
+
+static void sam_attn_get(struct vlm_sam_model * sm, struct vlm_sam_attn * a, const char * prefix, int64_t C) {
+    const struct vlm_file_tensor * q = NULL;
+    char name[256];
+    snprintf(name, sizeof name, "%s.q_proj.weight", prefix);
+    q = file_find(sm->model->file, name);
+    int64_t ci = q && q->n_dims == 2 ? q->shape[0] : C;
+    a->internal = (int32_t)ci;
+    int64_t in_shape[2] = { ci, C }, out_shape[2] = { C, ci }, b_in[1] = { ci }, b_out[1] = { C };
+    a->q_w = getf(sm, 2, in_shape, "%s.q_proj.weight", prefix);
+    a->q_b = getf(sm, 1, b_in, "%s.q_proj.bias", prefix);
+    a->k_w = getf(sm, 2, in_shape, "%s.k_proj.weight", prefix);
+    a->k_b = getf(sm, 1, b_in, "%s.k_proj.bias", prefix);
+    a->v_w = getf(sm, 2, in_shape, "%s.v_proj.weight", prefix);
+    a->v_b = getf(sm, 1, b_in, "%s.v_proj.bias", prefix);
+    a->o_w = getf(sm, 2, out_shape, "%s.out_proj.weight", prefix);
+    a->o_b = getf(sm, 1, b_out, "%s.out_proj.bias", prefix);
+}
+
+static void sam_mlp_get(struct vlm_sam_model * sm, struct vlm_sam_mlp * m, const char * prefix, int32_t n_layers,
+                        int64_t in, int64_t hidden, int64_t out) {
+    m->n_layers = n_layers;
+    for (int32_t i = 0; i < n_layers; i++) {
+        int64_t o = i == n_layers - 1 ? out : hidden, k = i == 0 ? in : hidden;
+        int64_t ws[2] = { o, k }, bs[1] = { o };
+        m->w[i] = getf(sm, 2, ws, "%s.layers.%d.weight", prefix, i);
+        m->b[i] = getf(sm, 1, bs, "%s.layers.%d.bias", prefix, i);
+    }
+}
+
+// Downloads a small weight to a new host array.
+static float * host_copy(struct vlm_sam_model * sm, const char * name, int64_t n0, int64_t n1) {
+    int64_t shape[2] = { n0, n1 };
+    struct vlm_tensor t = vlm_sam_weight(sm, name, 2, shape);
+    if (!vlm_ctx_ok(sm->ctx)) return NULL;
+    float * h = malloc((size_t)(n0 * n1) * sizeof(float));
+    if (!h) {
+        vlm_ctx_fail(sm->ctx, VLM_STATUS_OUT_OF_MEMORY, "out of memory");
+        return NULL;
+    }
+    vlm_tensor_download(sm->ctx, t, h);
+    return h;
+}
+
+enum vlm_status vlm_sam_model_init(struct vlm_model * m) {
+    struct sam_dims d;
+    enum vlm_status st = infer_dims(m->file, &d);
+    if (st != VLM_STATUS_OK) return st;
+    struct vlm_sam_model * sm = calloc(1, sizeof *sm);
+    if (!sm) return vlm_error(VLM_STATUS_OUT_OF_MEMORY, "out of memory");
+    m->sam = sm;
+    sm->model = m;
+    sm->ctx = m->ctx;
+    struct vlm_ctx * x = m->ctx;
+
+    sm->grid = (int32_t)d.G;
+    sm->patch = (int32_t)d.patch;
+    sm->img_size = (int32_t)(d.G * d.patch);
+    sm->embed_dim = (int32_t)d.D;
+    sm->depth = (int32_t)d.depth;
+    sm->head_dim = (int32_t)d.hd;
+    sm->heads = (int32_t)d.heads;
+    sm->window = (int32_t)d.window;
+    sm->enc_mlp = (int32_t)d.mlp;
+    sm->prompt_dim = (int32_t)d.C;
+    sm->mask_in_chans = (int32_t)d.mask_in;
+    sm->dec_depth = (int32_t)d.dec_depth;
+    sm->dec_mlp = (int32_t)d.dec_mlp;
+    sm->dec_heads = decoder_heads(m->path);
+    sm->n_mask_tokens = (int32_t)d.n_mask_tokens;
+    sm->iou_hidden = (int32_t)d.iou_hidden;
+    sm->iou_depth = (int32_t)d.iou_depth;
+    sm->upscale_c1 = sm->prompt_dim / 4;
+    sm->upscale_c2 = sm->prompt_dim / 8;
+    sm->mask_input_size = 4 * sm->grid;
+    const int64_t D = d.D, C = d.C, G = d.G, P = d.patch, hd = d.hd;
+
+    // ref: segment_anything/modeling/image_encoder.py ImageEncoderViT.__init__
+    sm->patch_w = vlm_sam_weight(sm, "image_encoder.patch_embed.proj.weight", 4, (int64_t[]){ D, 3, P, P });
+    sm->patch_b = vlm_sam_weight(sm, "image_encoder.patch_embed.proj.bias", 1, (int64_t[]){ D });
+    sm->pos_embed = vlm_sam_weight(sm, "image_encoder.pos_embed", 4, (int64_t[]){ 1, G, G, D });
+    for (int32_t i = 0; i < sm->depth; i++) {
+        struct vlm_sam_block * b = &sm->blocks[i];
+        const char * p = "image_encoder.blocks";
+        b->norm1_w = getf(sm, 1, (int64_t[]){ D }, "%s.%d.norm1.weight", p, i);
+        b->norm1_b = getf(sm, 1, (int64_t[]){ D }, "%s.%d.norm1.bias", p, i);
+        b->qkv_w = getf(sm, 2, (int64_t[]){ 3 * D, D }, "%s.%d.attn.qkv.weight", p, i);
+        b->qkv_b = getf(sm, 1, (int64_t[]){ 3 * D }, "%s.%d.attn.qkv.bias", p, i);
+        b->proj_w = getf(sm, 2, (int64_t[]){ D, D }, "%s.%d.attn.proj.weight", p, i);
+        b->proj_b = getf(sm, 1, (int64_t[]){ D }, "%s.%d.attn.proj.bias", p, i);
+        b->norm2_w = getf(sm, 1, (int64_t[]){ D }, "%s.%d.norm2.weight", p, i);
+        b->norm2_b = getf(sm, 1, (int64_t[]){ D }, "%s.%d.norm2.bias", p, i);
+        b->lin1_w = getf(sm, 2, (int64_t[]){ d.mlp, D }, "%s.%d.mlp.lin1.weight", p, i);
+        b->lin1_b = getf(sm, 1, (int64_t[]){ d.mlp }, "%s.%d.mlp.lin1.bias", p, i);
+        b->lin2_w = getf(sm, 2, (int64_t[]){ D, d.mlp }, "%s.%d.mlp.lin2.weight", p, i);
+        b->lin2_b = getf(sm, 1, (int64_t[]){ D }, "%s.%d.mlp.lin2.bias", p, i);
+        b->rel_pos_h = getf(sm, 2, (int64_t[]){ -1, hd }, "%s.%d.attn.rel_pos_h", p, i);
+        b->rel_pos_w = getf(sm, 2, (int64_t[]){ -1, hd }, "%s.%d.attn.rel_pos_w", p, i);
+        if (!vlm_ctx_ok(x)) break;
+        b->global = b->rel_pos_h.shape[0] == 2 * G - 1;
+        b->size = b->global ? (int32_t)G : sm->window;
+    }
+    sm->neck0_w = vlm_sam_weight(sm, "image_encoder.neck.0.weight", 4, (int64_t[]){ C, D, 1, 1 });
+    sm->neck1_w = vlm_sam_weight(sm, "image_encoder.neck.1.weight", 1, (int64_t[]){ C });
+    sm->neck1_b = vlm_sam_weight(sm, "image_encoder.neck.1.bias", 1, (int64_t[]){ C });
+    sm->neck2_w = vlm_sam_weight(sm, "image_encoder.neck.2.weight", 4, (int64_t[]){ C, C, 3, 3 });
+    sm->neck3_w = vlm_sam_weight(sm, "image_encoder.neck.3.weight", 1, (int64_t[]){ C });
+    sm->neck3_b = vlm_sam_weight(sm, "image_encoder.neck.3.bias", 1, (int64_t[]){ C });
+
+    // ref: segment_anything/modeling/prompt_encoder.py PromptEncoder.__init__
+    if (vlm_ctx_ok(x)) sm->pe_gauss = host_copy(sm, "prompt_encoder.pe_layer.positional_encoding_gaussian_matrix", 2, C / 2);
+    if (vlm_ctx_ok(x) && !(sm->point_embed = malloc((size_t)(4 * C) * sizeof(float))))
+        vlm_ctx_fail(x, VLM_STATUS_OUT_OF_MEMORY, "out of memory");
+    for (int32_t j = 0; j < 4 && vlm_ctx_ok(x); j++) {
+        char name[128];
+        snprintf(name, sizeof name, "prompt_encoder.point_embeddings.%d.weight", j);
+        float * e = host_copy(sm, name, 1, C);
+        if (e) memcpy(sm->point_embed + j * C, e, (size_t)C * sizeof(float));
+        free(e);
+    }
+    if (vlm_ctx_ok(x)) sm->not_a_point = host_copy(sm, "prompt_encoder.not_a_point_embed.weight", 1, C);
+    if (vlm_ctx_ok(x)) sm->no_mask = host_copy(sm, "prompt_encoder.no_mask_embed.weight", 1, C);
+    const int64_t c4 = d.mask_in / 4, c16 = d.mask_in;
+    sm->md_w[0] = vlm_sam_weight(sm, "prompt_encoder.mask_downscaling.0.weight", 4, (int64_t[]){ c4, 1, 2, 2 });
+    sm->md_b[0] = vlm_sam_weight(sm, "prompt_encoder.mask_downscaling.0.bias", 1, (int64_t[]){ c4 });
+    sm->md_ln_w[0] = vlm_sam_weight(sm, "prompt_encoder.mask_downscaling.1.weight", 1, (int64_t[]){ c4 });
+    sm->md_ln_b[0] = vlm_sam_weight(sm, "prompt_encoder.mask_downscaling.1.bias", 1, (int64_t[]){ c4 });
+    sm->md_w[1] = vlm_sam_weight(sm, "prompt_encoder.mask_downscaling.3.weight", 4, (int64_t[]){ c16, c4, 2, 2 });
+    sm->md_b[1] = vlm_sam_weight(sm, "prompt_encoder.mask_downscaling.3.bias", 1, (int64_t[]){ c16 });
+    sm->md_ln_w[1] = vlm_sam_weight(sm, "prompt_encoder.mask_downscaling.4.weight", 1, (int64_t[]){ c16 });
+    sm->md_ln_b[1] = vlm_sam_weight(sm, "prompt_encoder.mask_downscaling.4.bias", 1, (int64_t[]){ c16 });
+    sm->md_w[2] = vlm_sam_weight(sm, "prompt_encoder.mask_downscaling.6.weight", 4, (int64_t[]){ C, c16, 1, 1 });
+    sm->md_b[2] = vlm_sam_weight(sm, "prompt_encoder.mask_downscaling.6.bias", 1, (int64_t[]){ C });
+
+    // ref: segment_anything/modeling/mask_decoder.py MaskDecoder.__init__, transformer.py TwoWayTransformer
+    for (int32_t l = 0; l < sm->dec_depth && vlm_ctx_ok(x); l++) {
+        struct vlm_sam_dec_layer * L = &sm->layers[l];
+        char p[160];
+        snprintf(p, sizeof p, "mask_decoder.transformer.layers.%d.self_attn", l);
+        sam_attn_get(sm, &L->self_attn, p, C);
+        snprintf(p, sizeof p, "mask_decoder.transformer.layers.%d.cross_attn_token_to_image", l);
+        sam_attn_get(sm, &L->t2i, p, C);
+        snprintf(p, sizeof p, "mask_decoder.transformer.layers.%d.cross_attn_image_to_token", l);
+        sam_attn_get(sm, &L->i2t, p, C);
+        for (int32_t k = 0; k < 4; k++) {
+            L->norm_w[k] = getf(sm, 1, (int64_t[]){ C }, "mask_decoder.transformer.layers.%d.norm%d.weight", l, k + 1);
+            L->norm_b[k] = getf(sm, 1, (int64_t[]){ C }, "mask_decoder.transformer.layers.%d.norm%d.bias", l, k + 1);
+        }
+        L->lin1_w = getf(sm, 2, (int64_t[]){ d.dec_mlp, C }, "mask_decoder.transformer.layers.%d.mlp.lin1.weight", l);
+        L->lin1_b = getf(sm, 1, (int64_t[]){ d.dec_mlp }, "mask_decoder.transformer.layers.%d.mlp.lin1.bias", l);
+        L->lin2_w = getf(sm, 2, (int64_t[]){ C, d.dec_mlp }, "mask_decoder.transformer.layers.%d.mlp.lin2.weight", l);
+        L->lin2_b = getf(sm, 1, (int64_t[]){ C }, "mask_decoder.transformer.layers.%d.mlp.lin2.bias", l);
+    }
+    sam_attn_get(sm, &sm->final_attn, "mask_decoder.transformer.final_attn_token_to_image", C);
+    sm->norm_final_w = vlm_sam_weight(sm, "mask_decoder.transformer.norm_final_attn.weight", 1, (int64_t[]){ C });
+    sm->norm_final_b = vlm_sam_weight(sm, "mask_decoder.transformer.norm_final_attn.bias", 1, (int64_t[]){ C });
+    const int64_t u1 = C / 4, u2 = C / 8;
+    sm->up0_w = vlm_sam_weight(sm, "mask_decoder.output_upscaling.0.weight", 4, (int64_t[]){ C, u1, 2, 2 });
+    sm->up0_b = vlm_sam_weight(sm, "mask_decoder.output_upscaling.0.bias", 1, (int64_t[]){ u1 });
+    sm->up1_w = vlm_sam_weight(sm, "mask_decoder.output_upscaling.1.weight", 1, (int64_t[]){ u1 });
+    sm->up1_b = vlm_sam_weight(sm, "mask_decoder.output_upscaling.1.bias", 1, (int64_t[]){ u1 });
+    sm->up3_w = vlm_sam_weight(sm, "mask_decoder.output_upscaling.3.weight", 4, (int64_t[]){ u1, u2, 2, 2 });
+    sm->up3_b = vlm_sam_weight(sm, "mask_decoder.output_upscaling.3.bias", 1, (int64_t[]){ u2 });
+    for (int32_t t = 0; t < sm->n_mask_tokens && vlm_ctx_ok(x); t++) {
+        char p[128];
+        snprintf(p, sizeof p, "mask_decoder.output_hypernetworks_mlps.%d", t);
+        sam_mlp_get(sm, &sm->hyper[t], p, 3, C, C, u2);
+    }
+    sam_mlp_get(sm, &sm->iou_head, "mask_decoder.iou_prediction_head", sm->iou_depth, C, sm->iou_hidden, sm->n_mask_tokens);
+    if (vlm_ctx_ok(x) && !(sm->out_tokens = malloc((size_t)((1 + sm->n_mask_tokens) * C) * sizeof(float))))
+        vlm_ctx_fail(x, VLM_STATUS_OUT_OF_MEMORY, "out of memory");
+    if (vlm_ctx_ok(x)) {
+        float * it = host_copy(sm, "mask_decoder.iou_token.weight", 1, C);
+        float * mt = it ? host_copy(sm, "mask_decoder.mask_tokens.weight", sm->n_mask_tokens, C) : NULL;
+        if (it && mt) {
+            memcpy(sm->out_tokens, it, (size_t)C * sizeof(float));
+            memcpy(sm->out_tokens + C, mt, (size_t)(sm->n_mask_tokens * C) * sizeof(float));
+        }
+        free(it);
+        free(mt);
+    }
+    if (!vlm_ctx_ok(x)) goto fail;
+
+    // persistent derived tensors: dense PE [1, G*G, C], then get_rel_pos per block
+    {
+        size_t pe_bytes = (size_t)(G * G * C) * sizeof(float), total = 0;
+        if (!vlm_align_size(pe_bytes, 256, &total) ||
+            !vlm_add_size(total, vlm_sam_encoder_pbuf_bytes(sm), &total)) {
+            vlm_ctx_fail(x, VLM_STATUS_BAD_MODEL, "SAM model: sizes overflow");
+            goto fail;
+        }
+        sm->pbuf = vlm_buffer_new(x, total);
+        if (!sm->pbuf || !vlm_ctx_ok(x)) goto fail;
+        sm->dense_pe = vlm_tensor_in(sm->pbuf, 0, VLM_DTYPE_F32, 3, (int64_t[]){ 1, G * G, C });
+        float * pe = malloc(pe_bytes);
+        if (!pe) {
+            vlm_ctx_fail(x, VLM_STATUS_OUT_OF_MEMORY, "out of memory");
+            goto fail;
+        }
+        vlm_sam_dense_pe_host(sm, pe);
+        vlm_tensor_upload(x, sm->dense_pe, pe);
+        free(pe);
+        size_t off = 0;
+        vlm_align_size(pe_bytes, 256, &off);
+        if (vlm_sam_encoder_prepare(sm, &off) != VLM_STATUS_OK) goto fail;
+    }
+    if (vlm_ctx_sync(x) != VLM_STATUS_OK) goto fail;
+    return VLM_STATUS_OK;
+fail:
+    st = x->status != VLM_STATUS_OK ? x->status : VLM_STATUS_BAD_MODEL;
+    vlm_error(st, "%s: %s", m->path, x->error[0] ? x->error : "SAM model init failed");
+    vlm_sam_model_free(sm);
+    m->sam = NULL;
+    return st;
+}
+
+void vlm_sam_model_free(struct vlm_sam_model * sm) {
+    if (!sm) return;
+    if (sm->pbuf && sm->ctx) vlm_buffer_free(sm->ctx, sm->pbuf);
+    free(sm->pe_gauss);
+    free(sm->point_embed);
+    free(sm->not_a_point);
+    free(sm->no_mask);
+    free(sm->out_tokens);
+    free(sm);
+}

@@ -1,0 +1,265 @@
+// sam-random.c — random-weight SAM checkpoints with the official key names and shapes
+// (for `vlm bench` and tests without the released weights). Streams tensor by tensor, so a
+// vit_h file (2.5 GB) needs little memory; written atomically (temp file + rename).
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "sam.h"
+
+struct sam_variant {
+    const char * name;
+    int32_t      D, depth, heads, n_global, global[4], window, C, mask_in, dec_depth, dec_mlp, iou_hidden, n_mask_tokens;
+};
+
+// ref: segment_anything/build_sam.py (vit_h / vit_l / vit_b); "tiny" is the fixture's size
+static const struct sam_variant variants[] = {
+    { "vit_b", 768, 12, 12, 4, { 2, 5, 8, 11 }, 14, 256, 16, 2, 2048, 256, 4 },
+    { "vit_l", 1024, 24, 16, 4, { 5, 11, 17, 23 }, 14, 256, 16, 2, 2048, 256, 4 },
+    { "vit_h", 1280, 32, 16, 4, { 7, 15, 23, 31 }, 14, 256, 16, 2, 2048, 256, 4 },
+    { "tiny", 48, 4, 3, 2, { 1, 3 }, 14, 32, 8, 2, 64, 32, 4 },
+};
+
+enum init_kind { INIT_NORMAL = 0, INIT_ONES, INIT_ZEROS, INIT_GAUSS1 };
+
+struct rt {
+    char           name[160];
+    int32_t        n_dims;
+    int64_t        shape[4];
+    enum init_kind init;
+};
+
+struct rt_list {
+    struct rt * v;
+    int32_t     n, cap;
+    bool        oom;
+};
+
+static void add(struct rt_list * l, enum init_kind init, int32_t n_dims, const int64_t * shape, const char * fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+static void add(struct rt_list * l, enum init_kind init, int32_t n_dims, const int64_t * shape, const char * fmt, ...) {
+    if (l->oom) return;
+    if (l->n == l->cap) {
+        int32_t cap = l->cap ? 2 * l->cap : 256;
+        struct rt * t = realloc(l->v, (size_t)cap * sizeof *t);
+        if (!t) {
+            l->oom = true;
+            return;
+        }
+        l->v = t;
+        l->cap = cap;
+    }
+    struct rt * r = &l->v[l->n++];
+    memset(r, 0, sizeof *r);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->name, sizeof r->name, fmt, ap);
+    va_end(ap);
+    r->n_dims = n_dims;
+    memcpy(r->shape, shape, (size_t)n_dims * sizeof(int64_t));
+    r->init = init;
+}
+
+#define S1(a) ((int64_t[]){ a })
+#define S2(a, b) ((int64_t[]){ a, b })
+#define S4(a, b, c, d) ((int64_t[]){ a, b, c, d })
+
+static void linear(struct rt_list * l, const char * p, int64_t out, int64_t in) {
+    add(l, INIT_NORMAL, 2, S2(out, in), "%s.weight", p);
+    add(l, INIT_NORMAL, 1, S1(out), "%s.bias", p);
+}
+static void norm(struct rt_list * l, const char * p, int64_t n) {
+    add(l, INIT_ONES, 1, S1(n), "%s.weight", p);
+    add(l, INIT_ZEROS, 1, S1(n), "%s.bias", p);
+}
+
+// ref: segment_anything/modeling/*.py module trees (state_dict order)
+static void enumerate(const struct sam_variant * v, struct rt_list * l) {
+    const int64_t D = v->D, G = 64, hd = v->D / v->heads, C = v->C;
+    char p[160];
+    add(l, INIT_NORMAL, 4, S4(1, G, G, D), "image_encoder.pos_embed");
+    add(l, INIT_NORMAL, 4, S4(D, 3, 16, 16), "image_encoder.patch_embed.proj.weight");
+    add(l, INIT_NORMAL, 1, S1(D), "image_encoder.patch_embed.proj.bias");
+    for (int32_t i = 0; i < v->depth; i++) {
+        bool global = false;
+        for (int32_t g = 0; g < v->n_global; g++) global |= v->global[g] == i;
+        int64_t L = global ? 2 * G - 1 : 2 * v->window - 1;
+        snprintf(p, sizeof p, "image_encoder.blocks.%d.norm1", i);
+        norm(l, p, D);
+        snprintf(p, sizeof p, "image_encoder.blocks.%d.attn.qkv", i);
+        linear(l, p, 3 * D, D);
+        snprintf(p, sizeof p, "image_encoder.blocks.%d.attn.proj", i);
+        linear(l, p, D, D);
+        add(l, INIT_NORMAL, 2, S2(L, hd), "image_encoder.blocks.%d.attn.rel_pos_h", i);
+        add(l, INIT_NORMAL, 2, S2(L, hd), "image_encoder.blocks.%d.attn.rel_pos_w", i);
+        snprintf(p, sizeof p, "image_encoder.blocks.%d.norm2", i);
+        norm(l, p, D);
+        snprintf(p, sizeof p, "image_encoder.blocks.%d.mlp.lin1", i);
+        linear(l, p, 4 * D, D);
+        snprintf(p, sizeof p, "image_encoder.blocks.%d.mlp.lin2", i);
+        linear(l, p, D, 4 * D);
+    }
+    add(l, INIT_NORMAL, 4, S4(C, D, 1, 1), "image_encoder.neck.0.weight");
+    norm(l, "image_encoder.neck.1", C);
+    add(l, INIT_NORMAL, 4, S4(C, C, 3, 3), "image_encoder.neck.2.weight");
+    norm(l, "image_encoder.neck.3", C);
+
+    add(l, INIT_GAUSS1, 2, S2(2, C / 2), "prompt_encoder.pe_layer.positional_encoding_gaussian_matrix");
+    for (int32_t j = 0; j < 4; j++) add(l, INIT_NORMAL, 2, S2(1, C), "prompt_encoder.point_embeddings.%d.weight", j);
+    add(l, INIT_NORMAL, 2, S2(1, C), "prompt_encoder.not_a_point_embed.weight");
+    const int64_t m4 = v->mask_in / 4, m = v->mask_in;
+    add(l, INIT_NORMAL, 4, S4(m4, 1, 2, 2), "prompt_encoder.mask_downscaling.0.weight");
+    add(l, INIT_NORMAL, 1, S1(m4), "prompt_encoder.mask_downscaling.0.bias");
+    norm(l, "prompt_encoder.mask_downscaling.1", m4);
+    add(l, INIT_NORMAL, 4, S4(m, m4, 2, 2), "prompt_encoder.mask_downscaling.3.weight");
+    add(l, INIT_NORMAL, 1, S1(m), "prompt_encoder.mask_downscaling.3.bias");
+    norm(l, "prompt_encoder.mask_downscaling.4", m);
+    add(l, INIT_NORMAL, 4, S4(C, m, 1, 1), "prompt_encoder.mask_downscaling.6.weight");
+    add(l, INIT_NORMAL, 1, S1(C), "prompt_encoder.mask_downscaling.6.bias");
+    add(l, INIT_NORMAL, 2, S2(1, C), "prompt_encoder.no_mask_embed.weight");
+
+    static const char * const attn_names[3] = { "self_attn", "cross_attn_token_to_image", "cross_attn_image_to_token" };
+    for (int32_t li = 0; li < v->dec_depth; li++) {
+        for (int32_t a = 0; a < 3; a++) {
+            int64_t ci = a == 0 ? C : C / 2;
+            const char * proj[3] = { "q_proj", "k_proj", "v_proj" };
+            for (int32_t k = 0; k < 3; k++) {
+                snprintf(p, sizeof p, "mask_decoder.transformer.layers.%d.%s.%s", li, attn_names[a], proj[k]);
+                linear(l, p, ci, C);
+            }
+            snprintf(p, sizeof p, "mask_decoder.transformer.layers.%d.%s.out_proj", li, attn_names[a]);
+            linear(l, p, C, ci);
+            if (a == 0) {
+                snprintf(p, sizeof p, "mask_decoder.transformer.layers.%d.norm1", li);
+                norm(l, p, C);
+            } else if (a == 1) {
+                snprintf(p, sizeof p, "mask_decoder.transformer.layers.%d.norm2", li);
+                norm(l, p, C);
+                snprintf(p, sizeof p, "mask_decoder.transformer.layers.%d.mlp.lin1", li);
+                linear(l, p, v->dec_mlp, C);
+                snprintf(p, sizeof p, "mask_decoder.transformer.layers.%d.mlp.lin2", li);
+                linear(l, p, C, v->dec_mlp);
+                snprintf(p, sizeof p, "mask_decoder.transformer.layers.%d.norm3", li);
+                norm(l, p, C);
+                snprintf(p, sizeof p, "mask_decoder.transformer.layers.%d.norm4", li);
+                norm(l, p, C);
+            }
+        }
+    }
+    const char * proj[4] = { "q_proj", "k_proj", "v_proj", "out_proj" };
+    for (int32_t k = 0; k < 4; k++) {
+        snprintf(p, sizeof p, "mask_decoder.transformer.final_attn_token_to_image.%s", proj[k]);
+        if (k < 3) linear(l, p, C / 2, C);
+        else linear(l, p, C, C / 2);
+    }
+    norm(l, "mask_decoder.transformer.norm_final_attn", C);
+    add(l, INIT_NORMAL, 2, S2(1, C), "mask_decoder.iou_token.weight");
+    add(l, INIT_NORMAL, 2, S2(v->n_mask_tokens, C), "mask_decoder.mask_tokens.weight");
+    add(l, INIT_NORMAL, 4, S4(C, C / 4, 2, 2), "mask_decoder.output_upscaling.0.weight");
+    add(l, INIT_NORMAL, 1, S1(C / 4), "mask_decoder.output_upscaling.0.bias");
+    norm(l, "mask_decoder.output_upscaling.1", C / 4);
+    add(l, INIT_NORMAL, 4, S4(C / 4, C / 8, 2, 2), "mask_decoder.output_upscaling.3.weight");
+    add(l, INIT_NORMAL, 1, S1(C / 8), "mask_decoder.output_upscaling.3.bias");
+    for (int32_t t = 0; t < v->n_mask_tokens; t++)
+        for (int32_t k = 0; k < 3; k++) {
+            snprintf(p, sizeof p, "mask_decoder.output_hypernetworks_mlps.%d.layers.%d", t, k);
+            linear(l, p, k == 2 ? C / 8 : C, C);
+        }
+    for (int32_t k = 0; k < 3; k++) {
+        snprintf(p, sizeof p, "mask_decoder.iou_prediction_head.layers.%d", k);
+        linear(l, p, k == 2 ? v->n_mask_tokens : v->iou_hidden, k == 0 ? C : v->iou_hidden);
+    }
+}
+
+static uint64_t splitmix(uint64_t * s) {
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ULL);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+
+static float normal(uint64_t * s) {
+    // Box-Muller
+    double u1 = ((splitmix(s) >> 11) + 1.0) / 9007199254740993.0, u2 = (splitmix(s) >> 11) / 9007199254740992.0;
+    return (float)(sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2));
+}
+
+enum vlm_status vlm_sam_write_random_checkpoint(const char * path, const char * variant, uint64_t seed) {
+    if (!path || !variant) return vlm_error(VLM_STATUS_INVALID_ARG, "vlm_sam_write_random_checkpoint: NULL argument");
+    const struct sam_variant * v = NULL;
+    for (size_t i = 0; i < sizeof variants / sizeof *variants; i++)
+        if (!strcmp(variants[i].name, variant)) v = &variants[i];
+    if (!v) return vlm_error(VLM_STATUS_INVALID_ARG, "unknown SAM variant '%s' (use vit_b, vit_l, vit_h or tiny)", variant);
+    struct rt_list l = { 0 };
+    enumerate(v, &l);
+    if (l.oom) {
+        free(l.v);
+        return vlm_error(VLM_STATUS_OUT_OF_MEMORY, "out of memory");
+    }
+    // header JSON
+    size_t cap = (size_t)l.n * 256 + 256, len = 0, off = 0;
+    char * hdr = malloc(cap);
+    char tmp[1200];
+    FILE * f = NULL;
+    float * buf = NULL;
+    enum vlm_status st = VLM_STATUS_OK;
+    if (!hdr) {
+        st = vlm_error(VLM_STATUS_OUT_OF_MEMORY, "out of memory");
+        goto done;
+    }
+    len += (size_t)snprintf(hdr + len, cap - len, "{\"__metadata__\":{\"format\":\"pt\",\"source\":\"vlm random %s seed %llu\"}",
+                            v->name, (unsigned long long)seed);
+    size_t max_n = 0;
+    for (int32_t i = 0; i < l.n; i++) {
+        size_t n = 1;
+        for (int32_t d = 0; d < l.v[i].n_dims; d++) n *= (size_t)l.v[i].shape[d];
+        if (n > max_n) max_n = n;
+        len += (size_t)snprintf(hdr + len, cap - len, ",\"%s\":{\"dtype\":\"F32\",\"shape\":[", l.v[i].name);
+        for (int32_t d = 0; d < l.v[i].n_dims; d++)
+            len += (size_t)snprintf(hdr + len, cap - len, "%s%lld", d ? "," : "", (long long)l.v[i].shape[d]);
+        len += (size_t)snprintf(hdr + len, cap - len, "],\"data_offsets\":[%zu,%zu]}", off, off + n * 4);
+        off += n * 4;
+    }
+    len += (size_t)snprintf(hdr + len, cap - len, "}");
+    while (len % 8) hdr[len++] = ' ';
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    buf = malloc(max_n * sizeof(float));
+    if (!buf) {
+        st = vlm_error(VLM_STATUS_OUT_OF_MEMORY, "out of memory");
+        goto done;
+    }
+    if (!(f = fopen(tmp, "wb"))) {
+        st = vlm_error(VLM_STATUS_IO, "%s: cannot create", tmp);
+        goto done;
+    }
+    uint64_t hl = len;
+    bool ok = fwrite(&hl, 8, 1, f) == 1 && fwrite(hdr, 1, len, f) == len;
+    uint64_t rng = seed ^ 0x5A4D5EEDULL;
+    for (int32_t i = 0; i < l.n && ok; i++) {
+        size_t n = 1;
+        for (int32_t d = 0; d < l.v[i].n_dims; d++) n *= (size_t)l.v[i].shape[d];
+        for (size_t k = 0; k < n; k++) {
+            switch (l.v[i].init) {
+            case INIT_ONES: buf[k] = 1.0f; break;
+            case INIT_ZEROS: buf[k] = 0.0f; break;
+            case INIT_GAUSS1: buf[k] = normal(&rng); break;
+            default: buf[k] = 0.02f * normal(&rng); break;
+            }
+        }
+        ok = fwrite(buf, sizeof(float), n, f) == n;
+    }
+    if (fclose(f) != 0) ok = false;
+    f = NULL;
+    if (!ok || rename(tmp, path) != 0) {
+        remove(tmp);
+        st = vlm_error(VLM_STATUS_IO, "%s: write failed", path);
+    }
+done:
+    free(hdr);
+    free(buf);
+    free(l.v);
+    return st;
+}

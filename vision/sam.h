@@ -1,0 +1,171 @@
+// sam.h — Segment Anything (facebookresearch/segment-anything) internals: the model state
+// inferred from tensor shapes, the image encoder, prompt encoder, mask decoder and mask
+// post-processing. The public API is the "Segment Anything" section of include/vlm.h.
+//
+// Layout: model code is straight-line C over the ops of core.h; it runs unchanged on the
+// CPU and the Vulkan backend. Host-side math is limited to prompt preprocessing (coordinate
+// transforms, Fourier features of a few points) and post-processing of downloaded logits.
+#ifndef VLM_SAM_H
+#define VLM_SAM_H
+
+#include "core.h"
+#include "model-file.h"
+
+struct vlm_model;
+
+#define VLM_SAM_MAX_BLOCKS     64
+#define VLM_SAM_MAX_DEC_LAYERS 8
+#define VLM_SAM_MAX_MASK_TOKENS 8
+#define VLM_SAM_MAX_MLP_LAYERS 8
+// Prompts per decoder call: bigger batches are split (results are independent per prompt).
+#define VLM_SAM_DEC_MAX_BATCH  4
+
+// ref: segment_anything/modeling/image_encoder.py Block / Attention
+struct vlm_sam_block {
+    struct vlm_tensor norm1_w, norm1_b, qkv_w, qkv_b, proj_w, proj_b;
+    struct vlm_tensor norm2_w, norm2_b, lin1_w, lin1_b, lin2_w, lin2_b;
+    struct vlm_tensor rel_pos_h, rel_pos_w;   // [L, hd] as stored
+    struct vlm_tensor rh, rw;                 // get_rel_pos(): [S, S, hd] (persistent buffer)
+    bool              global;                 // global attention over the whole grid
+    int32_t           size;                   // attention grid side S: grid (global) or window
+};
+
+// ref: segment_anything/modeling/transformer.py Attention
+struct vlm_sam_attn {
+    struct vlm_tensor q_w, q_b, k_w, k_b, v_w, v_b, o_w, o_b;
+    int32_t           internal;               // q/k/v projection width
+};
+
+// ref: segment_anything/modeling/mask_decoder.py MLP
+struct vlm_sam_mlp {
+    int32_t           n_layers;
+    struct vlm_tensor w[VLM_SAM_MAX_MLP_LAYERS], b[VLM_SAM_MAX_MLP_LAYERS];
+};
+
+// ref: segment_anything/modeling/transformer.py TwoWayAttentionBlock
+struct vlm_sam_dec_layer {
+    struct vlm_sam_attn self_attn, t2i, i2t;
+    struct vlm_tensor   norm_w[4], norm_b[4];
+    struct vlm_tensor   lin1_w, lin1_b, lin2_w, lin2_b;
+};
+
+struct vlm_sam_model {
+    struct vlm_model * model;
+    struct vlm_ctx *   ctx;
+
+    // hyper-parameters, all inferred from tensor shapes (decoder heads: config.json, else 8)
+    int32_t img_size, patch, grid;            // 1024, 16, 64
+    int32_t embed_dim, depth, heads, head_dim, window, enc_mlp;
+    int32_t prompt_dim;                       // neck / prompt / decoder width C
+    int32_t mask_in_chans;
+    int32_t dec_depth, dec_heads, dec_mlp;
+    int32_t n_mask_tokens;                    // num_multimask_outputs + 1
+    int32_t iou_hidden, iou_depth;
+    int32_t upscale_c1, upscale_c2;           // C/4, C/8
+    int32_t mask_input_size;                  // 4 * grid = 256
+
+    // image encoder
+    struct vlm_tensor    patch_w, patch_b, pos_embed;
+    struct vlm_sam_block blocks[VLM_SAM_MAX_BLOCKS];
+    struct vlm_tensor    neck0_w, neck1_w, neck1_b, neck2_w, neck3_w, neck3_b;
+
+    // prompt encoder (small tables also kept on the host)
+    float * pe_gauss;                         // [2, C/2]
+    float * point_embed;                      // [4, C]: neg, pos, box TL, box BR
+    float * not_a_point;                      // [C]
+    float * no_mask;                          // [C]
+    float * out_tokens;                       // [1 + n_mask_tokens, C]: iou token, mask tokens
+    struct vlm_tensor md_w[3], md_b[3];       // mask_downscaling convs 0, 3, 6
+    struct vlm_tensor md_ln_w[2], md_ln_b[2]; // mask_downscaling LayerNorm2d 1, 4
+
+    // mask decoder
+    struct vlm_sam_dec_layer layers[VLM_SAM_MAX_DEC_LAYERS];
+    struct vlm_sam_attn      final_attn;
+    struct vlm_tensor        norm_final_w, norm_final_b;
+    struct vlm_tensor        up0_w, up0_b, up1_w, up1_b, up3_w, up3_b;
+    struct vlm_sam_mlp       hyper[VLM_SAM_MAX_MASK_TOKENS];
+    struct vlm_sam_mlp       iou_head;
+
+    // persistent derived tensors (dense PE, gathered relative positions)
+    struct vlm_buffer * pbuf;
+    struct vlm_tensor   dense_pe;             // [1, grid*grid, C] token-major
+};
+
+// Arena size for a SAM model file (encoder peak vs decoder peak plus post-processing).
+size_t          vlm_sam_arena_bytes(const struct vlm_safetensors * st);
+// Infers the hyper-parameters from tensor shapes, looks up every weight (official or HF
+// transformers names) and builds m->sam.
+enum vlm_status vlm_sam_model_init(struct vlm_model * m);
+void            vlm_sam_model_free(struct vlm_sam_model * sm);
+
+// Weight lookup by official name (falls back to the HF SamModel name); shape -1 = any.
+struct vlm_tensor vlm_sam_weight(struct vlm_sam_model * sm, const char * official, int32_t n_dims, const int64_t * shape);
+bool              vlm_sam_has_weight(const struct vlm_sam_model * sm, const char * official);
+
+// ---- image encoder (sam-encoder.c) ----
+// pixels: [3, img_size, img_size] normalized + padded. out: [1, C, grid, grid] (outside the
+// arena). Returns the context status.
+enum vlm_status vlm_sam_encode(struct vlm_sam_model * sm, const float * pixels, struct vlm_tensor out);
+// get_rel_pos() for every block into the persistent buffer (called by init).
+enum vlm_status vlm_sam_encoder_prepare(struct vlm_sam_model * sm, size_t * pbuf_offset);
+size_t          vlm_sam_encoder_pbuf_bytes(const struct vlm_sam_model * sm);
+
+// ---- prompt encoder (sam-prompt.c) ----
+// Prompt in the model's input frame (already transformed by apply_coords). labels 0/1;
+// box NULL for none. Writes the sparse embeddings [n_tokens, C] (n_tokens from
+// vlm_sam_sparse_count).
+int32_t vlm_sam_sparse_count(int32_t n_points, bool has_box);
+void    vlm_sam_embed_sparse(const struct vlm_sam_model * sm, const float * coords /* [n, 2] */,
+                             const int32_t * labels, int32_t n_points, const float * box /* [4] or NULL */,
+                             float * out);
+// ref: prompt_encoder.py PositionEmbeddingRandom: Fourier features of (x, y) in [0, 1].
+void    vlm_sam_pe_encode(const struct vlm_sam_model * sm, float x, float y, float * out /* [C] */);
+// Dense embeddings of mask inputs [B, 1, 256, 256] -> [B, C, grid, grid] (ops).
+struct vlm_tensor vlm_sam_embed_masks(struct vlm_sam_model * sm, struct vlm_tensor masks);
+// Dense PE [grid*grid, C] (host, token-major) for init.
+void    vlm_sam_dense_pe_host(const struct vlm_sam_model * sm, float * out);
+
+// ---- mask decoder (sam-decoder.c) ----
+// One batched decoder call. emb [1, C, G, G]; tokens host [B, Nt, C] (output tokens +
+// sparse); dense: NULL for no mask (no_mask_embed), else device [B, C, G, G].
+// Outputs on the host: masks [B, n_mask_tokens, 4G, 4G], iou [B, n_mask_tokens].
+enum vlm_status vlm_sam_decode(struct vlm_sam_model * sm, struct vlm_tensor emb, int32_t batch, int32_t n_tokens,
+                               const float * tokens, const float * mask_inputs /* [B, 4G, 4G] or NULL */,
+                               float * masks_out, float * iou_out);
+
+// ---- post-processing (sam-post.c) ----
+// ref: segment_anything/modeling/sam.py Sam.postprocess_masks for one mask: low-res logits
+// [4G, 4G] -> bilinear to img_size -> crop [in_h, in_w] -> bilinear to [orig_h, orig_w].
+// out: [orig_h, orig_w] logits. Runs on the backend, or on the host when the output does
+// not fit in the arena.
+enum vlm_status vlm_sam_postprocess(struct vlm_sam_model * sm, const float * low_res, int32_t in_h, int32_t in_w,
+                                    int32_t orig_h, int32_t orig_w, float * out);
+// Host reference of torch.nn.functional.interpolate(bilinear, align_corners=False) on one
+// plane (src may be a crop: row stride src_stride).
+void vlm_sam_bilinear_host(const float * src, int32_t src_h, int32_t src_w, int64_t src_stride,
+                           float * dst, int32_t dst_h, int32_t dst_w);
+
+// ---- session internals (sam-api.c) ----
+struct vlm_sam_session {
+    const struct vlm_model * model;
+    struct vlm_sam_model *   sm;
+    struct vlm_buffer *      ebuf;            // image embedding storage
+    struct vlm_tensor        emb;             // [1, C, G, G]
+    bool                     has_image;
+    int32_t                  orig_h, orig_w;  // original image size
+    int32_t                  in_h, in_w;      // ResizeLongestSide size
+    struct vlm_image         resized;         // uint8 [in_h, in_w, 3] (empty after load_embedding)
+    double                   encode_ms;
+};
+// Transforms original-image (x, y) to the input frame as ResizeLongestSide.apply_coords.
+void vlm_sam_apply_coords(const struct vlm_sam_session * s, double x, double y, float * ox, float * oy);
+
+// ---- random checkpoints (sam-random.c) ----
+// Writes a safetensors file with the official key names and shapes of variant "vit_b",
+// "vit_l" or "vit_h" (or "tiny": the fixture's sizes), weights ~N(0, 0.02), norms 1 / 0.
+enum vlm_status vlm_sam_write_random_checkpoint(const char * path, const char * variant, uint64_t seed);
+
+// ---- segment everything (sam-everything.c) ----
+// ref: segment_anything/utils/amg.py build_point_grid
+void vlm_sam_point_grid(int32_t n_per_side, double * out /* [n*n, 2] */);
+#endif // VLM_SAM_H
