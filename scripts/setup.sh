@@ -6,7 +6,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BUILD_DIR="${BUILD_DIR:-$ROOT/build}"
 
 VLM_PACKAGES=(cmake make gcc pkg-config libpng-dev libjpeg62-turbo-dev libvulkan-dev glslang-tools
-              mesa-vulkan-drivers libstb-dev libopenblas-dev libcjson-dev libmicrohttpd-dev libwebp-dev
+              mesa-vulkan-drivers libstb-dev libopenblas-openmp-dev g++ libcjson-dev libmicrohttpd-dev libwebp-dev
               zlib1g-dev)
 
 vlm_install_packages() {
