@@ -17,7 +17,9 @@ struct vlm_model_params vlm_model_default_params(void) {
 // Tensor names that identify each architecture (upstream names first, then HF transformers').
 static enum vlm_model_kind detect_kind(const struct vlm_safetensors * st) {
     static const char * const sam_keys[]  = { "image_encoder.pos_embed", "vision_encoder.pos_embed" };
-    static const char * const clip_keys[] = { "visual.class_embedding", "vision_model.embeddings.class_embedding" };
+    // visual.attnpool.*: a ResNet CLIP, which the CLIP init refuses with its own message
+    static const char * const clip_keys[] = { "visual.class_embedding", "vision_model.embeddings.class_embedding",
+                                              "visual.attnpool.positional_embedding" };
     for (size_t i = 0; i < sizeof sam_keys / sizeof *sam_keys; i++)
         if (vlm_safetensors_find(st, sam_keys[i])) return VLM_MODEL_SAM;
     for (size_t i = 0; i < sizeof clip_keys / sizeof *clip_keys; i++)
