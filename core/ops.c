@@ -73,8 +73,27 @@ static void fail_shapes(struct vlm_ctx * x, const char * op, const char * why, c
     else   vlm_ctx_fail(x, VLM_STATUS_INVALID_ARG, "%s: %s (%s)", op, why, sa);
 }
 
+// Floating-point operations of the matrix ops (2 per multiply-add), for `vlm bench`'s
+// GFLOP/s; elementwise ops are not counted.
+static double op_flops(const struct vlm_op * op) {
+    const struct vlm_tensor * s0 = &op->src[0], * s1 = &op->src[1], * d = &op->dst;
+    double out = (double)vlm_tensor_numel(d);
+    switch (op->type) {
+        case VLM_OP_LINEAR:
+        case VLM_OP_MATMUL:           return 2.0 * out * (double)s0->shape[s0->n_dims - 1];
+        case VLM_OP_CONV2D:           return 2.0 * out * (double)(s1->shape[1] * s1->shape[2] * s1->shape[3]);
+        case VLM_OP_CONV_TRANSPOSE2D: return 2.0 * (double)vlm_tensor_numel(s0) * (double)(s1->shape[1] * s1->shape[2] * s1->shape[3]);
+        case VLM_OP_ATTENTION: {      // q k^T and p v: [B, H, Tq, D] x [Tk, D], [Tq, Tk] x [Tk, Dv]
+            double bhq = (double)(s0->shape[0] * s0->shape[1] * s0->shape[2]);
+            return 2.0 * bhq * (double)s1->shape[2] * (double)(s0->shape[3] + op->src[2].shape[3]);
+        }
+        default: return 0;
+    }
+}
+
 static struct vlm_tensor dispatch(struct vlm_ctx * x, struct vlm_op * op) {
     if (!vlm_ctx_ok(x)) return tensor_empty();
+    x->flops += op_flops(op);
     if (x->backend == VLM_BACKEND_KIND_VULKAN) vlm_vk_run_op(x, op);
     else                                       vlm_cpu_run_op(x, op);
     return vlm_ctx_ok(x) ? op->dst : tensor_empty();
