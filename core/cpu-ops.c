@@ -433,19 +433,36 @@ __attribute__((target("avx2,fma"))) static void softmax_row_avx2(float * s, int6
     for (i = 0; i + 8 <= n; i += 8) _mm256_storeu_ps(s + i, _mm256_mul_ps(_mm256_loadu_ps(s + i), inv));
     for (; i < n; i++) s[i] *= (float)(1.0 / sum);
 }
-#endif
 
-static int g_use_avx2 = -1;   // -1: not checked yet
+// s[i * kw + j] = (s[i * kw + j] + ph[i * sh]) + pw[j] for one score row (SAM rel-pos bias).
+__attribute__((target("avx2,fma"))) static void add_rel_row_avx2(float * s, int64_t kh, int64_t kw, const float * ph,
+                                                                  int64_t sh, const float * pw) {
+    for (int64_t i = 0; i < kh; i++) {
+        __m256  hv = _mm256_set1_ps(ph[i * sh]);
+        float * si = s + i * kw;
+        int64_t j  = 0;
+        for (; j + 8 <= kw; j += 8)
+            _mm256_storeu_ps(si + j, _mm256_add_ps(_mm256_add_ps(_mm256_loadu_ps(si + j), hv), _mm256_loadu_ps(pw + j)));
+        for (; j < kw; j++) si[j] = (si[j] + ph[i * sh]) + pw[j];
+    }
+}
 
-// In-place softmax of one row; a row whose entries are all -inf becomes zeros.
-static void softmax_row(float * s, int64_t n) {
-#ifdef VLM_HAVE_AVX2_PATH
+static int g_use_avx2 = -1;   // -1: not checked yet; VLM_NO_AVX2=1 forces the plain C path
+
+static bool use_avx2(void) {
     if (g_use_avx2 < 0) {
         const char * e = getenv("VLM_NO_AVX2");
         int ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && !(e && *e == '1');
         __atomic_store_n(&g_use_avx2, ok, __ATOMIC_RELAXED);
     }
-    if (g_use_avx2) {
+    return g_use_avx2 == 1;
+}
+#endif
+
+// In-place softmax of one row; a row whose entries are all -inf becomes zeros.
+static void softmax_row(float * s, int64_t n) {
+#ifdef VLM_HAVE_AVX2_PATH
+    if (use_avx2()) {
         softmax_row_avx2(s, n);
         return;
     }
@@ -553,6 +570,10 @@ static void op_attention(struct vlm_ctx * x, const struct vlm_op * op) {
                     const float * ph = RH + b * rh->stride[0] + h * rh->stride[1] + qi * rh->stride[2];
                     const float * pw = RW + b * rw->stride[0] + h * rw->stride[1] + qi * rw->stride[2];
                     int64_t sw = rw->stride[3];
+#ifdef VLM_HAVE_AVX2_PATH
+                    if (sw == 1 && use_avx2()) add_rel_row_avx2(s, kh, kw, ph, rh->stride[3], pw);
+                    else
+#endif
                     for (int64_t i = 0; i < kh; i++) {
                         float   hv = ph[i * rh->stride[3]];
                         float * si = s + i * kw;
@@ -944,6 +965,9 @@ static void op_rope(struct vlm_ctx * x, const struct vlm_op * op) {
 
 void vlm_cpu_run_op(struct vlm_ctx * x, const struct vlm_op * op) {
     if (!vlm_ctx_ok(x)) return;
+    // BLAS calls below run inside OpenMP regions and must stay single-threaded, even when
+    // other code (e.g. a peak measurement) changed OpenBLAS's thread count meanwhile.
+    if (openblas_get_num_threads() != 1) openblas_set_num_threads(1);
     if (op->dst.n_dims == 0 || !vlm_tensor_host(&op->dst)) {
         vlm_ctx_fail(x, VLM_STATUS_INVALID_ARG, "cpu: op %d has no host output", (int)op->type);
         return;

@@ -632,7 +632,8 @@ enum vlm_status vlm_gguf_open(const char * path, struct vlm_gguf ** out) {
         uint64_t off = spans[i].begin;
         if (off > data_size || t->nbytes > data_size - off) {
             status = vlm_error(VLM_STATUS_BAD_MODEL, "%s: tensor '%s' data [%" PRIu64 ", %" PRIu64 "] past the end of the "
-                               "file (%zu bytes of data)", path, t->name, off, off + (uint64_t)t->nbytes, data_size);
+                               "file (%zu bytes of data)", path, t->name, off,
+                               off > UINT64_MAX - t->nbytes ? UINT64_MAX : off + (uint64_t)t->nbytes, data_size);
             goto fail;
         }
         spans[i].end = off + t->nbytes;

@@ -324,8 +324,8 @@ int vlm_vk_print_devices(void * file) {
         const char * why = device_unusable(devs[i], &c);
         fprintf(f, "vulkan device %u: %s (%s, Vulkan %u.%u.%u)%s%s%s\n", i, c.name, device_type_name(c.type),
                 VK_API_VERSION_MAJOR(c.api_version), VK_API_VERSION_MINOR(c.api_version),
-                VK_API_VERSION_PATCH(c.api_version), (int) i == pick ? "  <- auto" : "",
-                (int) i == env ? "  <- VLM_VK_DEVICE" : "", why ? "" : "");
+                VK_API_VERSION_PATCH(c.api_version), (int) i == pick ? "  <- default Vulkan device" : "",
+                (int) i == env ? "  <- VLM_VK_DEVICE" : "", why ? "  (unusable)" : "");
         fprintf(f, "    max storage buffer range %" PRIu64 " MiB, max allocation %" PRIu64 " MiB, shared memory %u KiB,"
                    " subgroup %u%s, fp16 %s, push descriptors %s, %s memory\n",
                 c.max_binding_range >> 20, c.max_alloc >> 20, c.max_shared >> 10, c.subgroup_size,
@@ -334,6 +334,7 @@ int vlm_vk_print_devices(void * file) {
         if (why) fprintf(f, "    unusable: %s\n", why);
     }
     if (n > 0 && pick < 0) fprintf(f, "vulkan: no usable device; auto falls back to cpu\n");
+    if (env >= 0 && (uint32_t) env >= n) fprintf(f, "vulkan: VLM_VK_DEVICE=%d but there are only %u devices\n", env, n);
     free(devs);
     vkDestroyInstance(inst, NULL);
     return (int) n;

@@ -53,7 +53,8 @@ const struct vlm_vk_caps * vlm_vk_caps(const struct vlm_vk * vk);
 // buffer alignment). *elem_off receives the residual offset in elements. Fails into x.
 bool vlm_vk_bind_tensor(struct vlm_ctx * x, const struct vlm_tensor * t, struct vlm_vk_bind * b, uint32_t * elem_off);
 // Copies n bytes of host data into the staging ring and binds them (read-only input for
-// the next dispatch). Fails into x.
+// the next dispatch). At most one such binding per dispatch: the ring may be recycled
+// (after waiting for the device) by the next call. Fails into x.
 bool vlm_vk_bind_host(struct vlm_ctx * x, const void * data, size_t n, struct vlm_vk_bind * b);
 // Records one dispatch: pipeline (shader, spec constants) created on first use; binds[i]
 // goes to binding i (absent ones get a dummy buffer); write_mask has bit i set when

@@ -490,6 +490,11 @@ enum vlm_status vlm_clip_model_init(struct vlm_model * m) {
         goto fail;
     }
     c->logit_scale = expf(raw);
+    // rows of the token table per gather: all of it on the CPU, 64 MiB blocks on Vulkan;
+    // VLM_CLIP_GATHER_ROWS overrides (tests use it to exercise the blocked path)
+    c->gather_rows = m->ctx->backend == VLM_BACKEND_KIND_VULKAN ? (int64_t)((64u << 20) / ((size_t)hp.t_width * 4)) : 0;
+    const char * gr = getenv("VLM_CLIP_GATHER_ROWS");
+    if (gr && atoll(gr) > 0) c->gather_rows = atoll(gr);
     if (pthread_mutex_init(&c->lock, NULL) != 0) {
         st = vlm_error(VLM_STATUS_OUT_OF_MEMORY, "clip init: cannot create a mutex");
         goto fail;
@@ -662,6 +667,41 @@ done:;
     return st;
 }
 
+// token_embedding[ids] for n ids. A device binding may not span the whole table (lavapipe
+// and some GPUs allow 128 MiB; ViT-L's table is 152 MB), so on Vulkan the table is read in row
+// blocks of gather_rows: x = sum_j gather(block_j, local ids) * in_block_j, which is exact
+// (each id is in one block; the other terms are exact zeros).
+static struct vlm_tensor embed_tokens(struct vlm_ctx * ctx, const struct vlm_clip_model * c, const int32_t * ids,
+                                      int64_t n) {
+    int64_t v = c->tok_emb.shape[0], rows = c->gather_rows;
+    if (rows <= 0 || rows >= v) return vlm_op_gather(ctx, c->tok_emb, vlm_tensor_from_host(ctx, VLM_DTYPE_I32, 1, SHAPE(n), ids));
+    int32_t * local = malloc(sizeof *local * (size_t)n);
+    float * in = malloc(sizeof *in * (size_t)n);
+    struct vlm_tensor x = { 0 };
+    if (!local || !in) {
+        vlm_ctx_fail(ctx, VLM_STATUS_OUT_OF_MEMORY, "out of memory");
+        goto done;
+    }
+    for (int64_t start = 0; start < v; start += rows) {
+        int64_t len = v - start < rows ? v - start : rows, hits = 0;
+        for (int64_t i = 0; i < n; i++) {
+            bool here = ids[i] >= start && ids[i] < start + len;
+            local[i] = here ? (int32_t)(ids[i] - start) : 0;
+            in[i] = here ? 1.0f : 0.0f;
+            hits += here;
+        }
+        if (!hits) continue;
+        struct vlm_tensor g = vlm_op_gather(ctx, vlm_tensor_slice(c->tok_emb, 0, start, len),
+                                            vlm_tensor_from_host(ctx, VLM_DTYPE_I32, 1, SHAPE(n), local));   // [N, D]
+        if (hits < n) g = vlm_op_mul(ctx, g, vlm_tensor_from_host(ctx, VLM_DTYPE_F32, 2, SHAPE(n, 1), in));
+        x = x.n_dims ? vlm_op_add(ctx, x, g) : g;
+    }
+done:
+    free(local);
+    free(in);
+    return x;
+}
+
 // ref: clip/model.py CLIP.encode_text on one chunk of n token rows [n, context].
 // Positions after the last pooled (EOT) token never reach a pooled vector under the causal
 // mask, so the sequence is cut to the longest prefix any row needs: exact and much cheaper.
@@ -691,11 +731,13 @@ static enum vlm_status text_chunk(struct vlm_model * m, const int32_t * tokens, 
         rows[i] += (int32_t)(i * len);
     }
     size_t mark = vlm_arena_mark(ctx);
-    struct vlm_tensor id = vlm_tensor_from_host(ctx, VLM_DTYPE_I32, 1, SHAPE(n * len), ids);
-    struct vlm_tensor x = vlm_op_gather(ctx, c->tok_emb, id);                             // [B*L, D]
-    x = vlm_tensor_reshape(x, 3, SHAPE(n, len, d));
+    // x = token_embedding[ids] + positional_embedding[:L] (temporaries released right away)
+    struct vlm_tensor x = vlm_tensor_new(ctx, VLM_DTYPE_F32, 3, SHAPE(n, len, d));      // [B, L, D]
+    size_t mark_e = vlm_arena_mark(ctx);
+    struct vlm_tensor emb = embed_tokens(ctx, c, ids, n * len);                         // [B*L, D]
     struct vlm_tensor pos = vlm_tensor_reshape(vlm_tensor_slice(c->txt_pos, 0, 0, len), 3, SHAPE(1, len, d));
-    x = vlm_op_add(ctx, x, pos);                                                         // [B, L, D]
+    if (vlm_ctx_ok(ctx)) vlm_op_copy_into(ctx, x, vlm_op_add(ctx, vlm_tensor_reshape(emb, 3, SHAPE(n, len, d)), pos));
+    vlm_arena_reset(ctx, mark_e);
     if (!vlm_ctx_ok(ctx)) goto done;
     // the EOT query of each row sees keys 0..eot (the causal mask's row)
     for (int32_t i = 0; i < n; i++)
@@ -754,6 +796,7 @@ enum vlm_status vlm_clip_forward_texts(struct vlm_model * m, const int32_t * tok
         if (tokens[i] < 0 || tokens[i] >= c->vocab)
             return vlm_error(VLM_STATUS_INVALID_ARG, "clip text encoder: token id %d out of range (vocabulary %d)",
                              (int)tokens[i], (int)c->vocab);
+    if (n <= 0) return VLM_STATUS_OK;
     if (n <= c->text_chunk) {   // one forward, in the caller's order
         pthread_mutex_lock(&m->clip->lock);
         enum vlm_status st = text_chunk(m, tokens, n, out);

@@ -51,6 +51,7 @@ struct vlm_clip_model {
     struct vlm_tensor txt_proj;       // OpenAI [Dt, E]; HF Linear weight [E, Dt]
     float             logit_scale;    // exp(logit_scale)
     float             mean[3], std[3];
+    int64_t           gather_rows;    // token-table rows per gather (0 = the whole table)
     // batching: most images / texts per forward (the arena is sized for these)
     int32_t           vision_chunk, text_chunk;
     // serializes forwards: the context's arena is shared, so concurrent calls take turns

@@ -22,12 +22,8 @@ layout(push_constant) uniform Params {   // mirrors struct pc_binary (core/vk-op
 void main() {
     uint idx = flat_group() * 256u + gl_LocalInvocationID.x;
     if (idx >= p.n) return;
-    uint i3 = idx % p.ne3;
-    uint t = idx / p.ne3;
-    uint i2 = t % p.ne2;
-    t /= p.ne2;
-    uint i1 = t % p.ne1;
-    uint i0 = t / p.ne1;
+    uvec4 ii = unflatten4(idx, p.ne1, p.ne2, p.ne3);
+    uint i0 = ii.x, i1 = ii.y, i2 = ii.z, i3 = ii.w;
     float a = data_a[p.a_off + i0 * p.sa0 + i1 * p.sa1 + i2 * p.sa2 + i3 * p.sa3];
     float b = data_b[p.b_off + i0 * p.sb0 + i1 * p.sb1 + i2 * p.sb2 + i3 * p.sb3];
     float r;

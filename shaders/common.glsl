@@ -58,6 +58,30 @@ uint f32_to_bf16_bits(float f) {
     return ((x + 0x7fffu + ((x >> 16u) & 1u)) >> 16u) & 0xffffu;
 }
 
+// a / b without integer division (scalarized and slow on CPU Vulkan drivers such as
+// lavapipe): a float estimate, one refinement on the remainder, then a +-1 fix. Exact for
+// every a < 2^32 and 0 < b.
+uint fdiv(uint a, uint b) {
+    float inv = 1.0 / float(b);
+    uint q = uint(min(float(a) * inv, 4294967040.0));
+    int r = int(a - q * b);
+    q = uint(int(q) + int(float(r) * inv));
+    r = int(a - q * b);
+    if (r < 0) q--;
+    else if (uint(r) >= b) q++;
+    return q;
+}
+
+// Row-major flat index -> (i0, i1, i2, i3) for a shape (*, ne1, ne2, ne3).
+uvec4 unflatten4(uint idx, uint ne1, uint ne2, uint ne3) {
+    uint t = fdiv(idx, ne3);
+    uint i3 = idx - t * ne3;
+    uint u = fdiv(t, ne2);
+    uint i2 = t - u * ne2;
+    uint i0 = fdiv(u, ne1);
+    return uvec4(i0, u - i0 * ne1, i2, i3);
+}
+
 // Flat index of a workgroup in a grid folded over x and y (vlm_vk_grid_1d).
 uint flat_group() { return gl_WorkGroupID.y * gl_NumWorkGroups.x + gl_WorkGroupID.x; }
 

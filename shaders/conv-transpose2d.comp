@@ -22,13 +22,10 @@ layout(push_constant) uniform Params {   // mirrors struct pc_convt (core/vk-ops
 void main() {
     uint idx = flat_group() * 256u + gl_LocalInvocationID.x;
     if (idx >= p.n) return;
-    uint ox = idx % p.OW;
-    uint t = idx / p.OW;
-    uint oy = t % p.OH;
-    t /= p.OH;
-    uint co = t % p.cout;
-    uint z = t / p.cout;
-    uint iy = oy / p.S, ky = oy % p.S, ix = ox / p.S, kx = ox % p.S;
+    uvec4 ii = unflatten4(idx, p.cout, p.OH, p.OW);
+    uint z = ii.x, co = ii.y, oy = ii.z, ox = ii.w;
+    uint iy = fdiv(oy, p.S), ix = fdiv(ox, p.S);
+    uint ky = oy - iy * p.S, kx = ox - ix * p.S;
     uint ab = p.a_off + z * p.s0 + iy * p.s2 + ix * p.s3;
     uint wb = p.w_off + (co * p.S + ky) * p.S + kx;
     uint wstep = p.cout * p.S * p.S;

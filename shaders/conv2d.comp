@@ -25,12 +25,12 @@ layout(push_constant) uniform Params {   // mirrors struct pc_conv2d (core/vk-op
 
 uint a_row(uint m) { return p.w_off + m * p.K; }
 float a_load(uint base, uint k) { uint i = base + k; return LOAD(data_a, W_DT, i); }
-uint b_col(uint n) { return ((n / p.OW) << 16u) | (n % p.OW); }
+uint b_col(uint n) { uint oy = fdiv(n, p.OW); return (oy << 16u) | (n - oy * p.OW); }
 float b_load(uint base, uint k) {
     uint khw = p.KH * p.KW;
-    uint ci = k / khw;
+    uint ci = fdiv(k, khw);
     uint r = k - ci * khw;
-    uint ky = r / p.KW;
+    uint ky = fdiv(r, p.KW);
     uint kx = r - ky * p.KW;
     int iy = int((base >> 16u) * p.stride + ky) - int(p.pad);
     int ix = int((base & 65535u) * p.stride + kx) - int(p.pad);

@@ -22,9 +22,9 @@ layout(push_constant) uniform Params {   // mirrors struct pc_copy (core/vk-ops.
 } p;
 
 void store_sub(uint i, uint bits, uint width) {   // width 8 or 16
-    uint per = 32u / width;
-    uint w = i / per;
-    uint shift = (i % per) * width;
+    uint lg = width == 8u ? 2u : 1u;   // log2(elements per word)
+    uint w = i >> lg;
+    uint shift = (i & ((1u << lg) - 1u)) * width;
     uint mask = ((1u << width) - 1u) << shift;
     atomicAnd(data_d[w], ~mask);
     atomicOr(data_d[w], (bits << shift) & mask);
@@ -33,12 +33,8 @@ void store_sub(uint i, uint bits, uint width) {   // width 8 or 16
 void main() {
     uint idx = flat_group() * 256u + gl_LocalInvocationID.x;
     if (idx >= p.n) return;
-    uint i3 = idx % p.ne3;
-    uint t = idx / p.ne3;
-    uint i2 = t % p.ne2;
-    t /= p.ne2;
-    uint i1 = t % p.ne1;
-    uint i0 = t / p.ne1;
+    uvec4 ii = unflatten4(idx, p.ne1, p.ne2, p.ne3);
+    uint i0 = ii.x, i1 = ii.y, i2 = ii.z, i3 = ii.w;
     uint ia = p.a_off + i0 * p.sa0 + i1 * p.sa1 + i2 * p.sa2 + i3 * p.sa3;
     uint id = p.d_off + i0 * p.sd0 + i1 * p.sd1 + i2 * p.sd2 + i3 * p.sd3;
     uint bits;

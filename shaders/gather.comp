@@ -22,11 +22,10 @@ layout(push_constant) uniform Params {   // mirrors struct pc_gather (core/vk-op
 void main() {
     uint idx = flat_group() * 256u + gl_LocalInvocationID.x;
     if (idx >= p.n) return;
-    uint d = idx % p.D;
-    uint row = idx / p.D;
-    uint i2 = row % p.ne2;
-    uint i1 = (row / p.ne2) % p.ne1;
-    uint i0 = row / (p.ne2 * p.ne1);
+    uint row = fdiv(idx, p.D);
+    uint d = idx - row * p.D;
+    uvec4 ii = unflatten4(row, 1u, p.ne1, p.ne2);
+    uint i0 = ii.x, i1 = ii.z, i2 = ii.w;
     int id = data_i[p.i_off + i0 * p.si0 + i1 * p.si1 + i2 * p.si2];
     float v = 0.0;
     if (id >= 0 && uint(id) < p.V) {

@@ -39,12 +39,8 @@ void aa_axis(float scale, uint o, uint in_size, out int lo, out int cnt, out flo
 void main() {
     uint idx = flat_group() * 256u + gl_LocalInvocationID.x;
     if (idx >= p.n) return;
-    uint ox = idx % p.OW;
-    uint t = idx / p.OW;
-    uint oy = t % p.OH;
-    t /= p.OH;
-    uint c = t % p.C;
-    uint z = t / p.C;
+    uvec4 ii = unflatten4(idx, p.C, p.OH, p.OW);
+    uint z = ii.x, c = ii.y, oy = ii.z, ox = ii.w;
     uint base = p.a_off + z * p.s0 + c * p.s1;
     float r = 0.0;
     if (p.antialias != 0u) {

@@ -24,10 +24,8 @@ layout(push_constant) uniform Params {   // mirrors struct pc_ln2d (core/vk-ops.
 void main() {
     uint idx = flat_group() * 256u + gl_LocalInvocationID.x;
     if (idx >= p.n) return;
-    uint x = idx % p.W;
-    uint t = idx / p.W;
-    uint y = t % p.H;
-    uint z = t / p.H;
+    uvec4 ii = unflatten4(idx, 1u, p.H, p.W);
+    uint z = ii.x, y = ii.z, x = ii.w;
     uint base = p.a_off + z * p.s0 + y * p.s2 + x * p.s3;
     float s = 0.0;
     for (uint c = 0u; c < p.C; c++) s += data_a[base + c * p.s1];

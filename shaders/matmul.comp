@@ -24,7 +24,7 @@ layout(push_constant) uniform Params {   // mirrors struct pc_matmul (core/vk-op
     uint c_off, d_off;
 } p;
 
-uint a_row(uint m) { return p.a_off + gl_WorkGroupID.z * p.a_sb + (m / p.a_m1) * p.a_sm0 + (m % p.a_m1) * p.a_sm1; }
+uint a_row(uint m) { uint r0 = fdiv(m, p.a_m1); return p.a_off + gl_WorkGroupID.z * p.a_sb + r0 * p.a_sm0 + (m - r0 * p.a_m1) * p.a_sm1; }
 float a_load(uint base, uint k) { uint i = base + k * p.a_sk; return LOAD(data_a, A_DT, i); }
 uint b_col(uint n) { return p.b_off + gl_WorkGroupID.z * p.b_sb + n * p.b_sn; }
 float b_load(uint base, uint k) { uint i = base + k * p.b_sk; return LOAD(data_b, B_DT, i); }

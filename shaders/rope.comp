@@ -22,11 +22,10 @@ layout(push_constant) uniform Params {   // mirrors struct pc_rope (core/vk-ops.
 void main() {
     uint idx = flat_group() * 256u + gl_LocalInvocationID.x;
     if (idx >= p.n) return;
-    uint i = idx % p.half_d;
-    uint row = idx / p.half_d;
-    uint t = row % p.T;
-    uint h = (row / p.T) % p.H;
-    uint b = row / (p.T * p.H);
+    uint row = fdiv(idx, p.half_d);
+    uint i = idx - row * p.half_d;
+    uvec4 ii = unflatten4(row, 1u, p.H, p.T);
+    uint b = ii.x, h = ii.z, t = ii.w;
     uint e0 = p.neox != 0u ? i : 2u * i;
     uint e1 = p.neox != 0u ? i + p.half_d : 2u * i + 1u;
     uint base = p.a_off + b * p.s0 + h * p.s1 + t * p.s2;

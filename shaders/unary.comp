@@ -10,6 +10,8 @@ layout(local_size_x = 256) in;
 
 layout(binding = 0) readonly buffer A { float data_a[]; };
 layout(binding = 1) writeonly buffer D { float data_d[]; };
+layout(binding = 0) readonly buffer A4 { vec4 data_a4[]; };   // aliases for the vec4 path
+layout(binding = 1) writeonly buffer D4 { vec4 data_d4[]; };
 
 layout(push_constant) uniform Params {   // mirrors struct pc_unary (core/vk-ops.c)
     uint ne0, ne1, ne2, ne3;
@@ -17,6 +19,7 @@ layout(push_constant) uniform Params {   // mirrors struct pc_unary (core/vk-ops
     uint a_off, d_off;
     uint op, n;
     float scale, bias;
+    uint vec4_path;                      // 1: a and d contiguous, offsets multiples of 4, n4 = ceil(n / 4) invocations
 } p;
 
 // erf with |error| < 1e-7 over all x: Taylor series for |x| < 1 (13 terms, truncation
@@ -59,25 +62,33 @@ float tanh_safe(float u) {
 
 float sigmoid(float v) { return 1.0 / (1.0 + exp(-v)); }
 
+float apply(float v) {
+    switch (p.op) {
+    case 0u: return 0.5 * v * (1.0 + erf_acc(v * 0.70710678118654752));
+    case 1u: return 0.5 * v * (1.0 + tanh_safe(0.79788456080286536 * (v + 0.044715 * v * v * v)));
+    case 2u: return v * sigmoid(1.702 * v);
+    case 3u: return max(v, 0.0);
+    case 4u: return v * sigmoid(v);
+    case 5u: return sigmoid(v);
+    default: return p.scale * v + p.bias;
+    }
+}
+
 void main() {
     uint idx = flat_group() * 256u + gl_LocalInvocationID.x;
-    if (idx >= p.n) return;
-    uint i3 = idx % p.ne3;
-    uint t = idx / p.ne3;
-    uint i2 = t % p.ne2;
-    t /= p.ne2;
-    uint i1 = t % p.ne1;
-    uint i0 = t / p.ne1;
-    float v = data_a[p.a_off + i0 * p.sa0 + i1 * p.sa1 + i2 * p.sa2 + i3 * p.sa3];
-    float r;
-    switch (p.op) {
-    case 0u: r = 0.5 * v * (1.0 + erf_acc(v * 0.70710678118654752)); break;
-    case 1u: r = 0.5 * v * (1.0 + tanh_safe(0.79788456080286536 * (v + 0.044715 * v * v * v))); break;
-    case 2u: r = v * sigmoid(1.702 * v); break;
-    case 3u: r = max(v, 0.0); break;
-    case 4u: r = v * sigmoid(v); break;
-    case 5u: r = sigmoid(v); break;
-    default: r = p.scale * v + p.bias; break;
+    if (p.vec4_path != 0u) {   // 4 consecutive elements per invocation, one vec4 load and store
+        uint e = idx * 4u;
+        if (e >= p.n) return;
+        if (e + 4u <= p.n) {
+            vec4 v = data_a4[p.a_off / 4u + idx];
+            data_d4[p.d_off / 4u + idx] = vec4(apply(v.x), apply(v.y), apply(v.z), apply(v.w));
+        } else {
+            for (uint j = e; j < p.n; j++) data_d[p.d_off + j] = apply(data_a[p.a_off + j]);
+        }
+        return;
     }
-    data_d[p.d_off + idx] = r;
+    if (idx >= p.n) return;
+    uvec4 ii = unflatten4(idx, p.ne1, p.ne2, p.ne3);
+    float v = data_a[p.a_off + ii.x * p.sa0 + ii.y * p.sa1 + ii.z * p.sa2 + ii.w * p.sa3];
+    data_d[p.d_off + idx] = apply(v);
 }

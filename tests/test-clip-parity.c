@@ -97,6 +97,20 @@ static void run_backend(struct vlm_model * m, const char * name, const struct vl
     CHECK(ok, "%s image_features: max abs %.3g (<= 2e-3), cosine %.7f (>= 0.9999)", name, ma, mc);
     report("image_features", name, ma, mc, ok);
 
+    // more images than one forward takes: chunked, same answers
+    if (m->clip->vision_chunk < 64) {
+        int nb = m->clip->vision_chunk + 3;
+        float * many = malloc(sizeof *many * 3 * 64 * 64 * (size_t)nb), * mf = malloc(sizeof *mf * 32 * (size_t)nb);
+        for (int i = 0; i < nb; i++) memcpy(many + (size_t)i * 3 * 64 * 64, px_ref + (size_t)(i % NI) * 3 * 64 * 64, sizeof *many * 3 * 64 * 64);
+        st = vlm_clip_encode_pixels(m, many, nb, &raw, mf, (size_t)32 * nb);
+        double worst = 0;
+        for (int i = 0; i < nb; i++) worst = fmax(worst, test_max_abs(mf + (size_t)i * 32, imf + (size_t)(i % NI) * 32, 32));
+        CHECK(st == VLM_STATUS_OK && worst <= 1e-4, "%s: %d images in chunks vs one batch: max abs %.3g", name, nb, worst);
+        report("image chunked", name, worst, 1.0, st == VLM_STATUS_OK && worst <= 1e-4);
+        free(many);
+        free(mf);
+    }
+
     // end to end from our own preprocessing
     st = vlm_clip_encode_pixels(m, px_ours, NI, &raw, imf2, sizeof imf2 / sizeof *imf2);
     compare_rows(imf2, imf_ref, NI, 32, &ma, &mc);
@@ -467,6 +481,66 @@ int main(void) {
         snprintf(p, sizeof p, "%s/config.json", dir);
         unlink(p);
         rmdir(dir);
+    }
+
+    // ---- the token table read in row blocks (what Vulkan does for tables over 64 MiB) ----
+    if (tok_ref) {
+        setenv("VLM_CLIP_GATHER_ROWS", "10000", 1);   // 5 blocks of the 49408-row table
+        for (int b = 0; b < 2; b++) {
+            mp.backend = b ? VLM_BACKEND_VULKAN : VLM_BACKEND_CPU;
+            if (vlm_model_load(model_path, &mp, &m) != VLM_STATUS_OK) continue;
+            float f[NT * 32];
+            struct vlm_clip_params raw = vlm_clip_default_params();
+            raw.normalize = false;
+            const float * ref = fixture_f32(cs, "text_features", NT * 32);
+            st = vlm_clip_encode_tokens(m, tok_ref, NT, &raw, f, NT * 32);
+            double e = ref ? test_max_abs(f, ref, NT * 32) : 1;
+            CHECK(m->clip->gather_rows == 10000 && st == VLM_STATUS_OK && e <= 2e-3,
+                  "%s: blocked token gather: max abs %.3g (%s)", b ? "vulkan" : "cpu", e, vlm_last_error());
+            report("text (blocked emb)", b ? "vulkan" : "cpu", e, ref ? test_cosine(f, ref, NT * 32) : 0, st == VLM_STATUS_OK && e <= 2e-3);
+            vlm_model_free(m);
+            m = NULL;
+        }
+        unsetenv("VLM_CLIP_GATHER_ROWS");
+    }
+
+    // ---- the random-checkpoint writer: the fixture's names, shapes and dtypes for "tiny" ----
+    {
+        char rp[] = "/tmp/vlm-clip-random-XXXXXX";
+        int fd = mkstemp(rp);
+        if (fd >= 0) close(fd);
+        struct vlm_safetensors * a = NULL, * b = NULL;
+        st = fd >= 0 ? vlm_clip_write_random_checkpoint(rp, "tiny", 7) : VLM_STATUS_IO;
+        CHECK(st == VLM_STATUS_OK, "write a random tiny checkpoint: %s", vlm_last_error());
+        if (st == VLM_STATUS_OK && vlm_safetensors_open(rp, &a) == VLM_STATUS_OK &&
+            vlm_safetensors_open(model_path, &b) == VLM_STATUS_OK) {
+            int same = 0;
+            for (int32_t i = 0; i < b->n_tensors; i++) {
+                const struct vlm_file_tensor * t = &b->tensors[i], * u = vlm_safetensors_find(a, t->name);
+                if (u && u->dtype == t->dtype && u->nbytes == t->nbytes && u->n_dims == t->n_dims &&
+                    !memcmp(u->shape, t->shape, sizeof(int64_t) * (size_t)t->n_dims))
+                    same++;
+                else
+                    fprintf(stderr, "random checkpoint: %s differs\n", t->name);
+            }
+            CHECK(same == b->n_tensors && a->n_tensors == b->n_tensors, "random tiny checkpoint matches the fixture's "
+                  "layout (%d of %d tensors, %d written)", same, b->n_tensors, a->n_tensors);
+            mp.backend = VLM_BACKEND_CPU;
+            if (vlm_model_load(rp, &mp, &m) == VLM_STATUS_OK) {
+                float f[32];
+                st = vlm_clip_encode_text(m, "a dog", NULL, f, 32, NULL);
+                CHECK(st == VLM_STATUS_OK && fabs(vlm_clip_logit_scale(m) - 100.0f) < 1e-3f,
+                      "random checkpoint runs (logit scale %g)", vlm_clip_logit_scale(m));
+                vlm_model_free(m);
+                m = NULL;
+            } else {
+                CHECK(0, "load the random checkpoint: %s", vlm_last_error());
+            }
+        }
+        vlm_safetensors_close(a);
+        vlm_safetensors_close(b);
+        CHECK(vlm_clip_write_random_checkpoint(rp, "ViT-Z/99", 1) == VLM_STATUS_INVALID_ARG, "unknown variant refused");
+        unlink(rp);
     }
 
     // ---- a model that is not CLIP ----

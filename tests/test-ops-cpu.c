@@ -709,6 +709,7 @@ int main(void) {
     test_attention(1, 2, 1, 29, 64, 64, false, false, 0, L_CONTIG);
     test_attention(1, 2, 130, 35, 16, 16, false, false, 5, L_CONTIG);        // SAM rel-pos, kh*kw = 5*7
     test_attention(2, 2, 49, 49, 32, 32, true, true, 7, L_TRANS);
+    test_attention(1, 2, 40, 76, 16, 16, false, false, 4, L_CONTIG);        // kw = 19: vector body + tail
     test_attention(1, 3, 67, 67, 8, 8, false, true, 0, L_SLICE);             // causal, odd block tail
     test_attention(1, 1, 200, 200, 64, 64, false, false, 0, L_REVERSE);
     test_conv2d(1, 3, 32, 32, 8, 16, 16, 0, L_CONTIG, VLM_DTYPE_F32);      // patch embedding

@@ -42,6 +42,36 @@ static const struct vlm_file_tensor * need(const struct vlm_safetensors * st, co
     return t;
 }
 
+// Prompts of one image, decoded again in one vlm_sam_predict_batch call.
+#define MAX_BATCH 8
+struct batch {
+    int                   n;
+    struct vlm_sam_prompt p[MAX_BATCH];
+    struct vlm_point      pts[MAX_BATCH][8];
+    struct vlm_box        box[MAX_BATCH];
+    char                  name[MAX_BATCH][96];
+};
+
+// predict_batch groups prompts by token count; every result must match the reference too.
+static void check_batch(struct vlm_sam_session * s, struct batch * b, const struct vlm_safetensors * exp, const char * backend,
+                        double * worst) {
+    if (b->n == 0) return;
+    struct vlm_masks out[MAX_BATCH];
+    enum vlm_status st = vlm_sam_predict_batch(s, b->p, b->n, out);
+    CHECK(st == VLM_STATUS_OK, "%s: predict_batch: %s", backend, vlm_last_error());
+    for (int i = 0; i < b->n && st == VLM_STATUS_OK; i++) {
+        char tname[160];
+        snprintf(tname, sizeof tname, "%s.low_res_logits", b->name[i]);
+        const struct vlm_file_tensor * lt = vlm_safetensors_find(exp, tname);
+        bool ok = lt && (size_t)out[i].n_masks * 256 * 256 * 4 == lt->nbytes;
+        double d = ok ? test_max_abs(out[i].low_res_logits, lt->data, lt->nbytes / 4) : 1e9;
+        if (!(d <= *worst)) *worst = d;
+        CHECK(ok && d <= 5e-3, "%s %s: batched logits max abs %.3g", backend, b->name[i], d);
+        vlm_masks_free(&out[i]);
+    }
+    b->n = 0;
+}
+
 static void stem(const char * file, char * out, size_t n) {
     snprintf(out, n, "%s", file);
     char * dot = strrchr(out, '.');
@@ -71,6 +101,9 @@ static bool run_backend(enum vlm_backend_type backend, const char * name, const 
     memset(w, 0, sizeof *w);
     w->emb_cos = 1.0;
     char cur_image[64] = "";
+    static struct batch bt;
+    bt.n = 0;
+    double batch_worst = 0;
     int n_cases = cJSON_GetArraySize(cases);
     for (int ci = 0; ci < n_cases && s; ci++) {
         const cJSON * c = cJSON_GetArrayItem(cases, ci);
@@ -79,6 +112,7 @@ static bool run_backend(enum vlm_backend_type backend, const char * name, const 
         char prefix[64], tname[160];
         stem(img_file, prefix, sizeof prefix);
         if (strcmp(cur_image, img_file)) {
+            check_batch(s, &bt, exp, name, &batch_worst);
             snprintf(cur_image, sizeof cur_image, "%s", img_file);
             char rel[256];
             snprintf(rel, sizeof rel, "images/%s", img_file);
@@ -127,7 +161,7 @@ static bool run_backend(enum vlm_backend_type backend, const char * name, const 
         }
         // prompt
         struct vlm_point pts[8];
-        struct vlm_box box;
+        struct vlm_box box = { 0 };
         struct vlm_sam_prompt p = { 0 };
         const cJSON * pc = cJSON_GetObjectItem(c, "point_coords");
         const cJSON * pl = cJSON_GetObjectItem(c, "point_labels");
@@ -154,6 +188,15 @@ static bool run_backend(enum vlm_backend_type backend, const char * name, const 
             if (mt) p.mask_input = mt->data;
         }
         p.multimask_output = cJSON_IsTrue(cJSON_GetObjectItem(c, "multimask_output"));
+        if (bt.n < MAX_BATCH) {
+            int k = bt.n++;
+            bt.p[k] = p;
+            memcpy(bt.pts[k], pts, sizeof pts);
+            bt.box[k] = box;
+            bt.p[k].points = p.points ? bt.pts[k] : NULL;
+            bt.p[k].box = p.box ? &bt.box[k] : NULL;
+            snprintf(bt.name[k], sizeof bt.name[k], "%s", case_name);
+        }
         struct vlm_masks m = { 0 };
         st = vlm_sam_predict(s, &p, &m);
         CHECK(st == VLM_STATUS_OK, "%s %s: predict: %s", name, case_name, vlm_last_error());
@@ -184,6 +227,8 @@ static bool run_backend(enum vlm_backend_type backend, const char * name, const 
         }
         vlm_masks_free(&m);
     }
+    if (s) check_batch(s, &bt, exp, name, &batch_worst);
+    printf("%s: batched predict (grouped by token count), worst logits max abs %.3g\n", name, batch_worst);
     vlm_sam_session_free(s);
     vlm_model_free(model);
     return true;

@@ -22,6 +22,8 @@ void vlm_sam_preprocess_shape(int32_t h, int32_t w, int32_t target, int32_t * ne
     double newh = h * scale, neww = w * scale;
     *new_w = (int32_t)(neww + 0.5);
     *new_h = (int32_t)(newh + 0.5);
+    if (*new_w < 1) *new_w = 1;   // extreme aspect ratios: at least 1, as vlm_sam_preprocess resizes
+    if (*new_h < 1) *new_h = 1;
 }
 
 static enum vlm_status check_rgb(const struct vlm_image * img, const char * who) {

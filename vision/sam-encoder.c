@@ -1,6 +1,7 @@
 // sam-encoder.c — SAM image encoder (ViT with windowed / global attention and decomposed
 // relative positions, then the neck), as ops.
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,6 +15,25 @@ static struct vlm_tensor reshape(struct vlm_tensor t, int32_t n, const int64_t *
 static struct vlm_tensor permute(struct vlm_tensor t, int32_t a, int32_t b, int32_t c, int32_t d) {
     int32_t p[4] = { a, b, c, d };
     return vlm_tensor_permute(t, p);
+}
+
+// VLM_SAM_DEBUG=1 prints a checksum of each encoder stage (to compare backends).
+// VLM_SAM_DEBUG=2 prints only the final embedding's.
+static void dbg(struct vlm_ctx * x, const char * what, struct vlm_tensor t) {
+    static int on = -1;
+    if (on < 0) on = getenv("VLM_SAM_DEBUG") ? atoi(getenv("VLM_SAM_DEBUG")) : 0;
+    if (!on || !vlm_ctx_ok(x) || (on == 2 && strcmp(what, "embedding"))) return;
+    size_t n = (size_t)vlm_tensor_numel(&t);
+    float * h = malloc(n * sizeof(float));
+    if (!h) return;
+    vlm_tensor_download(x, t, h);
+    double s = 0, a = 0;
+    for (size_t i = 0; i < n; i++) {
+        s += h[i];
+        a += fabs(h[i]);
+    }
+    fprintf(stderr, "sam-debug %-14s n %9zu sum %14.6f abs %14.6f first %g %g\n", what, n, s, a, h[0], n > 1 ? h[n - 1] : 0.0f);
+    free(h);
 }
 
 size_t vlm_sam_encoder_pbuf_bytes(const struct vlm_sam_model * sm) {
@@ -74,6 +94,8 @@ enum vlm_status vlm_sam_encoder_prepare(struct vlm_sam_model * sm, size_t * off)
         vlm_op_copy_into(x, b->rw, get_rel_pos(x, b->size, b->size, b->rel_pos_w));
         vlm_ctx_sync(x);
         vlm_arena_reset(x, mark);
+        dbg(x, "rh", b->rh);
+        dbg(x, "rw", b->rw);
     }
     return x->status;
 }
@@ -95,6 +117,8 @@ static struct vlm_tensor attention(struct vlm_sam_model * sm, const struct vlm_s
     v = q;
     v.offset += 2 * (size_t)D * sizeof(float);
     struct vlm_tensor qc = vlm_op_copy(x, q, F32);   // [B, H, T, hd] contiguous (unscaled q)
+    dbg(x, "attn.qkv", qkv);
+    dbg(x, "attn.qc", qc);
     struct vlm_tensor q4 = reshape(qc, 4, (int64_t[]){ B * H, S, S, hd });   // [BH, qh, qw, hd]
     // rel_h[b, qh, qw, kh] = sum_c q[b, qh, qw, c] * Rh[qh, kh, c]: batched over qh
     struct vlm_tensor qh = vlm_op_copy(x, permute(q4, 1, 0, 2, 3), F32);                  // [qh, BH, qw, hd]
@@ -109,7 +133,10 @@ static struct vlm_tensor attention(struct vlm_sam_model * sm, const struct vlm_s
     struct vlm_tensor rel_w = vlm_op_copy(x, permute(reshape(rw, 4, (int64_t[]){ S, B * H, S, S }), 1, 2, 0, 3), F32);
     rel_w = reshape(rel_w, 4, (int64_t[]){ B, H, T, S });                                   // [B, H, T, kw]
     struct vlm_attention_params ap = { .scale = 1.0f / sqrtf((float)hd), .rel_h = &rel_h, .rel_w = &rel_w };
+    dbg(x, "attn.rel_h", rel_h);
+    dbg(x, "attn.rel_w", rel_w);
     struct vlm_tensor o = vlm_op_attention(x, qc, k, v, &ap);                               // [B, H, T, hd]
+    dbg(x, "attn.o", o);
     struct vlm_tensor om = vlm_op_copy(x, permute(o, 0, 2, 1, 3), F32);                     // [B, T, H, hd]
     om = reshape(om, 3, (int64_t[]){ B, T, D });
     return vlm_op_linear(x, om, blk->proj_w, &blk->proj_b);                                  // [B, T, D]
@@ -151,6 +178,8 @@ enum vlm_status vlm_sam_encode(struct vlm_sam_model * sm, const float * pixels, 
     struct vlm_tensor pe = vlm_op_conv2d(x, img, sm->patch_w, &sm->patch_b, sm->patch, 0);   // [1, D, G, G]
     // tokens [G, G, D] (NHWC) + pos_embed
     struct vlm_tensor h = vlm_op_add(x, permute(pe, 0, 2, 3, 1), sm->pos_embed);           // [1, G, G, D]
+    dbg(x, "patch", pe);
+    dbg(x, "tokens", h);
     h = reshape(h, 3, (int64_t[]){ G, G, D });
 
     // zero-padded window grid [Gp, Gp, D]: its padding stays zero (only [:G, :G] is written)
@@ -177,6 +206,8 @@ enum vlm_status vlm_sam_encode(struct vlm_sam_model * sm, const float * pixels, 
             // in attention as keys / values, unmasked, as upstream)
             vlm_op_copy_into(x, vlm_tensor_slice(vlm_tensor_slice(pad, 0, 0, G), 1, 0, G), ln);
             struct vlm_tensor win = window_partition(x, pad, ws);       // [nW, ws*ws, D]
+            dbg(x, "pad", pad);
+            dbg(x, "win", win);
             struct vlm_tensor a = attention(sm, b, win);                // [nW, ws*ws, D]
             struct vlm_tensor un = window_unpartition(x, a, ws, Gp, Gp); // [Gp, Gp, D]
             h1 = vlm_op_add(x, h, vlm_tensor_slice(vlm_tensor_slice(un, 0, 0, G), 1, 0, G));
@@ -186,7 +217,9 @@ enum vlm_status vlm_sam_encode(struct vlm_sam_model * sm, const float * pixels, 
         struct vlm_tensor m = vlm_op_linear(x, ln2, b->lin1_w, &b->lin1_b);                 // [G, G, mlp]
         m = vlm_op_unary(x, VLM_UNARY_GELU_ERF, m);
         m = vlm_op_linear(x, m, b->lin2_w, &b->lin2_b);                                     // [G, G, D]
+        dbg(x, "block.h1", h1);
         vlm_op_copy_into(x, h, vlm_op_add(x, h1, m));
+        dbg(x, "block.out", h);
         vlm_arena_reset(x, mark);
     }
 
@@ -199,7 +232,11 @@ enum vlm_status vlm_sam_encode(struct vlm_sam_model * sm, const float * pixels, 
     struct vlm_tensor nchw = vlm_op_copy(x, permute(reshape(n1, 4, (int64_t[]){ 1, G, G, C }), 0, 3, 1, 2), F32);   // [1, C, G, G]
     struct vlm_tensor n2 = vlm_op_conv2d(x, nchw, sm->neck2_w, NULL, 1, 1);
     struct vlm_tensor n3 = vlm_op_layer_norm_2d(x, n2, sm->neck3_w, sm->neck3_b, 1e-6f);
+    dbg(x, "neck.n0", n0);
+    dbg(x, "neck.nchw", nchw);
+    dbg(x, "neck.n2", n2);
     vlm_op_copy_into(x, out, n3);
+    dbg(x, "embedding", out);
     vlm_ctx_sync(x);
     vlm_arena_reset(x, mark0);
     return x->status;

@@ -61,10 +61,20 @@ static void hf_name(const char * official, char * out, size_t cap) {
     }
 }
 
+// HF transformers SamModel files are recognised once by their encoder name; lookups then use
+// only HF names (some HF names, e.g. iou_prediction_head.layers.0, are other official names).
+static bool is_hf_weights(const struct vlm_weights * w) {
+    return !vlm_weights_has(w, "image_encoder.pos_embed") && vlm_weights_has(w, "vision_encoder.pos_embed");
+}
+
 static const char * resolve(const struct vlm_weights * w, const char * official, char * buf, size_t cap) {
-    if (vlm_weights_has(w, official)) return official;
+    if (!is_hf_weights(w)) return official;
     hf_name(official, buf, cap);
     if (vlm_weights_has(w, buf)) return buf;
+    // HF ties the prompt encoder's PE matrix to shared_image_embedding (saved once)
+    if (strstr(official, "pe_layer.positional_encoding_gaussian_matrix") &&
+        vlm_weights_has(w, "shared_image_embedding.positional_embedding"))
+        return "shared_image_embedding.positional_embedding";
     return official;   // the error names the official key
 }
 
@@ -81,11 +91,14 @@ struct vlm_tensor vlm_sam_weight(struct vlm_sam_model * sm, const char * officia
 
 // Shape of a file tensor by official or HF name (NULL when absent).
 static const struct vlm_file_tensor * file_find(const struct vlm_safetensors * st, const char * official) {
-    const struct vlm_file_tensor * t = vlm_safetensors_find(st, official);
-    if (t) return t;
+    bool hf = !vlm_safetensors_find(st, "image_encoder.pos_embed") && vlm_safetensors_find(st, "vision_encoder.pos_embed");
+    if (!hf) return vlm_safetensors_find(st, official);
     char buf[512];
     hf_name(official, buf, sizeof buf);
-    return vlm_safetensors_find(st, buf);
+    const struct vlm_file_tensor * t = vlm_safetensors_find(st, buf);
+    if (!t && strstr(official, "pe_layer.positional_encoding_gaussian_matrix"))
+        t = vlm_safetensors_find(st, "shared_image_embedding.positional_embedding");
+    return t;
 }
 
 static struct vlm_tensor getf(struct vlm_sam_model * sm, int32_t n_dims, const int64_t * shape, const char * fmt, ...)
