@@ -14,6 +14,7 @@ int vlm_cmd_embed(int argc, char ** argv);
 int vlm_cmd_classify(int argc, char ** argv);
 int vlm_cmd_concepts(int argc, char ** argv);
 int vlm_cmd_bench(int argc, char ** argv);
+int vlm_cmd_serve(int argc, char ** argv);
 
 // Prints "vlm <cmd>: <message>" to stderr and returns 1 (runtime failure).
 int  cli_fail(const char * cmd, const char * fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -676,6 +676,8 @@ int vlm_cmd_concepts(int argc, char ** argv) {
         cached = cache_read(cache_path, n, e, tf);
     }
     if (!cached) {
+        fprintf(stderr, "vlm concepts: computing the text embeddings of %d concepts%s\n", (int)n,
+                cache_path[0] ? " (once per model, then cached)" : "");
         if (!(texts = calloc((size_t)n, sizeof *texts))) { rc = cli_fail(cmd, "out of memory"); goto done; }
         for (int32_t i = 0; i < n; i++) {
             size_t l = strlen(names[i]);

@@ -1,0 +1,1203 @@
+// cmd-serve.c — `vlm serve`: a local web app and JSON API for interactive segmentation
+// (SAM) with optional CLIP labels, on libmicrohttpd (one thread per connection).
+//
+// API (every error is {"error": "message"} with a 4xx / 5xx status):
+//   GET  /v1/health                      {"status": "ok", "model", "backend", "clip"}
+//   POST /v1/images      raw image bytes {"id", "width", "height", "cached"}; id = FNV-1a 64 hex
+//                                        of the bytes, so re-posting an image reuses its embedding
+//   POST /v1/segment     {"image", "points": [[x, y, label]...], "box": [x0, y0, x1, y1],
+//                         "multimask": bool, "mask_input": result id, "mask_index": k}
+//                        -> {"id", "masks": [{"score", "box" (XYXY inclusive), "area", "png"}]}
+//   POST /v1/everything  {"image", points_per_side, pred_iou_thresh, ... (vlm segment --everything)}
+//   POST /v1/embed       {"image"} and/or {"texts": [...]}        (with --clip)
+//   POST /v1/classify    {"image", "labels": [...], "template"}   (with --clip)
+//   POST /v1/label       {"image", "mask": base64 PNG, "top": k}  (with --clip) best concepts of
+//                        the object's cut-out (assets/concepts.txt)
+//   GET  /, /app.js, ... the web page (assets/web)
+//
+// Concurrency: a model is used by one thread at a time, so every SAM call (encoder or
+// decoder) holds sam_mu and every CLIP call clip_mu; other requests queue on the mutex.
+// Embeddings live in an LRU cache bounded by --cache-mb (entries in use are never freed);
+// low-res logits of the last RESULTS_MAX results are kept for mask_input.
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "cli.h"
+#include "vlm.h"
+
+#define CMD "serve"
+
+#ifndef VLM_HAVE_MHD
+int vlm_cmd_serve(int argc, char ** argv) {
+    (void)argc;
+    (void)argv;
+    return cli_fail(CMD, "this vlm was built without libmicrohttpd: install libmicrohttpd-dev (Debian) and re-run "
+                         "cmake to get `vlm serve`");
+}
+#else
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <sys/socket.h>
+
+#include <cjson/cJSON.h>
+#include <microhttpd.h>
+
+#include "clip.h"
+#include "serve.h"
+
+#define RESULTS_MAX 64
+#define MAX_POINTS 64
+#define DRAIN_EXTRA (64u << 20)   // bytes read and dropped past --max-body before cutting a client off
+#define CONCEPT_CHUNK 64
+
+// One uploaded image: its pixels and SAM session (holding the embedding).
+struct serve_image {
+    uint64_t                 hash;
+    char                     id[17];
+    struct vlm_image         img;
+    struct vlm_sam_session * sam;
+    size_t                   bytes;
+    int                      refs;
+    bool                     dead;   // evicted while in use: freed by the last release
+    uint64_t                 last_used;
+    struct serve_image *     next;
+};
+
+// Low-res logits of one segment result (for mask_input).
+struct serve_result {
+    char     id[24];
+    uint64_t image_hash;
+    int32_t  n_masks, best;
+    float *  logits;   // [n_masks, 256, 256]
+};
+
+struct serve {
+    struct vlm_model * sam, * clip;
+    const char *       sam_path, * clip_path;
+    pthread_mutex_t    sam_mu, clip_mu, cache_mu, results_mu;
+    size_t             max_body, cache_budget, cache_bytes;
+    struct serve_image * images;
+    uint64_t           tick;
+    struct serve_result results[RESULTS_MAX];
+    uint64_t           n_results;
+    char               web_dir[PATH_MAX];
+    // concepts (with --clip): names and text features [n, e], computed in the background
+    pthread_mutex_t    concepts_mu;
+    pthread_cond_t     concepts_cv;
+    int                concepts_state;   // 0 computing, 1 ready, -1 failed
+    char               concepts_error[PATH_MAX + 128];
+    char *             concepts_buf;
+    char **            concept_names;
+    int32_t            n_concepts;
+    float *            concept_feats;
+};
+
+struct conn {
+    char * body;
+    size_t n, cap, seen;
+    bool   too_big;
+};
+
+static double now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
+}
+
+// ---- responses ------------------------------------------------------------------------------
+
+static enum MHD_Result send_buf(struct MHD_Connection * c, unsigned status, const char * type, void * data, size_t n,
+                                bool cache) {
+    struct MHD_Response * r = MHD_create_response_from_buffer(n, data, MHD_RESPMEM_MUST_FREE);
+    if (!r) {
+        free(data);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, "Content-Type", type);
+    MHD_add_response_header(r, "Cache-Control", cache ? "no-cache" : "no-store");
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    enum MHD_Result ret = MHD_queue_response(c, status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result send_json(struct MHD_Connection * c, unsigned status, cJSON * o) {
+    char * s = o ? cJSON_PrintUnformatted(o) : NULL;
+    cJSON_Delete(o);
+    if (!s) {
+        static const char oom[] = "{\"error\": \"out of memory\"}";
+        char * d = strdup(oom);
+        return d ? send_buf(c, 500, "application/json", d, strlen(d), false) : MHD_NO;
+    }
+    return send_buf(c, status, "application/json", s, strlen(s), false);
+}
+
+static enum MHD_Result send_error(struct MHD_Connection * c, unsigned status, const char * fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static enum MHD_Result send_error(struct MHD_Connection * c, unsigned status, const char * fmt, ...) {
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    cJSON * o = cJSON_CreateObject();
+    if (o) cJSON_AddStringToObject(o, "error", msg);
+    return send_json(c, status, o);
+}
+
+// HTTP status of a library failure.
+static unsigned status_http(enum vlm_status st) {
+    switch (st) {
+    case VLM_STATUS_INVALID_ARG:
+    case VLM_STATUS_BAD_IMAGE:
+    case VLM_STATUS_UNSUPPORTED: return 400;
+    case VLM_STATUS_OUT_OF_MEMORY:
+    case VLM_STATUS_DEVICE_OOM: return 503;
+    default: return 500;
+    }
+}
+
+// ---- image cache ----------------------------------------------------------------------------
+
+static void image_free(struct serve_image * e) {
+    if (!e) return;
+    vlm_sam_session_free(e->sam);
+    vlm_image_free(&e->img);
+    free(e);
+}
+
+// Evicts least recently used entries until the cache fits the budget (cache_mu held); keep is
+// never evicted. Entries in use are unlinked and freed by their last release.
+static void cache_evict(struct serve * sv, const struct serve_image * keep) {
+    while (sv->cache_bytes > sv->cache_budget) {
+        struct serve_image ** victim = NULL;
+        for (struct serve_image ** p = &sv->images; *p; p = &(*p)->next)
+            if (*p != keep && (!victim || (*p)->last_used < (*victim)->last_used)) victim = p;
+        if (!victim) return;
+        struct serve_image * e = *victim;
+        *victim = e->next;
+        sv->cache_bytes -= e->bytes;
+        if (e->refs == 0) image_free(e);
+        else e->dead = true;
+    }
+}
+
+// Finds an image by id and takes a reference (NULL when unknown or evicted).
+static struct serve_image * cache_get(struct serve * sv, const char * id) {
+    pthread_mutex_lock(&sv->cache_mu);
+    struct serve_image * e = sv->images;
+    while (e && strcmp(e->id, id) != 0) e = e->next;
+    if (e) {
+        e->refs++;
+        e->last_used = ++sv->tick;
+    }
+    pthread_mutex_unlock(&sv->cache_mu);
+    return e;
+}
+
+static void cache_release(struct serve * sv, struct serve_image * e) {
+    if (!e) return;
+    pthread_mutex_lock(&sv->cache_mu);
+    bool free_it = --e->refs == 0 && e->dead;
+    pthread_mutex_unlock(&sv->cache_mu);
+    if (free_it) image_free(e);
+}
+
+// ---- results store ----------------------------------------------------------------------------
+
+static void results_put(struct serve * sv, uint64_t image_hash, const struct vlm_masks * m, char id_out[24]) {
+    size_t n = (size_t)m->n_masks * VLM_SAM_LOW_RES * VLM_SAM_LOW_RES;
+    float * copy = malloc(n * sizeof(float));
+    if (copy) memcpy(copy, m->low_res_logits, n * sizeof(float));
+    int32_t best = 0;
+    for (int32_t i = 1; i < m->n_masks; i++)
+        if (m->iou[i] > m->iou[best]) best = i;
+    pthread_mutex_lock(&sv->results_mu);
+    uint64_t k = ++sv->n_results;
+    struct serve_result * r = &sv->results[k % RESULTS_MAX];
+    free(r->logits);
+    snprintf(r->id, sizeof r->id, "r%llu", (unsigned long long)k);
+    r->image_hash = image_hash;
+    r->n_masks = copy ? m->n_masks : 0;
+    r->best = best;
+    r->logits = copy;
+    snprintf(id_out, 24, "%s", r->id);
+    pthread_mutex_unlock(&sv->results_mu);
+}
+
+// Copies mask `index` (-1: the best) of result id into out [256 * 256]. 0 ok, 404 unknown, 400 bad index.
+static int results_get(struct serve * sv, const char * id, int index, float * out) {
+    int rc = 404;
+    pthread_mutex_lock(&sv->results_mu);
+    for (int i = 0; i < RESULTS_MAX; i++) {
+        struct serve_result * r = &sv->results[i];
+        if (!r->logits || strcmp(r->id, id) != 0) continue;
+        if (index < 0) index = r->best;
+        if (index >= r->n_masks) {
+            rc = 400;
+            break;
+        }
+        memcpy(out, r->logits + (size_t)index * VLM_SAM_LOW_RES * VLM_SAM_LOW_RES,
+               sizeof(float) * VLM_SAM_LOW_RES * VLM_SAM_LOW_RES);
+        rc = 0;
+        break;
+    }
+    pthread_mutex_unlock(&sv->results_mu);
+    return rc;
+}
+
+// ---- request helpers ----------------------------------------------------------------------------
+
+static bool json_number(const cJSON * v, double * out) {
+    if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble)) return false;
+    *out = v->valuedouble;
+    return true;
+}
+
+// Parses the body as a JSON object; on failure sends 400 and returns NULL.
+static cJSON * parse_body(struct MHD_Connection * c, const struct conn * cn, enum MHD_Result * ret) {
+    cJSON * o = cn->body ? cJSON_ParseWithLength(cn->body, cn->n) : NULL;
+    if (!o || !cJSON_IsObject(o)) {
+        const char * where = o ? NULL : cJSON_GetErrorPtr();
+        cJSON_Delete(o);
+        *ret = !cn->n ? send_error(c, 400, "empty request body: expected a JSON object")
+               : where && where >= cn->body && where < cn->body + cn->n
+                   ? send_error(c, 400, "bad JSON at byte %ld: expected a JSON object", (long)(where - cn->body))
+                   : send_error(c, 400, "bad JSON: expected a JSON object");
+        return NULL;
+    }
+    return o;
+}
+
+// Looks up body["image"]; on failure sends 400 / 404 and returns NULL.
+static struct serve_image * body_image(struct serve * sv, struct MHD_Connection * c, const cJSON * body,
+                                       enum MHD_Result * ret) {
+    const cJSON * v = cJSON_GetObjectItemCaseSensitive(body, "image");
+    if (!cJSON_IsString(v)) {
+        *ret = send_error(c, 400, "\"image\" must be the id string returned by POST /v1/images");
+        return NULL;
+    }
+    struct serve_image * e = cache_get(sv, v->valuestring);
+    if (!e) *ret = send_error(c, 404, "unknown image id '%.64s' (never uploaded, or evicted from the cache: POST it again "
+                                      "to /v1/images)", v->valuestring);
+    return e;
+}
+
+// A mask object: score, box, area, png (+ extra fields by the caller).
+static cJSON * mask_json(const uint8_t * m, int32_t w, int32_t h, double score) {
+    int32_t box[4];
+    int64_t area = vlm_serve_mask_stats(m, w, h, box);
+    size_t n = 0;
+    uint8_t * png = vlm_serve_png_encode(m, w, h, 1, true, &n);
+    char * b64 = png ? vlm_serve_base64_encode(png, n) : NULL;
+    free(png);
+    cJSON * o = b64 ? cJSON_CreateObject() : NULL;
+    if (!o) {
+        free(b64);
+        return NULL;
+    }
+    cJSON_AddNumberToObject(o, "score", score);
+    cJSON * b = cJSON_AddArrayToObject(o, "box");
+    for (int k = 0; k < 4; k++) cJSON_AddItemToArray(b, cJSON_CreateNumber(box[k]));
+    cJSON_AddNumberToObject(o, "area", (double)area);
+    cJSON_AddStringToObject(o, "png", b64);
+    free(b64);
+    return o;
+}
+
+// ---- handlers ----------------------------------------------------------------------------------
+
+static enum MHD_Result h_health(struct serve * sv, struct MHD_Connection * c) {
+    cJSON * o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "status", "ok");
+    cJSON_AddStringToObject(o, "model", sv->sam_path);
+    cJSON_AddStringToObject(o, "backend", vlm_model_backend_name(sv->sam));
+    if (sv->clip) cJSON_AddStringToObject(o, "clip", sv->clip_path);
+    else cJSON_AddNullToObject(o, "clip");
+    cJSON_AddStringToObject(o, "version", vlm_version());
+    return send_json(c, 200, o);
+}
+
+static enum MHD_Result h_images(struct serve * sv, struct MHD_Connection * c, struct conn * cn) {
+    if (!cn->n) return send_error(c, 400, "empty body: POST the raw image file bytes (PNG, JPEG, WebP, ...)");
+    uint64_t h = vlm_serve_fnv1a64(cn->body, cn->n);
+    char id[17];
+    snprintf(id, sizeof id, "%016llx", (unsigned long long)h);
+    bool cached = true;
+    struct serve_image * e = cache_get(sv, id);
+    if (!e) {
+        cached = false;
+        struct serve_image * n = calloc(1, sizeof *n);
+        if (!n) return send_error(c, 503, "out of memory");
+        n->hash = h;
+        memcpy(n->id, id, sizeof id);
+        enum vlm_status st = vlm_image_decode((const uint8_t *)cn->body, cn->n, &n->img);
+        if (st != VLM_STATUS_OK) {
+            image_free(n);
+            const char * msg = vlm_last_error();
+            return send_error(c, strstr(msg, "over the limit") ? 413 : status_http(st), "%s", msg);
+        }
+        free(cn->body);   // the pixels are decoded: drop the file early
+        cn->body = NULL;
+        cn->n = cn->cap = 0;
+        st = vlm_sam_session_new(sv->sam, &n->sam);
+        if (st != VLM_STATUS_OK) {
+            image_free(n);
+            return send_error(c, status_http(st), "%s", vlm_last_error());
+        }
+        // one encoder run at a time; the entry goes into the cache before sam_mu is released, so
+        // a concurrent upload of the same image (waiting on sam_mu) finds it there
+        char msg[1024] = "";
+        pthread_mutex_lock(&sv->sam_mu);
+        e = cache_get(sv, id);
+        if (!e) {
+            st = vlm_sam_set_image(n->sam, &n->img);
+            if (st != VLM_STATUS_OK) {
+                snprintf(msg, sizeof msg, "%s", vlm_last_error());
+            } else {
+                size_t esz = 0;
+                vlm_sam_session_get_tensor(n->sam, "image_embeddings", NULL, 0, &esz);
+                n->bytes = esz + (size_t)n->img.width * n->img.height * 4 + sizeof *n;
+                pthread_mutex_lock(&sv->cache_mu);
+                n->refs = 1;
+                n->last_used = ++sv->tick;
+                n->next = sv->images;
+                sv->images = n;
+                sv->cache_bytes += n->bytes;
+                cache_evict(sv, n);
+                pthread_mutex_unlock(&sv->cache_mu);
+                e = n;
+                n = NULL;
+            }
+        } else {
+            cached = true;
+        }
+        pthread_mutex_unlock(&sv->sam_mu);
+        image_free(n);   // not used: failed, or the image was cached meanwhile
+        if (!e) return send_error(c, status_http(st), "image encoder: %s", msg);
+    }
+    cJSON * o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "id", e->id);
+    cJSON_AddNumberToObject(o, "width", e->img.width);
+    cJSON_AddNumberToObject(o, "height", e->img.height);
+    cJSON_AddBoolToObject(o, "cached", cached);
+    cache_release(sv, e);
+    return send_json(c, 200, o);
+}
+
+static enum MHD_Result h_segment(struct serve * sv, struct MHD_Connection * c, struct conn * cn) {
+    enum MHD_Result ret = MHD_NO;
+    struct serve_image * e = NULL;
+    struct vlm_masks masks = { 0 };
+    float * mask_input = NULL;
+    cJSON * body = parse_body(c, cn, &ret), * out = NULL;
+    if (!body) return ret;
+    if (!(e = body_image(sv, c, body, &ret))) goto done;
+    struct vlm_point points[MAX_POINTS];
+    int32_t n_points = 0;
+    struct vlm_box box;
+    bool has_box = false, multimask = true;
+    const cJSON * v = cJSON_GetObjectItemCaseSensitive(body, "points");
+    if (v && !cJSON_IsNull(v)) {
+        if (!cJSON_IsArray(v)) { ret = send_error(c, 400, "\"points\" must be an array of [x, y, label]"); goto done; }
+        const cJSON * p;
+        cJSON_ArrayForEach(p, v) {
+            int32_t k = cJSON_GetArraySize(p);
+            double x, y, l = 1;
+            if (!cJSON_IsArray(p) || (k != 2 && k != 3) || !json_number(cJSON_GetArrayItem(p, 0), &x) ||
+                !json_number(cJSON_GetArrayItem(p, 1), &y) || (k == 3 && !json_number(cJSON_GetArrayItem(p, 2), &l))) {
+                ret = send_error(c, 400, "point %d: expected [x, y, label] with numbers", n_points);
+                goto done;
+            }
+            if (l != 0 && l != 1) {
+                ret = send_error(c, 400, "point %d: label must be 1 (foreground) or 0 (background), not %g", n_points, l);
+                goto done;
+            }
+            if (n_points == MAX_POINTS) { ret = send_error(c, 400, "at most %d points", MAX_POINTS); goto done; }
+            points[n_points++] = (struct vlm_point){ (float)x, (float)y, (int32_t)l };
+        }
+    }
+    v = cJSON_GetObjectItemCaseSensitive(body, "box");
+    if (v && !cJSON_IsNull(v)) {
+        double b[4];
+        bool ok = cJSON_IsArray(v) && cJSON_GetArraySize(v) == 4;
+        for (int k = 0; ok && k < 4; k++) ok = json_number(cJSON_GetArrayItem(v, k), &b[k]);
+        if (!ok) { ret = send_error(c, 400, "\"box\" must be [x0, y0, x1, y1] (numbers)"); goto done; }
+        if (b[0] > b[2] || b[1] > b[3]) { ret = send_error(c, 400, "\"box\": needs x0 <= x1 and y0 <= y1"); goto done; }
+        if (b[0] < 0 || b[1] < 0 || b[2] > e->img.width || b[3] > e->img.height) {
+            ret = send_error(c, 400, "\"box\" [%g, %g, %g, %g] is outside the %dx%d image", b[0], b[1], b[2], b[3],
+                             e->img.width, e->img.height);
+            goto done;
+        }
+        box = (struct vlm_box){ (float)b[0], (float)b[1], (float)b[2], (float)b[3] };
+        has_box = true;
+    }
+    v = cJSON_GetObjectItemCaseSensitive(body, "multimask");
+    if (v && !cJSON_IsNull(v)) {
+        if (!cJSON_IsBool(v)) { ret = send_error(c, 400, "\"multimask\" must be true or false"); goto done; }
+        multimask = cJSON_IsTrue(v);
+    }
+    v = cJSON_GetObjectItemCaseSensitive(body, "mask_input");
+    if (v && !cJSON_IsNull(v)) {
+        if (!cJSON_IsString(v)) { ret = send_error(c, 400, "\"mask_input\" must be the id of an earlier result"); goto done; }
+        int index = -1;
+        const cJSON * iv = cJSON_GetObjectItemCaseSensitive(body, "mask_index");
+        double d;
+        if (iv && !cJSON_IsNull(iv)) {
+            if (!json_number(iv, &d) || d < 0 || d > 16 || d != floor(d)) {
+                ret = send_error(c, 400, "\"mask_index\" must be a mask number of that result");
+                goto done;
+            }
+            index = (int)d;
+        }
+        if (!(mask_input = malloc(sizeof(float) * VLM_SAM_LOW_RES * VLM_SAM_LOW_RES))) {
+            ret = send_error(c, 503, "out of memory");
+            goto done;
+        }
+        int r = results_get(sv, v->valuestring, index, mask_input);
+        if (r == 404) { ret = send_error(c, 404, "unknown result id '%.64s' for mask_input (the server keeps the last %d)", v->valuestring, RESULTS_MAX); goto done; }
+        if (r == 400) { ret = send_error(c, 400, "\"mask_index\" %d: result '%.64s' has fewer masks", index, v->valuestring); goto done; }
+    }
+    if (!n_points && !has_box && !mask_input) {
+        ret = send_error(c, 400, "no prompt: give \"points\", \"box\" or \"mask_input\"");
+        goto done;
+    }
+    struct vlm_sam_prompt prompt = { .points = n_points ? points : NULL, .n_points = n_points,
+                                     .box = has_box ? &box : NULL, .mask_input = mask_input,
+                                     .multimask_output = multimask };
+    double t0 = now_ms();
+    pthread_mutex_lock(&sv->sam_mu);
+    double t1 = now_ms();
+    enum vlm_status st = vlm_sam_predict(e->sam, &prompt, &masks);
+    char msg[1024] = "";
+    if (st != VLM_STATUS_OK) snprintf(msg, sizeof msg, "%s", vlm_last_error());
+    pthread_mutex_unlock(&sv->sam_mu);
+    double t2 = now_ms();
+    if (st != VLM_STATUS_OK) { ret = send_error(c, status_http(st), "%s", msg); goto done; }
+
+    char rid[24];
+    results_put(sv, e->hash, &masks, rid);
+    out = cJSON_CreateObject();
+    cJSON_AddStringToObject(out, "id", rid);
+    cJSON_AddStringToObject(out, "image", e->id);
+    cJSON_AddNumberToObject(out, "width", masks.width);
+    cJSON_AddNumberToObject(out, "height", masks.height);
+    cJSON * arr = cJSON_AddArrayToObject(out, "masks");
+    for (int32_t i = 0; i < masks.n_masks; i++) {
+        cJSON * m = mask_json(masks.masks + (size_t)i * masks.width * masks.height, masks.width, masks.height, masks.iou[i]);
+        if (!m) { ret = send_error(c, 503, "out of memory"); goto done; }
+        cJSON_AddItemToArray(arr, m);
+    }
+    cJSON * tm = cJSON_AddObjectToObject(out, "timings_ms");
+    cJSON_AddNumberToObject(tm, "queue", t1 - t0);
+    cJSON_AddNumberToObject(tm, "decoder", t2 - t1);
+    cJSON_AddNumberToObject(tm, "encode", now_ms() - t2);
+    ret = send_json(c, 200, out);
+    out = NULL;
+done:
+    cJSON_Delete(out);
+    cJSON_Delete(body);
+    free(mask_input);
+    vlm_masks_free(&masks);
+    cache_release(sv, e);
+    return ret;
+}
+
+// Reads an optional number field into *out within [lo, hi]; false (400 sent) when bad.
+static bool opt_number(struct MHD_Connection * c, const cJSON * body, const char * name, double lo, double hi, bool integer,
+                       double * out, enum MHD_Result * ret) {
+    const cJSON * v = cJSON_GetObjectItemCaseSensitive(body, name);
+    if (!v || cJSON_IsNull(v)) return true;
+    double d;
+    if (!json_number(v, &d) || d < lo || d > hi || (integer && d != floor(d))) {
+        *ret = send_error(c, 400, "\"%s\" must be %s from %g to %g", name, integer ? "an integer" : "a number", lo, hi);
+        return false;
+    }
+    *out = d;
+    return true;
+}
+
+static enum MHD_Result h_everything(struct serve * sv, struct MHD_Connection * c, struct conn * cn) {
+    enum MHD_Result ret = MHD_NO;
+    struct serve_image * e = NULL;
+    struct vlm_sam_everything_result er = { 0 };
+    cJSON * body = parse_body(c, cn, &ret), * out = NULL;
+    if (!body) return ret;
+    if (!(e = body_image(sv, c, body, &ret))) goto done;
+    struct vlm_sam_everything_params p = vlm_sam_everything_default_params();
+    double d[11] = { p.points_per_side, p.points_per_batch, p.pred_iou_thresh, p.stability_score_thresh,
+                     p.stability_score_offset, p.box_nms_thresh, p.crop_n_layers, p.crop_nms_thresh,
+                     p.crop_overlap_ratio, p.crop_n_points_downscale_factor, p.min_mask_region_area };
+    if (!opt_number(c, body, "points_per_side", 1, 128, true, &d[0], &ret) ||
+        !opt_number(c, body, "points_per_batch", 1, 4096, true, &d[1], &ret) ||
+        !opt_number(c, body, "pred_iou_thresh", -1, 1, false, &d[2], &ret) ||
+        !opt_number(c, body, "stability_score_thresh", -1, 1, false, &d[3], &ret) ||
+        !opt_number(c, body, "stability_score_offset", 0, 100, false, &d[4], &ret) ||
+        !opt_number(c, body, "box_nms_thresh", 0, 1, false, &d[5], &ret) ||
+        !opt_number(c, body, "crop_n_layers", 0, 4, true, &d[6], &ret) ||
+        !opt_number(c, body, "crop_nms_thresh", 0, 1, false, &d[7], &ret) ||
+        !opt_number(c, body, "crop_overlap_ratio", 0, 0.99, false, &d[8], &ret) ||
+        !opt_number(c, body, "crop_n_points_downscale_factor", 1, 16, true, &d[9], &ret) ||
+        !opt_number(c, body, "min_mask_region_area", 0, 1 << 30, true, &d[10], &ret))
+        goto done;
+    p.points_per_side = (int32_t)d[0];
+    p.points_per_batch = (int32_t)d[1];
+    p.pred_iou_thresh = (float)d[2];
+    p.stability_score_thresh = (float)d[3];
+    p.stability_score_offset = (float)d[4];
+    p.box_nms_thresh = (float)d[5];
+    p.crop_n_layers = (int32_t)d[6];
+    p.crop_nms_thresh = (float)d[7];
+    p.crop_overlap_ratio = (float)d[8];
+    p.crop_n_points_downscale_factor = (int32_t)d[9];
+    p.min_mask_region_area = (int32_t)d[10];
+    pthread_mutex_lock(&sv->sam_mu);
+    enum vlm_status st = vlm_sam_everything(e->sam, p.crop_n_layers > 0 ? &e->img : NULL, &p, &er);
+    char msg[1024] = "";
+    if (st != VLM_STATUS_OK) snprintf(msg, sizeof msg, "%s", vlm_last_error());
+    pthread_mutex_unlock(&sv->sam_mu);
+    if (st != VLM_STATUS_OK) { ret = send_error(c, status_http(st), "%s", msg); goto done; }
+    out = cJSON_CreateObject();
+    cJSON_AddStringToObject(out, "image", e->id);
+    cJSON_AddNumberToObject(out, "width", er.width);
+    cJSON_AddNumberToObject(out, "height", er.height);
+    cJSON * arr = cJSON_AddArrayToObject(out, "masks");
+    for (int32_t i = 0; i < er.n_masks; i++) {
+        const struct vlm_sam_annotation * a = &er.masks[i];
+        cJSON * m = mask_json(a->segmentation, er.width, er.height, a->predicted_iou);
+        if (!m) { ret = send_error(c, 503, "out of memory"); goto done; }
+        cJSON_AddNumberToObject(m, "stability_score", a->stability_score);
+        cJSON * pc = cJSON_AddArrayToObject(m, "point");
+        cJSON_AddItemToArray(pc, cJSON_CreateNumber(a->point_coords[0]));
+        cJSON_AddItemToArray(pc, cJSON_CreateNumber(a->point_coords[1]));
+        cJSON_AddItemToArray(arr, m);
+    }
+    ret = send_json(c, 200, out);
+    out = NULL;
+done:
+    cJSON_Delete(out);
+    cJSON_Delete(body);
+    vlm_sam_everything_result_free(&er);
+    cache_release(sv, e);
+    return ret;
+}
+
+// body[name] as an array of non-empty strings; false (400 sent) when bad. *out is malloc'd.
+static bool string_list(struct MHD_Connection * c, const cJSON * body, const char * name, const char *** out, int32_t * n,
+                        enum MHD_Result * ret) {
+    const cJSON * v = cJSON_GetObjectItemCaseSensitive(body, name);
+    *out = NULL;
+    *n = 0;
+    if (!v || cJSON_IsNull(v)) return true;
+    int32_t k = cJSON_IsArray(v) ? cJSON_GetArraySize(v) : -1;
+    if (k < 1 || k > 4096) {
+        *ret = send_error(c, 400, "\"%s\" must be an array of 1 to 4096 strings", name);
+        return false;
+    }
+    const char ** s = calloc((size_t)k, sizeof *s);
+    if (!s) { *ret = send_error(c, 503, "out of memory"); return false; }
+    for (int32_t i = 0; i < k; i++) {
+        const cJSON * it = cJSON_GetArrayItem(v, i);
+        if (!cJSON_IsString(it) || !it->valuestring[0]) {
+            free(s);
+            *ret = send_error(c, 400, "\"%s\"[%d] must be a non-empty string", name, i);
+            return false;
+        }
+        s[i] = it->valuestring;
+    }
+    *out = s;
+    *n = k;
+    return true;
+}
+
+static cJSON * float_array(const float * v, int32_t n) {
+    cJSON * a = cJSON_CreateArray();
+    for (int32_t i = 0; a && i < n; i++) cJSON_AddItemToArray(a, cJSON_CreateNumber(v[i]));
+    return a;
+}
+
+static enum MHD_Result h_embed(struct serve * sv, struct MHD_Connection * c, struct conn * cn) {
+    enum MHD_Result ret = MHD_NO;
+    struct serve_image * e = NULL;
+    const char ** texts = NULL;
+    int32_t n_texts = 0;
+    float * f = NULL;
+    cJSON * body = parse_body(c, cn, &ret), * out = NULL;
+    if (!body) return ret;
+    bool want_image = cJSON_GetObjectItemCaseSensitive(body, "image") != NULL;
+    if (want_image && !(e = body_image(sv, c, body, &ret))) goto done;
+    if (!string_list(c, body, "texts", &texts, &n_texts, &ret)) goto done;
+    if (!e && !n_texts) { ret = send_error(c, 400, "give \"image\" (an id) and/or \"texts\" (strings)"); goto done; }
+    int32_t dim = vlm_clip_embed_dim(sv->clip);
+    if (!(f = malloc(sizeof(float) * (size_t)dim * (n_texts + 1)))) { ret = send_error(c, 503, "out of memory"); goto done; }
+    struct vlm_clip_params cp = vlm_clip_default_params();
+    enum vlm_status st = VLM_STATUS_OK;
+    char msg[1024] = "";
+    pthread_mutex_lock(&sv->clip_mu);
+    if (e) st = vlm_clip_encode_image(sv->clip, &e->img, &cp, f, (size_t)dim);
+    if (st == VLM_STATUS_OK && n_texts)
+        st = vlm_clip_encode_texts(sv->clip, texts, n_texts, &cp, f + dim, (size_t)dim * n_texts, NULL);
+    if (st != VLM_STATUS_OK) snprintf(msg, sizeof msg, "%s", vlm_last_error());
+    pthread_mutex_unlock(&sv->clip_mu);
+    if (st != VLM_STATUS_OK) { ret = send_error(c, status_http(st), "%s", msg); goto done; }
+    out = cJSON_CreateObject();
+    cJSON_AddNumberToObject(out, "dim", dim);
+    if (e) cJSON_AddItemToObject(out, "image_embedding", float_array(f, dim));
+    if (n_texts) {
+        cJSON * a = cJSON_AddArrayToObject(out, "text_embeddings");
+        for (int32_t i = 0; i < n_texts; i++) cJSON_AddItemToArray(a, float_array(f + (size_t)dim * (i + 1), dim));
+    }
+    ret = send_json(c, 200, out);
+    out = NULL;
+done:
+    cJSON_Delete(out);
+    cJSON_Delete(body);
+    free(texts);
+    free(f);
+    cache_release(sv, e);
+    return ret;
+}
+
+static enum MHD_Result h_classify(struct serve * sv, struct MHD_Connection * c, struct conn * cn) {
+    enum MHD_Result ret = MHD_NO;
+    struct serve_image * e = NULL;
+    const char ** labels = NULL;
+    int32_t n = 0;
+    float * probs = NULL;
+    cJSON * body = parse_body(c, cn, &ret), * out = NULL;
+    if (!body) return ret;
+    if (!(e = body_image(sv, c, body, &ret))) goto done;
+    if (!string_list(c, body, "labels", &labels, &n, &ret)) goto done;
+    if (!n) { ret = send_error(c, 400, "\"labels\" must be an array of 1 to 4096 strings"); goto done; }
+    const cJSON * t = cJSON_GetObjectItemCaseSensitive(body, "template");
+    if (t && !cJSON_IsNull(t) && (!cJSON_IsString(t) || !strstr(t->valuestring, "{}"))) {
+        ret = send_error(c, 400, "\"template\" must be a string containing {}");
+        goto done;
+    }
+    if (!(probs = malloc(sizeof(float) * (size_t)n))) { ret = send_error(c, 503, "out of memory"); goto done; }
+    char msg[1024] = "";
+    pthread_mutex_lock(&sv->clip_mu);
+    enum vlm_status st = vlm_clip_classify(sv->clip, &e->img, labels, n, cJSON_IsString(t) ? t->valuestring : NULL, probs);
+    if (st != VLM_STATUS_OK) snprintf(msg, sizeof msg, "%s", vlm_last_error());
+    pthread_mutex_unlock(&sv->clip_mu);
+    if (st != VLM_STATUS_OK) { ret = send_error(c, status_http(st), "%s", msg); goto done; }
+    out = cJSON_CreateObject();
+    cJSON * a = cJSON_AddArrayToObject(out, "results");
+    for (int32_t i = 0; i < n; i++) {
+        cJSON * o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "label", labels[i]);
+        cJSON_AddNumberToObject(o, "prob", probs[i]);
+        cJSON_AddItemToArray(a, o);
+    }
+    cJSON_AddItemToObject(out, "probs", float_array(probs, n));
+    ret = send_json(c, 200, out);
+    out = NULL;
+done:
+    cJSON_Delete(out);
+    cJSON_Delete(body);
+    free(labels);
+    free(probs);
+    cache_release(sv, e);
+    return ret;
+}
+
+// ---- concepts (CLIP labels of objects) ----------------------------------------------------------
+
+static void * concepts_thread(void * arg) {
+    struct serve * sv = arg;
+    char path[PATH_MAX], err[PATH_MAX + 128] = "";
+    char ** texts = NULL;
+    int32_t n = 0;
+    float * feats = NULL;
+    if (!vlm_clip_find_asset("concepts.txt", path, sizeof path)) {
+        snprintf(err, sizeof err, "assets/concepts.txt not found (set VLM_ASSETS to the assets folder)");
+        goto done;
+    }
+    FILE * f = fopen(path, "rb");
+    char * buf = NULL;
+    long size = -1;
+    if (f && fseek(f, 0, SEEK_END) == 0 && (size = ftell(f)) >= 0 && size < (16 << 20) && fseek(f, 0, SEEK_SET) == 0 &&
+        (buf = malloc((size_t)size + 1)) && fread(buf, 1, (size_t)size, f) == (size_t)size) {
+        buf[size] = 0;
+    } else {
+        free(buf);
+        buf = NULL;
+    }
+    if (f) fclose(f);
+    if (!buf) { snprintf(err, sizeof err, "%s: cannot read", path); goto done; }
+    sv->concepts_buf = buf;
+    int32_t cap = 0;
+    for (char * line = strtok(buf, "\r\n"); line; line = strtok(NULL, "\r\n")) {
+        while (*line == ' ' || *line == '\t') line++;
+        if (!*line || *line == '#') continue;
+        if (n == cap) {
+            cap = cap ? 2 * cap : 1024;
+            char ** t = realloc(sv->concept_names, sizeof *t * (size_t)cap);
+            if (!t) { snprintf(err, sizeof err, "out of memory"); goto done; }
+            sv->concept_names = t;
+        }
+        sv->concept_names[n++] = line;
+    }
+    if (!n) { snprintf(err, sizeof err, "%s: no concepts", path); goto done; }
+    int32_t dim = vlm_clip_embed_dim(sv->clip);
+    feats = malloc(sizeof(float) * (size_t)dim * n);
+    texts = calloc((size_t)n, sizeof *texts);
+    if (!feats || !texts) { snprintf(err, sizeof err, "out of memory"); goto done; }
+    for (int32_t i = 0; i < n; i++) {
+        size_t l = strlen(sv->concept_names[i]) + 32;
+        if (!(texts[i] = malloc(l))) { snprintf(err, sizeof err, "out of memory"); goto done; }
+        snprintf(texts[i], l, "a photo of a %s.", sv->concept_names[i]);
+    }
+    struct vlm_clip_params cp = vlm_clip_default_params();
+    // in chunks, so that other CLIP requests get turns meanwhile
+    for (int32_t i = 0; i < n; i += CONCEPT_CHUNK) {
+        int32_t k = n - i < CONCEPT_CHUNK ? n - i : CONCEPT_CHUNK;
+        pthread_mutex_lock(&sv->clip_mu);
+        enum vlm_status st = vlm_clip_encode_texts(sv->clip, (const char * const *)texts + i, k, &cp, feats + (size_t)i * dim,
+                                                   (size_t)k * dim, NULL);
+        if (st != VLM_STATUS_OK) snprintf(err, sizeof err, "concept texts: %s", vlm_last_error());
+        pthread_mutex_unlock(&sv->clip_mu);
+        if (st != VLM_STATUS_OK) goto done;
+    }
+done:
+    for (int32_t i = 0; texts && i < n; i++) free(texts[i]);
+    free(texts);
+    pthread_mutex_lock(&sv->concepts_mu);
+    if (err[0]) {
+        free(feats);
+        snprintf(sv->concepts_error, sizeof sv->concepts_error, "%s", err);
+        sv->concepts_state = -1;
+        fprintf(stderr, "vlm serve: concept labels unavailable: %s\n", err);
+    } else {
+        sv->concept_feats = feats;
+        sv->n_concepts = n;
+        sv->concepts_state = 1;
+        fprintf(stderr, "vlm serve: %d concept labels ready\n", n);
+    }
+    pthread_cond_broadcast(&sv->concepts_cv);
+    pthread_mutex_unlock(&sv->concepts_mu);
+    return NULL;
+}
+
+static enum MHD_Result h_label(struct serve * sv, struct MHD_Connection * c, struct conn * cn) {
+    enum MHD_Result ret = MHD_NO;
+    struct serve_image * e = NULL;
+    struct vlm_image mask = { 0 }, crop = { 0 };
+    uint8_t * png = NULL;
+    float * feat = NULL;
+    cJSON * body = parse_body(c, cn, &ret), * out = NULL;
+    if (!body) return ret;
+    if (!(e = body_image(sv, c, body, &ret))) goto done;
+    double top = 5;
+    if (!opt_number(c, body, "top", 1, 100, true, &top, &ret)) goto done;
+    const cJSON * mv = cJSON_GetObjectItemCaseSensitive(body, "mask");
+    size_t n = 0;
+    if (!cJSON_IsString(mv) || !(png = vlm_serve_base64_decode(mv->valuestring, &n))) {
+        ret = send_error(c, 400, "\"mask\" must be a base64 PNG of the object's mask");
+        goto done;
+    }
+    if (vlm_image_decode(png, n, &mask) != VLM_STATUS_OK) { ret = send_error(c, 400, "\"mask\": %s", vlm_last_error()); goto done; }
+    const int32_t W = e->img.width, H = e->img.height;
+    if (mask.width != W || mask.height != H) {
+        ret = send_error(c, 400, "\"mask\" is %dx%d, the image %dx%d", mask.width, mask.height, W, H);
+        goto done;
+    }
+    int32_t x0 = W, y0 = H, x1 = -1, y1 = -1;
+    for (int32_t y = 0; y < H; y++)
+        for (int32_t x = 0; x < W; x++)
+            if (mask.data[3 * ((size_t)y * W + x)] > 127) {
+                if (x < x0) x0 = x;
+                if (x > x1) x1 = x;
+                if (y < y0) y0 = y;
+                if (y > y1) y1 = y;
+            }
+    if (x1 < 0) { ret = send_error(c, 400, "\"mask\" is empty"); goto done; }
+    // the cut-out: the object's box with everything outside the mask white
+    crop.width = x1 - x0 + 1;
+    crop.height = y1 - y0 + 1;
+    crop.channels = 3;
+    if (!(crop.data = malloc((size_t)crop.width * crop.height * 3))) { ret = send_error(c, 503, "out of memory"); goto done; }
+    for (int32_t y = 0; y < crop.height; y++)
+        for (int32_t x = 0; x < crop.width; x++) {
+            size_t si = (size_t)(y + y0) * W + (x + x0), di = (size_t)y * crop.width + x;
+            bool in = mask.data[3 * si] > 127;
+            for (int k = 0; k < 3; k++) crop.data[3 * di + k] = in ? e->img.data[3 * si + k] : 255;
+        }
+    pthread_mutex_lock(&sv->concepts_mu);
+    while (sv->concepts_state == 0) pthread_cond_wait(&sv->concepts_cv, &sv->concepts_mu);
+    int state = sv->concepts_state;
+    pthread_mutex_unlock(&sv->concepts_mu);
+    if (state < 0) { ret = send_error(c, 503, "concept labels unavailable: %s", sv->concepts_error); goto done; }
+    int32_t dim = vlm_clip_embed_dim(sv->clip);
+    if (!(feat = malloc(sizeof(float) * (size_t)dim))) { ret = send_error(c, 503, "out of memory"); goto done; }
+    struct vlm_clip_params cp = vlm_clip_default_params();
+    char msg[1024] = "";
+    pthread_mutex_lock(&sv->clip_mu);
+    enum vlm_status st = vlm_clip_encode_image(sv->clip, &crop, &cp, feat, (size_t)dim);
+    if (st != VLM_STATUS_OK) snprintf(msg, sizeof msg, "%s", vlm_last_error());
+    pthread_mutex_unlock(&sv->clip_mu);
+    if (st != VLM_STATUS_OK) { ret = send_error(c, status_http(st), "%s", msg); goto done; }
+    // softmax over all concepts of logit_scale * cosine; the top k, best first
+    const int32_t nc = sv->n_concepts, k = (int32_t)top < nc ? (int32_t)top : nc;
+    const float scale = vlm_clip_logit_scale(sv->clip);
+    int32_t best[100];
+    float bcos[100];
+    double mx = -INFINITY, sum = 0;
+    int32_t nb = 0;
+    for (int32_t i = 0; i < nc; i++) {
+        const float * t = sv->concept_feats + (size_t)i * dim;
+        double cs = 0;
+        for (int32_t j = 0; j < dim; j++) cs += (double)feat[j] * t[j];
+        if (scale * cs > mx) {
+            sum = sum * exp(mx - scale * cs) + 1;
+            mx = scale * cs;
+        } else {
+            sum += exp(scale * cs - mx);
+        }
+        int32_t pos;
+        if (nb < k) pos = nb++;
+        else if (cs > bcos[k - 1]) pos = k - 1;
+        else continue;
+        while (pos > 0 && bcos[pos - 1] < cs) {
+            best[pos] = best[pos - 1];
+            bcos[pos] = bcos[pos - 1];
+            pos--;
+        }
+        best[pos] = i;
+        bcos[pos] = (float)cs;
+    }
+    out = cJSON_CreateObject();
+    cJSON * a = cJSON_AddArrayToObject(out, "concepts");
+    for (int32_t i = 0; i < nb; i++) {
+        cJSON * o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "label", sv->concept_names[best[i]]);
+        cJSON_AddNumberToObject(o, "prob", exp(scale * bcos[i] - mx) / sum);
+        cJSON_AddNumberToObject(o, "cosine", bcos[i]);
+        cJSON_AddItemToArray(a, o);
+    }
+    ret = send_json(c, 200, out);
+    out = NULL;
+done:
+    cJSON_Delete(out);
+    cJSON_Delete(body);
+    free(png);
+    free(feat);
+    vlm_image_free(&mask);
+    vlm_image_free(&crop);
+    cache_release(sv, e);
+    return ret;
+}
+
+// ---- static files (assets/web) ----------------------------------------------------------------
+
+static enum MHD_Result h_static(struct serve * sv, struct MHD_Connection * c, const char * url) {
+    const char * name = !strcmp(url, "/") ? "index.html" : url + 1;
+    size_t len = strlen(name);
+    bool ok = len > 0 && len < 64 && name[0] != '.';
+    for (size_t i = 0; ok && i < len; i++)
+        ok = (name[i] >= 'a' && name[i] <= 'z') || (name[i] >= '0' && name[i] <= '9') || name[i] == '-' || name[i] == '.' ||
+             name[i] == '_';
+    const char * dot = ok ? strrchr(name, '.') : NULL;
+    const char * type = !dot                 ? NULL
+                        : !strcmp(dot, ".html") ? "text/html; charset=utf-8"
+                        : !strcmp(dot, ".js")   ? "text/javascript; charset=utf-8"
+                        : !strcmp(dot, ".css")  ? "text/css; charset=utf-8"
+                        : !strcmp(dot, ".png")  ? "image/png"
+                        : !strcmp(dot, ".svg")  ? "image/svg+xml"
+                                                : NULL;
+    if (!type) return send_error(c, 404, "not found: %.200s", url);
+    if (!sv->web_dir[0]) return send_error(c, 404, "the web page (assets/web) was not found: set VLM_ASSETS to the assets folder");
+    char path[PATH_MAX + 80];
+    snprintf(path, sizeof path, "%s/%s", sv->web_dir, name);
+    FILE * f = fopen(path, "rb");
+    if (!f) return send_error(c, 404, "not found: %.200s", url);
+    char * buf = NULL;
+    long size = -1;
+    bool read_ok = fseek(f, 0, SEEK_END) == 0 && (size = ftell(f)) >= 0 && size < (64 << 20) && fseek(f, 0, SEEK_SET) == 0 &&
+                   (buf = malloc((size_t)size + 1)) && fread(buf, 1, (size_t)size, f) == (size_t)size;
+    fclose(f);
+    if (!read_ok) {
+        free(buf);
+        return send_error(c, 500, "%s: cannot read", path);
+    }
+    return send_buf(c, 200, type, buf, (size_t)size, true);
+}
+
+// ---- dispatch ------------------------------------------------------------------------------------
+
+static enum MHD_Result on_request(void * cls, struct MHD_Connection * c, const char * url, const char * method,
+                                  const char * version, const char * upload_data, size_t * upload_data_size,
+                                  void ** con_cls) {
+    (void)version;
+    struct serve * sv = cls;
+    struct conn * cn = *con_cls;
+    if (!cn) {
+        if (!(cn = calloc(1, sizeof *cn))) return MHD_NO;
+        *con_cls = cn;
+        const char * cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (cl) {
+            unsigned long long n = strtoull(cl, NULL, 10);
+            if (n > sv->max_body) cn->too_big = true;
+            if (n > sv->max_body + DRAIN_EXTRA)   // not worth reading: answer now, the connection closes
+                return send_error(c, 413, "request body of %llu bytes is over the limit of %zu (--max-body)", n, sv->max_body);
+        }
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        size_t k = *upload_data_size;
+        *upload_data_size = 0;
+        cn->seen += k;
+        if (!cn->too_big && cn->n + k > sv->max_body) {
+            cn->too_big = true;
+            free(cn->body);
+            cn->body = NULL;
+            cn->n = cn->cap = 0;
+        }
+        if (cn->too_big) {
+            if (cn->seen > sv->max_body + DRAIN_EXTRA)
+                return send_error(c, 413, "request body over the limit of %zu bytes (--max-body)", sv->max_body);
+            return MHD_YES;
+        }
+        if (cn->n + k + 1 > cn->cap) {
+            size_t cap = cn->cap ? cn->cap : 65536;
+            while (cap < cn->n + k + 1) cap *= 2;
+            char * b = realloc(cn->body, cap);
+            if (!b) return send_error(c, 503, "out of memory");
+            cn->body = b;
+            cn->cap = cap;
+        }
+        memcpy(cn->body + cn->n, upload_data, k);
+        cn->n += k;
+        cn->body[cn->n] = 0;
+        return MHD_YES;
+    }
+    if (cn->too_big) return send_error(c, 413, "request body over the limit of %zu bytes (--max-body)", sv->max_body);
+
+    bool get = !strcmp(method, "GET") || !strcmp(method, "HEAD"), post = !strcmp(method, "POST");
+    if (!strncmp(url, "/v1/", 4)) {
+        const char * r = url + 4;
+        if (!strcmp(r, "health")) return get ? h_health(sv, c) : send_error(c, 405, "use GET for %s", url);
+        static const char * const posts[] = { "images", "segment", "everything", "embed", "classify", "label" };
+        int which = -1;
+        for (int i = 0; i < 6; i++)
+            if (!strcmp(r, posts[i])) which = i;
+        if (which < 0) return send_error(c, 404, "unknown endpoint %.200s", url);
+        if (!post) return send_error(c, 405, "use POST for %s", url);
+        if (which >= 3 && !sv->clip) return send_error(c, 404, "%s needs a CLIP model: start the server with --clip MODEL", url);
+        switch (which) {
+        case 0: return h_images(sv, c, cn);
+        case 1: return h_segment(sv, c, cn);
+        case 2: return h_everything(sv, c, cn);
+        case 3: return h_embed(sv, c, cn);
+        case 4: return h_classify(sv, c, cn);
+        default: return h_label(sv, c, cn);
+        }
+    }
+    if (!get) return send_error(c, 405, "use GET for %s", url);
+    return h_static(sv, c, url);
+}
+
+static void on_completed(void * cls, struct MHD_Connection * c, void ** con_cls, enum MHD_RequestTerminationCode toe) {
+    (void)cls;
+    (void)c;
+    (void)toe;
+    struct conn * cn = *con_cls;
+    if (cn) {
+        free(cn->body);
+        free(cn);
+    }
+    *con_cls = NULL;
+}
+
+// ---- the command -------------------------------------------------------------------------------
+
+static void usage(FILE * f) {
+    fprintf(f,
+            "usage: vlm serve -m SAM_MODEL [--clip CLIP_MODEL] [--host 127.0.0.1] [--port 8080]\n"
+            "                 [--max-body MB] [--cache-mb N] [--max-pixels N] [--timeout S] [--max-connections N]\n\n"
+            "A local web page (open the printed URL) and JSON API for interactive segmentation:\n"
+            "click points, drag boxes, segment everything, export masks, cut-outs and COCO JSON.\n"
+            "With --clip each object is labelled with its best concepts (assets/concepts.txt).\n\n"
+            "  -m, --model FILE      SAM model (.safetensors file or folder)\n"
+            "  --clip FILE           CLIP model: enables /v1/embed, /v1/classify and object labels\n"
+            "  --host ADDR           address to listen on (default 127.0.0.1: this machine only)\n"
+            "  --port N              TCP port (default 8080; 0 picks a free one)\n"
+            "  --max-body MB         largest request body (default 32; larger ones get 413)\n"
+            "  --cache-mb N          memory for cached image embeddings, LRU (default 1024)\n"
+            "  --max-pixels N        largest image accepted, width x height (default 64M)\n"
+            "  --timeout S           idle connection timeout in seconds (default 60)\n"
+            "  --max-connections N   concurrent connections (default 256)\n"
+            "  --backend cpu|vulkan|auto, --threads N\n\n"
+            "API: GET /v1/health; POST /v1/images (raw bytes), /v1/segment, /v1/everything (JSON);\n"
+            "with --clip: POST /v1/embed, /v1/classify, /v1/label. Errors: {\"error\": \"...\"}.\n");
+}
+
+static bool parse_num(const char * s, double lo, double hi, double * out) {
+    char * end = NULL;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !(v >= lo && v <= hi)) return false;
+    *out = v;
+    return true;
+}
+
+static bool find_web_dir(char * out, size_t n) {
+    char p[PATH_MAX];
+    if (!vlm_clip_find_asset("web/index.html", p, sizeof p)) return false;
+    char * slash = strrchr(p, '/');
+    if (slash) *slash = 0;
+    snprintf(out, n, "%s", p);
+    return true;
+}
+
+int vlm_cmd_serve(int argc, char ** argv) {
+    struct vlm_model_params mp = vlm_model_default_params();
+    const char * model_path = NULL, * clip_path = NULL, * host = "127.0.0.1";
+    double port = 8080, max_body_mb = 32, cache_mb = 1024, max_pixels = (double)VLM_IMAGE_DEFAULT_MAX_PIXELS, timeout = 60,
+           max_conn = 256;
+    for (int i = 1; i < argc; i++) {
+        const char * a = argv[i];
+        int c = cli_common_option(CMD, argc, argv, &i, &mp);
+        if (c < 0) return 2;
+        if (c > 0) continue;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            return 0;
+        }
+        if (a[0] != '-') return cli_usage_error(CMD, "unexpected argument '%s'", a);
+        if (i + 1 >= argc) return cli_usage_error(CMD, "%s needs a value", a);
+        const char * v = argv[++i];
+        if (!strcmp(a, "-m") || !strcmp(a, "--model")) model_path = v;
+        else if (!strcmp(a, "--clip")) clip_path = v;
+        else if (!strcmp(a, "--host")) host = v;
+        else if (!strcmp(a, "--port")) {
+            if (!parse_num(v, 0, 65535, &port) || port != floor(port)) return cli_usage_error(CMD, "--port takes 0..65535, not '%s'", v);
+        } else if (!strcmp(a, "--max-body")) {
+            if (!parse_num(v, 0.001, 4096, &max_body_mb)) return cli_usage_error(CMD, "--max-body takes megabytes (0.001..4096), not '%s'", v);
+        } else if (!strcmp(a, "--cache-mb")) {
+            if (!parse_num(v, 1, 1 << 20, &cache_mb)) return cli_usage_error(CMD, "--cache-mb takes megabytes (>= 1), not '%s'", v);
+        } else if (!strcmp(a, "--max-pixels")) {
+            if (!parse_num(v, 1, 1e12, &max_pixels)) return cli_usage_error(CMD, "--max-pixels takes a pixel count, not '%s'", v);
+        } else if (!strcmp(a, "--timeout")) {
+            if (!parse_num(v, 1, 86400, &timeout)) return cli_usage_error(CMD, "--timeout takes seconds (1..86400), not '%s'", v);
+        } else if (!strcmp(a, "--max-connections")) {
+            if (!parse_num(v, 1, 65536, &max_conn)) return cli_usage_error(CMD, "--max-connections takes 1..65536, not '%s'", v);
+        } else {
+            return cli_usage_error(CMD, "unknown option '%s'", a);
+        }
+    }
+    if (!model_path) return cli_usage_error(CMD, "no model given (-m SAM_MODEL)");
+
+    // resolve the address before loading models (a typo should fail fast)
+    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV };
+    struct addrinfo * ai = NULL;
+    char port_s[16];
+    snprintf(port_s, sizeof port_s, "%d", (int)port);
+    int gai = getaddrinfo(host, port_s, &hints, &ai);
+    if (gai != 0 || !ai) return cli_usage_error(CMD, "--host %s: %s", host, gai_strerror(gai));
+
+    int rc = 1;
+    struct MHD_Daemon * d = NULL;
+    pthread_t concepts_tid;
+    bool concepts_started = false;
+    struct serve * sv = calloc(1, sizeof *sv);
+    if (!sv) {
+        freeaddrinfo(ai);
+        return cli_fail(CMD, "out of memory");
+    }
+    pthread_mutex_init(&sv->sam_mu, NULL);
+    pthread_mutex_init(&sv->clip_mu, NULL);
+    pthread_mutex_init(&sv->cache_mu, NULL);
+    pthread_mutex_init(&sv->results_mu, NULL);
+    pthread_mutex_init(&sv->concepts_mu, NULL);
+    pthread_cond_init(&sv->concepts_cv, NULL);
+    sv->sam_path = model_path;
+    sv->clip_path = clip_path;
+    sv->max_body = (size_t)(max_body_mb * 1024 * 1024);
+    sv->cache_budget = (size_t)(cache_mb * 1024 * 1024);
+    vlm_image_set_max_pixels((int64_t)max_pixels);
+    if (!find_web_dir(sv->web_dir, sizeof sv->web_dir))
+        fprintf(stderr, "vlm serve: warning: the web page (assets/web/index.html) was not found; set VLM_ASSETS to the "
+                        "assets folder. Serving the API only.\n");
+
+    if (!(sv->sam = cli_load_model(CMD, model_path, &mp))) goto done;
+    if (vlm_model_kind(sv->sam) != VLM_MODEL_SAM) {
+        cli_fail(CMD, "%s: not a SAM model (-m needs Segment Anything weights)", model_path);
+        goto done;
+    }
+    if (clip_path) {
+        if (!(sv->clip = cli_load_model(CMD, clip_path, &mp))) goto done;
+        if (vlm_model_kind(sv->clip) != VLM_MODEL_CLIP) {
+            cli_fail(CMD, "%s: not a CLIP model (--clip needs CLIP weights)", clip_path);
+            goto done;
+        }
+    }
+
+    // signals: handled by sigwait in this thread; the server's threads inherit the mask
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    if (sv->clip) {
+        if (pthread_create(&concepts_tid, NULL, concepts_thread, sv) != 0) {
+            cli_fail(CMD, "cannot start a thread");
+            goto done;
+        }
+        concepts_started = true;
+    }
+
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG;
+    if (MHD_is_feature_supported(MHD_FEATURE_POLL)) flags |= MHD_USE_POLL;
+    if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
+    d = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_request, sv, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+                         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)timeout, MHD_OPTION_CONNECTION_LIMIT, (unsigned)max_conn,
+                         MHD_OPTION_NOTIFY_COMPLETED, on_completed, sv, MHD_OPTION_END);
+    if (!d) {
+        cli_fail(CMD, "cannot listen on %s port %d (in use? a bad address?)", host, (int)port);
+        goto done;
+    }
+    const union MHD_DaemonInfo * info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+    int bound = info ? info->port : (int)port;
+    bool v6 = ai->ai_family == AF_INET6;
+    printf("vlm serve: http://%s%s%s:%d/  (SAM %s, backend %s%s%s)\n", v6 ? "[" : "", host, v6 ? "]" : "", bound, model_path,
+           vlm_model_backend_name(sv->sam), clip_path ? ", CLIP " : "", clip_path ? clip_path : "");
+    if (strcmp(host, "127.0.0.1") && strcmp(host, "localhost") && strcmp(host, "::1"))
+        printf("vlm serve: warning: listening on %s — anyone who can reach this address can use the server\n", host);
+    printf("vlm serve: press Ctrl-C to stop\n");
+    fflush(stdout);
+    int sig = 0;
+    sigwait(&sigs, &sig);
+    fprintf(stderr, "vlm serve: stopping\n");
+    rc = 0;
+done:
+    if (d) MHD_stop_daemon(d);
+    if (concepts_started) pthread_join(concepts_tid, NULL);
+    freeaddrinfo(ai);
+    while (sv->images) {
+        struct serve_image * e = sv->images;
+        sv->images = e->next;
+        image_free(e);
+    }
+    for (int i = 0; i < RESULTS_MAX; i++) free(sv->results[i].logits);
+    free(sv->concept_feats);
+    free(sv->concept_names);
+    free(sv->concepts_buf);
+    vlm_model_free(sv->clip);
+    vlm_model_free(sv->sam);
+    free(sv);
+    return rc;
+}
+#endif
