@@ -4,6 +4,7 @@
 #ifndef VLM_TEST_HARNESS_H
 #define VLM_TEST_HARNESS_H
 #include <math.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -85,6 +86,26 @@ static inline double test_cosine(const float * a, const float * b, size_t n) {
 static inline float test_rand(uint64_t * state) {
     *state = *state * 6364136223846793005ULL + 1442695040888963407ULL;
     return (float)((*state >> 40) & 0xFFFFFF) / 8388608.0f - 1.0f;
+}
+
+// A whole file as a NUL-terminated string (caller frees), NULL if unreadable.
+static inline char * test_read_text(const char * path) {
+    FILE * f = fopen(path, "rb");
+    if (!f) return NULL;
+    char * s = NULL;
+    long   n = -1;
+    if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 && (s = malloc((size_t)n + 1))) {
+        if (fread(s, 1, (size_t)n, f) == (size_t)n) s[n] = 0;
+        else { free(s); s = NULL; }
+    }
+    fclose(f);
+    return s;
+}
+
+// VLM_TEST_BACKENDS (e.g. "cpu" or "cpu,vulkan", the default) limits the backends a test tries.
+static inline bool test_want_backend(const char * name) {
+    const char * e = getenv("VLM_TEST_BACKENDS");
+    return !e || !*e || strstr(e, name) != NULL;
 }
 
 // Which backends to run: "cpu" and, when a device works, "vulkan". Set VLM_TEST_REQUIRE_VULKAN=1

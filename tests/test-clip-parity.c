@@ -40,18 +40,6 @@ static const float * fixture_f32(const struct vlm_safetensors * st, const char *
     return t->data;
 }
 
-static char * read_text(const char * path) {
-    FILE * f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char * b = malloc((size_t)n + 1);
-    if (b && fread(b, 1, (size_t)n, f) != (size_t)n) { free(b); b = NULL; }
-    if (b) b[n] = 0;
-    fclose(f);
-    return b;
-}
 
 // Worst cosine over rows of [n, e] and the max abs error over everything.
 static void compare_rows(const float * a, const float * ref, int n, int e, double * max_abs, double * min_cos) {
@@ -293,7 +281,7 @@ int main(void) {
     char model_path[4096], cases_st[4096];
     snprintf(model_path, sizeof model_path, "%s", test_fixture("clip-tiny/model.safetensors"));
     snprintf(cases_st, sizeof cases_st, "%s", test_fixture("clip-tiny/cases.safetensors"));
-    char * cases_json = read_text(test_fixture("clip-tiny/cases.json"));
+    char * cases_json = test_read_text(test_fixture("clip-tiny/cases.json"));
     if (!cases_json) SKIP("clip-tiny/cases.json not found");
     cJSON * cj = cJSON_Parse(cases_json);
     CHECK(cj != NULL, "cases.json parses");

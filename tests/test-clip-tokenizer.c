@@ -19,18 +19,6 @@ static double now_s(void) {
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-static char * read_text(const char * path) {
-    FILE * f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char * s = malloc((size_t)n + 1);
-    if (s && fread(s, 1, (size_t)n, f) != (size_t)n) { free(s); s = NULL; }
-    if (s) s[n] = 0;
-    fclose(f);
-    return s;
-}
 
 // ids of text (all of them); returns the count, -1 on error. *ids is malloc'd.
 static int32_t tok_all(struct vlm_clip_tokenizer * t, const char * text, int32_t ** ids) {
@@ -417,7 +405,7 @@ int main(void) {
     }
     printf("loaded the BPE in %.3f s\n", now_s() - t0);
 
-    char * json = read_text(test_fixture("clip-tiny/cases.json"));
+    char * json = test_read_text(test_fixture("clip-tiny/cases.json"));
     cJSON * root = json ? cJSON_Parse(json) : NULL;
     free(json);
     if (!root) SKIP("clip-tiny/cases.json not readable");

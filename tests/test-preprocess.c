@@ -8,24 +8,9 @@
 #include "model-file.h"
 #include "vlm.h"
 
-static char * read_text(const char * path) {
-    FILE * f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char * s = malloc((size_t)n + 1);
-    if (s && fread(s, 1, (size_t)n, f) != (size_t)n) {
-        free(s);
-        s = NULL;
-    }
-    if (s) s[n] = 0;
-    fclose(f);
-    return s;
-}
 
 static void test_clip(void) {
-    char * json = read_text(test_fixture("clip-tiny/cases.json"));
+    char * json = test_read_text(test_fixture("clip-tiny/cases.json"));
     CHECK(json != NULL, "cannot read clip-tiny/cases.json");
     cJSON * root = json ? cJSON_Parse(json) : NULL;
     free(json);

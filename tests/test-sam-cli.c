@@ -32,21 +32,6 @@ static bool exists(const char * path) {
     return stat(path, &st) == 0;
 }
 
-static char * read_text(const char * path) {
-    FILE * f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char * s = malloc((size_t)n + 1);
-    if (s && fread(s, 1, (size_t)n, f) != (size_t)n) {
-        free(s);
-        s = NULL;
-    }
-    if (s) s[n] = 0;
-    fclose(f);
-    return s;
-}
 
 // Files in tmpdir other than the captured stdout / stderr and the inputs we made.
 static int stray_files(void) {
@@ -104,7 +89,7 @@ int main(void) {
     int rc = run_cli(args);
     char so[700];
     snprintf(so, sizeof so, "%s/stdout.txt", tmpdir);
-    char * out_text = read_text(so);
+    char * out_text = test_read_text(so);
     CHECK(rc == 0, "point prompt: exit %d", rc);
     CHECK(out_text && strstr(out_text, "3 masks"), "summary names 3 masks: %s", out_text ? out_text : "(none)");
     free(out_text);
@@ -149,7 +134,7 @@ int main(void) {
         }
     }
     // JSON: 3 masks, scores = iou, RLE counts cover the image
-    char * jt = read_text(json);
+    char * jt = test_read_text(json);
     cJSON * j = jt ? cJSON_Parse(jt) : NULL;
     free(jt);
     CHECK(j != NULL, "json parses");
@@ -232,7 +217,7 @@ int main(void) {
     snprintf(err_path, sizeof err_path, "%s/stderr.txt", tmpdir);
     for (int i = 0; i < nb; i++) {
         rc = run_cli(bads[i].args);
-        char * err = read_text(err_path);
+        char * err = test_read_text(err_path);
         CHECK(rc != 0, "%s: exit %d", bads[i].what, rc);
         CHECK(file_size(err_path) > 0, "%s: a message on stderr", bads[i].what);
         CHECK(stray_files() == 0, "%s: no output left behind", bads[i].what);

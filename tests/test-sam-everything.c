@@ -8,27 +8,7 @@
 #include "model-file.h"
 #include "vlm.h"
 
-// VLM_TEST_BACKENDS (e.g. "cpu" or "cpu,vulkan", the default) limits the backends tried.
-static bool want_backend(const char * name) {
-    const char * e = getenv("VLM_TEST_BACKENDS");
-    return !e || !*e || strstr(e, name) != NULL;
-}
 
-static char * read_text(const char * path) {
-    FILE * f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char * s = malloc((size_t)n + 1);
-    if (s && fread(s, 1, (size_t)n, f) != (size_t)n) {
-        free(s);
-        s = NULL;
-    }
-    if (s) s[n] = 0;
-    fclose(f);
-    return s;
-}
 
 static bool run(enum vlm_backend_type backend, const char * name, const cJSON * se, const struct vlm_safetensors * exp) {
     struct vlm_model_params mp = vlm_model_default_params();
@@ -135,7 +115,7 @@ int main(void) {
     const char * dir = test_fixtures_dir();
     char path[4096];
     snprintf(path, sizeof path, "%s/sam-tiny/cases.json", dir);
-    char * text = read_text(path);
+    char * text = test_read_text(path);
     if (!text) SKIP("%s not found", path);
     cJSON * j = cJSON_Parse(text);
     free(text);
@@ -146,8 +126,8 @@ int main(void) {
     snprintf(path, sizeof path, "%s/sam-tiny/cases.safetensors", dir);
     CHECK(vlm_safetensors_open(path, &exp) == VLM_STATUS_OK, "open %s: %s", path, vlm_last_error());
     if (!exp) TEST_END();
-    if (want_backend("cpu")) run(VLM_BACKEND_CPU, "cpu", se, exp);
-    if (want_backend("vulkan") && !run(VLM_BACKEND_VULKAN, "vulkan", se, exp)) {
+    if (test_want_backend("cpu")) run(VLM_BACKEND_CPU, "cpu", se, exp);
+    if (test_want_backend("vulkan") && !run(VLM_BACKEND_VULKAN, "vulkan", se, exp)) {
         if (test_require_vulkan()) CHECK(0, "VLM_TEST_REQUIRE_VULKAN=1 but no Vulkan device");
         else fprintf(stderr, "SKIP (vulkan half): no Vulkan device\n");
     }

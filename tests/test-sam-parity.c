@@ -14,27 +14,7 @@ struct worst {
     double logits_max, iou_max, mask_frac;
 };
 
-// VLM_TEST_BACKENDS (e.g. "cpu" or "cpu,vulkan", the default) limits the backends tried.
-static bool want_backend(const char * name) {
-    const char * e = getenv("VLM_TEST_BACKENDS");
-    return !e || !*e || strstr(e, name) != NULL;
-}
 
-static char * read_text(const char * path) {
-    FILE * f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char * s = malloc((size_t)n + 1);
-    if (s && fread(s, 1, (size_t)n, f) != (size_t)n) {
-        free(s);
-        s = NULL;
-    }
-    if (s) s[n] = 0;
-    fclose(f);
-    return s;
-}
 
 static const struct vlm_file_tensor * need(const struct vlm_safetensors * st, const char * name) {
     const struct vlm_file_tensor * t = vlm_safetensors_find(st, name);
@@ -238,7 +218,7 @@ int main(void) {
     const char * dir = test_fixtures_dir();
     char path[4096];
     snprintf(path, sizeof path, "%s/sam-tiny/cases.json", dir);
-    char * text = read_text(path);
+    char * text = test_read_text(path);
     if (!text) SKIP("%s not found", path);
     cJSON * j = cJSON_Parse(text);
     free(text);
@@ -254,10 +234,10 @@ int main(void) {
     struct worst wc, wv;
     memset(&wc, 0, sizeof wc);
     memset(&wv, 0, sizeof wv);
-    bool have_cpu = want_backend("cpu");
+    bool have_cpu = test_want_backend("cpu");
     if (have_cpu) run_backend(VLM_BACKEND_CPU, "cpu", cases, exp, &wc);
-    bool have_vk = want_backend("vulkan") && run_backend(VLM_BACKEND_VULKAN, "vulkan", cases, exp, &wv);
-    if (!have_vk && want_backend("vulkan")) {
+    bool have_vk = test_want_backend("vulkan") && run_backend(VLM_BACKEND_VULKAN, "vulkan", cases, exp, &wv);
+    if (!have_vk && test_want_backend("vulkan")) {
         if (test_require_vulkan()) CHECK(0, "VLM_TEST_REQUIRE_VULKAN=1 but no Vulkan device");
         else fprintf(stderr, "SKIP (vulkan half): no Vulkan device\n");
     }
