@@ -99,22 +99,9 @@ static cJSON * rle_json(const uint8_t * mask, int32_t w, int32_t h) {
 
 // XYXY inclusive box of a mask as XYWH (w = x_max - x_min, like amg's box_xyxy_to_xywh).
 static int64_t mask_stats(const uint8_t * m, int32_t w, int32_t h, int32_t bbox[4]) {
-    int32_t x0 = w, y0 = h, x1 = -1, y1 = -1;
-    int64_t area = 0;
-    for (int32_t y = 0; y < h; y++)
-        for (int32_t x = 0; x < w; x++)
-            if (m[(size_t)y * w + x]) {
-                area++;
-                if (x < x0) x0 = x;
-                if (x > x1) x1 = x;
-                if (y < y0) y0 = y;
-                if (y > y1) y1 = y;
-            }
-    if (x1 < 0) x0 = y0 = x1 = y1 = 0;
-    bbox[0] = x0;
-    bbox[1] = y0;
-    bbox[2] = x1 - x0;
-    bbox[3] = y1 - y0;
+    int64_t area = vlm_mask_box(m, w, h, bbox);
+    bbox[2] -= bbox[0];
+    bbox[3] -= bbox[1];
     return area;
 }
 

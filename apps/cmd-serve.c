@@ -296,7 +296,7 @@ static struct serve_image * body_image(struct serve * sv, struct MHD_Connection 
 // A mask object: score, box, area, png (+ extra fields by the caller).
 static cJSON * mask_json(const uint8_t * m, int32_t w, int32_t h, double score) {
     int32_t box[4];
-    int64_t area = vlm_serve_mask_stats(m, w, h, box);
+    int64_t area = vlm_mask_box(m, w, h, box);
     size_t n = 0;
     uint8_t * png = vlm_serve_png_encode(m, w, h, 1, true, &n);
     char * b64 = png ? vlm_serve_base64_encode(png, n) : NULL;

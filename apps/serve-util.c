@@ -140,24 +140,3 @@ fail:
     return NULL;
 }
 
-int64_t vlm_serve_mask_stats(const uint8_t * m, int32_t w, int32_t h, int32_t box[4]) {
-    int32_t x0 = w, y0 = h, x1 = -1, y1 = -1;
-    int64_t area = 0;
-    for (int32_t y = 0; y < h; y++) {
-        const uint8_t * r = m + (size_t)y * w;
-        for (int32_t x = 0; x < w; x++)
-            if (r[x]) {
-                area++;
-                if (x < x0) x0 = x;
-                if (x > x1) x1 = x;
-                if (y < y0) y0 = y;
-                if (y > y1) y1 = y;
-            }
-    }
-    if (x1 < 0) x0 = y0 = x1 = y1 = 0;
-    box[0] = x0;
-    box[1] = y0;
-    box[2] = x1;
-    box[3] = y1;
-    return area;
-}

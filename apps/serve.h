@@ -16,6 +16,4 @@ uint8_t * vlm_serve_base64_decode(const char * s, size_t * n_out);
 // nonzero bytes become 255. malloc'd; NULL on failure.
 uint8_t * vlm_serve_png_encode(const uint8_t * pixels, int32_t w, int32_t h, int32_t channels, bool mask01,
                                size_t * n_out);
-// Area of a [h, w] 0/1 mask and its inclusive XYXY box (all 0 when empty).
-int64_t   vlm_serve_mask_stats(const uint8_t * m, int32_t w, int32_t h, int32_t box[4]);
 #endif

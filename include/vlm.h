@@ -240,6 +240,9 @@ enum vlm_status vlm_sam_everything(struct vlm_sam_session * s, const struct vlm_
                                    const struct vlm_sam_everything_params * params,
                                    struct vlm_sam_everything_result * out);
 void            vlm_sam_everything_result_free(struct vlm_sam_everything_result * r);
+// The tight box of a binary mask as XYXY with inclusive max ([0, 0, 0, 0] when empty, as
+// amg.py batched_mask_to_box) into box; returns the area (number of set pixels).
+int64_t         vlm_mask_box(const uint8_t * mask, int32_t width, int32_t height, int32_t box[4]);
 // Uncompressed COCO RLE of a [height, width] 0/1 mask in column-major (Fortran) order as
 // pycocotools writes it: counts alternate runs of 0 and 1, starting with 0s. *counts is
 // malloc'd (free()), *n_counts its length.

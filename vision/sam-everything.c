@@ -123,12 +123,14 @@ static bool list_push(struct cand_list * l, const struct cand * c) {
 }
 
 // ref: amg.py batched_mask_to_box: XYXY with inclusive max; empty -> [0, 0, 0, 0]
-static void mask_to_box(const uint8_t * m, int32_t w, int32_t h, int32_t box[4]) {
+int64_t vlm_mask_box(const uint8_t * m, int32_t w, int32_t h, int32_t box[4]) {
     int32_t x0 = w, y0 = h, x1 = -1, y1 = -1;
+    int64_t area = 0;
     for (int32_t y = 0; y < h; y++) {
         const uint8_t * r = m + (size_t)y * w;
         for (int32_t x = 0; x < w; x++)
             if (r[x]) {
+                area++;
                 if (x < x0) x0 = x;
                 if (x > x1) x1 = x;
                 if (y < y0) y0 = y;
@@ -140,6 +142,7 @@ static void mask_to_box(const uint8_t * m, int32_t w, int32_t h, int32_t box[4])
     box[1] = y0;
     box[2] = x1;
     box[3] = y1;
+    return area;
 }
 
 // ref: amg.py is_box_near_crop_edge (atol 20, boxes uncropped first)
@@ -383,7 +386,7 @@ static enum vlm_status process_crop(struct vlm_sam_session * cs, const struct vl
                 }
                 c.stability = (float)inter / (float)uni;
                 if (p->stability_score_thresh > 0.0f && !(c.stability >= p->stability_score_thresh)) continue;
-                mask_to_box(bin, cw, ch, c.box);
+                vlm_mask_box(bin, cw, ch, c.box);
                 if (near_crop_edge(c.box, crop, W, H)) continue;
                 // uncrop the mask into the full image, then RLE
                 const uint8_t * m = bin;
@@ -568,7 +571,7 @@ enum vlm_status vlm_sam_everything(struct vlm_sam_session * s, const struct vlm_
             changed |= remove_small_regions(m, W, H, p.min_mask_region_area, false, lab, stack);
             scores[i] = changed ? 0.0f : 1.0f;
             if (changed) {   // boxes of changed masks are recomputed for NMS
-                mask_to_box(m, W, H, all.v[i].box);
+                vlm_mask_box(m, W, H, all.v[i].box);
                 int64_t * rle = NULL, nr = 0;
                 if ((st = vlm_mask_to_rle(m, W, H, &rle, &nr)) != VLM_STATUS_OK) {
                     free(scores);
