@@ -791,7 +791,8 @@ static VkPipeline get_pipeline(struct vlm_ctx * x, const char * shader, const ui
     struct vlm_vk * vk = x->vk;
     for (size_t i = 0; i < vk->n_pipes; i++) {
         struct vk_pipeline * p = &vk->pipes[i];
-        if (p->n_spec == n_spec && strcmp(p->shader, shader) == 0 && memcmp(p->spec, spec, n_spec * sizeof *spec) == 0)
+        if (p->n_spec == n_spec && strcmp(p->shader, shader) == 0 &&
+            (n_spec == 0 || memcmp(p->spec, spec, n_spec * sizeof *spec) == 0))   // spec may be NULL
             return p->pipe;
     }
     VkShaderModule mod = get_module(x, shader);
@@ -820,7 +821,7 @@ static VkPipeline get_pipeline(struct vlm_ctx * x, const char * shader, const ui
     for (size_t i = 0; i < vk->n_modules; i++)   // keep a pointer that outlives the caller's string
         if (strcmp(vk->modules[i].name, shader) == 0) p->shader = vk->modules[i].name;
     memset(p->spec, 0, sizeof p->spec);
-    memcpy(p->spec, spec, n_spec * sizeof *spec);
+    if (n_spec) memcpy(p->spec, spec, n_spec * sizeof *spec);   // spec may be NULL when n_spec is 0
     p->n_spec = n_spec;
     p->pipe = pipe;
     return pipe;

@@ -1,0 +1,178 @@
+#!/usr/bin/env python3
+# make-seeds.py — writes the seed corpora of the fuzz targets into a build folder:
+#   make-seeds.py <out-dir> <fixtures-dir> <bad-corpus-dir>
+# Seeds are small and built at run time (from the shared fixtures, PIL and tests/data/bad),
+# so nothing large is committed. Each target gets <out-dir>/<target>/.
+import io, json, os, struct, sys
+
+out, fixtures, bad = sys.argv[1], sys.argv[2], sys.argv[3]
+
+
+def put(target, name, data):
+    d = os.path.join(out, target)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(data)
+
+
+def read(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+# ---- images ----
+images = {}
+try:
+    from PIL import Image
+    def enc(img, fmt, **kw):
+        b = io.BytesIO()
+        img.save(b, fmt, **kw)
+        return b.getvalue()
+    base = Image.new("RGB", (13, 7))
+    for y in range(7):
+        for x in range(13):
+            base.putpixel((x, y), (x * 19 % 256, y * 37 % 256, (x * y * 11) % 256))
+    images["rgb.png"] = enc(base, "PNG")
+    images["rgba.png"] = enc(base.convert("RGBA"), "PNG")
+    images["gray.png"] = enc(base.convert("L"), "PNG")
+    images["la.png"] = enc(base.convert("LA"), "PNG")
+    images["pal.png"] = enc(base.convert("P"), "PNG")
+    images["bw.png"] = enc(base.convert("1"), "PNG")
+    images["i16.png"] = enc(base.convert("I").point(lambda v: v * 200), "PNG")   # 16-bit gray
+    images["optimized.png"] = enc(base, "PNG", optimize=True)
+    images["1x1.png"] = enc(Image.new("RGB", (1, 1), (200, 10, 30)), "PNG")
+    images["rgb.jpg"] = enc(base, "JPEG", quality=80)
+    images["progressive.jpg"] = enc(base, "JPEG", progressive=True)
+    images["gray.jpg"] = enc(base.convert("L"), "JPEG")
+    images["cmyk.jpg"] = enc(base.convert("CMYK"), "JPEG")
+    images["444.jpg"] = enc(base, "JPEG", subsampling=0)
+    exif = Image.Exif()
+    exif[0x0112] = 6   # orientation: rotate 90
+    images["exif6.jpg"] = enc(base, "JPEG", exif=exif.tobytes())
+    images["lossy.webp"] = enc(base, "WEBP", quality=70)
+    images["lossless.webp"] = enc(base.convert("RGBA"), "WEBP", lossless=True)
+    images["rgb.bmp"] = enc(base, "BMP")
+    images["pal.gif"] = enc(base.convert("P"), "GIF")
+    images["rgb.tga"] = enc(base, "TGA")
+    images["rle.tga"] = enc(base, "TGA", compression="tga_rle")
+except ImportError:
+    print("make-seeds: PIL not available, image seeds come from the fixtures only", file=sys.stderr)
+for name in ("gray_odd.jpg", "shapes_rgba.png"):
+    p = os.path.join(fixtures, "images", name)
+    if os.path.exists(p):
+        images["fixture-" + name] = read(p)
+if os.path.isdir(bad):
+    for name in sorted(os.listdir(bad)):
+        if name.rsplit(".", 1)[-1] in ("png", "jpg", "jpeg", "webp", "bmp", "gif", "tga", "img"):
+            images["bad-" + name] = read(os.path.join(bad, name))
+for name, data in images.items():
+    put("fuzz-image-decode", name, data)
+    if len(data) < 20000:
+        put("fuzz-preprocess", name, bytes([63, 31, len(name) & 1]) + data)
+
+# ---- safetensors ----
+def safetensors(entries, metadata=None, pad=True):
+    hdr, blob = {}, b""
+    if metadata is not None:
+        hdr["__metadata__"] = metadata
+    for name, dtype, shape, data in entries:
+        hdr[name] = {"dtype": dtype, "shape": shape, "data_offsets": [len(blob), len(blob) + len(data)]}
+        blob += data
+    h = json.dumps(hdr, separators=(",", ":")).encode()
+    if pad:
+        h += b" " * ((8 - len(h) % 8) % 8)
+    return struct.pack("<Q", len(h)) + h + blob
+
+names = ["image_encoder.blocks.0.attn.proj.bias", "image_encoder.blocks.0.attn.proj.weight",
+         "prompt_encoder.point_embeddings.0.weight", "mask_decoder.iou_token.weight"]
+p = os.path.join(fixtures, "sam-tiny", "model.safetensors")
+if os.path.exists(p):
+    with open(p, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        hdr = json.loads(f.read(n))
+    names = [k for k in hdr if k != "__metadata__"][:12]
+    put("fuzz-safetensors", "sam-tiny-header-only", struct.pack("<Q", n) + json.dumps(hdr).encode()[:n].ljust(n))
+dt = {"F32": 4, "F16": 2, "BF16": 2, "I32": 4, "U8": 1}
+ents = []
+for i, nm in enumerate(names):
+    d = list(dt)[i % len(dt)]
+    shape = [[2, 3], [5], [1, 2, 2], [], [0, 4], [3, 1, 1, 2]][i % 6]
+    cnt = 1
+    for s in shape:
+        cnt *= s
+    ents.append((nm, d, shape, bytes((j * 7 + i) & 255 for j in range(cnt * dt[d]))))
+put("fuzz-safetensors", "small", safetensors(ents, {"format": "pt"}))
+put("fuzz-safetensors", "one", safetensors(ents[:1]))
+put("fuzz-safetensors", "empty", safetensors([]))
+put("fuzz-safetensors", "nopad", safetensors(ents[:3], pad=False))
+put("fuzz-safetensors", "nan", safetensors([("w", "F32", [2], struct.pack("<ff", float("nan"), float("inf")))]))
+if os.path.isdir(bad):
+    for name in sorted(os.listdir(bad)):
+        if name.endswith(".safetensors"):
+            put("fuzz-safetensors", "bad-" + name, read(os.path.join(bad, name)))
+
+# ---- GGUF ----
+def gstr(s):
+    s = s.encode() if isinstance(s, str) else s
+    return struct.pack("<Q", len(s)) + s
+
+def gkv(key, vtype, payload):
+    return gstr(key) + struct.pack("<I", vtype) + payload
+
+def gguf(kvs, tensors, align=32, version=3):
+    meta = b"".join(kvs)
+    infos, blob = b"", b""
+    for name, ne, gtype, data in tensors:
+        off = len(blob)
+        infos += gstr(name) + struct.pack("<I", len(ne)) + b"".join(struct.pack("<Q", x) for x in ne)
+        infos += struct.pack("<IQ", gtype, off)
+        blob += data + b"\0" * ((align - len(data) % align) % align)
+    head = b"GGUF" + struct.pack("<IQQ", version, len(tensors), len(kvs)) + meta + infos
+    head += b"\0" * ((align - len(head) % align) % align)
+    return head + blob
+
+kvs = [
+    gkv("general.architecture", 8, gstr("clip")),
+    gkv("general.name", 8, gstr("fuzz")),
+    gkv("general.alignment", 4, struct.pack("<I", 32)),
+    gkv("clip.vision.image_size", 4, struct.pack("<I", 64)),
+    gkv("clip.vision.embedding_length", 10, struct.pack("<Q", 128)),
+    gkv("clip.vision.layer_norm_epsilon", 6, struct.pack("<f", 1e-5)),
+    gkv("clip.has_vision_encoder", 7, b"\1"),
+    gkv("f64", 12, struct.pack("<d", 0.5)),
+    gkv("i8", 1, b"\xff"), gkv("i16", 3, struct.pack("<h", -3)), gkv("i64", 11, struct.pack("<q", -5)),
+    gkv("clip.vision.image_mean", 9, struct.pack("<IQ", 6, 3) + struct.pack("<fff", 0.5, 0.5, 0.5)),
+    gkv("tokenizer.ggml.tokens", 9, struct.pack("<IQ", 8, 3) + gstr("a") + gstr("bc") + gstr("")),
+]
+f16 = struct.pack("<8e", *[i / 4 for i in range(8)])
+q8 = struct.pack("<e", 0.1) + bytes(range(32))
+tens = [("v.patch_embd.weight", [4, 2], 0, struct.pack("<8f", *range(8))),
+        ("v.blk.0.attn_q.weight", [8], 1, f16),
+        ("v.blk.0.ffn_up.weight", [32, 1], 8, q8),
+        ("scalar", [1], 0, struct.pack("<f", 2.0))]
+put("fuzz-gguf", "small", gguf(kvs, tens))
+put("fuzz-gguf", "meta-only", gguf(kvs, []))
+put("fuzz-gguf", "tensors-only", gguf([], tens))
+put("fuzz-gguf", "align64", gguf([gkv("general.alignment", 4, struct.pack("<I", 64))], tens, align=64))
+put("fuzz-gguf", "v2", gguf(kvs[:3], tens[:1], version=2))
+for name in ("mmproj-smolvlm-tiny-f32.gguf", "smolvlm-tiny-f16.gguf"):
+    p = os.path.join(fixtures, "smolvlm-tiny", name)
+    if os.path.exists(p):
+        put("fuzz-gguf", "fixture-head-" + name, read(p)[:32768])   # metadata + tensor table (cut)
+if os.path.isdir(bad):
+    for name in sorted(os.listdir(bad)):
+        if name.endswith(".gguf"):
+            put("fuzz-gguf", "bad-" + name, read(os.path.join(bad, name)))
+
+# ---- tokenizer ----
+texts = ["a photo of a dog", "A  Photo\tOF\na DOG!!", "&amp;lt;b&amp;gt; html", "héllo wörld café",
+         "日本語のテキスト", "emoji 😀👍🏽 mix", "don't we'll I'm", "12345 3.14 1e10", "\xff\xfe bad utf8",
+         "a" * 300, "   ", "", "<|startoftext|> tokens <|endoftext|>"]
+p = os.path.join(fixtures, "clip-tiny", "cases.json")
+if os.path.exists(p):
+    with open(p) as f:
+        cases = json.load(f)
+    texts += cases.get("texts", []) + [c["text"] for c in cases.get("tokenizer", [])]
+for i, t in enumerate(texts):
+    put("fuzz-clip-tokenizer", "t%03d" % i, t.encode("utf-8", "surrogateescape") if "\xff" not in t
+        else b"\xff\xfe bad utf8 \xc3\x28 \xe2\x82")
