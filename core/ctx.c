@@ -82,6 +82,8 @@ struct vlm_ctx * vlm_ctx_new(enum vlm_backend_type backend, int32_t n_threads, s
     }
     if (n_threads > 256) n_threads = 256;
     x->n_threads = n_threads;
+    const char * prof = getenv("VLM_PROFILE");
+    if (prof && *prof && strcmp(prof, "0") != 0) x->profile_ms = calloc(VLM_OP_COUNT, sizeof(double));
 
     x->backend = VLM_BACKEND_KIND_CPU;
     if (backend == VLM_BACKEND_VULKAN || backend == VLM_BACKEND_AUTO) {
@@ -93,6 +95,7 @@ struct vlm_ctx * vlm_ctx_new(enum vlm_backend_type backend, int32_t n_threads, s
                          vkerr[0] ? vkerr : "no usable device");
                 vlm_error(VLM_STATUS_UNSUPPORTED, "%s", msg);
                 set_err(err, err_size, msg);
+                free(x->profile_ms);
                 free(c);
                 return NULL;
             }
@@ -138,12 +141,32 @@ struct vlm_ctx * vlm_ctx_new(enum vlm_backend_type backend, int32_t n_threads, s
 fail_msg:
     vlm_error(VLM_STATUS_INVALID_ARG, "%s", msg);
     set_err(err, err_size, msg);
+    free(x->profile_ms);
     free(c);
     return NULL;
 }
 
+// VLM_PROFILE=1: wall time per op type of the CPU backend, printed to stderr when the
+// context ends (Vulkan ops run asynchronously and are not timed).
+static void print_profile(const struct vlm_ctx * x) {
+    static const char * const names[VLM_OP_COUNT] = {
+        "linear", "matmul", "binary", "scale", "unary", "layer_norm", "rms_norm", "layer_norm_2d", "softmax",
+        "attention", "conv2d", "conv_transpose2d", "interpolate", "copy", "concat", "gather", "rope",
+    };
+    double total = 0;
+    for (int i = 0; i < VLM_OP_COUNT; i++) total += x->profile_ms[i];
+    fprintf(stderr, "vlm profile (%s): %.1f ms in ops\n", vlm_ctx_backend_name(x), total);
+    for (int i = 0; i < VLM_OP_COUNT; i++)
+        if (x->profile_ms[i] > 0)
+            fprintf(stderr, "  %-18s %10.1f ms %5.1f%%\n", names[i], x->profile_ms[i], 100 * x->profile_ms[i] / total);
+}
+
 void vlm_ctx_free(struct vlm_ctx * x) {
     if (!x) return;
+    if (x->profile_ms) {
+        print_profile(x);
+        free(x->profile_ms);
+    }
     if (x->backend == VLM_BACKEND_KIND_VULKAN && x->vk) vlm_vk_sync(x);
     vlm_buffer_free(x, x->arena);
     x->arena = NULL;

@@ -19,6 +19,7 @@
 //   - Outputs (dst) are new contiguous arena tensors, except COPY from vlm_op_copy_into.
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "core.h"
 
@@ -94,8 +95,17 @@ static double op_flops(const struct vlm_op * op) {
 static struct vlm_tensor dispatch(struct vlm_ctx * x, struct vlm_op * op) {
     if (!vlm_ctx_ok(x)) return tensor_empty();
     x->flops += op_flops(op);
-    if (x->backend == VLM_BACKEND_KIND_VULKAN) vlm_vk_run_op(x, op);
-    else                                       vlm_cpu_run_op(x, op);
+    if (x->backend == VLM_BACKEND_KIND_VULKAN) {
+        vlm_vk_run_op(x, op);
+    } else if (x->profile_ms) {
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        vlm_cpu_run_op(x, op);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        x->profile_ms[op->type] += (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6;
+    } else {
+        vlm_cpu_run_op(x, op);
+    }
     return vlm_ctx_ok(x) ? op->dst : tensor_empty();
 }
 
