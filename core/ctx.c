@@ -100,9 +100,11 @@ struct vlm_ctx * vlm_ctx_new(enum vlm_backend_type backend, int32_t n_threads, s
                 return NULL;
             }
             // AUTO: fall back to the CPU
-        } else if (backend == VLM_BACKEND_AUTO && !forced && device_is_cpu(vlm_vk_device_name(vk))) {
+        } else if (backend == VLM_BACKEND_AUTO && !forced && device_is_cpu(vlm_vk_device_name(vk)) &&
+                   !getenv("VLM_VK_FAULT")) {
             // AUTO on a machine whose only Vulkan device runs on the CPU: the CPU backend
-            // (BLAS) is faster than emulated shaders.
+            // (BLAS) is faster than emulated shaders. (Unless a fault is injected: then AUTO
+            // takes the device, so that the CPU fallback can be tested on such a machine.)
             vlm_vk_free(vk);
         } else {
             x->vk      = vk;

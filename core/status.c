@@ -11,6 +11,7 @@
 #endif
 
 static _Thread_local char g_last_error[1024];
+static _Thread_local enum vlm_status g_last_status;
 
 const char * vlm_version(void) { return VLM_VERSION; }
 
@@ -31,12 +32,14 @@ const char * vlm_status_str(enum vlm_status status) {
 }
 
 const char * vlm_last_error(void) { return g_last_error; }
+enum vlm_status vlm_last_status(void) { return g_last_status; }
 
 enum vlm_status vlm_error(enum vlm_status status, const char * fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(g_last_error, sizeof g_last_error, fmt, ap);
     va_end(ap);
+    g_last_status = status;
     // one line: fold any newline into a space
     for (char * p = g_last_error; *p; p++)
         if (*p == '\n' || *p == '\r') *p = ' ';

@@ -10,6 +10,10 @@
 //   VLM_VK_TIMEOUT_S=<s>              fence wait limit before DEVICE_LOST (default 60, 600 on CPU devices)
 //   VLM_VK_PIPELINE_CACHE=<path>      load/save the VkPipelineCache there
 //   VLM_VK_VALIDATE=1                 enable VK_LAYER_KHRONOS_validation when installed
+//   VLM_VK_FAULT=<kind>:<n>           inject a device fault, for tests: oom:<n> fails the n-th device
+//                                     buffer allocation, lost:<n> the n-th submit (device lost),
+//                                     hang:<n> drops the n-th submit so its fence never signals
+//                                     (the wait times out after VLM_VK_TIMEOUT_S)
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -72,6 +76,9 @@ struct vlm_vk {
     uint32_t         max_ops;
     double           max_flops;
     uint64_t         timeout_ns;
+
+    enum { FAULT_NONE, FAULT_OOM, FAULT_LOST, FAULT_HANG } fault;   // VLM_VK_FAULT
+    uint64_t         fault_at, n_allocs, n_submits;
 
     VkDescriptorSetLayout dsl;
     VkPipelineLayout      layout;
@@ -422,6 +429,7 @@ static const VkPipelineStageFlags DEVICE_STAGES = VK_PIPELINE_STAGE_COMPUTE_SHAD
 static bool wait_slot(struct vlm_ctx * x, struct vk_slot * s) {
     struct vlm_vk * vk = x->vk;
     if (!s->submitted) return true;
+    if (x->status == VLM_STATUS_DEVICE_LOST) return false;   // one timeout is enough
     VkResult r = vkWaitForFences(vk->dev, 1, &s->fence, VK_TRUE, vk->timeout_ns);
     if (r == VK_TIMEOUT) {
         vlm_ctx_fail(x, VLM_STATUS_DEVICE_LOST, "vk-backend.c: GPU work did not finish within %.0f s (VLM_VK_TIMEOUT_S); treating the device as lost",
@@ -466,7 +474,12 @@ static bool submit_batch(struct vlm_ctx * x) {
     vk->recording = false;
     VK_TRY(x, vkEndCommandBuffer(s->cb));
     VkSubmitInfo si = { .sType = VK_STRUCTURE_TYPE_SUBMIT_INFO, .commandBufferCount = 1, .pCommandBuffers = &s->cb };
-    VK_TRY(x, vkQueueSubmit(vk->queue, 1, &si, s->fence));
+    bool injected = (vk->fault == FAULT_LOST || vk->fault == FAULT_HANG) && ++vk->n_submits == vk->fault_at;
+    if (injected && vk->fault == FAULT_LOST) {
+        vlm_ctx_fail(x, VLM_STATUS_DEVICE_LOST, "vk-backend.c: vkQueueSubmit failed: VK_ERROR_DEVICE_LOST (injected by VLM_VK_FAULT)");
+        return false;
+    }
+    if (!injected) VK_TRY(x, vkQueueSubmit(vk->queue, 1, &si, s->fence));   // hang: never submitted, never signals
     s->submitted = true;
     vk->cur = (vk->cur + 1) % VLM_VK_SLOTS;
     return true;
@@ -624,11 +637,13 @@ struct vlm_buffer * vlm_vk_buffer_new(struct vlm_ctx * x, size_t bytes) {
         vlm_ctx_fail(x, VLM_STATUS_OUT_OF_MEMORY, "vk-backend.c: out of host memory");
         return NULL;
     }
-    VkResult r = vk_buffer_create(vk, size, false, vb);
+    bool injected = vk->fault == FAULT_OOM && ++vk->n_allocs == vk->fault_at;
+    VkResult r = injected ? VK_ERROR_OUT_OF_DEVICE_MEMORY : vk_buffer_create(vk, size, false, vb);
     if (r != VK_SUCCESS) {
         free(b); free(vb);
         vlm_ctx_fail(x, vk_status(r) == VLM_STATUS_DEVICE_LOST ? VLM_STATUS_DEVICE_OOM : vk_status(r),
-                     "vk-backend.c: cannot allocate a %zu MiB device buffer: %s", size >> 20, vk_result_str(r));
+                     "vk-backend.c: cannot allocate a %.1f MiB device buffer: %s%s", size / 1048576.0, vk_result_str(r),
+                     injected ? " (injected by VLM_VK_FAULT)" : "");
         return NULL;
     }
     b->kind = VLM_BACKEND_KIND_VULKAN;
@@ -642,8 +657,8 @@ void vlm_vk_buffer_free(struct vlm_ctx * x, struct vlm_buffer * b) {
     if (!b) return;
     struct vlm_vk * vk = x ? x->vk : NULL;
     if (vk && b->vk) {
-        // pending work may still use it
-        if (!idle(vk)) {
+        // pending work may still use it (nothing more finishes on a lost device)
+        if (!idle(vk) && x->status != VLM_STATUS_DEVICE_LOST) {
             submit_batch(x);
             for (uint32_t i = 0; i < VLM_VK_SLOTS; i++) {
                 struct vk_slot * s = &vk->slots[i];
@@ -972,6 +987,25 @@ static void save_pipeline_cache(struct vlm_vk * vk) {
     free(data);
 }
 
+// VLM_VK_FAULT=<kind>:<n> (see the top of this file); empty or unset: no fault.
+static bool parse_fault(const char * e, struct vlm_vk * vk) {
+    vk->fault = FAULT_NONE;
+    if (!e || !*e) return true;
+    static const struct { const char * name; int kind; } kinds[] = {
+        { "oom:", FAULT_OOM }, { "lost:", FAULT_LOST }, { "hang:", FAULT_HANG } };
+    for (size_t i = 0; i < sizeof kinds / sizeof *kinds; i++) {
+        size_t n = strlen(kinds[i].name);
+        if (strncmp(e, kinds[i].name, n) != 0) continue;
+        char * end = NULL;
+        unsigned long long at = strtoull(e + n, &end, 10);
+        if (!end || *end || at < 1 || e[n] == '-') return false;
+        vk->fault = kinds[i].kind;
+        vk->fault_at = at;
+        return true;
+    }
+    return false;
+}
+
 struct vlm_vk * vlm_vk_init(int32_t device_index, char * err, size_t err_size) {
     char msg[256] = "";
     struct vlm_vk * vk = calloc(1, sizeof *vk);
@@ -1054,6 +1088,10 @@ struct vlm_vk * vlm_vk_init(int32_t device_index, char * err, size_t err_size) {
     e = getenv("VLM_VK_TIMEOUT_S");
     if (e && atof(e) > 0) timeout_s = atof(e);
     vk->timeout_ns = (uint64_t) (timeout_s * 1e9);
+    if (!parse_fault(getenv("VLM_VK_FAULT"), vk)) {
+        snprintf(msg, sizeof msg, "VLM_VK_FAULT=%s: expected oom:<n>, lost:<n> or hang:<n> (n >= 1)", getenv("VLM_VK_FAULT"));
+        goto fail;
+    }
     snprintf(vk->label, sizeof vk->label, "vulkan (%s)", vk->caps.name);
     free(devs);
     return vk;

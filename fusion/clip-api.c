@@ -69,7 +69,10 @@ enum vlm_status vlm_clip_encode_pixels(struct vlm_model * m, const float * pixel
     enum vlm_status st = check_out("vlm_clip_encode_pixels", c, n, n_out);
     if (st != VLM_STATUS_OK) return st;
     struct vlm_clip_params p = params ? *params : vlm_clip_default_params();
-    if ((st = vlm_clip_forward_images(m, pixels, n, out)) != VLM_STATUS_OK) return st;
+    st = vlm_clip_forward_images(m, pixels, n, out);
+    if (st != VLM_STATUS_OK && vlm_model_fall_back_to_cpu(m, st)) st = vlm_clip_forward_images(m, pixels, n, out);
+    if (st != VLM_STATUS_OK) return st;
+    c = clip_of(m);   // a CPU fallback re-creates the model state
     for (int32_t i = 0; i < n; i++) {
         float * v = out + (size_t)i * c->embed_dim;
         for (int32_t j = 0; j < c->embed_dim; j++)
@@ -189,7 +192,10 @@ enum vlm_status vlm_clip_encode_tokens(struct vlm_model * m, const int32_t * tok
     enum vlm_status st = check_out("vlm_clip_encode_tokens", c, n, n_out);
     if (st != VLM_STATUS_OK) return st;
     struct vlm_clip_params p = params ? *params : vlm_clip_default_params();
-    if ((st = vlm_clip_forward_texts(m, tokens, n, out)) != VLM_STATUS_OK) return st;
+    st = vlm_clip_forward_texts(m, tokens, n, out);
+    if (st != VLM_STATUS_OK && vlm_model_fall_back_to_cpu(m, st)) st = vlm_clip_forward_texts(m, tokens, n, out);
+    if (st != VLM_STATUS_OK) return st;
+    c = clip_of(m);   // a CPU fallback re-creates the model state
     for (int32_t i = 0; i < n; i++) {
         float * v = out + (size_t)i * c->embed_dim;
         for (int32_t j = 0; j < c->embed_dim; j++)

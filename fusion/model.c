@@ -27,6 +27,13 @@ static enum vlm_model_kind detect_kind(const struct vlm_safetensors * st) {
     return VLM_MODEL_UNKNOWN;
 }
 
+// Loads the weights onto m->ctx and runs the architecture's init.
+static enum vlm_status init_weights(struct vlm_model * m) {
+    enum vlm_status st = vlm_weights_load(m->ctx, m->file, NULL, &m->weights);
+    if (st != VLM_STATUS_OK) return st;
+    return m->kind == VLM_MODEL_SAM ? vlm_sam_model_init(m) : vlm_clip_model_init(m);
+}
+
 // A model is a .safetensors file or a directory holding model.safetensors.
 static void resolve_model_file(const char * path, char * out, size_t out_size) {
     struct stat s;
@@ -58,14 +65,23 @@ enum vlm_status vlm_model_load(const char * path, const struct vlm_model_params 
     }
 
     char err[512] = "";
+    const char * env = getenv("VLM_BACKEND");
+    const bool auto_backend = params->backend == VLM_BACKEND_AUTO && (!env || !*env || !strcmp(env, "auto"));
     m->ctx = vlm_ctx_new(params->backend, params->n_threads, arena, err, sizeof err);
+    if (!m->ctx && auto_backend && vlm_last_status() == VLM_STATUS_DEVICE_OOM) {   // no room for the arena
+        fprintf(stderr, "vlm: warning: %s; continuing on the CPU\n", err);
+        m->ctx = vlm_ctx_new(VLM_BACKEND_CPU, params->n_threads, arena, err, sizeof err);
+    }
     if (!m->ctx) {
         st = vlm_error(params->backend == VLM_BACKEND_VULKAN ? VLM_STATUS_UNSUPPORTED : VLM_STATUS_OUT_OF_MEMORY,
                        "%s", err);
         goto fail;
     }
-    if ((st = vlm_weights_load(m->ctx, m->file, NULL, &m->weights)) != VLM_STATUS_OK) goto fail;
-    st = m->kind == VLM_MODEL_SAM ? vlm_sam_model_init(m) : vlm_clip_model_init(m);
+    m->can_fall_back = auto_backend && m->ctx->backend == VLM_BACKEND_KIND_VULKAN;
+    m->arena_bytes = arena;
+    m->n_threads = params->n_threads;
+    st = init_weights(m);
+    if (st != VLM_STATUS_OK && vlm_model_fall_back_to_cpu(m, st)) st = VLM_STATUS_OK;   // already re-initialized
     if (st != VLM_STATUS_OK) goto fail;
     *out = m;
     return VLM_STATUS_OK;
@@ -74,12 +90,40 @@ fail:
     return st;
 }
 
-void vlm_model_free(struct vlm_model * m) {
-    if (!m) return;
+// Frees the architecture's state and the weights (on m->ctx).
+static void free_weights(struct vlm_model * m) {
     vlm_sam_model_free(m->sam);
     vlm_clip_model_free(m->clip);
+    m->sam = NULL;
+    m->clip = NULL;
     if (m->ctx) vlm_weights_free(m->ctx, m->weights);
+    m->weights = NULL;
+}
+
+bool vlm_model_fall_back_to_cpu(struct vlm_model * m, enum vlm_status st) {
+    if (!m || !m->can_fall_back || (st != VLM_STATUS_DEVICE_LOST && st != VLM_STATUS_DEVICE_OOM)) return false;
+    if (m->ctx->backend != VLM_BACKEND_KIND_VULKAN) return false;
+    fprintf(stderr, "vlm: warning: %s: %s; continuing on the CPU\n", vlm_ctx_backend_name(m->ctx),
+            m->ctx->error[0] ? m->ctx->error : vlm_last_error());
+    m->can_fall_back = false;
+    free_weights(m);
+    vlm_ctx_free(m->lost_ctx);
+    m->lost_ctx = m->ctx;
+    char err[512] = "";
+    m->ctx = vlm_ctx_new(VLM_BACKEND_CPU, m->n_threads, m->arena_bytes, err, sizeof err);
+    m->generation++;
+    if (!m->ctx) {
+        vlm_error(VLM_STATUS_OUT_OF_MEMORY, "CPU fallback: %s", err);
+        return false;
+    }
+    return init_weights(m) == VLM_STATUS_OK;
+}
+
+void vlm_model_free(struct vlm_model * m) {
+    if (!m) return;
+    free_weights(m);
     vlm_ctx_free(m->ctx);
+    vlm_ctx_free(m->lost_ctx);
     vlm_safetensors_close(m->file);
     free(m);
 }

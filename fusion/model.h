@@ -18,5 +18,18 @@ struct vlm_model {
     struct vlm_sam_model *  sam;       // kind == VLM_MODEL_SAM
     struct vlm_clip_model * clip;      // kind == VLM_MODEL_CLIP
     char                    path[1024];
+    // Backend fallback: a model whose backend was chosen automatically moves to the CPU when
+    // its Vulkan device is lost or runs out of memory (vlm_model_fall_back_to_cpu).
+    bool                    can_fall_back;
+    uint32_t                generation;    // +1 at each move; sessions re-create their buffers
+    struct vlm_ctx *        lost_ctx;      // the failed context, kept until the model is freed
+    size_t                  arena_bytes;
+    int32_t                 n_threads;
 };
+
+// When m's backend was chosen automatically and `st` says its Vulkan device was lost or ran
+// out of memory: reloads the model on the CPU (printing a warning) and returns true, so the
+// caller retries the failed call once. Otherwise returns false. Buffers made on the old
+// context must be freed with m->lost_ctx.
+bool vlm_model_fall_back_to_cpu(struct vlm_model * m, enum vlm_status st);
 #endif

@@ -15,6 +15,21 @@ static double now_ms(void) {
     return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
 }
 
+// (Re)creates the session's device embedding on the model's current context.
+static enum vlm_status session_alloc(struct vlm_sam_session * s) {
+    const struct vlm_model * model = s->model;
+    struct vlm_ctx * x = model->ctx;
+    s->sm = model->sam;
+    s->generation = model->generation;
+    const int64_t C = s->sm->prompt_dim, G = s->sm->grid;
+    s->ebuf = vlm_buffer_new(x, (size_t)(C * G * G) * sizeof(float));
+    if (!s->ebuf || !vlm_ctx_ok(x))
+        return vlm_error(x->status ? x->status : VLM_STATUS_DEVICE_OOM, "%s",
+                         x->error[0] ? x->error : "cannot allocate the image embedding");
+    s->emb = vlm_tensor_in(s->ebuf, 0, VLM_DTYPE_F32, 4, (int64_t[]){ 1, C, G, G });
+    return VLM_STATUS_OK;
+}
+
 enum vlm_status vlm_sam_session_new(const struct vlm_model * model, struct vlm_sam_session ** out) {
     if (!out) return vlm_error(VLM_STATUS_INVALID_ARG, "vlm_sam_session_new: out is NULL");
     *out = NULL;
@@ -24,26 +39,51 @@ enum vlm_status vlm_sam_session_new(const struct vlm_model * model, struct vlm_s
     struct vlm_sam_session * s = calloc(1, sizeof *s);
     if (!s) return vlm_error(VLM_STATUS_OUT_OF_MEMORY, "out of memory");
     s->model = model;
-    s->sm = model->sam;
-    struct vlm_ctx * x = model->ctx;
-    const int64_t C = s->sm->prompt_dim, G = s->sm->grid;
-    s->ebuf = vlm_buffer_new(x, (size_t)(C * G * G) * sizeof(float));
-    if (!s->ebuf || !vlm_ctx_ok(x)) {
-        enum vlm_status st = vlm_error(x->status ? x->status : VLM_STATUS_DEVICE_OOM, "%s",
-                                       x->error[0] ? x->error : "cannot allocate the image embedding");
-        free(s);
+    enum vlm_status st = session_alloc(s);
+    if (st != VLM_STATUS_OK && vlm_sam_session_fall_back(s, st)) st = VLM_STATUS_OK;
+    if (st != VLM_STATUS_OK) {
+        vlm_sam_session_free(s);
         return st;
     }
-    s->emb = vlm_tensor_in(s->ebuf, 0, VLM_DTYPE_F32, 4, (int64_t[]){ 1, C, G, G });
     *out = s;
     return VLM_STATUS_OK;
 }
 
+// Frees the device embedding on the context it was made on.
+static void session_release(struct vlm_sam_session * s) {
+    if (s->ebuf) vlm_buffer_free(s->generation == s->model->generation ? s->model->ctx : s->model->lost_ctx, s->ebuf);
+    s->ebuf = NULL;
+}
+
 void vlm_sam_session_free(struct vlm_sam_session * s) {
     if (!s) return;
-    if (s->ebuf) vlm_buffer_free(s->model->ctx, s->ebuf);
+    session_release(s);
+    free(s->emb_host);
     vlm_image_free(&s->resized);
     free(s);
+}
+
+// Follows the model to its current context after a CPU fallback (of this or another session).
+static enum vlm_status session_sync(struct vlm_sam_session * s) {
+    if (s->generation == s->model->generation) return VLM_STATUS_OK;
+    session_release(s);
+    enum vlm_status st = session_alloc(s);
+    if (st == VLM_STATUS_OK && s->has_image) vlm_tensor_upload(s->model->ctx, s->emb, s->emb_host);
+    return st == VLM_STATUS_OK && !vlm_ctx_ok(s->model->ctx) ? s->model->ctx->status : st;
+}
+
+bool vlm_sam_session_fall_back(struct vlm_sam_session * s, enum vlm_status st) {
+    return vlm_model_fall_back_to_cpu((struct vlm_model *)s->model, st) && session_sync(s) == VLM_STATUS_OK;
+}
+
+// Keeps the host copy of the embedding that was just computed or loaded.
+static enum vlm_status keep_host_copy(struct vlm_sam_session * s, const float * from_host) {
+    size_t n = (size_t)vlm_tensor_numel(&s->emb);
+    if (!s->emb_host && !(s->emb_host = malloc(n * sizeof(float))))
+        return vlm_error(VLM_STATUS_OUT_OF_MEMORY, "out of memory");
+    if (from_host) memcpy(s->emb_host, from_host, n * sizeof(float));
+    else vlm_tensor_download(s->sm->ctx, s->emb, s->emb_host);
+    return vlm_ctx_ok(s->sm->ctx) ? VLM_STATUS_OK : s->sm->ctx->status;
 }
 
 // The context's sticky error as a thread error (and a status).
@@ -56,6 +96,8 @@ enum vlm_status vlm_sam_set_image(struct vlm_sam_session * s, const struct vlm_i
     if (image->channels != 3 || image->width <= 0 || image->height <= 0)
         return vlm_error(VLM_STATUS_INVALID_ARG, "vlm_sam_set_image: need an RGB image (got %dx%d with %d channels)",
                          image->width, image->height, image->channels);
+    enum vlm_status st = session_sync(s);
+    if (st != VLM_STATUS_OK) return st;
     struct vlm_sam_model * sm = s->sm;
     struct vlm_ctx * x = sm->ctx;
     if (!vlm_ctx_ok(x)) return ctx_error(x, "SAM");
@@ -64,14 +106,20 @@ enum vlm_status vlm_sam_set_image(struct vlm_sam_session * s, const struct vlm_i
     if (!pixels) return vlm_error(VLM_STATUS_OUT_OF_MEMORY, "out of memory");
     struct vlm_image resized = { 0 };
     double t0 = now_ms();
-    enum vlm_status st = vlm_sam_preprocess(image, sm->img_size, vlm_sam_pixel_mean, vlm_sam_pixel_std, pixels, &resized);
+    st = vlm_sam_preprocess(image, sm->img_size, vlm_sam_pixel_mean, vlm_sam_pixel_std, pixels, &resized);
     if (st != VLM_STATUS_OK) {
         free(pixels);
         return st;
     }
     s->has_image = false;
     st = vlm_sam_encode(sm, pixels, s->emb);
+    if (st != VLM_STATUS_OK && vlm_sam_session_fall_back(s, st)) {
+        sm = s->sm;
+        x = sm->ctx;
+        st = vlm_sam_encode(sm, pixels, s->emb);
+    }
     free(pixels);
+    if (st == VLM_STATUS_OK) st = keep_host_copy(s, NULL);
     if (st != VLM_STATUS_OK) {
         vlm_image_free(&resized);
         return ctx_error(x, "SAM image encoder");
@@ -97,15 +145,8 @@ bool vlm_sam_image_size(const struct vlm_sam_session * s, int32_t * width, int32
 enum vlm_status vlm_sam_save_embedding(const struct vlm_sam_session * s, const char * path) {
     if (!s || !path) return vlm_error(VLM_STATUS_INVALID_ARG, "vlm_sam_save_embedding: NULL argument");
     if (!s->has_image) return vlm_error(VLM_STATUS_INVALID_ARG, "%s: no image set on the session", path);
-    struct vlm_ctx * x = s->sm->ctx;
     size_t n = (size_t)vlm_tensor_numel(&s->emb);
-    float * e = malloc(n * sizeof(float));
-    if (!e) return vlm_error(VLM_STATUS_OUT_OF_MEMORY, "out of memory");
-    vlm_tensor_download(x, s->emb, e);
-    if (!vlm_ctx_ok(x)) {
-        free(e);
-        return ctx_error(x, path);
-    }
+    const float * e = s->emb_host;
     int32_t orig[2] = { s->orig_h, s->orig_w }, inp[2] = { s->in_h, s->in_w };
     struct vlm_file_tensor t[3];
     memset(t, 0, sizeof t);
@@ -124,9 +165,7 @@ enum vlm_status vlm_sam_save_embedding(const struct vlm_sam_session * s, const c
     t[2] = t[1];
     t[2].name = "original_size";
     t[2].data = orig;
-    enum vlm_status st = vlm_safetensors_write(path, t, 3);
-    free(e);
-    return st;
+    return vlm_safetensors_write(path, t, 3);
 }
 
 static bool read_size_pair(const struct vlm_safetensors * st, const char * name, int32_t out[2]) {
@@ -171,8 +210,9 @@ enum vlm_status vlm_sam_load_embedding(struct vlm_sam_session * s, const char * 
                        orig[0], orig[1]);
         goto done;
     }
+    if ((rc = session_sync(s)) != VLM_STATUS_OK) goto done;
     vlm_tensor_upload(s->sm->ctx, s->emb, e->data);
-    if (!vlm_ctx_ok(s->sm->ctx)) {
+    if (!vlm_ctx_ok(s->sm->ctx) || keep_host_copy(s, e->data) != VLM_STATUS_OK) {
         rc = ctx_error(s->sm->ctx, path);
         goto done;
     }
@@ -197,8 +237,8 @@ enum vlm_status vlm_sam_session_get_tensor(const struct vlm_sam_session * s, con
         if (size) *size = n;
         if (!out) return VLM_STATUS_OK;
         if (capacity < n) return vlm_error(VLM_STATUS_INVALID_ARG, "image_embeddings: buffer too small (%zu < %zu)", capacity, n);
-        vlm_tensor_download(s->sm->ctx, s->emb, out);
-        return vlm_ctx_ok(s->sm->ctx) ? VLM_STATUS_OK : ctx_error(s->sm->ctx, "image_embeddings");
+        memcpy(out, s->emb_host, n);
+        return VLM_STATUS_OK;
     }
     if (!strcmp(name, "resized")) {
         if (!s->resized.data) return vlm_error(VLM_STATUS_INVALID_ARG, "resized: not available (embedding was loaded)");
@@ -348,11 +388,10 @@ done:
     return st;
 }
 
-enum vlm_status vlm_sam_predict_batch(struct vlm_sam_session * s, const struct vlm_sam_prompt * prompts, int32_t n,
-                                      struct vlm_masks * out) {
-    if (!s || !prompts || !out || n <= 0) return vlm_error(VLM_STATUS_INVALID_ARG, "vlm_sam_predict_batch: bad arguments");
+static enum vlm_status predict_batch_once(struct vlm_sam_session * s, const struct vlm_sam_prompt * prompts, int32_t n,
+                                          struct vlm_masks * out) {
+    if (n <= 0) return VLM_STATUS_INVALID_ARG;
     for (int32_t i = 0; i < n; i++) memset(&out[i], 0, sizeof out[i]);
-    if (!s->has_image) return vlm_error(VLM_STATUS_INVALID_ARG, "vlm_sam_predict: no image set (call vlm_sam_set_image first)");
     if (!vlm_ctx_ok(s->sm->ctx)) return ctx_error(s->sm->ctx, "SAM");
     for (int32_t i = 0; i < n; i++) {
         enum vlm_status st = validate(s, &prompts[i], n > 1 ? i : -1);
@@ -384,6 +423,19 @@ end:
         for (int32_t i = 0; i < n; i++) vlm_masks_free(&out[i]);
     free(idx);
     free(done);
+    return st;
+}
+
+enum vlm_status vlm_sam_predict_batch(struct vlm_sam_session * s, const struct vlm_sam_prompt * prompts, int32_t n,
+                                      struct vlm_masks * out) {
+    if (!s || !prompts || !out || n <= 0) return vlm_error(VLM_STATUS_INVALID_ARG, "vlm_sam_predict_batch: bad arguments");
+    for (int32_t i = 0; i < n; i++) memset(&out[i], 0, sizeof out[i]);
+    if (!s->has_image) return vlm_error(VLM_STATUS_INVALID_ARG, "vlm_sam_predict: no image set (call vlm_sam_set_image first)");
+    enum vlm_status st = session_sync(s);
+    if (st != VLM_STATUS_OK) return st;
+    st = predict_batch_once(s, prompts, n, out);
+    if (st != VLM_STATUS_OK && vlm_sam_session_fall_back(s, st))
+        st = predict_batch_once(s, prompts, n, out);
     return st;
 }
 

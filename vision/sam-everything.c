@@ -465,9 +465,9 @@ void vlm_sam_everything_result_free(struct vlm_sam_everything_result * r) {
 }
 
 // ref: automatic_mask_generator.py SamAutomaticMaskGenerator.generate / _generate_masks
-enum vlm_status vlm_sam_everything(struct vlm_sam_session * s, const struct vlm_image * image,
-                                   const struct vlm_sam_everything_params * params, struct vlm_sam_everything_result * out) {
-    if (!s || !out) return vlm_error(VLM_STATUS_INVALID_ARG, "vlm_sam_everything: NULL argument");
+static enum vlm_status everything_once(struct vlm_sam_session * s, const struct vlm_image * image,
+                                       const struct vlm_sam_everything_params * params,
+                                       struct vlm_sam_everything_result * out) {
     memset(out, 0, sizeof *out);
     struct vlm_sam_everything_params p = params ? *params : vlm_sam_everything_default_params();
     enum vlm_status st = check_params(&p);
@@ -633,5 +633,13 @@ fail:
     free(layer);
     free(tmp);
     vlm_sam_session_free(cs);
+    return st;
+}
+
+enum vlm_status vlm_sam_everything(struct vlm_sam_session * s, const struct vlm_image * image,
+                                   const struct vlm_sam_everything_params * params, struct vlm_sam_everything_result * out) {
+    if (!s || !out) return vlm_error(VLM_STATUS_INVALID_ARG, "vlm_sam_everything: NULL argument");
+    enum vlm_status st = everything_once(s, image, params, out);
+    if (st != VLM_STATUS_OK && vlm_sam_session_fall_back(s, st)) st = everything_once(s, image, params, out);
     return st;
 }

@@ -149,14 +149,20 @@ void vlm_sam_bilinear_host(const float * src, int32_t src_h, int32_t src_w, int6
 struct vlm_sam_session {
     const struct vlm_model * model;
     struct vlm_sam_model *   sm;
-    struct vlm_buffer *      ebuf;            // image embedding storage
+    struct vlm_buffer *      ebuf;            // image embedding storage on the model's context
     struct vlm_tensor        emb;             // [1, C, G, G]
+    float *                  emb_host;        // host copy of emb (saving, and re-upload after a CPU fallback)
+    uint32_t                 generation;      // model->generation that ebuf belongs to
     bool                     has_image;
     int32_t                  orig_h, orig_w;  // original image size
     int32_t                  in_h, in_w;      // ResizeLongestSide size
     struct vlm_image         resized;         // uint8 [in_h, in_w, 3] (empty after load_embedding)
     double                   encode_ms;
 };
+// After a device fault on an automatically chosen backend: moves the model to the CPU and
+// the session's buffers with it (the embedding is re-uploaded). True when the caller should
+// retry the failed call.
+bool vlm_sam_session_fall_back(struct vlm_sam_session * s, enum vlm_status st);
 // Transforms original-image (x, y) to the input frame as ResizeLongestSide.apply_coords.
 void vlm_sam_apply_coords(const struct vlm_sam_session * s, double x, double y, float * ox, float * oy);
 
