@@ -17,6 +17,8 @@ const app = {
   history: [], future: [],
   nextKey: 1,
   labels: new Map(),   // object key + mask index + prompt key -> concepts
+  everythingParams: {},   // extra /v1/everything parameters (points_per_side, ...), from the console or tests
+  everythingBusy: false,   // a segment-everything request is in flight
   lastRequest: null, renders: 0, pending: 0,
 };
 window.vlmApp = app;   // for tests and the console
@@ -171,12 +173,13 @@ async function resultFor(o) {
   const req = { points: o.points, multimask: true };
   if (o.box) req.box = o.box;
   app.lastRequest = Object.assign({ image: app.image.id }, req);
+  // the image and its results as of now: another image may be opened while this one waits
+  const results = app.results, W = app.image.width, H = app.image.height;
   const t0 = performance.now();
   const r = await imageApi('/v1/segment', req);
-  const W = app.image.width, H = app.image.height;
   for (const m of r.masks) m.bits = await decodeMask(m.png, W, H);
   r.ms = performance.now() - t0;
-  app.results.set(key, r);
+  results.set(key, r);
   return r;
 }
 
@@ -386,7 +389,7 @@ function renderObjects() {
 function updateButtons() {
   const has = !!app.image, o = currentObject(), c = o && chosenMask(o);
   $('new-object').disabled = !has;
-  $('everything').disabled = !has;
+  $('everything').disabled = !has || app.everythingBusy;
   $('undo').disabled = !app.history.length;
   $('redo').disabled = !app.future.length;
   $('clear').disabled = !app.objects.length;
@@ -448,27 +451,35 @@ function startNewObject() {
 }
 
 async function segmentEverything() {
-  if (!app.image) return;
+  if (!app.image || app.everythingBusy) return;   // one at a time (a held E key repeats)
+  const image = app.image, W = image.width, H = image.height;
   const t0 = performance.now();
+  app.everythingBusy = true;
+  updateButtons();
   showProgress('Segmenting everything…', null);
+  let r = null;
   try {
-    const r = await imageApi('/v1/everything', {});
-    const W = app.image.width, H = app.image.height;
-    pushHistory();
+    r = await imageApi('/v1/everything', app.everythingParams);
+    for (const m of r.masks) m.bits = await decodeMask(m.png, W, H);
+  } catch (e) {
+    r = null;
+    setStatus(e.message, true);
+  }
+  app.everythingBusy = false;
+  if (app.image !== image) { updateButtons(); return; }   // another image was opened meanwhile
+  hideProgress();
+  if (r) {
+    if (r.masks.length) pushHistory();   // nothing to undo otherwise
     const tag = 'auto-' + Date.now();
-    for (let i = 0; i < r.masks.length; i++) {
-      const m = r.masks[i];
-      m.bits = await decodeMask(m.png, W, H);
+    r.masks.forEach((m, i) => {
       newObject();
       const o = currentObject();
       o.auto = tag + '-' + i;
       app.results.set(o.auto, { id: null, masks: [m] });
-    }
-    setStatus(`segment everything: ${r.masks.length} masks in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-  } catch (e) {
-    setStatus(e.message, true);
+    });
+    setStatus(`segment everything: ${r.masks.length} masks in ${((performance.now() - t0) / 1000).toFixed(1)} s` +
+              (r.masks.length ? '' : ' (none passed the quality thresholds)'));
   }
-  hideProgress();
   render();
   requestLabels();
 }
@@ -495,8 +506,8 @@ function exportMask() {
 function exportCutout() {
   const o = currentObject(), c = o && chosenMask(o);
   if (!c || !c.m.area) return;
-  const W = app.image.width, H = app.image.height;
-  const [x0, y0, x1, y1] = c.m.box, w = x1 - x0 + 1, h = y1 - y0 + 1;
+  const W = app.image.width;
+  const [x0, y0, x1, y1] = c.m.box, w = x1 - x0 + 1, h = y1 - y0 + 1;   // the box is inclusive
   const src = $('image').getContext('2d').getImageData(x0, y0, w, h);
   for (let y = 0; y < h; y++)
     for (let x = 0; x < w; x++)
@@ -505,7 +516,6 @@ function exportCutout() {
   cv.width = w; cv.height = h;
   cv.getContext('2d').putImageData(src, 0, 0);
   cv.toBlob((b) => download(b, `${baseName()}-object${o.key}-cutout.png`), 'image/png');
-  void H;
 }
 
 // Uncompressed COCO RLE (column-major, starting with a run of 0s), as pycocotools writes it.
