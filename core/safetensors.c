@@ -401,12 +401,10 @@ struct strbuf { char * p; size_t n, cap; bool oom; };
 
 static void sb_put(struct strbuf * b, const char * s, size_t len) {
     if (b->oom) return;
-    if (b->n + len + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->n + len + 1) {
-            if (cap > SIZE_MAX / 2) { b->oom = true; return; }
-            cap *= 2;
-        }
+    size_t need, cap;
+    if (!vlm_add_size(b->n, len, &need) || !vlm_add_size(need, 1, &need)) { b->oom = true; return; }
+    if (need > b->cap) {
+        if (!vlm_grow_size(b->cap, need, 256, &cap)) { b->oom = true; return; }
         char * p = realloc(b->p, cap);
         if (!p) { b->oom = true; return; }
         b->p = p;

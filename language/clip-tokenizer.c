@@ -48,10 +48,8 @@ static bool buf_append(struct bytes_buf * b, const void * p, size_t n) {
     size_t need;
     if (!vlm_add_size(b->len, n, &need)) return false;
     if (need > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < need) {
-            if (!vlm_mul_size(cap, 2, &cap)) return false;
-        }
+        size_t cap;
+        if (!vlm_grow_size(b->cap, need, 4096, &cap)) return false;
         char * d = realloc(b->data, cap);
         if (!d) return false;
         b->data = d;
