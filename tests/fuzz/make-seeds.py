@@ -204,3 +204,38 @@ for name, text in (("array", b"[1, 2, 3]"), ("string", b'"config"'), ("empty", b
                    ("deep", b"[" * 2000 + b"]" * 2000), ("nul-inside", b'{"activation": "gelu\0x"}'),
                    ("utf8-key", '{"activación": "gelu", "vision_heads": 4}'.encode()), ("bom", b'\xef\xbb\xbf{"vision_heads": 2}')):
     put("fuzz-config-json", name + ".json", text)
+
+# ---- serve requests (fuzz-serve-request): endpoint / method / chunking byte, image size byte,
+# body limit byte, then the body ----
+def req(sel, body, wbyte=200, limit=255):
+    return bytes([sel, wbyte, limit]) + (body.encode() if isinstance(body, str) else body)
+
+img = '"image": "0123456789abcdef"'
+bodies = [
+    (0, '{%s, "points": [[10, 20, 1], [30.5, 4, 0]], "box": [1, 2, 300, 400], "multimask": false}' % img),
+    (0, '{%s, "points": [[10, 20]], "mask_input": "r12", "mask_index": 2}' % img),
+    (0, '{%s, "box": [5, 5, 4, 4]}' % img),
+    (0, '{%s, "points": null, "box": null, "mask_input": "r1"}' % img),
+    (0, '{%s, "points": [%s]}' % (img, ", ".join(["[1, 1, 1]"] * 70))),
+    (0, '{"points": [[1, 2, 1]]}'),
+    (1, '{%s, "points_per_side": 16, "pred_iou_thresh": 0.5, "crop_n_layers": 1, "crop_overlap_ratio": 0.3, '
+        '"min_mask_region_area": 100}' % img),
+    (1, '{%s, "points_per_side": 0}' % img),
+    (2, '{"texts": ["a photo of a dog", "a cat"]}'),
+    (2, '{%s}' % img),
+    (2, '{}'),
+    (3, '{%s, "labels": ["dog", "cat", "truck"], "template": "a photo of a {}."}' % img),
+    (3, '{%s, "labels": ["dog", ""]}' % img),
+    (4, '{%s, "mask": "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAAAAAA6fptVAAAACklEQVR4nGNgAAAAAgABSK+kcQAAAABJRU5ErkJggg==", '
+        '"top": 3}' % img),
+    (4, '{%s, "mask": "data:image/png;base64,AAAA-_=="}' % img),
+    (0, '{"image": '),
+    (0, '[1, 2]'),
+    (0, ''),
+]
+for i, (sel, body) in enumerate(bodies):
+    put("fuzz-serve-request", "body%02d" % i, req(sel, body))
+    put("fuzz-serve-request", "body%02d-chunked" % i, req(sel + 5 * 4 * 3, body, 17, 2))   # small chunks, a small limit
+for i, url in enumerate(["/v1/segment", "/v1/health", "/v1/embed", "/v1/nope", "/", "/app.js", "/../../etc/passwd",
+                         "/style.css", "/.hidden.html", "/a/b.png"]):
+    put("fuzz-serve-request", "url%02d" % i, req(5 * (i % 4), url))
