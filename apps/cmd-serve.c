@@ -822,10 +822,9 @@ static void usage(FILE * f) {
             "  --port N              TCP port (default 8080; 0 picks a free one)\n"
             "  --max-body MB         largest request body (default 32; larger ones get 413)\n"
             "  --cache-mb N          memory for cached image embeddings, LRU (default 1024)\n"
-            "  --max-pixels N        largest image accepted, width x height (default 64M)\n"
             "  --timeout S           idle connection timeout in seconds (default 60)\n"
             "  --max-connections N   concurrent connections (default 256)\n"
-            "  --backend cpu|vulkan|auto, --threads N\n\n"
+            "  --backend cpu|vulkan|auto, --threads N\n" CLI_LIMITS_USAGE "\n"
             "API: GET /v1/health; POST /v1/images (raw bytes), /v1/segment, /v1/everything (JSON);\n"
             "with --clip: POST /v1/embed, /v1/classify, /v1/label. Errors: {\"error\": \"...\"}.\n");
 }
@@ -851,8 +850,7 @@ static bool find_web_dir(char * out, size_t n) {
 int vlm_cmd_serve(int argc, char ** argv) {
     struct vlm_model_params mp = vlm_model_default_params();
     const char * model_path = NULL, * clip_path = NULL, * host = "127.0.0.1";
-    double port = 8080, max_body_mb = 32, cache_mb = 1024, max_pixels = (double)VLM_IMAGE_DEFAULT_MAX_PIXELS, timeout = 60,
-           max_conn = 256;
+    double port = 8080, max_body_mb = 32, cache_mb = 1024, timeout = 60, max_conn = 256;
     for (int i = 1; i < argc; i++) {
         const char * a = argv[i];
         int c = cli_common_option(CMD, argc, argv, &i, &mp);
@@ -874,8 +872,6 @@ int vlm_cmd_serve(int argc, char ** argv) {
             if (!parse_num(v, 0.001, 4096, &max_body_mb)) return cli_usage_error(CMD, "--max-body takes megabytes (0.001..4096), not '%s'", v);
         } else if (!strcmp(a, "--cache-mb")) {
             if (!parse_num(v, 1, 1 << 20, &cache_mb)) return cli_usage_error(CMD, "--cache-mb takes megabytes (>= 1), not '%s'", v);
-        } else if (!strcmp(a, "--max-pixels")) {
-            if (!parse_num(v, 1, 1e12, &max_pixels)) return cli_usage_error(CMD, "--max-pixels takes a pixel count, not '%s'", v);
         } else if (!strcmp(a, "--timeout")) {
             if (!parse_num(v, 1, 86400, &timeout)) return cli_usage_error(CMD, "--timeout takes seconds (1..86400), not '%s'", v);
         } else if (!strcmp(a, "--max-connections")) {
@@ -913,7 +909,6 @@ int vlm_cmd_serve(int argc, char ** argv) {
     sv->clip_path = clip_path;
     sv->max_body = (size_t)(max_body_mb * 1024 * 1024);
     sv->cache_budget = (size_t)(cache_mb * 1024 * 1024);
-    vlm_image_set_max_pixels((int64_t)max_pixels);
     if (!find_web_dir(sv->web_dir, sizeof sv->web_dir))
         fprintf(stderr, "vlm serve: warning: the web page (assets/web/index.html) was not found; set VLM_ASSETS to the "
                         "assets folder. Serving the API only.\n");

@@ -157,9 +157,10 @@ enum vlm_status vlm_safetensors_open(const char * path, struct vlm_safetensors *
     const uint8_t * base = st->map;
     uint64_t n_header = 0;
     for (int i = 7; i >= 0; i--) n_header = (n_header << 8) | base[i];
-    if (n_header > VLM_SAFETENSORS_MAX_HEADER) {
-        status = vlm_error(VLM_STATUS_BAD_MODEL, "%s: header length %" PRIu64 " exceeds the limit of %u bytes "
-                           "(file is %zu bytes)", path, n_header, VLM_SAFETENSORS_MAX_HEADER, file_size);
+    const uint64_t max_header = vlm_model_file_max_header();
+    if (n_header > max_header) {
+        status = vlm_error(VLM_STATUS_BAD_MODEL, "%s: header length %" PRIu64 " exceeds the limit of %" PRIu64 " bytes "
+                           "(file is %zu bytes)", path, n_header, max_header, file_size);
         goto fail;
     }
     if (n_header > file_size - 8) {
@@ -512,9 +513,9 @@ enum vlm_status vlm_safetensors_write(const char * path, const struct vlm_file_t
     // ref: safetensors/src/tensor.rs prepare(): pad the header with spaces to a multiple of 8
     while (!hb.oom && hb.n % 8 != 0) sb_puts(&hb, " ");
     if (hb.oom) { status = vlm_error(VLM_STATUS_OUT_OF_MEMORY, "%s: out of memory for the header", path); goto fail; }
-    if (hb.n > VLM_SAFETENSORS_MAX_HEADER) {
-        status = vlm_error(VLM_STATUS_INVALID_ARG, "%s: header of %zu bytes exceeds the limit of %u", path, hb.n,
-                           VLM_SAFETENSORS_MAX_HEADER);
+    if (hb.n > VLM_MODEL_DEFAULT_MAX_HEADER) {
+        status = vlm_error(VLM_STATUS_INVALID_ARG, "%s: header of %zu bytes exceeds the limit of %" PRIu64, path, hb.n,
+                           VLM_MODEL_DEFAULT_MAX_HEADER);
         goto fail;
     }
 
