@@ -1,11 +1,14 @@
 // cli.c — helpers shared by the subcommands: messages, common options, number lists.
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
+#include "model-file.h"
+#include "tokenizer.h"
 
 int cli_fail(const char * cmd, const char * fmt, ...) {
     va_list ap;
@@ -36,7 +39,43 @@ static bool parse_int(const char * s, long lo, long hi, int * out) {
     return true;
 }
 
+int cli_limit_option(const char * cmd, int argc, char ** argv, int * i) {
+    const char * a = argv[*i];
+    if (strcmp(a, "--max-pixels") && strcmp(a, "--max-header-bytes") && strcmp(a, "--max-tokens")) return 0;
+    if (*i + 1 >= argc) {
+        cli_usage_error(cmd, "%s needs a value", a);
+        return -1;
+    }
+    const char * v = argv[++*i];
+    char * end = NULL;
+    errno = 0;
+    long long n = v[0] >= '0' && v[0] <= '9' ? strtoll(v, &end, 10) : 0;
+    const long long hi = !strcmp(a, "--max-tokens") ? INT32_MAX : INT64_MAX;
+    if (errno || !end || *end || n < 1 || n > hi) {
+        cli_usage_error(cmd, "%s takes a whole number from 1 to %lld, not '%s'", a, hi, v);
+        return -1;
+    }
+    if (!strcmp(a, "--max-pixels")) vlm_image_set_max_pixels((int64_t)n);
+    else if (!strcmp(a, "--max-header-bytes")) vlm_model_file_set_max_header((uint64_t)n);
+    else vlm_clip_set_max_tokens((int64_t)n);
+    return 1;
+}
+
+void cli_print_limits_help(FILE * f) {
+    fprintf(f,
+            "input limits (every command but devices; a larger input is refused with a one-line error):\n"
+            "  --max-pixels N        largest image decoded, width x height (default %lld)\n"
+            "  --max-header-bytes N  largest model header: a safetensors file's JSON header, a GGUF file's\n"
+            "                        metadata and tensor table (default %" PRIu64 ")\n"
+            "  --max-tokens N        refuse a text (CLIP prompt or label) of more than N tokens, counted\n"
+            "                        without <start>/<end>, before truncation to the 77-token context\n"
+            "                        (default: no limit)\n",
+            (long long)VLM_IMAGE_DEFAULT_MAX_PIXELS, VLM_MODEL_DEFAULT_MAX_HEADER);
+}
+
 int cli_common_option(const char * cmd, int argc, char ** argv, int * i, struct vlm_model_params * params) {
+    int lim = cli_limit_option(cmd, argc, argv, i);
+    if (lim) return lim;
     const char * a = argv[*i];
     if (!strcmp(a, "--backend") || !strcmp(a, "--threads")) {
         if (*i + 1 >= argc) {

@@ -5,6 +5,7 @@
 #define VLM_CLI_H
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include "vlm.h"
 
 int vlm_cmd_info(int argc, char ** argv);
@@ -21,9 +22,18 @@ int  cli_fail(const char * cmd, const char * fmt, ...) __attribute__((format(pri
 // Prints "vlm <cmd>: <message>" and "run 'vlm <cmd> --help' for usage" and returns 2.
 int  cli_usage_error(const char * cmd, const char * fmt, ...) __attribute__((format(printf, 2, 3)));
 // Handles the options every subcommand takes: --backend cpu|vulkan|auto (default: env
-// VLM_BACKEND, else auto) and --threads N. Returns 1 if argv[*i] was one of them (advancing
-// *i past its value), 0 if not, -1 on a bad value (message printed).
+// VLM_BACKEND, else auto), --threads N and the input limits (cli_limit_option). Returns 1 if
+// argv[*i] was one of them (advancing *i past its value), 0 if not, -1 on a bad value
+// (message printed).
 int  cli_common_option(const char * cmd, int argc, char ** argv, int * i, struct vlm_model_params * params);
+// The input limits, set process-wide in the library as they are parsed (same returns):
+//   --max-pixels N        vlm_image_set_max_pixels
+//   --max-header-bytes N  vlm_model_file_set_max_header
+//   --max-tokens N        vlm_clip_set_max_tokens
+int  cli_limit_option(const char * cmd, int argc, char ** argv, int * i);
+// Prints the lines of `vlm --help` that explain them; subcommands print CLI_LIMITS_USAGE.
+void cli_print_limits_help(FILE * f);
+#define CLI_LIMITS_USAGE "  --max-pixels N, --max-header-bytes N, --max-tokens N (input limits: see vlm --help)\n"
 // Parses a float list "a,b,c" into out[n_expected]; false unless exactly n_expected numbers
 // (n_optional more allowed) are present. *n_got receives how many were read.
 bool cli_parse_floats(const char * s, float * out, int n_min, int n_max, int * n_got);

@@ -129,7 +129,8 @@ static void usage(FILE * f) {
             "GFLOP/s and the fraction of this machine's fp32 peak (OpenBLAS sgemm, measured in the same run).\n"
             "  SAM:  image_encoder (1024x1024 image), prompt_decoder (one point, multimask)\n"
             "  CLIP: image_encoder (one image), text_encoder (a batch of 8 prompts)\n"
-            "--random writes full-size random weights first: sam-vit-b, sam-vit-l, sam-vit-h, clip-vit-b-32.\n");
+            "--random writes full-size random weights first: sam-vit-b, sam-vit-l, sam-vit-h, clip-vit-b-32.\n"
+            CLI_LIMITS_USAGE);
 }
 
 int vlm_cmd_bench(int argc, char ** argv) {

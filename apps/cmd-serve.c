@@ -56,7 +56,6 @@ int vlm_cmd_serve(int argc, char ** argv) {
 #include "serve.h"
 
 #define RESULTS_MAX 64
-#define MAX_POINTS 64
 #define DRAIN_EXTRA (64u << 20)   // bytes read and dropped past --max-body before cutting a client off
 #define CONCEPT_CHUNK 64
 
@@ -100,12 +99,6 @@ struct serve {
     char **            concept_names;
     int32_t            n_concepts;
     float *            concept_feats;
-};
-
-struct conn {
-    char * body;
-    size_t n, cap, seen;
-    bool   too_big;
 };
 
 static double now_ms(void) {
@@ -258,39 +251,26 @@ static int results_get(struct serve * sv, const char * id, int index, float * ou
 
 // ---- request helpers ----------------------------------------------------------------------------
 
-static bool json_number(const cJSON * v, double * out) {
-    if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble)) return false;
-    *out = v->valuedouble;
+// Parses the JSON body of endpoint ep into q (vlm_serve_parse_request) and takes a reference to
+// its image (*e, NULL when the request names none); on failure sends the 4xx and returns false.
+// q needs vlm_serve_request_free either way.
+static bool begin_request(struct serve * sv, struct MHD_Connection * c, const struct vlm_serve_body * cn,
+                          enum vlm_serve_endpoint ep, struct vlm_serve_request * q, struct serve_image ** e,
+                          enum MHD_Result * ret) {
+    char err[512];
+    struct vlm_sam_everything_params defaults = vlm_sam_everything_default_params();
+    *e = NULL;
+    int rc = vlm_serve_parse_request(ep, cn->data, cn->n, &defaults, q, err, sizeof err);
+    if (rc) {
+        *ret = send_error(c, (unsigned)rc, "%s", err);
+        return false;
+    }
+    if (q->image && !(*e = cache_get(sv, q->image))) {
+        *ret = send_error(c, 404, "unknown image id '%.64s' (never uploaded, or evicted from the cache: POST it again "
+                                  "to /v1/images)", q->image);
+        return false;
+    }
     return true;
-}
-
-// Parses the body as a JSON object; on failure sends 400 and returns NULL.
-static cJSON * parse_body(struct MHD_Connection * c, const struct conn * cn, enum MHD_Result * ret) {
-    cJSON * o = cn->body ? cJSON_ParseWithLength(cn->body, cn->n) : NULL;
-    if (!o || !cJSON_IsObject(o)) {
-        const char * where = o ? NULL : cJSON_GetErrorPtr();
-        cJSON_Delete(o);
-        *ret = !cn->n ? send_error(c, 400, "empty request body: expected a JSON object")
-               : where && where >= cn->body && where < cn->body + cn->n
-                   ? send_error(c, 400, "bad JSON at byte %ld: expected a JSON object", (long)(where - cn->body))
-                   : send_error(c, 400, "bad JSON: expected a JSON object");
-        return NULL;
-    }
-    return o;
-}
-
-// Looks up body["image"]; on failure sends 400 / 404 and returns NULL.
-static struct serve_image * body_image(struct serve * sv, struct MHD_Connection * c, const cJSON * body,
-                                       enum MHD_Result * ret) {
-    const cJSON * v = cJSON_GetObjectItemCaseSensitive(body, "image");
-    if (!cJSON_IsString(v)) {
-        *ret = send_error(c, 400, "\"image\" must be the id string returned by POST /v1/images");
-        return NULL;
-    }
-    struct serve_image * e = cache_get(sv, v->valuestring);
-    if (!e) *ret = send_error(c, 404, "unknown image id '%.64s' (never uploaded, or evicted from the cache: POST it again "
-                                      "to /v1/images)", v->valuestring);
-    return e;
 }
 
 // A mask object: score, box, area, png (+ extra fields by the caller).
@@ -328,9 +308,9 @@ static enum MHD_Result h_health(struct serve * sv, struct MHD_Connection * c) {
     return send_json(c, 200, o);
 }
 
-static enum MHD_Result h_images(struct serve * sv, struct MHD_Connection * c, struct conn * cn) {
+static enum MHD_Result h_images(struct serve * sv, struct MHD_Connection * c, struct vlm_serve_body * cn) {
     if (!cn->n) return send_error(c, 400, "empty body: POST the raw image file bytes (PNG, JPEG, WebP, ...)");
-    uint64_t h = vlm_serve_fnv1a64(cn->body, cn->n);
+    uint64_t h = vlm_serve_fnv1a64(cn->data, cn->n);
     char id[17];
     snprintf(id, sizeof id, "%016llx", (unsigned long long)h);
     bool cached = true;
@@ -341,15 +321,13 @@ static enum MHD_Result h_images(struct serve * sv, struct MHD_Connection * c, st
         if (!n) return send_error(c, 503, "out of memory");
         n->hash = h;
         memcpy(n->id, id, sizeof id);
-        enum vlm_status st = vlm_image_decode((const uint8_t *)cn->body, cn->n, &n->img);
+        enum vlm_status st = vlm_image_decode((const uint8_t *)cn->data, cn->n, &n->img);
         if (st != VLM_STATUS_OK) {
             image_free(n);
             const char * msg = vlm_last_error();
             return send_error(c, strstr(msg, "over the limit") ? 413 : status_http(st), "%s", msg);
         }
-        free(cn->body);   // the pixels are decoded: drop the file early
-        cn->body = NULL;
-        cn->n = cn->cap = 0;
+        vlm_serve_body_free(cn);   // the pixels are decoded: drop the file early
         st = vlm_sam_session_new(sv->sam, &n->sam);
         if (st != VLM_STATUS_OK) {
             image_free(n);
@@ -395,86 +373,30 @@ static enum MHD_Result h_images(struct serve * sv, struct MHD_Connection * c, st
     return send_json(c, 200, o);
 }
 
-static enum MHD_Result h_segment(struct serve * sv, struct MHD_Connection * c, struct conn * cn) {
+static enum MHD_Result h_segment(struct serve * sv, struct MHD_Connection * c, struct vlm_serve_body * cn) {
     enum MHD_Result ret = MHD_NO;
     struct serve_image * e = NULL;
+    struct vlm_serve_request q;
     struct vlm_masks masks = { 0 };
     float * mask_input = NULL;
-    cJSON * body = parse_body(c, cn, &ret), * out = NULL;
-    if (!body) return ret;
-    if (!(e = body_image(sv, c, body, &ret))) goto done;
-    struct vlm_point points[MAX_POINTS];
-    int32_t n_points = 0;
-    struct vlm_box box;
-    bool has_box = false, multimask = true;
-    const cJSON * v = cJSON_GetObjectItemCaseSensitive(body, "points");
-    if (v && !cJSON_IsNull(v)) {
-        if (!cJSON_IsArray(v)) { ret = send_error(c, 400, "\"points\" must be an array of [x, y, label]"); goto done; }
-        const cJSON * p;
-        cJSON_ArrayForEach(p, v) {
-            int32_t k = cJSON_GetArraySize(p);
-            double x, y, l = 1;
-            if (!cJSON_IsArray(p) || (k != 2 && k != 3) || !json_number(cJSON_GetArrayItem(p, 0), &x) ||
-                !json_number(cJSON_GetArrayItem(p, 1), &y) || (k == 3 && !json_number(cJSON_GetArrayItem(p, 2), &l))) {
-                ret = send_error(c, 400, "point %d: expected [x, y, label] with numbers", n_points);
-                goto done;
-            }
-            if (l != 0 && l != 1) {
-                ret = send_error(c, 400, "point %d: label must be 1 (foreground) or 0 (background), not %g", n_points, l);
-                goto done;
-            }
-            if (n_points == MAX_POINTS) { ret = send_error(c, 400, "at most %d points", MAX_POINTS); goto done; }
-            points[n_points++] = (struct vlm_point){ (float)x, (float)y, (int32_t)l };
-        }
-    }
-    v = cJSON_GetObjectItemCaseSensitive(body, "box");
-    if (v && !cJSON_IsNull(v)) {
-        double b[4];
-        bool ok = cJSON_IsArray(v) && cJSON_GetArraySize(v) == 4;
-        for (int k = 0; ok && k < 4; k++) ok = json_number(cJSON_GetArrayItem(v, k), &b[k]);
-        if (!ok) { ret = send_error(c, 400, "\"box\" must be [x0, y0, x1, y1] (numbers)"); goto done; }
-        if (b[0] > b[2] || b[1] > b[3]) { ret = send_error(c, 400, "\"box\": needs x0 <= x1 and y0 <= y1"); goto done; }
-        if (b[0] < 0 || b[1] < 0 || b[2] > e->img.width || b[3] > e->img.height) {
-            ret = send_error(c, 400, "\"box\" [%g, %g, %g, %g] is outside the %dx%d image", b[0], b[1], b[2], b[3],
-                             e->img.width, e->img.height);
-            goto done;
-        }
-        box = (struct vlm_box){ (float)b[0], (float)b[1], (float)b[2], (float)b[3] };
-        has_box = true;
-    }
-    v = cJSON_GetObjectItemCaseSensitive(body, "multimask");
-    if (v && !cJSON_IsNull(v)) {
-        if (!cJSON_IsBool(v)) { ret = send_error(c, 400, "\"multimask\" must be true or false"); goto done; }
-        multimask = cJSON_IsTrue(v);
-    }
-    v = cJSON_GetObjectItemCaseSensitive(body, "mask_input");
-    if (v && !cJSON_IsNull(v)) {
-        if (!cJSON_IsString(v)) { ret = send_error(c, 400, "\"mask_input\" must be the id of an earlier result"); goto done; }
-        int index = -1;
-        const cJSON * iv = cJSON_GetObjectItemCaseSensitive(body, "mask_index");
-        double d;
-        if (iv && !cJSON_IsNull(iv)) {
-            if (!json_number(iv, &d) || d < 0 || d > 16 || d != floor(d)) {
-                ret = send_error(c, 400, "\"mask_index\" must be a mask number of that result");
-                goto done;
-            }
-            index = (int)d;
-        }
+    cJSON * out = NULL;
+    char err[512];
+    if (!begin_request(sv, c, cn, VLM_SERVE_SEGMENT, &q, &e, &ret)) goto done;
+    int rc = vlm_serve_check_box(&q, e->img.width, e->img.height, err, sizeof err);
+    if (rc) { ret = send_error(c, (unsigned)rc, "%s", err); goto done; }
+    struct vlm_box box = { (float)q.box[0], (float)q.box[1], (float)q.box[2], (float)q.box[3] };
+    if (q.mask_input) {
         if (!(mask_input = malloc(sizeof(float) * VLM_SAM_LOW_RES * VLM_SAM_LOW_RES))) {
             ret = send_error(c, 503, "out of memory");
             goto done;
         }
-        int r = results_get(sv, v->valuestring, index, mask_input);
-        if (r == 404) { ret = send_error(c, 404, "unknown result id '%.64s' for mask_input (the server keeps the last %d)", v->valuestring, RESULTS_MAX); goto done; }
-        if (r == 400) { ret = send_error(c, 400, "\"mask_index\" %d: result '%.64s' has fewer masks", index, v->valuestring); goto done; }
+        int r = results_get(sv, q.mask_input, q.mask_index, mask_input);
+        if (r == 404) { ret = send_error(c, 404, "unknown result id '%.64s' for mask_input (the server keeps the last %d)", q.mask_input, RESULTS_MAX); goto done; }
+        if (r == 400) { ret = send_error(c, 400, "\"mask_index\" %d: result '%.64s' has fewer masks", q.mask_index, q.mask_input); goto done; }
     }
-    if (!n_points && !has_box && !mask_input) {
-        ret = send_error(c, 400, "no prompt: give \"points\", \"box\" or \"mask_input\"");
-        goto done;
-    }
-    struct vlm_sam_prompt prompt = { .points = n_points ? points : NULL, .n_points = n_points,
-                                     .box = has_box ? &box : NULL, .mask_input = mask_input,
-                                     .multimask_output = multimask };
+    struct vlm_sam_prompt prompt = { .points = q.n_points ? q.points : NULL, .n_points = q.n_points,
+                                     .box = q.has_box ? &box : NULL, .mask_input = mask_input,
+                                     .multimask_output = q.multimask };
     double t0 = now_ms();
     pthread_mutex_lock(&sv->sam_mu);
     double t1 = now_ms();
@@ -506,61 +428,21 @@ static enum MHD_Result h_segment(struct serve * sv, struct MHD_Connection * c, s
     out = NULL;
 done:
     cJSON_Delete(out);
-    cJSON_Delete(body);
+    vlm_serve_request_free(&q);
     free(mask_input);
     vlm_masks_free(&masks);
     cache_release(sv, e);
     return ret;
 }
 
-// Reads an optional number field into *out within [lo, hi]; false (400 sent) when bad.
-static bool opt_number(struct MHD_Connection * c, const cJSON * body, const char * name, double lo, double hi, bool integer,
-                       double * out, enum MHD_Result * ret) {
-    const cJSON * v = cJSON_GetObjectItemCaseSensitive(body, name);
-    if (!v || cJSON_IsNull(v)) return true;
-    double d;
-    if (!json_number(v, &d) || d < lo || d > hi || (integer && d != floor(d))) {
-        *ret = send_error(c, 400, "\"%s\" must be %s from %g to %g", name, integer ? "an integer" : "a number", lo, hi);
-        return false;
-    }
-    *out = d;
-    return true;
-}
-
-static enum MHD_Result h_everything(struct serve * sv, struct MHD_Connection * c, struct conn * cn) {
+static enum MHD_Result h_everything(struct serve * sv, struct MHD_Connection * c, struct vlm_serve_body * cn) {
     enum MHD_Result ret = MHD_NO;
     struct serve_image * e = NULL;
+    struct vlm_serve_request q;
     struct vlm_sam_everything_result er = { 0 };
-    cJSON * body = parse_body(c, cn, &ret), * out = NULL;
-    if (!body) return ret;
-    if (!(e = body_image(sv, c, body, &ret))) goto done;
-    struct vlm_sam_everything_params p = vlm_sam_everything_default_params();
-    double d[11] = { p.points_per_side, p.points_per_batch, p.pred_iou_thresh, p.stability_score_thresh,
-                     p.stability_score_offset, p.box_nms_thresh, p.crop_n_layers, p.crop_nms_thresh,
-                     p.crop_overlap_ratio, p.crop_n_points_downscale_factor, p.min_mask_region_area };
-    if (!opt_number(c, body, "points_per_side", 1, 128, true, &d[0], &ret) ||
-        !opt_number(c, body, "points_per_batch", 1, 4096, true, &d[1], &ret) ||
-        !opt_number(c, body, "pred_iou_thresh", -1, 1, false, &d[2], &ret) ||
-        !opt_number(c, body, "stability_score_thresh", -1, 1, false, &d[3], &ret) ||
-        !opt_number(c, body, "stability_score_offset", 0, 100, false, &d[4], &ret) ||
-        !opt_number(c, body, "box_nms_thresh", 0, 1, false, &d[5], &ret) ||
-        !opt_number(c, body, "crop_n_layers", 0, 4, true, &d[6], &ret) ||
-        !opt_number(c, body, "crop_nms_thresh", 0, 1, false, &d[7], &ret) ||
-        !opt_number(c, body, "crop_overlap_ratio", 0, 0.99, false, &d[8], &ret) ||
-        !opt_number(c, body, "crop_n_points_downscale_factor", 1, 16, true, &d[9], &ret) ||
-        !opt_number(c, body, "min_mask_region_area", 0, 1 << 30, true, &d[10], &ret))
-        goto done;
-    p.points_per_side = (int32_t)d[0];
-    p.points_per_batch = (int32_t)d[1];
-    p.pred_iou_thresh = (float)d[2];
-    p.stability_score_thresh = (float)d[3];
-    p.stability_score_offset = (float)d[4];
-    p.box_nms_thresh = (float)d[5];
-    p.crop_n_layers = (int32_t)d[6];
-    p.crop_nms_thresh = (float)d[7];
-    p.crop_overlap_ratio = (float)d[8];
-    p.crop_n_points_downscale_factor = (int32_t)d[9];
-    p.min_mask_region_area = (int32_t)d[10];
+    cJSON * out = NULL;
+    if (!begin_request(sv, c, cn, VLM_SERVE_EVERYTHING, &q, &e, &ret)) goto done;
+    const struct vlm_sam_everything_params p = q.everything;
     pthread_mutex_lock(&sv->sam_mu);
     enum vlm_status st = vlm_sam_everything(e->sam, p.crop_n_layers > 0 ? &e->img : NULL, &p, &er);
     char msg[1024] = "";
@@ -586,38 +468,10 @@ static enum MHD_Result h_everything(struct serve * sv, struct MHD_Connection * c
     out = NULL;
 done:
     cJSON_Delete(out);
-    cJSON_Delete(body);
+    vlm_serve_request_free(&q);
     vlm_sam_everything_result_free(&er);
     cache_release(sv, e);
     return ret;
-}
-
-// body[name] as an array of non-empty strings; false (400 sent) when bad. *out is malloc'd.
-static bool string_list(struct MHD_Connection * c, const cJSON * body, const char * name, const char *** out, int32_t * n,
-                        enum MHD_Result * ret) {
-    const cJSON * v = cJSON_GetObjectItemCaseSensitive(body, name);
-    *out = NULL;
-    *n = 0;
-    if (!v || cJSON_IsNull(v)) return true;
-    int32_t k = cJSON_IsArray(v) ? cJSON_GetArraySize(v) : -1;
-    if (k < 1 || k > 4096) {
-        *ret = send_error(c, 400, "\"%s\" must be an array of 1 to 4096 strings", name);
-        return false;
-    }
-    const char ** s = calloc((size_t)k, sizeof *s);
-    if (!s) { *ret = send_error(c, 503, "out of memory"); return false; }
-    for (int32_t i = 0; i < k; i++) {
-        const cJSON * it = cJSON_GetArrayItem(v, i);
-        if (!cJSON_IsString(it) || !it->valuestring[0]) {
-            free(s);
-            *ret = send_error(c, 400, "\"%s\"[%d] must be a non-empty string", name, i);
-            return false;
-        }
-        s[i] = it->valuestring;
-    }
-    *out = s;
-    *n = k;
-    return true;
 }
 
 static cJSON * float_array(const float * v, int32_t n) {
@@ -626,18 +480,15 @@ static cJSON * float_array(const float * v, int32_t n) {
     return a;
 }
 
-static enum MHD_Result h_embed(struct serve * sv, struct MHD_Connection * c, struct conn * cn) {
+static enum MHD_Result h_embed(struct serve * sv, struct MHD_Connection * c, struct vlm_serve_body * cn) {
     enum MHD_Result ret = MHD_NO;
     struct serve_image * e = NULL;
-    const char ** texts = NULL;
-    int32_t n_texts = 0;
+    struct vlm_serve_request q;
     float * f = NULL;
-    cJSON * body = parse_body(c, cn, &ret), * out = NULL;
-    if (!body) return ret;
-    bool want_image = cJSON_GetObjectItemCaseSensitive(body, "image") != NULL;
-    if (want_image && !(e = body_image(sv, c, body, &ret))) goto done;
-    if (!string_list(c, body, "texts", &texts, &n_texts, &ret)) goto done;
-    if (!e && !n_texts) { ret = send_error(c, 400, "give \"image\" (an id) and/or \"texts\" (strings)"); goto done; }
+    cJSON * out = NULL;
+    if (!begin_request(sv, c, cn, VLM_SERVE_EMBED, &q, &e, &ret)) goto done;
+    const char * const * texts = q.texts;
+    const int32_t n_texts = q.n_texts;
     int32_t dim = vlm_clip_embed_dim(sv->clip);
     if (!(f = malloc(sizeof(float) * (size_t)dim * (n_texts + 1)))) { ret = send_error(c, 503, "out of memory"); goto done; }
     struct vlm_clip_params cp = vlm_clip_default_params();
@@ -661,33 +512,25 @@ static enum MHD_Result h_embed(struct serve * sv, struct MHD_Connection * c, str
     out = NULL;
 done:
     cJSON_Delete(out);
-    cJSON_Delete(body);
-    free(texts);
+    vlm_serve_request_free(&q);
     free(f);
     cache_release(sv, e);
     return ret;
 }
 
-static enum MHD_Result h_classify(struct serve * sv, struct MHD_Connection * c, struct conn * cn) {
+static enum MHD_Result h_classify(struct serve * sv, struct MHD_Connection * c, struct vlm_serve_body * cn) {
     enum MHD_Result ret = MHD_NO;
     struct serve_image * e = NULL;
-    const char ** labels = NULL;
-    int32_t n = 0;
+    struct vlm_serve_request q;
     float * probs = NULL;
-    cJSON * body = parse_body(c, cn, &ret), * out = NULL;
-    if (!body) return ret;
-    if (!(e = body_image(sv, c, body, &ret))) goto done;
-    if (!string_list(c, body, "labels", &labels, &n, &ret)) goto done;
-    if (!n) { ret = send_error(c, 400, "\"labels\" must be an array of 1 to 4096 strings"); goto done; }
-    const cJSON * t = cJSON_GetObjectItemCaseSensitive(body, "template");
-    if (t && !cJSON_IsNull(t) && (!cJSON_IsString(t) || !strstr(t->valuestring, "{}"))) {
-        ret = send_error(c, 400, "\"template\" must be a string containing {}");
-        goto done;
-    }
+    cJSON * out = NULL;
+    if (!begin_request(sv, c, cn, VLM_SERVE_CLASSIFY, &q, &e, &ret)) goto done;
+    const char * const * labels = q.texts;
+    const int32_t n = q.n_texts;
     if (!(probs = malloc(sizeof(float) * (size_t)n))) { ret = send_error(c, 503, "out of memory"); goto done; }
     char msg[1024] = "";
     pthread_mutex_lock(&sv->clip_mu);
-    enum vlm_status st = vlm_clip_classify(sv->clip, &e->img, labels, n, cJSON_IsString(t) ? t->valuestring : NULL, probs);
+    enum vlm_status st = vlm_clip_classify(sv->clip, &e->img, labels, n, q.template_, probs);
     if (st != VLM_STATUS_OK) snprintf(msg, sizeof msg, "%s", vlm_last_error());
     pthread_mutex_unlock(&sv->clip_mu);
     if (st != VLM_STATUS_OK) { ret = send_error(c, status_http(st), "%s", msg); goto done; }
@@ -704,8 +547,7 @@ static enum MHD_Result h_classify(struct serve * sv, struct MHD_Connection * c, 
     out = NULL;
 done:
     cJSON_Delete(out);
-    cJSON_Delete(body);
-    free(labels);
+    vlm_serve_request_free(&q);
     free(probs);
     cache_release(sv, e);
     return ret;
@@ -789,24 +631,16 @@ done:
     return NULL;
 }
 
-static enum MHD_Result h_label(struct serve * sv, struct MHD_Connection * c, struct conn * cn) {
+static enum MHD_Result h_label(struct serve * sv, struct MHD_Connection * c, struct vlm_serve_body * cn) {
     enum MHD_Result ret = MHD_NO;
     struct serve_image * e = NULL;
+    struct vlm_serve_request q;
     struct vlm_image mask = { 0 }, crop = { 0 };
-    uint8_t * png = NULL;
     float * feat = NULL;
-    cJSON * body = parse_body(c, cn, &ret), * out = NULL;
-    if (!body) return ret;
-    if (!(e = body_image(sv, c, body, &ret))) goto done;
-    double top = 5;
-    if (!opt_number(c, body, "top", 1, 100, true, &top, &ret)) goto done;
-    const cJSON * mv = cJSON_GetObjectItemCaseSensitive(body, "mask");
-    size_t n = 0;
-    if (!cJSON_IsString(mv) || !(png = vlm_serve_base64_decode(mv->valuestring, &n))) {
-        ret = send_error(c, 400, "\"mask\" must be a base64 PNG of the object's mask");
-        goto done;
-    }
-    if (vlm_image_decode(png, n, &mask) != VLM_STATUS_OK) { ret = send_error(c, 400, "\"mask\": %s", vlm_last_error()); goto done; }
+    cJSON * out = NULL;
+    if (!begin_request(sv, c, cn, VLM_SERVE_LABEL, &q, &e, &ret)) goto done;
+    const double top = q.top;
+    if (vlm_image_decode(q.mask_png, q.n_mask_png, &mask) != VLM_STATUS_OK) { ret = send_error(c, 400, "\"mask\": %s", vlm_last_error()); goto done; }
     const int32_t W = e->img.width, H = e->img.height;
     if (mask.width != W || mask.height != H) {
         ret = send_error(c, 400, "\"mask\" is %dx%d, the image %dx%d", mask.width, mask.height, W, H);
@@ -889,8 +723,7 @@ static enum MHD_Result h_label(struct serve * sv, struct MHD_Connection * c, str
     out = NULL;
 done:
     cJSON_Delete(out);
-    cJSON_Delete(body);
-    free(png);
+    vlm_serve_request_free(&q);
     free(feat);
     vlm_image_free(&mask);
     vlm_image_free(&crop);
@@ -901,21 +734,8 @@ done:
 // ---- static files (assets/web) ----------------------------------------------------------------
 
 static enum MHD_Result h_static(struct serve * sv, struct MHD_Connection * c, const char * url) {
-    const char * name = !strcmp(url, "/") ? "index.html" : url + 1;
-    size_t len = strlen(name);
-    bool ok = len > 0 && len < 64 && name[0] != '.';
-    for (size_t i = 0; ok && i < len; i++)
-        ok = (name[i] >= 'a' && name[i] <= 'z') || (name[i] >= '0' && name[i] <= '9') || name[i] == '-' || name[i] == '.' ||
-             name[i] == '_';
-    const char * dot = ok ? strrchr(name, '.') : NULL;
-    const char * type = !dot                 ? NULL
-                        : !strcmp(dot, ".html") ? "text/html; charset=utf-8"
-                        : !strcmp(dot, ".js")   ? "text/javascript; charset=utf-8"
-                        : !strcmp(dot, ".css")  ? "text/css; charset=utf-8"
-                        : !strcmp(dot, ".png")  ? "image/png"
-                        : !strcmp(dot, ".svg")  ? "image/svg+xml"
-                                                : NULL;
-    if (!type) return send_error(c, 404, "not found: %.200s", url);
+    const char * type = NULL, * name = vlm_serve_static_name(url, &type);
+    if (!name) return send_error(c, 404, "not found: %.200s", url);
     if (!sv->web_dir[0]) return send_error(c, 404, "the web page (assets/web) was not found: set VLM_ASSETS to the assets folder");
     char path[PATH_MAX + 80];
     snprintf(path, sizeof path, "%s/%s", sv->web_dir, name);
@@ -940,80 +760,48 @@ static enum MHD_Result on_request(void * cls, struct MHD_Connection * c, const c
                                   void ** con_cls) {
     (void)version;
     struct serve * sv = cls;
-    struct conn * cn = *con_cls;
+    struct vlm_serve_body * cn = *con_cls;
+    char err[512];
+    int rc;
     if (!cn) {
         if (!(cn = calloc(1, sizeof *cn))) return MHD_NO;
         *con_cls = cn;
         const char * cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-        if (cl) {
-            unsigned long long n = strtoull(cl, NULL, 10);
-            if (n > sv->max_body) cn->too_big = true;
-            if (n > sv->max_body + DRAIN_EXTRA)   // not worth reading: answer now, the connection closes
-                return send_error(c, 413, "request body of %llu bytes is over the limit of %zu (--max-body)", n, sv->max_body);
-        }
+        if ((rc = vlm_serve_body_begin(cn, cl, sv->max_body, DRAIN_EXTRA, err, sizeof err)))
+            return send_error(c, (unsigned)rc, "%s", err);
         return MHD_YES;
     }
     if (*upload_data_size) {
         size_t k = *upload_data_size;
         *upload_data_size = 0;
-        cn->seen += k;
-        if (!cn->too_big && cn->n + k > sv->max_body) {
-            cn->too_big = true;
-            free(cn->body);
-            cn->body = NULL;
-            cn->n = cn->cap = 0;
-        }
-        if (cn->too_big) {
-            if (cn->seen > sv->max_body + DRAIN_EXTRA)
-                return send_error(c, 413, "request body over the limit of %zu bytes (--max-body)", sv->max_body);
-            return MHD_YES;
-        }
-        if (cn->n + k + 1 > cn->cap) {
-            size_t cap = cn->cap ? cn->cap : 65536;
-            while (cap < cn->n + k + 1) cap *= 2;
-            char * b = realloc(cn->body, cap);
-            if (!b) return send_error(c, 503, "out of memory");
-            cn->body = b;
-            cn->cap = cap;
-        }
-        memcpy(cn->body + cn->n, upload_data, k);
-        cn->n += k;
-        cn->body[cn->n] = 0;
+        if ((rc = vlm_serve_body_add(cn, upload_data, k, sv->max_body, DRAIN_EXTRA, err, sizeof err)))
+            return send_error(c, (unsigned)rc, "%s", err);
         return MHD_YES;
     }
     if (cn->too_big) return send_error(c, 413, "request body over the limit of %zu bytes (--max-body)", sv->max_body);
 
-    bool get = !strcmp(method, "GET") || !strcmp(method, "HEAD"), post = !strcmp(method, "POST");
-    if (!strncmp(url, "/v1/", 4)) {
-        const char * r = url + 4;
-        if (!strcmp(r, "health")) return get ? h_health(sv, c) : send_error(c, 405, "use GET for %s", url);
-        static const char * const posts[] = { "images", "segment", "everything", "embed", "classify", "label" };
-        int which = -1;
-        for (int i = 0; i < 6; i++)
-            if (!strcmp(r, posts[i])) which = i;
-        if (which < 0) return send_error(c, 404, "unknown endpoint %.200s", url);
-        if (!post) return send_error(c, 405, "use POST for %s", url);
-        if (which >= 3 && !sv->clip) return send_error(c, 404, "%s needs a CLIP model: start the server with --clip MODEL", url);
-        switch (which) {
-        case 0: return h_images(sv, c, cn);
-        case 1: return h_segment(sv, c, cn);
-        case 2: return h_everything(sv, c, cn);
-        case 3: return h_embed(sv, c, cn);
-        case 4: return h_classify(sv, c, cn);
-        default: return h_label(sv, c, cn);
-        }
+    enum vlm_serve_endpoint ep;
+    if ((rc = vlm_serve_route(url, method, sv->clip != NULL, &ep, err, sizeof err)))
+        return send_error(c, (unsigned)rc, "%s", err);
+    switch (ep) {
+    case VLM_SERVE_HEALTH: return h_health(sv, c);
+    case VLM_SERVE_IMAGES: return h_images(sv, c, cn);
+    case VLM_SERVE_SEGMENT: return h_segment(sv, c, cn);
+    case VLM_SERVE_EVERYTHING: return h_everything(sv, c, cn);
+    case VLM_SERVE_EMBED: return h_embed(sv, c, cn);
+    case VLM_SERVE_CLASSIFY: return h_classify(sv, c, cn);
+    case VLM_SERVE_LABEL: return h_label(sv, c, cn);
+    default: return h_static(sv, c, url);
     }
-    if (!get) return send_error(c, 405, "use GET for %s", url);
-    return h_static(sv, c, url);
 }
 
 static void on_completed(void * cls, struct MHD_Connection * c, void ** con_cls, enum MHD_RequestTerminationCode toe) {
     (void)cls;
     (void)c;
     (void)toe;
-    struct conn * cn = *con_cls;
+    struct vlm_serve_body * cn = *con_cls;
     if (cn) {
-        free(cn->body);
+        vlm_serve_body_free(cn);
         free(cn);
     }
     *con_cls = NULL;
@@ -1034,10 +822,9 @@ static void usage(FILE * f) {
             "  --port N              TCP port (default 8080; 0 picks a free one)\n"
             "  --max-body MB         largest request body (default 32; larger ones get 413)\n"
             "  --cache-mb N          memory for cached image embeddings, LRU (default 1024)\n"
-            "  --max-pixels N        largest image accepted, width x height (default 64M)\n"
             "  --timeout S           idle connection timeout in seconds (default 60)\n"
             "  --max-connections N   concurrent connections (default 256)\n"
-            "  --backend cpu|vulkan|auto, --threads N\n\n"
+            "  --backend cpu|vulkan|auto, --threads N\n" CLI_LIMITS_USAGE "\n"
             "API: GET /v1/health; POST /v1/images (raw bytes), /v1/segment, /v1/everything (JSON);\n"
             "with --clip: POST /v1/embed, /v1/classify, /v1/label. Errors: {\"error\": \"...\"}.\n");
 }
@@ -1063,8 +850,7 @@ static bool find_web_dir(char * out, size_t n) {
 int vlm_cmd_serve(int argc, char ** argv) {
     struct vlm_model_params mp = vlm_model_default_params();
     const char * model_path = NULL, * clip_path = NULL, * host = "127.0.0.1";
-    double port = 8080, max_body_mb = 32, cache_mb = 1024, max_pixels = (double)VLM_IMAGE_DEFAULT_MAX_PIXELS, timeout = 60,
-           max_conn = 256;
+    double port = 8080, max_body_mb = 32, cache_mb = 1024, timeout = 60, max_conn = 256;
     for (int i = 1; i < argc; i++) {
         const char * a = argv[i];
         int c = cli_common_option(CMD, argc, argv, &i, &mp);
@@ -1086,8 +872,6 @@ int vlm_cmd_serve(int argc, char ** argv) {
             if (!parse_num(v, 0.001, 4096, &max_body_mb)) return cli_usage_error(CMD, "--max-body takes megabytes (0.001..4096), not '%s'", v);
         } else if (!strcmp(a, "--cache-mb")) {
             if (!parse_num(v, 1, 1 << 20, &cache_mb)) return cli_usage_error(CMD, "--cache-mb takes megabytes (>= 1), not '%s'", v);
-        } else if (!strcmp(a, "--max-pixels")) {
-            if (!parse_num(v, 1, 1e12, &max_pixels)) return cli_usage_error(CMD, "--max-pixels takes a pixel count, not '%s'", v);
         } else if (!strcmp(a, "--timeout")) {
             if (!parse_num(v, 1, 86400, &timeout)) return cli_usage_error(CMD, "--timeout takes seconds (1..86400), not '%s'", v);
         } else if (!strcmp(a, "--max-connections")) {
@@ -1125,7 +909,6 @@ int vlm_cmd_serve(int argc, char ** argv) {
     sv->clip_path = clip_path;
     sv->max_body = (size_t)(max_body_mb * 1024 * 1024);
     sv->cache_budget = (size_t)(cache_mb * 1024 * 1024);
-    vlm_image_set_max_pixels((int64_t)max_pixels);
     if (!find_web_dir(sv->web_dir, sizeof sv->web_dir))
         fprintf(stderr, "vlm serve: warning: the web page (assets/web/index.html) was not found; set VLM_ASSETS to the "
                         "assets folder. Serving the API only.\n");

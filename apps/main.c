@@ -29,7 +29,8 @@ static void usage(FILE * f) {
             vlm_version());
     for (size_t i = 0; i < sizeof subcommands / sizeof *subcommands; i++)
         fprintf(f, "  %-10s %s\n", subcommands[i].name, subcommands[i].summary);
-    fprintf(f, "\nevery command takes --backend cpu|vulkan|auto (default: $VLM_BACKEND, else auto)\n");
+    fprintf(f, "\nevery command takes --backend cpu|vulkan|auto (default: $VLM_BACKEND, else auto)\n\n");
+    cli_print_limits_help(f);
 }
 
 // The CPU backend runs many short OpenMP regions. With libgomp's default wait policy idle

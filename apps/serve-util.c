@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core.h"
 #include "serve.h"
 
 uint64_t vlm_serve_fnv1a64(const void * data, size_t n) {
@@ -82,10 +83,13 @@ struct membuf {
 static void png_mem_write(png_structp png, png_bytep data, png_size_t len) {
     struct membuf * b = png_get_io_ptr(png);
     if (b->oom) return;
-    if (b->n + len > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->n + len) cap *= 2;
-        uint8_t * p = realloc(b->p, cap);
+    size_t need, cap;
+    if (!vlm_add_size(b->n, len, &need)) {
+        b->oom = 1;
+        return;
+    }
+    if (need > b->cap) {
+        uint8_t * p = vlm_grow_size(b->cap, need, 4096, &cap) ? realloc(b->p, cap) : NULL;
         if (!p) {
             b->oom = 1;
             return;

@@ -1,9 +1,12 @@
-// serve.h — helpers of `vlm serve` (apps/serve-util.c).
+// serve.h — helpers of `vlm serve`: encodings (apps/serve-util.c) and the request side,
+// routing, bodies and the API's JSON (apps/serve-request.c). None needs a server or a model.
 #ifndef VLM_SERVE_H
 #define VLM_SERVE_H
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "vlm.h"
 
 // FNV-1a 64 of a byte string (the image ids are its 16 hex digits).
 uint64_t  vlm_serve_fnv1a64(const void * data, size_t n);
@@ -16,4 +19,74 @@ uint8_t * vlm_serve_base64_decode(const char * s, size_t * n_out);
 // nonzero bytes become 255. malloc'd; NULL on failure.
 uint8_t * vlm_serve_png_encode(const uint8_t * pixels, int32_t w, int32_t h, int32_t channels, bool mask01,
                                size_t * n_out);
+
+// ---- requests (serve-request.c) ----
+// Every function returning int gives 0 on success, else the HTTP status with a one-line
+// message for the client in err.
+#define VLM_SERVE_MAX_POINTS  64
+#define VLM_SERVE_MAX_STRINGS 4096
+
+enum vlm_serve_endpoint {
+    VLM_SERVE_STATIC = 0,   // GET of a file of the web page
+    VLM_SERVE_HEALTH,       // GET /v1/health
+    VLM_SERVE_IMAGES,       // POST /v1/images (raw image bytes)
+    VLM_SERVE_SEGMENT,      // POST /v1/segment and the rest: JSON bodies
+    VLM_SERVE_EVERYTHING,
+    VLM_SERVE_EMBED,        // with --clip
+    VLM_SERVE_CLASSIFY,     // with --clip
+    VLM_SERVE_LABEL,        // with --clip
+};
+// Maps a method and URL to an endpoint: 404 unknown (or needs CLIP without one), 405 wrong method.
+int vlm_serve_route(const char * url, const char * method, bool have_clip, enum vlm_serve_endpoint * ep, char * err,
+                    size_t err_size);
+// The file name of a static URL ("/" is index.html) and its content type; NULL (no such
+// file: 404) unless the name is [a-z0-9._-], under 64 bytes, not starting with '.', with a
+// known extension. The name never holds a '/'.
+const char * vlm_serve_static_name(const char * url, const char ** type);
+
+// A request body as it arrives. Past max_body bytes the data is dropped (too_big: answer 413
+// at the end); past max_body + drain the client is cut off (413 at once).
+struct vlm_serve_body {
+    char * data;            // NUL-terminated, n bytes
+    size_t n, cap, seen;
+    bool   too_big;
+};
+// Starts a body with the request's Content-Length header (NULL when absent).
+int  vlm_serve_body_begin(struct vlm_serve_body * b, const char * content_length, size_t max_body, size_t drain,
+                          char * err, size_t err_size);
+int  vlm_serve_body_add(struct vlm_serve_body * b, const char * data, size_t k, size_t max_body, size_t drain,
+                        char * err, size_t err_size);
+void vlm_serve_body_free(struct vlm_serve_body * b);
+
+// A JSON request, validated as far as it can be without the server's state (the image and
+// result ids are looked up, and the box checked against the image, by the handler).
+struct vlm_serve_request {
+    struct cJSON *   json;           // the parsed body: owns the strings below
+    const char *     image;          // "image" id; NULL only for /v1/embed without one
+    // /v1/segment
+    struct vlm_point points[VLM_SERVE_MAX_POINTS];
+    int32_t          n_points;
+    bool             has_box, multimask;   // multimask defaults to true
+    double           box[4];         // x0 <= x1, y0 <= y1 (see vlm_serve_check_box)
+    const char *     mask_input;     // id of an earlier result, NULL: none
+    int32_t          mask_index;     // 0..16, -1: the result's best mask
+    // /v1/everything: the defaults given to vlm_serve_parse_request, overridden by the body
+    struct vlm_sam_everything_params everything;
+    // /v1/embed "texts" (may be none) or /v1/classify "labels" (at least one)
+    const char **    texts;          // malloc'd, n_texts pointers into json
+    int32_t          n_texts;
+    const char *     template_;      // /v1/classify "template" (holds "{}"), NULL: the default
+    // /v1/label
+    int32_t          top;            // 1..100, default 5
+    uint8_t *        mask_png;       // "mask" base64-decoded (malloc'd), n_mask_png bytes
+    size_t           n_mask_png;
+};
+// Parses the body of a JSON endpoint into q (free it with vlm_serve_request_free, also after a
+// failure). everything_defaults: vlm_sam_everything_default_params() for /v1/everything.
+int  vlm_serve_parse_request(enum vlm_serve_endpoint ep, const char * body, size_t n,
+                             const struct vlm_sam_everything_params * everything_defaults,
+                             struct vlm_serve_request * q, char * err, size_t err_size);
+// The box of a /v1/segment request against the image: 400 when outside it.
+int  vlm_serve_check_box(const struct vlm_serve_request * q, int32_t width, int32_t height, char * err, size_t err_size);
+void vlm_serve_request_free(struct vlm_serve_request * q);
 #endif

@@ -76,6 +76,15 @@ static inline bool vlm_align_size(size_t a, size_t align, size_t * out) {
     *out = t / align * align;
     return true;
 }
+// Capacity of a growing buffer that must hold need bytes: cap (initial when 0) doubled until
+// it does; false on overflow (out untouched).
+static inline bool vlm_grow_size(size_t cap, size_t need, size_t initial, size_t * out) {
+    if (cap == 0) cap = initial ? initial : 1;
+    while (cap < need)
+        if (__builtin_mul_overflow(cap, (size_t)2, &cap)) return false;
+    *out = cap;
+    return true;
+}
 
 // ---- execution context ---------------------------------------------------------------
 enum vlm_backend_kind { VLM_BACKEND_KIND_CPU = 0, VLM_BACKEND_KIND_VULKAN };

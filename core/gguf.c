@@ -98,14 +98,25 @@ static size_t value_type_size(uint32_t t) {
 
 // ---- bounded reader ----
 
+// size: where the header may end (the file's size, or the header limit when smaller).
 struct rd {
     const uint8_t * p;
-    size_t          size, pos;
+    size_t          size, pos, file_size;
     const char *    path;
 };
 
+// A read of n bytes at r->pos that does not fit r->size: true (error recorded) when it would
+// fit in the file, i.e. the header limit was hit rather than the end of the file.
+static bool rd_over_limit(const struct rd * r, uint64_t n, const char * what) {
+    if (r->size >= r->file_size || n > r->file_size - r->pos) return false;
+    vlm_error(VLM_STATUS_BAD_MODEL, "%s: header over the limit of %zu bytes (%s at offset %zu needs %" PRIu64 " bytes)",
+              r->path, r->size, what, r->pos, n);
+    return true;
+}
+
 static bool rd_need(struct rd * r, size_t n, const char * what) {
     if (n > r->size - r->pos) {
+        if (rd_over_limit(r, n, what)) return false;
         vlm_error(VLM_STATUS_BAD_MODEL, "%s: file truncated: %s needs %zu bytes at offset %zu but the file has %zu",
                   r->path, what, n, r->pos, r->size);
         return false;
@@ -132,6 +143,7 @@ static bool rd_str(struct rd * r, const char ** s, uint64_t * len, const char * 
     uint64_t n;
     if (!rd_u64(r, &n, what)) return false;
     if (n > r->size - r->pos) {
+        if (rd_over_limit(r, n, what)) return false;
         vlm_error(VLM_STATUS_BAD_MODEL, "%s: %s has length %" PRIu64 " at offset %zu, past the end of the file "
                   "(%zu bytes)", r->path, what, n, r->pos - 8, r->size);
         return false;
@@ -175,6 +187,9 @@ static bool skip_value(struct rd * r, uint32_t type, int depth, const char * key
             return false;
         }
         if (n > (r->size - r->pos) / min) {
+            uint64_t bytes;
+            if (rd_over_limit(r, __builtin_mul_overflow(n, (uint64_t)min, &bytes) ? UINT64_MAX : bytes, "an array"))
+                return false;
             vlm_error(VLM_STATUS_BAD_MODEL, "%s: metadata '%s': array of %" PRIu64 " %s elements does not fit in the "
                       "%zu bytes left in the file", r->path, key, n, value_type_name(et), r->size - r->pos);
             return false;
@@ -435,10 +450,17 @@ enum vlm_status vlm_gguf_open(const char * path, struct vlm_gguf ** out) {
     close(fd);
     fd = -1;
 
-    struct rd r = { .p = g->map, .size = size, .pos = 0, .path = path };
+    const uint64_t max_header = vlm_model_file_max_header();
+    struct rd r = { .p = g->map, .size = max_header < size ? (size_t)max_header : size, .pos = 0, .file_size = size,
+                    .path = path };
     if (memcmp(r.p, "GGUF", 4) != 0) {
         status = vlm_error(VLM_STATUS_BAD_MODEL, "%s: bad magic %02x %02x %02x %02x (not a GGUF file)", path, r.p[0],
                            r.p[1], r.p[2], r.p[3]);
+        goto fail;
+    }
+    if (r.size < 24) {
+        status = vlm_error(VLM_STATUS_BAD_MODEL, "%s: header over the limit of %zu bytes (the fixed part alone takes 24)",
+                           path, r.size);
         goto fail;
     }
     r.pos = 4;
@@ -456,15 +478,17 @@ enum vlm_status vlm_gguf_open(const char * path, struct vlm_gguf ** out) {
     rd_u64(&r, &n_kv, "metadata count");
     // every kv takes >= 13 bytes (key length, type, a 1-byte value), every tensor info >= 24; at most
     // 2^29 of each (int32 indexes)
-    size_t left = size - r.pos;
+    // within the header limit when it is smaller than the file
+    size_t left = r.size - r.pos;
+    const char * within = r.size < size ? "a header limit of" : "a file of";
     if (n_tensors > (1u << 29) || n_tensors > left / 24) {
-        status = vlm_error(VLM_STATUS_BAD_MODEL, "%s: tensor count %" PRIu64 " is impossible for a file of %zu bytes",
-                           path, n_tensors, size);
+        status = vlm_error(VLM_STATUS_BAD_MODEL, "%s: tensor count %" PRIu64 " is impossible for %s %zu bytes",
+                           path, n_tensors, within, r.size);
         goto fail;
     }
     if (n_kv > (1u << 29) || n_kv > (left - (size_t)n_tensors * 24) / 13) {
-        status = vlm_error(VLM_STATUS_BAD_MODEL, "%s: metadata count %" PRIu64 " is impossible for a file of %zu bytes",
-                           path, n_kv, size);
+        status = vlm_error(VLM_STATUS_BAD_MODEL, "%s: metadata count %" PRIu64 " is impossible for %s %zu bytes",
+                           path, n_kv, within, r.size);
         goto fail;
     }
 

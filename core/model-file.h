@@ -18,10 +18,17 @@ struct vlm_file_tensor {
     int32_t        gguf_type;   // GGUF ggml_type id, -1 for safetensors
 };
 
+// Largest model header the readers accept: a safetensors file's JSON header (the length in
+// its first 8 bytes), a GGUF file's metadata and tensor infos (the bytes before the padding
+// and tensor data). Process-wide; vlm_model_file_set_max_header(0) restores the default.
+// The safetensors writer refuses headers over the default.
+#define VLM_MODEL_DEFAULT_MAX_HEADER ((uint64_t)100 << 20)
+void     vlm_model_file_set_max_header(uint64_t max_bytes);
+uint64_t vlm_model_file_max_header(void);
+
 // ---- safetensors ----
-// Limits: header <= 100 MiB (VLM_SAFETENSORS_MAX_HEADER), offsets in range, contiguous and
+// Limits: header <= vlm_model_file_max_header(), offsets in range, contiguous and
 // non-overlapping, dtype x shape == byte size, no duplicate names.
-#define VLM_SAFETENSORS_MAX_HEADER (100u << 20)
 struct vlm_safetensors {
     int32_t                  n_tensors;
     struct vlm_file_tensor * tensors;

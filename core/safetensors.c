@@ -157,9 +157,10 @@ enum vlm_status vlm_safetensors_open(const char * path, struct vlm_safetensors *
     const uint8_t * base = st->map;
     uint64_t n_header = 0;
     for (int i = 7; i >= 0; i--) n_header = (n_header << 8) | base[i];
-    if (n_header > VLM_SAFETENSORS_MAX_HEADER) {
-        status = vlm_error(VLM_STATUS_BAD_MODEL, "%s: header length %" PRIu64 " exceeds the limit of %u bytes "
-                           "(file is %zu bytes)", path, n_header, VLM_SAFETENSORS_MAX_HEADER, file_size);
+    const uint64_t max_header = vlm_model_file_max_header();
+    if (n_header > max_header) {
+        status = vlm_error(VLM_STATUS_BAD_MODEL, "%s: header length %" PRIu64 " exceeds the limit of %" PRIu64 " bytes "
+                           "(file is %zu bytes)", path, n_header, max_header, file_size);
         goto fail;
     }
     if (n_header > file_size - 8) {
@@ -401,12 +402,10 @@ struct strbuf { char * p; size_t n, cap; bool oom; };
 
 static void sb_put(struct strbuf * b, const char * s, size_t len) {
     if (b->oom) return;
-    if (b->n + len + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->n + len + 1) {
-            if (cap > SIZE_MAX / 2) { b->oom = true; return; }
-            cap *= 2;
-        }
+    size_t need, cap;
+    if (!vlm_add_size(b->n, len, &need) || !vlm_add_size(need, 1, &need)) { b->oom = true; return; }
+    if (need > b->cap) {
+        if (!vlm_grow_size(b->cap, need, 256, &cap)) { b->oom = true; return; }
         char * p = realloc(b->p, cap);
         if (!p) { b->oom = true; return; }
         b->p = p;
@@ -514,9 +513,9 @@ enum vlm_status vlm_safetensors_write(const char * path, const struct vlm_file_t
     // ref: safetensors/src/tensor.rs prepare(): pad the header with spaces to a multiple of 8
     while (!hb.oom && hb.n % 8 != 0) sb_puts(&hb, " ");
     if (hb.oom) { status = vlm_error(VLM_STATUS_OUT_OF_MEMORY, "%s: out of memory for the header", path); goto fail; }
-    if (hb.n > VLM_SAFETENSORS_MAX_HEADER) {
-        status = vlm_error(VLM_STATUS_INVALID_ARG, "%s: header of %zu bytes exceeds the limit of %u", path, hb.n,
-                           VLM_SAFETENSORS_MAX_HEADER);
+    if (hb.n > VLM_MODEL_DEFAULT_MAX_HEADER) {
+        status = vlm_error(VLM_STATUS_INVALID_ARG, "%s: header of %zu bytes exceeds the limit of %" PRIu64, path, hb.n,
+                           VLM_MODEL_DEFAULT_MAX_HEADER);
         goto fail;
     }
 

@@ -1,10 +1,13 @@
-// status.c — version, status strings, the per-thread last error, backend names.
+// status.c — version, status strings, the per-thread last error, backend names, the model
+// header limit of the file readers.
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
 #include "core.h"
+#include "model-file.h"
 
 #ifndef VLM_VERSION
 #define VLM_VERSION "0.0.0"
@@ -53,3 +56,11 @@ bool vlm_backend_parse(const char * name, enum vlm_backend_type * out) {
     if (strcasecmp(name, "auto") == 0) { *out = VLM_BACKEND_AUTO; return true; }
     return false;
 }
+
+static _Atomic uint64_t g_max_header = VLM_MODEL_DEFAULT_MAX_HEADER;
+
+void vlm_model_file_set_max_header(uint64_t max_bytes) {
+    atomic_store(&g_max_header, max_bytes > 0 ? max_bytes : VLM_MODEL_DEFAULT_MAX_HEADER);
+}
+
+uint64_t vlm_model_file_max_header(void) { return atomic_load(&g_max_header); }

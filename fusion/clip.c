@@ -1,6 +1,5 @@
 // clip.c — CLIP model: hyper-parameters from tensor shapes, weight binding (OpenAI and HF
 // transformers names) and the image / text forward passes.
-#include <cjson/cJSON.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -10,6 +9,7 @@
 
 #include "clip.h"
 #include "image.h"
+#include "model-config.h"
 #include "model.h"
 #include "tokenizer.h"
 
@@ -178,105 +178,30 @@ size_t vlm_clip_arena_bytes(const struct vlm_safetensors * file) {
 }
 
 // ---- config.json -----------------------------------------------------------------------------
-static bool act_parse(const char * s, enum vlm_unary * out) {
-    if (!strcmp(s, "quick_gelu")) *out = VLM_UNARY_QUICK_GELU;
-    else if (!strcmp(s, "gelu")) *out = VLM_UNARY_GELU_ERF;
-    else if (!strcmp(s, "gelu_new") || !strcmp(s, "gelu_pytorch_tanh") || !strcmp(s, "gelu_fast")) *out = VLM_UNARY_GELU_TANH;
-    else if (!strcmp(s, "relu")) *out = VLM_UNARY_RELU;
-    else if (!strcmp(s, "silu") || !strcmp(s, "swish")) *out = VLM_UNARY_SILU;
-    else return false;
-    return true;
-}
-
-static char * read_small_file(const char * path, size_t max) {
-    FILE * f = fopen(path, "rb");
-    if (!f) return NULL;
-    char * buf = malloc(max + 1);
-    size_t n = buf ? fread(buf, 1, max + 1, f) : 0;
-    fclose(f);
-    if (!buf || n > max) { free(buf); return NULL; }
-    buf[n] = 0;
-    return buf;
-}
-
-static int32_t json_int(const cJSON * o, const char * key, int32_t def) {
-    const cJSON * v = o ? cJSON_GetObjectItemCaseSensitive(o, key) : NULL;
-    return cJSON_IsNumber(v) && v->valuedouble >= 1 && v->valuedouble <= 65536 ? (int32_t)v->valuedouble : def;
-}
-
-// Settings that shapes cannot tell, from config.json next to the model (three layouts):
-//   HF transformers: text_config / vision_config {num_attention_heads, hidden_act, layer_norm_eps}
-//   open_clip (config.json or open_clip_config.json, maybe under model_cfg): vision_cfg.head_width,
-//     text_cfg.heads, quick_gelu (false: nn.GELU)
-//   flat (the fixtures' and build_model's names): transformer_heads, vision_heads, activation
+// Settings that shapes cannot tell (heads, activations, eps), from config.json or
+// open_clip_config.json next to the model: parsed by vlm_clip_config_parse (model-config.c).
 static enum vlm_status clip_config(const char * model_path, struct clip_hparams * hp, struct vlm_clip_model * c) {
-    char dir[1024], path[1100];
-    snprintf(dir, sizeof dir, "%s", model_path);
-    char * slash = strrchr(dir, '/');
-    if (slash) *slash = 0;
-    else snprintf(dir, sizeof dir, ".");
     static const char * const names[] = { "config.json", "open_clip_config.json" };
-    char * text = NULL;
-    for (size_t i = 0; i < 2 && !text; i++) {
-        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
-        text = read_small_file(path, 4u << 20);
-    }
+    char path[1100];
+    size_t n = 0;
+    char * text = vlm_model_config_read(model_path, names, 2, path, sizeof path, &n);
     if (!text) return VLM_STATUS_OK;
-    cJSON * root = cJSON_Parse(text);
+    struct vlm_clip_config cfg;
+    enum vlm_status st = vlm_clip_config_parse(text, n, path, &cfg);
     free(text);
-    if (!root) return vlm_error(VLM_STATUS_BAD_MODEL, "%s: not valid JSON", path);
-    enum vlm_status st = VLM_STATUS_OK;
-    const cJSON * tc = cJSON_GetObjectItemCaseSensitive(root, "text_config");
-    const cJSON * vc = cJSON_GetObjectItemCaseSensitive(root, "vision_config");
-    const cJSON * oc = cJSON_GetObjectItemCaseSensitive(root, "model_cfg");
-    if (!oc && (cJSON_GetObjectItemCaseSensitive(root, "vision_cfg") || cJSON_GetObjectItemCaseSensitive(root, "text_cfg")))
-        oc = root;
-    if (cJSON_IsObject(tc) || cJSON_IsObject(vc)) {
-        hp->t_heads = json_int(tc, "num_attention_heads", hp->t_heads);
-        hp->v_heads = json_int(vc, "num_attention_heads", hp->v_heads);
-        const cJSON * items[2] = { tc, vc };
-        struct vlm_clip_tower * towers[2] = { &c->text, &c->vision };
-        for (int i = 0; i < 2; i++) {
-            const cJSON * a = items[i] ? cJSON_GetObjectItemCaseSensitive(items[i], "hidden_act") : NULL;
-            if (cJSON_IsString(a) && !act_parse(a->valuestring, &towers[i]->act)) {
-                st = vlm_error(VLM_STATUS_UNSUPPORTED, "%s: unsupported hidden_act '%s'", path, a->valuestring);
-                goto done;
-            }
-            const cJSON * e = items[i] ? cJSON_GetObjectItemCaseSensitive(items[i], "layer_norm_eps") : NULL;
-            if (cJSON_IsNumber(e) && e->valuedouble > 0 && e->valuedouble < 1) towers[i]->eps = (float)e->valuedouble;
-        }
-    } else if (cJSON_IsObject(oc)) {
-        const cJSON * v = cJSON_GetObjectItemCaseSensitive(oc, "vision_cfg");
-        const cJSON * t = cJSON_GetObjectItemCaseSensitive(oc, "text_cfg");
-        int32_t hw = json_int(v, "head_width", 64);
-        if (hp->v_width % hw == 0) hp->v_heads = hp->v_width / hw;
-        hp->t_heads = json_int(t, "heads", hp->t_heads);
-        // ref: open_clip model.py _build_vision_tower: act_layer = QuickGELU if quick_gelu else nn.GELU
-        enum vlm_unary act = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(oc, "quick_gelu")) ? VLM_UNARY_QUICK_GELU
-                                                                                                : VLM_UNARY_GELU_ERF;
-        c->vision.act = c->text.act = act;
-    } else {
-        hp->t_heads = json_int(root, "transformer_heads", hp->t_heads);
-        hp->v_heads = json_int(root, "vision_heads", hp->v_heads);
-        const cJSON * a = cJSON_GetObjectItemCaseSensitive(root, "activation");
-        if (!cJSON_IsString(a)) a = cJSON_GetObjectItemCaseSensitive(root, "hidden_act");
-        if (cJSON_IsString(a)) {
-            if (!act_parse(a->valuestring, &c->vision.act)) {
-                st = vlm_error(VLM_STATUS_UNSUPPORTED, "%s: unsupported activation '%s'", path, a->valuestring);
-                goto done;
-            }
-            c->text.act = c->vision.act;
-        }
-        const cJSON * e = cJSON_GetObjectItemCaseSensitive(root, "layer_norm_eps");
-        if (cJSON_IsNumber(e) && e->valuedouble > 0 && e->valuedouble < 1) c->vision.eps = c->text.eps = (float)e->valuedouble;
-    }
+    if (st != VLM_STATUS_OK) return st;
+    if (cfg.text_heads) hp->t_heads = cfg.text_heads;
+    if (cfg.vision_heads) hp->v_heads = cfg.vision_heads;
+    if (cfg.vision_head_width && hp->v_width % cfg.vision_head_width == 0) hp->v_heads = hp->v_width / cfg.vision_head_width;
+    if (cfg.has_vision_act) c->vision.act = cfg.vision_act;
+    if (cfg.has_text_act) c->text.act = cfg.text_act;
+    if (cfg.vision_eps > 0) c->vision.eps = cfg.vision_eps;
+    if (cfg.text_eps > 0) c->text.eps = cfg.text_eps;
     if (hp->v_width % hp->v_heads != 0 || hp->t_width % hp->t_heads != 0)
-        st = vlm_error(VLM_STATUS_BAD_MODEL, "%s: %d heads do not divide width %d", path,
-                       hp->v_width % hp->v_heads ? hp->v_heads : hp->t_heads,
-                       hp->v_width % hp->v_heads ? hp->v_width : hp->t_width);
-done:
-    cJSON_Delete(root);
-    return st;
+        return vlm_error(VLM_STATUS_BAD_MODEL, "%s: %d heads do not divide width %d", path,
+                         hp->v_width % hp->v_heads ? hp->v_heads : hp->t_heads,
+                         hp->v_width % hp->v_heads ? hp->v_width : hp->t_width);
+    return VLM_STATUS_OK;
 }
 
 // ---- weights ---------------------------------------------------------------------------------

@@ -5,6 +5,7 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,10 +49,8 @@ static bool buf_append(struct bytes_buf * b, const void * p, size_t n) {
     size_t need;
     if (!vlm_add_size(b->len, n, &need)) return false;
     if (need > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < need) {
-            if (!vlm_mul_size(cap, 2, &cap)) return false;
-        }
+        size_t cap;
+        if (!vlm_grow_size(b->cap, need, 4096, &cap)) return false;
         char * d = realloc(b->data, cap);
         if (!d) return false;
         b->data = d;
@@ -849,13 +848,21 @@ static enum vlm_status clean_text(const char * text, size_t len, uint32_t ** out
     return VLM_STATUS_OK;
 }
 
+static _Atomic int64_t g_max_tokens;   // 0: no limit
+
+void vlm_clip_set_max_tokens(int64_t max_tokens) { atomic_store(&g_max_tokens, max_tokens > 0 ? max_tokens : 0); }
+
 // ref: simple_tokenizer.py SimpleTokenizer.encode. Writes the first max_ids ids, counts all
-// of them in *n_total, and stops early once *n_total >= stop_after.
+// of them in *n_total, and stops early once *n_total >= stop_after. Refuses a text of more
+// tokens than the limit (vlm_clip_set_max_tokens), which it stops counting one past.
 static enum vlm_status encode(struct vlm_clip_tokenizer * t, const char * text, int32_t * ids, size_t max_ids,
                               size_t stop_after, size_t * n_total) {
     *n_total = 0;
     size_t len = strlen(text);
     if (len > MAX_TEXT_BYTES) return vlm_error(VLM_STATUS_INVALID_ARG, "clip tokenizer: text of %zu bytes is too long (limit %zu)", len, MAX_TEXT_BYTES);
+    const int64_t max_tokens = atomic_load(&g_max_tokens);
+    if (max_tokens > 0 && (uint64_t)max_tokens < SIZE_MAX && stop_after < (size_t)max_tokens + 1)
+        stop_after = (size_t)max_tokens + 1;
     uint32_t * cps = NULL;
     size_t n = 0;
     enum vlm_status st = clean_text(text, len, &cps, &n);
@@ -905,6 +912,9 @@ static enum vlm_status encode(struct vlm_clip_tokenizer * t, const char * text, 
     *n_total = total;
     free(cps); free(word); free(wids);
     scratch_free(&s);
+    if (max_tokens > 0 && total > (uint64_t)max_tokens)
+        return vlm_error(VLM_STATUS_INVALID_ARG, "text is over the limit of %lld tokens: \"%.40s%s\"", (long long)max_tokens,
+                         text, len > 40 ? "..." : "");
     return VLM_STATUS_OK;
 oom:
     free(cps); free(word); free(wids);

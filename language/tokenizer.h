@@ -37,6 +37,11 @@
 
 struct vlm_clip_tokenizer;
 
+// Every tokenize call below refuses (VLM_STATUS_INVALID_ARG) a text of more than max_tokens
+// tokens, counted without <start> / <end> and before any truncation to the context.
+// Process-wide; 0 (the default): no limit but the text size (1 GiB).
+void vlm_clip_set_max_tokens(int64_t max_tokens);
+
 // path: the .txt.gz merges file, or a folder holding bpe_simple_vocab_16e6.txt.gz or
 // vocab.json + merges.txt. On failure *out is NULL and vlm_last_error() names the problem.
 enum vlm_status vlm_clip_tokenizer_load(const char * path, struct vlm_clip_tokenizer ** out);

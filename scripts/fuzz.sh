@@ -20,11 +20,11 @@ PY="$(command -v /usr/bin/python3 || command -v python3)"
 
 CFLAGS=(-std=gnu11 -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined
         -fno-sanitize-recover=all -Wall -Wextra -Wno-unused-parameter -DVLM_VERSION='"fuzz"'
-        -I"$ROOT/include" -I"$ROOT/core" -I"$ROOT/vision" -I"$ROOT/language" -I"$ROOT/fusion"
+        -I"$ROOT/include" -I"$ROOT/core" -I"$ROOT/vision" -I"$ROOT/language" -I"$ROOT/fusion" -I"$ROOT/apps"
         -I/usr/include/stb $(pkg-config --cflags libcjson libwebp libpng))
 # Integer wrap checks (unsigned overflow is defined in C, so UBSan's default set misses it) on
 # the sources that compute sizes from file data; hashes wrap by design.
-INT_CHECKED='^(core/safetensors|core/gguf|vision/image-io|language/clip-tokenizer)\.c$'
+INT_CHECKED='^(core/safetensors|core/gguf|vision/image-io|language/clip-tokenizer|fusion/model-config|apps/serve-request)\.c$'
 mkdir -p "$OUT"
 printf '[unsigned-integer-overflow]\nfun:*hash*\nsrc:/usr/*\n' >"$OUT/ubsan-integer-ignore.txt"
 INT_FLAGS=(-fsanitize=unsigned-integer-overflow -fsanitize-ignorelist="$OUT/ubsan-integer-ignore.txt")
@@ -38,6 +38,8 @@ sources_of() {
         fuzz-image-decode)   echo vision/image-io.c vision/stb-impl.c core/status.c ;;
         fuzz-preprocess)     echo vision/image-io.c vision/stb-impl.c vision/resize.c vision/preprocess.c core/status.c ;;
         fuzz-clip-tokenizer) echo language/clip-tokenizer.c language/unicode-props.c core/status.c ;;
+        fuzz-config-json)    echo fusion/model-config.c core/status.c ;;
+        fuzz-serve-request)  echo apps/serve-request.c apps/serve-util.c ;;
         *) echo "fuzz.sh: unknown target $1" >&2; return 1 ;;
     esac
 }

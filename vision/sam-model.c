@@ -6,8 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <cjson/cJSON.h>
-
+#include "model-config.h"
 #include "model.h"
 #include "sam.h"
 
@@ -189,37 +188,17 @@ static enum vlm_status infer_dims(const struct vlm_safetensors * st, struct sam_
     return VLM_STATUS_OK;
 }
 
-// Decoder heads cannot be read from shapes: config.json next to the model (upstream-style
-// "decoder_num_heads" or HF "mask_decoder_config.num_attention_heads"), else upstream's 8.
+// Decoder heads cannot be read from shapes: config.json next to the model (parsed by
+// vlm_sam_config_parse, model-config.c), else upstream's 8. A broken config.json is ignored.
 static int32_t decoder_heads(const char * model_path) {
+    static const char * const names[] = { "config.json" };
     char path[1200];
-    snprintf(path, sizeof path, "%s", model_path);
-    char * slash = strrchr(path, '/');
-    if (slash) snprintf(slash + 1, sizeof path - (size_t)(slash + 1 - path), "config.json");
-    else snprintf(path, sizeof path, "config.json");
-    FILE * f = fopen(path, "rb");
-    if (!f) return 8;
-    char * text = NULL;
-    int32_t heads = 8;
-    if (fseek(f, 0, SEEK_END) == 0) {
-        long n = ftell(f);
-        if (n > 0 && n < (1 << 20) && fseek(f, 0, SEEK_SET) == 0 && (text = malloc((size_t)n + 1))) {
-            if (fread(text, 1, (size_t)n, f) == (size_t)n) {
-                text[n] = 0;
-                cJSON * j = cJSON_Parse(text);
-                if (j) {
-                    cJSON * h = cJSON_GetObjectItemCaseSensitive(j, "decoder_num_heads");
-                    cJSON * mdc = cJSON_GetObjectItemCaseSensitive(j, "mask_decoder_config");
-                    if (!cJSON_IsNumber(h) && cJSON_IsObject(mdc)) h = cJSON_GetObjectItemCaseSensitive(mdc, "num_attention_heads");
-                    if (cJSON_IsNumber(h) && h->valueint > 0 && h->valueint <= 64) heads = h->valueint;
-                    cJSON_Delete(j);
-                }
-            }
-        }
-    }
+    size_t n = 0;
+    char * text = vlm_model_config_read(model_path, names, 1, path, sizeof path, &n);
+    struct vlm_sam_config cfg = { 0 };
+    if (text && vlm_sam_config_parse(text, n, path, &cfg) != VLM_STATUS_OK) cfg.decoder_heads = 0;
     free(text);
-    fclose(f);
-    return heads;
+    return cfg.decoder_heads ? cfg.decoder_heads : 8;
 }
 
 // ---- arena -------------------------------------------------------------------------------

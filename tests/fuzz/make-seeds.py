@@ -176,3 +176,66 @@ if os.path.exists(p):
 for i, t in enumerate(texts):
     put("fuzz-clip-tokenizer", "t%03d" % i, t.encode("utf-8", "surrogateescape") if "\xff" not in t
         else b"\xff\xfe bad utf8 \xc3\x28 \xe2\x82")
+
+# ---- config.json (fuzz-config-json) ----
+for rel in ("clip-tiny/config.json", "sam-tiny/config.json", "smolvlm-tiny/config.json"):
+    p = os.path.join(fixtures, rel)
+    if os.path.exists(p):
+        put("fuzz-config-json", "fixture-" + rel.replace("/", "-"), read(p))
+configs = {
+    "hf-clip": {"text_config": {"num_attention_heads": 8, "hidden_act": "quick_gelu", "layer_norm_eps": 1e-5},
+                "vision_config": {"num_attention_heads": 12, "hidden_act": "gelu", "layer_norm_eps": 1e-6}},
+    "hf-clip-vision-only": {"vision_config": {"num_attention_heads": 16, "hidden_act": "gelu_pytorch_tanh"}},
+    "hf-bad-act": {"text_config": {"hidden_act": "mish"}},
+    "open-clip": {"model_cfg": {"embed_dim": 512, "quick_gelu": True, "vision_cfg": {"width": 768, "head_width": 64},
+                                "text_cfg": {"width": 512, "heads": 8}}},
+    "open-clip-flat": {"embed_dim": 512, "vision_cfg": {"width": 1024, "head_width": 80}, "text_cfg": {"heads": 12}},
+    "flat": {"transformer_heads": 8, "vision_heads": 12, "activation": "silu", "layer_norm_eps": 1e-6},
+    "flat-hidden-act": {"hidden_act": "relu", "transformer_heads": 65536.5},
+    "flat-bad-act": {"activation": "tanh"},
+    "sam-upstream": {"decoder_num_heads": 8, "encoder_num_heads": 12},
+    "sam-hf": {"mask_decoder_config": {"num_attention_heads": 8, "hidden_size": 256}},
+    "sam-big-heads": {"decoder_num_heads": 1e300},
+    "types": {"text_config": [1, 2], "vision_config": None, "model_cfg": "x", "activation": 3, "layer_norm_eps": "1e-5"},
+}
+for name, c in configs.items():
+    put("fuzz-config-json", name + ".json", json.dumps(c, indent=1).encode())
+for name, text in (("array", b"[1, 2, 3]"), ("string", b'"config"'), ("empty", b""), ("truncated", b'{"text_config": {"hid'),
+                   ("deep", b"[" * 2000 + b"]" * 2000), ("nul-inside", b'{"activation": "gelu\0x"}'),
+                   ("utf8-key", '{"activación": "gelu", "vision_heads": 4}'.encode()), ("bom", b'\xef\xbb\xbf{"vision_heads": 2}')):
+    put("fuzz-config-json", name + ".json", text)
+
+# ---- serve requests (fuzz-serve-request): endpoint / method / chunking byte, image size byte,
+# body limit byte, then the body ----
+def req(sel, body, wbyte=200, limit=255):
+    return bytes([sel, wbyte, limit]) + (body.encode() if isinstance(body, str) else body)
+
+img = '"image": "0123456789abcdef"'
+bodies = [
+    (0, '{%s, "points": [[10, 20, 1], [30.5, 4, 0]], "box": [1, 2, 300, 400], "multimask": false}' % img),
+    (0, '{%s, "points": [[10, 20]], "mask_input": "r12", "mask_index": 2}' % img),
+    (0, '{%s, "box": [5, 5, 4, 4]}' % img),
+    (0, '{%s, "points": null, "box": null, "mask_input": "r1"}' % img),
+    (0, '{%s, "points": [%s]}' % (img, ", ".join(["[1, 1, 1]"] * 70))),
+    (0, '{"points": [[1, 2, 1]]}'),
+    (1, '{%s, "points_per_side": 16, "pred_iou_thresh": 0.5, "crop_n_layers": 1, "crop_overlap_ratio": 0.3, '
+        '"min_mask_region_area": 100}' % img),
+    (1, '{%s, "points_per_side": 0}' % img),
+    (2, '{"texts": ["a photo of a dog", "a cat"]}'),
+    (2, '{%s}' % img),
+    (2, '{}'),
+    (3, '{%s, "labels": ["dog", "cat", "truck"], "template": "a photo of a {}."}' % img),
+    (3, '{%s, "labels": ["dog", ""]}' % img),
+    (4, '{%s, "mask": "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAAAAAA6fptVAAAACklEQVR4nGNgAAAAAgABSK+kcQAAAABJRU5ErkJggg==", '
+        '"top": 3}' % img),
+    (4, '{%s, "mask": "data:image/png;base64,AAAA-_=="}' % img),
+    (0, '{"image": '),
+    (0, '[1, 2]'),
+    (0, ''),
+]
+for i, (sel, body) in enumerate(bodies):
+    put("fuzz-serve-request", "body%02d" % i, req(sel, body))
+    put("fuzz-serve-request", "body%02d-chunked" % i, req(sel + 5 * 4 * 3, body, 17, 2))   # small chunks, a small limit
+for i, url in enumerate(["/v1/segment", "/v1/health", "/v1/embed", "/v1/nope", "/", "/app.js", "/../../etc/passwd",
+                         "/style.css", "/.hidden.html", "/a/b.png"]):
+    put("fuzz-serve-request", "url%02d" % i, req(5 * (i % 4), url))

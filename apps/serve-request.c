@@ -1,0 +1,329 @@
+// serve-request.c — the request side of `vlm serve` without a server or a model: routing,
+// static file names, request bodies (size limit) and the JSON bodies of the API endpoints
+// parsed and validated into struct vlm_serve_request, with the 4xx messages the client gets.
+// cmd-serve.c calls these; tests/fuzz/fuzz-serve-request.c fuzzes them.
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core.h"
+#include "serve.h"
+
+static int fail(char * err, size_t err_size, int status, const char * fmt, ...) __attribute__((format(printf, 4, 5)));
+static int fail(char * err, size_t err_size, int status, const char * fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, err_size, fmt, ap);
+    va_end(ap);
+    return status;
+}
+
+// ---- routing ----------------------------------------------------------------------------------
+
+int vlm_serve_route(const char * url, const char * method, bool have_clip, enum vlm_serve_endpoint * ep, char * err,
+                    size_t err_size) {
+    bool get = !strcmp(method, "GET") || !strcmp(method, "HEAD"), post = !strcmp(method, "POST");
+    if (strncmp(url, "/v1/", 4) != 0) {
+        if (!get) return fail(err, err_size, 405, "use GET for %.200s", url);
+        *ep = VLM_SERVE_STATIC;
+        return 0;
+    }
+    const char * r = url + 4;
+    if (!strcmp(r, "health")) {
+        if (!get) return fail(err, err_size, 405, "use GET for %.200s", url);
+        *ep = VLM_SERVE_HEALTH;
+        return 0;
+    }
+    static const struct { const char * name; enum vlm_serve_endpoint ep; bool clip; } posts[] = {
+        { "images", VLM_SERVE_IMAGES, false }, { "segment", VLM_SERVE_SEGMENT, false },
+        { "everything", VLM_SERVE_EVERYTHING, false }, { "embed", VLM_SERVE_EMBED, true },
+        { "classify", VLM_SERVE_CLASSIFY, true }, { "label", VLM_SERVE_LABEL, true },
+    };
+    for (size_t i = 0; i < sizeof posts / sizeof *posts; i++) {
+        if (strcmp(r, posts[i].name) != 0) continue;
+        if (!post) return fail(err, err_size, 405, "use POST for %.200s", url);
+        if (posts[i].clip && !have_clip)
+            return fail(err, err_size, 404, "%.200s needs a CLIP model: start the server with --clip MODEL", url);
+        *ep = posts[i].ep;
+        return 0;
+    }
+    return fail(err, err_size, 404, "unknown endpoint %.200s", url);
+}
+
+const char * vlm_serve_static_name(const char * url, const char ** type) {
+    const char * name = !strcmp(url, "/") ? "index.html" : url + 1;
+    size_t len = url[0] == '/' ? strlen(name) : 0;
+    bool ok = len > 0 && len < 64 && name[0] != '.';
+    for (size_t i = 0; ok && i < len; i++)
+        ok = (name[i] >= 'a' && name[i] <= 'z') || (name[i] >= '0' && name[i] <= '9') || name[i] == '-' || name[i] == '.' ||
+             name[i] == '_';
+    const char * dot = ok ? strrchr(name, '.') : NULL;
+    *type = !dot                    ? NULL
+            : !strcmp(dot, ".html") ? "text/html; charset=utf-8"
+            : !strcmp(dot, ".js")   ? "text/javascript; charset=utf-8"
+            : !strcmp(dot, ".css")  ? "text/css; charset=utf-8"
+            : !strcmp(dot, ".png")  ? "image/png"
+            : !strcmp(dot, ".svg")  ? "image/svg+xml"
+                                    : NULL;
+    return *type ? name : NULL;
+}
+
+// ---- request bodies ----------------------------------------------------------------------------
+
+int vlm_serve_body_begin(struct vlm_serve_body * b, const char * content_length, size_t max_body, size_t drain,
+                         char * err, size_t err_size) {
+    memset(b, 0, sizeof *b);
+    if (!content_length) return 0;
+    unsigned long long n = strtoull(content_length, NULL, 10);
+    size_t cut;
+    if (!vlm_add_size(max_body, drain, &cut)) cut = SIZE_MAX;
+    if (n > max_body) b->too_big = true;
+    if (n > cut)   // not worth reading: answer now (the connection closes)
+        return fail(err, err_size, 413, "request body of %llu bytes is over the limit of %zu (--max-body)", n, max_body);
+    return 0;
+}
+
+int vlm_serve_body_add(struct vlm_serve_body * b, const char * data, size_t k, size_t max_body, size_t drain,
+                       char * err, size_t err_size) {
+    if (!vlm_add_size(b->seen, k, &b->seen)) b->seen = SIZE_MAX;
+    size_t need = 0;
+    if (!b->too_big && (!vlm_add_size(b->n, k, &need) || need > max_body)) {
+        b->too_big = true;
+        vlm_serve_body_free(b);
+    }
+    if (b->too_big) {
+        size_t cut;
+        if (!vlm_add_size(max_body, drain, &cut)) cut = SIZE_MAX;
+        if (b->seen > cut)
+            return fail(err, err_size, 413, "request body over the limit of %zu bytes (--max-body)", max_body);
+        return 0;
+    }
+    if (need + 1 > b->cap) {   // need <= max_body: no wrap
+        size_t cap;
+        char * p = vlm_grow_size(b->cap, need + 1, 65536, &cap) ? realloc(b->data, cap) : NULL;
+        if (!p) return fail(err, err_size, 503, "out of memory");
+        b->data = p;
+        b->cap = cap;
+    }
+    if (k) memcpy(b->data + b->n, data, k);
+    b->n = need;
+    b->data[b->n] = 0;
+    return 0;
+}
+
+void vlm_serve_body_free(struct vlm_serve_body * b) {
+    free(b->data);
+    b->data = NULL;
+    b->n = b->cap = 0;
+}
+
+// ---- JSON bodies ---------------------------------------------------------------------------------
+
+static bool json_number(const cJSON * v, double * out) {
+    if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble)) return false;
+    *out = v->valuedouble;
+    return true;
+}
+
+static const cJSON * field(const cJSON * body, const char * name) {
+    const cJSON * v = cJSON_GetObjectItemCaseSensitive(body, name);
+    return v && !cJSON_IsNull(v) ? v : NULL;   // null is the same as absent
+}
+
+// body[name], an optional number within [lo, hi]; 0, or 400 with a message.
+static int opt_number(const cJSON * body, const char * name, double lo, double hi, bool integer, double * out,
+                      char * err, size_t err_size) {
+    const cJSON * v = field(body, name);
+    if (!v) return 0;
+    double d;
+    if (!json_number(v, &d) || d < lo || d > hi || (integer && d != floor(d)))
+        return fail(err, err_size, 400, "\"%s\" must be %s from %g to %g", name, integer ? "an integer" : "a number", lo, hi);
+    *out = d;
+    return 0;
+}
+
+// body[name], an optional array of 1 to VLM_SERVE_MAX_STRINGS non-empty strings (*out malloc'd).
+static int string_list(const cJSON * body, const char * name, const char *** out, int32_t * n, char * err,
+                       size_t err_size) {
+    const cJSON * v = field(body, name);
+    *out = NULL;
+    *n = 0;
+    if (!v) return 0;
+    int32_t k = cJSON_IsArray(v) ? cJSON_GetArraySize(v) : -1;
+    if (k < 1 || k > VLM_SERVE_MAX_STRINGS)
+        return fail(err, err_size, 400, "\"%s\" must be an array of 1 to %d strings", name, VLM_SERVE_MAX_STRINGS);
+    const char ** s = calloc((size_t)k, sizeof *s);
+    if (!s) return fail(err, err_size, 503, "out of memory");
+    int32_t i = 0;
+    for (const cJSON * it = v->child; it && i < k; it = it->next, i++) {
+        if (!cJSON_IsString(it) || !it->valuestring[0]) {
+            free(s);
+            return fail(err, err_size, 400, "\"%s\"[%d] must be a non-empty string", name, i);
+        }
+        s[i] = it->valuestring;
+    }
+    *out = s;
+    *n = k;
+    return 0;
+}
+
+static int parse_segment(const cJSON * body, struct vlm_serve_request * q, char * err, size_t err_size) {
+    const cJSON * v = field(body, "points");
+    if (v) {
+        if (!cJSON_IsArray(v)) return fail(err, err_size, 400, "\"points\" must be an array of [x, y, label]");
+        const cJSON * p;
+        cJSON_ArrayForEach(p, v) {
+            int32_t k = cJSON_GetArraySize(p);
+            double x, y, l = 1;
+            if (!cJSON_IsArray(p) || (k != 2 && k != 3) || !json_number(cJSON_GetArrayItem(p, 0), &x) ||
+                !json_number(cJSON_GetArrayItem(p, 1), &y) || (k == 3 && !json_number(cJSON_GetArrayItem(p, 2), &l)))
+                return fail(err, err_size, 400, "point %d: expected [x, y, label] with numbers", q->n_points);
+            if (l != 0 && l != 1)
+                return fail(err, err_size, 400, "point %d: label must be 1 (foreground) or 0 (background), not %g",
+                            q->n_points, l);
+            if (q->n_points == VLM_SERVE_MAX_POINTS) return fail(err, err_size, 400, "at most %d points", VLM_SERVE_MAX_POINTS);
+            q->points[q->n_points++] = (struct vlm_point){ (float)x, (float)y, (int32_t)l };
+        }
+    }
+    v = field(body, "box");
+    if (v) {
+        bool ok = cJSON_IsArray(v) && cJSON_GetArraySize(v) == 4;
+        for (int k = 0; ok && k < 4; k++) ok = json_number(cJSON_GetArrayItem(v, k), &q->box[k]);
+        if (!ok) return fail(err, err_size, 400, "\"box\" must be [x0, y0, x1, y1] (numbers)");
+        if (q->box[0] > q->box[2] || q->box[1] > q->box[3])
+            return fail(err, err_size, 400, "\"box\": needs x0 <= x1 and y0 <= y1");
+        q->has_box = true;
+    }
+    v = field(body, "multimask");
+    if (v) {
+        if (!cJSON_IsBool(v)) return fail(err, err_size, 400, "\"multimask\" must be true or false");
+        q->multimask = cJSON_IsTrue(v);
+    }
+    v = field(body, "mask_input");
+    if (v) {
+        if (!cJSON_IsString(v)) return fail(err, err_size, 400, "\"mask_input\" must be the id of an earlier result");
+        q->mask_input = v->valuestring;
+        const cJSON * iv = field(body, "mask_index");
+        double d;
+        if (iv) {
+            if (!json_number(iv, &d) || d < 0 || d > 16 || d != floor(d))
+                return fail(err, err_size, 400, "\"mask_index\" must be a mask number of that result");
+            q->mask_index = (int32_t)d;
+        }
+    }
+    if (!q->n_points && !q->has_box && !q->mask_input)
+        return fail(err, err_size, 400, "no prompt: give \"points\", \"box\" or \"mask_input\"");
+    return 0;
+}
+
+static int parse_everything(const cJSON * body, struct vlm_serve_request * q, char * err, size_t err_size) {
+    struct vlm_sam_everything_params * p = &q->everything;
+    double d[11] = { p->points_per_side, p->points_per_batch, p->pred_iou_thresh, p->stability_score_thresh,
+                     p->stability_score_offset, p->box_nms_thresh, p->crop_n_layers, p->crop_nms_thresh,
+                     p->crop_overlap_ratio, p->crop_n_points_downscale_factor, p->min_mask_region_area };
+    static const struct { const char * name; double lo, hi; bool integer; } f[11] = {
+        { "points_per_side", 1, 128, true },          { "points_per_batch", 1, 4096, true },
+        { "pred_iou_thresh", -1, 1, false },          { "stability_score_thresh", -1, 1, false },
+        { "stability_score_offset", 0, 100, false },  { "box_nms_thresh", 0, 1, false },
+        { "crop_n_layers", 0, 4, true },              { "crop_nms_thresh", 0, 1, false },
+        { "crop_overlap_ratio", 0, 0.99, false },     { "crop_n_points_downscale_factor", 1, 16, true },
+        { "min_mask_region_area", 0, 1 << 30, true },
+    };
+    for (int i = 0; i < 11; i++) {
+        int rc = opt_number(body, f[i].name, f[i].lo, f[i].hi, f[i].integer, &d[i], err, err_size);
+        if (rc) return rc;
+    }
+    p->points_per_side = (int32_t)d[0];
+    p->points_per_batch = (int32_t)d[1];
+    p->pred_iou_thresh = (float)d[2];
+    p->stability_score_thresh = (float)d[3];
+    p->stability_score_offset = (float)d[4];
+    p->box_nms_thresh = (float)d[5];
+    p->crop_n_layers = (int32_t)d[6];
+    p->crop_nms_thresh = (float)d[7];
+    p->crop_overlap_ratio = (float)d[8];
+    p->crop_n_points_downscale_factor = (int32_t)d[9];
+    p->min_mask_region_area = (int32_t)d[10];
+    return 0;
+}
+
+static int parse_classify(const cJSON * body, struct vlm_serve_request * q, char * err, size_t err_size) {
+    int rc = string_list(body, "labels", &q->texts, &q->n_texts, err, err_size);
+    if (rc) return rc;
+    if (!q->n_texts) return fail(err, err_size, 400, "\"labels\" must be an array of 1 to %d strings", VLM_SERVE_MAX_STRINGS);
+    const cJSON * t = field(body, "template");
+    if (t && (!cJSON_IsString(t) || !strstr(t->valuestring, "{}")))
+        return fail(err, err_size, 400, "\"template\" must be a string containing {}");
+    q->template_ = t ? t->valuestring : NULL;
+    return 0;
+}
+
+static int parse_label(const cJSON * body, struct vlm_serve_request * q, char * err, size_t err_size) {
+    double top = q->top;
+    int rc = opt_number(body, "top", 1, 100, true, &top, err, err_size);
+    if (rc) return rc;
+    q->top = (int32_t)top;
+    const cJSON * mv = cJSON_GetObjectItemCaseSensitive(body, "mask");
+    if (!cJSON_IsString(mv) || !(q->mask_png = vlm_serve_base64_decode(mv->valuestring, &q->n_mask_png)))
+        return fail(err, err_size, 400, "\"mask\" must be a base64 PNG of the object's mask");
+    return 0;
+}
+
+int vlm_serve_parse_request(enum vlm_serve_endpoint ep, const char * body, size_t n,
+                            const struct vlm_sam_everything_params * everything_defaults, struct vlm_serve_request * q,
+                            char * err, size_t err_size) {
+    memset(q, 0, sizeof *q);
+    q->multimask = true;
+    q->mask_index = -1;
+    q->top = 5;
+    if (everything_defaults) q->everything = *everything_defaults;
+    cJSON * o = body && n ? cJSON_ParseWithLength(body, n) : NULL;
+    if (!o || !cJSON_IsObject(o)) {
+        const char * where = o ? NULL : cJSON_GetErrorPtr();
+        cJSON_Delete(o);
+        if (!n) return fail(err, err_size, 400, "empty request body: expected a JSON object");
+        if (where && where >= body && where < body + n)
+            return fail(err, err_size, 400, "bad JSON at byte %ld: expected a JSON object", (long)(where - body));
+        return fail(err, err_size, 400, "bad JSON: expected a JSON object");
+    }
+    q->json = o;
+    const cJSON * image = cJSON_GetObjectItemCaseSensitive(o, "image");
+    // the image is optional for /v1/embed only (which then needs texts)
+    if (!(ep == VLM_SERVE_EMBED && !image)) {
+        if (!cJSON_IsString(image))
+            return fail(err, err_size, 400, "\"image\" must be the id string returned by POST /v1/images");
+        q->image = image->valuestring;
+    }
+    switch (ep) {
+    case VLM_SERVE_SEGMENT: return parse_segment(o, q, err, err_size);
+    case VLM_SERVE_EVERYTHING: return parse_everything(o, q, err, err_size);
+    case VLM_SERVE_EMBED: {
+        int rc = string_list(o, "texts", &q->texts, &q->n_texts, err, err_size);
+        if (rc) return rc;
+        if (!q->image && !q->n_texts) return fail(err, err_size, 400, "give \"image\" (an id) and/or \"texts\" (strings)");
+        return 0;
+    }
+    case VLM_SERVE_CLASSIFY: return parse_classify(o, q, err, err_size);
+    case VLM_SERVE_LABEL: return parse_label(o, q, err, err_size);
+    default: return fail(err, err_size, 500, "endpoint %d takes no JSON body", (int)ep);
+    }
+}
+
+int vlm_serve_check_box(const struct vlm_serve_request * q, int32_t width, int32_t height, char * err, size_t err_size) {
+    const double * b = q->box;
+    if (q->has_box && (b[0] < 0 || b[1] < 0 || b[2] > width || b[3] > height))
+        return fail(err, err_size, 400, "\"box\" [%g, %g, %g, %g] is outside the %dx%d image", b[0], b[1], b[2], b[3],
+                    (int)width, (int)height);
+    return 0;
+}
+
+void vlm_serve_request_free(struct vlm_serve_request * q) {
+    if (!q) return;
+    cJSON_Delete(q->json);
+    free(q->texts);
+    free(q->mask_png);
+    memset(q, 0, sizeof *q);
+}
