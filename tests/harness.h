@@ -4,12 +4,15 @@
 #ifndef VLM_TEST_HARNESS_H
 #define VLM_TEST_HARNESS_H
 #include <math.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 static int test_passed, test_failed;
 
@@ -100,6 +103,27 @@ static inline char * test_read_text(const char * path) {
     }
     fclose(f);
     return s;
+}
+
+// Runs `env ENV $VLM_CLI ARGS` (env: "NAME=value ..." or NULL; args printf-style) with stdout
+// and stderr captured into out (through a file in log_dir); returns the exit code, 128 +
+// signal when killed.
+static inline int test_run_cli(char * out, size_t out_size, const char * log_dir, const char * env, const char * fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+static inline int test_run_cli(char * out, size_t out_size, const char * log_dir, const char * env, const char * fmt, ...) {
+    char args[4096], cmd[8192], log[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    snprintf(log, sizeof log, "%s/cli-output.txt", log_dir);
+    snprintf(cmd, sizeof cmd, "env %s \"%s\" %s >%s 2>&1", env ? env : "", getenv("VLM_CLI"), args, log);
+    int status = system(cmd);
+    char * text = test_read_text(log);
+    snprintf(out, out_size, "%s", text ? text : "");
+    free(text);
+    if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+    return WEXITSTATUS(status);
 }
 
 // VLM_TEST_BACKENDS (e.g. "cpu" or "cpu,vulkan", the default) limits the backends a test tries.

@@ -11,24 +11,7 @@
 static char tmpdir[256];
 static char out_text[1 << 16];
 
-// Runs `$VLM_CLI args` with stdout+stderr captured into out_text; returns the exit code
-// (128 + signal when killed).
-static int run_cli(const char * fmt, ...) {
-    char args[4096], cmd[8192], log[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    snprintf(log, sizeof log, "%s/out.txt", tmpdir);
-    snprintf(cmd, sizeof cmd, "\"%s\" %s >%s 2>&1", getenv("VLM_CLI"), args, log);
-    int status = system(cmd);
-    FILE * f = fopen(log, "rb");
-    size_t n = f ? fread(out_text, 1, sizeof out_text - 1, f) : 0;
-    out_text[n] = 0;
-    if (f) fclose(f);
-    if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
-    return WEXITSTATUS(status);
-}
+#define run_cli(...) test_run_cli(out_text, sizeof out_text, tmpdir, NULL, __VA_ARGS__)
 
 static void write_file(const char * path, const void * data, size_t n) {
     FILE * f = fopen(path, "wb");
@@ -67,7 +50,7 @@ int main(void) {
 
     // help and usage errors
     CHECK(run_cli("--help") == 0 && strstr(out_text, "segment"), "--help should list the commands");
-    CHECK(run_cli("") == 2, "no command should be a usage error (2)");
+    CHECK(run_cli("%s", "") == 2, "no command should be a usage error (2)");
     CHECK(run_cli("frobnicate") == 2 && strstr(out_text, "unknown command"), "unknown command: %s", out_text);
     CHECK(run_cli("info") == 2, "info without a model should be a usage error");
     CHECK(run_cli("bench --random sam-vit-b --backend quantum") == 2 && strstr(out_text, "unknown backend"),

@@ -3,33 +3,20 @@
 // hung submit (fence wait timeout). With --backend vulkan each gives a one-line error, exit 1
 // and no output file; with --backend auto the model moves to the CPU with a warning and the
 // output equals the CPU's. Skips (77) without a Vulkan device unless VLM_TEST_REQUIRE_VULKAN=1.
-#include <stdarg.h>
-#include <sys/wait.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "harness.h"
 
 static char tmpdir[256];
 static char log_text[1 << 16];
 
-// Runs `env VLM_VK_FAULT=fault $VLM_CLI args` (fault NULL: none), output in log_text; returns
-// the exit code (128 + signal when killed).
-static int run(const char * fault, const char * fmt, ...) {
-    char args[4096], cmd[8192], log[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    snprintf(log, sizeof log, "%s/log.txt", tmpdir);
-    snprintf(cmd, sizeof cmd, "env VLM_VK_FAULT=%s VLM_VK_TIMEOUT_S=3 \"%s\" %s >%s 2>&1", fault ? fault : "",
-             getenv("VLM_CLI"), args, log);
-    int status = system(cmd);
-    char * text = test_read_text(log);
-    snprintf(log_text, sizeof log_text, "%s", text ? text : "");
-    free(text);
-    if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
-    return WEXITSTATUS(status);
+// Runs the CLI with VLM_VK_FAULT=fault (NULL: none) and a 3 s fence timeout; output in log_text.
+#define run(fault, ...)                                                                                  \
+    test_run_cli(log_text, sizeof log_text, tmpdir, fault_env(fault), __VA_ARGS__)
+static const char * fault_env(const char * fault) {
+    static char env[128];
+    snprintf(env, sizeof env, "VLM_VK_FAULT=%s VLM_VK_TIMEOUT_S=3", fault ? fault : "");
+    return env;
 }
 
 static bool same_file(const char * a, const char * b) {
