@@ -557,7 +557,7 @@ static const float * attn_operand(struct vlm_ctx * x, const struct vlm_tensor * 
 // block [RB, Tk] in a per-thread buffer, bias terms, softmax, then @ v.
 // ref: segment-anything modeling/image_encoder.py Attention.forward, add_decomposed_rel_pos
 static void op_attention(struct vlm_ctx * x, const struct vlm_op * op) {
-    enum { RB = 128 };
+    enum { RB = 64 };   // query rows per block: a 64 x 4096 score block (1 MiB) stays in L2
     const struct vlm_tensor * q = &op->src[0], * k = &op->src[1], * v = &op->src[2];
     const struct vlm_tensor * mask = &op->src[3], * rh = &op->src[4], * rw = &op->src[5];
     int64_t B = q->shape[0], H = q->shape[1], Tq = q->shape[2], D = q->shape[3], Tk = k->shape[2], Dv = v->shape[3];
