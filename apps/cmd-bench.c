@@ -77,6 +77,7 @@ static enum vlm_status time_stage(struct bench_stage * s, struct vlm_model * m, 
         if (r > 0) times[r - 1] = now_ms() - t0;
     }
     s->gflop = (m->ctx->flops - flops0) / runs / 1e9;
+    vlm_ctx_profile_flush(m->ctx, s->name);   // VLM_PROFILE=1: this stage's ops, all runs
     s->median_ms = median(times, runs);
     return VLM_STATUS_OK;
 }

@@ -118,6 +118,8 @@ enum vlm_status  vlm_ctx_fail(struct vlm_ctx * x, enum vlm_status status, const 
     __attribute__((format(printf, 3, 4)));
 // Waits for all recorded work (no-op on CPU). Returns the sticky status.
 enum vlm_status  vlm_ctx_sync(struct vlm_ctx * x);
+// VLM_PROFILE=1: prints the time per op type since the last flush to stderr and restarts.
+void             vlm_ctx_profile_flush(struct vlm_ctx * x, const char * label);
 
 // Buffers outside the arena (model weights, caches that outlive a forward).
 struct vlm_buffer * vlm_buffer_new(struct vlm_ctx * x, size_t bytes);

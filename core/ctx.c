@@ -150,23 +150,26 @@ fail_msg:
 
 // VLM_PROFILE=1: wall time per op type of the CPU backend, printed to stderr when the
 // context ends (Vulkan ops run asynchronously and are not timed).
-static void print_profile(const struct vlm_ctx * x) {
+void vlm_ctx_profile_flush(struct vlm_ctx * x, const char * label) {
+    if (!x || !x->profile_ms) return;
     static const char * const names[VLM_OP_COUNT] = {
         "linear", "matmul", "binary", "scale", "unary", "layer_norm", "rms_norm", "layer_norm_2d", "softmax",
         "attention", "conv2d", "conv_transpose2d", "interpolate", "copy", "concat", "gather", "rope",
     };
     double total = 0;
     for (int i = 0; i < VLM_OP_COUNT; i++) total += x->profile_ms[i];
-    fprintf(stderr, "vlm profile (%s): %.1f ms in ops\n", vlm_ctx_backend_name(x), total);
+    if (total <= 0) return;
+    fprintf(stderr, "vlm profile (%s%s%s): %.1f ms in ops\n", vlm_ctx_backend_name(x), label ? ", " : "", label ? label : "", total);
     for (int i = 0; i < VLM_OP_COUNT; i++)
         if (x->profile_ms[i] > 0)
             fprintf(stderr, "  %-18s %10.1f ms %5.1f%%\n", names[i], x->profile_ms[i], 100 * x->profile_ms[i] / total);
+    memset(x->profile_ms, 0, VLM_OP_COUNT * sizeof(double));
 }
 
 void vlm_ctx_free(struct vlm_ctx * x) {
     if (!x) return;
     if (x->profile_ms) {
-        print_profile(x);
+        vlm_ctx_profile_flush(x, NULL);
         free(x->profile_ms);
     }
     if (x->backend == VLM_BACKEND_KIND_VULKAN && x->vk) vlm_vk_sync(x);

@@ -131,6 +131,7 @@ enum vlm_status vlm_sam_set_image(struct vlm_sam_session * s, const struct vlm_i
     s->in_h = resized.height;
     s->in_w = resized.width;
     s->has_image = true;
+    s->emb_serial = vlm_sam_next_serial();
     s->encode_ms = now_ms() - t0;
     return VLM_STATUS_OK;
 }
@@ -222,6 +223,7 @@ enum vlm_status vlm_sam_load_embedding(struct vlm_sam_session * s, const char * 
     s->in_h = inp[0];
     s->in_w = inp[1];
     s->has_image = true;
+    s->emb_serial = vlm_sam_next_serial();
     s->encode_ms = 0;
 done:
     vlm_safetensors_close(st);
@@ -348,7 +350,7 @@ static enum vlm_status predict_group(struct vlm_sam_session * s, const struct vl
         build_tokens(s, &prompts[idx[i]], tokens + (size_t)i * Nt * C);
         if (mi) memcpy(mi + (size_t)i * M2, prompts[idx[i]].mask_input, M2 * sizeof(float));
     }
-    if (vlm_sam_decode(sm, s->emb, n, Nt, tokens, mi, masks, iou) != VLM_STATUS_OK) {
+    if (vlm_sam_decode(sm, s->emb, s->emb_serial, n, Nt, tokens, mi, masks, iou) != VLM_STATUS_OK) {
         st = ctx_error(x, "SAM mask decoder");
         goto done;
     }

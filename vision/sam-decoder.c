@@ -21,20 +21,73 @@ static struct vlm_tensor heads_view(struct vlm_tensor t, int64_t H) {
     return permute(reshape(t, 4, (int64_t[]){ B, N, H, Ci / H }), 0, 2, 1, 3);
 }
 
+// A batch-1 tensor viewed as batch B (stride 0): the image side is the same for every prompt.
+static struct vlm_tensor batch_view(struct vlm_tensor t, int64_t B) {
+    if (t.shape[0] == 1 && B > 1) {
+        t.shape[0] = B;
+        t.stride[0] = 0;
+    }
+    return t;
+}
+
+// Projected attention inputs; n_dims == 0: project from the input.
+struct dec_proj { struct vlm_tensor q, k, v; };
+
 // ref: segment_anything/modeling/transformer.py Attention.forward
-// q_in [B, Nq, C], k_in / v_in [B, Nk, C] -> [B, Nq, C]
+// q_in [B or 1, Nq, C], k_in / v_in [B or 1, Nk, C] -> [B, Nq, C]; an input of batch 1 is
+// projected once and shared by the B prompts; pre (or NULL) supplies projections.
 static struct vlm_tensor dec_attention(struct vlm_sam_model * sm, const struct vlm_sam_attn * a, struct vlm_tensor q_in,
-                                       struct vlm_tensor k_in, struct vlm_tensor v_in) {
+                                       struct vlm_tensor k_in, struct vlm_tensor v_in, const struct dec_proj * pre) {
     struct vlm_ctx * x = sm->ctx;
-    const int64_t H = sm->dec_heads, B = q_in.shape[0], Nq = q_in.shape[1], Ci = a->internal;
-    struct vlm_tensor q = vlm_op_linear(x, q_in, a->q_w, &a->q_b);   // [B, Nq, Ci]
-    struct vlm_tensor k = vlm_op_linear(x, k_in, a->k_w, &a->k_b);   // [B, Nk, Ci]
-    struct vlm_tensor v = vlm_op_linear(x, v_in, a->v_w, &a->v_b);
+    const int64_t H = sm->dec_heads, Ci = a->internal;
+    struct vlm_tensor q = pre && pre->q.n_dims ? pre->q : vlm_op_linear(x, q_in, a->q_w, &a->q_b);   // [B or 1, Nq, Ci]
+    struct vlm_tensor k = pre && pre->k.n_dims ? pre->k : vlm_op_linear(x, k_in, a->k_w, &a->k_b);   // [B or 1, Nk, Ci]
+    struct vlm_tensor v = pre && pre->v.n_dims ? pre->v : vlm_op_linear(x, v_in, a->v_w, &a->v_b);
     if (!vlm_ctx_ok(x)) return q;
+    const int64_t Nq = q.shape[1];
+    int64_t B = q.shape[0] > k.shape[0] ? q.shape[0] : k.shape[0];
+    if (v.shape[0] > B) B = v.shape[0];
     struct vlm_attention_params ap = { .scale = 1.0f / sqrtf((float)(Ci / H)) };
-    struct vlm_tensor o = vlm_op_attention(x, heads_view(q, H), heads_view(k, H), heads_view(v, H), &ap);   // [B, H, Nq, c]
+    struct vlm_tensor o = vlm_op_attention(x, batch_view(heads_view(q, H), B), batch_view(heads_view(k, H), B),
+                                           batch_view(heads_view(v, H), B), &ap);                        // [B, H, Nq, c]
     struct vlm_tensor om = vlm_op_copy(x, permute(o, 0, 2, 1, 3), F32);                                     // [B, Nq, H, c]
     return vlm_op_linear(x, reshape(om, 3, (int64_t[]){ B, Nq, Ci }), a->o_w, &a->o_b);
+}
+
+uint64_t vlm_sam_next_serial(void) {
+    static uint64_t serial;
+    return __atomic_add_fetch(&serial, 1, __ATOMIC_RELAXED);
+}
+
+// Layer 0's image-side projections of keys [1, T, C] from sm->l0_buf, computed and stored
+// there first when they belong to another embedding.
+static void layer0_projections(struct vlm_sam_model * sm, struct vlm_tensor keys, uint64_t serial, struct dec_proj * t2i,
+                               struct dec_proj * i2t) {
+    struct vlm_ctx * x = sm->ctx;
+    const struct vlm_sam_dec_layer * L = &sm->layers[0];
+    const int64_t T = keys.shape[1], ck = L->t2i.internal, cq = L->i2t.internal;
+    size_t off[3] = { 0 }, end = 0;
+    const int64_t width[3] = { ck, ck, cq };
+    for (int i = 0; i < 3; i++) {
+        off[i] = end;
+        end = (end + (size_t)(T * width[i]) * sizeof(float) + 255) & ~(size_t)255;   // aligned bindings
+    }
+    if (!sm->l0_buf) {
+        sm->l0_serial = 0;
+        if (!(sm->l0_buf = vlm_buffer_new(x, end))) return;
+    }
+    struct vlm_tensor c[3];
+    for (int i = 0; i < 3; i++) c[i] = vlm_tensor_in(sm->l0_buf, off[i], F32, 3, (int64_t[]){ 1, T, width[i] });
+    if (sm->l0_serial != serial) {
+        struct vlm_tensor k = vlm_op_add(x, keys, sm->dense_pe);
+        vlm_op_copy_into(x, c[0], vlm_op_linear(x, k, L->t2i.k_w, &L->t2i.k_b));
+        vlm_op_copy_into(x, c[1], vlm_op_linear(x, keys, L->t2i.v_w, &L->t2i.v_b));
+        vlm_op_copy_into(x, c[2], vlm_op_linear(x, k, L->i2t.q_w, &L->i2t.q_b));
+        sm->l0_serial = vlm_ctx_ok(x) ? serial : 0;
+    }
+    t2i->k = c[0];
+    t2i->v = c[1];
+    i2t->q = c[2];
 }
 
 // ref: segment_anything/modeling/mask_decoder.py MLP.forward (ReLU between layers, no sigmoid)
@@ -51,7 +104,7 @@ static struct vlm_tensor ln(struct vlm_ctx * x, struct vlm_tensor h, const struc
 }
 
 // ref: mask_decoder.py MaskDecoder.predict_masks + transformer.py TwoWayTransformer.forward
-static enum vlm_status decode_chunk(struct vlm_sam_model * sm, struct vlm_tensor emb, int32_t B, int32_t Nt,
+static enum vlm_status decode_chunk(struct vlm_sam_model * sm, struct vlm_tensor emb, uint64_t emb_serial, int32_t B, int32_t Nt,
                                     const float * tokens, const float * mask_inputs, float * masks_out, float * iou_out) {
     struct vlm_ctx * x = sm->ctx;
     const int64_t C = sm->prompt_dim, G = sm->grid, T = G * G, NM = sm->n_mask_tokens, M = sm->mask_input_size;
@@ -65,32 +118,35 @@ static enum vlm_status decode_chunk(struct vlm_sam_model * sm, struct vlm_tensor
     } else {
         dense = vlm_tensor_from_host(x, F32, 4, (int64_t[]){ 1, C, 1, 1 }, sm->no_mask);       // [1, C, 1, 1]
     }
-    // src = repeat_interleave(image_embeddings, B) + dense, flattened token-major: keys [B, T, C]
+    // src = repeat_interleave(image_embeddings, B) + dense, flattened token-major: keys [1 or B, T, C].
+    // Without mask inputs the keys are the same for every prompt: they stay at batch 1 (and
+    // with them layer 0's image-side projections) until the first image-to-token update.
     struct vlm_tensor keys = vlm_op_add(x, permute(emb, 0, 2, 3, 1), permute(dense, 0, 2, 3, 1));   // [1 or B, G, G, C]
-    if (keys.shape[0] != B && vlm_ctx_ok(x)) {
-        struct vlm_tensor kb = vlm_tensor_new(x, F32, 4, (int64_t[]){ B, G, G, C });
-        for (int32_t b = 0; b < B; b++) vlm_op_copy_into(x, vlm_tensor_slice(kb, 0, b, 1), keys);
-        keys = kb;
-    }
-    keys = reshape(keys, 3, (int64_t[]){ B, T, C });
+    keys = reshape(keys, 3, (int64_t[]){ keys.shape[0], T, C });
     struct vlm_tensor key_pe = sm->dense_pe;                                                   // [1, T, C]
     struct vlm_tensor query_pe = vlm_tensor_from_host(x, F32, 3, (int64_t[]){ B, Nt, C }, tokens);
     struct vlm_tensor queries = query_pe;
 
+    struct dec_proj pre_t2i = { 0 }, pre_i2t = { 0 };
+    const bool cached = !mask_inputs && emb_serial && sm->dec_depth > 0;
+    if (cached) layer0_projections(sm, keys, emb_serial, &pre_t2i, &pre_i2t);
+
     for (int32_t l = 0; l < sm->dec_depth && vlm_ctx_ok(x); l++) {
         const struct vlm_sam_dec_layer * L = &sm->layers[l];
+        const bool pre = l == 0 && cached;
         // self attention (layer 0 skips the PE and the residual)
         if (l == 0) {
-            queries = dec_attention(sm, &L->self_attn, queries, queries, queries);
+            queries = dec_attention(sm, &L->self_attn, queries, queries, queries, NULL);
         } else {
             struct vlm_tensor q = vlm_op_add(x, queries, query_pe);
-            queries = vlm_op_add(x, queries, dec_attention(sm, &L->self_attn, q, q, queries));
+            queries = vlm_op_add(x, queries, dec_attention(sm, &L->self_attn, q, q, queries, NULL));
         }
         queries = ln(x, queries, &L->norm_w[0], &L->norm_b[0]);
         // cross attention, tokens to image
         struct vlm_tensor q = vlm_op_add(x, queries, query_pe);
-        struct vlm_tensor k = vlm_op_add(x, keys, key_pe);                                     // [B, T, C]
-        queries = ln(x, vlm_op_add(x, queries, dec_attention(sm, &L->t2i, q, k, keys)), &L->norm_w[1], &L->norm_b[1]);
+        struct vlm_tensor k = pre ? keys : vlm_op_add(x, keys, key_pe);                        // [1 or B, T, C]
+        queries = ln(x, vlm_op_add(x, queries, dec_attention(sm, &L->t2i, q, k, keys, pre ? &pre_t2i : NULL)),
+                     &L->norm_w[1], &L->norm_b[1]);
         // MLP (ReLU)
         struct vlm_tensor m = vlm_op_linear(x, queries, L->lin1_w, &L->lin1_b);
         m = vlm_op_unary(x, VLM_UNARY_RELU, m);
@@ -98,18 +154,19 @@ static enum vlm_status decode_chunk(struct vlm_sam_model * sm, struct vlm_tensor
         queries = ln(x, vlm_op_add(x, queries, m), &L->norm_w[2], &L->norm_b[2]);
         // cross attention, image to tokens
         q = vlm_op_add(x, queries, query_pe);
-        struct vlm_tensor a = dec_attention(sm, &L->i2t, k, q, queries);                      // [B, T, C]
+        struct vlm_tensor a = dec_attention(sm, &L->i2t, k, q, queries, pre ? &pre_i2t : NULL);   // [B, T, C]
         keys = ln(x, vlm_op_add(x, keys, a), &L->norm_w[3], &L->norm_b[3]);
     }
     {
         struct vlm_tensor q = vlm_op_add(x, queries, query_pe);
         struct vlm_tensor k = vlm_op_add(x, keys, key_pe);
-        queries = ln(x, vlm_op_add(x, queries, dec_attention(sm, &sm->final_attn, q, k, keys)), &sm->norm_final_w,
+        queries = ln(x, vlm_op_add(x, queries, dec_attention(sm, &sm->final_attn, q, k, keys, NULL)), &sm->norm_final_w,
                      &sm->norm_final_b);                                                       // hs [B, Nt, C]
     }
 
     // output upscaling: src [B, C, G, G] -> ConvT -> LayerNorm2d -> GELU -> ConvT -> GELU
-    struct vlm_tensor src = vlm_op_copy(x, permute(reshape(keys, 4, (int64_t[]){ B, G, G, C }), 0, 3, 1, 2), F32);
+    struct vlm_tensor grid = batch_view(reshape(keys, 4, (int64_t[]){ keys.shape[0], G, G, C }), B);
+    struct vlm_tensor src = vlm_op_copy(x, permute(grid, 0, 3, 1, 2), F32);
     struct vlm_tensor up = vlm_op_conv_transpose2d(x, src, sm->up0_w, &sm->up0_b, 2);           // [B, C/4, 2G, 2G]
     up = vlm_op_layer_norm_2d(x, up, sm->up1_w, sm->up1_b, 1e-6f);
     up = vlm_op_unary(x, VLM_UNARY_GELU_ERF, up);
@@ -132,13 +189,13 @@ static enum vlm_status decode_chunk(struct vlm_sam_model * sm, struct vlm_tensor
     return x->status;
 }
 
-enum vlm_status vlm_sam_decode(struct vlm_sam_model * sm, struct vlm_tensor emb, int32_t batch, int32_t n_tokens,
+enum vlm_status vlm_sam_decode(struct vlm_sam_model * sm, struct vlm_tensor emb, uint64_t emb_serial, int32_t batch, int32_t n_tokens,
                                const float * tokens, const float * mask_inputs, float * masks_out, float * iou_out) {
     const size_t C = (size_t)sm->prompt_dim, M2 = (size_t)sm->mask_input_size * (size_t)sm->mask_input_size;
     const size_t NM = (size_t)sm->n_mask_tokens;
     for (int32_t b0 = 0; b0 < batch && vlm_ctx_ok(sm->ctx); b0 += VLM_SAM_DEC_MAX_BATCH) {
         int32_t nb = batch - b0 < VLM_SAM_DEC_MAX_BATCH ? batch - b0 : VLM_SAM_DEC_MAX_BATCH;
-        decode_chunk(sm, emb, nb, n_tokens, tokens + (size_t)b0 * n_tokens * C,
+        decode_chunk(sm, emb, emb_serial, nb, n_tokens, tokens + (size_t)b0 * n_tokens * C,
                      mask_inputs ? mask_inputs + (size_t)b0 * M2 : NULL, masks_out + (size_t)b0 * NM * M2,
                      iou_out + (size_t)b0 * NM);
     }

@@ -358,7 +358,7 @@ static enum vlm_status process_crop(struct vlm_sam_session * cs, const struct vl
             memcpy(t, sm->out_tokens, (size_t)(1 + NM) * C * sizeof(float));
             vlm_sam_embed_sparse(sm, c, &label, 1, NULL, t + (size_t)(1 + NM) * C);
         }
-        if (vlm_sam_decode(sm, cs->emb, nb, Nt, tokens, NULL, low, iou) != VLM_STATUS_OK) {
+        if (vlm_sam_decode(sm, cs->emb, cs->emb_serial, nb, Nt, tokens, NULL, low, iou) != VLM_STATUS_OK) {
             st = vlm_error(sm->ctx->status, "SAM mask decoder: %s", sm->ctx->error);
             break;
         }

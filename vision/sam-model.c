@@ -447,6 +447,7 @@ fail:
 void vlm_sam_model_free(struct vlm_sam_model * sm) {
     if (!sm) return;
     if (sm->pbuf && sm->ctx) vlm_buffer_free(sm->ctx, sm->pbuf);
+    if (sm->l0_buf && sm->ctx) vlm_buffer_free(sm->ctx, sm->l0_buf);
     free(sm->pe_gauss);
     free(sm->point_embed);
     free(sm->not_a_point);

@@ -89,6 +89,12 @@ struct vlm_sam_model {
     // persistent derived tensors (dense PE, gathered relative positions)
     struct vlm_buffer * pbuf;
     struct vlm_tensor   dense_pe;             // [1, grid*grid, C] token-major
+
+    // Layer 0's image-side projections (token-to-image keys and values, image-to-token
+    // queries) of the embedding numbered l0_serial: they depend only on the embedding when a
+    // prompt has no mask input, so the next prompt on the same image reuses them.
+    struct vlm_buffer * l0_buf;
+    uint64_t            l0_serial;            // 0: nothing cached
 };
 
 // Arena size for a SAM model file (encoder peak vs decoder peak plus post-processing).
@@ -129,7 +135,10 @@ void    vlm_sam_dense_pe_host(const struct vlm_sam_model * sm, float * out);
 // One batched decoder call. emb [1, C, G, G]; tokens host [B, Nt, C] (output tokens +
 // sparse); dense: NULL for no mask (no_mask_embed), else device [B, C, G, G].
 // Outputs on the host: masks [B, n_mask_tokens, 4G, 4G], iou [B, n_mask_tokens].
-enum vlm_status vlm_sam_decode(struct vlm_sam_model * sm, struct vlm_tensor emb, int32_t batch, int32_t n_tokens,
+// emb_serial numbers the embedding's content (vlm_sam_next_serial), for the layer-0 cache;
+// 0: not cached.
+uint64_t        vlm_sam_next_serial(void);
+enum vlm_status vlm_sam_decode(struct vlm_sam_model * sm, struct vlm_tensor emb, uint64_t emb_serial, int32_t batch, int32_t n_tokens,
                                const float * tokens, const float * mask_inputs /* [B, 4G, 4G] or NULL */,
                                float * masks_out, float * iou_out);
 
@@ -153,6 +162,7 @@ struct vlm_sam_session {
     struct vlm_tensor        emb;             // [1, C, G, G]
     float *                  emb_host;        // host copy of emb (saving, and re-upload after a CPU fallback)
     uint32_t                 generation;      // model->generation that ebuf belongs to
+    uint64_t                 emb_serial;      // numbers the embedding's content (decoder cache)
     bool                     has_image;
     int32_t                  orig_h, orig_w;  // original image size
     int32_t                  in_h, in_w;      // ResizeLongestSide size
