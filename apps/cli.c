@@ -1,10 +1,13 @@
 // cli.c — helpers shared by the subcommands: messages, common options, number lists.
 #include <errno.h>
+#include <limits.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "model-file.h"
@@ -131,4 +134,37 @@ struct vlm_model * cli_load_model(const char * cmd, const char * path, const str
         return NULL;
     }
     return m;
+}
+
+bool cli_write_atomic(const char * path, const void * data, size_t n, char * err, size_t err_size) {
+    char tmp[PATH_MAX + 32];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", path) >= (int)sizeof tmp) {
+        snprintf(err, err_size, "%s: path too long", path);
+        return false;
+    }
+    int fd = mkstemp(tmp);
+    if (fd < 0) {
+        snprintf(err, err_size, "%s: cannot create: %s", path, strerror(errno));
+        return false;
+    }
+    const char * p = data;
+    size_t left = n;
+    while (left) {
+        ssize_t w = write(fd, p, left);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) {
+            snprintf(err, err_size, "%s: write failed: %s", path, strerror(errno));
+            close(fd);
+            unlink(tmp);
+            return false;
+        }
+        p += w;
+        left -= (size_t)w;
+    }
+    if (fchmod(fd, 0644) != 0 || close(fd) != 0 || rename(tmp, path) != 0) {
+        snprintf(err, err_size, "%s: cannot write: %s", path, strerror(errno));
+        unlink(tmp);
+        return false;
+    }
+    return true;
 }

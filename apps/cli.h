@@ -17,6 +17,9 @@ int vlm_cmd_concepts(int argc, char ** argv);
 int vlm_cmd_bench(int argc, char ** argv);
 int vlm_cmd_serve(int argc, char ** argv);
 
+// Writes n bytes to path atomically: a temporary file (mkstemp) in the same folder, then
+// rename; on failure nothing is left and err holds the reason.
+bool cli_write_atomic(const char * path, const void * data, size_t n, char * err, size_t err_size);
 // Prints "vlm <cmd>: <message>" to stderr and returns 1 (runtime failure).
 int  cli_fail(const char * cmd, const char * fmt, ...) __attribute__((format(printf, 2, 3)));
 // Prints "vlm <cmd>: <message>" and "run 'vlm <cmd> --help' for usage" and returns 2.

@@ -27,40 +27,6 @@ static bool parse_count(const char * s, int lo, int hi, int * out) {
     return true;
 }
 
-// Writes bytes to path atomically: a temporary file in the same folder, then rename.
-static bool write_atomic(const char * path, const void * data, size_t n, char * err, size_t err_size) {
-    char tmp[PATH_MAX + 32];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", path) >= (int)sizeof tmp) {
-        snprintf(err, err_size, "%s: path too long", path);
-        return false;
-    }
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        snprintf(err, err_size, "%s: cannot create: %s", path, strerror(errno));
-        return false;
-    }
-    const char * p = data;
-    size_t left = n;
-    while (left) {
-        ssize_t w = write(fd, p, left);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) {
-            snprintf(err, err_size, "%s: write failed: %s", path, strerror(errno));
-            close(fd);
-            unlink(tmp);
-            return false;
-        }
-        p += w;
-        left -= (size_t)w;
-    }
-    if (fchmod(fd, 0644) != 0 || close(fd) != 0 || rename(tmp, path) != 0) {
-        snprintf(err, err_size, "%s: cannot write: %s", path, strerror(errno));
-        unlink(tmp);
-        return false;
-    }
-    return true;
-}
-
 static void l2_normalize(float * v, int32_t n) {
     double s = 0;
     for (int32_t i = 0; i < n; i++) s += (double)v[i] * v[i];
@@ -185,7 +151,7 @@ static bool save_json(const char * path, const struct vlm_model * m, int32_t ni,
     }
     size_t n = strlen(text);
     text[n] = '\n';   // replaces the NUL; written with its length
-    bool ok = write_atomic(path, text, n + 1, err, err_size);
+    bool ok = cli_write_atomic(path, text, n + 1, err, err_size);
     free(text);
     return ok;
 }
@@ -583,7 +549,7 @@ static void cache_write(const char * path, int32_t n, int32_t e, const float * e
     memcpy(b + 8, hdr, 8);
     memcpy(b + 16, emb, sizeof(float) * (size_t)n * e);
     char err[PATH_MAX + 64];
-    if (!write_atomic(path, b, size, err, sizeof err)) fprintf(stderr, "vlm concepts: warning: cache not written: %s\n", err);
+    if (!cli_write_atomic(path, b, size, err, sizeof err)) fprintf(stderr, "vlm concepts: warning: cache not written: %s\n", err);
     free(b);
 }
 

@@ -69,21 +69,6 @@ static void outputs_rollback(struct outputs * o) {
     o->n = 0;
 }
 
-static bool write_text_atomic(const char * path, const char * text) {
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    FILE * f = fopen(tmp, "wb");
-    if (!f) return false;
-    size_t n = strlen(text);
-    bool ok = fwrite(text, 1, n, f) == n;
-    if (fclose(f) != 0) ok = false;
-    if (!ok || rename(tmp, path) != 0) {
-        remove(tmp);
-        return false;
-    }
-    return true;
-}
-
 static cJSON * rle_json(const uint8_t * mask, int32_t w, int32_t h) {
     int64_t * counts = NULL, n = 0;
     if (vlm_mask_to_rle(mask, w, h, &counts, &n) != VLM_STATUS_OK) return NULL;
@@ -444,8 +429,9 @@ int vlm_cmd_segment(int argc, char ** argv) {
     // ---- write every output; on failure remove the ones already written ----
     if (json) {
         text = cJSON_PrintUnformatted(root);
-        if (!text || !write_text_atomic(json, text)) {
-            cli_fail(CMD, "%s: cannot write", json);
+        char err[512] = "out of memory";
+        if (!text || !cli_write_atomic(json, text, strlen(text), err, sizeof err)) {
+            cli_fail(CMD, "%s", err);
             goto fail_outputs;
         }
         outs.written[outs.n++] = json;
