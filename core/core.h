@@ -27,6 +27,7 @@ enum vlm_dtype {
     VLM_DTYPE_BF16,
     VLM_DTYPE_I32,
     VLM_DTYPE_U8,
+    VLM_DTYPE_I64,     // read from files only (HF position_ids buffers); no op takes it
     VLM_DTYPE_COUNT
 };
 

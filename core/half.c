@@ -10,6 +10,7 @@ size_t vlm_dtype_size(enum vlm_dtype dtype) {
         case VLM_DTYPE_BF16: return 2;
         case VLM_DTYPE_I32:  return 4;
         case VLM_DTYPE_U8:   return 1;
+        case VLM_DTYPE_I64:  return 8;
         default:             return 0;
     }
 }
@@ -21,6 +22,7 @@ const char * vlm_dtype_name(enum vlm_dtype dtype) {
         case VLM_DTYPE_BF16: return "bf16";
         case VLM_DTYPE_I32:  return "i32";
         case VLM_DTYPE_U8:   return "u8";
+        case VLM_DTYPE_I64:  return "i64";
         default:             return "?";
     }
 }

@@ -26,7 +26,7 @@
 static bool dtype_from_string(const char * s, enum vlm_dtype * out) {
     static const struct { const char * name; enum vlm_dtype dtype; } map[] = {
         { "F32", VLM_DTYPE_F32 }, { "F16", VLM_DTYPE_F16 }, { "BF16", VLM_DTYPE_BF16 },
-        { "I32", VLM_DTYPE_I32 }, { "U8", VLM_DTYPE_U8 },
+        { "I32", VLM_DTYPE_I32 }, { "U8", VLM_DTYPE_U8 }, { "I64", VLM_DTYPE_I64 },
     };
     for (size_t i = 0; i < sizeof map / sizeof *map; i++)
         if (strcmp(s, map[i].name) == 0) { *out = map[i].dtype; return true; }
@@ -40,6 +40,7 @@ static const char * dtype_to_string(enum vlm_dtype d) {
         case VLM_DTYPE_BF16: return "BF16";
         case VLM_DTYPE_I32:  return "I32";
         case VLM_DTYPE_U8:   return "U8";
+        case VLM_DTYPE_I64:  return "I64";
         default:             return NULL;
     }
 }
@@ -49,13 +50,14 @@ static size_t st_dtype_size(enum vlm_dtype d) {
         case VLM_DTYPE_F32: case VLM_DTYPE_I32: return 4;
         case VLM_DTYPE_F16: case VLM_DTYPE_BF16: return 2;
         case VLM_DTYPE_U8: return 1;
+        case VLM_DTYPE_I64: return 8;
         default: return 0;
     }
 }
 
 // dtypes of the safetensors spec that this reader does not load.
 static bool dtype_is_known_unsupported(const char * s) {
-    static const char * const names[] = { "BOOL", "U16", "I8", "I16", "U32", "I64", "U64", "F64",
+    static const char * const names[] = { "BOOL", "U16", "I8", "I16", "U32", "U64", "F64",
                                           "F8_E4M3", "F8_E5M2", "F8_E8M0", "F4", "F6_E2M3", "F6_E3M2",
                                           "C64" };
     for (size_t i = 0; i < sizeof names / sizeof *names; i++)
@@ -280,7 +282,7 @@ enum vlm_status vlm_safetensors_open(const char * path, struct vlm_safetensors *
         if (!dtype_from_string(jd->valuestring, &t->dtype)) {
             if (dtype_is_known_unsupported(jd->valuestring))
                 status = vlm_error(VLM_STATUS_UNSUPPORTED, "%s: tensor '%s' has unsupported dtype %s "
-                                   "(supported: F32, F16, BF16, I32, U8)", path, name, jd->valuestring);
+                                   "(supported: F32, F16, BF16, I32, U8, I64)", path, name, jd->valuestring);
             else
                 status = vlm_error(VLM_STATUS_BAD_MODEL, "%s: tensor '%s' has unknown dtype \"%.32s\"",
                                    path, name, jd->valuestring);

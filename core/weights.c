@@ -33,7 +33,11 @@ static const char * entry_name_of(const void * items, int32_t i) {
     return ((const struct weights_entry *)items)[i].name;
 }
 
-static bool selected(const char * name, const char * const * prefixes) {
+// Tensors to load: those under one of the prefixes (all when NULL), except I64 ones (index
+// buffers such as HF's position_ids, which the models compute themselves).
+static bool selected(const struct vlm_file_tensor * ft, const char * const * prefixes) {
+    if (ft->dtype == VLM_DTYPE_I64) return false;
+    const char * name = ft->name;
     if (!prefixes) return true;
     for (const char * const * p = prefixes; *p; p++)
         if (strncmp(name, *p, strlen(*p)) == 0) return true;
@@ -100,7 +104,7 @@ static enum vlm_status load(struct vlm_ctx * x, const struct tensor_list * list,
     size_t name_bytes = 0;
     for (int32_t i = 0; i < list->n; i++) {
         const struct vlm_file_tensor * ft = list->get(list->file, i);
-        if (selected(ft->name, prefixes)) { n++; name_bytes += strlen(ft->name) + 1; }
+        if (selected(ft, prefixes)) { n++; name_bytes += strlen(ft->name) + 1; }
     }
     w->entries = calloc(n ? (size_t)n : 1, sizeof *w->entries);
     w->names = malloc(name_bytes + 1);
@@ -120,7 +124,7 @@ static enum vlm_status load(struct vlm_ctx * x, const struct tensor_list * list,
     if (!offsets || !src) { status = vlm_error(VLM_STATUS_OUT_OF_MEMORY, "weights: out of memory"); goto fail; }
     for (int32_t i = 0; i < list->n; i++) {
         const struct vlm_file_tensor * ft = list->get(list->file, i);
-        if (!selected(ft->name, prefixes)) continue;
+        if (!selected(ft, prefixes)) continue;
         struct weights_entry * e = &w->entries[k];
         size_t len = strlen(ft->name);
         memcpy(name_at, ft->name, len + 1);

@@ -252,6 +252,17 @@ static bool write_hf_copy(const struct vlm_safetensors * st, const char * dir) {
             }
         }
     }
+    // position_ids buffers (I64 [1, n]), as older transformers versions saved them: skipped
+    static int64_t ids[2][1024];
+    const char * pos[2][2] = { { "positional_embedding", "text_model.embeddings.position_ids" },
+                               { "visual.positional_embedding", "vision_model.embeddings.position_ids" } };
+    for (int i = 0; i < 2; i++) {
+        const struct vlm_file_tensor * t = vlm_safetensors_find(st, pos[i][0]);
+        if (!t || t->shape[0] > 1024) return false;
+        for (int64_t j = 0; j < t->shape[0]; j++) ids[i][j] = j;
+        struct vlm_file_tensor id = { .dtype = VLM_DTYPE_I64 };
+        hf_add(&l, pos[i][1], &id, ids[i], (size_t)t->shape[0] * 8, 2, (const int64_t[]){ 1, t->shape[0] });
+    }
     char path[512];
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
     bool ok = vlm_safetensors_write(path, l.t, l.n) == VLM_STATUS_OK;

@@ -51,6 +51,7 @@ static void test_synthetic(enum vlm_backend_type backend, const char * bname) {
     uint16_t bf16[4] = { 0x3f80, 0xbf80, 0x4049, 0x8000 };
     int32_t i32[3] = { -7, 0, 2147483647 };
     uint8_t u8[5] = { 0, 1, 127, 128, 255 };
+    int64_t i64[2] = { 0, 1 };
     float scalar = 4.0f;
     struct vlm_file_tensor ts[] = {
         { .name = "enc.a", .dtype = VLM_DTYPE_F32, .n_dims = 2, .shape = { 2, 3 }, .data = f32, .nbytes = 24 },
@@ -60,6 +61,8 @@ static void test_synthetic(enum vlm_backend_type backend, const char * bname) {
         { .name = "dec.u", .dtype = VLM_DTYPE_U8, .n_dims = 1, .shape = { 5 }, .data = u8, .nbytes = 5 },
         { .name = "scale", .dtype = VLM_DTYPE_F32, .n_dims = 0, .data = &scalar, .nbytes = 4 },
         { .name = "enc.empty", .dtype = VLM_DTYPE_F16, .n_dims = 2, .shape = { 0, 8 }, .data = NULL, .nbytes = 0 },
+        // an index buffer as HF checkpoints carry (position_ids): read, but not loaded
+        { .name = "enc.position_ids", .dtype = VLM_DTYPE_I64, .n_dims = 2, .shape = { 1, 2 }, .data = i64, .nbytes = 16 },
     };
     int32_t n = (int32_t)(sizeof ts / sizeof *ts);
     const char * path = tmp_path("w.safetensors");
@@ -74,7 +77,8 @@ static void test_synthetic(enum vlm_backend_type backend, const char * bname) {
     if (w) {
         CHECK(vlm_weights_param_count(w) == 6 + 4 + 4 + 3 + 5 + 1, "[%s] param count %lld", bname,
               (long long)vlm_weights_param_count(w));
-        for (int32_t i = 0; i < n; i++) CHECK(vlm_weights_has(w, ts[i].name), "[%s] has %s", bname, ts[i].name);
+        for (int32_t i = 0; i < n - 1; i++) CHECK(vlm_weights_has(w, ts[i].name), "[%s] has %s", bname, ts[i].name);
+        CHECK(!vlm_weights_has(w, "enc.position_ids"), "[%s] the I64 tensor is skipped", bname);
         CHECK(!vlm_weights_has(w, "enc") && !vlm_weights_has(w, "nope"), "[%s] has() of absent names", bname);
 
         struct vlm_tensor a = vlm_weights_get(x, w, "enc.a", 2, (int64_t[]){ 2, 3 });
