@@ -721,16 +721,15 @@ static void op_conv_transpose2d(struct vlm_ctx * x, const struct vlm_op * op) {
     for (int64_t b = 0; b < B; b++) {
         gemm(nt, true, false, R, P, Cin, 1.0f, Wt, R, src + b * Cin * P, P, 0.0f, t, P);
         float * ob = out + b * Cout * P * k * k;
+        // out[co, y * k + ky, xx * k + kx] = t[(co, ky, kx), y, xx] + bias[co], one output row at a time
         #pragma omp parallel for num_threads(nt) schedule(static) if (R * P > 32768)
-        for (int64_t co = 0; co < Cout; co++) {
-            float bv = bias ? bias[co] : 0.0f;
-            for (int64_t ky = 0; ky < k; ky++)
-                for (int64_t kx = 0; kx < k; kx++) {
-                    const float * tr = t + ((co * k + ky) * k + kx) * P;
-                    for (int64_t y = 0; y < H; y++)
-                        for (int64_t xx = 0; xx < W; xx++)
-                            ob[co * P * k * k + (y * k + ky) * Wo + xx * k + kx] = tr[y * W + xx] + bv;
-                }
+        for (int64_t row = 0; row < Cout * H * k; row++) {
+            const int64_t co = row / (H * k), y = (row / k) % H, ky = row % k;
+            const float   bv = bias ? bias[co] : 0.0f;
+            const float * tr = t + (co * k + ky) * k * P + y * W;   // kx = 0; kx advances by P
+            float *       o  = ob + (co * H * k + y * k + ky) * Wo;
+            for (int64_t xx = 0; xx < W; xx++)
+                for (int64_t kx = 0; kx < k; kx++) o[xx * k + kx] = tr[kx * P + xx] + bv;
         }
     }
 done:
