@@ -447,8 +447,10 @@ int main(void) {
 
     // ---- Vulkan ----
     mp.backend = VLM_BACKEND_VULKAN;
-    st = vlm_model_load(model_path, &mp, &m);
-    if (st != VLM_STATUS_OK) {
+    st = test_want_backend("vulkan") ? vlm_model_load(model_path, &mp, &m) : VLM_STATUS_UNSUPPORTED;
+    if (!test_want_backend("vulkan")) {
+        printf("SKIP vulkan half: not in VLM_TEST_BACKENDS\n");
+    } else if (st != VLM_STATUS_OK) {
         if (test_require_vulkan()) CHECK(0, "VLM_TEST_REQUIRE_VULKAN=1 but Vulkan failed: %s", vlm_last_error());
         else printf("SKIP vulkan half: %s\n", vlm_last_error());
     } else {
@@ -487,7 +489,7 @@ int main(void) {
         setenv("VLM_CLIP_GATHER_ROWS", "10000", 1);   // 5 blocks of the 49408-row table
         for (int b = 0; b < 2; b++) {
             mp.backend = b ? VLM_BACKEND_VULKAN : VLM_BACKEND_CPU;
-            if (vlm_model_load(model_path, &mp, &m) != VLM_STATUS_OK) continue;
+            if (!test_want_backend(b ? "vulkan" : "cpu") || vlm_model_load(model_path, &mp, &m) != VLM_STATUS_OK) continue;
             float f[NT * 32];
             struct vlm_clip_params raw = vlm_clip_default_params();
             raw.normalize = false;

@@ -37,6 +37,7 @@ static double now_s(void) {
 
 int main(void) {
     if (!getenv("VLM_CLI") || !*getenv("VLM_CLI")) SKIP("VLM_CLI (the vlm executable) not set; run through ctest");
+    if (!test_want_backend("vulkan")) SKIP("vulkan is not in VLM_TEST_BACKENDS");
     char sam[1024], clip[1024], image[1024];
     snprintf(sam, sizeof sam, "%s", test_fixture("sam-tiny"));
     snprintf(clip, sizeof clip, "%s", test_fixture("clip-tiny"));

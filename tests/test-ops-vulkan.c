@@ -656,6 +656,7 @@ int main(int argc, char ** argv) {
     for (int i = 1; i + 1 < argc; i++)
         if (strcmp(argv[i], "-o") == 0) filter = argv[i + 1];
     char err[512] = "";
+    if (!test_want_backend("vulkan")) SKIP("vulkan is not in VLM_TEST_BACKENDS");
     struct vlm_ctx * vk = vlm_ctx_new(VLM_BACKEND_VULKAN, 0, 320u << 20, err, sizeof err);
     if (!vk) {
         if (test_require_vulkan()) {
