@@ -97,6 +97,15 @@ export async function run(b, { url, imagePath, outDir, name }) {
   const p = at(0.5, 0.56);
   await act(() => b.click(p[0], p[1]));
   let { s, m } = await checkOverlay('point');
+  // with CLIP loaded, the object is labelled with its best concepts, as /v1/label gives them
+  if (await b.evaluate(() => !!(window.vlmApp.health && window.vlmApp.health.clip))) {
+    await b.waitFor(() => /%/.test(document.querySelector('#objects li .labels').textContent), null, 60000);
+    const shown = await b.evaluate(() => document.querySelector('#objects li .labels').textContent);
+    const want = (await post('/v1/label', { image: s.id, mask: m.png, top: 3 })).concepts
+      .map((c) => `${c.label} ${(100 * c.prob).toFixed(1)}%`).join(', ');
+    check(shown === want, `CLIP labels: the page shows '${shown}', the API gives '${want}'`);
+    console.log(`labels: ${shown}`);
+  }
   check(s.o.points.length === 1 && near(s.o.points[0], toImage(p)) && s.o.points[0][2] === 1,
         `point prompt ${JSON.stringify(s.o.points)}, clicked at image ${toImage(p)}`);
 
