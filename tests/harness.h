@@ -59,13 +59,21 @@ static inline const char * test_fixture(const char * rel) {
     return path;
 }
 
+// The comparisons read through test_f32: fixture tensors are mmap'd straight from
+// safetensors files, where a float need not be 4-byte aligned.
+static inline double test_f32(const float * p, size_t i) {
+    float v;
+    memcpy(&v, (const char *)p + i * sizeof v, sizeof v);
+    return v;
+}
+
 // Normalized mean squared error: sum((a-b)^2) / sum(b^2) (b is the reference).
 static inline double test_nmse(const float * a, const float * ref, size_t n) {
     double num = 0, den = 0;
     for (size_t i = 0; i < n; i++) {
-        double d = (double)a[i] - ref[i];
+        double d = test_f32(a, i) - test_f32(ref, i);
         num += d * d;
-        den += (double)ref[i] * ref[i];
+        den += test_f32(ref, i) * test_f32(ref, i);
     }
     return den > 0 ? num / den : num;
 }
@@ -73,7 +81,7 @@ static inline double test_nmse(const float * a, const float * ref, size_t n) {
 static inline double test_max_abs(const float * a, const float * ref, size_t n) {
     double m = 0;
     for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)a[i] - ref[i]);
+        double d = fabs(test_f32(a, i) - test_f32(ref, i));
         if (!(d <= m)) m = d;   // NaN propagates as a failure
     }
     return m;
@@ -81,8 +89,18 @@ static inline double test_max_abs(const float * a, const float * ref, size_t n) 
 
 static inline double test_cosine(const float * a, const float * b, size_t n) {
     double ab = 0, aa = 0, bb = 0;
-    for (size_t i = 0; i < n; i++) { ab += (double)a[i] * b[i]; aa += (double)a[i] * a[i]; bb += (double)b[i] * b[i]; }
+    for (size_t i = 0; i < n; i++) {
+        double x = test_f32(a, i), y = test_f32(b, i);
+        ab += x * y, aa += x * x, bb += y * y;
+    }
     return ab / (sqrt(aa * bb) + 1e-30);
+}
+
+// An aligned copy of a file tensor's bytes (caller frees).
+static inline void * test_aligned_copy(const void * data, size_t n) {
+    void * p = malloc(n ? n : 1);
+    if (p && n) memcpy(p, data, n);
+    return p;
 }
 
 // Deterministic uniform floats in [-1, 1).

@@ -82,6 +82,8 @@ static bool run_backend(enum vlm_backend_type backend, const char * name, const 
     w->emb_cos = 1.0;
     char cur_image[64] = "";
     static struct batch bt;
+    void * copies[64] = { 0 };   // aligned mask inputs
+    int    n_copies = 0;
     bt.n = 0;
     double batch_worst = 0;
     int n_cases = cJSON_GetArraySize(cases);
@@ -165,7 +167,8 @@ static bool run_backend(enum vlm_backend_type backend, const char * name, const 
         const cJSON * mi = cJSON_GetObjectItem(c, "mask_input");
         if (cJSON_IsString(mi)) {
             const struct vlm_file_tensor * mt = need(exp, mi->valuestring);
-            if (mt) p.mask_input = mt->data;
+            // an aligned copy: the library reads floats (kept for the batched pass)
+            if (mt && n_copies < 64) p.mask_input = copies[n_copies++] = test_aligned_copy(mt->data, mt->nbytes);
         }
         p.multimask_output = cJSON_IsTrue(cJSON_GetObjectItem(c, "multimask_output"));
         if (bt.n < MAX_BATCH) {
@@ -208,6 +211,7 @@ static bool run_backend(enum vlm_backend_type backend, const char * name, const 
         vlm_masks_free(&m);
     }
     if (s) check_batch(s, &bt, exp, name, &batch_worst);
+    for (int i = 0; i < n_copies; i++) free(copies[i]);
     printf("%s: batched predict (grouped by token count), worst logits max abs %.3g\n", name, batch_worst);
     vlm_sam_session_free(s);
     vlm_model_free(model);
