@@ -29,7 +29,9 @@
 
 // Paths are joined into 1-4 KiB buffers; a truncated path names no file and fails its case
 // visibly, so gcc's may-truncate warnings say nothing useful here.
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wformat-truncation"
+#endif
 
 #define CASE_TIMEOUT_S 300
 #define MAX_ARGS       64
