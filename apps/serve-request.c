@@ -280,9 +280,10 @@ int vlm_serve_parse_request(enum vlm_serve_endpoint ep, const char * body, size_
     q->mask_index = -1;
     q->top = 5;
     if (everything_defaults) q->everything = *everything_defaults;
-    cJSON * o = body && n ? cJSON_ParseWithLength(body, n) : NULL;
+    const char * where = NULL;   // the parse error's position (set by cJSON on failure; thread-safe)
+    cJSON * o = body && n ? cJSON_ParseWithLengthOpts(body, n, &where, 0) : NULL;
     if (!o || !cJSON_IsObject(o)) {
-        const char * where = o ? NULL : cJSON_GetErrorPtr();
+        if (o) where = NULL;
         cJSON_Delete(o);
         if (!n) return fail(err, err_size, 400, "empty request body: expected a JSON object");
         if (where && where >= body && where < body + n)

@@ -187,7 +187,7 @@ enum vlm_status vlm_safetensors_open(const char * path, struct vlm_safetensors *
     const char * end = NULL;
     root = cJSON_ParseWithLengthOpts(header, (size_t)n_header, &end, 0);
     if (!root) {
-        const char * at = cJSON_GetErrorPtr();
+        const char * at = end;   // cJSON sets it to the error position on failure
         size_t pos = at && at >= header && at <= header + n_header ? (size_t)(at - header) : 0;
         status = vlm_error(VLM_STATUS_BAD_MODEL, "%s: header is not valid JSON (error near byte %zu of %" PRIu64 ")",
                            path, pos, n_header);
