@@ -240,6 +240,13 @@ static void op_scale(struct vlm_ctx * x, const struct vlm_op * op) {
     }
 }
 
+static inline float gelu_erf(float v)   { return 0.5f * v * (1.0f + erff(v * (float)M_SQRT1_2)); }
+static inline float gelu_tanh(float v)  {
+    const float k = 0.7978845608028654f;   // sqrt(2 / pi)
+    return 0.5f * v * (1.0f + tanhf(k * (v + 0.044715f * v * v * v)));
+}
+static inline float sigmoidf(float v)   { return 1.0f / (1.0f + expf(-v)); }
+
 // exp(x) for x <= 0 (softmax after subtracting the row max), 8 lanes at a time, with the
 // Cephes expf range reduction and polynomial (about 1 ulp); inputs below -88.37 give 0.
 // ref: Cephes Math Library expf.c
@@ -337,7 +344,7 @@ __attribute__((target("avx2,fma"))) static void gelu_erf_row_avx2(float * d, con
         erf = _mm256_xor_ps(sign, erf);
         _mm256_storeu_ps(d + i, _mm256_mul_ps(_mm256_mul_ps(half, v), _mm256_add_ps(one, erf)));
     }
-    for (; i < n; i++) d[i] = 0.5f * a[i] * (1.0f + erff(a[i] * (float)M_SQRT1_2));
+    for (; i < n; i++) d[i] = gelu_erf(a[i]);
 }
 
 static int g_use_avx2 = -1;   // -1: not checked yet; VLM_NO_AVX2=1 forces the plain C path
@@ -352,12 +359,6 @@ static bool use_avx2(void) {
 }
 #endif
 
-static inline float gelu_erf(float v)   { return 0.5f * v * (1.0f + erff(v * (float)M_SQRT1_2)); }
-static inline float gelu_tanh(float v)  {
-    const float k = 0.7978845608028654f;   // sqrt(2 / pi)
-    return 0.5f * v * (1.0f + tanhf(k * (v + 0.044715f * v * v * v)));
-}
-static inline float sigmoidf(float v)   { return 1.0f / (1.0f + expf(-v)); }
 
 static void op_unary(struct vlm_ctx * x, const struct vlm_op * op) {
     struct v4 a = v4_of(&op->src[0]), d = v4_of(&op->dst);
@@ -491,7 +492,6 @@ done:
     free(w_tmp);
     free(b_tmp);
 }
-
 
 // In-place softmax of one row; a row whose entries are all -inf becomes zeros.
 static void softmax_row(float * s, int64_t n) {

@@ -78,8 +78,6 @@ enum vlm_status vlm_model_load(const char * path, const struct vlm_model_params 
         goto fail;
     }
     m->can_fall_back = auto_backend && m->ctx->backend == VLM_BACKEND_KIND_VULKAN;
-    m->arena_bytes = arena;
-    m->n_threads = params->n_threads;
     st = init_weights(m);
     if (st != VLM_STATUS_OK && vlm_model_fall_back_to_cpu(m, st)) st = VLM_STATUS_OK;   // already re-initialized
     if (st != VLM_STATUS_OK) goto fail;
@@ -110,7 +108,7 @@ bool vlm_model_fall_back_to_cpu(struct vlm_model * m, enum vlm_status st) {
     vlm_ctx_free(m->lost_ctx);
     m->lost_ctx = m->ctx;
     char err[512] = "";
-    m->ctx = vlm_ctx_new(VLM_BACKEND_CPU, m->n_threads, m->arena_bytes, err, sizeof err);
+    m->ctx = vlm_ctx_new(VLM_BACKEND_CPU, m->lost_ctx->n_threads, m->lost_ctx->arena_size, err, sizeof err);
     m->generation++;
     if (!m->ctx) {
         vlm_error(VLM_STATUS_OUT_OF_MEMORY, "CPU fallback: %s", err);

@@ -23,8 +23,6 @@ struct vlm_model {
     bool                    can_fall_back;
     uint32_t                generation;    // +1 at each move; sessions re-create their buffers
     struct vlm_ctx *        lost_ctx;      // the failed context, kept until the model is freed
-    size_t                  arena_bytes;
-    int32_t                 n_threads;
 };
 
 // When m's backend was chosen automatically and `st` says its Vulkan device was lost or ran

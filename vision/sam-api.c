@@ -393,7 +393,6 @@ done:
 static enum vlm_status predict_batch_once(struct vlm_sam_session * s, const struct vlm_sam_prompt * prompts, int32_t n,
                                           struct vlm_masks * out) {
     if (n <= 0) return VLM_STATUS_INVALID_ARG;
-    for (int32_t i = 0; i < n; i++) memset(&out[i], 0, sizeof out[i]);
     if (!vlm_ctx_ok(s->sm->ctx)) return ctx_error(s->sm->ctx, "SAM");
     for (int32_t i = 0; i < n; i++) {
         enum vlm_status st = validate(s, &prompts[i], n > 1 ? i : -1);
