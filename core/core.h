@@ -177,15 +177,19 @@ struct vlm_tensor vlm_op_layer_norm_2d(struct vlm_ctx * x, struct vlm_tensor a, 
 struct vlm_tensor vlm_op_softmax(struct vlm_ctx * x, struct vlm_tensor a, float scale, const struct vlm_tensor * mask);
 
 // Fused attention: out[B, H, Tq, Dv] = softmax(scale * q k^T + bias) v, computed row-block by
-// row-block without materializing [Tq, Tk]. q [B, H, Tq, D], k [B, H, Tk, D], v [B, H, Tk, Dv]
+// row-block without materializing [Tq, Tk]. q [B, H, Tq, D], k [B, Hkv, Tk, D], v [B, Hkv, Tk, Dv]
 // (views with any strides). Optional terms of the bias:
 //   mask   additive, broadcastable to [B, H, Tq, Tk] (e.g. [1, 1, Tq, Tk])
-//   causal key j > query i is masked (after the mask)
+//   causal key j > q_pos0 + query i is masked (after the mask); q_pos0 is the position of the
+//          first query row among the keys (a KV cache holding q_pos0 earlier tokens)
+// Grouped-query attention: k and v may have fewer heads Hkv than q (H % Hkv == 0); query head
+// h reads kv head h / (H / Hkv), as llama.cpp's GQA.
 //   rel_h, rel_w  SAM's decomposed relative positions: [B, H, Tq, kh] and [B, H, Tq, kw], with
 //          Tk = kh * kw; bias[q][k] += rel_h[q][k / kw] + rel_w[q][k % kw].
 struct vlm_attention_params {
     float                     scale;
     bool                      causal;
+    int32_t                   q_pos0;
     const struct vlm_tensor * mask;
     const struct vlm_tensor * rel_h;
     const struct vlm_tensor * rel_w;
@@ -242,7 +246,8 @@ enum vlm_op_type {
 //   RMS_NORM         src0, src1 w?, f0 eps
 //   LAYER_NORM_2D    src0 [B,C,H,W], src1 w [C], src2 b [C], f0 eps
 //   SOFTMAX          src0, src1 mask? (broadcast), f0 scale
-//   ATTENTION        src0 q, src1 k, src2 v, src3 mask?, src4 rel_h?, src5 rel_w?, f0 scale, i0 causal
+//   ATTENTION        src0 q, src1 k, src2 v, src3 mask?, src4 rel_h?, src5 rel_w?, f0 scale, i0 causal,
+//                    i3 q_pos0 (k, v may have H / group heads: GQA)
 //   CONV2D           src0 in, src1 w, src2 b?, i0 stride, i1 pad
 //   CONV_TRANSPOSE2D src0 in, src1 w, src2 b?, i0 stride
 //   INTERPOLATE      src0 in, i0 antialias (dst shape gives the size)

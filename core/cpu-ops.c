@@ -561,7 +561,7 @@ static void op_attention(struct vlm_ctx * x, const struct vlm_op * op) {
     const struct vlm_tensor * q = &op->src[0], * k = &op->src[1], * v = &op->src[2];
     const struct vlm_tensor * mask = &op->src[3], * rh = &op->src[4], * rw = &op->src[5];
     int64_t B = q->shape[0], H = q->shape[1], Tq = q->shape[2], D = q->shape[3], Tk = k->shape[2], Dv = v->shape[3];
-    int64_t kh = op->i[1], kw = op->i[2];
+    int64_t kh = op->i[1], kw = op->i[2], pos0 = op->i[3], group = H / k->shape[1];
     bool    causal = op->i[0] != 0, has_mask = mask->n_dims != 0, has_rel = rh->n_dims != 0;
     float   scale = op->f[0];
     float * q_tmp = NULL, * k_tmp = NULL, * v_tmp = NULL;
@@ -591,8 +591,8 @@ static void op_attention(struct vlm_ctx * x, const struct vlm_op * op) {
             int64_t bh = job / nblk, b = bh / H, h = bh % H;
             int64_t q0 = (job % nblk) * RB, rb = Tq - q0 < RB ? Tq - q0 : RB;
             const float * qp = Q + b * qs0 + h * qs1 + q0 * ldq;
-            const float * kp = Kp + b * ks0 + h * ks1;
-            const float * vp = V + b * vs0 + h * vs1;
+            const float * kp = Kp + b * ks0 + (h / group) * ks1;
+            const float * vp = V + b * vs0 + (h / group) * vs1;
             // [rb, Tk] = scale * q[rb, D] @ k[Tk, D]^T
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rb, (int)Tk, (int)D, scale, qp, (int)ldq, kp,
                         (int)ldk, 0.0f, S, (int)Tk);
@@ -624,7 +624,7 @@ static void op_attention(struct vlm_ctx * x, const struct vlm_op * op) {
                     else         for (int64_t j = 0; j < Tk; j++) s[j] += pm[j * sm];
                 }
                 if (causal)
-                    for (int64_t j = qi + 1; j < Tk; j++) s[j] = -INFINITY;
+                    for (int64_t j = pos0 + qi + 1; j < Tk; j++) s[j] = -INFINITY;
                 softmax_row(s, Tk);
             }
             // out[rb, Dv] = p[rb, Tk] @ v[Tk, Dv]

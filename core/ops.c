@@ -370,8 +370,8 @@ struct vlm_tensor vlm_op_attention(struct vlm_ctx * x, struct vlm_tensor q, stru
         fail_shapes(x, name, "q, k, v must be 4-D [B, H, T, D]", &q, &k);
         return tensor_empty();
     }
-    if (k.shape[0] != q.shape[0] || k.shape[1] != q.shape[1] || k.shape[3] != q.shape[3]) {
-        fail_shapes(x, name, "k must be [B, H, Tk, D] matching q", &q, &k);
+    if (k.shape[0] != q.shape[0] || k.shape[1] < 1 || q.shape[1] % k.shape[1] != 0 || k.shape[3] != q.shape[3]) {
+        fail_shapes(x, name, "k must be [B, Hkv, Tk, D] matching q [B, H, Tq, D], H a multiple of Hkv", &q, &k);
         return tensor_empty();
     }
     if (v.shape[0] != k.shape[0] || v.shape[1] != k.shape[1] || v.shape[2] != k.shape[2]) {
@@ -410,7 +410,12 @@ struct vlm_tensor vlm_op_attention(struct vlm_ctx * x, struct vlm_tensor q, stru
         op.i[2] = (int32_t)kw;
     }
     op.f[0] = p->scale;
+    if (p->q_pos0 < 0) {
+        vlm_ctx_fail(x, VLM_STATUS_INVALID_ARG, "attention: q_pos0 %d < 0", (int)p->q_pos0);
+        return tensor_empty();
+    }
     op.i[0] = p->causal ? 1 : 0;
+    op.i[3] = p->q_pos0;
     int64_t shape[4] = { B, H, Tq, v.shape[3] };
     op.dst = vlm_tensor_new(x, VLM_DTYPE_F32, 4, shape);
     return dispatch(x, &op);

@@ -447,7 +447,7 @@ static void op_conv_transpose2d(struct vlm_ctx * x, const struct vlm_op * op) {
 // Parameters of attention.comp (too many for push constants): a uint array in the staging
 // ring, indices as read by the shader.
 enum { AP_TQ = 0, AP_TK, AP_D, AP_DV, AP_H, AP_Q = 5, AP_K = 10, AP_V = 15, AP_MASK = 20, AP_RH = 25, AP_RW = 30,
-       AP_KW = 35, AP_FLAGS, AP_SCALE, AP_DOFF, AP_COUNT };
+       AP_KW = 35, AP_FLAGS, AP_SCALE, AP_DOFF, AP_POS0, AP_GROUP, AP_COUNT };
 
 // off + 4 strides of a 4-D view into prm[at..at+4].
 static bool put_view(struct vlm_ctx * x, const struct vlm_tensor * t, struct vlm_vk_bind * b, uint32_t * prm, int at) {
@@ -481,6 +481,8 @@ static void op_attention(struct vlm_ctx * x, const struct vlm_op * op) {
     }
     prm[AP_TQ] = (uint32_t) Tq; prm[AP_TK] = (uint32_t) Tk; prm[AP_D] = (uint32_t) D; prm[AP_DV] = (uint32_t) Dv;
     prm[AP_H] = (uint32_t) H;
+    prm[AP_POS0] = (uint32_t) op->i[3];
+    prm[AP_GROUP] = (uint32_t) (H / k->shape[1]);
     if (!put_view(x, q, &b[0], prm, AP_Q) || !put_view(x, k, &b[1], prm, AP_K) || !put_view(x, v, &b[2], prm, AP_V)) return;
     uint32_t flags = 0;
     if (present(&op->src[3])) {

@@ -5,7 +5,8 @@
 // attention.comp: fused (flash-style) attention, never materializing [Tq, Tk]:
 //   out[b, h, i, :] = sum_j softmax_j(scale * q_i . k_j + bias_ij) v_j
 //   bias_ij = mask[b, h, i, j] + rel_h[b, h, i, j / kw] + rel_w[b, h, i, j % kw],
-//             -inf where causal and j > i.
+//             -inf where causal and j > pos0 + i (pos0: keys cached before the first query).
+// Grouped-query attention: query head h reads k/v head h / group.
 // One invocation per query row (q and the output accumulator in registers); a workgroup of
 // 64 rows of one (b, h) walks the keys in blocks of BC staged in shared memory. Every
 // invocation reads the same key at the same time, so K and V reads are broadcasts (uniform
@@ -38,6 +39,7 @@ void main() {
     const float scale = uintBitsToFloat(prm[37]);
     const uint kw = prm[35];
     const uint b = gl_WorkGroupID.z, h = gl_WorkGroupID.y;
+    const uint pos0 = prm[39], hkv = h / prm[40];
     const uint q0 = gl_WorkGroupID.x * BR;
     const uint tid = gl_LocalInvocationID.x;
     const uint i = q0 + tid;
@@ -48,8 +50,8 @@ void main() {
     const bool causal = (flags & 2u) != 0u, has_mask = (flags & 1u) != 0u, has_rel = (flags & 4u) != 0u;
 
     const uint qb = prm[5] + b * prm[6] + h * prm[7] + (row_ok ? i : 0u) * prm[8];
-    const uint kb = prm[10] + b * prm[11] + h * prm[12];
-    const uint vb = prm[15] + b * prm[16] + h * prm[17];
+    const uint kb = prm[10] + b * prm[11] + hkv * prm[12];
+    const uint vb = prm[15] + b * prm[16] + hkv * prm[17];
     const uint mb = prm[20] + b * prm[21] + h * prm[22] + i * prm[23];
     const uint rhb = prm[25] + b * prm[26] + h * prm[27] + i * prm[28];
     const uint rwb = prm[30] + b * prm[31] + h * prm[32] + i * prm[33];
@@ -66,7 +68,7 @@ void main() {
     float s[BC];
 
     for (uint k0 = 0u; k0 < Tk; k0 += BC) {
-        if (causal && k0 > q0 + BR - 1u) break;   // masked for every row of the workgroup
+        if (causal && k0 > pos0 + q0 + BR - 1u) break;   // masked for every row of the workgroup
         barrier();
         for (uint e = tid; e < BC * D4; e += BR) {
             uint jj = fdiv(e, D4), d = (e - jj * D4) * 4u;
@@ -87,7 +89,7 @@ void main() {
             for (uint d4 = 0u; d4 < NQ4; d4++) t += dot(q[d4], sk[jj * D4 + d4]);
             if (has_mask && row_ok && j < Tk) t += data_m[mb + j * prm[24]];
             if (has_rel && row_ok && j < Tk) { uint jh = fdiv(j, kw); t += data_rh[rhb + jh * prm[29]] + data_rw[rwb + (j - jh * kw) * prm[34]]; }
-            if (j >= Tk || (causal && j > i)) t = NEG_INF;
+            if (j >= Tk || (causal && j > pos0 + i)) t = NEG_INF;
             s[jj] = t;
             mx = max(mx, t);
         }

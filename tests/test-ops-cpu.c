@@ -346,12 +346,13 @@ static void test_softmax(int64_t A, int64_t R, int64_t D, bool mask, int layout)
 }
 
 // ---- attention --------------------------------------------------------------------------------
-static void test_attention(int64_t B, int64_t H, int64_t Tq, int64_t Tk, int64_t D, int64_t Dv, bool mask, bool causal,
-                           int64_t kh, int layout) {
+// Hkv: kv heads (GQA when < H); pos0: the first query's position among the keys (KV cache).
+static void test_attention_kv(int64_t B, int64_t H, int64_t Hkv, int64_t Tq, int64_t Tk, int64_t D, int64_t Dv, bool mask,
+                              bool causal, int32_t pos0, int64_t kh, int layout) {
     size_t mark = vlm_arena_mark(X);
-    int64_t qs[4] = { B, H, Tq, D }, ks[4] = { B, H, Tk, D }, vs[4] = { B, H, Tk, Dv }, ms[4] = { 1, 1, Tq, Tk };
+    int64_t qs[4] = { B, H, Tq, D }, ks[4] = { B, Hkv, Tk, D }, vs[4] = { B, Hkv, Tk, Dv }, ms[4] = { 1, 1, Tq, Tk };
     int64_t kw = kh ? Tk / kh : 0, rhs[4] = { B, H, Tq, kh }, rws[4] = { B, H, Tq, kw };
-    float * qd = rand_buf(B * H * Tq * D), * kd = rand_buf(B * H * Tk * D), * vd = rand_buf(B * H * Tk * Dv);
+    float * qd = rand_buf(B * H * Tq * D), * kd = rand_buf(B * Hkv * Tk * D), * vd = rand_buf(B * Hkv * Tk * Dv);
     float * md = rand_buf(Tq * Tk), * rh = kh ? rand_buf(B * H * Tq * kh) : NULL, * rw = kh ? rand_buf(B * H * Tq * kw) : NULL;
     for (int64_t i = 0; i < B * H * Tq * D; i++) qd[i] *= 2.0f;
     struct vlm_tensor q = make_in(4, qs, qd, layout), k = make_in(4, ks, kd, layout == L_REVERSE ? L_TRANS : layout);
@@ -361,37 +362,42 @@ static void test_attention(int64_t B, int64_t H, int64_t Tq, int64_t Tk, int64_t
     int64_t n = B * H * Tq * Dv;
     double * ref = malloc((size_t)n * sizeof(double)), * s = malloc((size_t)Tk * sizeof(double));
     for (int64_t b = 0; b < B; b++) for (int64_t h = 0; h < H; h++) for (int64_t i = 0; i < Tq; i++) {
-        int64_t bh = b * H + h;
+        int64_t bh = b * H + h, bkv = b * Hkv + h / (H / Hkv);
         double mx = -INFINITY, sum = 0;
         for (int64_t j = 0; j < Tk; j++) {
             double t = 0;
-            for (int64_t c = 0; c < D; c++) t += (double)qd[(bh * Tq + i) * D + c] * kd[(bh * Tk + j) * D + c];
+            for (int64_t c = 0; c < D; c++) t += (double)qd[(bh * Tq + i) * D + c] * kd[(bkv * Tk + j) * D + c];
             t *= scale;
             if (kh) t += rh[(bh * Tq + i) * kh + j / kw] + rw[(bh * Tq + i) * kw + j % kw];
             if (mask) t += md[i * Tk + j];
-            if (causal && j > i) t = -INFINITY;
+            if (causal && j > pos0 + i) t = -INFINITY;
             s[j] = t;
             if (t > mx) mx = t;
         }
         for (int64_t j = 0; j < Tk; j++) { s[j] = exp(s[j] - mx); sum += s[j]; }
         for (int64_t c = 0; c < Dv; c++) {
             double o = 0;
-            for (int64_t j = 0; j < Tk; j++) o += s[j] / sum * vd[(bh * Tk + j) * Dv + c];
+            for (int64_t j = 0; j < Tk; j++) o += s[j] / sum * vd[(bkv * Tk + j) * Dv + c];
             ref[(bh * Tq + i) * Dv + c] = o;
         }
     }
-    struct vlm_attention_params p = { .scale = scale, .causal = causal, .mask = mask ? &m : NULL,
+    struct vlm_attention_params p = { .scale = scale, .causal = causal, .q_pos0 = pos0, .mask = mask ? &m : NULL,
                                       .rel_h = kh ? &th : NULL, .rel_w = kh ? &tw : NULL };
     struct guard gd = guard_begin((size_t)n * 4);
     struct vlm_tensor y = vlm_op_attention(X, q, k, v, &p);
     int64_t os[4] = { B, H, Tq, Dv };
-    char what[160];
-    snprintf(what, sizeof what, "attention B=%lld H=%lld Tq=%lld Tk=%lld D=%lld Dv=%lld%s%s%s %s", (long long)B, (long long)H,
-             (long long)Tq, (long long)Tk, (long long)D, (long long)Dv, mask ? " mask" : "", causal ? " causal" : "",
-             kh ? " rel" : "", layout_name[layout]);
+    char what[192];
+    snprintf(what, sizeof what, "attention B=%lld H=%lld Hkv=%lld Tq=%lld Tk=%lld D=%lld Dv=%lld pos0=%d%s%s%s %s",
+             (long long)B, (long long)H, (long long)Hkv, (long long)Tq, (long long)Tk, (long long)D, (long long)Dv,
+             (int)pos0, mask ? " mask" : "", causal ? " causal" : "", kh ? " rel" : "", layout_name[layout]);
     check_out(what, layout == L_CONTIG ? &gd : NULL, y, 4, os, ref, NMSE_GEMM);
     free(qd); free(kd); free(vd); free(md); free(rh); free(rw); free(ref); free(s);
     vlm_arena_reset(X, mark);
+}
+
+static void test_attention(int64_t B, int64_t H, int64_t Tq, int64_t Tk, int64_t D, int64_t Dv, bool mask, bool causal,
+                           int64_t kh, int layout) {
+    test_attention_kv(B, H, H, Tq, Tk, D, Dv, mask, causal, 0, kh, layout);
 }
 
 // ---- convolutions -----------------------------------------------------------------------------
@@ -712,6 +718,11 @@ int main(void) {
     test_attention(1, 2, 40, 76, 16, 16, false, false, 4, L_CONTIG);        // kw = 19: vector body + tail
     test_attention(1, 3, 67, 67, 8, 8, false, true, 0, L_SLICE);             // causal, odd block tail
     test_attention(1, 1, 200, 200, 64, 64, false, false, 0, L_REVERSE);
+    // decoder forms: GQA ratios 1, 3, 4 and a query offset (KV cache: Tk = pos0 + Tq)
+    test_attention_kv(1, 6, 2, 5, 12, 16, 16, false, true, 7, 0, L_CONTIG);
+    test_attention_kv(1, 8, 2, 1, 40, 32, 32, false, true, 39, 0, L_SLICE);
+    test_attention_kv(2, 4, 4, 70, 100, 16, 16, true, true, 30, 0, L_TRANS);
+    test_attention_kv(1, 9, 3, 67, 67, 64, 64, false, true, 0, 0, L_CONTIG);
     test_conv2d(1, 3, 32, 32, 8, 16, 16, 0, L_CONTIG, VLM_DTYPE_F32);      // patch embedding
     test_conv2d(2, 16, 8, 8, 12, 1, 1, 0, L_CONTIG, VLM_DTYPE_F32);        // 1x1 (direct path)
     test_conv2d(1, 7, 9, 9, 6, 3, 1, 1, L_SLICE, VLM_DTYPE_F16);

@@ -123,7 +123,7 @@ static float * run_on(struct vlm_ctx * x, const struct tcase * c, int64_t * n_ou
     case VLM_OP_LAYER_NORM_2D: out = vlm_op_layer_norm_2d(x, in[0], in[1], in[2], c->f[0]); break;
     case VLM_OP_SOFTMAX: out = vlm_op_softmax(x, in[0], c->f[0], opt1); break;
     case VLM_OP_ATTENTION: {
-        struct vlm_attention_params p = { .scale = c->f[0], .causal = c->i[0] != 0,
+        struct vlm_attention_params p = { .scale = c->f[0], .causal = c->i[0] != 0, .q_pos0 = c->i[1],
                                           .mask = c->in[3].used ? &in[3] : NULL,
                                           .rel_h = c->in[4].used ? &in[4] : NULL,
                                           .rel_w = c->in[5].used ? &in[5] : NULL };
@@ -421,28 +421,34 @@ static void cases_softmax(struct vlm_ctx * cpu, struct vlm_ctx * vk) {
 }
 
 static void cases_attention(struct vlm_ctx * cpu, struct vlm_ctx * vk) {
-    struct { int64_t B, H, Tq, Tk, D, Dv; int mask, causal, rel, qperm; } L[] = {
-        { 1, 2, 37, 53, 64, 64, 0, 0, 0, 0 }, { 2, 3, 16, 16, 32, 32, 1, 0, 0, 0 }, { 1, 2, 33, 33, 64, 64, 0, 1, 0, 1 },
-        { 1, 2, 29, 56, 80, 80, 0, 0, 1, 0 }, { 1, 1, 1, 77, 64, 48, 1, 0, 0, 0 }, { 2, 4, 50, 50, 16, 16, 1, 1, 0, 1 },
-        { 1, 3, 64, 49, 128, 128, 0, 0, 1, 1 },
+    // Hkv: kv heads (0 = H; GQA when fewer); pos0: first query position among the keys (KV cache)
+    struct { int64_t B, H, Tq, Tk, D, Dv; int mask, causal, rel, qperm, Hkv, pos0; } L[] = {
+        { 1, 2, 37, 53, 64, 64, 0, 0, 0, 0, 0, 0 }, { 2, 3, 16, 16, 32, 32, 1, 0, 0, 0, 0, 0 },
+        { 1, 2, 33, 33, 64, 64, 0, 1, 0, 1, 0, 0 }, { 1, 2, 29, 56, 80, 80, 0, 0, 1, 0, 0, 0 },
+        { 1, 1, 1, 77, 64, 48, 1, 0, 0, 0, 0, 0 }, { 2, 4, 50, 50, 16, 16, 1, 1, 0, 1, 0, 0 },
+        { 1, 3, 64, 49, 128, 128, 0, 0, 1, 1, 0, 0 },
+        { 1, 6, 5, 12, 16, 16, 0, 1, 0, 0, 2, 7 }, { 1, 8, 1, 40, 32, 32, 0, 1, 0, 0, 2, 39 },
+        { 1, 9, 70, 100, 64, 64, 0, 1, 0, 1, 3, 30 }, { 2, 4, 67, 67, 16, 16, 1, 1, 0, 0, 4, 0 },
     };
     for (size_t i = 0; i < sizeof L / sizeof L[0]; i++) {
+        int64_t Hkv = L[i].Hkv ? L[i].Hkv : L[i].H;
         struct tcase c = { .name = "attention", .op = VLM_OP_ATTENTION, .f = { 1.0f / sqrtf((float) L[i].D) },
-                           .i = { L[i].causal }, .tol = TOL_GEMM };
-        if (L[i].rel) c.name = "attention(rel_pos)";
+                           .i = { L[i].causal, L[i].pos0 }, .tol = TOL_GEMM };
+        if (Hkv != L[i].H || L[i].pos0) c.name = "attention(gqa, q_pos0)";
+        else if (L[i].rel) c.name = "attention(rel_pos)";
         else if (L[i].mask && L[i].causal) c.name = "attention(mask, causal)";
         else if (L[i].mask) c.name = "attention(mask)";
         else if (L[i].causal) c.name = "attention(causal)";
         if (L[i].qperm) {   // q, k, v from [B, T, H, D] layouts
             IN(c, 0, VLM_DTYPE_F32, 2.0f, L[i].B, L[i].Tq, L[i].H, L[i].D);
             input_perm(&c.in[0], 0, 2, 1, 3);
-            IN(c, 1, VLM_DTYPE_F32, 2.0f, L[i].B, L[i].Tk, L[i].H, L[i].D);
+            IN(c, 1, VLM_DTYPE_F32, 2.0f, L[i].B, L[i].Tk, Hkv, L[i].D);
             input_perm(&c.in[1], 0, 2, 1, 3);
         } else {
             IN(c, 0, VLM_DTYPE_F32, 2.0f, L[i].B, L[i].H, L[i].Tq, L[i].D);
-            IN(c, 1, VLM_DTYPE_F32, 2.0f, L[i].B, L[i].H, L[i].Tk, L[i].D);
+            IN(c, 1, VLM_DTYPE_F32, 2.0f, L[i].B, Hkv, L[i].Tk, L[i].D);
         }
-        IN(c, 2, VLM_DTYPE_F32, 1.0f, L[i].B, L[i].H, L[i].Tk, L[i].Dv);
+        IN(c, 2, VLM_DTYPE_F32, 1.0f, L[i].B, Hkv, L[i].Tk, L[i].Dv);
         if (L[i].mask) {
             IN(c, 3, VLM_DTYPE_F32, 1.0f, 1, 1, L[i].Tq, L[i].Tk);
             float * m = c.in[3].data;
