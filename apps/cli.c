@@ -33,12 +33,21 @@ int cli_usage_error(const char * cmd, const char * fmt, ...) {
     return 2;
 }
 
-static bool parse_int(const char * s, long lo, long hi, int * out) {
+bool cli_parse_int(const char * s, long lo, long hi, int * out) {
     char * end = NULL;
     errno = 0;
     long v = strtol(s, &end, 10);
     if (errno || end == s || *end || v < lo || v > hi) return false;
     *out = (int)v;
+    return true;
+}
+
+bool cli_parse_float(const char * s, float lo, float hi, float * out) {
+    char * end = NULL;
+    errno = 0;
+    float v = strtof(s, &end);
+    if (errno || end == s || *end || !(v >= lo && v <= hi)) return false;
+    *out = v;
     return true;
 }
 
@@ -91,7 +100,7 @@ int cli_common_option(const char * cmd, int argc, char ** argv, int * i, struct 
                 cli_usage_error(cmd, "unknown backend '%s' (use cpu, vulkan or auto)", v);
                 return -1;
             }
-        } else if (!parse_int(v, 1, 1024, &params->n_threads)) {
+        } else if (!cli_parse_int(v, 1, 1024, &params->n_threads)) {
             cli_usage_error(cmd, "--threads takes a number from 1 to 1024, not '%s'", v);
             return -1;
         }

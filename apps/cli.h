@@ -16,6 +16,8 @@ int vlm_cmd_classify(int argc, char ** argv);
 int vlm_cmd_concepts(int argc, char ** argv);
 int vlm_cmd_bench(int argc, char ** argv);
 int vlm_cmd_serve(int argc, char ** argv);
+int vlm_cmd_generate(int argc, char ** argv);
+int vlm_cmd_tokenize(int argc, char ** argv);
 
 // Writes n bytes to path atomically: a temporary file (mkstemp) in the same folder, then
 // rename; on failure nothing is left and err holds the reason.
@@ -37,6 +39,9 @@ int  cli_limit_option(const char * cmd, int argc, char ** argv, int * i);
 // Prints the lines of `vlm --help` that explain them; subcommands print CLI_LIMITS_USAGE.
 void cli_print_limits_help(FILE * f);
 #define CLI_LIMITS_USAGE "  --max-pixels N, --max-header-bytes N, --max-tokens N (input limits: see vlm --help)\n"
+// Whole number / finite float in [lo, hi]; false on anything else.
+bool cli_parse_int(const char * s, long lo, long hi, int * out);
+bool cli_parse_float(const char * s, float lo, float hi, float * out);
 // Parses a float list "a,b,c" into out[n_expected]; false unless exactly n_expected numbers
 // (n_optional more allowed) are present. *n_got receives how many were read.
 bool cli_parse_floats(const char * s, float * out, int n_min, int n_max, int * n_got);

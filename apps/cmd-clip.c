@@ -18,15 +18,6 @@
 // ---- small helpers -----------------------------------------------------------------------------
 static bool is_help(const char * a) { return !strcmp(a, "--help") || !strcmp(a, "-h"); }
 
-static bool parse_count(const char * s, int lo, int hi, int * out) {
-    char * end = NULL;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi) return false;
-    *out = (int)v;
-    return true;
-}
-
 static void l2_normalize(float * v, int32_t n) {
     double s = 0;
     for (int32_t i = 0; i < n; i++) s += (double)v[i] * v[i];
@@ -404,7 +395,7 @@ int vlm_cmd_classify(int argc, char ** argv) {
             else if (!strcmp(a, "--labels")) labels_arg = v;
             else if (!strcmp(a, "--labels-file")) labels_file = v;
             else if (!strcmp(a, "--template")) template_ = v;
-            else if (!parse_count(v, 1, 1000000, &top)) return cli_usage_error(cmd, "--top takes a positive number, not '%s'", v);
+            else if (!cli_parse_int(v, 1, 1000000, &top)) return cli_usage_error(cmd, "--top takes a positive number, not '%s'", v);
             continue;
         }
         if (a[0] == '-' && a[1]) return cli_usage_error(cmd, "unknown option '%s'", a);
@@ -596,7 +587,7 @@ int vlm_cmd_concepts(int argc, char ** argv) {
             const char * v = argv[++i];
             if (!strcmp(a, "-m") || !strcmp(a, "--model")) model_path = v;
             else if (!strcmp(a, "--concepts")) list_path = v;
-            else if (!parse_count(v, 1, 1000000, &top)) return cli_usage_error(cmd, "--top takes a positive number, not '%s'", v);
+            else if (!cli_parse_int(v, 1, 1000000, &top)) return cli_usage_error(cmd, "--top takes a positive number, not '%s'", v);
             continue;
         }
         if (a[0] == '-' && a[1]) return cli_usage_error(cmd, "unknown option '%s'", a);

@@ -13,6 +13,8 @@ struct vlm_subcommand {
 };
 
 static const struct vlm_subcommand subcommands[] = {
+    { "generate", vlm_cmd_generate, "continue a text prompt with a GGUF language model (streams the text)" },
+    { "tokenize", vlm_cmd_tokenize, "print the token ids of a text for a GGUF language model" },
     { "segment",  vlm_cmd_segment,  "cut out objects with SAM from point/box prompts, or everything" },
     { "embed",    vlm_cmd_embed,    "map images and texts into CLIP's shared embedding space" },
     { "classify", vlm_cmd_classify, "zero-shot classify an image against text labels (CLIP)" },

@@ -117,6 +117,9 @@ static inline bool vlm_ctx_ok(const struct vlm_ctx * x) { return x->status == VL
 // Records an error (printf-style) unless one is already recorded; returns the status.
 enum vlm_status  vlm_ctx_fail(struct vlm_ctx * x, enum vlm_status status, const char * fmt, ...)
     __attribute__((format(printf, 3, 4)));
+// After a failed call: waits for recorded work and clears the sticky error so that the model
+// stays usable (except after a lost device, where nothing more will work).
+void             vlm_ctx_recover(struct vlm_ctx * x);
 // Waits for all recorded work (no-op on CPU). Returns the sticky status.
 enum vlm_status  vlm_ctx_sync(struct vlm_ctx * x);
 // VLM_PROFILE=1: prints the time per op type since the last flush to stderr and restarts.

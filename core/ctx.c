@@ -405,3 +405,10 @@ struct vlm_tensor vlm_tensor_from_host(struct vlm_ctx * x, enum vlm_dtype dtype,
     vlm_tensor_upload(x, t, data);
     return vlm_ctx_ok(x) ? t : tensor_empty();
 }
+
+void vlm_ctx_recover(struct vlm_ctx * x) {
+    vlm_ctx_sync(x);
+    if (x->status == VLM_STATUS_DEVICE_LOST) return;
+    x->status = VLM_STATUS_OK;
+    x->error[0] = 0;
+}

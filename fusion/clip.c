@@ -684,14 +684,6 @@ done:;
     return st;
 }
 
-// Resets the sticky error of a context after a failed call so that the model stays usable.
-static void ctx_clear(struct vlm_ctx * ctx) {
-    vlm_ctx_sync(ctx);
-    if (ctx->status == VLM_STATUS_DEVICE_LOST) return;   // nothing more will work
-    ctx->status = VLM_STATUS_OK;
-    ctx->error[0] = 0;
-}
-
 enum vlm_status vlm_clip_forward_images(struct vlm_model * m, const float * pixels, int32_t n, float * out) {
     if (!m || !m->clip) return vlm_error(VLM_STATUS_UNSUPPORTED, "not a CLIP model");
     const struct vlm_clip_model * c = m->clip;
@@ -701,7 +693,7 @@ enum vlm_status vlm_clip_forward_images(struct vlm_model * m, const float * pixe
     for (int32_t i = 0; i < n && st == VLM_STATUS_OK; i += c->vision_chunk) {
         int32_t k = n - i < c->vision_chunk ? n - i : c->vision_chunk;
         st = vision_chunk(m, pixels + per * i, k, out + (size_t)c->embed_dim * i);
-        if (st != VLM_STATUS_OK) ctx_clear(m->ctx);
+        if (st != VLM_STATUS_OK) vlm_ctx_recover(m->ctx);
     }
     pthread_mutex_unlock(&m->clip->lock);
     return st;
@@ -725,7 +717,7 @@ enum vlm_status vlm_clip_forward_texts(struct vlm_model * m, const int32_t * tok
     if (n <= c->text_chunk) {   // one forward, in the caller's order
         pthread_mutex_lock(&m->clip->lock);
         enum vlm_status st = text_chunk(m, tokens, n, out);
-        if (st != VLM_STATUS_OK) ctx_clear(m->ctx);
+        if (st != VLM_STATUS_OK) vlm_ctx_recover(m->ctx);
         pthread_mutex_unlock(&m->clip->lock);
         return st;
     }
@@ -757,7 +749,7 @@ enum vlm_status vlm_clip_forward_texts(struct vlm_model * m, const int32_t * tok
         for (int32_t j = 0; j < k && st == VLM_STATUS_OK; j++)
             memcpy(out + (size_t)order[i + j].index * e, fo + (size_t)j * e, sizeof *fo * e);
     }
-    if (st != VLM_STATUS_OK) ctx_clear(m->ctx);
+    if (st != VLM_STATUS_OK) vlm_ctx_recover(m->ctx);
     pthread_mutex_unlock(&m->clip->lock);
 done:
     free(order);

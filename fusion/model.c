@@ -8,6 +8,8 @@
 #include "model.h"
 #include "clip.h"
 #include "sam.h"
+#include "gguf-meta.h"
+#include "llama.h"
 
 struct vlm_model_params vlm_model_default_params(void) {
     struct vlm_model_params p = { .backend = VLM_BACKEND_AUTO, .device_index = -1, .n_threads = 0 };
@@ -29,9 +31,42 @@ static enum vlm_model_kind detect_kind(const struct vlm_safetensors * st) {
 
 // Loads the weights onto m->ctx and runs the architecture's init.
 static enum vlm_status init_weights(struct vlm_model * m) {
-    enum vlm_status st = vlm_weights_load(m->ctx, m->file, NULL, &m->weights);
+    enum vlm_status st = m->gguf ? vlm_weights_load_gguf(m->ctx, m->gguf, NULL, &m->weights)
+                                 : vlm_weights_load(m->ctx, m->file, NULL, &m->weights);
     if (st != VLM_STATUS_OK) return st;
-    return m->kind == VLM_MODEL_SAM ? vlm_sam_model_init(m) : vlm_clip_model_init(m);
+    switch (m->kind) {
+    case VLM_MODEL_SAM: return vlm_sam_model_init(m);
+    case VLM_MODEL_CLIP: return vlm_clip_model_init(m);
+    case VLM_MODEL_LLAMA: return vlm_llama_model_init(m);
+    default: return vlm_error(VLM_STATUS_BAD_MODEL, "%s: unknown model kind", m->path);
+    }
+}
+
+static bool is_gguf_file(const char * path) {
+    FILE * f = fopen(path, "rb");
+    char magic[4] = { 0 };
+    bool yes = f && fread(magic, 1, 4, f) == 4 && !memcmp(magic, "GGUF", 4);
+    if (f) fclose(f);
+    return yes;
+}
+
+// A GGUF model: its architecture from general.architecture, and the arena it needs.
+static enum vlm_status open_gguf(struct vlm_model * m, size_t * arena) {
+    enum vlm_status st = vlm_gguf_open(m->path, &m->gguf);
+    if (st != VLM_STATUS_OK) return st;
+    const char * arch = NULL, * type = NULL;
+    if (!vlm_gguf_get_str(m->gguf, "general.architecture", &arch))
+        return vlm_error(VLM_STATUS_BAD_MODEL, "%s: missing GGUF key 'general.architecture'", m->path);
+    if (!strcmp(arch, "clip") || (vlm_gguf_get_str(m->gguf, "general.type", &type) && !strcmp(type, "mmproj")))
+        return vlm_error(VLM_STATUS_BAD_MODEL, "%s: a vision projector (mmproj), not a text model: pass it with --mmproj",
+                         m->path);
+    if (strcmp(arch, "llama") != 0)
+        return vlm_error(VLM_STATUS_UNSUPPORTED, "%s: unsupported architecture '%s' (supported: llama)", m->path, arch);
+    struct vlm_llama_hparams hp;
+    if ((st = vlm_llama_read_hparams(m->gguf, &hp)) != VLM_STATUS_OK) return vlm_error(st, "%s: %s", m->path, vlm_last_error());
+    m->kind = VLM_MODEL_LLAMA;
+    *arena = vlm_llama_arena_bytes(&hp, VLM_LLAMA_BATCH);
+    return VLM_STATUS_OK;
 }
 
 // A model is a .safetensors file or a directory holding model.safetensors.
@@ -53,15 +88,20 @@ enum vlm_status vlm_model_load(const char * path, const struct vlm_model_params 
     if (!m) return vlm_error(VLM_STATUS_OUT_OF_MEMORY, "out of memory");
     resolve_model_file(path, m->path, sizeof m->path);
 
-    if ((st = vlm_safetensors_open(m->path, &m->file)) != VLM_STATUS_OK) goto fail;
-    m->kind = detect_kind(m->file);
     size_t arena = 0;
-    switch (m->kind) {
-    case VLM_MODEL_SAM: arena = vlm_sam_arena_bytes(m->file); break;
-    case VLM_MODEL_CLIP: arena = vlm_clip_arena_bytes(m->file); break;
-    default:
-        st = vlm_error(VLM_STATUS_BAD_MODEL, "%s: not a SAM or CLIP model (no image_encoder.* or visual.* tensors)", m->path);
-        goto fail;
+    if (is_gguf_file(m->path)) {
+        if ((st = open_gguf(m, &arena)) != VLM_STATUS_OK) goto fail;
+    } else {
+        if ((st = vlm_safetensors_open(m->path, &m->file)) != VLM_STATUS_OK) goto fail;
+        m->kind = detect_kind(m->file);
+        switch (m->kind) {
+        case VLM_MODEL_SAM: arena = vlm_sam_arena_bytes(m->file); break;
+        case VLM_MODEL_CLIP: arena = vlm_clip_arena_bytes(m->file); break;
+        default:
+            st = vlm_error(VLM_STATUS_BAD_MODEL, "%s: not a SAM or CLIP model (no image_encoder.* or visual.* tensors)",
+                           m->path);
+            goto fail;
+        }
     }
 
     char err[512] = "";
@@ -92,8 +132,10 @@ fail:
 static void free_weights(struct vlm_model * m) {
     vlm_sam_model_free(m->sam);
     vlm_clip_model_free(m->clip);
+    vlm_llama_model_free(m->llama);
     m->sam = NULL;
     m->clip = NULL;
+    m->llama = NULL;
     if (m->ctx) vlm_weights_free(m->ctx, m->weights);
     m->weights = NULL;
 }
@@ -123,6 +165,7 @@ void vlm_model_free(struct vlm_model * m) {
     vlm_ctx_free(m->ctx);
     vlm_ctx_free(m->lost_ctx);
     vlm_safetensors_close(m->file);
+    vlm_gguf_close(m->gguf);
     free(m);
 }
 

@@ -9,14 +9,17 @@
 
 struct vlm_sam_model;    // vision/sam.h
 struct vlm_clip_model;   // fusion/clip.h
+struct vlm_llama_model;  // language/llama.h
 
 struct vlm_model {
     enum vlm_model_kind     kind;
     struct vlm_ctx *        ctx;       // backend, weights and arena; one user at a time
-    struct vlm_safetensors *file;
+    struct vlm_safetensors *file;      // safetensors models
+    struct vlm_gguf *       gguf;      // GGUF models
     struct vlm_weights *    weights;
     struct vlm_sam_model *  sam;       // kind == VLM_MODEL_SAM
     struct vlm_clip_model * clip;      // kind == VLM_MODEL_CLIP
+    struct vlm_llama_model *llama;     // kind == VLM_MODEL_LLAMA
     char                    path[1024];
     // Backend fallback: a model whose backend was chosen automatically moves to the CPU when
     // its Vulkan device is lost or runs out of memory (vlm_model_fall_back_to_cpu).

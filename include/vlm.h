@@ -75,7 +75,7 @@ enum vlm_status vlm_png_write(const char * path, const uint8_t * pixels, int32_t
 void            vlm_image_free(struct vlm_image * image);
 
 // ---- models ----------------------------------------------------------------------------
-enum vlm_model_kind { VLM_MODEL_UNKNOWN = 0, VLM_MODEL_SAM, VLM_MODEL_CLIP };
+enum vlm_model_kind { VLM_MODEL_UNKNOWN = 0, VLM_MODEL_SAM, VLM_MODEL_CLIP, VLM_MODEL_LLAMA };
 
 struct vlm_model_params {
     enum vlm_backend_type backend;   // AUTO: Vulkan if a device works, else CPU
@@ -85,8 +85,9 @@ struct vlm_model_params {
 struct vlm_model_params vlm_model_default_params(void);
 
 struct vlm_model;
-// Loads a model file (.safetensors) or a directory holding model.safetensors (+ config.json).
-// The architecture is inferred from the tensor names and shapes.
+// Loads a model file (.safetensors or .gguf) or a directory holding model.safetensors
+// (+ config.json). The architecture is inferred from the tensor names and shapes (safetensors)
+// or general.architecture (GGUF: "llama" text decoders).
 enum vlm_status     vlm_model_load(const char * path, const struct vlm_model_params * params, struct vlm_model ** out);
 void                vlm_model_free(struct vlm_model * model);
 enum vlm_model_kind vlm_model_kind(const struct vlm_model * model);
@@ -155,6 +156,119 @@ enum vlm_status vlm_clip_encode_tokens(struct vlm_model * model, const int32_t *
 enum vlm_status vlm_clip_classify(struct vlm_model * model, const struct vlm_image * image, const char * const * labels,
                                   int32_t n_labels, const char * template_, float * probs);
 // ---- end CLIP ----
+
+// ---- language models ----
+// Llama-family text decoders (SmolLM2, SmolVLM's text model) from llama.cpp GGUF files, with
+// their byte-level BPE tokenizer. A session holds one conversation's KV cache: each decode
+// call appends tokens (or embedding rows, e.g. an image's) at the next positions and leaves
+// the logits of the last one; rewinding keeps a shared prefix for the next turn.
+//
+//     int32_t * ids = NULL, n = 0;
+//     vlm_llm_tokenize(model, "The capital of France is", true, &ids, &n);
+//     struct vlm_llm_session * s = NULL;
+//     vlm_llm_session_new(model, NULL, &s);
+//     vlm_llm_decode(s, ids, n);
+//     struct vlm_sampler * smp = NULL;
+//     vlm_sampler_new(NULL, &smp);                        // greedy
+//     for (int i = 0; i < 32; i++) {
+//         int32_t id = vlm_sampler_sample(smp, vlm_llm_logits(s), vlm_llm_n_vocab(model));
+//         if (vlm_llm_is_eog(model, id)) break;
+//         char piece[256];
+//         fwrite(piece, 1, vlm_llm_token_piece(model, id, piece, sizeof piece), stdout);
+//         vlm_llm_decode(s, &id, 1);
+//     }
+//     vlm_sampler_free(smp); vlm_llm_session_free(s); free(ids);
+int32_t vlm_llm_n_vocab(const struct vlm_model * model);      // 0 when not a language model
+int32_t vlm_llm_n_embd(const struct vlm_model * model);
+int32_t vlm_llm_n_ctx_train(const struct vlm_model * model);  // the context the model was trained for
+// Text (valid UTF-8) to ids; parse_special: special-token texts ("<|im_start|>") map to their
+// ids, else they are tokenized as plain text. *ids is malloc'd (free()). No BOS is added
+// unless the file says so (tokenizer.ggml.add_bos_token).
+enum vlm_status vlm_llm_tokenize(const struct vlm_model * model, const char * text, bool parse_special, int32_t ** ids,
+                                 int32_t * n_ids);
+// The bytes of one token (special tokens render as their text); returns the length, which
+// may exceed cap (then nothing past cap is written). A piece can end inside a UTF-8 sequence.
+size_t  vlm_llm_token_piece(const struct vlm_model * model, int32_t id, char * out, size_t cap);
+// The id of a token by its exact text, -1 if none.
+int32_t vlm_llm_token_id(const struct vlm_model * model, const char * text);
+bool    vlm_llm_is_eog(const struct vlm_model * model, int32_t id);   // end-of-generation tokens
+
+struct vlm_llm_session_params {
+    int32_t n_ctx;        // most positions the session may hold (0: the model's training context);
+                          // the KV cache grows as positions are used
+    bool    logits_all;   // keep the logits of every position of the last decode call
+};
+struct vlm_llm_session_params vlm_llm_session_default_params(void);
+struct vlm_llm_session;
+enum vlm_status vlm_llm_session_new(const struct vlm_model * model, const struct vlm_llm_session_params * params,
+                                    struct vlm_llm_session ** out);
+void            vlm_llm_session_free(struct vlm_llm_session * s);
+// Appends n tokens (ids checked against the vocabulary) or n embedding rows ([n, n_embd]
+// floats) at positions n_past .. n_past + n - 1. Fails with VLM_STATUS_INVALID_ARG when the
+// context would overflow n_ctx.
+enum vlm_status vlm_llm_decode(struct vlm_llm_session * s, const int32_t * ids, int32_t n);
+enum vlm_status vlm_llm_decode_embd(struct vlm_llm_session * s, const float * embd, int32_t n);
+// Logits [n_vocab] of the last decoded position (NULL before the first decode); with
+// logits_all, row i of the last call is at vlm_llm_logits(s) - (n - 1 - i) * n_vocab.
+const float *   vlm_llm_logits(const struct vlm_llm_session * s);
+int32_t         vlm_llm_n_past(const struct vlm_llm_session * s);
+// Forgets every position from n_past on (0 <= n_past <= current), keeping the cache before it.
+enum vlm_status vlm_llm_rewind(struct vlm_llm_session * s, int32_t n_past);
+
+// Sampling, in llama.cpp's order: repetition penalty over the last repeat_last_n accepted
+// tokens, top-k, top-p, min-p, temperature, then a draw from the seeded generator.
+// temperature <= 0 is greedy (argmax, first index on ties).
+struct vlm_sampler_params {
+    float    temperature;     // 0.8 in llama.cpp's CLI; the default here is 0 (greedy)
+    int32_t  top_k;           // 40; <= 0 disables
+    float    top_p;           // 0.95; >= 1 disables
+    float    min_p;           // 0.05; <= 0 disables
+    float    repeat_penalty;  // 1.0 (off)
+    int32_t  repeat_last_n;   // 64
+    uint64_t seed;
+};
+struct vlm_sampler_params vlm_sampler_default_params(void);
+struct vlm_sampler;
+enum vlm_status vlm_sampler_new(const struct vlm_sampler_params * params, struct vlm_sampler ** out);
+void            vlm_sampler_free(struct vlm_sampler * s);
+// Picks a token from logits [n_vocab] and records it for the repetition penalty.
+int32_t         vlm_sampler_sample(struct vlm_sampler * s, const float * logits, int32_t n_vocab);
+// Records tokens that were not sampled (the prompt) for the repetition penalty.
+void            vlm_sampler_accept(struct vlm_sampler * s, const int32_t * ids, int32_t n);
+// Generation: samples up to max_tokens tokens after what the session holds, feeding each back,
+// and stops after an end-of-generation token (recorded in ids, not in the text), at
+// max_tokens, or when the text contains a stop string (the text ends before it). on_text, when
+// set, receives the text as it is produced, in valid UTF-8 pieces (held back while a piece
+// could still become a stop string or completes a character); returning false stops early.
+struct vlm_generate_params {
+    int32_t               max_tokens;   // > 0
+    const char * const *  stop;         // NULL or n_stop strings
+    int32_t               n_stop;
+    bool                (*on_text)(const char * text, size_t len, void * user);
+    void *                user;
+};
+enum vlm_stop_reason { VLM_STOP_EOG = 0, VLM_STOP_MAX_TOKENS, VLM_STOP_STRING, VLM_STOP_CALLBACK };
+struct vlm_generation {
+    int32_t *            ids;       // generated ids, the final end-of-generation id included
+    int32_t              n_ids;
+    char *               text;      // NUL-terminated UTF-8 (invalid bytes as U+FFFD)
+    size_t               text_len;
+    enum vlm_stop_reason stop_reason;
+};
+enum vlm_status vlm_llm_generate(struct vlm_llm_session * s, struct vlm_sampler * sampler,
+                                 const struct vlm_generate_params * params, struct vlm_generation * out);
+void            vlm_generation_free(struct vlm_generation * g);
+// Chat prompts in the model's format, chosen from its tokenizer.chat_template as llama.cpp's
+// built-in formats do without Jinja (llm_chat_detect_template): "smolvlm" for SmolVLM's
+// template, "chatml" for <|im_start|> templates and files without one. roles: "system",
+// "user", "assistant". add_assistant opens the assistant's turn. *out is malloc'd (free()).
+struct vlm_chat_message {
+    const char * role;
+    const char * content;
+};
+enum vlm_status vlm_llm_chat_format(const struct vlm_model * model, const struct vlm_chat_message * messages,
+                                    int32_t n_messages, bool add_assistant, char ** out);
+// ---- end language models ----
 
 // ---- Segment Anything ----
 // Prompts are in original image pixel coordinates (as SamPredictor.predict takes them).
