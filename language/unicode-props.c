@@ -39,6 +39,16 @@ bool vlm_unicode_is_pyspace(uint32_t c) {
     return in_ranges(vlm_ucd_pyspace, N_OF(vlm_ucd_pyspace), c);
 }
 
+bool vlm_unicode_llama_is_letter(uint32_t c) {
+    if (c < 0x80) return (c | 0x20) >= 'a' && (c | 0x20) <= 'z';
+    return in_ranges(vlm_ucd_llama_letter, N_OF(vlm_ucd_llama_letter), c);
+}
+
+bool vlm_unicode_llama_is_number(uint32_t c) {
+    if (c < 0x80) return c >= '0' && c <= '9';
+    return in_ranges(vlm_ucd_llama_number, N_OF(vlm_ucd_llama_number), c);
+}
+
 // ---- UTF-8 ------------------------------------------------------------------------------
 
 // Decodes one sequence at s[0..n). On success returns its length and sets *cp. On failure

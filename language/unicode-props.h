@@ -26,6 +26,10 @@ bool vlm_unicode_is_letter(uint32_t c);    // regex \p{L}
 bool vlm_unicode_is_number(uint32_t c);    // regex \p{N}
 bool vlm_unicode_is_space(uint32_t c);     // regex \s (the White_Space property)
 bool vlm_unicode_is_pyspace(uint32_t c);   // Python str.isspace() (\s plus U+001C..U+001F)
+// \p{L} and \p{N} of llama.cpp's BPE pre-tokenizers: general categories L* and N* of
+// Unicode 15.1, the version of llama.cpp's src/unicode-data.cpp (its \s is vlm_unicode_is_space).
+bool vlm_unicode_llama_is_letter(uint32_t c);
+bool vlm_unicode_llama_is_number(uint32_t c);
 
 // Decodes UTF-8 into code points. Every byte that is not part of a well-formed sequence
 // (stray continuation bytes, truncated sequences, overlong forms, surrogates, > U+10FFFF)
