@@ -43,6 +43,19 @@ int    vlm_utf8_encode(uint32_t c, char out[4]);
 // Strict check: true when s[0..n) is well-formed UTF-8.
 bool   vlm_utf8_valid(const char * s, size_t n);
 
+// Streaming UTF-8 repair, for printing token pieces as they arrive: each push writes the
+// bytes that form complete characters, holds back a trailing sequence that the next piece may
+// complete (at most 3 bytes), and replaces each ill-formed part by U+FFFD as Python's
+// errors="replace" does. Start from a zeroed struct; finish emits U+FFFD for a held-back
+// sequence that never completed. out needs room for VLM_UTF8_STREAM_MAX_OUT(n) bytes.
+struct vlm_utf8_stream {
+    uint8_t held[4];
+    uint8_t n_held;
+};
+#define VLM_UTF8_STREAM_MAX_OUT(n) (3 * ((size_t)(n) + 4))
+size_t vlm_utf8_stream_push(struct vlm_utf8_stream * s, const char * bytes, size_t n, char * out);
+size_t vlm_utf8_stream_finish(struct vlm_utf8_stream * s, char * out);
+
 // Python str.lower() of in[0..n) into out, which needs room for 2 * n code points (only
 // U+0130 grows). Returns the count written. in and out must not overlap.
 size_t vlm_unicode_lower(const uint32_t * in, size_t n, uint32_t * out);
