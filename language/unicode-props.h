@@ -1,10 +1,12 @@
-// unicode-props.h — the Unicode text helpers the tokenizers need, without ICU: UTF-8 decoding
-// and encoding, the \p{L} / \p{N} / \s classes of Python's `regex` module, Python's
-// str.isspace() and str.lower(), and Python's html.unescape().
+// unicode-props.h — the Unicode text helpers the tokenizers need, without ICU: UTF-8 decoding,
+// encoding and streaming repair, the \p{L} / \p{N} / \s classes of Python's `regex` module and
+// of llama.cpp, Python's str.isspace() and str.lower(), and Python's html.unescape().
 //
 // Coverage: the tables in unicode-props-data.inc are generated from Python itself
 // (language/gen-unicode-props.py) for ALL code points, not only common scripts:
 //   - \p{L}, \p{N}, \s: as the `regex` module classifies them (684, 146 and 10 ranges);
+//   - \p{L}, \p{N} of llama.cpp: general categories L* and N* of Unicode 15.1 (660 and 137
+//     ranges); its \s is the same set as regex's;
 //   - str.isspace(): \s plus U+001C..U+001F;
 //   - str.lower(): every single-code-point mapping of CPython's database (181 runs), the one
 //     multi-code-point mapping (U+0130 -> "i" U+0307) and the Final_Sigma rule for U+03A3
