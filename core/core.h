@@ -87,6 +87,25 @@ static inline bool vlm_grow_size(size_t cap, size_t need, size_t initial, size_t
     return true;
 }
 
+// Open-addressing tables (the tokenizers'): FNV-1a over bytes, the splitmix64 finalizer over a
+// 64-bit key, and a power-of-two slot count (at least 16) of at least n.
+static inline uint64_t vlm_hash_bytes(const void * p, size_t n) {
+    const uint8_t * b = p;
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 1099511628211ULL;
+    return h;
+}
+static inline uint64_t vlm_hash_u64(uint64_t x) {
+    x ^= x >> 30; x *= 0xbf58476d1ce4e5b9ULL;
+    x ^= x >> 27; x *= 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+}
+static inline size_t vlm_pow2_at_least(size_t n) {
+    size_t c = 16;
+    while (c < n) c *= 2;
+    return c;
+}
+
 // ---- execution context ---------------------------------------------------------------
 enum vlm_backend_kind { VLM_BACKEND_KIND_CPU = 0, VLM_BACKEND_KIND_VULKAN };
 

@@ -27,19 +27,6 @@
 
 // ---- small helpers ------------------------------------------------------------------------
 
-static uint64_t hash_bytes(const void * p, size_t n) {   // FNV-1a
-    const uint8_t * b = p;
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 1099511628211ULL;
-    return h;
-}
-
-static uint64_t hash_u64(uint64_t x) {   // splitmix64 finalizer
-    x ^= x >> 30; x *= 0xbf58476d1ce4e5b9ULL;
-    x ^= x >> 27; x *= 0x94d049bb133111ebULL;
-    return x ^ (x >> 31);
-}
-
 struct bytes_buf {
     char * data;
     size_t len, cap;
@@ -117,7 +104,7 @@ static void bytes_to_unicode(uint32_t cp[256], uint8_t order[256]) {
 
 static int32_t enc_find(const struct vlm_clip_tokenizer * t, const char * s, size_t n) {
     size_t mask = t->enc_cap - 1;
-    for (size_t i = hash_bytes(s, n) & mask;; i = (i + 1) & mask) {
+    for (size_t i = vlm_hash_bytes(s, n) & mask;; i = (i + 1) & mask) {
         int32_t id = t->enc_slots[i];
         if (id < 0) return -1;
         if (t->str_len[id] == n && memcmp(t->str + t->str_off[id], s, n) == 0) return id;
@@ -128,7 +115,7 @@ static int32_t enc_find(const struct vlm_clip_tokenizer * t, const char * s, siz
 static void enc_insert(struct vlm_clip_tokenizer * t, int32_t id) {
     const char * s = t->str + t->str_off[id];
     size_t n = t->str_len[id], mask = t->enc_cap - 1;
-    for (size_t i = hash_bytes(s, n) & mask;; i = (i + 1) & mask) {
+    for (size_t i = vlm_hash_bytes(s, n) & mask;; i = (i + 1) & mask) {
         int32_t o = t->enc_slots[i];
         if (o < 0 || (t->str_len[o] == n && memcmp(t->str + t->str_off[o], s, n) == 0)) {
             t->enc_slots[i] = id;
@@ -140,7 +127,7 @@ static void enc_insert(struct vlm_clip_tokenizer * t, int32_t id) {
 static int32_t pair_find(const struct vlm_clip_tokenizer * t, int32_t a, int32_t b, int32_t * merged) {
     uint64_t key = ((uint64_t)(uint32_t)(a + 1) << 32) | (uint32_t)(b + 1);
     size_t mask = t->pair_cap - 1;
-    for (size_t i = hash_u64(key) & mask;; i = (i + 1) & mask) {
+    for (size_t i = vlm_hash_u64(key) & mask;; i = (i + 1) & mask) {
         const struct pair_slot * s = &t->pairs[i];
         if (s->key == 0) return -1;
         if (s->key == key) { *merged = s->merged; return s->rank; }
@@ -150,7 +137,7 @@ static int32_t pair_find(const struct vlm_clip_tokenizer * t, int32_t a, int32_t
 static void pair_insert(struct vlm_clip_tokenizer * t, int32_t a, int32_t b, int32_t rank, int32_t merged) {
     uint64_t key = ((uint64_t)(uint32_t)(a + 1) << 32) | (uint32_t)(b + 1);
     size_t mask = t->pair_cap - 1;
-    for (size_t i = hash_u64(key) & mask;; i = (i + 1) & mask) {
+    for (size_t i = vlm_hash_u64(key) & mask;; i = (i + 1) & mask) {
         struct pair_slot * s = &t->pairs[i];
         if (s->key == 0 || s->key == key) {   // a repeated merge keeps the later rank, as a dict does
             s->key = key;
@@ -159,12 +146,6 @@ static void pair_insert(struct vlm_clip_tokenizer * t, int32_t a, int32_t b, int
             return;
         }
     }
-}
-
-static size_t pow2_at_least(size_t n) {
-    size_t c = 16;
-    while (c < n) c *= 2;
-    return c;
 }
 
 void vlm_clip_tokenizer_free(struct vlm_clip_tokenizer * t) {
@@ -272,7 +253,7 @@ static bool alloc_vocab(struct vlm_clip_tokenizer * t, int32_t n) {
     t->str_len = malloc((size_t)n * sizeof(uint32_t));
     t->raw_off = calloc((size_t)n, sizeof(uint32_t));
     t->raw_len = malloc((size_t)n * sizeof(uint32_t));
-    t->enc_cap = pow2_at_least((size_t)n * 2);
+    t->enc_cap = vlm_pow2_at_least((size_t)n * 2);
     t->enc_slots = malloc(t->enc_cap * sizeof(int32_t));
     if (!t->str_off || !t->str_len || !t->raw_off || !t->raw_len || !t->enc_slots) return false;
     for (int32_t i = 0; i < n; i++) t->str_len[i] = t->raw_len[i] = UINT32_MAX;
@@ -329,7 +310,7 @@ static enum vlm_status finish_vocab(struct vlm_clip_tokenizer * t, const char * 
     if (t->sot < 0 || t->eot < 0) return vlm_error(VLM_STATUS_BAD_MODEL, "%s: the vocabulary lacks %s or %s", path, SOT_TEXT, EOT_TEXT);
 
     // ref: simple_tokenizer.py SimpleTokenizer.__init__ — bpe_ranks = dict(zip(merges, range))
-    t->pair_cap = pow2_at_least((size_t)(m->n > 0 ? m->n : 1) * 2);
+    t->pair_cap = vlm_pow2_at_least((size_t)(m->n > 0 ? m->n : 1) * 2);
     t->pairs = calloc(t->pair_cap, sizeof *t->pairs);
     if (!t->pairs) return vlm_error(VLM_STATUS_OUT_OF_MEMORY, "%s: out of memory", path);
     for (int32_t k = 0; k < m->n; k++) {
@@ -546,7 +527,7 @@ static void scratch_free(struct bpe_scratch * s) {
 
 static bool scratch_reserve(struct bpe_scratch * s, size_t n) {
     if (n <= s->cap) return true;
-    size_t cap = pow2_at_least(n), c3, c4;
+    size_t cap = vlm_pow2_at_least(n), c3, c4;
     if (!vlm_mul_size(cap, 3, &c3) || !vlm_mul_size(cap, 4, &c4)) return false;
     // distinct ranks in one word: at most one per entry and one per merge of the table
     size_t nb = c3 < ((size_t)VLM_CLIP_N_MERGES + 1) * 2 ? c3 : ((size_t)VLM_CLIP_N_MERGES + 1) * 2;
@@ -563,7 +544,7 @@ static bool scratch_reserve(struct bpe_scratch * s, size_t n) {
     s->b_last = malloc(nb * sizeof(int32_t));
     s->b_sorted = malloc(nb);
     s->b_queued = malloc(nb);
-    s->n_slots = pow2_at_least(nb * 2);
+    s->n_slots = vlm_pow2_at_least(nb * 2);
     s->slots = malloc(s->n_slots * sizeof(int32_t));
     s->rheap = malloc(nb * sizeof(int32_t));
     if (!s->sym || !s->prev || !s->next || !s->mark || !s->list || !s->ent_pos || !s->ent_next || !s->b_rank ||
@@ -615,7 +596,7 @@ struct bpe_state {
 // The bucket of rank r (created when absent).
 static int32_t bucket_of(struct bpe_state * st, int32_t r) {
     struct bpe_scratch * s = st->s;
-    for (size_t i = hash_u64((uint64_t)(uint32_t)r) & st->slot_mask;; i = (i + 1) & st->slot_mask) {
+    for (size_t i = vlm_hash_u64((uint64_t)(uint32_t)r) & st->slot_mask;; i = (i + 1) & st->slot_mask) {
         int32_t b = s->slots[i];
         if (b >= 0 && s->b_rank[b] == r) return b;
         if (b < 0) {
@@ -662,7 +643,7 @@ static size_t bpe_word(const struct vlm_clip_tokenizer * t, const uint8_t * w, s
     uint32_t * mark = s->mark;
     struct bpe_state st = { .s = s };
     size_t distinct = 3 * n < s->n_buckets_cap ? 3 * n : s->n_buckets_cap;
-    size_t n_slots = pow2_at_least(distinct * 2);
+    size_t n_slots = vlm_pow2_at_least(distinct * 2);
     if (n_slots > s->n_slots) n_slots = s->n_slots;
     st.slot_mask = n_slots - 1;
     memset(s->slots, 0xFF, n_slots * sizeof(int32_t));
@@ -894,7 +875,7 @@ static enum vlm_status encode(struct vlm_clip_tokenizer * t, const char * text, 
             uint64_t h = 0;
             int got = -1;
             if (wn <= CACHE_MAX_KEY) {
-                h = hash_bytes(word, wn);
+                h = vlm_hash_bytes(word, wn);
                 got = cache_get(t, word, wn, h, wids);
             }
             if (got >= 0) {

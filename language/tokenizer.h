@@ -1,5 +1,6 @@
-// tokenizer.h — OpenAI CLIP's text tokenizer (clip/simple_tokenizer.py SimpleTokenizer and
-// clip.tokenize), ported exactly except for ftfy (see "Cleaning" below).
+// tokenizer.h — the text tokenizers: OpenAI CLIP's (clip/simple_tokenizer.py SimpleTokenizer and
+// clip.tokenize), ported exactly except for ftfy (see "Cleaning" below), and the byte-level BPE
+// of GGUF text models (llama.cpp's gpt2 tokenizer, at the end of this file).
 //
 // Vocabulary: loaded from the original `bpe_simple_vocab_16e6.txt.gz` (merges lines
 // 1..48894 after the header, as upstream's merges[1:49152-256-2+1]; a plain uncompressed copy
@@ -70,5 +71,57 @@ enum vlm_status vlm_clip_tokenize_context(struct vlm_clip_tokenizer * tok, const
 // range or when out_size is too small.
 enum vlm_status vlm_clip_decode(const struct vlm_clip_tokenizer * tok, const int32_t * ids, int32_t n,
                                 char * out, size_t out_size);
+
+// ---- byte-level BPE of GGUF text models ----------------------------------------------------
+//
+// The `gpt2` tokenizer of llama.cpp (src/llama-vocab.cpp, tag b10573), built from a GGUF's
+// metadata: tokenizer.ggml.{model, pre, tokens, token_type, merges}, the special token ids
+// (bos, eos, eot, eom, unknown, seperator, padding, mask, fim_*), add_bos_token, add_eos_token.
+// Encoding, as llama_tokenize:
+//   1. With parse_special, the text is first split at the texts of the CONTROL, USER_DEFINED
+//      and UNKNOWN tokens, longest first; without it only USER_DEFINED ones split it.
+//   2. Each other fragment is pre-tokenized by the regexes that llama.cpp lists for
+//      tokenizer.ggml.pre, implemented as code-point matchers with llama.cpp's Unicode 15.1
+//      classes: "smollm", "starcoder" and the names llama.cpp treats alike (\p{N} first, then
+//      the GPT-2 pattern 's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)),
+//      "gpt-2" and its aliases (the GPT-2 pattern alone). Any other name is refused.
+//   3. Each pre-token's bytes become GPT-2's byte characters, merged by the rank of
+//      tokenizer.ggml.merges; a final symbol that is not a token falls back to its bytes.
+// Token ids of equal-length special texts that overlap in a text may split differently from
+// llama.cpp, whose std::sort leaves their order unspecified (here: lower id first).
+// The EOG set is llama.cpp's: eos, eot, eom, fim_pad/rep/sep and the tokens whose text is one
+// of its end-of-generation texts (<|endoftext|>, <|im_end|>, <end_of_utterance>, ...).
+
+struct vlm_gguf;
+struct vlm_bpe_vocab;
+
+// Reads the tokenizer of an open GGUF. Errors (VLM_STATUS_BAD_MODEL, or
+// VLM_STATUS_UNSUPPORTED for another tokenizer model or pre-tokenizer): *out NULL and
+// vlm_last_error() names the problem. The vocab is immutable and may be shared by threads.
+enum vlm_status vlm_bpe_vocab_load(const struct vlm_gguf * g, struct vlm_bpe_vocab ** out);
+void            vlm_bpe_vocab_free(struct vlm_bpe_vocab * v);
+
+int32_t vlm_bpe_n_vocab(const struct vlm_bpe_vocab * v);
+int32_t vlm_bpe_bos(const struct vlm_bpe_vocab * v);   // -1 when the vocab has none
+int32_t vlm_bpe_eos(const struct vlm_bpe_vocab * v);   // -1 when the vocab has none
+// The id of the token whose text is exactly text (NUL-terminated, e.g. "<image>"); -1 if none.
+int32_t vlm_bpe_token_id(const struct vlm_bpe_vocab * v, const char * text);
+// End of generation (llama_vocab_is_eog); false for ids out of range.
+bool    vlm_bpe_is_eog(const struct vlm_bpe_vocab * v, int32_t id);
+// The EOG ids in increasing order; returns their count.
+int32_t vlm_bpe_eog_ids(const struct vlm_bpe_vocab * v, const int32_t ** ids);
+
+// llama_tokenize(text, add_special, parse_special): the ids of text[0..len), valid UTF-8
+// (else VLM_STATUS_INVALID_ARG). add_special adds BOS / EOS where the vocab asks for them
+// (add_bos_token, add_eos_token). *ids is malloc'd (the caller frees it; NULL when empty).
+enum vlm_status vlm_bpe_tokenize(const struct vlm_bpe_vocab * v, const char * text, size_t len, bool add_special,
+                                 bool parse_special, int32_t ** ids, int32_t * n_ids);
+
+// llama_token_to_piece(id, lstrip 0, special): the bytes a token stands for (byte characters
+// decoded; CONTROL and UNKNOWN tokens as their text when render_special, else empty;
+// USER_DEFINED ones always as their text). Points into the vocab; *len bytes, not
+// NUL-terminated. NULL with *len = 0 for an id out of range. A piece may end inside a UTF-8
+// character: see vlm_utf8_stream in unicode-props.h.
+const char * vlm_bpe_token_piece(const struct vlm_bpe_vocab * v, int32_t id, bool render_special, size_t * len);
 
 #endif // VLM_TOKENIZER_H

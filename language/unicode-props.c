@@ -39,6 +39,16 @@ bool vlm_unicode_is_pyspace(uint32_t c) {
     return in_ranges(vlm_ucd_pyspace, N_OF(vlm_ucd_pyspace), c);
 }
 
+bool vlm_unicode_llama_is_letter(uint32_t c) {
+    if (c < 0x80) return (c | 0x20) >= 'a' && (c | 0x20) <= 'z';
+    return in_ranges(vlm_ucd_llama_letter, N_OF(vlm_ucd_llama_letter), c);
+}
+
+bool vlm_unicode_llama_is_number(uint32_t c) {
+    if (c < 0x80) return c >= '0' && c <= '9';
+    return in_ranges(vlm_ucd_llama_number, N_OF(vlm_ucd_llama_number), c);
+}
+
 // ---- UTF-8 ------------------------------------------------------------------------------
 
 // Decodes one sequence at s[0..n). On success returns its length and sets *cp. On failure
@@ -128,6 +138,63 @@ bool vlm_utf8_valid(const char * s, size_t n) {
         i += (size_t)k;
     }
     return true;
+}
+
+// One step of the stream over b[0..n): writes the character or U+FFFD at out and returns the
+// bytes consumed, or 0 when b is the valid start of a sequence that n bytes do not complete.
+static size_t stream_step(const uint8_t * b, size_t n, char * out, size_t * o) {
+    uint32_t cp;
+    int k = b[0] < 0x80 ? (cp = b[0], 1) : utf8_next(b, n, &cp);
+    if (k > 0) {
+        memcpy(out + *o, b, (size_t)k);
+        *o += (size_t)k;
+        return (size_t)k;
+    }
+    if ((size_t)-k == n && b[0] >= 0xC2 && b[0] <= 0xF4) return 0;   // truncated, not ill-formed
+    *o += (size_t)vlm_utf8_encode(VLM_UNICODE_REPLACEMENT, out + *o);
+    return (size_t)-k;
+}
+
+size_t vlm_utf8_stream_push(struct vlm_utf8_stream * s, const char * bytes, size_t n, char * out) {
+    const uint8_t * p = (const uint8_t *)bytes;
+    size_t o = 0;
+    while (s->n_held > 0) {   // the held bytes followed by the first bytes of p
+        uint8_t tmp[8];
+        size_t t = s->n_held, take = n < 4 ? n : 4;
+        memcpy(tmp, s->held, t);
+        if (take) memcpy(tmp + t, p, take);
+        size_t k = stream_step(tmp, t + take, out, &o);
+        if (k == 0) {   // still incomplete: everything of p is held too (t + take < 4)
+            memcpy(s->held, tmp, t + take);
+            s->n_held = (uint8_t)(t + take);
+            return o;
+        }
+        if (k < t) {   // an ill-formed part inside the held bytes: keep the rest held
+            memmove(s->held, s->held + k, t - k);
+            s->n_held = (uint8_t)(t - k);
+        } else {
+            p += k - t;
+            n -= k - t;
+            s->n_held = 0;
+        }
+    }
+    size_t i = 0;
+    while (i < n) {
+        size_t k = stream_step(p + i, n - i, out, &o);
+        if (k == 0) {
+            memcpy(s->held, p + i, n - i);
+            s->n_held = (uint8_t)(n - i);
+            break;
+        }
+        i += k;
+    }
+    return o;
+}
+
+size_t vlm_utf8_stream_finish(struct vlm_utf8_stream * s, char * out) {
+    if (s->n_held == 0) return 0;
+    s->n_held = 0;   // a truncated sequence is one maximal subpart: one U+FFFD
+    return (size_t)vlm_utf8_encode(VLM_UNICODE_REPLACEMENT, out);
 }
 
 // ---- lower-casing -------------------------------------------------------------------------

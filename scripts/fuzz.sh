@@ -24,7 +24,7 @@ CFLAGS=(-std=gnu11 -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,unde
         -I/usr/include/stb $(pkg-config --cflags libcjson libwebp libpng))
 # Integer wrap checks (unsigned overflow is defined in C, so UBSan's default set misses it) on
 # the sources that compute sizes from file data; hashes wrap by design.
-INT_CHECKED='^(core/safetensors|core/gguf|vision/image-io|language/clip-tokenizer|fusion/model-config|apps/serve-request)\.c$'
+INT_CHECKED='^(core/safetensors|core/gguf|vision/image-io|language/clip-tokenizer|language/bpe-tokenizer|fusion/model-config|apps/serve-request)\.c$'
 mkdir -p "$OUT"
 printf '[unsigned-integer-overflow]\nfun:*hash*\nsrc:/usr/*\n' >"$OUT/ubsan-integer-ignore.txt"
 INT_FLAGS=(-fsanitize=unsigned-integer-overflow -fsanitize-ignorelist="$OUT/ubsan-integer-ignore.txt")
@@ -34,7 +34,8 @@ LIBS=($(pkg-config --libs libcjson libwebp libpng zlib) -ljpeg -lm -lpthread)
 sources_of() {
     case "$1" in
         fuzz-safetensors)    echo core/safetensors.c core/status.c core/half.c ;;
-        fuzz-gguf)           echo core/gguf.c core/status.c core/half.c ;;
+        fuzz-gguf)           echo core/gguf.c core/status.c core/half.c language/bpe-tokenizer.c language/unicode-props.c ;;
+        fuzz-bpe-tokenizer)  echo core/gguf.c core/status.c core/half.c language/bpe-tokenizer.c language/unicode-props.c ;;
         fuzz-image-decode)   echo vision/image-io.c vision/stb-impl.c core/status.c ;;
         fuzz-preprocess)     echo vision/image-io.c vision/stb-impl.c vision/resize.c vision/preprocess.c core/status.c ;;
         fuzz-clip-tokenizer) echo language/clip-tokenizer.c language/unicode-props.c core/status.c ;;
@@ -47,7 +48,7 @@ sources_of() {
 options_of() {
     case "$1" in
         fuzz-image-decode|fuzz-preprocess) echo -max_len=65536 -rss_limit_mb=2560 -timeout=20 ;;
-        fuzz-clip-tokenizer)               echo -max_len=4096 -timeout=10 ;;
+        fuzz-clip-tokenizer|fuzz-bpe-tokenizer) echo -max_len=4096 -timeout=10 ;;
         *)                                 echo -max_len=65536 -timeout=10 ;;
     esac
 }
@@ -81,7 +82,7 @@ for t in "${TARGETS[@]}"; do
     jobs=""
     [ "${FUZZ_JOBS:-1}" -gt 1 ] && jobs="-jobs=$FUZZ_JOBS -workers=$FUZZ_JOBS"
     set +e
-    ( cd "$OUT/crashes/$t" && VLM_SOURCE_DIR="$ROOT" \
+    ( cd "$OUT/crashes/$t" && VLM_SOURCE_DIR="$ROOT" VLM_FIXTURES="$FIXTURES" \
       ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=1}" \
       UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}" \
       "$OUT/$t" $(options_of "$t") -max_total_time="$SECONDS_PER_TARGET" -print_final_stats=1 \

@@ -1,7 +1,9 @@
 // fuzz-gguf.c — libFuzzer target: GGUF header, metadata key/values and tensor table
-// (vlm_gguf_open on a file holding the input, metadata lookups and printing, tensor reads).
+// (vlm_gguf_open on a file holding the input, metadata lookups and printing, tensor reads),
+// and the BPE vocab built from the tokenizer.ggml.* metadata when the file opens.
 #include "fuzz-common.h"
 #include "model-file.h"
+#include "tokenizer.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t * data, size_t size) {
     static FILE * devnull;
@@ -30,6 +32,23 @@ int LLVMFuzzerTestOneInput(const uint8_t * data, size_t size) {
         const struct vlm_file_tensor * t = vlm_gguf_tensor(g, i);
         if (!t || vlm_gguf_find(g, t->name) != t) abort();
         sink += vlm_fuzz_touch(t->data, t->nbytes);
+    }
+    struct vlm_bpe_vocab * v = (struct vlm_bpe_vocab *)1;
+    if (vlm_bpe_vocab_load(g, &v) == VLM_STATUS_OK) {
+        static const char text[] = "<|im_start|>User: 12 apples, don't\n\n caf\xc3\xa9 \xf0\x9f\x90\xb6<image>";
+        int32_t * ids = NULL, n_ids = 0;
+        for (int special = 0; special < 2; special++) {
+            if (vlm_bpe_tokenize(v, text, sizeof text - 1, true, special, &ids, &n_ids) != VLM_STATUS_OK) abort();
+            for (int32_t i = 0; i < n_ids; i++) {
+                size_t len;
+                if (ids[i] < 0 || ids[i] >= vlm_bpe_n_vocab(v)) abort();
+                sink += vlm_fuzz_touch(vlm_bpe_token_piece(v, ids[i], special, &len), len);
+            }
+            free(ids);
+        }
+        vlm_bpe_vocab_free(v);
+    } else if (v || !vlm_last_error()[0]) {
+        abort();
     }
     (void)sink;
     vlm_gguf_close(g);

@@ -177,6 +177,35 @@ for i, t in enumerate(texts):
     put("fuzz-clip-tokenizer", "t%03d" % i, t.encode("utf-8", "surrogateescape") if "\xff" not in t
         else b"\xff\xfe bad utf8 \xc3\x28 \xe2\x82")
 
+# ---- byte-level BPE (fuzz-bpe-tokenizer; its vocab metadata through fuzz-gguf) ----
+bpe_texts = ["Hello world", "<|im_start|>User: hi<end_of_utterance>\nAssistant:", "<row_1_col_1><image>",
+             "1,000,000 and 3.14", "It's we'll they've", "\t tabs\n\n\n", "caf\u00e9 \u65e5\u672c \U0001f436\u200d",
+             "x" * 300, "<|im_start|", ""]
+p = os.path.join(fixtures, "smolvlm-tiny", "cases.json")
+if os.path.exists(p):
+    with open(p) as f:
+        bpe_texts += [c["text"] for c in json.load(f).get("tokenizer", [])]
+for i, t in enumerate(bpe_texts):
+    put("fuzz-bpe-tokenizer", "t%03d" % i, t.encode())
+put("fuzz-bpe-tokenizer", "bad-utf8", b"ok \xff\xfe \xc3\x28 \xe2\x82")
+
+def gstrs(key, items):
+    return gkv(key, 9, struct.pack("<IQ", 8, len(items)) + b"".join(gstr(x) for x in items))
+
+bpe_tokens = ["a", "b", "c", "\u0120", "1", "2", "ab", "abc", "\u0120a", "12", "<|im_start|>", "<|im_end|>", "<|endoftext|>", "<image>"]
+bpe_kvs = [
+    gkv("tokenizer.ggml.model", 8, gstr("gpt2")),
+    gkv("tokenizer.ggml.pre", 8, gstr("smollm")),
+    gstrs("tokenizer.ggml.tokens", bpe_tokens),
+    gkv("tokenizer.ggml.token_type", 9, struct.pack("<IQ", 5, len(bpe_tokens)) + struct.pack("<%di" % len(bpe_tokens), *([1] * 10 + [3, 3, 3, 4]))),
+    gstrs("tokenizer.ggml.merges", ["a b", "ab c", "\u0120 a", "1 2"]),
+    gkv("tokenizer.ggml.bos_token_id", 4, struct.pack("<I", 10)),
+    gkv("tokenizer.ggml.eos_token_id", 4, struct.pack("<I", 11)),
+    gkv("tokenizer.ggml.add_bos_token", 7, b"\1"),
+]
+put("fuzz-gguf", "bpe-vocab", gguf(bpe_kvs, []))
+put("fuzz-gguf", "bpe-vocab-gpt2", gguf(bpe_kvs[:1] + [gkv("tokenizer.ggml.pre", 8, gstr("gpt-2"))] + bpe_kvs[2:], []))
+
 # ---- config.json (fuzz-config-json) ----
 for rel in ("clip-tiny/config.json", "sam-tiny/config.json", "smolvlm-tiny/config.json"):
     p = os.path.join(fixtures, rel)
