@@ -24,6 +24,7 @@ struct bench_stage {
     const char * name;
     double       median_ms;
     double       gflop;    // per run
+    int32_t      tokens;   // per run, language-model stages (tokens/s is reported)
 };
 
 static double now_ms(void) {
@@ -113,6 +114,26 @@ static enum vlm_status clip_texts8(void * arg) {
     return vlm_clip_encode_texts(b->m, clip_texts, 8, NULL, b->out, 8 * (size_t)vlm_clip_embed_dim(b->m), NULL);
 }
 
+// ---- language model: llama-bench's pp512 and tg128 (a 512-token batch at position 0; 128
+// single tokens from position 0), random ids ----
+struct llm_bench { struct vlm_model * m; int32_t * ids; int32_t n_prompt, n_gen; };
+static enum vlm_status llm_prompt(void * arg) {
+    struct llm_bench * b = arg;
+    struct vlm_llm_session * s = NULL;
+    enum vlm_status st = vlm_llm_session_new(b->m, NULL, &s);
+    if (st == VLM_STATUS_OK) st = vlm_llm_decode(s, b->ids, b->n_prompt);
+    vlm_llm_session_free(s);
+    return st;
+}
+static enum vlm_status llm_generate(void * arg) {
+    struct llm_bench * b = arg;
+    struct vlm_llm_session * s = NULL;
+    enum vlm_status st = vlm_llm_session_new(b->m, NULL, &s);
+    for (int32_t i = 0; st == VLM_STATUS_OK && i < b->n_gen; i++) st = vlm_llm_decode(s, b->ids + i, 1);
+    vlm_llm_session_free(s);
+    return st;
+}
+
 static void random_image(struct vlm_image * img, int w, int h) {
     img->width = w, img->height = h, img->channels = 3;
     img->data = malloc((size_t)w * h * 3);
@@ -130,6 +151,8 @@ static void usage(FILE * f) {
             "GFLOP/s and the fraction of this machine's fp32 peak (OpenBLAS sgemm, measured in the same run).\n"
             "  SAM:  image_encoder (1024x1024 image), prompt_decoder (one point, multimask)\n"
             "  CLIP: image_encoder (one image), text_encoder (a batch of 8 prompts)\n"
+            "  GGUF language model: prompt_eval (512 tokens in one batch) and generate (128 tokens one at a\n"
+            "        time), both from an empty context as llama-bench's pp512 / tg128, in tokens/s\n"
             "--random writes full-size random weights first: sam-vit-b, sam-vit-l, sam-vit-h, clip-vit-b-32.\n"
             CLI_LIMITS_USAGE);
 }
@@ -201,6 +224,19 @@ int vlm_cmd_bench(int argc, char ** argv) {
             if (st == VLM_STATUS_OK) st = time_stage(&stages[n_stages++], m, sam_decode, &b, runs < 10 ? 10 : runs);
         }
         vlm_sam_session_free(b.s);
+    } else if (m->kind == VLM_MODEL_LLAMA) {
+        struct llm_bench b = { .m = m, .n_prompt = 512, .n_gen = 128 };
+        if (!(b.ids = malloc(sizeof(int32_t) * 512))) st = VLM_STATUS_OUT_OF_MEMORY;
+        uint64_t r = 7;
+        for (int32_t i = 0; b.ids && i < 512; i++) {
+            r = r * 6364136223846793005ULL + 1442695040888963407ULL;
+            b.ids[i] = (int32_t)((r >> 33) % (uint64_t)vlm_llm_n_vocab(m));
+        }
+        stages[n_stages] = (struct bench_stage){ .name = "prompt_eval", .tokens = b.n_prompt };
+        if (st == VLM_STATUS_OK) st = time_stage(&stages[n_stages++], m, llm_prompt, &b, runs);
+        stages[n_stages] = (struct bench_stage){ .name = "generate", .tokens = b.n_gen };
+        if (st == VLM_STATUS_OK) st = time_stage(&stages[n_stages++], m, llm_generate, &b, runs);
+        free(b.ids);
     } else {
         float * out = malloc(sizeof(float) * 8 * (size_t)vlm_clip_embed_dim(m));
         struct clip_bench b = { .m = m, .img = &img, .out = out };
@@ -226,19 +262,23 @@ int vlm_cmd_bench(int argc, char ** argv) {
                model_name, vlm_model_backend_name(m), m->ctx->n_threads, peak, rss_mb);
         for (int i = 0; i < n_stages; i++) {
             double gfs = stages[i].gflop / (stages[i].median_ms / 1e3);
-            printf("%s\"%s\": {\"median_ms\": %.3f, \"gflop\": %.3f, \"gflops\": %.1f, \"peak_fraction\": %.3f}",
+            printf("%s\"%s\": {\"median_ms\": %.3f, \"gflop\": %.3f, \"gflops\": %.1f, \"peak_fraction\": %.3f",
                    i ? ", " : "", stages[i].name, stages[i].median_ms, stages[i].gflop, gfs, peak > 0 ? gfs / peak : 0);
+            if (stages[i].tokens) printf(", \"tokens_per_s\": %.2f", stages[i].tokens / (stages[i].median_ms / 1e3));
+            printf("}");
         }
         printf("}}\n");
     } else {
         printf("model:   %s\nbackend: %s (%d threads)\npeak:    %.1f GFLOP/s (OpenBLAS sgemm 2048^3, this run)\n"
-               "memory:  %.0f MiB peak RSS\n\n%-16s %10s %10s %10s %8s\n",
+               "memory:  %.0f MiB peak RSS\n\n%-16s %10s %10s %10s %8s %10s\n",
                model_name, vlm_model_backend_name(m), m->ctx->n_threads, peak, rss_mb, "stage", "median ms",
-               "GFLOP", "GFLOP/s", "of peak");
+               "GFLOP", "GFLOP/s", "of peak", "tokens/s");
         for (int i = 0; i < n_stages; i++) {
             double gfs = stages[i].gflop / (stages[i].median_ms / 1e3);
-            printf("%-16s %10.2f %10.2f %10.1f %7.1f%%\n", stages[i].name, stages[i].median_ms, stages[i].gflop, gfs,
+            printf("%-16s %10.2f %10.2f %10.1f %7.1f%%", stages[i].name, stages[i].median_ms, stages[i].gflop, gfs,
                    peak > 0 ? 100 * gfs / peak : 0);
+            if (stages[i].tokens) printf(" %10.1f", stages[i].tokens / (stages[i].median_ms / 1e3));
+            printf("\n");
         }
     }
     rc = 0;
