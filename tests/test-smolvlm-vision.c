@@ -139,6 +139,129 @@ static void bad_files(const char * mmproj, const struct vlm_model_params * mp) {
     CHECK(st == VLM_STATUS_IO && !v, "missing file -> IO (%d)", st);
 }
 
+// ---- requantized copies of the fixture mmproj --------------------------------------------------
+// ref: ggml docs/gguf.md: the metadata is copied byte for byte; the tensor infos and data are
+// rewritten with 2-D+ tensors stored as F16, or as Q8_0 where rows are whole blocks of 32.
+struct rd { const uint8_t * p; size_t pos; };
+static uint64_t rd_u64(struct rd * r) { uint64_t v; memcpy(&v, r->p + r->pos, 8); r->pos += 8; return v; }
+static uint32_t rd_u32(struct rd * r) { uint32_t v; memcpy(&v, r->p + r->pos, 4); r->pos += 4; return v; }
+static void skip_value(struct rd * r, uint32_t type) {
+    static const size_t sizes[13] = { 1, 1, 2, 2, 4, 4, 4, 1, 0, 0, 8, 8, 8 };
+    if (type == 8) { r->pos += rd_u64(r); return; }
+    if (type == 9) {
+        uint32_t et = rd_u32(r);
+        uint64_t n = rd_u64(r);
+        for (uint64_t i = 0; i < n; i++) skip_value(r, et);
+        return;
+    }
+    r->pos += sizes[type];
+}
+static void put(FILE * f, const void * p, size_t n) { fwrite(p, 1, n, f); }
+static void pad(FILE * f, long align) { while (ftell(f) % align) fputc(0, f); }
+
+// ref: ggml/src/ggml-quants.c quantize_row_q8_0_ref: d = max|x| / 127, q = round(x / d)
+static void q8_0_row(const float * x, size_t n, FILE * f) {
+    for (size_t b = 0; b < n / 32; b++) {
+        float amax = 0;
+        for (int j = 0; j < 32; j++) amax = fmaxf(amax, fabsf(x[b * 32 + j]));
+        float d = amax / 127.0f, id = d ? 1.0f / d : 0.0f;
+        uint16_t h = vlm_f32_to_f16(d);
+        put(f, &h, 2);
+        for (int j = 0; j < 32; j++) {
+            int8_t q = (int8_t)roundf(x[b * 32 + j] * id);
+            put(f, &q, 1);
+        }
+    }
+}
+
+static const char * write_requant(const char * src, const char * name, bool q8) {
+    FILE * f = fopen(src, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    size_t n = (size_t)ftell(f);
+    fseek(f, 0, SEEK_SET);
+    uint8_t * buf = malloc(n);
+    if (!buf || fread(buf, 1, n, f) != n) { fclose(f); free(buf); return NULL; }
+    fclose(f);
+    struct rd r = { buf, 8 };
+    uint64_t nt = rd_u64(&r), nkv = rd_u64(&r);
+    for (uint64_t i = 0; i < nkv; i++) {
+        r.pos += rd_u64(&r);
+        skip_value(&r, rd_u32(&r));
+    }
+    size_t kv_end = r.pos, info_pos = r.pos;
+    for (uint64_t i = 0; i < nt; i++) {   // find the end of the infos: the data starts after them
+        r.pos += rd_u64(&r);
+        r.pos += 8 * rd_u32(&r) + 12;
+    }
+    size_t data = (r.pos + 31) / 32 * 32;
+    const char * out = tmp_path(name);
+    FILE * o = fopen(out, "wb");
+    if (!o) { free(buf); return NULL; }
+    put(o, buf, kv_end);
+    // pass 0 writes the infos, pass 1 the data
+    for (int pass = 0; pass < 2; pass++) {
+        uint64_t off = 0;
+        r.pos = info_pos;
+        for (uint64_t i = 0; i < nt; i++) {
+            size_t name_at = r.pos, name_len = (size_t)rd_u64(&r);
+            r.pos += name_len;
+            uint32_t nd = rd_u32(&r);
+            uint64_t ne[4] = { 1, 1, 1, 1 }, numel = 1;
+            for (uint32_t k = 0; k < nd; k++) numel *= (ne[k] = rd_u64(&r));
+            uint32_t type = rd_u32(&r);
+            uint64_t src_off = rd_u64(&r);
+            uint32_t to = type != 0 || nd < 2 ? type : q8 ? (ne[0] % 32 == 0 ? 8 : 0) : 1;
+            uint64_t bytes = to == 0 ? numel * 4 : to == 1 ? numel * 2 : numel / 32 * 34;
+            const float * x = (const float *)(buf + data + src_off);
+            if (pass == 0) {
+                put(o, buf + name_at, 8 + name_len);
+                put(o, &nd, 4);
+                put(o, ne, 8 * nd);
+                put(o, &to, 4);
+                put(o, &off, 8);
+            } else if (to == 1) {
+                for (uint64_t k = 0; k < numel; k++) {
+                    uint16_t h = vlm_f32_to_f16(x[k]);
+                    put(o, &h, 2);
+                }
+            } else if (to == 8) {
+                q8_0_row(x, numel, o);
+            } else {
+                put(o, x, bytes);
+            }
+            if (pass == 1) pad(o, 32);
+            off = (off + bytes + 31) / 32 * 32;
+        }
+        pad(o, 32);
+    }
+    fclose(o);
+    free(buf);
+    return out;
+}
+
+// The F16 copy holds the same values (the fixture's weights are on the F16 grid): the same
+// embeddings. The Q8_0 copy is close.
+static void requantized(const char * mmproj, const struct vlm_model_params * mp, const struct vlm_smolvlm_tiles * tiles,
+                        const float * embd_f32, const float * embd_ref) {
+    static float e[NTILE * NTOK * NEMBD];
+    for (int q8 = 0; q8 < 2; q8++) {
+        const char * p = write_requant(mmproj, q8 ? "q8_0.gguf" : "f16.gguf", q8);
+        struct vlm_smolvlm_vision * v = NULL;
+        enum vlm_status st = p ? vlm_smolvlm_vision_load(p, mp, &v) : VLM_STATUS_IO;
+        CHECK(st == VLM_STATUS_OK, "load the %s copy: %s", q8 ? "Q8_0" : "F16", vlm_last_error());
+        if (st == VLM_STATUS_OK) st = vlm_smolvlm_encode(v, tiles, e);
+        size_t n = (size_t)NTILE * NTOK * NEMBD;
+        double d = test_max_abs(e, embd_f32, n), dr = test_max_abs(e, embd_ref, n), c = test_cosine(e, embd_ref, n);
+        printf("%-5s mmproj: image_embd max abs %.3g vs the F32 file, %.3g vs llama.cpp (cosine %.6f)\n",
+               q8 ? "Q8_0" : "F16", d, dr, c);
+        if (q8) CHECK(st == VLM_STATUS_OK && c > 0.999, "Q8_0 mmproj: cosine %.6f", c);
+        else CHECK(st == VLM_STATUS_OK && d <= 1e-6 && dr <= 2e-3, "F16 mmproj: %.3g vs F32, %.3g vs llama.cpp", d, dr);
+        vlm_smolvlm_vision_free(v);
+        if (p) unlink(p);
+    }
+}
+
 // The cost controls on the fixture model (S = 128, longest edge 512).
 static void tiling(const struct vlm_smolvlm_vision * v, const struct vlm_image * dog) {
     struct vlm_smolvlm_tiles t;
@@ -231,6 +354,9 @@ int main(void) {
     struct vlm_smolvlm_tiles ref_tiles = { NTILE, S, 4, 3, px_copy };
 
     run_backend(v, "cpu", &ours, &ref_tiles, embd_ref);
+    static float embd_f32[NTILE * NTOK * NEMBD];
+    CHECK(vlm_smolvlm_encode(v, &ours, embd_f32) == VLM_STATUS_OK, "encode: %s", vlm_last_error());
+    requantized(mmproj, &mp, &ours, embd_f32, embd_ref);
     tiling(v, &img);
     bad_files(mmproj, &mp);
 
