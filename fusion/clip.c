@@ -207,48 +207,30 @@ static enum vlm_status clip_config(const char * model_path, struct clip_hparams 
 // ---- weights ---------------------------------------------------------------------------------
 #define SHAPE(...) ((const int64_t[]){ __VA_ARGS__ })
 
-static enum vlm_status bind_blocks(struct vlm_model * m, struct vlm_clip_tower * tw, bool hf, const char * prefix) {
-    struct vlm_ctx * x = m->ctx;
-    const struct vlm_weights * w = m->weights;
-    int64_t d = tw->width, mlp = tw->mlp;
+// ref: clip/model.py ResidualAttentionBlock (nn.MultiheadAttention in_proj packs q, k, v)
+static const struct vlm_vit_block_names openai_block_names = {
+    .ln1_w = "ln_1.weight", .ln1_b = "ln_1.bias", .ln2_w = "ln_2.weight", .ln2_b = "ln_2.bias",
+    .qkv_w = "attn.in_proj_weight", .qkv_b = "attn.in_proj_bias",
+    .out_w = "attn.out_proj.weight", .out_b = "attn.out_proj.bias",
+    .fc1_w = "mlp.c_fc.weight", .fc1_b = "mlp.c_fc.bias", .fc2_w = "mlp.c_proj.weight", .fc2_b = "mlp.c_proj.bias",
+};
+
+// ref: transformers models/clip/modeling_clip.py CLIPEncoderLayer
+static const struct vlm_vit_block_names hf_block_names = {
+    .ln1_w = "layer_norm1.weight", .ln1_b = "layer_norm1.bias", .ln2_w = "layer_norm2.weight",
+    .ln2_b = "layer_norm2.bias",
+    .q_w = "self_attn.q_proj.weight", .q_b = "self_attn.q_proj.bias", .k_w = "self_attn.k_proj.weight",
+    .k_b = "self_attn.k_proj.bias", .v_w = "self_attn.v_proj.weight", .v_b = "self_attn.v_proj.bias",
+    .out_w = "self_attn.out_proj.weight", .out_b = "self_attn.out_proj.bias",
+    .fc1_w = "mlp.fc1.weight", .fc1_b = "mlp.fc1.bias", .fc2_w = "mlp.fc2.weight", .fc2_b = "mlp.fc2.bias",
+};
+
+static enum vlm_status bind_blocks(struct vlm_model * m, struct vlm_vit_tower * tw, bool hf, const char * prefix) {
     tw->blocks = calloc((size_t)tw->layers, sizeof *tw->blocks);
     if (!tw->blocks) return vlm_error(VLM_STATUS_OUT_OF_MEMORY, "out of memory");
     for (int32_t l = 0; l < tw->layers; l++) {
-        struct vlm_clip_block * b = &tw->blocks[l];
-        if (!hf) {
-            // ref: clip/model.py ResidualAttentionBlock (nn.MultiheadAttention in_proj packs q, k, v)
-            b->ln1_w = vlm_weights_getf(x, w, 1, SHAPE(d), "%s%d.ln_1.weight", prefix, l);
-            b->ln1_b = vlm_weights_getf(x, w, 1, SHAPE(d), "%s%d.ln_1.bias", prefix, l);
-            b->ln2_w = vlm_weights_getf(x, w, 1, SHAPE(d), "%s%d.ln_2.weight", prefix, l);
-            b->ln2_b = vlm_weights_getf(x, w, 1, SHAPE(d), "%s%d.ln_2.bias", prefix, l);
-            b->qkv_w = vlm_weights_getf(x, w, 2, SHAPE(3 * d, d), "%s%d.attn.in_proj_weight", prefix, l);
-            b->qkv_b = vlm_weights_getf(x, w, 1, SHAPE(3 * d), "%s%d.attn.in_proj_bias", prefix, l);
-            b->out_w = vlm_weights_getf(x, w, 2, SHAPE(d, d), "%s%d.attn.out_proj.weight", prefix, l);
-            b->out_b = vlm_weights_getf(x, w, 1, SHAPE(d), "%s%d.attn.out_proj.bias", prefix, l);
-            b->fc1_w = vlm_weights_getf(x, w, 2, SHAPE(mlp, d), "%s%d.mlp.c_fc.weight", prefix, l);
-            b->fc1_b = vlm_weights_getf(x, w, 1, SHAPE(mlp), "%s%d.mlp.c_fc.bias", prefix, l);
-            b->fc2_w = vlm_weights_getf(x, w, 2, SHAPE(d, mlp), "%s%d.mlp.c_proj.weight", prefix, l);
-            b->fc2_b = vlm_weights_getf(x, w, 1, SHAPE(d), "%s%d.mlp.c_proj.bias", prefix, l);
-        } else {
-            // ref: transformers models/clip/modeling_clip.py CLIPEncoderLayer
-            b->ln1_w = vlm_weights_getf(x, w, 1, SHAPE(d), "%s%d.layer_norm1.weight", prefix, l);
-            b->ln1_b = vlm_weights_getf(x, w, 1, SHAPE(d), "%s%d.layer_norm1.bias", prefix, l);
-            b->ln2_w = vlm_weights_getf(x, w, 1, SHAPE(d), "%s%d.layer_norm2.weight", prefix, l);
-            b->ln2_b = vlm_weights_getf(x, w, 1, SHAPE(d), "%s%d.layer_norm2.bias", prefix, l);
-            b->q_w = vlm_weights_getf(x, w, 2, SHAPE(d, d), "%s%d.self_attn.q_proj.weight", prefix, l);
-            b->q_b = vlm_weights_getf(x, w, 1, SHAPE(d), "%s%d.self_attn.q_proj.bias", prefix, l);
-            b->k_w = vlm_weights_getf(x, w, 2, SHAPE(d, d), "%s%d.self_attn.k_proj.weight", prefix, l);
-            b->k_b = vlm_weights_getf(x, w, 1, SHAPE(d), "%s%d.self_attn.k_proj.bias", prefix, l);
-            b->v_w = vlm_weights_getf(x, w, 2, SHAPE(d, d), "%s%d.self_attn.v_proj.weight", prefix, l);
-            b->v_b = vlm_weights_getf(x, w, 1, SHAPE(d), "%s%d.self_attn.v_proj.bias", prefix, l);
-            b->out_w = vlm_weights_getf(x, w, 2, SHAPE(d, d), "%s%d.self_attn.out_proj.weight", prefix, l);
-            b->out_b = vlm_weights_getf(x, w, 1, SHAPE(d), "%s%d.self_attn.out_proj.bias", prefix, l);
-            b->fc1_w = vlm_weights_getf(x, w, 2, SHAPE(mlp, d), "%s%d.mlp.fc1.weight", prefix, l);
-            b->fc1_b = vlm_weights_getf(x, w, 1, SHAPE(mlp), "%s%d.mlp.fc1.bias", prefix, l);
-            b->fc2_w = vlm_weights_getf(x, w, 2, SHAPE(d, mlp), "%s%d.mlp.fc2.weight", prefix, l);
-            b->fc2_b = vlm_weights_getf(x, w, 1, SHAPE(d), "%s%d.mlp.fc2.bias", prefix, l);
-        }
-        if (!vlm_ctx_ok(x)) return vlm_error(VLM_STATUS_BAD_MODEL, "%s: %s", m->path, x->error);
+        vlm_vit_block_bind(m->ctx, m->weights, tw, hf ? &hf_block_names : &openai_block_names, prefix, l, &tw->blocks[l]);
+        if (!vlm_ctx_ok(m->ctx)) return vlm_error(VLM_STATUS_BAD_MODEL, "%s: %s", m->path, m->ctx->error);
     }
     return VLM_STATUS_OK;
 }
@@ -443,63 +425,13 @@ void vlm_clip_model_free(struct vlm_clip_model * c) {
 }
 
 // ---- forward ---------------------------------------------------------------------------------
-// A [B, H, T, hd] view of the heads of a [B, T, row] activation whose columns col..col+H*hd
-// hold them (q, k or v of a packed qkv row, or a whole [B, T, D] projection).
-static struct vlm_tensor heads_view(struct vlm_tensor t, int64_t col, int64_t heads, int64_t hd) {
-    struct vlm_tensor v = t;
-    int64_t b = t.shape[0], n = t.shape[1], row = t.stride[1];
-    v.n_dims = 4;
-    v.shape[0] = b, v.shape[1] = heads, v.shape[2] = n, v.shape[3] = hd;
-    v.stride[0] = t.stride[0], v.stride[1] = hd, v.stride[2] = row, v.stride[3] = 1;
-    v.offset = t.offset + (size_t)col * vlm_dtype_size(t.dtype);
-    return v;
-}
-
-// ref: clip/model.py ResidualAttentionBlock.forward (transformers CLIPEncoderLayer.forward):
-//   x = x + out_proj(attn(ln_1(x)));  x = x + c_proj(act(c_fc(ln_2(x))))
-// x [B, T, D] is updated in place; every temporary is released before returning.
-static void block_forward(struct vlm_ctx * ctx, const struct vlm_clip_tower * tw, const struct vlm_clip_block * b,
-                          struct vlm_tensor x, bool causal) {
-    int64_t bsz = x.shape[0], t = x.shape[1], d = tw->width, heads = tw->heads, hd = d / heads;
-    size_t mark = vlm_arena_mark(ctx);
-    struct vlm_tensor h = vlm_op_layer_norm(ctx, x, &b->ln1_w, &b->ln1_b, tw->eps);   // [B, T, D]
-    struct vlm_tensor q, k, v;
-    if (b->qkv_w.n_dims) {
-        // nn.MultiheadAttention: in_proj packs q, k, v row blocks in that order
-        struct vlm_tensor qkv = vlm_op_linear(ctx, h, b->qkv_w, &b->qkv_b);          // [B, T, 3D]
-        q = heads_view(qkv, 0, heads, hd);                                           // [B, H, T, hd]
-        k = heads_view(qkv, d, heads, hd);
-        v = heads_view(qkv, 2 * d, heads, hd);
-    } else {
-        q = heads_view(vlm_op_linear(ctx, h, b->q_w, &b->q_b), 0, heads, hd);         // [B, H, T, hd]
-        k = heads_view(vlm_op_linear(ctx, h, b->k_w, &b->k_b), 0, heads, hd);
-        v = heads_view(vlm_op_linear(ctx, h, b->v_w, &b->v_b), 0, heads, hd);
-    }
-    if (!vlm_ctx_ok(ctx)) return;
-    // causal: the text tower's build_attention_mask (-inf above the diagonal)
-    struct vlm_attention_params ap = { .scale = 1.0f / sqrtf((float)hd), .causal = causal };
-    struct vlm_tensor a = vlm_op_attention(ctx, q, k, v, &ap);                          // [B, H, T, hd]
-    a = vlm_op_copy(ctx, vlm_tensor_permute(a, (const int32_t[]){ 0, 2, 1, 3 }), VLM_DTYPE_F32);   // [B, T, H, hd]
-    a = vlm_tensor_reshape(a, 3, SHAPE(bsz, t, d));                                     // [B, T, D]
-    a = vlm_op_linear(ctx, a, b->out_w, &b->out_b);
-    vlm_op_copy_into(ctx, x, vlm_op_add(ctx, x, a));
-    vlm_arena_reset(ctx, mark);
-
-    h = vlm_op_layer_norm(ctx, x, &b->ln2_w, &b->ln2_b, tw->eps);
-    h = vlm_op_linear(ctx, h, b->fc1_w, &b->fc1_b);                                     // [B, T, M]
-    h = vlm_op_unary(ctx, tw->act, h);
-    h = vlm_op_linear(ctx, h, b->fc2_w, &b->fc2_b);                                     // [B, T, D]
-    vlm_op_copy_into(ctx, x, vlm_op_add(ctx, x, h));
-    vlm_arena_reset(ctx, mark);
-}
-
 // The last block for the pooled tokens only: every token still provides keys and values, but
 // queries, the output projection and the MLP run on one row per sequence (the class token,
 // or the EOT token), which is all that ln_post / ln_final read. rows: I32 [B] indices into the
 // flattened [B*T] tokens; mask: NULL or [B, 1, 1, T] additive (the causal row of the EOT
 // query). Returns the block's output for those rows, [B, D] (allocated in the arena).
-static struct vlm_tensor block_forward_rows(struct vlm_ctx * ctx, const struct vlm_clip_tower * tw,
-                                           const struct vlm_clip_block * b, struct vlm_tensor x, struct vlm_tensor rows,
+static struct vlm_tensor block_forward_rows(struct vlm_ctx * ctx, const struct vlm_vit_tower * tw,
+                                           const struct vlm_vit_block * b, struct vlm_tensor x, struct vlm_tensor rows,
                                            const struct vlm_tensor * mask) {
     int64_t bsz = x.shape[0], t = x.shape[1], d = tw->width, heads = tw->heads, hd = d / heads;
     struct vlm_tensor y = vlm_tensor_new(ctx, VLM_DTYPE_F32, 3, SHAPE(bsz, 1, d));    // [B, 1, D] result
@@ -511,14 +443,14 @@ static struct vlm_tensor block_forward_rows(struct vlm_ctx * ctx, const struct v
     if (b->qkv_w.n_dims) {
         struct vlm_tensor wq = vlm_tensor_slice(b->qkv_w, 0, 0, d), bq = vlm_tensor_slice(b->qkv_b, 0, 0, d);
         struct vlm_tensor wkv = vlm_tensor_slice(b->qkv_w, 0, d, 2 * d), bkv = vlm_tensor_slice(b->qkv_b, 0, d, 2 * d);
-        q = heads_view(vlm_op_linear(ctx, hs, wq, &bq), 0, heads, hd);                 // [B, H, 1, hd]
+        q = vlm_vit_heads_view(vlm_op_linear(ctx, hs, wq, &bq), 0, heads, hd);                 // [B, H, 1, hd]
         struct vlm_tensor kv = vlm_op_linear(ctx, h, wkv, &bkv);                        // [B, T, 2D]
-        k = heads_view(kv, 0, heads, hd);                                               // [B, H, T, hd]
-        v = heads_view(kv, d, heads, hd);
+        k = vlm_vit_heads_view(kv, 0, heads, hd);                                               // [B, H, T, hd]
+        v = vlm_vit_heads_view(kv, d, heads, hd);
     } else {
-        q = heads_view(vlm_op_linear(ctx, hs, b->q_w, &b->q_b), 0, heads, hd);
-        k = heads_view(vlm_op_linear(ctx, h, b->k_w, &b->k_b), 0, heads, hd);
-        v = heads_view(vlm_op_linear(ctx, h, b->v_w, &b->v_b), 0, heads, hd);
+        q = vlm_vit_heads_view(vlm_op_linear(ctx, hs, b->q_w, &b->q_b), 0, heads, hd);
+        k = vlm_vit_heads_view(vlm_op_linear(ctx, h, b->k_w, &b->k_b), 0, heads, hd);
+        v = vlm_vit_heads_view(vlm_op_linear(ctx, h, b->v_w, &b->v_b), 0, heads, hd);
     }
     if (!vlm_ctx_ok(ctx)) return y;
     struct vlm_attention_params ap = { .scale = 1.0f / sqrtf((float)hd), .mask = mask };
@@ -580,7 +512,7 @@ static enum vlm_status vision_chunk(struct vlm_model * m, const float * pixels, 
     for (int32_t i = 0; i < n; i++) cls_rows[i] = (int32_t)(i * t);   // the class token of each image
     struct vlm_tensor rows = vlm_tensor_from_host(ctx, VLM_DTYPE_I32, 1, SHAPE(n), cls_rows);
     free(cls_rows);
-    for (int32_t l = 0; l + 1 < c->vision.layers; l++) block_forward(ctx, &c->vision, &c->vision.blocks[l], x, false);
+    for (int32_t l = 0; l + 1 < c->vision.layers; l++) vlm_vit_block_forward(ctx, &c->vision, &c->vision.blocks[l], x, false);
     struct vlm_tensor cl = block_forward_rows(ctx, &c->vision, &c->vision.blocks[c->vision.layers - 1], x, rows, NULL);
     // ln_post on the class token, then the projection
     cl = vlm_op_layer_norm(ctx, cl, &c->ln_post_w, &c->ln_post_b, c->vision.eps);     // [B, D]
@@ -669,7 +601,7 @@ static enum vlm_status text_chunk(struct vlm_model * m, const int32_t * tokens, 
         for (int64_t j = 0; j < len; j++) mask[(size_t)i * len + j] = j <= rows[i] - i * len ? 0.0f : -INFINITY;
     struct vlm_tensor r = vlm_tensor_from_host(ctx, VLM_DTYPE_I32, 1, SHAPE(n), rows);
     struct vlm_tensor mk = vlm_tensor_from_host(ctx, VLM_DTYPE_F32, 4, SHAPE(n, 1, 1, len), mask);
-    for (int32_t l = 0; l + 1 < c->text.layers; l++) block_forward(ctx, &c->text, &c->text.blocks[l], x, true);
+    for (int32_t l = 0; l + 1 < c->text.layers; l++) vlm_vit_block_forward(ctx, &c->text, &c->text.blocks[l], x, true);
     struct vlm_tensor e = block_forward_rows(ctx, &c->text, &c->text.blocks[c->text.layers - 1], x, r, &mk);   // [B, D]
     // ln_final is per token: normalizing only the pooled rows is the same
     e = vlm_op_layer_norm(ctx, e, &c->ln_final_w, &c->ln_final_b, c->text.eps);

@@ -10,33 +10,17 @@
 
 #include "core.h"
 #include "model-file.h"
+#include "vit.h"
 
 struct vlm_model;       // fusion/model.h
 struct vlm_clip_tokenizer;   // language/tokenizer.h
-
-// One pre-norm residual attention block (ResidualAttentionBlock / CLIPEncoderLayer).
-struct vlm_clip_block {
-    struct vlm_tensor ln1_w, ln1_b, ln2_w, ln2_b;
-    struct vlm_tensor qkv_w, qkv_b;               // OpenAI packed in_proj: [3D, D], [3D]
-    struct vlm_tensor q_w, q_b, k_w, k_b, v_w, v_b;   // HF separate projections: [D, D], [D]
-    struct vlm_tensor out_w, out_b;               // [D, D], [D]
-    struct vlm_tensor fc1_w, fc1_b;               // [M, D], [M]
-    struct vlm_tensor fc2_w, fc2_b;               // [D, M], [D]
-};
-
-struct vlm_clip_tower {
-    int32_t                 width, layers, heads, mlp;
-    float                   eps;
-    enum vlm_unary          act;
-    struct vlm_clip_block * blocks;   // [layers]
-};
 
 struct vlm_clip_model {
     bool              hf_names;       // HF transformers CLIPModel names
     int32_t           embed_dim;
     // vision: image_size = patch * grid, tokens = grid^2 + 1
     int32_t           image_size, patch, grid;
-    struct vlm_clip_tower vision;
+    struct vlm_vit_tower vision;
     struct vlm_tensor conv1_w;        // [Dv, 3, P, P]
     struct vlm_tensor class_emb;      // [Dv]
     struct vlm_tensor vis_pos;        // [grid^2 + 1, Dv]
@@ -44,7 +28,7 @@ struct vlm_clip_model {
     struct vlm_tensor vis_proj;       // OpenAI [Dv, E] (x @ proj); HF Linear weight [E, Dv]
     // text
     int32_t           context, vocab;
-    struct vlm_clip_tower text;
+    struct vlm_vit_tower text;
     struct vlm_tensor tok_emb;        // [V, Dt]
     struct vlm_tensor txt_pos;        // [context, Dt]
     struct vlm_tensor ln_final_w, ln_final_b;

@@ -28,6 +28,14 @@ enum vlm_status vlm_image_resample(const uint8_t * src, int32_t w, int32_t h, in
 enum vlm_status vlm_image_resize(const struct vlm_image * in, int32_t out_w, int32_t out_h,
                                  enum vlm_resample filter, struct vlm_image * out);
 
+// ---- llama.cpp's resize kernels (resize.c) -----------------------------------------------
+// ref: llama.cpp tools/mtmd/mtmd-image.cpp img_tool. RGB [h, w, 3] to [out_h, out_w, 3]; dst
+// must not overlap src; all sizes >= 1.
+// Bilinear with align-corners sampling (x * (w-1)/(out_w-1)), float lerps, truncated to uint8.
+void vlm_mtmd_resize_bilinear(const uint8_t * src, int32_t w, int32_t h, uint8_t * dst, int32_t out_w, int32_t out_h);
+// ViT.cpp's bicubic: source x = floor(j * w / out_w), 4x4 clamped neighbourhood, rounded, clamped.
+void vlm_mtmd_resize_bicubic(const uint8_t * src, int32_t w, int32_t h, uint8_t * dst, int32_t out_w, int32_t out_h);
+
 // ---- SAM (preprocess.c) ------------------------------------------------------------------
 // ref: segment_anything/modeling/sam.py Sam.pixel_mean / pixel_std (RGB, 0..255 scale)
 extern const float vlm_sam_pixel_mean[3];

@@ -283,3 +283,76 @@ enum vlm_status vlm_image_resize(const struct vlm_image * in, int32_t out_w, int
     out->data = data;
     return VLM_STATUS_OK;
 }
+
+// ---- llama.cpp's own kernels (libmtmd img_tool) ------------------------------------------
+
+static inline int32_t clamp_i32(int32_t x, int32_t lo, int32_t hi) { return x < lo ? lo : x > hi ? hi : x; }
+
+// ref: llama.cpp tools/mtmd/mtmd-image.cpp img_tool::lerp
+static inline float lerp_f32(float s, float e, float t) { return s + (e - s) * t; }
+
+// ref: llama.cpp tools/mtmd/mtmd-image.cpp img_tool::resize_bilinear
+void vlm_mtmd_resize_bilinear(const uint8_t * src, int32_t w, int32_t h, uint8_t * dst, int32_t out_w, int32_t out_h) {
+    float x_ratio = out_w > 1 ? (float)(w - 1) / (float)(out_w - 1) : 0.0f;
+    float y_ratio = out_h > 1 ? (float)(h - 1) / (float)(out_h - 1) : 0.0f;
+    for (int32_t y = 0; y < out_h; y++) {
+        for (int32_t x = 0; x < out_w; x++) {
+            float px = (float)x * x_ratio;
+            float py = (float)y * y_ratio;
+            int32_t x0 = (int32_t)px < w - 1 ? (int32_t)px : w - 1;
+            int32_t y0 = (int32_t)py < h - 1 ? (int32_t)py : h - 1;
+            int32_t x1 = x0 + 1 < w - 1 ? x0 + 1 : w - 1;
+            int32_t y1 = y0 + 1 < h - 1 ? y0 + 1 : h - 1;
+            float xf = px - (float)x0;
+            float yf = py - (float)y0;
+            const uint8_t * p00 = src + ((size_t)y0 * w + x0) * 3, * p10 = src + ((size_t)y0 * w + x1) * 3;
+            const uint8_t * p01 = src + ((size_t)y1 * w + x0) * 3, * p11 = src + ((size_t)y1 * w + x1) * 3;
+            uint8_t * o = dst + ((size_t)y * out_w + x) * 3;
+            for (int c = 0; c < 3; c++) {
+                float top = lerp_f32((float)p00[c], (float)p10[c], xf);
+                float bottom = lerp_f32((float)p01[c], (float)p11[c], xf);
+                o[c] = (uint8_t)lerp_f32(top, bottom, yf);   // truncated
+            }
+        }
+    }
+}
+
+// ref: llama.cpp tools/mtmd/mtmd-image.cpp img_tool::resize_bicubic (from ViT.cpp). The cubic
+// coefficients are computed in double and stored as float, the polynomials in float, as there.
+// The column pass of upstream's inner loop is repeated for every row jj but only its last
+// evaluation (all four C[] fresh) reaches the pixel: it runs once here.
+void vlm_mtmd_resize_bicubic(const uint8_t * src, int32_t nx, int32_t ny, uint8_t * dst, int32_t out_w, int32_t out_h) {
+    float tx = (float)nx / (float)out_w;
+    float ty = (float)ny / (float)out_h;
+    for (int32_t i = 0; i < out_h; i++) {
+        for (int32_t j = 0; j < out_w; j++) {
+            int32_t x = (int32_t)(tx * (float)j);
+            int32_t y = (int32_t)(ty * (float)i);
+            float dx = tx * (float)j - (float)x;
+            float dy = ty * (float)i - (float)y;
+            int32_t xm = clamp_i32(x - 1, 0, nx - 1), x0 = clamp_i32(x, 0, nx - 1);
+            int32_t xp = clamp_i32(x + 1, 0, nx - 1), xq = clamp_i32(x + 2, 0, nx - 1);
+            uint8_t * o = dst + ((size_t)i * out_w + j) * 3;
+            for (int k = 0; k < 3; k++) {
+                float C[4];
+                for (int jj = 0; jj <= 3; jj++) {
+                    const uint8_t * row = src + (size_t)clamp_i32(y - 1 + jj, 0, ny - 1) * nx * 3;
+                    float d0 = (float)(row[xm * 3 + k] - row[x0 * 3 + k]);
+                    float d2 = (float)(row[xp * 3 + k] - row[x0 * 3 + k]);
+                    float d3 = (float)(row[xq * 3 + k] - row[x0 * 3 + k]);
+                    float a0 = (float)row[x0 * 3 + k];
+                    float a1 = (float)(-1.0 / 3 * d0 + d2 - 1.0 / 6 * d3);
+                    float a2 = (float)(1.0 / 2 * d0 + 1.0 / 2 * d2);
+                    float a3 = (float)(-1.0 / 6 * d0 - 1.0 / 2 * d2 + 1.0 / 6 * d3);
+                    C[jj] = a0 + a1 * dx + a2 * dx * dx + a3 * dx * dx * dx;
+                }
+                float d0 = C[0] - C[1], d2 = C[2] - C[1], d3 = C[3] - C[1], a0 = C[1];
+                float a1 = (float)(-1.0 / 3 * d0 + d2 - 1.0 / 6 * d3);
+                float a2 = (float)(1.0 / 2 * d0 + 1.0 / 2 * d2);
+                float a3 = (float)(-1.0 / 6 * d0 - 1.0 / 2 * d2 + 1.0 / 6 * d3);
+                float cc = a0 + a1 * dy + a2 * dy * dy + a3 * dy * dy * dy;
+                o[k] = (uint8_t)fminf(fmaxf(roundf(cc), 0.0f), 255.0f);
+            }
+        }
+    }
+}
