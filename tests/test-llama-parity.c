@@ -6,8 +6,7 @@
 //   - a rewound session reproduces the same logits (the prompt's KV state is reusable).
 #include <cjson/cJSON.h>
 
-#include "harness.h"
-#include "model-file.h"
+#include "smolvlm-fixture.h"
 #include "vlm.h"
 
 static struct vlm_safetensors * expected;
@@ -144,14 +143,8 @@ static void run_file(const cJSON * cases, const char * file, const char * tag, e
 }
 
 int main(void) {
-    char * json = test_read_text(test_fixture("smolvlm-tiny/cases.json"));
-    if (!json) SKIP("smolvlm-tiny fixtures not found");
-    cJSON * cases = cJSON_Parse(json);
-    free(json);
-    if (vlm_safetensors_open(test_fixture("smolvlm-tiny/cases.safetensors"), &expected) != VLM_STATUS_OK) {
-        fprintf(stderr, "%s\n", vlm_last_error());
-        return 1;
-    }
+    cJSON * cases = NULL;
+    test_smolvlm_fixture(&cases, &expected);
     const struct { enum vlm_backend_type b; const char * name; } backends[] = {
         { VLM_BACKEND_CPU, "cpu" }, { VLM_BACKEND_VULKAN, "vulkan" } };
     for (int i = 0; i < 2; i++) {

@@ -4,8 +4,7 @@
 // logits within 1e-3 and the greedy answers identical.
 #include <cjson/cJSON.h>
 
-#include "harness.h"
-#include "model-file.h"
+#include "smolvlm-fixture.h"
 #include "smolvlm.h"
 #include "vlm.h"
 
@@ -77,12 +76,9 @@ static void run(const cJSON * vlm, struct vlm_safetensors * exp, enum vlm_backen
 }
 
 int main(void) {
-    char * json = test_read_text(test_fixture("smolvlm-tiny/cases.json"));
-    if (!json) SKIP("smolvlm-tiny fixtures not found");
-    cJSON * cases = cJSON_Parse(json);
-    free(json);
+    cJSON * cases = NULL;
     struct vlm_safetensors * exp = NULL;
-    if (vlm_safetensors_open(test_fixture("smolvlm-tiny/cases.safetensors"), &exp) != VLM_STATUS_OK) return 1;
+    test_smolvlm_fixture(&cases, &exp);
     const cJSON * vlm = cJSON_GetObjectItem(cases, "vlm");
     if (test_want_backend("cpu")) run(vlm, exp, VLM_BACKEND_CPU, "cpu");
     if (test_want_backend("vulkan")) {

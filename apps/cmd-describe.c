@@ -1,0 +1,230 @@
+// cmd-describe.c — `vlm describe` (a description of an image) and `vlm ask` (answers to
+// questions about it) with a SmolVLM pair: a text GGUF and its mmproj GGUF.
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <sys/stat.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "model-file.h"
+#include "vqa.h"
+
+#define DESCRIBE_PROMPT "Describe this image."
+
+static bool is_help(const char * a) { return !strcmp(a, "--help") || !strcmp(a, "-h"); }
+
+static void usage(FILE * f, bool ask) {
+    if (ask)
+        fprintf(f, "usage: vlm ask IMAGE QUESTION [QUESTION ...] -m TEXT.gguf --mmproj MMPROJ.gguf [options]\n\n"
+                   "Answers questions about an image with a SmolVLM model (llama.cpp GGUF files). The image is\n"
+                   "encoded once; each question reuses the image part of the prompt.\n\n");
+    else
+        fprintf(f, "usage: vlm describe IMAGE -m TEXT.gguf --mmproj MMPROJ.gguf [options]\n\n"
+                   "Describes an image with a SmolVLM model (llama.cpp GGUF files), streaming the text.\n\n");
+    fprintf(f,
+            "options:\n"
+            "  -m, --model TEXT.gguf    the language model (e.g. SmolVLM-256M-Instruct-Q8_0.gguf)\n"
+            "  --mmproj MMPROJ.gguf     its vision projector (e.g. mmproj-SmolVLM-256M-Instruct-Q8_0.gguf)\n"
+            "%s"
+            "  --max-tokens N           most tokens per answer (default 256)\n"
+            "  --temp T                 temperature (default 0: greedy); --top-k, --top-p, --min-p, --seed S\n"
+            "  --max-tiles N            at most N image tiles (plus the overview); 0 = llama.cpp's tiling\n"
+            "                           (default 0; fewer tiles answer sooner)\n"
+            "  --no-upscale             never enlarge the image to the projector's longest edge\n"
+            "  --cache DIR              keep image embeddings in DIR, keyed by content\n"
+            "  --json                   one JSON object: answers, token counts, timings per stage\n"
+            "  --save-tensors OUT.st    pixel_values, image_embd, prompt_ids (-1 at image rows), logits_last,\n"
+            "                           generated_ids of the first answer\n"
+            "  --backend cpu|vulkan|auto, --threads N, --max-pixels N, --max-header-bytes N\n",
+            ask ? "" : "  -p, --prompt TEXT        the instruction (default \"" DESCRIBE_PROMPT "\")\n");
+}
+
+static bool print_text(const char * text, size_t len, void * user) {
+    (void)user;
+    fwrite(text, 1, len, stdout);
+    fflush(stdout);
+    return true;
+}
+
+static bool save_tensors(const char * path, const struct vlm_vqa_tensors * t, const struct vlm_generation * g) {
+    const struct vlm_smolvlm_tiles * tl = t->tiles;
+    struct vlm_file_tensor f[5];
+    memset(f, 0, sizeof f);
+    f[0] = (struct vlm_file_tensor){ .name = "pixel_values", .dtype = VLM_DTYPE_F32, .n_dims = 4,
+                                     .shape = { tl->n_tiles, tl->size, tl->size, 3 }, .data = tl->pixels,
+                                     .nbytes = (size_t)tl->n_tiles * tl->size * tl->size * 3 * sizeof(float) };
+    f[1] = (struct vlm_file_tensor){ .name = "image_embd", .dtype = VLM_DTYPE_F32, .n_dims = 2,
+                                     .shape = { t->n_image_rows, t->n_embd }, .data = t->image_embd,
+                                     .nbytes = (size_t)t->n_image_rows * t->n_embd * sizeof(float) };
+    f[2] = (struct vlm_file_tensor){ .name = "prompt_ids", .dtype = VLM_DTYPE_I32, .n_dims = 1,
+                                     .shape = { t->prompt->n }, .data = t->prompt->ids,
+                                     .nbytes = (size_t)t->prompt->n * sizeof(int32_t) };
+    f[3] = (struct vlm_file_tensor){ .name = "logits_last", .dtype = VLM_DTYPE_F32, .n_dims = 1, .shape = { t->n_vocab },
+                                     .data = t->logits_last, .nbytes = (size_t)t->n_vocab * sizeof(float) };
+    f[4] = (struct vlm_file_tensor){ .name = "generated_ids", .dtype = VLM_DTYPE_I32, .n_dims = 1, .shape = { g->n_ids },
+                                     .data = g->ids, .nbytes = (size_t)g->n_ids * sizeof(int32_t) };
+    return vlm_safetensors_write(path, f, 5) == VLM_STATUS_OK;
+}
+
+static int run(int argc, char ** argv, bool ask) {
+    const char * cmd = ask ? "ask" : "describe";
+    const char * image_path = NULL, * text_path = NULL, * mmproj_path = NULL, * st_path = NULL, * prompt = DESCRIBE_PROMPT;
+    const char ** questions = calloc((size_t)argc, sizeof *questions);
+    int n_questions = 0, max_tokens = 256, seed = 0;
+    bool json = false;
+    struct vlm_model_params mp = vlm_model_default_params();
+    struct vlm_sampler_params sp = vlm_sampler_default_params();
+    struct vlm_vqa_params vp = { 0 };
+    if (!questions) return cli_fail(cmd, "out of memory");
+    int rc = 2;
+    for (int i = 1; i < argc; i++) {
+        const char * a = argv[i];
+        if (is_help(a)) {
+            usage(stdout, ask);
+            rc = 0;
+            goto usage_done;
+        }
+        if (!strcmp(a, "--json")) { json = true; continue; }
+        if (!strcmp(a, "--no-upscale")) { vp.tiling.no_upscale = true; continue; }
+        if (a[0] == '-' && a[1]) {
+            bool takes = !strcmp(a, "-m") || !strcmp(a, "--model") || !strcmp(a, "--mmproj") || !strcmp(a, "-p") ||
+                         !strcmp(a, "--prompt") || !strcmp(a, "--max-tokens") || !strcmp(a, "--temp") ||
+                         !strcmp(a, "--top-k") || !strcmp(a, "--top-p") || !strcmp(a, "--min-p") || !strcmp(a, "--seed") ||
+                         !strcmp(a, "--max-tiles") || !strcmp(a, "--cache") || !strcmp(a, "--save-tensors");
+            if (takes && (ask && (!strcmp(a, "-p") || !strcmp(a, "--prompt")))) takes = false;
+            if (takes) {
+                if (i + 1 >= argc) {
+                    cli_usage_error(cmd, "%s needs a value", a);
+                    goto usage_done;
+                }
+                const char * v = argv[++i];
+                bool ok = true;
+                if (!strcmp(a, "-m") || !strcmp(a, "--model")) text_path = v;
+                else if (!strcmp(a, "--mmproj")) mmproj_path = v;
+                else if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) prompt = v;
+                else if (!strcmp(a, "--cache")) vp.cache_dir = v;
+                else if (!strcmp(a, "--save-tensors")) st_path = v;
+                else if (!strcmp(a, "--max-tokens")) ok = cli_parse_int(v, 1, 1 << 20, &max_tokens);
+                else if (!strcmp(a, "--max-tiles")) ok = cli_parse_int(v, 0, 4096, &vp.tiling.max_tiles);
+                else if (!strcmp(a, "--seed")) ok = cli_parse_int(v, 0, 2147483647L, &seed);
+                else if (!strcmp(a, "--top-k")) ok = cli_parse_int(v, 0, 1 << 24, &sp.top_k);
+                else if (!strcmp(a, "--temp")) ok = cli_parse_float(v, 0.0f, 100.0f, &sp.temperature);
+                else if (!strcmp(a, "--top-p")) ok = cli_parse_float(v, 0.0f, 1.0f, &sp.top_p);
+                else if (!strcmp(a, "--min-p")) ok = cli_parse_float(v, 0.0f, 1.0f, &sp.min_p);
+                if (!ok) {
+                    cli_usage_error(cmd, "bad value '%s' for %s", v, a);
+                    goto usage_done;
+                }
+                continue;
+            }
+            int c = cli_common_option(cmd, argc, argv, &i, &mp);
+            if (c < 0) goto usage_done;
+            if (c == 0) {
+                cli_usage_error(cmd, "unknown option '%s'", a);
+                goto usage_done;
+            }
+            continue;
+        }
+        if (!image_path) image_path = a;
+        else if (ask) questions[n_questions++] = a;
+        else {
+            cli_usage_error(cmd, "one image at a time ('%s' is extra)", a);
+            goto usage_done;
+        }
+    }
+    if (!image_path) { cli_usage_error(cmd, "no image"); goto usage_done; }
+    if (!text_path) { cli_usage_error(cmd, "no language model (-m TEXT.gguf)"); goto usage_done; }
+    if (!mmproj_path) { cli_usage_error(cmd, "no vision projector (--mmproj MMPROJ.gguf)"); goto usage_done; }
+    if (ask && n_questions == 0) { cli_usage_error(cmd, "no question"); goto usage_done; }
+    if (!ask) questions[n_questions++] = prompt;
+    for (int i = 0; i < n_questions; i++) {
+        const char * c = questions[i];
+        while (*c == ' ' || *c == '\t' || *c == '\n') c++;
+        if (!*c) { cli_usage_error(cmd, "question %d is empty", i + 1); goto usage_done; }
+    }
+    sp.seed = (uint64_t)seed;
+    if (vp.cache_dir && mkdir(vp.cache_dir, 0755) != 0 && errno != EEXIST) {
+        rc = cli_fail(cmd, "--cache %s: %s", vp.cache_dir, strerror(errno));
+        goto usage_done;
+    }
+    vp.keep_tensors = st_path != NULL;
+
+    rc = 1;
+    struct vlm_image image = { 0 };
+    struct vlm_model * text = NULL;
+    struct vlm_smolvlm_vision * vision = NULL;
+    struct vlm_vqa * q = NULL;
+    struct vlm_sampler * smp = NULL;
+    cJSON * out = json ? cJSON_CreateObject() : NULL, * answers = json ? cJSON_AddArrayToObject(out, "answers") : NULL;
+    if (vlm_image_load(image_path, &image) != VLM_STATUS_OK) { cli_fail(cmd, "%s", vlm_last_error()); goto done; }
+    if (!(text = cli_load_model(cmd, text_path, &mp))) goto done;
+    if (vlm_model_kind(text) != VLM_MODEL_LLAMA) {
+        cli_fail(cmd, "%s is not a language model (a GGUF with general.architecture = llama)", text_path);
+        goto done;
+    }
+    if (vlm_smolvlm_vision_load(mmproj_path, &mp, &vision) != VLM_STATUS_OK ||
+        vlm_vqa_new(text, vision, &vp, &q) != VLM_STATUS_OK || vlm_vqa_set_image(q, &image) != VLM_STATUS_OK ||
+        vlm_sampler_new(&sp, &smp) != VLM_STATUS_OK) {
+        cli_fail(cmd, "%s", vlm_last_error());
+        goto done;
+    }
+    for (int i = 0; i < n_questions; i++) {
+        struct vlm_generate_params gp = { .max_tokens = max_tokens, .on_text = json ? NULL : print_text };
+        struct vlm_generation g;
+        if (!json && ask && n_questions > 1) printf("Q: %s\nA:", questions[i]);
+        if (vlm_vqa_ask(q, questions[i], smp, &gp, &g) != VLM_STATUS_OK) {
+            if (!json) printf("\n");
+            cli_fail(cmd, "%s", vlm_last_error());
+            goto done;
+        }
+        const struct vlm_vqa_timings * t = vlm_vqa_timings(q);
+        if (!json) {
+            printf("\n");
+            fprintf(stderr, "vlm %s: image %.0f ms%s, prompt %d tokens in %.0f ms (%d reused), first token at %.0f ms, "
+                            "%d tokens in %.0f ms\n",
+                    cmd, t->image_ms, t->image_cached ? " (cached)" : "", t->prompt_tokens, t->prompt_ms,
+                    t->reused_tokens, t->first_token_ms, g.n_ids, t->generate_ms);
+        } else {
+            cJSON * a = cJSON_CreateObject();
+            cJSON_AddStringToObject(a, "question", questions[i]);
+            cJSON_AddStringToObject(a, "answer", g.text ? g.text : "");
+            cJSON_AddNumberToObject(a, "prompt_tokens", t->prompt_tokens);
+            cJSON_AddNumberToObject(a, "reused_tokens", t->reused_tokens);
+            cJSON_AddNumberToObject(a, "generated_tokens", g.n_ids);
+            cJSON * tm = cJSON_AddObjectToObject(a, "timings_ms");
+            cJSON_AddNumberToObject(tm, "image_encoder", t->image_ms);
+            cJSON_AddNumberToObject(tm, "prompt_eval", t->prompt_ms);
+            cJSON_AddNumberToObject(tm, "time_to_first_token", t->first_token_ms);
+            cJSON_AddNumberToObject(tm, "generate", t->generate_ms);
+            cJSON_AddItemToArray(answers, a);
+        }
+        struct vlm_vqa_tensors vt;
+        if (i == 0 && st_path && vlm_vqa_tensors(q, &vt) && !save_tensors(st_path, &vt, &g)) {
+            vlm_generation_free(&g);
+            cli_fail(cmd, "%s", vlm_last_error());
+            goto done;
+        }
+        vlm_generation_free(&g);
+    }
+    if (json) {
+        char * s = cJSON_Print(out);
+        if (s) printf("%s\n", s);
+        free(s);
+    }
+    rc = 0;
+done:
+    cJSON_Delete(out);
+    vlm_sampler_free(smp);
+    vlm_vqa_free(q);
+    vlm_smolvlm_vision_free(vision);
+    vlm_model_free(text);
+    vlm_image_free(&image);
+usage_done:
+    free(questions);
+    return rc;
+}
+
+int vlm_cmd_describe(int argc, char ** argv) { return run(argc, argv, false); }
+int vlm_cmd_ask(int argc, char ** argv) { return run(argc, argv, true); }

@@ -1,0 +1,203 @@
+// test-language-cli.c — the language commands of the `vlm` executable ($VLM_CLI) on
+// ../shared/fixtures/smolvlm-tiny: `tokenize`, `generate` (greedy text and --save-tensors
+// against llama.cpp's outputs), `describe` / `ask` end to end from the JPEG (prompt layout
+// exact, logits within the own-decoder tolerance, the image prefix reused by a second
+// question, the embedding cache), and bad input: one-line errors, non-zero exits, no output
+// file left behind.
+#include <cjson/cJSON.h>
+
+#include "smolvlm-fixture.h"
+
+static char tmp[64], out[1 << 16];
+static char f32[1024], f16[1024], mmproj[1024], dog[1024];
+
+static int run(const char * fmt, ...) __attribute__((format(printf, 1, 2)));
+static int run(const char * fmt, ...) {
+    char args[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    return test_run_cli(out, sizeof out, tmp, "OMP_NUM_THREADS=2", "%s", args);
+}
+
+static bool exists(const char * name) {
+    char p[256];
+    snprintf(p, sizeof p, "%s/%s", tmp, name);
+    return access(p, F_OK) == 0;
+}
+
+static void expect_error(const char * what, int rc, const char * needle) {
+    CHECK(rc != 0 && rc < 128, "%s: exit %d (expected a clean failure)", what, rc);
+    CHECK(strstr(out, needle) != NULL, "%s: message lacks '%s': %s", what, needle, out);
+    CHECK(!strstr(out, "Segmentation") && !strstr(out, "Abort"), "%s: crashed: %s", what, out);
+}
+
+// The JSON object printed last in out (after any stderr lines).
+static cJSON * json_out(void) {
+    const char * b = strchr(out, '{');
+    return b ? cJSON_Parse(b) : NULL;
+}
+
+static int32_t * ids_of(const cJSON * a, int * n) {
+    *n = cJSON_GetArraySize(a);
+    int32_t * v = malloc(sizeof(int32_t) * (size_t)(*n + 1));
+    for (int i = 0; i < *n; i++) v[i] = cJSON_GetArrayItem(a, i)->valueint;
+    return v;
+}
+
+static void test_tokenize_generate(const cJSON * cases, struct vlm_safetensors * exp) {
+    // tokenize: the first fixture case that quotes safely in a shell
+    const cJSON * tks = cJSON_GetObjectItem(cases, "tokenizer"), * tk = NULL;
+    for (int i = 0; i < cJSON_GetArraySize(tks) && !tk; i++) {
+        const char * t = cJSON_GetObjectItem(cJSON_GetArrayItem(tks, i), "text")->valuestring;
+        if (!strchr(t, '\'') && !strchr(t, '\\') && strlen(t) > 3) tk = cJSON_GetArrayItem(tks, i);
+    }
+    const char * text = cJSON_GetObjectItem(tk, "text")->valuestring;
+    char q[2048];
+    snprintf(q, sizeof q, "'%s'", text);
+    int rc = run("tokenize -m %s -p %s --json", f32, q);
+    cJSON * j = json_out();
+    int n = 0, n_want = 0;
+    int32_t * got = j ? ids_of(cJSON_GetObjectItem(j, "ids"), &n) : NULL;
+    int32_t * want = ids_of(cJSON_GetObjectItem(tk, "ids"), &n_want);
+    bool same = rc == 0 && got && n == n_want;
+    for (int i = 0; same && i < n; i++) same = got[i] == want[i];
+    CHECK(same, "tokenize --json: %s", out);
+    free(got); free(want); cJSON_Delete(j);
+
+    // generate: the greedy continuation of a fixture prompt, as text and as tensors
+    const cJSON * g = cJSON_GetArrayItem(cJSON_GetObjectItem(cases, "text_generation"), 0);
+    const cJSON * ge = cJSON_GetObjectItem(cJSON_GetObjectItem(g, "greedy"), "f32_exact");
+    snprintf(q, sizeof q, "'%s'", cJSON_GetObjectItem(g, "prompt")->valuestring);
+    rc = run("generate -m %s -p %s --max-tokens 16 --backend cpu --save-tensors %s/gen.safetensors --json", f16, q, tmp);
+    CHECK(rc == 0, "generate: %s", out);
+    j = json_out();
+    got = j ? ids_of(cJSON_GetObjectItem(j, "generated_ids"), &n) : NULL;
+    want = ids_of(cJSON_GetObjectItem(ge, "ids"), &n_want);
+    same = got && n == n_want;
+    for (int i = 0; same && i < n; i++) same = got[i] == want[i];
+    CHECK(same, "generate: greedy ids differ from llama.cpp's");
+    free(got); free(want); cJSON_Delete(j);
+    char p[256];
+    snprintf(p, sizeof p, "%s/gen.safetensors", tmp);
+    struct vlm_safetensors * st = NULL;
+    CHECK(vlm_safetensors_open(p, &st) == VLM_STATUS_OK, "gen.safetensors: %s", vlm_last_error());
+    const struct vlm_file_tensor * lg = st ? vlm_safetensors_find(st, "logits_last") : NULL;
+    const struct vlm_file_tensor * ref = vlm_safetensors_find(exp, "text.f32.exact.logits_last.0");
+    CHECK(st && vlm_safetensors_find(st, "prompt_ids") && vlm_safetensors_find(st, "generated_ids") && lg && ref &&
+          lg->nbytes == ref->nbytes, "gen.safetensors: tensors");
+    vlm_safetensors_close(st);
+
+    // plain text output streams the continuation, and --chat wraps the prompt
+    rc = run("generate -m %s -p 'Water boils at' --backend cpu", f32);
+    CHECK(rc == 0 && strstr(out, "stop: eog"), "generate to EOG: %s", out);
+    rc = run("generate -m %s -p hi --chat --max-tokens 4 --temp 0.8 --seed 3 --top-k 20 --backend cpu", f32);
+    CHECK(rc == 0, "generate --chat with sampling: %s", out);
+
+    // bad input
+    expect_error("mmproj as text model", run("generate -m %s -p x", mmproj), "mmproj");
+    expect_error("--max-tokens 0", run("generate -m %s -p x --max-tokens 0", f32), "--max-tokens");
+    expect_error("negative temp", run("generate -m %s -p x --temp -1", f32), "--temp");
+    expect_error("invalid UTF-8", run("generate -m %s -p \"$(printf '\\377\\376')\" --backend cpu", f32), "UTF-8");
+    expect_error("prompt over the context", run("generate -m %s -p 'a b c d e f g h' --ctx 4 --backend cpu", f32), "context");
+    expect_error("not a model", run("generate -m %s -p x", dog), "vlm generate");
+    expect_error("SAM as text model", run("generate -m %s/sam-tiny -p x", test_fixtures_dir()), "not a language model");
+    expect_error("tokenize without text", run("tokenize -m %s", f32), "no text");
+    rc = run("generate -m %s -p x --save-tensors %s/bad/x.safetensors --backend cpu", f32, tmp);
+    CHECK(rc != 0 && !exists("bad"), "unwritable --save-tensors: %d %s", rc, out);
+}
+
+static void test_describe_ask(const cJSON * cases, struct vlm_safetensors * exp) {
+    const cJSON * vlm = cJSON_GetObjectItem(cases, "vlm");
+    const cJSON * c0 = cJSON_GetArrayItem(cJSON_GetObjectItem(vlm, "cases"), 0);
+    const char * question = cJSON_GetObjectItem(c0, "user_prompt")->valuestring;
+    const char * backends[2] = { "cpu", "vulkan" };
+    for (int b = 0; b < 2; b++) {
+        if (!test_want_backend(backends[b])) continue;
+        int rc = run("ask %s '%s' -m %s --mmproj %s --backend %s --max-tokens 16 --save-tensors %s/vqa.safetensors",
+                     dog, question, f32, mmproj, backends[b], tmp);
+        if (rc != 0 && b == 1 && !test_require_vulkan() && strstr(out, "ulkan")) continue;   // no device
+        CHECK(rc == 0, "%s ask: %s", backends[b], out);
+        char p[256];
+        snprintf(p, sizeof p, "%s/vqa.safetensors", tmp);
+        struct vlm_safetensors * st = NULL;
+        if (vlm_safetensors_open(p, &st) != VLM_STATUS_OK) {
+            CHECK(0, "%s: vqa.safetensors: %s", backends[b], vlm_last_error());
+            continue;
+        }
+        const struct vlm_file_tensor * ids = vlm_safetensors_find(st, "prompt_ids");
+        const cJSON * want = cJSON_GetObjectItem(c0, "prompt_ids_with_image_as_-1");
+        bool same = ids && ids->shape[0] == cJSON_GetArraySize(want);
+        for (int i = 0; same && i < (int)ids->shape[0]; i++) {
+            int32_t v;
+            memcpy(&v, (const char *)ids->data + 4 * i, 4);
+            same = v == cJSON_GetArrayItem(want, i)->valueint;
+        }
+        CHECK(same, "%s: prompt_ids differ from libmtmd's layout", backends[b]);
+        const struct vlm_file_tensor * px = vlm_safetensors_find(st, "pixel_values"), * em = vlm_safetensors_find(st, "image_embd");
+        CHECK(px && px->n_dims == 4 && px->shape[0] == 13 && px->shape[3] == 3, "%s: pixel_values", backends[b]);
+        CHECK(em && em->shape[0] == 52 && em->shape[1] == 64, "%s: image_embd", backends[b]);
+        // from vlm's own JPEG decoder (libjpeg-turbo, not the oracle's stb: a few pixel values
+        // differ), so twice the README's 5e-2 for own image embeddings from the same pixels
+        const struct vlm_file_tensor * lg = vlm_safetensors_find(st, "logits_last");
+        const struct vlm_file_tensor * ref = vlm_safetensors_find(exp, cJSON_GetObjectItem(c0, "logits_last_exact")->valuestring);
+        double e = lg && ref && lg->nbytes == ref->nbytes ? test_max_abs(lg->data, ref->data, ref->nbytes / 4) : INFINITY;
+        printf("  %-6s ask from the JPEG: logits max abs %.3g (tolerance 1e-1)\n", backends[b], e);
+        CHECK(e <= 1e-1, "%s: logits from the JPEG differ by %.3g", backends[b], e);
+        vlm_safetensors_close(st);
+    }
+
+    // two questions: the second reuses the image part of the first's prompt; the cache fills
+    int rc = run("ask %s 'What do you see?' 'Describe this image.' -m %s --mmproj %s --backend cpu --max-tokens 4 "
+                 "--json --cache %s/cache", dog, f32, mmproj, tmp);
+    cJSON * j = json_out();
+    const cJSON * ans = j ? cJSON_GetObjectItem(j, "answers") : NULL;
+    CHECK(rc == 0 && cJSON_GetArraySize(ans) == 2, "ask two questions: %s", out);
+    if (cJSON_GetArraySize(ans) == 2) {
+        int reused = cJSON_GetObjectItem(cJSON_GetArrayItem(ans, 1), "reused_tokens")->valueint;
+        CHECK(reused >= 80, "second question reused %d positions (the image prefix is 88)", reused);
+    }
+    cJSON_Delete(j);
+    rc = run("describe %s -m %s --mmproj %s --backend cpu --max-tokens 4 --json --cache %s/cache", dog, f32, mmproj, tmp);
+    j = json_out();
+    ans = j ? cJSON_GetObjectItem(j, "answers") : NULL;
+    const cJSON * tm = ans ? cJSON_GetObjectItem(cJSON_GetArrayItem(ans, 0), "timings_ms") : NULL;
+    CHECK(rc == 0 && tm && cJSON_GetObjectItem(tm, "image_encoder")->valuedouble == 0.0,
+          "describe: the image embeddings come from the cache: %s", out);
+    cJSON_Delete(j);
+    rc = run("describe %s -m %s --mmproj %s --backend cpu --max-tokens 4 --max-tiles 2", dog, f32, mmproj);
+    CHECK(rc == 0, "describe --max-tiles 2: %s", out);
+
+    // bad input
+    expect_error("empty question", run("ask %s '  ' -m %s --mmproj %s", dog, f32, mmproj), "empty");
+    expect_error("no question", run("ask %s -m %s --mmproj %s", dog, f32, mmproj), "no question");
+    expect_error("text model as mmproj", run("describe %s -m %s --mmproj %s --backend cpu", dog, f32, f16), "mmproj");
+    expect_error("mmproj as text model", run("describe %s -m %s --mmproj %s --backend cpu", dog, mmproj, mmproj), "mmproj");
+    expect_error("missing image", run("describe %s/none.jpg -m %s --mmproj %s", tmp, f32, mmproj), "none.jpg");
+    expect_error("not an image", run("describe %s -m %s --mmproj %s --backend cpu", f32, f32, mmproj), "vlm describe");
+    expect_error("no mmproj", run("describe %s -m %s", dog, f32), "--mmproj");
+    rc = run("describe %s -m %s --mmproj %s --backend cpu --max-tokens 2 --save-tensors %s/no/such/dir/x.st", dog, f32,
+             mmproj, tmp);
+    CHECK(rc != 0 && !exists("no"), "unwritable --save-tensors: %d", rc);
+}
+
+int main(void) {
+    snprintf(f32, sizeof f32, "%s", test_fixture("smolvlm-tiny/smolvlm-tiny-f32.gguf"));
+    snprintf(f16, sizeof f16, "%s", test_fixture("smolvlm-tiny/smolvlm-tiny-f16.gguf"));
+    snprintf(mmproj, sizeof mmproj, "%s", test_fixture("smolvlm-tiny/mmproj-smolvlm-tiny-f32.gguf"));
+    snprintf(dog, sizeof dog, "%s", test_fixture("images/dog.jpg"));
+    cJSON * cases = NULL;
+    struct vlm_safetensors * exp = NULL;
+    test_smolvlm_fixture(&cases, &exp);
+    snprintf(tmp, sizeof tmp, "/tmp/vlm-lang-cli-XXXXXX");
+    if (!mkdtemp(tmp)) return 1;
+    test_tokenize_generate(cases, exp);
+    test_describe_ask(cases, exp);
+    char rm[128];
+    snprintf(rm, sizeof rm, "rm -rf '%s'", tmp);
+    if (system(rm) != 0) fprintf(stderr, "could not remove %s\n", tmp);
+    cJSON_Delete(cases);
+    vlm_safetensors_close(exp);
+    TEST_END();
+}
