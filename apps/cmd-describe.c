@@ -3,12 +3,14 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
 #include "model-file.h"
+#include "region.h"
 #include "vqa.h"
 
 #define DESCRIBE_PROMPT "Describe this image."
@@ -17,9 +19,19 @@ static bool is_help(const char * a) { return !strcmp(a, "--help") || !strcmp(a, 
 
 static void usage(FILE * f, bool ask) {
     if (ask)
-        fprintf(f, "usage: vlm ask IMAGE QUESTION [QUESTION ...] -m TEXT.gguf --mmproj MMPROJ.gguf [options]\n\n"
+        fprintf(f, "usage: vlm ask IMAGE QUESTION [QUESTION ...] -m TEXT.gguf --mmproj MMPROJ.gguf [options]\n"
+                   "       vlm ask IMAGE QUESTION (--point X,Y[,L]... | --box X0,Y0,X1,Y1) --sam SAM -m ... --mmproj ...\n\n"
                    "Answers questions about an image with a SmolVLM model (llama.cpp GGUF files). The image is\n"
-                   "encoded once; each question reuses the image part of the prompt.\n\n");
+                   "encoded once; each question reuses the image part of the prompt.\n"
+                   "With a point or a box, SAM cuts out the object first (the best of its 3 masks, as `vlm segment`)\n"
+                   "and the questions are about that region: the mask's box grown by 15%% of its longer side (at\n"
+                   "least 8 pixels), with the background outside the mask dimmed to half brightness.\n\n"
+                   "region options:\n"
+                   "  --point X,Y[,L]          a click in image pixels, L = 1 foreground (default) / 0 background\n"
+                   "  --box X0,Y0,X1,Y1        a box around the object\n"
+                   "  --sam SAM                the Segment Anything model (.safetensors or folder)\n"
+                   "  --mask-out MASK.png      the object's mask (0 / 255)\n"
+                   "  --region-out CROP.png    the crop the language model sees\n\n");
     else
         fprintf(f, "usage: vlm describe IMAGE -m TEXT.gguf --mmproj MMPROJ.gguf [options]\n\n"
                    "Describes an image with a SmolVLM model (llama.cpp GGUF files), streaming the text.\n\n");
@@ -68,9 +80,88 @@ static bool save_tensors(const char * path, const struct vlm_vqa_tensors * t, co
     return vlm_safetensors_write(path, f, 5) == VLM_STATUS_OK;
 }
 
+// Region questions: SAM's best mask for the prompt (as `vlm segment -o`), the crop the
+// language model sees, the optional mask / crop PNGs and the mask in the JSON output.
+static bool segment_region(const char * cmd, const char * sam_path, const struct vlm_model_params * mp,
+                           const struct vlm_image * image, const struct vlm_point * points, int n_points,
+                           const struct vlm_box * box, const char * mask_out, const char * region_out,
+                           struct vlm_image * crop, cJSON * json) {
+    struct vlm_model * sam = cli_load_model(cmd, sam_path, mp);
+    struct vlm_sam_session * s = NULL;
+    struct vlm_masks masks = { 0 };
+    uint8_t * png = NULL;
+    int64_t * counts = NULL, n_counts = 0;
+    bool ok = false;
+    if (!sam) return false;
+    if (vlm_model_kind(sam) != VLM_MODEL_SAM) {
+        cli_fail(cmd, "%s is not a Segment Anything model", sam_path);
+        goto done;
+    }
+    struct vlm_sam_prompt prompt = { .points = n_points ? points : NULL, .n_points = n_points, .box = box,
+                                     .multimask_output = true };
+    if (vlm_sam_session_new(sam, &s) != VLM_STATUS_OK || vlm_sam_set_image(s, image) != VLM_STATUS_OK ||
+        vlm_sam_predict(s, &prompt, &masks) != VLM_STATUS_OK) {
+        cli_fail(cmd, "%s", vlm_last_error());
+        goto done;
+    }
+    int32_t best = 0, W = image->width, H = image->height, cbox[4];
+    for (int32_t i = 1; i < masks.n_masks; i++)
+        if (masks.iou[i] > masks.iou[best]) best = i;
+    const uint8_t * mask = masks.masks + (size_t)best * W * H;
+    if (vlm_region_crop(image, mask, VLM_REGION_MARGIN, VLM_REGION_DIM, crop, cbox) != VLM_STATUS_OK) {
+        cli_fail(cmd, "%s", vlm_last_error());
+        goto done;
+    }
+    if (mask_out) {
+        if (!(png = malloc((size_t)W * H))) {
+            cli_fail(cmd, "out of memory");
+            goto done;
+        }
+        for (size_t i = 0; i < (size_t)W * H; i++) png[i] = mask[i] ? 255 : 0;
+        if (vlm_png_write(mask_out, png, W, H, 1) != VLM_STATUS_OK) {
+            cli_fail(cmd, "%s", vlm_last_error());
+            goto done;
+        }
+    }
+    if (region_out && vlm_png_write(region_out, crop->data, crop->width, crop->height, 3) != VLM_STATUS_OK) {
+        cli_fail(cmd, "%s", vlm_last_error());
+        goto done;
+    }
+    if (json) {   // the object: its mask as COCO RLE, box, area, SAM's IoU and the crop shown
+        int32_t mb[4];
+        int64_t area = vlm_mask_box(mask, W, H, mb);
+        if (vlm_mask_to_rle(mask, W, H, &counts, &n_counts) != VLM_STATUS_OK) {
+            cli_fail(cmd, "%s", vlm_last_error());
+            goto done;
+        }
+        cJSON * r = cJSON_AddObjectToObject(json, "region"), * rle = cJSON_AddObjectToObject(r, "segmentation");
+        cJSON_AddItemToObject(rle, "size", cJSON_CreateIntArray((const int[]){ H, W }, 2));
+        cJSON * c = cJSON_AddArrayToObject(rle, "counts");
+        for (int64_t i = 0; i < n_counts; i++) cJSON_AddItemToArray(c, cJSON_CreateNumber((double)counts[i]));
+        cJSON_AddNumberToObject(r, "area", (double)area);
+        cJSON_AddItemToObject(r, "bbox", cJSON_CreateIntArray((const int[]){ mb[0], mb[1], mb[2] - mb[0], mb[3] - mb[1] }, 4));
+        cJSON_AddNumberToObject(r, "predicted_iou", masks.iou[best]);
+        cJSON_AddItemToObject(r, "crop_box", cJSON_CreateIntArray((const int[]){ cbox[0], cbox[1], cbox[2], cbox[3] }, 4));
+    }
+    ok = true;
+done:
+    free(counts);
+    free(png);
+    vlm_masks_free(&masks);
+    vlm_sam_session_free(s);
+    vlm_model_free(sam);
+    return ok;
+}
+
 static int run(int argc, char ** argv, bool ask) {
     const char * cmd = ask ? "ask" : "describe";
     const char * image_path = NULL, * text_path = NULL, * mmproj_path = NULL, * st_path = NULL, * prompt = DESCRIBE_PROMPT;
+    const char * sam_path = NULL, * mask_out = NULL, * region_out = NULL;
+    enum { MAX_POINTS = 64 };
+    struct vlm_point points[MAX_POINTS];
+    struct vlm_box box = { 0 };
+    int n_points = 0;
+    bool has_box = false;
     const char ** questions = calloc((size_t)argc, sizeof *questions);
     int n_questions = 0, max_tokens = 256, seed = 0;
     bool json = false;
@@ -92,7 +183,9 @@ static int run(int argc, char ** argv, bool ask) {
             bool takes = !strcmp(a, "-m") || !strcmp(a, "--model") || !strcmp(a, "--mmproj") || !strcmp(a, "-p") ||
                          !strcmp(a, "--prompt") || !strcmp(a, "--max-tokens") || !strcmp(a, "--temp") ||
                          !strcmp(a, "--top-k") || !strcmp(a, "--top-p") || !strcmp(a, "--min-p") || !strcmp(a, "--seed") ||
-                         !strcmp(a, "--max-tiles") || !strcmp(a, "--cache") || !strcmp(a, "--save-tensors");
+                         !strcmp(a, "--max-tiles") || !strcmp(a, "--cache") || !strcmp(a, "--save-tensors") ||
+                         (ask && (!strcmp(a, "--point") || !strcmp(a, "--box") || !strcmp(a, "--sam") ||
+                                  !strcmp(a, "--mask-out") || !strcmp(a, "--region-out")));
             if (takes && (ask && (!strcmp(a, "-p") || !strcmp(a, "--prompt")))) takes = false;
             if (takes) {
                 if (i + 1 >= argc) {
@@ -106,6 +199,21 @@ static int run(int argc, char ** argv, bool ask) {
                 else if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) prompt = v;
                 else if (!strcmp(a, "--cache")) vp.cache_dir = v;
                 else if (!strcmp(a, "--save-tensors")) st_path = v;
+                else if (!strcmp(a, "--sam")) sam_path = v;
+                else if (!strcmp(a, "--mask-out")) mask_out = v;
+                else if (!strcmp(a, "--region-out")) region_out = v;
+                else if (!strcmp(a, "--point")) {
+                    float xyl[3] = { 0, 0, 1 };
+                    int got = 0;
+                    ok = n_points < MAX_POINTS && cli_parse_floats(v, xyl, 2, 3, &got) && (xyl[2] == 0 || xyl[2] == 1);
+                    if (ok) points[n_points++] = (struct vlm_point){ xyl[0], xyl[1], (int32_t)xyl[2] };
+                } else if (!strcmp(a, "--box")) {
+                    float b4[4];
+                    int got = 0;
+                    ok = !has_box && cli_parse_floats(v, b4, 4, 4, &got);
+                    box = (struct vlm_box){ b4[0], b4[1], b4[2], b4[3] };
+                    has_box = ok;
+                }
                 else if (!strcmp(a, "--max-tokens")) ok = cli_parse_int(v, 1, 1 << 20, &max_tokens);
                 else if (!strcmp(a, "--max-tiles")) ok = cli_parse_int(v, 0, 4096, &vp.tiling.max_tiles);
                 else if (!strcmp(a, "--seed")) ok = cli_parse_int(v, 0, 2147483647L, &seed);
@@ -138,6 +246,12 @@ static int run(int argc, char ** argv, bool ask) {
     if (!text_path) { cli_usage_error(cmd, "no language model (-m TEXT.gguf)"); goto usage_done; }
     if (!mmproj_path) { cli_usage_error(cmd, "no vision projector (--mmproj MMPROJ.gguf)"); goto usage_done; }
     if (ask && n_questions == 0) { cli_usage_error(cmd, "no question"); goto usage_done; }
+    const bool region = n_points > 0 || has_box;
+    if (region && !sam_path) { cli_usage_error(cmd, "--point / --box need a SAM model (--sam SAM)"); goto usage_done; }
+    if (!region && (sam_path || mask_out || region_out)) {
+        cli_usage_error(cmd, "--sam, --mask-out and --region-out go with --point or --box");
+        goto usage_done;
+    }
     if (!ask) questions[n_questions++] = prompt;
     for (int i = 0; i < n_questions; i++) {
         const char * c = questions[i];
@@ -152,20 +266,23 @@ static int run(int argc, char ** argv, bool ask) {
     vp.keep_tensors = st_path != NULL;
 
     rc = 1;
-    struct vlm_image image = { 0 };
+    struct vlm_image image = { 0 }, crop = { 0 };
     struct vlm_model * text = NULL;
     struct vlm_smolvlm_vision * vision = NULL;
     struct vlm_vqa * q = NULL;
     struct vlm_sampler * smp = NULL;
     cJSON * out = json ? cJSON_CreateObject() : NULL, * answers = json ? cJSON_AddArrayToObject(out, "answers") : NULL;
     if (vlm_image_load(image_path, &image) != VLM_STATUS_OK) { cli_fail(cmd, "%s", vlm_last_error()); goto done; }
+    if (region && !segment_region(cmd, sam_path, &mp, &image, points, n_points, has_box ? &box : NULL, mask_out,
+                                  region_out, &crop, answers ? out : NULL))
+        goto done;
     if (!(text = cli_load_model(cmd, text_path, &mp))) goto done;
     if (vlm_model_kind(text) != VLM_MODEL_LLAMA) {
         cli_fail(cmd, "%s is not a language model (a GGUF with general.architecture = llama)", text_path);
         goto done;
     }
     if (vlm_smolvlm_vision_load(mmproj_path, &mp, &vision) != VLM_STATUS_OK ||
-        vlm_vqa_new(text, vision, &vp, &q) != VLM_STATUS_OK || vlm_vqa_set_image(q, &image) != VLM_STATUS_OK ||
+        vlm_vqa_new(text, vision, &vp, &q) != VLM_STATUS_OK || vlm_vqa_set_image(q, region ? &crop : &image) != VLM_STATUS_OK ||
         vlm_sampler_new(&sp, &smp) != VLM_STATUS_OK) {
         cli_fail(cmd, "%s", vlm_last_error());
         goto done;
@@ -215,12 +332,15 @@ static int run(int argc, char ** argv, bool ask) {
     }
     rc = 0;
 done:
+    if (rc != 0 && mask_out) unlink(mask_out);     // no output of a failed command stays behind
+    if (rc != 0 && region_out) unlink(region_out);
     cJSON_Delete(out);
     vlm_sampler_free(smp);
     vlm_vqa_free(q);
     vlm_smolvlm_vision_free(vision);
     vlm_model_free(text);
     vlm_image_free(&image);
+    vlm_image_free(&crop);
 usage_done:
     free(questions);
     return rc;

@@ -8,7 +8,7 @@
 
 #include "smolvlm-fixture.h"
 
-static char tmp[64], out[1 << 16];
+static char tmp[64], out[1 << 21];
 static char f32[1024], f16[1024], mmproj[1024], dog[1024];
 
 static int run(const char * fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -168,6 +168,52 @@ static void test_describe_ask(const cJSON * cases, struct vlm_safetensors * exp)
     cJSON_Delete(j);
     rc = run("describe %s -m %s --mmproj %s --backend cpu --max-tokens 4 --max-tiles 2", dog, f32, mmproj);
     CHECK(rc == 0, "describe --max-tiles 2: %s", out);
+
+    // a region question: SAM's mask for a click (the same as `vlm segment -o`) and the crop the
+    // language model sees (recomputed here from the mask by the documented rule)
+    rc = run("ask %s 'What is this?' --point 320,290 --sam %s/sam-tiny -m %s --mmproj %s --backend cpu --max-tokens 4 "
+             "--mask-out %s/mask.png --region-out %s/crop.png --json", dog, test_fixtures_dir(), f32, mmproj, tmp, tmp);
+    j = json_out();
+    CHECK(rc == 0 && j && cJSON_GetObjectItem(j, "region") && cJSON_GetObjectItem(j, "answers"), "region ask: %.300s", out);
+    cJSON_Delete(j);
+    rc = run("segment -m %s/sam-tiny %s --point 320,290 -o %s/seg.png --backend cpu", test_fixtures_dir(), dog, tmp);
+    struct vlm_image mask = { 0 }, seg = { 0 }, crop = { 0 }, img = { 0 };
+    char p1[256], p2[256], p3[256];
+    snprintf(p1, sizeof p1, "%s/mask.png", tmp);
+    snprintf(p2, sizeof p2, "%s/seg.png", tmp);
+    snprintf(p3, sizeof p3, "%s/crop.png", tmp);
+    bool loaded = rc == 0 && vlm_image_load(p1, &mask) == VLM_STATUS_OK && vlm_image_load(p2, &seg) == VLM_STATUS_OK &&
+                  vlm_image_load(p3, &crop) == VLM_STATUS_OK && vlm_image_load(dog, &img) == VLM_STATUS_OK;
+    CHECK(loaded, "region outputs: %s", out);
+    if (loaded) {
+        size_t n = (size_t)img.width * img.height;
+        CHECK(mask.width == seg.width && !memcmp(mask.data, seg.data, n * 3), "region mask differs from vlm segment's");
+        int x0 = img.width, y0 = img.height, x1 = -1, y1 = -1;
+        for (int y = 0; y < img.height; y++)
+            for (int x = 0; x < img.width; x++)
+                if (mask.data[((size_t)y * img.width + x) * 3]) {
+                    x0 = x < x0 ? x : x0, x1 = x > x1 ? x : x1, y0 = y < y0 ? y : y0, y1 = y > y1 ? y : y1;
+                }
+        int side = x1 - x0 > y1 - y0 ? x1 - x0 + 1 : y1 - y0 + 1, m = (int)ceil(0.15 * side);
+        if (m < 8) m = 8;
+        int cx0 = x0 - m < 0 ? 0 : x0 - m, cy0 = y0 - m < 0 ? 0 : y0 - m;
+        int cx1 = x1 + m >= img.width ? img.width - 1 : x1 + m, cy1 = y1 + m >= img.height ? img.height - 1 : y1 + m;
+        bool same = crop.width == cx1 - cx0 + 1 && crop.height == cy1 - cy0 + 1;
+        for (int y = 0; same && y < crop.height; y++)
+            for (int x = 0; same && x < crop.width; x++) {
+                size_t si = ((size_t)(cy0 + y) * img.width + cx0 + x) * 3;
+                for (int c = 0; c < 3 && same; c++) {
+                    int v = img.data[si + c], want = mask.data[si] ? v : (int)lround(v * 0.5);
+                    same = crop.data[((size_t)y * crop.width + x) * 3 + c] == want;
+                }
+            }
+        CHECK(same, "the region crop differs from the reference crop (box %d,%d..%d,%d)", cx0, cy0, cx1, cy1);
+    }
+    vlm_image_free(&mask); vlm_image_free(&seg); vlm_image_free(&crop); vlm_image_free(&img);
+    expect_error("--point without --sam", run("ask %s q --point 1,1 -m %s --mmproj %s", dog, f32, mmproj), "--sam");
+    expect_error("point outside the image", run("ask %s q --point 5000,1 --sam %s/sam-tiny -m %s --mmproj %s --backend cpu "
+                 "--mask-out %s/m2.png", dog, test_fixtures_dir(), f32, mmproj, tmp), "vlm ask");
+    CHECK(!exists("m2.png"), "a failed region question left its mask behind");
 
     // bad input
     expect_error("empty question", run("ask %s '  ' -m %s --mmproj %s", dog, f32, mmproj), "empty");
