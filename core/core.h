@@ -6,6 +6,12 @@
 // Conventions
 //   - Tensors are in PyTorch dimension order: shape[0] is outermost; strides are in
 //     elements; nn.Linear weights are [out, in].
+//   - Block-quantized dtypes (Q8_0, Q4_0, Q4_K: weight storage only) keep strides in logical
+//     elements too, and every byte offset goes through the dtype table: element e (a multiple
+//     of the block size) starts at byte e / block * block_bytes. Such a tensor is valid only
+//     with an innermost stride of 1, a row length and all other strides that are multiples of
+//     the block size; ops further require it contiguous, so the only views are whole rows
+//     (vlm_tensor_slice along dim 0). Permuted or transposed views are invalid.
 //   - Ops take tensors by value (they are small headers) and return the output header.
 //   - Errors are sticky on the context: after the first failure every op is a no-op that
 //     returns an empty tensor, and the caller checks vlm_ctx_ok() once per stage.
@@ -28,11 +34,46 @@ enum vlm_dtype {
     VLM_DTYPE_I32,
     VLM_DTYPE_U8,
     VLM_DTYPE_I64,     // read from files only (HF position_ids buffers); no op takes it
+    VLM_DTYPE_Q8_0,    // ggml block_q8_0: 32 values, { f16 d; int8 qs[32] } (34 bytes), x = d * q
+    VLM_DTYPE_Q4_0,    // ggml block_q4_0: 32 values, { f16 d; uint8 qs[16] } (18 bytes), x = d * (q - 8)
+    VLM_DTYPE_Q4_K,    // ggml block_q4_K: 256 values, { f16 d, dmin; uint8 scales[12]; uint8 qs[128] } (144 bytes)
     VLM_DTYPE_COUNT
 };
 
-size_t       vlm_dtype_size(enum vlm_dtype dtype);
-const char * vlm_dtype_name(enum vlm_dtype dtype);
+// The dtype table (dtype.c): one entry per enum vlm_dtype. Shaders use the enum values as
+// their type codes (shaders/common.glsl DT_*).
+struct vlm_dtype_traits {
+    const char * name;          // "f32", "q8_0", ...
+    int32_t      ggml_type;     // GGUF / ggml tensor type id, -1 when GGUF has none
+    int32_t      block;         // elements per block (1 for plain types)
+    size_t       block_bytes;   // bytes per block (the element size for plain types)
+    bool         is_float;      // F32, F16, BF16
+    // Converts n values (a multiple of block) to / from F32; NULL where there is no conversion.
+    // from_f32 of the block types is ggml's reference quantizer (quantize_row_*_ref).
+    void (*to_f32)(const void * src, float * dst, int64_t n);
+    void (*from_f32)(const float * src, void * dst, int64_t n);
+};
+// The entry of dtype (an entry named "?" with block 0 for values out of range).
+const struct vlm_dtype_traits * vlm_dtype_traits(enum vlm_dtype dtype);
+static inline const char * vlm_dtype_name(enum vlm_dtype d) { return vlm_dtype_traits(d)->name; }
+static inline bool   vlm_dtype_is_block(enum vlm_dtype d) { return vlm_dtype_traits(d)->block > 1; }
+// Bytes of one element of a plain dtype; 0 for block types (use vlm_dtype_nbytes).
+static inline size_t vlm_dtype_size(enum vlm_dtype d) {
+    const struct vlm_dtype_traits * t = vlm_dtype_traits(d);
+    return t->block == 1 ? t->block_bytes : 0;
+}
+// Bytes of n elements (n a multiple of the block size); 0 on overflow or a partial block.
+size_t vlm_dtype_nbytes(enum vlm_dtype dtype, int64_t n);
+
+// ggml tensor types (ref: ggml/src/ggml.c type_traits): name, block size and bytes for every
+// id a GGUF file may hold, and the vlm dtype that holds it as stored (VLM_DTYPE_COUNT if none).
+struct vlm_ggml_type {
+    const char *   name;          // "F32", "Q4_K", ...
+    int32_t        block;
+    size_t         block_bytes;
+    enum vlm_dtype dtype;
+};
+const struct vlm_ggml_type * vlm_ggml_type(int32_t ggml_type);   // NULL for unknown ids
 
 // A buffer owns bytes on one backend: host memory for the CPU backend, a VkBuffer for
 // Vulkan. Tensors point into buffers; a buffer outlives every tensor that views it.
@@ -58,6 +99,9 @@ struct vlm_tensor vlm_tensor_reshape(struct vlm_tensor t, int32_t n_dims, const 
 struct vlm_tensor vlm_tensor_permute(struct vlm_tensor t, const int32_t * perm);   // perm[i] = source dim
 struct vlm_tensor vlm_tensor_slice(struct vlm_tensor t, int32_t dim, int64_t start, int64_t len);
 struct vlm_tensor vlm_tensor_transpose(struct vlm_tensor t, int32_t d0, int32_t d1);
+// Bytes from t->offset to the end of t's last element (last block for block dtypes); false
+// for an invalid tensor or on overflow.
+bool              vlm_tensor_extent(const struct vlm_tensor * t, size_t * bytes);
 // Writes "[a, b, c] f32" into out.
 void              vlm_tensor_shape_str(const struct vlm_tensor * t, char * out, size_t out_size);
 
@@ -146,6 +190,9 @@ void             vlm_ctx_profile_flush(struct vlm_ctx * x, const char * label);
 
 // Buffers outside the arena (model weights, caches that outlive a forward).
 struct vlm_buffer * vlm_buffer_new(struct vlm_ctx * x, size_t bytes);
+// A CPU buffer over someone else's read-only host memory (a mapped model file): the memory
+// must outlive the buffer, and vlm_buffer_free does not free it. NULL on a Vulkan context.
+struct vlm_buffer * vlm_buffer_wrap_host(struct vlm_ctx * x, const void * host, size_t bytes);
 void                vlm_buffer_free(struct vlm_ctx * x, struct vlm_buffer * b);
 // Host pointer of a CPU buffer, NULL for device buffers.
 void *              vlm_buffer_host(struct vlm_buffer * b);
@@ -169,14 +216,18 @@ struct vlm_tensor vlm_tensor_from_host(struct vlm_ctx * x, enum vlm_dtype dtype,
 
 // ---- ops -----------------------------------------------------------------------------
 // All float ops compute in fp32; inputs may be F32 views (any strides) unless noted;
-// weights may be F32, F16 or BF16 where noted. Outputs are new contiguous F32 tensors.
+// weights may be F32, F16 or BF16 where noted, and also Q8_0, Q4_0, Q4_K (contiguous) for
+// linear, gather and copy. Outputs are new contiguous F32 tensors.
 
 enum vlm_unary { VLM_UNARY_GELU_ERF = 0, VLM_UNARY_GELU_TANH, VLM_UNARY_QUICK_GELU, VLM_UNARY_RELU,
                  VLM_UNARY_SILU, VLM_UNARY_SIGMOID, VLM_UNARY_COUNT };
 enum vlm_binary { VLM_BINARY_ADD = 0, VLM_BINARY_SUB, VLM_BINARY_MUL, VLM_BINARY_DIV, VLM_BINARY_COUNT };
 
 // y[..., N] = x[..., K] @ w[N, K]^T + b[N]. x: any leading dims, innermost contiguous.
-// w: F32/F16/BF16 [N, K] contiguous. b: NULL or [N].
+// w: [N, K] contiguous F32/F16/BF16/Q8_0/Q4_0/Q4_K, consumed as stored. b: NULL or [N].
+// CPU: F32 through sgemm; Q8_0/Q4_0 weights take activations quantized to Q8_0 per row and
+// Q4_K weights to Q8_K (ggml's vec_dot_type), with integer block dot products; F16/BF16 take
+// F32 activations (F32 products, F32 sums).
 struct vlm_tensor vlm_op_linear(struct vlm_ctx * x, struct vlm_tensor in, struct vlm_tensor w, const struct vlm_tensor * b);
 // c[B, M, N] = a[B, M, K] @ b[B, K, N] (3-D; B broadcasts when one side has B == 1). Strided views allowed
 // (e.g. b = transpose of [B, N, K]).
@@ -228,13 +279,14 @@ struct vlm_tensor vlm_op_conv_transpose2d(struct vlm_ctx * x, struct vlm_tensor 
 // Bilinear resize of [B, C, H, W] to [B, C, out_h, out_w], align_corners=False as
 // torch.nn.functional.interpolate; antialias as torch's antialias=True on downscale.
 struct vlm_tensor vlm_op_interpolate(struct vlm_ctx * x, struct vlm_tensor in, int64_t out_h, int64_t out_w, bool antialias);
-// Materializes any view (permute, slice) as a contiguous tensor, converting dtype.
+// Materializes any view (permute, slice) as a contiguous tensor, converting dtype. Block
+// dtypes convert to F32 only (from a contiguous tensor); nothing converts to them.
 struct vlm_tensor vlm_op_copy(struct vlm_ctx * x, struct vlm_tensor in, enum vlm_dtype dtype);
 // Copies src into an existing (possibly strided) destination view of the same shape.
 void              vlm_op_copy_into(struct vlm_ctx * x, struct vlm_tensor dst, struct vlm_tensor src);
 // Concatenation along dim.
 struct vlm_tensor vlm_op_concat(struct vlm_ctx * x, struct vlm_tensor a, struct vlm_tensor b, int32_t dim);
-// out[n, :] = table[ids[n], :]. table [V, D] (F32/F16/BF16), ids I32 [N].
+// out[n, :] = table[ids[n], :]. table [V, D] (F32/F16/BF16, or contiguous Q8_0/Q4_0/Q4_K), ids I32 [N].
 struct vlm_tensor vlm_op_gather(struct vlm_ctx * x, struct vlm_tensor table, struct vlm_tensor ids);
 // Rotary embedding on [B, H, T, D] at positions pos0 + t, theta base. NEOX: pairs (i, i + D/2)
 // (HF layout); NORMAL: pairs (2i, 2i+1) (llama.cpp GGUF layout for LLaMA).
@@ -247,6 +299,7 @@ struct vlm_buffer {
     size_t                size;
     void *                host;   // CPU: the bytes; Vulkan: NULL
     void *                vk;     // Vulkan: backend-private (struct vlm_vk_buffer *)
+    bool                  borrowed;   // CPU: host is someone else's memory (a mapped file), not freed
 };
 
 // One op description handed to a backend. The front-ends in ops.c check shapes, allocate
@@ -287,6 +340,11 @@ struct vlm_op {
 };
 
 void vlm_cpu_run_op(struct vlm_ctx * x, const struct vlm_op * op);
+// CPU linear with a weight in its stored type (cpu-linear.c): C[M, N] = A[M, K] (row stride
+// lda) @ W[N, K]^T (+ bias[N] when not NULL), W contiguous F16/BF16/Q8_0/Q4_0/Q4_K. False
+// (error recorded on x) when out of memory.
+bool vlm_cpu_linear_stored(struct vlm_ctx * x, int64_t M, int64_t N, int64_t K, const float * A, int64_t lda,
+                           enum vlm_dtype wtype, const void * W, const float * bias, float * C);
 
 // Vulkan backend (vk-*.c). Errors go into x's sticky status.
 struct vlm_vk *     vlm_vk_init(int32_t device_index, char * err, size_t err_size);  // NULL + reason on failure
@@ -309,7 +367,5 @@ float    vlm_f16_to_f32(uint16_t h);
 uint16_t vlm_f32_to_f16(float f);
 float    vlm_bf16_to_f32(uint16_t h);
 uint16_t vlm_f32_to_bf16(float f);
-// Converts n elements of src (dtype) to fp32.
-void     vlm_convert_to_f32(enum vlm_dtype dtype, const void * src, float * dst, size_t n);
 
 #endif // VLM_CORE_H

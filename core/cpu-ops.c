@@ -129,7 +129,7 @@ static void op_linear(struct vlm_ctx * x, const struct vlm_op * op) {
     const struct vlm_tensor * in = &op->src[0], * w = &op->src[1], * b = &op->src[2], * dst = &op->dst;
     int     nd = in->n_dims;
     int64_t K = in->shape[nd - 1], N = w->shape[0], M = vlm_tensor_numel(in) / K;
-    float * a_tmp = NULL, * w_tmp = NULL, * b_tmp = NULL;
+    float * a_tmp = NULL, * b_tmp = NULL;
 
     // Do the leading dims collapse to rows of one stride?
     int64_t lda = K, expect = -1;
@@ -145,10 +145,14 @@ static void op_linear(struct vlm_ctx * x, const struct vlm_op * op) {
         A   = as_contig_f32(x, in, &a_tmp);
         lda = K;
     }
-    const float * W    = as_contig_f32(x, w, &w_tmp);
     const float * bias = vec_f32(x, b, &b_tmp);
     float *       C    = vlm_tensor_host(dst);
-    if (!A || !W || (b->n_dims && !bias)) goto done;
+    if (!A || (b->n_dims && !bias)) goto done;
+    if (w->dtype != VLM_DTYPE_F32) {   // consumed as stored
+        vlm_cpu_linear_stored(x, M, N, K, A, lda, w->dtype, vlm_tensor_host(w), bias, C);
+        goto done;
+    }
+    const float * W = vlm_tensor_host(w);
     if (bias) {
         #pragma omp parallel for num_threads(x->n_threads) schedule(static) if (M * N > 65536)
         for (int64_t m = 0; m < M; m++) memcpy(C + m * N, bias, (size_t)N * sizeof(float));
@@ -156,7 +160,6 @@ static void op_linear(struct vlm_ctx * x, const struct vlm_op * op) {
     gemm(x->n_threads, false, true, M, N, K, 1.0f, A, lda, W, K, bias ? 1.0f : 0.0f, C, N);
 done:
     free(a_tmp);
-    free(w_tmp);
     free(b_tmp);
 }
 
@@ -917,7 +920,28 @@ static void copy_view(int nt, const struct vlm_tensor * dt, const struct vlm_ten
     }
 }
 
-static void op_copy(struct vlm_ctx * x, const struct vlm_op * op) { copy_view(x->n_threads, &op->dst, &op->src[0]); }
+// A contiguous block-dtype source to an F32 destination view: row by row through the table.
+static void copy_from_blocks(struct vlm_ctx * x, const struct vlm_tensor * dt, const struct vlm_tensor * sr) {
+    struct v4    d = v4_of(dt);
+    int64_t      rows = d.ne[0] * d.ne[1] * d.ne[2], n = d.ne[3];
+    size_t       row_bytes = vlm_dtype_nbytes(sr->dtype, n);
+    const char * src = vlm_tensor_host(sr);
+    void (*to_f32)(const void *, float *, int64_t) = vlm_dtype_traits(sr->dtype)->to_f32;
+    float * tmp = d.st[3] == 1 ? NULL : xmalloc(x, (size_t)n * sizeof(float), "a dequantized row");
+    if (d.st[3] != 1 && !tmp) return;
+    for (int64_t r = 0; r < rows; r++) {
+        int64_t i2 = r % d.ne[2], i1 = (r / d.ne[2]) % d.ne[1], i0 = r / (d.ne[2] * d.ne[1]);
+        float * pd = (float *)d.p + i0 * d.st[0] + i1 * d.st[1] + i2 * d.st[2];
+        to_f32(src + (size_t)r * row_bytes, tmp ? tmp : pd, n);
+        for (int64_t i = 0; tmp && i < n; i++) pd[i * d.st[3]] = tmp[i];
+    }
+    free(tmp);
+}
+
+static void op_copy(struct vlm_ctx * x, const struct vlm_op * op) {
+    if (vlm_dtype_is_block(op->src[0].dtype)) copy_from_blocks(x, &op->dst, &op->src[0]);
+    else copy_view(x->n_threads, &op->dst, &op->src[0]);
+}
 
 static void op_concat(struct vlm_ctx * x, const struct vlm_op * op) {
     int32_t           dim = op->i[0];
@@ -950,11 +974,13 @@ static void op_gather(struct vlm_ctx * x, const struct vlm_op * op) {
                     }
                     idx[k++] = id;
                 }
+    size_t row_bytes = vlm_dtype_nbytes(tab->dtype, D);   // block dtypes: contiguous rows
     #pragma omp parallel for num_threads(x->n_threads) schedule(static) if (n * D > 32768)
     for (int64_t i = 0; i < n; i++) {
         const char * row = tp + (size_t)(idx[i] * tab->stride[0]) * es;
         float *      o   = out + i * D;
-        if (tab->dtype == VLM_DTYPE_F32 && tab->stride[1] == 1) memcpy(o, row, (size_t)D * 4);
+        if (es == 0) vlm_dtype_traits(tab->dtype)->to_f32(tp + (size_t)idx[i] * row_bytes, o, D);
+        else if (tab->dtype == VLM_DTYPE_F32 && tab->stride[1] == 1) memcpy(o, row, (size_t)D * 4);
         else
             for (int64_t j = 0; j < D; j++) o[j] = load_f(tab->dtype, row + (size_t)(j * tab->stride[1]) * es);
     }

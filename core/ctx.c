@@ -228,13 +228,27 @@ struct vlm_buffer * vlm_buffer_new(struct vlm_ctx * x, size_t bytes) {
     return b;
 }
 
+struct vlm_buffer * vlm_buffer_wrap_host(struct vlm_ctx * x, const void * host, size_t bytes) {
+    if (x->backend != VLM_BACKEND_KIND_CPU || !host) return NULL;
+    struct vlm_buffer * b = calloc(1, sizeof *b);
+    if (!b) {
+        vlm_ctx_fail(x, VLM_STATUS_OUT_OF_MEMORY, "out of host memory");
+        return NULL;
+    }
+    b->kind     = VLM_BACKEND_KIND_CPU;
+    b->size     = bytes;
+    b->host     = (void *)host;   // read-only: only weights live there, and no op writes weights
+    b->borrowed = true;
+    return b;
+}
+
 void vlm_buffer_free(struct vlm_ctx * x, struct vlm_buffer * b) {
     if (!b) return;
     if (b->kind == VLM_BACKEND_KIND_VULKAN) {
         vlm_vk_buffer_free(x, b);
         return;
     }
-    free(b->host);
+    if (!b->borrowed) free(b->host);
     free(b);
 }
 
@@ -251,12 +265,14 @@ void vlm_arena_reset(struct vlm_ctx * x, size_t mark) {
 // Bytes of a contiguous tensor of the given shape; false on a bad shape or overflow.
 static bool shape_bytes(enum vlm_dtype dtype, int32_t n_dims, const int64_t * shape, size_t * out) {
     if ((unsigned)dtype >= VLM_DTYPE_COUNT || n_dims <= 0 || n_dims > VLM_MAX_DIMS || !shape) return false;
-    size_t n = vlm_dtype_size(dtype);
+    size_t n = 1;
     for (int i = 0; i < n_dims; i++) {
         if (shape[i] <= 0 || !vlm_mul_size(n, (size_t)shape[i], &n)) return false;
     }
-    *out = n;
-    return true;
+    int32_t block = vlm_dtype_traits(dtype)->block;
+    if (n > (size_t)INT64_MAX || shape[n_dims - 1] % block != 0) return false;
+    *out = vlm_dtype_nbytes(dtype, (int64_t)n);
+    return *out != 0;
 }
 
 struct vlm_tensor vlm_tensor_new(struct vlm_ctx * x, enum vlm_dtype dtype, int32_t n_dims, const int64_t * shape) {
@@ -309,16 +325,11 @@ void * vlm_tensor_host(const struct vlm_tensor * t) {
 
 // ---- host <-> tensor ----------------------------------------------------------------------
 
-// True when every element of t lies inside its buffer.
+// True when every element of t lies inside its buffer; block dtypes must be contiguous.
 static bool tensor_in_bounds(const struct vlm_tensor * t) {
-    if (!vlm_tensor_valid(t) || !t->buf) return false;
-    size_t es = vlm_dtype_size(t->dtype), last = 0, end;
-    for (int i = 0; i < t->n_dims; i++) {
-        size_t span;
-        if (!vlm_mul_size((size_t)(t->shape[i] - 1), (size_t)t->stride[i], &span) || !vlm_add_size(last, span, &last))
-            return false;
-    }
-    if (!vlm_mul_size(last + 1, es, &end) || !vlm_add_size(end, t->offset, &end)) return false;
+    size_t end;
+    if (!t->buf || !vlm_tensor_extent(t, &end) || !vlm_add_size(end, t->offset, &end)) return false;
+    if (vlm_dtype_is_block(t->dtype) && !vlm_tensor_is_contiguous(t)) return false;
     return end <= t->buf->size;
 }
 
@@ -355,7 +366,7 @@ void vlm_tensor_upload(struct vlm_ctx * x, struct vlm_tensor t, const void * dat
         vlm_ctx_fail(x, VLM_STATUS_INVALID_ARG, "tensor_upload: invalid tensor %s or data", s);
         return;
     }
-    size_t bytes = (size_t)vlm_tensor_numel(&t) * vlm_dtype_size(t.dtype);
+    size_t bytes = vlm_dtype_nbytes(t.dtype, vlm_tensor_numel(&t));
     if (t.buf->kind == VLM_BACKEND_KIND_CPU) {
         if (vlm_tensor_is_contiguous(&t)) memcpy(vlm_tensor_host(&t), data, bytes);
         else                              host_strided_copy(&t, (void *)data, 1);
@@ -381,7 +392,7 @@ void vlm_tensor_download(struct vlm_ctx * x, struct vlm_tensor t, void * data) {
         vlm_ctx_fail(x, VLM_STATUS_INVALID_ARG, "tensor_download: invalid tensor %s or data", s);
         return;
     }
-    size_t bytes = (size_t)vlm_tensor_numel(&t) * vlm_dtype_size(t.dtype);
+    size_t bytes = vlm_dtype_nbytes(t.dtype, vlm_tensor_numel(&t));
     if (t.buf->kind == VLM_BACKEND_KIND_CPU) {
         if (vlm_tensor_is_contiguous(&t)) memcpy(data, vlm_tensor_host(&t), bytes);
         else                              host_strided_copy(&t, data, 0);

@@ -1,5 +1,6 @@
 // gguf-meta.h — GGUF extras beyond model-file.h: array metadata (tokenizer vocabularies and
-// merges), type names and Q8_0 dequantization. Implemented in gguf.c.
+// merges), type names, the file mapping, and the GGUF writer. Implemented in gguf.c and
+// gguf-write.c; ggml type ids and block layouts are in the dtype table (core.h).
 #ifndef VLM_GGUF_META_H
 #define VLM_GGUF_META_H
 #include "model-file.h"
@@ -11,13 +12,6 @@ enum vlm_gguf_type {
     VLM_GGUF_TYPE_STRING, VLM_GGUF_TYPE_ARRAY, VLM_GGUF_TYPE_UINT64, VLM_GGUF_TYPE_INT64,
     VLM_GGUF_TYPE_FLOAT64, VLM_GGUF_TYPE_COUNT
 };
-
-// ggml tensor type ids used by the loaders (ref: ggml.h enum ggml_type).
-#define VLM_GGML_TYPE_F32  0
-#define VLM_GGML_TYPE_F16  1
-#define VLM_GGML_TYPE_Q8_0 8
-#define VLM_GGML_TYPE_I32  26
-#define VLM_GGML_TYPE_BF16 30
 
 // The array stored under key: its element type, length and, for fixed-size element types,
 // the raw little-endian elements (*data NULL for string and nested-array elements).
@@ -34,12 +28,19 @@ uint32_t     vlm_gguf_version(const struct vlm_gguf * g);
 uint32_t     vlm_gguf_alignment(const struct vlm_gguf * g);
 // "F32", "Q8_0", ... ("?" for unknown ids).
 const char * vlm_gguf_type_name(int32_t ggml_type);
-// Dequantizes n values (a multiple of 32) of Q8_0 blocks {f16 d; int8 q[32]} to F32: d * q.
-void         vlm_gguf_q8_0_to_f32(const void * src, float * dst, size_t n);
+// The whole file as mapped (read-only; tensor data pointers point into it).
+void         vlm_gguf_mapping(const struct vlm_gguf * g, const void ** base, size_t * size);
 
-// The weight store (weights.c) for a GGUF file: like vlm_weights_load, with F16 / BF16 / Q8_0
-// tensors converted to F32 and I32 kept; other quantized types fail with VLM_STATUS_UNSUPPORTED.
-// Shapes are in PyTorch order (a GGUF ne = [in, out] matrix is [out, in]).
+// The weight store (weights.c) for a GGUF file: like vlm_weights_load, with F16 / BF16 / Q8_0 /
+// Q4_0 / Q4_K tensors converted to F32 and I32 kept; other quantized types fail with
+// VLM_STATUS_UNSUPPORTED. Shapes are in PyTorch order (a GGUF ne = [in, out] matrix is [out, in]).
 enum vlm_status vlm_weights_load_gguf(struct vlm_ctx * x, const struct vlm_gguf * g, const char * const * prefixes,
                                       struct vlm_weights ** out);
+// Like vlm_weights_load_gguf, but F16 / BF16 / Q8_0 / Q4_0 / Q4_K tensors keep their stored
+// type (F32 and I32 as stored too), for vlm_op_linear / gather / copy to consume directly. On
+// the CPU backend those tensors point into the file's mapping instead of being copied: g must
+// stay open until the weights are freed. Non-finite values are not checked for them (that
+// would read the whole file at load time). On Vulkan they are uploaded as stored.
+enum vlm_status vlm_weights_load_gguf_stored(struct vlm_ctx * x, const struct vlm_gguf * g,
+                                             const char * const * prefixes, struct vlm_weights ** out);
 #endif

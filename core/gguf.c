@@ -56,27 +56,9 @@ struct vlm_gguf {
     char *                   path_copy;
 };
 
-// ---- ggml tensor types (ref: ggml/src/ggml.c type_traits: blck_size, type_size) ----
-
-struct ggml_type_info { const char * name; uint32_t blck, size; };
-
-static const struct ggml_type_info ggml_types[] = {
-    [0] = { "F32", 1, 4 },        [1] = { "F16", 1, 2 },         [2] = { "Q4_0", 32, 18 },
-    [3] = { "Q4_1", 32, 20 },     [6] = { "Q5_0", 32, 22 },      [7] = { "Q5_1", 32, 24 },
-    [8] = { "Q8_0", 32, 34 },     [9] = { "Q8_1", 32, 36 },      [10] = { "Q2_K", 256, 84 },
-    [11] = { "Q3_K", 256, 110 },  [12] = { "Q4_K", 256, 144 },   [13] = { "Q5_K", 256, 176 },
-    [14] = { "Q6_K", 256, 210 },  [15] = { "Q8_K", 256, 292 },   [16] = { "IQ2_XXS", 256, 66 },
-    [17] = { "IQ2_XS", 256, 74 }, [18] = { "IQ3_XXS", 256, 98 }, [19] = { "IQ1_S", 256, 50 },
-    [20] = { "IQ4_NL", 32, 18 },  [21] = { "IQ3_S", 256, 110 },  [22] = { "IQ2_S", 256, 82 },
-    [23] = { "IQ4_XS", 256, 136 },[24] = { "I8", 1, 1 },         [25] = { "I16", 1, 2 },
-    [26] = { "I32", 1, 4 },       [27] = { "I64", 1, 8 },        [28] = { "F64", 1, 8 },
-    [29] = { "IQ1_M", 256, 56 },  [30] = { "BF16", 1, 2 },       [34] = { "TQ1_0", 256, 54 },
-    [35] = { "TQ2_0", 256, 66 },  [39] = { "MXFP4", 32, 17 },
-};
-#define GGML_N_TYPES ((int32_t)(sizeof ggml_types / sizeof *ggml_types))
-
 const char * vlm_gguf_type_name(int32_t t) {
-    return t >= 0 && t < GGML_N_TYPES && ggml_types[t].name ? ggml_types[t].name : "?";
+    const struct vlm_ggml_type * gt = vlm_ggml_type(t);
+    return gt ? gt->name : "?";
 }
 
 static const char * value_type_name(uint32_t t) {
@@ -310,15 +292,9 @@ bool vlm_gguf_get_array_str(const struct vlm_gguf * g, const char * key, uint64_
     return true;
 }
 
-void vlm_gguf_q8_0_to_f32(const void * src, float * dst, size_t n) {
-    // ref: ggml/src/ggml-quants.c dequantize_row_q8_0
-    const uint8_t * p = src;
-    for (size_t b = 0; b < n / 32; b++, p += 34) {
-        uint16_t h;
-        memcpy(&h, p, 2);
-        float d = vlm_f16_to_f32(h);
-        for (int j = 0; j < 32; j++) dst[b * 32 + j] = d * (float)(int8_t)p[2 + j];
-    }
+void vlm_gguf_mapping(const struct vlm_gguf * g, const void ** base, size_t * size) {
+    *base = g ? g->map : NULL;
+    *size = g ? g->map_size : 0;
 }
 
 // ---- printing ----
@@ -610,19 +586,19 @@ enum vlm_status vlm_gguf_open(const char * path, struct vlm_gguf ** out) {
         }
         uint64_t offset;
         if (!rd_u32(&r, &type, "a tensor type") || !rd_u64(&r, &offset, "a tensor offset")) goto fail;
-        if (type >= (uint32_t)GGML_N_TYPES || !ggml_types[type].name) {
+        const struct vlm_ggml_type * ti = type <= (uint32_t)INT32_MAX ? vlm_ggml_type((int32_t)type) : NULL;
+        if (!ti) {
             status = vlm_error(VLM_STATUS_UNSUPPORTED, "%s: tensor '%s' has unknown ggml type %" PRIu32, path, t->name,
                                type);
             goto fail;
         }
-        const struct ggml_type_info * ti = &ggml_types[type];
-        if (ne[0] % ti->blck != 0) {
+        if (ne[0] % (uint64_t)ti->block != 0) {
             status = vlm_error(VLM_STATUS_BAD_MODEL, "%s: tensor '%s' of type %s has a row of %" PRIu64 " values, not a "
-                               "multiple of its block size %" PRIu32, path, t->name, ti->name, ne[0], ti->blck);
+                               "multiple of its block size %" PRId32, path, t->name, ti->name, ne[0], ti->block);
             goto fail;
         }
-        size_t nbytes = (size_t)(ne[0] / ti->blck);
-        bool ok = vlm_mul_size(nbytes, ti->size, &nbytes);
+        size_t nbytes = (size_t)(ne[0] / (uint64_t)ti->block);
+        bool ok = vlm_mul_size(nbytes, ti->block_bytes, &nbytes);
         for (int d = 1; d < GGUF_MAX_DIMS; d++) ok = ok && vlm_mul_size(nbytes, (size_t)ne[d], &nbytes);
         if (!ok) {
             status = vlm_error(VLM_STATUS_BAD_MODEL, "%s: tensor '%s' shape [%" PRIu64 ", %" PRIu64 ", %" PRIu64 ", %"
@@ -630,8 +606,7 @@ enum vlm_status vlm_gguf_open(const char * path, struct vlm_gguf ** out) {
             goto fail;
         }
         t->gguf_type = (int32_t)type;
-        t->dtype = type == VLM_GGML_TYPE_F16 ? VLM_DTYPE_F16 : type == VLM_GGML_TYPE_BF16 ? VLM_DTYPE_BF16
-                 : type == VLM_GGML_TYPE_I32 ? VLM_DTYPE_I32 : VLM_DTYPE_F32;   // F32, or dequantize to F32
+        t->dtype = ti->dtype;   // VLM_DTYPE_COUNT for types vlm cannot hold
         t->n_dims = (int32_t)n_dims;
         for (uint32_t d = 0; d < n_dims; d++) t->shape[d] = (int64_t)ne[n_dims - 1 - d];   // PyTorch order
         t->nbytes = nbytes;

@@ -1,31 +1,7 @@
-// half.c — dtype sizes and names, fp16 / bf16 <-> fp32 conversion (round to nearest even).
+// half.c — fp16 / bf16 <-> fp32 conversion (round to nearest even).
 #include <string.h>
 
 #include "core.h"
-
-size_t vlm_dtype_size(enum vlm_dtype dtype) {
-    switch (dtype) {
-        case VLM_DTYPE_F32:  return 4;
-        case VLM_DTYPE_F16:  return 2;
-        case VLM_DTYPE_BF16: return 2;
-        case VLM_DTYPE_I32:  return 4;
-        case VLM_DTYPE_U8:   return 1;
-        case VLM_DTYPE_I64:  return 8;
-        default:             return 0;
-    }
-}
-
-const char * vlm_dtype_name(enum vlm_dtype dtype) {
-    switch (dtype) {
-        case VLM_DTYPE_F32:  return "f32";
-        case VLM_DTYPE_F16:  return "f16";
-        case VLM_DTYPE_BF16: return "bf16";
-        case VLM_DTYPE_I32:  return "i32";
-        case VLM_DTYPE_U8:   return "u8";
-        case VLM_DTYPE_I64:  return "i64";
-        default:             return "?";
-    }
-}
 
 static inline uint32_t f32_bits(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
 static inline float    bits_f32(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
@@ -79,35 +55,4 @@ uint16_t vlm_f32_to_bf16(float f) {
         return (uint16_t)((u >> 16) | 0x40);
     u += 0x7fff + ((u >> 16) & 1);
     return (uint16_t)(u >> 16);
-}
-
-void vlm_convert_to_f32(enum vlm_dtype dtype, const void * src, float * dst, size_t n) {
-    switch (dtype) {
-        case VLM_DTYPE_F32:
-            memmove(dst, src, n * 4);
-            break;
-        case VLM_DTYPE_F16: {
-            const uint16_t * s = src;
-            for (size_t i = 0; i < n; i++) dst[i] = vlm_f16_to_f32(s[i]);
-            break;
-        }
-        case VLM_DTYPE_BF16: {
-            const uint16_t * s = src;
-            for (size_t i = 0; i < n; i++) dst[i] = vlm_bf16_to_f32(s[i]);
-            break;
-        }
-        case VLM_DTYPE_I32: {
-            const int32_t * s = src;
-            for (size_t i = 0; i < n; i++) dst[i] = (float)s[i];
-            break;
-        }
-        case VLM_DTYPE_U8: {
-            const uint8_t * s = src;
-            for (size_t i = 0; i < n; i++) dst[i] = (float)s[i];
-            break;
-        }
-        default:
-            memset(dst, 0, n * sizeof(float));
-            break;
-    }
 }

@@ -5,7 +5,10 @@
 //   - every src is a valid tensor on the context's backend, all of its elements inside its buffer
 //     (non-negative strides, possibly 0 for broadcast dims);
 //   - activation inputs are F32 (other dtypes are converted here with a COPY first);
-//   - LINEAR: src0 innermost stride 1; src1 contiguous [N, K] F32/F16/BF16; src2 [N] F32/F16/BF16.
+//   - LINEAR: src0 innermost stride 1; src1 contiguous [N, K] F32/F16/BF16/Q8_0/Q4_0/Q4_K (K a
+//     multiple of the block size); src2 [N] F32/F16/BF16.
+//   - Block dtypes (Q8_0, Q4_0, Q4_K) appear only as LINEAR src1, GATHER src0 and COPY src0
+//     (dst F32), always contiguous.
 //   - MATMUL: src0 [B, M, K], src1 [B, K, N], both 3-D with B equal to dst's (a broadcast side
 //     has stride 0 in dim 0).
 //   - BINARY: src0, src1 have exactly dst's n_dims and shape (stride 0 on broadcast dims).
@@ -15,7 +18,8 @@
 //     causal masks key j > query i (indices within the call).
 //   - CONV2D / CONV_TRANSPOSE2D: weights contiguous F32/F16/BF16, bias [Cout] F32/F16/BF16.
 //   - COPY: src0 and dst have the same n_dims and shape; CONCAT: same dtype on all three.
-//   - GATHER: src0 [V, D] F32/F16/BF16 (any strides), src1 I32 with up to 3 dims, dst = ids shape + [D].
+//   - GATHER: src0 [V, D] F32/F16/BF16 (any strides) or a contiguous block dtype, src1 I32 with up
+//     to 3 dims, dst = ids shape + [D].
 //   - Outputs (dst) are new contiguous arena tensors, except COPY from vlm_op_copy_into.
 #include <stdio.h>
 #include <string.h>
@@ -34,14 +38,8 @@ static bool is_float_dtype(enum vlm_dtype d) {
 }
 
 static bool in_bounds(const struct vlm_tensor * t) {
-    if (!vlm_tensor_valid(t) || !t->buf) return false;
-    size_t es = vlm_dtype_size(t->dtype), last = 0, end;
-    for (int i = 0; i < t->n_dims; i++) {
-        size_t span;
-        if (!vlm_mul_size((size_t)(t->shape[i] - 1), (size_t)t->stride[i], &span) || !vlm_add_size(last, span, &last))
-            return false;
-    }
-    if (!vlm_mul_size(last + 1, es, &end) || !vlm_add_size(end, t->offset, &end)) return false;
+    size_t end;
+    if (!t->buf || !vlm_tensor_extent(t, &end) || !vlm_add_size(end, t->offset, &end)) return false;
     return end <= t->buf->size;
 }
 
@@ -145,11 +143,18 @@ static struct vlm_tensor new_like(struct vlm_ctx * x, const struct vlm_tensor * 
     return vlm_tensor_new(x, dtype, t->n_dims, t->shape);
 }
 
-// A float weight (F32/F16/BF16) that must be contiguous: strided views are materialized.
-static bool weight_contig(struct vlm_ctx * x, const char * op, const char * what, struct vlm_tensor * w) {
+// A weight that must be contiguous: float (F32/F16/BF16; strided views are materialized), or
+// where block allows, a contiguous block dtype.
+static bool weight_contig(struct vlm_ctx * x, const char * op, const char * what, struct vlm_tensor * w, bool block) {
     if (!check_tensor(x, op, what, w)) return false;
+    if (block && vlm_dtype_is_block(w->dtype)) {
+        if (vlm_tensor_is_contiguous(w)) return true;
+        fail_shapes(x, op, "a quantized weight must be contiguous", w, NULL);
+        return false;
+    }
     if (!is_float_dtype(w->dtype)) {
-        fail_shapes(x, op, "weight dtype must be f32, f16 or bf16", w, NULL);
+        fail_shapes(x, op, block ? "weight dtype must be f32, f16, bf16, q8_0, q4_0 or q4_k"
+                                 : "weight dtype must be f32, f16 or bf16", w, NULL);
         return false;
     }
     if (!vlm_tensor_is_contiguous(w)) *w = vlm_op_copy(x, *w, VLM_DTYPE_F32);
@@ -172,7 +177,7 @@ static bool check_vec(struct vlm_ctx * x, const char * op, const char * what, co
 
 struct vlm_tensor vlm_op_linear(struct vlm_ctx * x, struct vlm_tensor in, struct vlm_tensor w, const struct vlm_tensor * b) {
     const char * name = "linear";
-    if (!as_f32(x, name, "input", &in) || !weight_contig(x, name, "weight", &w)) return tensor_empty();
+    if (!as_f32(x, name, "input", &in) || !weight_contig(x, name, "weight", &w, true)) return tensor_empty();
     int64_t K = in.shape[in.n_dims - 1];
     if (w.n_dims != 2 || w.shape[1] != K) {
         fail_shapes(x, name, "weight must be [N, K] with K = input's last dim", &in, &w);
@@ -424,7 +429,7 @@ struct vlm_tensor vlm_op_attention(struct vlm_ctx * x, struct vlm_tensor q, stru
 struct vlm_tensor vlm_op_conv2d(struct vlm_ctx * x, struct vlm_tensor in, struct vlm_tensor w, const struct vlm_tensor * b,
                                 int32_t stride, int32_t pad) {
     const char * name = "conv2d";
-    if (!as_f32(x, name, "input", &in) || !weight_contig(x, name, "weight", &w)) return tensor_empty();
+    if (!as_f32(x, name, "input", &in) || !weight_contig(x, name, "weight", &w, false)) return tensor_empty();
     if (in.n_dims != 4 || w.n_dims != 4 || w.shape[1] != in.shape[1]) {
         fail_shapes(x, name, "expected input [B, Cin, H, W] and weight [Cout, Cin, kh, kw]", &in, &w);
         return tensor_empty();
@@ -455,7 +460,7 @@ struct vlm_tensor vlm_op_conv2d(struct vlm_ctx * x, struct vlm_tensor in, struct
 struct vlm_tensor vlm_op_conv_transpose2d(struct vlm_ctx * x, struct vlm_tensor in, struct vlm_tensor w,
                                           const struct vlm_tensor * b, int32_t stride) {
     const char * name = "conv_transpose2d";
-    if (!as_f32(x, name, "input", &in) || !weight_contig(x, name, "weight", &w)) return tensor_empty();
+    if (!as_f32(x, name, "input", &in) || !weight_contig(x, name, "weight", &w, false)) return tensor_empty();
     if (in.n_dims != 4 || w.n_dims != 4 || w.shape[0] != in.shape[1]) {
         fail_shapes(x, name, "expected input [B, Cin, H, W] and weight [Cin, Cout, k, k]", &in, &w);
         return tensor_empty();
@@ -495,16 +500,18 @@ struct vlm_tensor vlm_op_interpolate(struct vlm_ctx * x, struct vlm_tensor in, i
     return dispatch(x, &op);
 }
 
-static bool copy_dtypes_ok(enum vlm_dtype from, enum vlm_dtype to) {
-    if (from == to) return (unsigned)from < VLM_DTYPE_COUNT;
-    if (is_float_dtype(to)) return is_float_dtype(from) || from == VLM_DTYPE_I32 || from == VLM_DTYPE_U8;
+// Block dtypes: only to F32, from a contiguous source.
+static bool copy_dtypes_ok(const struct vlm_tensor * from, enum vlm_dtype to) {
+    if (vlm_dtype_is_block(from->dtype)) return to == VLM_DTYPE_F32 && vlm_tensor_is_contiguous(from);
+    if (from->dtype == to) return (unsigned)to < VLM_DTYPE_COUNT && !vlm_dtype_is_block(to);
+    if (is_float_dtype(to)) return is_float_dtype(from->dtype) || from->dtype == VLM_DTYPE_I32 || from->dtype == VLM_DTYPE_U8;
     return false;
 }
 
 struct vlm_tensor vlm_op_copy(struct vlm_ctx * x, struct vlm_tensor in, enum vlm_dtype dtype) {
     const char * name = "copy";
     if (!check_tensor(x, name, "input", &in)) return tensor_empty();
-    if (!copy_dtypes_ok(in.dtype, dtype)) {
+    if (!copy_dtypes_ok(&in, dtype)) {
         vlm_ctx_fail(x, VLM_STATUS_INVALID_ARG, "copy: cannot convert %s to %s", vlm_dtype_name(in.dtype),
                      vlm_dtype_name(dtype));
         return tensor_empty();
@@ -525,7 +532,7 @@ void vlm_op_copy_into(struct vlm_ctx * x, struct vlm_tensor dst, struct vlm_tens
         fail_shapes(x, name, "shapes differ", &dst, &src);
         return;
     }
-    if (!copy_dtypes_ok(src.dtype, dst.dtype)) {
+    if (!copy_dtypes_ok(&src, dst.dtype)) {
         vlm_ctx_fail(x, VLM_STATUS_INVALID_ARG, "copy_into: cannot convert %s to %s", vlm_dtype_name(src.dtype),
                      vlm_dtype_name(dst.dtype));
         return;
@@ -541,7 +548,7 @@ struct vlm_tensor vlm_op_concat(struct vlm_ctx * x, struct vlm_tensor a, struct 
     const char * name = "concat";
     if (!check_tensor(x, name, "a", &a) || !check_tensor(x, name, "b", &b)) return tensor_empty();
     if (dim < 0) dim += a.n_dims;
-    bool ok = a.n_dims == b.n_dims && a.dtype == b.dtype && dim >= 0 && dim < a.n_dims;
+    bool ok = a.n_dims == b.n_dims && a.dtype == b.dtype && !vlm_dtype_is_block(a.dtype) && dim >= 0 && dim < a.n_dims;
     for (int i = 0; ok && i < a.n_dims; i++) ok = i == dim || a.shape[i] == b.shape[i];
     if (!ok) {
         fail_shapes(x, name, "shapes or dtypes do not match outside the concatenated dim", &a, &b);
@@ -562,8 +569,9 @@ struct vlm_tensor vlm_op_concat(struct vlm_ctx * x, struct vlm_tensor a, struct 
 struct vlm_tensor vlm_op_gather(struct vlm_ctx * x, struct vlm_tensor table, struct vlm_tensor ids) {
     const char * name = "gather";
     if (!check_tensor(x, name, "table", &table) || !check_tensor(x, name, "ids", &ids)) return tensor_empty();
-    if (table.n_dims != 2 || !is_float_dtype(table.dtype) || ids.dtype != VLM_DTYPE_I32 || ids.n_dims > 3) {
-        fail_shapes(x, name, "expected a float table [V, D] and i32 ids of up to 3 dims", &table, &ids);
+    bool table_ok = is_float_dtype(table.dtype) || (vlm_dtype_is_block(table.dtype) && vlm_tensor_is_contiguous(&table));
+    if (table.n_dims != 2 || !table_ok || ids.dtype != VLM_DTYPE_I32 || ids.n_dims > 3) {
+        fail_shapes(x, name, "expected a float or contiguous quantized table [V, D] and i32 ids of up to 3 dims", &table, &ids);
         return tensor_empty();
     }
     int64_t shape[VLM_MAX_DIMS];

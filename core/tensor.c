@@ -22,6 +22,27 @@ bool vlm_tensor_valid(const struct vlm_tensor * t) {
     if ((unsigned)t->dtype >= VLM_DTYPE_COUNT) return false;
     for (int i = 0; i < t->n_dims; i++)
         if (t->shape[i] <= 0 || t->stride[i] < 0) return false;
+    int64_t block = vlm_dtype_traits(t->dtype)->block;
+    if (block > 1) {   // whole blocks along a contiguous innermost dim
+        if (t->stride[t->n_dims - 1] != 1 || t->shape[t->n_dims - 1] % block != 0) return false;
+        for (int i = 0; i < t->n_dims - 1; i++)
+            if (t->stride[i] % block != 0) return false;
+    }
+    return true;
+}
+
+bool vlm_tensor_extent(const struct vlm_tensor * t, size_t * bytes) {
+    if (!vlm_tensor_valid(t)) return false;
+    size_t last = 0;
+    for (int i = 0; i < t->n_dims; i++) {
+        size_t span;
+        if (!vlm_mul_size((size_t)(t->shape[i] - 1), (size_t)t->stride[i], &span) || !vlm_add_size(last, span, &last))
+            return false;
+    }
+    // block dtypes: last + 1 is the end of a row, a whole number of blocks
+    size_t n = vlm_dtype_nbytes(t->dtype, (int64_t)(last + 1));
+    if (n == 0 || last + 1 > (size_t)INT64_MAX) return false;
+    *bytes = n;
     return true;
 }
 
@@ -99,9 +120,11 @@ struct vlm_tensor vlm_tensor_slice(struct vlm_tensor t, int32_t dim, int64_t sta
     if (dim < 0) dim += t.n_dims;
     if (dim < 0 || dim >= t.n_dims || start < 0 || len <= 0 || start > t.shape[dim] - len) return tensor_empty();
     struct vlm_tensor r = t;
-    r.offset += (size_t)(start * t.stride[dim]) * vlm_dtype_size(t.dtype);
+    size_t skip = vlm_dtype_nbytes(t.dtype, start * t.stride[dim]);   // 0 inside a block
+    if (skip == 0 && start * t.stride[dim] != 0) return tensor_empty();
+    r.offset += skip;
     r.shape[dim] = len;
-    return r;
+    return vlm_tensor_valid(&r) ? r : tensor_empty();
 }
 
 struct vlm_tensor vlm_tensor_transpose(struct vlm_tensor t, int32_t d0, int32_t d1) {

@@ -739,18 +739,22 @@ bool vlm_vk_bind_tensor(struct vlm_ctx * x, const struct vlm_tensor * t, struct 
         return vlm_ctx_fail(x, VLM_STATUS_INVALID_ARG, "vk-backend.c: tensor %s is not in a Vulkan buffer", shape), false;
     }
     struct vlm_vk_buffer * vb = vkbuf(t->buf);
-    size_t es = vlm_dtype_size(t->dtype);
-    // byte extent of the view: offset + es * (1 + sum (shape - 1) * stride)
+    // block dtypes: offsets in bytes (the shaders address their blocks byte by byte)
+    size_t es = vlm_dtype_is_block(t->dtype) ? 1 : vlm_dtype_size(t->dtype);
     uint64_t last = 0;
     for (int d = 0; d < t->n_dims; d++) {
-        if (t->shape[d] <= 0) { last = 0; break; }
         if (t->stride[d] < 0) {
             vlm_tensor_shape_str(t, shape, sizeof shape);
             return vlm_ctx_fail(x, VLM_STATUS_UNSUPPORTED, "vk-backend.c: negative strides are not supported (%s)", shape), false;
         }
-        last += (uint64_t) (t->shape[d] - 1) * (uint64_t) t->stride[d];
+        if (t->shape[d] > 0) last += (uint64_t) (t->shape[d] - 1) * (uint64_t) t->stride[d];
     }
-    uint64_t end = (uint64_t) t->offset + (last + 1) * es;
+    size_t extent;
+    if (!vlm_tensor_extent(t, &extent)) {
+        vlm_tensor_shape_str(t, shape, sizeof shape);
+        return vlm_ctx_fail(x, VLM_STATUS_INVALID_ARG, "vk-backend.c: tensor %s is not a valid view", shape), false;
+    }
+    uint64_t end = (uint64_t) t->offset + extent;
     if (t->offset % es != 0 || end > vb->size) {
         vlm_tensor_shape_str(t, shape, sizeof shape);
         return vlm_ctx_fail(x, VLM_STATUS_INVALID_ARG, "vk-backend.c: tensor %s at byte %zu is misaligned or outside its buffer",

@@ -1,5 +1,7 @@
 // weights.c — the weight store: named tensors of a model file uploaded once to one backend
-// buffer, floats converted to F32 (F16 / BF16 on load), each tensor 256-byte aligned.
+// buffer, floats converted to F32 (F16 / BF16 / quantized on load), each tensor 256-byte
+// aligned; or, for GGUF files loaded as stored, kept in their stored type (on the CPU
+// backend pointing into the file's mapping).
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -21,6 +23,7 @@ struct weights_entry {
 
 struct vlm_weights {
     struct vlm_buffer *    buf;
+    struct vlm_buffer *    file_buf;   // CPU, stored types: the mapped file (borrowed)
     int32_t                n;
     struct weights_entry * entries;
     char *                 names;
@@ -46,6 +49,9 @@ static bool selected(const struct vlm_file_tensor * ft, const char * const * pre
 
 static bool is_float(enum vlm_dtype d) { return d == VLM_DTYPE_F32 || d == VLM_DTYPE_F16 || d == VLM_DTYPE_BF16; }
 
+// Converted to F32 on load (unless kept as stored): floats and the block types.
+static bool to_convert(enum vlm_dtype d) { return is_float(d) || vlm_dtype_is_block(d); }
+
 // Index of the first non-finite value of v[0..n), or n.
 static size_t first_non_finite(const float * v, size_t n) {
     int bad = 0;
@@ -62,6 +68,7 @@ static size_t first_non_finite(const float * v, size_t n) {
 void vlm_weights_free(struct vlm_ctx * x, struct vlm_weights * w) {
     if (!w) return;
     if (w->buf) vlm_buffer_free(x, w->buf);
+    if (w->file_buf) vlm_buffer_free(x, w->file_buf);
     free(w->entries);
     free(w->names);
     free(w->slots);
@@ -82,14 +89,9 @@ static const struct vlm_file_tensor * gguf_get(const void * file, int32_t i) {
     return vlm_gguf_tensor((const struct vlm_gguf *)file, i);
 }
 
-// Converts a float tensor of the file (F32/F16/BF16, GGUF Q8_0) to n F32 values.
-static void to_f32(const struct vlm_file_tensor * ft, float * dst, size_t n) {
-    if (ft->gguf_type == VLM_GGML_TYPE_Q8_0) vlm_gguf_q8_0_to_f32(ft->data, dst, n);
-    else vlm_convert_to_f32(ft->dtype, ft->data, dst, n);
-}
-
+// map: the mapped file when tensors keep their stored type (NULL: convert to F32).
 static enum vlm_status load(struct vlm_ctx * x, const struct tensor_list * list, const char * const * prefixes,
-                            struct vlm_weights ** out) {
+                            const void * map, size_t map_size, struct vlm_weights ** out) {
     if (!vlm_ctx_ok(x)) return vlm_error(x->status, "%s", x->error);
 
     enum vlm_status status = VLM_STATUS_OK;
@@ -139,11 +141,9 @@ static enum vlm_status load(struct vlm_ctx * x, const struct tensor_list * list,
                                ft->n_dims, VLM_MAX_DIMS);
             goto fail;
         }
-        if (ft->gguf_type >= 0 && ft->gguf_type != VLM_GGML_TYPE_F32 && ft->gguf_type != VLM_GGML_TYPE_F16 &&
-            ft->gguf_type != VLM_GGML_TYPE_BF16 && ft->gguf_type != VLM_GGML_TYPE_Q8_0 &&
-            ft->gguf_type != VLM_GGML_TYPE_I32) {
+        if (ft->gguf_type >= 0 && ft->dtype != VLM_DTYPE_I32 && !to_convert(ft->dtype)) {
             status = vlm_error(VLM_STATUS_UNSUPPORTED, "tensor '%s' has GGUF type %s (supported: F32, F16, BF16, Q8_0, "
-                               "I32)", ft->name, vlm_gguf_type_name(ft->gguf_type));
+                               "Q4_0, Q4_K, I32)", ft->name, vlm_gguf_type_name(ft->gguf_type));
             goto fail;
         }
         // a 0-dim (scalar) tensor is stored as [1]
@@ -154,16 +154,24 @@ static enum vlm_status load(struct vlm_ctx * x, const struct tensor_list * list,
             e->shape[d] = ft->n_dims > 0 ? ft->shape[d] : 1;
             ok = ok && vlm_mul_size(numel, (size_t)e->shape[d], &numel);
         }
-        enum vlm_dtype dt = is_float(ft->dtype) ? VLM_DTYPE_F32 : ft->dtype;
+        enum vlm_dtype dt = map || !to_convert(ft->dtype) ? ft->dtype : VLM_DTYPE_F32;
         e->t.dtype = dt;
-        if (!ok || !vlm_mul_size(numel, vlm_dtype_size(dt), &bytes) || !vlm_align_size(total, WEIGHTS_ALIGN, &start) ||
-            !vlm_add_size(start, bytes, &end)) {
-            status = vlm_error(VLM_STATUS_OUT_OF_MEMORY, "weights: total size overflows");
+        bool in_file = map && x->backend == VLM_BACKEND_KIND_CPU && dt != VLM_DTYPE_F32 && numel > 0;
+        if (!ok || ((bytes = vlm_dtype_nbytes(dt, (int64_t)numel)) == 0 && numel > 0)) {
+            status = vlm_error(VLM_STATUS_BAD_MODEL, "tensor '%s' has a size that overflows or splits a block", ft->name);
             goto fail;
         }
-        offsets[k] = start;
-        total = end;
-        if (is_float(ft->dtype) && numel > max_numel) max_numel = numel;
+        if (in_file) {   // a view of the mapped file: its offset there, nothing to allocate
+            offsets[k] = (size_t)((const char *)ft->data - (const char *)map);
+        } else {
+            if (!vlm_align_size(total, WEIGHTS_ALIGN, &start) || !vlm_add_size(start, bytes, &end)) {
+                status = vlm_error(VLM_STATUS_OUT_OF_MEMORY, "weights: total size overflows");
+                goto fail;
+            }
+            offsets[k] = start;
+            total = end;
+        }
+        if (dt == VLM_DTYPE_F32 && numel > max_numel) max_numel = numel;
         src[k] = ft;
         w->params += (int64_t)numel;
         k++;
@@ -176,6 +184,10 @@ static enum vlm_status load(struct vlm_ctx * x, const struct tensor_list * list,
         status = vlm_ctx_ok(x) ? vlm_error(VLM_STATUS_DEVICE_OOM, "weights: cannot allocate %.1f MiB",
                                            (double)total / (1 << 20))
                                : vlm_error(x->status, "weights: %s", x->error);
+        goto fail;
+    }
+    if (map && x->backend == VLM_BACKEND_KIND_CPU && !(w->file_buf = vlm_buffer_wrap_host(x, map, map_size))) {
+        status = vlm_error(x->status, "weights: %s", x->error);
         goto fail;
     }
     char * host = vlm_buffer_host(w->buf);
@@ -196,16 +208,18 @@ static enum vlm_status load(struct vlm_ctx * x, const struct tensor_list * list,
             e->t.n_dims = 0;
             continue;
         }
-        e->t = vlm_tensor_in(w->buf, offsets[i], e->t.dtype, e->n_dims, e->shape);
+        bool in_file = w->file_buf && e->t.dtype != VLM_DTYPE_F32;
+        e->t = vlm_tensor_in(in_file ? w->file_buf : w->buf, offsets[i], e->t.dtype, e->n_dims, e->shape);
         if (!vlm_tensor_valid(&e->t)) {
             status = vlm_error(VLM_STATUS_BAD_MODEL, "weights: cannot place tensor '%s'", e->name);
             goto fail;
         }
-        if (!is_float(ft->dtype)) {   // I32 / U8: as stored
+        if (in_file) continue;
+        if (e->t.dtype != VLM_DTYPE_F32) {   // I32, or a type kept as stored
             vlm_tensor_upload(x, e->t, ft->data);
         } else {
             float * dst = host ? (float *)(host + offsets[i]) : scratch;
-            to_f32(ft, dst, numel);
+            vlm_dtype_traits(ft->dtype)->to_f32(ft->data, dst, (int64_t)numel);
             size_t bad = first_non_finite(dst, numel);
             if (bad < numel) {
                 status = vlm_error(VLM_STATUS_NON_FINITE, "tensor '%s' has a non-finite value (%g) at element %zu",
@@ -242,7 +256,7 @@ enum vlm_status vlm_weights_load(struct vlm_ctx * x, const struct vlm_safetensor
     *out = NULL;
     if (!x || !st) return vlm_error(VLM_STATUS_INVALID_ARG, "vlm_weights_load: no context or file");
     struct tensor_list list = { st_get, st, st->n_tensors };
-    return load(x, &list, prefixes, out);
+    return load(x, &list, prefixes, NULL, 0, out);
 }
 
 enum vlm_status vlm_weights_load_gguf(struct vlm_ctx * x, const struct vlm_gguf * g, const char * const * prefixes,
@@ -251,7 +265,19 @@ enum vlm_status vlm_weights_load_gguf(struct vlm_ctx * x, const struct vlm_gguf 
     *out = NULL;
     if (!x || !g) return vlm_error(VLM_STATUS_INVALID_ARG, "vlm_weights_load_gguf: no context or file");
     struct tensor_list list = { gguf_get, g, vlm_gguf_n_tensors(g) };
-    return load(x, &list, prefixes, out);
+    return load(x, &list, prefixes, NULL, 0, out);
+}
+
+enum vlm_status vlm_weights_load_gguf_stored(struct vlm_ctx * x, const struct vlm_gguf * g,
+                                             const char * const * prefixes, struct vlm_weights ** out) {
+    if (!out) return vlm_error(VLM_STATUS_INVALID_ARG, "vlm_weights_load_gguf_stored: out is NULL");
+    *out = NULL;
+    if (!x || !g) return vlm_error(VLM_STATUS_INVALID_ARG, "vlm_weights_load_gguf_stored: no context or file");
+    struct tensor_list list = { gguf_get, g, vlm_gguf_n_tensors(g) };
+    const void * map;
+    size_t map_size;
+    vlm_gguf_mapping(g, &map, &map_size);
+    return load(x, &list, prefixes, map, map_size, out);
 }
 
 static const struct weights_entry * find_entry(const struct vlm_weights * w, const char * name) {

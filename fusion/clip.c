@@ -390,7 +390,7 @@ enum vlm_status vlm_clip_model_init(struct vlm_model * m) {
             st = vlm_error(VLM_STATUS_BAD_MODEL, "%s: logit_scale is not a float scalar", m->path);
             goto fail;
         }
-        vlm_convert_to_f32(ls->dtype, ls->data, &raw, 1);
+        vlm_dtype_traits(ls->dtype)->to_f32(ls->data, &raw, 1);
     }
     if (!isfinite(raw) || raw > 20.0f) {
         st = vlm_error(VLM_STATUS_NON_FINITE, "%s: logit_scale %g is not usable", m->path, (double)raw);

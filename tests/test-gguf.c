@@ -104,10 +104,10 @@ static size_t build_valid(struct gb * b, uint32_t alignment) {
     size_t a = alignment;
     uint64_t ne0[] = { 3, 2 }, ne1[] = { 4 }, ne2[] = { 2, 1, 1 }, ne3[] = { 64, 1 };
     size_t o1 = (24 + a - 1) / a * a, o2 = (o1 + 8 + a - 1) / a * a, o3 = (o2 + 4 + a - 1) / a * a;
-    gb_tensor(b, "t.f32", 2, ne0, VLM_GGML_TYPE_F32, 0);
-    gb_tensor(b, "t.f16", 1, ne1, VLM_GGML_TYPE_F16, o1);
-    gb_tensor(b, "t.bf16", 3, ne2, VLM_GGML_TYPE_BF16, o2);
-    gb_tensor(b, "t.q8", 2, ne3, VLM_GGML_TYPE_Q8_0, o3);
+    gb_tensor(b, "t.f32", 2, ne0, 0, 0);
+    gb_tensor(b, "t.f16", 1, ne1, 1, o1);
+    gb_tensor(b, "t.bf16", 3, ne2, 30, o2);
+    gb_tensor(b, "t.q8", 2, ne3, 8, o3);
     gb_pad(b, a);
     size_t base = b->n;
     for (int i = 0; i < 6; i++) { float v = (float)i - 2.5f; gb_put(b, &v, 4); }
@@ -181,20 +181,20 @@ static void test_valid(void) {
     t = vlm_gguf_find(g, "t.f16");
     if (t) {
         float v[4];
-        vlm_convert_to_f32(t->dtype, t->data, v, 4);
-        CHECK(t->dtype == VLM_DTYPE_F16 && t->gguf_type == VLM_GGML_TYPE_F16 && v[0] == 1 && v[1] == -2 && v[2] == 0.5f,
+        vlm_dtype_traits(t->dtype)->to_f32(t->data, v, 4);
+        CHECK(t->dtype == VLM_DTYPE_F16 && t->gguf_type == 1 && v[0] == 1 && v[1] == -2 && v[2] == 0.5f,
               "t.f16");
     } else CHECK(0, "t.f16 missing");
     t = vlm_gguf_find(g, "t.bf16");
     CHECK(t && t->dtype == VLM_DTYPE_BF16 && t->n_dims == 3 && t->shape[0] == 1 && t->shape[2] == 2, "t.bf16");
     t = vlm_gguf_find(g, "t.q8");
-    CHECK(t && t->gguf_type == VLM_GGML_TYPE_Q8_0 && t->dtype == VLM_DTYPE_F32 && t->nbytes == 68 && t->shape[0] == 1 &&
+    CHECK(t && t->gguf_type == 8 && t->dtype == VLM_DTYPE_Q8_0 && t->nbytes == 68 && t->shape[0] == 1 &&
           t->shape[1] == 64, "t.q8: 2 blocks of 34 bytes, shape [1, 64]");
     if (t) {
         CHECK((size_t)((const uint8_t *)t->data + t->nbytes - (const uint8_t *)vlm_gguf_tensor(g, 0)->data) ==
               size - base, "q8 tensor ends the file");
         float v[64];
-        vlm_gguf_q8_0_to_f32(t->data, v, 64);
+        vlm_dtype_traits(VLM_DTYPE_Q8_0)->to_f32(t->data, v, 64);
         int bad = 0;
         for (int i = 0; i < 64; i++) bad += v[i] != Q8_SCALE[i / 32] * (float)(i % 32 - 16 + i / 32);
         CHECK(bad == 0, "q8_0 dequantization: %d wrong", bad);
@@ -320,7 +320,7 @@ static void test_malformed(void) {
     gb_head(&b, 3, 1, 0); gb_tensor(&b, "t", 2, ne2, 4, 0); gb_pad(&b, 32); gb_zeros(&b, 64);
     expect_fail(gb_save(&b, "type4.gguf"), "unknown ggml type 4");
     uint64_t q33[] = { 33 };
-    gb_head(&b, 3, 1, 0); gb_tensor(&b, "t", 1, q33, VLM_GGML_TYPE_Q8_0, 0); gb_pad(&b, 32); gb_zeros(&b, 64);
+    gb_head(&b, 3, 1, 0); gb_tensor(&b, "t", 1, q33, 8, 0); gb_pad(&b, 32); gb_zeros(&b, 64);
     expect_fail(gb_save(&b, "q8-33.gguf"), "not a multiple of its block size 32");
     gb_head(&b, 3, 1, 0); gb_tensor(&b, "t", 2, ne2, 0, 4); gb_pad(&b, 32); gb_zeros(&b, 96);
     expect_fail(gb_save(&b, "unaligned.gguf"), "offset 4 is not a multiple of the alignment 32");
@@ -434,8 +434,8 @@ static void test_fixtures(void) {
             if ((a->n_dims == 2) != (b->dtype == VLM_DTYPE_F16)) mismatched++;
             size_t ne = a->nbytes / 4;
             float * x = malloc(ne * 4), * y = malloc(ne * 4);
-            vlm_convert_to_f32(a->dtype, a->data, x, ne);
-            vlm_convert_to_f32(b->dtype, b->data, y, ne);
+            vlm_dtype_traits(a->dtype)->to_f32(a->data, x, (int64_t)ne);
+            vlm_dtype_traits(b->dtype)->to_f32(b->data, y, (int64_t)ne);
             if (memcmp(x, y, ne * 4)) mismatched++;
             free(x);
             free(y);

@@ -163,7 +163,7 @@ static float * run_on(struct vlm_ctx * x, const struct tcase * c, int64_t * n_ou
         res = malloc((size_t) n * sizeof(float) + 16);
         vlm_tensor_download(x, out, raw);
         if (out.dtype == VLM_DTYPE_I32) for (int64_t k = 0; k < n; k++) res[k] = (float) ((int32_t *) raw)[k];
-        else vlm_convert_to_f32(out.dtype, raw, res, (size_t) n);
+        else vlm_dtype_traits(out.dtype)->to_f32(raw, res, n);
         free(raw);
         *n_out = n;
         // guards: the region before the output, and the patterned floats just after it

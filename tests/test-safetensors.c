@@ -141,7 +141,7 @@ static void test_fixtures(void) {
             // the library's F16 -> F32 equals an independent decoding
             size_t n = 128 * 64;
             float * a = malloc(n * 4);
-            vlm_convert_to_f32(VLM_DTYPE_F16, t->data, a, n);
+            vlm_dtype_traits(VLM_DTYPE_F16)->to_f32(t->data, a, (int64_t)n);
             int bad = 0;
             for (size_t i = 0; i < n; i++) {
                 uint16_t h;

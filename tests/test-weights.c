@@ -283,7 +283,7 @@ static void test_gguf(enum vlm_backend_type backend, const char * bname) {
         }
     }
     struct vlm_gguf * g = NULL;
-    CHECK(vlm_gguf_open(write_gguf("q8.gguf", VLM_GGML_TYPE_Q8_0, q8, sizeof q8), &g) == VLM_STATUS_OK, "open q8: %s",
+    CHECK(vlm_gguf_open(write_gguf("q8.gguf", 8, q8, sizeof q8), &g) == VLM_STATUS_OK, "open q8: %s",
           vlm_last_error());
     if (g) {
         struct vlm_ctx * x = new_ctx(backend);
@@ -299,18 +299,34 @@ static void test_gguf(enum vlm_backend_type backend, const char * bname) {
             }
             vlm_weights_free(x, w);
         }
+        // kept as stored: Q8_0 blocks (on the CPU, the file's own bytes), dequantized by copy
+        CHECK(vlm_weights_load_gguf_stored(x, g, NULL, &w) == VLM_STATUS_OK, "[%s] load q8 stored: %s", bname,
+              vlm_last_error());
+        if (w) {
+            struct vlm_tensor t = vlm_weights_get(x, w, "q", 2, (int64_t[]){ 2, 64 });
+            CHECK(vlm_ctx_ok(x) && t.dtype == VLM_DTYPE_Q8_0, "[%s] q8 stored tensor [2, 64] Q8_0: %s", bname, x->error);
+            if (backend == VLM_BACKEND_CPU)
+                CHECK(vlm_tensor_host(&t) == vlm_gguf_find(g, "q")->data, "[%s] q8 stored: points into the mapping",
+                      bname);
+            if (vlm_ctx_ok(x)) {
+                float * v = download(x, vlm_op_copy(x, t, VLM_DTYPE_F32));
+                CHECK(v && !memcmp(v, want, sizeof want), "[%s] Q8_0 stored, copied to F32", bname);
+                free(v);
+            }
+            vlm_weights_free(x, w);
+        }
         vlm_ctx_free(x);
         vlm_gguf_close(g);
     }
-    // Q4_0 (18-byte blocks) is read but not loadable
-    uint8_t q4[4 * 18] = { 0 };
+    // Q4_1 (20-byte blocks) is read but not loadable
+    uint8_t q4[4 * 20] = { 0 };
     g = NULL;
-    CHECK(vlm_gguf_open(write_gguf("q4.gguf", 2, q4, sizeof q4), &g) == VLM_STATUS_OK, "open q4: %s", vlm_last_error());
+    CHECK(vlm_gguf_open(write_gguf("q4.gguf", 3, q4, sizeof q4), &g) == VLM_STATUS_OK, "open q4_1: %s", vlm_last_error());
     if (g) {
         struct vlm_ctx * x = new_ctx(backend);
         struct vlm_weights * w = NULL;
         CHECK(vlm_weights_load_gguf(x, g, NULL, &w) == VLM_STATUS_UNSUPPORTED && !w &&
-              strstr(vlm_last_error(), "tensor 'q' has GGUF type Q4_0"), "[%s] q4_0: %s", bname, vlm_last_error());
+              strstr(vlm_last_error(), "tensor 'q' has GGUF type Q4_1"), "[%s] q4_1: %s", bname, vlm_last_error());
         vlm_ctx_free(x);
         vlm_gguf_close(g);
     }

@@ -1,0 +1,453 @@
+// cpu-linear.c — the CPU linear for weights kept in their stored type: F16, BF16, Q8_0, Q4_0,
+// Q4_K. As ggml's vec_dot_type: each activation row is quantized once per call (Q8_0 for Q8_0
+// and Q4_0 weights, Q8_K for Q4_K) and dotted block by block in integers; F16 / BF16 weights
+// dot with the F32 activations (F32 products and sums; ggml instead rounds the activations to
+// F16). Threads split the weight rows into chunks; each chunk is dotted with every activation
+// row, four rows at a time, so a weight block is loaded once per four rows and the chunk stays
+// in cache across all of them. With many rows, F16 / BF16 chunks are widened to F32 in a
+// per-thread buffer and multiplied by sgemm instead.
+// The kernels are plain C, plus AVX2 + FMA + F16C versions chosen at run time
+// (__builtin_cpu_supports; VLM_NO_AVX2=1 forces plain C).
+#include <stdlib.h>
+#include <string.h>
+
+#include <cblas.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "core.h"
+#include "quant.h"
+
+#define CHUNK_ROWS  16   // weight rows per work item
+#define GEMM_ROWS   8    // F16 / BF16 with at least this many activation rows: widen + sgemm
+#define GEMM_CHUNK  64   // weight rows widened per sgemm
+
+// Dots of one weight row w (K values) with nr (1..4) activation rows a + r * as, into
+// out[r * os].
+typedef void (*dot_fn)(int64_t K, const void * w, const char * a, size_t as, int nr, float * out, int64_t os);
+
+// ---- plain C ---------------------------------------------------------------------------------
+
+// ref: ggml/src/ggml-cpu/quants.c ggml_vec_dot_q8_0_q8_0_generic
+static void dot_q8_0(int64_t K, const void * vw, const char * a, size_t as, int nr, float * out, int64_t os) {
+    const struct vlm_block_q8_0 * x = vw;
+    for (int r = 0; r < nr; r++) {
+        const struct vlm_block_q8_0 * y = (const void *)(a + r * as);
+        float sumf = 0;
+        for (int64_t ib = 0; ib < K / VLM_QK; ib++) {
+            int sumi = 0;
+            for (int j = 0; j < VLM_QK; j++) sumi += x[ib].qs[j] * y[ib].qs[j];
+            sumf += sumi * (vlm_f16_to_f32(x[ib].d) * vlm_f16_to_f32(y[ib].d));
+        }
+        out[r * os] = sumf;
+    }
+}
+
+// ref: ggml/src/ggml-cpu/quants.c ggml_vec_dot_q4_0_q8_0_generic
+static void dot_q4_0(int64_t K, const void * vw, const char * a, size_t as, int nr, float * out, int64_t os) {
+    const struct vlm_block_q4_0 * x = vw;
+    for (int r = 0; r < nr; r++) {
+        const struct vlm_block_q8_0 * y = (const void *)(a + r * as);
+        float sumf = 0;
+        for (int64_t ib = 0; ib < K / VLM_QK; ib++) {
+            int sumi0 = 0, sumi1 = 0;
+            for (int j = 0; j < VLM_QK / 2; ++j) {
+                const int v0 = (x[ib].qs[j] & 0x0F) - 8;
+                const int v1 = (x[ib].qs[j] >> 4) - 8;
+                sumi0 += v0 * y[ib].qs[j];
+                sumi1 += v1 * y[ib].qs[j + VLM_QK / 2];
+            }
+            sumf += (sumi0 + sumi1) * vlm_f16_to_f32(x[ib].d) * vlm_f16_to_f32(y[ib].d);
+        }
+        out[r * os] = sumf;
+    }
+}
+
+// The 8 scales (utmp[0..1] as bytes) and 8 mins (utmp[2..3]) of a Q4_K super-block.
+// ref: ggml/src/ggml-cpu/quants.c ggml_vec_dot_q4_K_q8_K_generic (the kmask unpacking)
+static inline void q4_K_scales(const uint8_t * scales, uint32_t utmp[4]) {
+    const uint32_t kmask1 = 0x3f3f3f3f, kmask2 = 0x0f0f0f0f, kmask3 = 0x03030303;
+    memcpy(utmp, scales, 12);
+    utmp[3] = ((utmp[2] >> 4) & kmask2) | (((utmp[1] >> 6) & kmask3) << 4);
+    const uint32_t uaux = utmp[1] & kmask1;
+    utmp[1] = (utmp[2] & kmask2) | (((utmp[0] >> 6) & kmask3) << 4);
+    utmp[2] = uaux;
+    utmp[0] &= kmask1;
+}
+
+// ref: ggml/src/ggml-cpu/quants.c ggml_vec_dot_q4_K_q8_K_generic
+static void dot_q4_K(int64_t K, const void * vw, const char * a, size_t as, int nr, float * out, int64_t os) {
+    const struct vlm_block_q4_K * x = vw;
+    for (int r = 0; r < nr; r++) {
+        const struct vlm_block_q8_K * y = (const void *)(a + r * as);
+        uint32_t utmp[4];
+        const uint8_t * scales = (const uint8_t *)&utmp[0], * mins = (const uint8_t *)&utmp[2];
+        int8_t  aux8[VLM_QK_K];
+        int16_t aux16[8];
+        int32_t aux32[8];
+        float   sums[8] = { 0 };
+        float   sumf = 0;
+        for (int64_t i = 0; i < K / VLM_QK_K; ++i) {
+            const uint8_t * q4 = x[i].qs;
+            const int8_t *  q8 = y[i].qs;
+            memset(aux32, 0, sizeof aux32);
+            int8_t * pa = aux8;
+            for (int j = 0; j < VLM_QK_K / 64; ++j) {
+                for (int l = 0; l < 32; ++l) pa[l] = (int8_t)(q4[l] & 0xF);
+                pa += 32;
+                for (int l = 0; l < 32; ++l) pa[l] = (int8_t)(q4[l] >> 4);
+                pa += 32;
+                q4 += 32;
+            }
+            q4_K_scales(x[i].scales, utmp);
+            int sumi = 0;
+            for (int j = 0; j < VLM_QK_K / 16; ++j) sumi += y[i].bsums[j] * mins[j / 2];
+            pa = aux8;
+            int is = 0;
+            for (int j = 0; j < VLM_QK_K / 32; ++j) {
+                int32_t scale = scales[is++];
+                for (int g = 0; g < 4; g++) {
+                    for (int l = 0; l < 8; ++l) aux16[l] = (int16_t)(q8[l] * pa[l]);
+                    for (int l = 0; l < 8; ++l) aux32[l] += scale * aux16[l];
+                    q8 += 8;
+                    pa += 8;
+                }
+            }
+            const float d = vlm_f16_to_f32(x[i].d) * y[i].d;
+            for (int l = 0; l < 8; ++l) sums[l] += d * aux32[l];
+            const float dmin = vlm_f16_to_f32(x[i].dmin) * y[i].d;
+            sumf -= dmin * sumi;
+        }
+        for (int l = 0; l < 8; ++l) sumf += sums[l];
+        out[r * os] = sumf;
+    }
+}
+
+static void dot_f16(int64_t K, const void * vw, const char * a, size_t as, int nr, float * out, int64_t os) {
+    const uint16_t * w = vw;
+    for (int r = 0; r < nr; r++) {
+        const float * y = (const float *)(a + r * as);
+        float sum = 0;
+        for (int64_t k = 0; k < K; k++) sum += vlm_f16_to_f32(w[k]) * y[k];
+        out[r * os] = sum;
+    }
+}
+
+static void dot_bf16(int64_t K, const void * vw, const char * a, size_t as, int nr, float * out, int64_t os) {
+    const uint16_t * w = vw;
+    for (int r = 0; r < nr; r++) {
+        const float * y = (const float *)(a + r * as);
+        float sum = 0;
+        for (int64_t k = 0; k < K; k++) sum += vlm_bf16_to_f32(w[k]) * y[k];
+        out[r * os] = sum;
+    }
+}
+
+// ---- AVX2 + FMA + F16C -------------------------------------------------------------------------
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define AVX2 __attribute__((target("avx2,fma,f16c")))
+#define AVX2_INLINE __attribute__((target("avx2,fma,f16c"), always_inline)) static inline
+
+// ref: ggml/src/ggml-cpu/arch/x86/quants.c hsum_float_8
+AVX2_INLINE float hsum_float_8(const __m256 x) {
+    __m128 res = _mm256_extractf128_ps(x, 1);
+    res = _mm_add_ps(res, _mm256_castps256_ps128(x));
+    res = _mm_add_ps(res, _mm_movehl_ps(res, res));
+    res = _mm_add_ss(res, _mm_movehdup_ps(res));
+    return _mm_cvtss_f32(res);
+}
+
+// ref: ggml/src/ggml-cpu/arch/x86/quants.c bytes_from_nibbles_32
+AVX2_INLINE __m256i bytes_from_nibbles_32(const uint8_t * rsi) {
+    const __m128i tmp   = _mm_loadu_si128((const __m128i *)rsi);
+    const __m256i bytes = _mm256_insertf128_si256(_mm256_castsi128_si256(tmp), _mm_srli_epi16(tmp, 4), 1);
+    return _mm256_and_si256(_mm256_set1_epi8(0xF), bytes);
+}
+
+// Sum of the products of |x| (u8) and sign(x) * y (i8) in 8 lanes, as floats.
+// ref: ggml/src/ggml-cpu/arch/x86/quants.c mul_sum_us8_pairs_float, sum_i16_pairs_float
+AVX2_INLINE __m256 mul_sum_us8_pairs_float(const __m256i ax, const __m256i sy) {
+    const __m256i dot = _mm256_maddubs_epi16(ax, sy);
+    return _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_set1_epi16(1), dot));
+}
+
+// Q8_0 / Q4_0 weights with nr Q8_0 activation rows: the weight block is unpacked and its
+// signs taken once for all rows.
+// ref: ggml/src/ggml-cpu/arch/x86/quants.c ggml_vec_dot_q8_0_q8_0, ggml_vec_dot_q4_0_q8_0 (AVX2)
+AVX2_INLINE void dot_q_rows_avx2(int64_t K, const void * vw, bool q4, const char * a, size_t as, const int nr,
+                                 float * out, int64_t os) {
+    __m256 acc[4] = { _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps() };
+    const struct vlm_block_q8_0 * x8 = vw;
+    const struct vlm_block_q4_0 * x4 = vw;
+    for (int64_t ib = 0; ib < K / VLM_QK; ib++) {
+        __m256i qx;
+        float   dx;
+        if (q4) {
+            qx = _mm256_sub_epi8(bytes_from_nibbles_32(x4[ib].qs), _mm256_set1_epi8(8));
+            dx = _cvtsh_ss(x4[ib].d);
+        } else {
+            qx = _mm256_loadu_si256((const __m256i *)x8[ib].qs);
+            dx = _cvtsh_ss(x8[ib].d);
+        }
+        const __m256i ax = _mm256_sign_epi8(qx, qx);
+        for (int r = 0; r < nr; r++) {
+            const struct vlm_block_q8_0 * y = (const struct vlm_block_q8_0 *)(a + r * as) + ib;
+            const __m256i sy = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)y->qs), qx);
+            acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(dx * _cvtsh_ss(y->d)), mul_sum_us8_pairs_float(ax, sy), acc[r]);
+        }
+    }
+    for (int r = 0; r < nr; r++) out[r * os] = hsum_float_8(acc[r]);
+}
+
+AVX2 static void dot_q8_0_avx2(int64_t K, const void * w, const char * a, size_t as, int nr, float * out, int64_t os) {
+    if (nr == 4) dot_q_rows_avx2(K, w, false, a, as, 4, out, os);
+    else for (int r = 0; r < nr; r++) dot_q_rows_avx2(K, w, false, a + r * as, as, 1, out + r * os, os);
+}
+
+AVX2 static void dot_q4_0_avx2(int64_t K, const void * w, const char * a, size_t as, int nr, float * out, int64_t os) {
+    if (nr == 4) dot_q_rows_avx2(K, w, true, a, as, 4, out, os);
+    else for (int r = 0; r < nr; r++) dot_q_rows_avx2(K, w, true, a + r * as, as, 1, out + r * os, os);
+}
+
+// ref: ggml/src/ggml-cpu/arch/x86/quants.c get_scale_shuffle_k4
+AVX2_INLINE __m256i scale_shuffle_k4(int i) {
+    static const uint8_t k_shuffle[256] = {
+         0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1,
+         2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3,
+         4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5,
+         6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7,
+         8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9,
+        10,11,10,11,10,11,10,11,10,11,10,11,10,11,10,11,10,11,10,11,10,11,10,11,10,11,10,11,10,11,10,11,
+        12,13,12,13,12,13,12,13,12,13,12,13,12,13,12,13,12,13,12,13,12,13,12,13,12,13,12,13,12,13,12,13,
+        14,15,14,15,14,15,14,15,14,15,14,15,14,15,14,15,14,15,14,15,14,15,14,15,14,15,14,15,14,15,14,15,
+    };
+    return _mm256_loadu_si256((const __m256i *)k_shuffle + i);
+}
+
+// Q4_K weights with nr Q8_K activation rows: nibbles and scales unpacked once for all rows.
+// ref: ggml/src/ggml-cpu/arch/x86/quants.c ggml_vec_dot_q4_K_q8_K (AVX2)
+AVX2_INLINE void dot_q4_K_rows_avx2(int64_t K, const void * vw, const char * a, size_t as, const int nr, float * out,
+                                    int64_t os) {
+    const struct vlm_block_q4_K * x = vw;
+    const __m256i m4 = _mm256_set1_epi8(0xF);
+    __m256 acc[4] = { _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps() };
+    __m128 acc_m[4] = { _mm_setzero_ps(), _mm_setzero_ps(), _mm_setzero_ps(), _mm_setzero_ps() };
+    for (int64_t i = 0; i < K / VLM_QK_K; ++i) {
+        uint32_t utmp[4];
+        q4_K_scales(x[i].scales, utmp);
+        const __m256i mins_and_scales = _mm256_cvtepu8_epi16(_mm_set_epi32((int)utmp[3], (int)utmp[2], (int)utmp[1], (int)utmp[0]));
+        const __m128i sc128  = _mm256_extracti128_si256(mins_and_scales, 0);
+        const __m256i scales = _mm256_insertf128_si256(_mm256_castsi128_si256(sc128), sc128, 1);
+        const float   dx = _cvtsh_ss(x[i].d), dminx = _cvtsh_ss(x[i].dmin);
+        __m256i sumi[4] = { _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256() };
+        const uint8_t * q4 = x[i].qs;
+        for (int j = 0; j < VLM_QK_K / 64; ++j) {
+            const __m256i scale_l = _mm256_shuffle_epi8(scales, scale_shuffle_k4(2 * j + 0));
+            const __m256i scale_h = _mm256_shuffle_epi8(scales, scale_shuffle_k4(2 * j + 1));
+            const __m256i q4bits  = _mm256_loadu_si256((const __m256i *)q4);
+            q4 += 32;
+            const __m256i q4l = _mm256_and_si256(q4bits, m4);
+            const __m256i q4h = _mm256_and_si256(_mm256_srli_epi16(q4bits, 4), m4);
+            for (int r = 0; r < nr; r++) {
+                const int8_t * q8 = ((const struct vlm_block_q8_K *)(a + r * as) + i)->qs + 64 * j;
+                __m256i p16l = _mm256_maddubs_epi16(q4l, _mm256_loadu_si256((const __m256i *)q8));
+                __m256i p16h = _mm256_maddubs_epi16(q4h, _mm256_loadu_si256((const __m256i *)(q8 + 32)));
+                p16l = _mm256_madd_epi16(scale_l, p16l);
+                p16h = _mm256_madd_epi16(scale_h, p16h);
+                sumi[r] = _mm256_add_epi32(sumi[r], _mm256_add_epi32(p16l, p16h));
+            }
+        }
+        for (int r = 0; r < nr; r++) {
+            const struct vlm_block_q8_K * y = (const struct vlm_block_q8_K *)(a + r * as) + i;
+            const __m256i q8sums = _mm256_loadu_si256((const __m256i *)y->bsums);
+            const __m128i q8s  = _mm_hadd_epi16(_mm256_extracti128_si256(q8sums, 0), _mm256_extracti128_si256(q8sums, 1));
+            const __m128i prod = _mm_madd_epi16(_mm256_extracti128_si256(mins_and_scales, 1), q8s);
+            acc_m[r] = _mm_fmadd_ps(_mm_set1_ps(-y->d * dminx), _mm_cvtepi32_ps(prod), acc_m[r]);
+            acc[r]   = _mm256_fmadd_ps(_mm256_set1_ps(y->d * dx), _mm256_cvtepi32_ps(sumi[r]), acc[r]);
+        }
+    }
+    for (int r = 0; r < nr; r++) {
+        __m128 m = _mm_add_ps(acc_m[r], _mm_movehl_ps(acc_m[r], acc_m[r]));
+        m = _mm_add_ss(m, _mm_movehdup_ps(m));
+        out[r * os] = hsum_float_8(acc[r]) + _mm_cvtss_f32(m);
+    }
+}
+
+AVX2 static void dot_q4_K_avx2(int64_t K, const void * w, const char * a, size_t as, int nr, float * out, int64_t os) {
+    if (nr == 4) dot_q4_K_rows_avx2(K, w, a, as, 4, out, os);
+    else for (int r = 0; r < nr; r++) dot_q4_K_rows_avx2(K, w, a + r * as, as, 1, out + r * os, os);
+}
+
+// F16 / BF16 weights with nr F32 activation rows: 8 weights widened once for all rows.
+AVX2_INLINE void dot_half_rows_avx2(int64_t K, const uint16_t * w, bool bf16, const char * a, size_t as, const int nr,
+                                    float * out, int64_t os) {
+    __m256 acc[4] = { _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps() };
+    int64_t k = 0;
+    for (; k + 8 <= K; k += 8) {
+        const __m128i h = _mm_loadu_si128((const __m128i *)(w + k));
+        const __m256  wv = bf16 ? _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16)) : _mm256_cvtph_ps(h);
+        for (int r = 0; r < nr; r++)
+            acc[r] = _mm256_fmadd_ps(wv, _mm256_loadu_ps((const float *)(a + r * as) + k), acc[r]);
+    }
+    for (int r = 0; r < nr; r++) {
+        const float * y = (const float *)(a + r * as);
+        float sum = hsum_float_8(acc[r]);
+        for (int64_t t = k; t < K; t++) sum += (bf16 ? vlm_bf16_to_f32(w[t]) : _cvtsh_ss(w[t])) * y[t];
+        out[r * os] = sum;
+    }
+}
+
+AVX2 static void dot_f16_avx2(int64_t K, const void * w, const char * a, size_t as, int nr, float * out, int64_t os) {
+    if (nr == 4) dot_half_rows_avx2(K, w, false, a, as, 4, out, os);
+    else for (int r = 0; r < nr; r++) dot_half_rows_avx2(K, w, false, a + r * as, as, 1, out + r * os, os);
+}
+
+AVX2 static void dot_bf16_avx2(int64_t K, const void * w, const char * a, size_t as, int nr, float * out, int64_t os) {
+    if (nr == 4) dot_half_rows_avx2(K, w, true, a, as, 4, out, os);
+    else for (int r = 0; r < nr; r++) dot_half_rows_avx2(K, w, true, a + r * as, as, 1, out + r * os, os);
+}
+
+static int g_avx2 = -1;   // -1: not checked yet
+
+static bool have_avx2(void) {
+    if (g_avx2 < 0) {
+        const char * e = getenv("VLM_NO_AVX2");
+        int ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c") &&
+                 !(e && *e == '1');
+        __atomic_store_n(&g_avx2, ok, __ATOMIC_RELAXED);
+    }
+    return g_avx2 == 1;
+}
+#else
+static bool have_avx2(void) { return false; }
+#endif
+
+// ---- driver ----------------------------------------------------------------------------------
+
+static void quantize_q8_0(const float * x, void * y, int64_t K) { vlm_dtype_traits(VLM_DTYPE_Q8_0)->from_f32(x, y, K); }
+static void quantize_q8_K(const float * x, void * y, int64_t K) { vlm_quantize_row_q8_K(x, y, K); }
+
+struct kernel {
+    dot_fn dot;
+    void (*quantize)(const float * x, void * y, int64_t K);   // activation row -> vec-dot type; NULL: F32 rows
+    size_t qblock_bytes;                                        // bytes per block of the vec-dot type
+    int    qblock;
+};
+
+static bool kernel_of(enum vlm_dtype wtype, struct kernel * k) {
+    bool avx2 = have_avx2();
+    memset(k, 0, sizeof *k);
+    switch (wtype) {
+        case VLM_DTYPE_F16:  k->dot = dot_f16;  break;
+        case VLM_DTYPE_BF16: k->dot = dot_bf16; break;
+        case VLM_DTYPE_Q8_0: k->dot = dot_q8_0; break;
+        case VLM_DTYPE_Q4_0: k->dot = dot_q4_0; break;
+        case VLM_DTYPE_Q4_K: k->dot = dot_q4_K; break;
+        default: return false;
+    }
+#if defined(__x86_64__) || defined(__i386__)
+    if (avx2) {
+        switch (wtype) {
+            case VLM_DTYPE_F16:  k->dot = dot_f16_avx2;  break;
+            case VLM_DTYPE_BF16: k->dot = dot_bf16_avx2; break;
+            case VLM_DTYPE_Q8_0: k->dot = dot_q8_0_avx2; break;
+            case VLM_DTYPE_Q4_0: k->dot = dot_q4_0_avx2; break;
+            case VLM_DTYPE_Q4_K: k->dot = dot_q4_K_avx2; break;
+            default: break;
+        }
+    }
+#else
+    (void)avx2;
+#endif
+    if (wtype == VLM_DTYPE_Q8_0 || wtype == VLM_DTYPE_Q4_0) {
+        k->quantize = quantize_q8_0;
+        k->qblock = VLM_QK;
+        k->qblock_bytes = sizeof(struct vlm_block_q8_0);
+    } else if (wtype == VLM_DTYPE_Q4_K) {
+        k->quantize = quantize_q8_K;
+        k->qblock = VLM_QK_K;
+        k->qblock_bytes = sizeof(struct vlm_block_q8_K);
+    }
+    return true;
+}
+
+// F16 / BF16 weights and many rows: GEMM_CHUNK weight rows at a time widened to F32 in a
+// per-thread buffer, then one single-threaded sgemm per chunk.
+static bool linear_widen_gemm(struct vlm_ctx * x, int64_t M, int64_t N, int64_t K, const float * A, int64_t lda,
+                              enum vlm_dtype wtype, const void * W, const float * bias, float * C) {
+    int      nt = x->n_threads;
+    size_t   w_row = vlm_dtype_nbytes(wtype, K);
+    int64_t  n_chunks = (N + GEMM_CHUNK - 1) / GEMM_CHUNK;
+    float ** bufs = calloc((size_t)nt, sizeof *bufs);
+    bool     ok = bufs != NULL;
+    for (int t = 0; ok && t < nt; t++) ok = (bufs[t] = malloc((size_t)GEMM_CHUNK * (size_t)K * sizeof(float))) != NULL;
+    if (ok) {
+        void (*widen)(const void *, float *, int64_t) = vlm_dtype_traits(wtype)->to_f32;
+        #pragma omp parallel for num_threads(nt) schedule(static)
+        for (int64_t c = 0; c < n_chunks; c++) {
+            int      t = 0;
+#ifdef _OPENMP
+            t = omp_get_thread_num();
+#endif
+            int64_t  n0 = c * GEMM_CHUNK, nn = N - n0 < GEMM_CHUNK ? N - n0 : GEMM_CHUNK;
+            float *  wf = bufs[t];
+            widen((const char *)W + (size_t)n0 * w_row, wf, nn * K);   // [nn, K]
+            if (bias)
+                for (int64_t m = 0; m < M; m++) memcpy(C + m * N + n0, bias + n0, (size_t)nn * sizeof(float));
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)M, (int)nn, (int)K, 1.0f, A, (int)lda, wf, (int)K,
+                        bias ? 1.0f : 0.0f, C + n0, (int)N);
+        }
+    } else {
+        vlm_ctx_fail(x, VLM_STATUS_OUT_OF_MEMORY, "cpu: out of memory for linear buffers");
+    }
+    for (int t = 0; bufs && t < nt; t++) free(bufs[t]);
+    free(bufs);
+    return ok;
+}
+
+bool vlm_cpu_linear_stored(struct vlm_ctx * x, int64_t M, int64_t N, int64_t K, const float * A, int64_t lda,
+                           enum vlm_dtype wtype, const void * W, const float * bias, float * C) {
+    struct kernel k;
+    if (!kernel_of(wtype, &k)) {
+        vlm_ctx_fail(x, VLM_STATUS_UNSUPPORTED, "cpu: linear with %s weights", vlm_dtype_name(wtype));
+        return false;
+    }
+    if (!k.quantize && M >= GEMM_ROWS) return linear_widen_gemm(x, M, N, K, A, lda, wtype, W, bias, C);
+    int          nt = x->n_threads;
+    size_t       w_row = vlm_dtype_nbytes(wtype, K);
+    const char * a = (const char *)A;
+    size_t       as = (size_t)lda * sizeof(float);
+    char *       aq = NULL;
+    if (k.quantize) {   // activations [M, K] -> [M, K / qblock] blocks
+        as = (size_t)(K / k.qblock) * k.qblock_bytes;
+        aq = malloc((size_t)M * as);
+        if (!aq) {
+            vlm_ctx_fail(x, VLM_STATUS_OUT_OF_MEMORY, "cpu: out of memory (%.1f MiB for quantized activations)",
+                         (double)M * (double)as / (1 << 20));
+            return false;
+        }
+        #pragma omp parallel for num_threads(nt) schedule(static) if (M * K > 16384)
+        for (int64_t m = 0; m < M; m++) k.quantize(A + m * lda, aq + (size_t)m * as, K);
+        a = aq;
+    }
+    int64_t n_chunks = (N + CHUNK_ROWS - 1) / CHUNK_ROWS;
+    // static schedule: each thread streams one contiguous range of weight rows
+    #pragma omp parallel for num_threads(nt) schedule(static) if (N * K > 32768)
+    for (int64_t c = 0; c < n_chunks; c++) {
+        int64_t n0 = c * CHUNK_ROWS, n1 = n0 + CHUNK_ROWS < N ? n0 + CHUNK_ROWS : N;
+        for (int64_t m0 = 0; m0 < M; m0 += 4) {
+            int nr = M - m0 < 4 ? (int)(M - m0) : 4;
+            for (int64_t n = n0; n < n1; n++) {
+                float * out = C + m0 * N + n;
+                k.dot(K, (const char *)W + (size_t)n * w_row, a + (size_t)m0 * as, as, nr, out, N);
+                if (bias)
+                    for (int r = 0; r < nr; r++) out[r * N] += bias[n];
+            }
+        }
+    }
+    free(aq);
+    return true;
+}
