@@ -299,6 +299,7 @@ static int run(int argc, char ** argv, bool ask) {
         const struct vlm_vqa_timings * t = vlm_vqa_timings(q);
         if (!json) {
             printf("\n");
+            fflush(stdout);   // the text before the statistics on stderr
             fprintf(stderr, "vlm %s: image %.0f ms%s, prompt %d tokens in %.0f ms (%d reused), first token at %.0f ms, "
                             "%d tokens in %.0f ms\n",
                     cmd, t->image_ms, t->image_cached ? " (cached)" : "", t->prompt_tokens, t->prompt_ms,

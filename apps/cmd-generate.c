@@ -189,6 +189,7 @@ int vlm_cmd_generate(int argc, char ** argv) {
     }
     double t_gen = now_ms() - t2;
     if (!json) printf("\n");
+    fflush(stdout);   // the text before the statistics on stderr
     if (st_path && !save_generation_tensors(st_path, ids, n_ids, logits_last, vlm_llm_n_vocab(m), &g)) {
         cli_fail(cmd, "%s", vlm_last_error());
         goto done;
