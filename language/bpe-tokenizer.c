@@ -12,6 +12,7 @@
 
 // ref: llama.cpp include/llama.h enum llama_token_attr
 #define ATTR_UNKNOWN      (1u << 0)
+#define ATTR_UNUSED       (1u << 1)
 #define ATTR_NORMAL       (1u << 2)
 #define ATTR_CONTROL      (1u << 3)
 #define ATTR_USER_DEFINED (1u << 4)
@@ -51,7 +52,7 @@ struct vlm_bpe_vocab {
     bool       add_bos, add_eos;
     bool       ignore_merges;   // a pre-token that is a token is taken whole
     enum pre_kind pre;
-    char       byte_char[256][2];   // GPT-2 byte character of each byte, UTF-8 (1 or 2 bytes)
+    char       byte_char[256][4];   // GPT-2 byte character of each byte, UTF-8 (1 or 2 bytes)
     uint8_t    byte_char_len[256];
     int16_t    char_byte[324];      // the byte of code point c < 324, -1 if none
 };
@@ -710,12 +711,12 @@ enum vlm_status vlm_bpe_vocab_load(const struct vlm_gguf * g, struct vlm_bpe_voc
 
     const char * model = NULL, * pre = NULL;
     if (!vlm_gguf_get_str(g, "tokenizer.ggml.model", &model)) return vlm_error(VLM_STATUS_BAD_MODEL, "tokenizer.ggml.model is missing");
-    if (strcmp(model, "gpt2") != 0) return vlm_error(VLM_STATUS_UNSUPPORTED, "unsupported tokenizer model '%s'", model);
+    if (strcmp(model, "gpt2") != 0) return vlm_error(VLM_STATUS_UNSUPPORTED, "unsupported tokenizer model '%.64s'", model);
     if (!vlm_gguf_get_str(g, "tokenizer.ggml.pre", &pre)) pre = "default";   // llama.cpp's fallback
     int kind = -1, pre_flags = 0;
     for (size_t i = 0; i < sizeof k_pre / sizeof k_pre[0]; i++)
         if (strcmp(pre, k_pre[i].name) == 0) kind = (int)k_pre[i].kind, pre_flags = k_pre[i].flags;
-    if (kind < 0) return vlm_error(VLM_STATUS_UNSUPPORTED, "unsupported pre-tokenizer '%s'", pre);
+    if (kind < 0) return vlm_error(VLM_STATUS_UNSUPPORTED, "unsupported pre-tokenizer '%.64s'", pre);
 
     uint64_t n_tok = 0, n_merges = 0;
     if (!str_array(g, "tokenizer.ggml.tokens", &n_tok)) return vlm_error(VLM_STATUS_BAD_MODEL, "tokenizer.ggml.tokens is missing or not a string array");
@@ -781,7 +782,7 @@ enum vlm_status vlm_bpe_vocab_load(const struct vlm_gguf * g, struct vlm_bpe_voc
         while (v->slots[h] >= 0) h = (h + 1) & mask;
         v->slots[h] = i;
         // ref: llama.cpp src/llama-vocab.cpp llama_vocab::impl::load (token types -> attributes)
-        static const uint16_t type_attr[7] = { 0, ATTR_NORMAL, ATTR_UNKNOWN, ATTR_CONTROL, ATTR_USER_DEFINED, 1u << 1, ATTR_BYTE };
+        static const uint16_t type_attr[7] = { 0, ATTR_NORMAL, ATTR_UNKNOWN, ATTR_CONTROL, ATTR_USER_DEFINED, ATTR_UNUSED, ATTR_BYTE };
         int32_t t;
         if (types) memcpy(&t, types + i, sizeof t);
         v->attr[i] = !types ? ATTR_NORMAL : (t >= 0 && t < 7) ? type_attr[t] : 0;
