@@ -12,6 +12,7 @@
 
 // ref: llama.cpp include/llama.h enum llama_token_attr
 #define ATTR_UNKNOWN      (1u << 0)
+#define ATTR_UNUSED       (1u << 1)
 #define ATTR_NORMAL       (1u << 2)
 #define ATTR_CONTROL      (1u << 3)
 #define ATTR_USER_DEFINED (1u << 4)
@@ -23,7 +24,7 @@
 #define MAX_TOKENS (1 << 24)
 #define MAX_TEXT_BYTES ((size_t)1 << 30)
 
-enum pre_kind { PRE_GPT2, PRE_DIGITS_GPT2 };
+enum pre_kind { PRE_GPT2, PRE_DIGITS_GPT2, PRE_LLAMA3, PRE_QWEN2 };
 
 struct merge_slot {
     uint64_t key;      // (left id + 1) << 32 | (right id + 1); 0 = empty
@@ -49,8 +50,9 @@ struct vlm_bpe_vocab {
     int32_t    n_eog;
     int32_t    bos, eos;
     bool       add_bos, add_eos;
+    bool       ignore_merges;   // a pre-token that is a token is taken whole
     enum pre_kind pre;
-    char       byte_char[256][2];   // GPT-2 byte character of each byte, UTF-8 (1 or 2 bytes)
+    char       byte_char[256][4];   // GPT-2 byte character of each byte, UTF-8 (1 or 2 bytes)
     uint8_t    byte_char_len[256];
     int16_t    char_byte[324];      // the byte of code point c < 324, -1 if none
 };
@@ -157,8 +159,6 @@ static bool spans_push(struct spans * s, size_t len) {
     return true;
 }
 
-#define CPT_OUT_OF_RANGE 0xFFFFFFFFu
-
 struct cpt_class { bool in_range, letter, number, space; };
 
 static struct cpt_class classify(const uint32_t * cpts, size_t pos, size_t end) {
@@ -193,71 +193,97 @@ static bool split_digits(const uint32_t * cpts, const struct spans * in, struct 
     return true;
 }
 
-// ref: llama.cpp src/unicode.cpp unicode_regex_split_custom_gpt2 —
+// ref: llama.cpp src/unicode.cpp unicode_regex_split_custom_gpt2 and _llama3 (their first
+// alternatives) — 's|'t|'re|'ve|'m|'ll|'d at pos, case-insensitive for llama3 (whose
+// unicode_tolower is ASCII's here: no other code point lower-cases to d, e, l, m, r, s, t, v):
+// the length of the match, 0 if none.
+static size_t match_contraction(const uint32_t * cpts, size_t pos, size_t end, bool ignore_case) {
+    if (cpts[pos] != '\'' || pos + 1 >= end) return 0;
+    uint32_t a = cpts[pos + 1], b = pos + 2 < end ? cpts[pos + 2] : 0;
+    if (ignore_case) {
+        a = a >= 'A' && a <= 'Z' ? a + 32 : a;
+        b = b >= 'A' && b <= 'Z' ? b + 32 : b;
+    }
+    if (a == 's' || a == 't' || a == 'm' || a == 'd') return 2;
+    if (pos + 2 < end && ((a == 'r' && b == 'e') || (a == 'v' && b == 'e') || (a == 'l' && b == 'l'))) return 3;
+    return 0;
+}
+
+// ref: llama.cpp src/unicode.cpp unicode_regex_split_custom_gpt2 and _llama3 (their last
+// alternatives) — \s+(?!\S)|\s+, else one code point: the end of the match at pos.
+static size_t match_spaces(const uint32_t * cpts, size_t pos, size_t end) {
+    size_t n = 0;
+    while (classify(cpts, pos + n, end).space) n++;
+    if (n > 1 && pos + n < end) return pos + n - 1;   // \s+(?!\S)
+    return pos + (n > 0 ? n : 1);
+}
+
+// ref: llama.cpp src/unicode.cpp unicode_regex_split_custom_gpt2 — the end of the match at pos of
 // 's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
-static bool split_gpt2(const uint32_t * cpts, const struct spans * in, struct spans * out) {
+static size_t match_gpt2(const uint32_t * cpts, size_t pos, size_t end) {
+    size_t n = match_contraction(cpts, pos, end, false);
+    if (n > 0) return pos + n;
+    const bool space = cpts[pos] == ' ';
+    const struct cpt_class f = classify(cpts, pos + space, end);
+    size_t p = pos + space;
+    if (f.letter) {
+        while (classify(cpts, p, end).letter) p++;
+        return p;
+    }
+    if (f.number) {
+        while (classify(cpts, p, end).number) p++;
+        return p;
+    }
+    if (f.in_range && !(f.space || f.letter || f.number)) {
+        for (struct cpt_class g = f; g.in_range && !(g.space || g.letter || g.number); g = classify(cpts, ++p, end)) {}
+        return p;
+    }
+    return match_spaces(cpts, pos, end);
+}
+
+// ref: llama.cpp src/unicode.cpp unicode_regex_split_custom_llama3 (max_digits 3) and
+// unicode_regex_split_custom_qwen2 (max_digits 1, the same otherwise) — the end of the match at pos of
+// (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+
+static size_t match_llama3(const uint32_t * cpts, size_t pos, size_t end, size_t max_digits) {
+    size_t n = match_contraction(cpts, pos, end, true);
+    if (n > 0) return pos + n;
+    const uint32_t cpt = cpts[pos];
+    const struct cpt_class flags = classify(cpts, pos, end);
+    size_t p = pos;
+    if (!(cpt == '\r' || cpt == '\n' || flags.number) && (flags.letter || classify(cpts, pos + 1, end).letter)) {
+        for (p = pos + 1; classify(cpts, p, end).letter; p++) {}
+        return p;
+    }
+    if (flags.number) {   // in groups of max_digits
+        while (p - pos < max_digits && classify(cpts, p, end).number) p++;
+        return p;
+    }
+    const struct cpt_class f2 = cpt == ' ' ? classify(cpts, pos + 1, end) : flags;
+    if (!(f2.space || f2.letter || f2.number) && flags.in_range) {
+        p += cpt == ' ';
+        for (struct cpt_class g = f2; g.in_range && !(g.space || g.letter || g.number); g = classify(cpts, ++p, end)) {}
+        while (p < end && (cpts[p] == '\r' || cpts[p] == '\n')) p++;
+        return p;
+    }
+    size_t last_rn_end = 0;   // \s*[\r\n]+
+    for (p = pos; classify(cpts, p, end).space; p++)
+        if (cpts[p] == '\r' || cpts[p] == '\n') last_rn_end = p + 1;
+    return last_rn_end > 0 ? last_rn_end : match_spaces(cpts, pos, end);
+}
+
+// Splits each word of in at the matches of the pre-tokenizer's pattern.
+static bool split_words(const uint32_t * cpts, const struct spans * in, struct spans * out, enum pre_kind kind) {
     size_t start = 0;
     for (size_t w = 0; w < in->n; w++) {
-        const size_t ini = start, end = start + in->len[w];
-        start = end;
-        size_t prev_end = ini;
-#define GET(p) ((p) >= ini && (p) < end ? cpts[p] : CPT_OUT_OF_RANGE)
-#define ADD(e) do { if ((e) > prev_end && !spans_push(out, (e) - prev_end)) return false; prev_end = (e); } while (0)
-        for (size_t pos = ini; pos < end;) {
-            const uint32_t cpt = GET(pos);
-            const struct cpt_class flags = classify(cpts, pos, end);
-            if (cpt == '\'' && pos + 1 < end) {
-                uint32_t next = GET(pos + 1);
-                if (next == 's' || next == 't' || next == 'm' || next == 'd') {
-                    pos += 2;
-                    ADD(pos);
-                    continue;
-                }
-                if (pos + 2 < end) {
-                    uint32_t next2 = GET(pos + 2);
-                    if ((next == 'r' && next2 == 'e') || (next == 'v' && next2 == 'e') || (next == 'l' && next2 == 'l')) {
-                        pos += 3;
-                        ADD(pos);
-                        continue;
-                    }
-                }
-            }
-            struct cpt_class f2 = cpt == ' ' ? classify(cpts, pos + 1, end) : flags;
-            if (f2.letter) {
-                pos += cpt == ' ';
-                while (f2.letter) f2 = classify(cpts, ++pos, end);
-                ADD(pos);
-                continue;
-            }
-            if (f2.number) {
-                pos += cpt == ' ';
-                while (f2.number) f2 = classify(cpts, ++pos, end);
-                ADD(pos);
-                continue;
-            }
-            if (f2.in_range && !(f2.space || f2.letter || f2.number)) {
-                pos += cpt == ' ';
-                while (f2.in_range && !(f2.space || f2.letter || f2.number)) f2 = classify(cpts, ++pos, end);
-                ADD(pos);
-                continue;
-            }
-            size_t n_space = 0;
-            while (classify(cpts, pos + n_space, end).space) n_space++;
-            if (n_space > 1 && GET(pos + n_space) != CPT_OUT_OF_RANGE) {   // \s+(?!\S)
-                pos += n_space - 1;
-                ADD(pos);
-                continue;
-            }
-            if (n_space > 0) {   // \s+
-                pos += n_space;
-                ADD(pos);
-                continue;
-            }
-            pos++;   // no match
-            ADD(pos);
+        const size_t end = start + in->len[w];
+        for (size_t pos = start; pos < end;) {
+            size_t e = kind == PRE_LLAMA3 ? match_llama3(cpts, pos, end, 3)
+                     : kind == PRE_QWEN2  ? match_llama3(cpts, pos, end, 1)
+                     : match_gpt2(cpts, pos, end);
+            if (!spans_push(out, e - pos)) return false;
+            pos = e;
         }
-#undef GET
-#undef ADD
+        start = end;
     }
     return true;
 }
@@ -349,6 +375,8 @@ static bool add_bigram(const struct vlm_bpe_vocab * v, struct work * w, int32_t 
 // ref: llama.cpp src/llama-vocab.cpp llm_tokenizer_bpe_session::tokenize — one word (its
 // byte-encoded text in w->word[0..n)) merged by rank, then looked up.
 static bool bpe_word(const struct vlm_bpe_vocab * v, struct work * w, size_t n) {
+    int32_t whole = v->ignore_merges ? find_text(v, w->word, n) : -1;
+    if (whole >= 0) return emit(w, whole);
     int32_t n_sym = 0;
     for (size_t off = 0; off < n;) {
         size_t k = (uint8_t)w->word[off] < 0x80 ? 1 : 2;   // byte characters are U+0000..U+0143
@@ -395,18 +423,19 @@ static bool tokenize_fragment(const struct vlm_bpe_vocab * v, struct work * w, c
     size_t n_cpts = cpts_from_utf8(text, len, w->cpts);
     w->a.n = w->b.n = 0;
     if (!spans_push(&w->a, n_cpts)) return false;
-    struct spans * words = &w->b;
-    if (v->pre == PRE_DIGITS_GPT2) {
-        if (!split_digits(w->cpts, &w->a, &w->b) || (w->a.n = 0, !split_gpt2(w->cpts, &w->b, &w->a))) return false;
-        words = &w->a;
-    } else if (!split_gpt2(w->cpts, &w->a, &w->b)) {
-        return false;
+    if (v->pre == PRE_DIGITS_GPT2) {   // \p{N} first
+        if (!split_digits(w->cpts, &w->a, &w->b)) return false;
+        struct spans t = w->a;
+        w->a = w->b;
+        w->b = t;
+        w->b.n = 0;
     }
+    if (!split_words(w->cpts, &w->a, &w->b, v->pre)) return false;
     size_t start = 0;
-    for (size_t i = 0; i < words->n; i++) {
+    for (size_t i = 0; i < w->b.n; i++) {
         size_t n = 0;
         // ref: llama.cpp src/unicode.cpp unicode_byte_encoding_process
-        for (size_t p = start; p < start + words->len[i]; p++) {
+        for (size_t p = start; p < start + w->b.len[i]; p++) {
             char u[4];
             int k = vlm_utf8_encode(w->cpts[p], u);
             if (!grow((void **)&w->word, &w->word_cap, n + 2 * (size_t)k, 1)) return false;
@@ -416,7 +445,7 @@ static bool tokenize_fragment(const struct vlm_bpe_vocab * v, struct work * w, c
                 n += v->byte_char_len[b];
             }
         }
-        start += words->len[i];
+        start += w->b.len[i];
         if (n > 0 && !bpe_word(v, w, n)) return false;
     }
     return true;
@@ -528,15 +557,23 @@ fail:
 // The pre-tokenizer names supported, with their regex lists.
 // ref: llama.cpp src/llama-vocab.cpp llama_vocab::impl::load (tokenizer_pre -> pre_type) and
 // llm_tokenizer_bpe::llm_tokenizer_bpe (pre_type -> regex_exprs)
-static const struct { const char * name; enum pre_kind kind; } k_pre[] = {
-    { "starcoder", PRE_DIGITS_GPT2 }, { "refact", PRE_DIGITS_GPT2 }, { "command-r", PRE_DIGITS_GPT2 },
-    { "smollm", PRE_DIGITS_GPT2 }, { "codeshell", PRE_DIGITS_GPT2 }, { "exaone", PRE_DIGITS_GPT2 },
-    { "minerva-7b", PRE_DIGITS_GPT2 }, { "mellum2", PRE_DIGITS_GPT2 },
-    { "gpt-2", PRE_GPT2 }, { "phi-2", PRE_GPT2 }, { "jina-es", PRE_GPT2 }, { "jina-de", PRE_GPT2 },
-    { "gigachat", PRE_GPT2 }, { "jina-v2-es", PRE_GPT2 }, { "jina-v2-de", PRE_GPT2 }, { "a.x-4.0", PRE_GPT2 },
-    { "mellum", PRE_GPT2 }, { "modern-bert", PRE_GPT2 }, { "mpt", PRE_GPT2 }, { "olmo", PRE_GPT2 },
-    { "jais", PRE_GPT2 }, { "trillion", PRE_GPT2 }, { "granite-docling", PRE_GPT2 }, { "exaone4", PRE_GPT2 },
-    { "jina-v1-en", PRE_GPT2 }, { "jina-v2-code", PRE_GPT2 }, { "roberta-bpe", PRE_GPT2 },
+#define LLAMA3_FLAGS 1   // ignore_merges and add_bos
+#define NO_BOS       2   // no default bos id
+static const struct { const char * name; enum pre_kind kind; int flags; } k_pre[] = {
+    { "starcoder", PRE_DIGITS_GPT2, 0 }, { "refact", PRE_DIGITS_GPT2, 0 }, { "command-r", PRE_DIGITS_GPT2, 0 },
+    { "smollm", PRE_DIGITS_GPT2, 0 }, { "codeshell", PRE_DIGITS_GPT2, 0 }, { "exaone", PRE_DIGITS_GPT2, 0 },
+    { "minerva-7b", PRE_DIGITS_GPT2, 0 }, { "mellum2", PRE_DIGITS_GPT2, 0 },
+    { "gpt-2", PRE_GPT2, 0 }, { "phi-2", PRE_GPT2, 0 }, { "jina-es", PRE_GPT2, 0 }, { "jina-de", PRE_GPT2, 0 },
+    { "gigachat", PRE_GPT2, 0 }, { "jina-v2-es", PRE_GPT2, 0 }, { "jina-v2-de", PRE_GPT2, 0 }, { "a.x-4.0", PRE_GPT2, 0 },
+    { "mellum", PRE_GPT2, 0 }, { "modern-bert", PRE_GPT2, 0 }, { "mpt", PRE_GPT2, 0 }, { "olmo", PRE_GPT2, 0 },
+    { "jais", PRE_GPT2, 0 }, { "trillion", PRE_GPT2, 0 }, { "granite-docling", PRE_GPT2, 0 }, { "exaone4", PRE_GPT2, 0 },
+    { "jina-v1-en", PRE_GPT2, 0 }, { "jina-v2-code", PRE_GPT2, 0 }, { "roberta-bpe", PRE_GPT2, 0 },
+    { "llama3", PRE_LLAMA3, LLAMA3_FLAGS }, { "llama-v3", PRE_LLAMA3, LLAMA3_FLAGS }, { "llama-bpe", PRE_LLAMA3, LLAMA3_FLAGS },
+    { "falcon3", PRE_LLAMA3, LLAMA3_FLAGS }, { "falcon-h1", PRE_LLAMA3, LLAMA3_FLAGS }, { "pixtral", PRE_LLAMA3, LLAMA3_FLAGS },
+    { "midm-2.0", PRE_LLAMA3, LLAMA3_FLAGS }, { "lfm2", PRE_LLAMA3, LLAMA3_FLAGS }, { "jina-v5-nano", PRE_LLAMA3, LLAMA3_FLAGS },
+    { "dbrx", PRE_LLAMA3, 0 }, { "smaug-bpe", PRE_LLAMA3, 0 }, { "glm4", PRE_LLAMA3, NO_BOS }, { "chatglm-bpe", PRE_LLAMA3, NO_BOS },
+    { "qwen2", PRE_QWEN2, 0 }, { "deepseek-r1-qwen", PRE_QWEN2, 0 }, { "kormo", PRE_QWEN2, 0 }, { "f2llmv2", PRE_QWEN2, 0 },
+    { "megrez", PRE_QWEN2, 0 }, { "stablelm2", PRE_QWEN2, 0 }, { "hunyuan", PRE_QWEN2, 0 }, { "solar-open", PRE_QWEN2, 0 },
 };
 
 // ref: llama.cpp src/llama-vocab.cpp llama_vocab::impl::load — texts of the auto-detected
@@ -674,12 +711,12 @@ enum vlm_status vlm_bpe_vocab_load(const struct vlm_gguf * g, struct vlm_bpe_voc
 
     const char * model = NULL, * pre = NULL;
     if (!vlm_gguf_get_str(g, "tokenizer.ggml.model", &model)) return vlm_error(VLM_STATUS_BAD_MODEL, "tokenizer.ggml.model is missing");
-    if (strcmp(model, "gpt2") != 0) return vlm_error(VLM_STATUS_UNSUPPORTED, "unsupported tokenizer model '%s'", model);
+    if (strcmp(model, "gpt2") != 0) return vlm_error(VLM_STATUS_UNSUPPORTED, "unsupported tokenizer model '%.64s'", model);
     if (!vlm_gguf_get_str(g, "tokenizer.ggml.pre", &pre)) pre = "default";   // llama.cpp's fallback
-    int kind = -1;
+    int kind = -1, pre_flags = 0;
     for (size_t i = 0; i < sizeof k_pre / sizeof k_pre[0]; i++)
-        if (strcmp(pre, k_pre[i].name) == 0) kind = (int)k_pre[i].kind;
-    if (kind < 0) return vlm_error(VLM_STATUS_UNSUPPORTED, "unsupported pre-tokenizer '%s'", pre);
+        if (strcmp(pre, k_pre[i].name) == 0) kind = (int)k_pre[i].kind, pre_flags = k_pre[i].flags;
+    if (kind < 0) return vlm_error(VLM_STATUS_UNSUPPORTED, "unsupported pre-tokenizer '%.64s'", pre);
 
     uint64_t n_tok = 0, n_merges = 0;
     if (!str_array(g, "tokenizer.ggml.tokens", &n_tok)) return vlm_error(VLM_STATUS_BAD_MODEL, "tokenizer.ggml.tokens is missing or not a string array");
@@ -704,6 +741,7 @@ enum vlm_status vlm_bpe_vocab_load(const struct vlm_gguf * g, struct vlm_bpe_voc
     int32_t n = (int32_t)n_tok;
     v->n_vocab = n;
     v->pre = (enum pre_kind)kind;
+    v->ignore_merges = v->add_bos = (pre_flags & LLAMA3_FLAGS) != 0;
     v->text_off = malloc(sizeof *v->text_off * (size_t)n);
     v->text_len = malloc(sizeof *v->text_len * (size_t)n);
     v->attr = calloc((size_t)n, sizeof *v->attr);
@@ -744,7 +782,7 @@ enum vlm_status vlm_bpe_vocab_load(const struct vlm_gguf * g, struct vlm_bpe_voc
         while (v->slots[h] >= 0) h = (h + 1) & mask;
         v->slots[h] = i;
         // ref: llama.cpp src/llama-vocab.cpp llama_vocab::impl::load (token types -> attributes)
-        static const uint16_t type_attr[7] = { 0, ATTR_NORMAL, ATTR_UNKNOWN, ATTR_CONTROL, ATTR_USER_DEFINED, 1u << 1, ATTR_BYTE };
+        static const uint16_t type_attr[7] = { 0, ATTR_NORMAL, ATTR_UNKNOWN, ATTR_CONTROL, ATTR_USER_DEFINED, ATTR_UNUSED, ATTR_BYTE };
         int32_t t;
         if (types) memcpy(&t, types + i, sizeof t);
         v->attr[i] = !types ? ATTR_NORMAL : (t >= 0 && t < 7) ? type_attr[t] : 0;
@@ -778,6 +816,7 @@ enum vlm_status vlm_bpe_vocab_load(const struct vlm_gguf * g, struct vlm_bpe_voc
     int32_t ids[N_IDS];
     for (int i = 0; i < N_IDS; i++) ids[i] = -1;
     ids[BOS] = ids[EOS] = 11 < n ? 11 : -1;
+    if (pre_flags & NO_BOS) ids[BOS] = -1;
     for (int k = 0; k < (int)(sizeof id_keys / sizeof id_keys[0]); k++) {
         int64_t val;
         if (vlm_gguf_get_int(g, id_keys[k], &val) && val >= 0 && val < n) ids[k < N_IDS ? k : deprecated_to[k - N_IDS]] = (int32_t)val;

@@ -82,13 +82,22 @@ enum vlm_status vlm_clip_decode(const struct vlm_clip_tokenizer * tok, const int
 //      and UNKNOWN tokens, longest first; without it only USER_DEFINED ones split it.
 //   2. Each other fragment is pre-tokenized by the regexes that llama.cpp lists for
 //      tokenizer.ggml.pre, implemented as code-point matchers with llama.cpp's Unicode 15.1
-//      classes: "smollm", "starcoder" and the names llama.cpp treats alike (\p{N} first, then
-//      the GPT-2 pattern 's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)),
-//      "gpt-2" and its aliases (the GPT-2 pattern alone). Any other name is refused.
+//      classes:
+//        "smollm", "starcoder" and the names llama.cpp treats alike: \p{N} first, then GPT-2's
+//          's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)
+//        "gpt-2" and its aliases: GPT-2's pattern alone;
+//        "llama-bpe" (llama3, ...), "dbrx", "smaug-bpe", "glm4": llama 3's pattern
+//          (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+
+//          (the llama3 family also takes a pre-token that is a token whole and adds BOS by default);
+//        "qwen2", "stablelm2", "hunyuan", ...: the same with \p{N} instead of \p{N}{1,3}.
+//      Any other name, and a missing one (llama.cpp's "default"), is refused.
 //   3. Each pre-token's bytes become GPT-2's byte characters, merged by the rank of
 //      tokenizer.ggml.merges; a final symbol that is not a token falls back to its bytes.
-// Token ids of equal-length special texts that overlap in a text may split differently from
-// llama.cpp, whose std::sort leaves their order unspecified (here: lower id first).
+// Where llama.cpp's result depends on hash-map or std::sort order, this takes the lower id:
+// equal-length special texts that overlap in a text, and a vocab with several texts of one
+// auto-detected kind (e.g. both "<|fim_pad|>" and "<fim_pad>"). Stricter than llama.cpp, which
+// accepts them: a merge without a space or naming a text that is not a token, duplicate token
+// texts (llama.cpp asserts), add_bos_token / add_eos_token without such a token.
 // The EOG set is llama.cpp's: eos, eot, eom, fim_pad/rep/sep and the tokens whose text is one
 // of its end-of-generation texts (<|endoftext|>, <|im_end|>, <end_of_utterance>, ...).
 

@@ -170,7 +170,7 @@ static void test_vlm_prompt(const struct vlm_bpe_vocab * v, const cJSON * vlm) {
     CHECK(vlm_bpe_token_id(v, "<fake_token_around_image>") == 49189, "<fake_token_around_image>");
     for (int r = 1; r <= 6; r++) {
         for (int col = 1; col <= 6; col++) {
-            char name[32];
+            char name[48];
             snprintf(name, sizeof name, "<row_%d_col_%d>", r, col);
             CHECK(vlm_bpe_token_id(v, name) == 49152 + (r - 1) * 6 + col, "%s", name);
         }
@@ -324,8 +324,8 @@ static const char * write_gguf(const char * name, const struct kv * kv, int n) {
 
 // "Ġ" is the byte character of ' '.
 static const char * const TOKENS[] = { "a", "b", "c", "\xc4\xa0", "1", "2", "3", "ab", "abc", "\xc4\xa0" "a", "12",
-                                       "<s>", "</s>", "<|endoftext|>", "<user>", NULL };
-static const int32_t TYPES[] = { 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 3, 3, 3, 4 };
+                                       "<s>", "</s>", "<|endoftext|>", "<user>", "bc", NULL };
+static const int32_t TYPES[] = { 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 3, 3, 3, 4, 1 };
 static const char * const MERGES[] = { "a b", "ab c", "\xc4\xa0 a", "1 2", NULL };
 
 enum { K_MODEL, K_PRE, K_TOKENS, K_TYPES, K_MERGES, K_BOS, K_EOS, K_ADD_BOS, K_N };
@@ -334,7 +334,7 @@ static void base_kv(struct kv kv[K_N]) {
     kv[K_MODEL] = (struct kv){ "tokenizer.ggml.model", KV_STR, "gpt2", NULL, NULL, 0 };
     kv[K_PRE] = (struct kv){ "tokenizer.ggml.pre", KV_STR, "gpt-2", NULL, NULL, 0 };
     kv[K_TOKENS] = (struct kv){ "tokenizer.ggml.tokens", KV_STRS, NULL, TOKENS, NULL, 0 };
-    kv[K_TYPES] = (struct kv){ "tokenizer.ggml.token_type", KV_I32S, NULL, NULL, TYPES, 15 };
+    kv[K_TYPES] = (struct kv){ "tokenizer.ggml.token_type", KV_I32S, NULL, NULL, TYPES, 16 };
     kv[K_MERGES] = (struct kv){ "tokenizer.ggml.merges", KV_STRS, NULL, MERGES, NULL, 0 };
     kv[K_BOS] = (struct kv){ "tokenizer.ggml.bos_token_id", KV_U32, NULL, NULL, NULL, 11 };
     kv[K_EOS] = (struct kv){ "tokenizer.ggml.eos_token_id", KV_U32, NULL, NULL, NULL, 12 };
@@ -406,7 +406,27 @@ static void test_synthetic(void) {
     kv[K_PRE].s = "smollm";
     v = load_kv(kv, "smollm", &st);
     if (v) expect_ids(v, "123", false, (int32_t[]){ 4, 5, 6 }, 3);   // digits split first
+    if (v) expect_ids(v, "bc", false, (int32_t[]){ 1, 2 }, 2);       // no merge "b c"
     vlm_bpe_vocab_free(v);
+
+    // llama3: \p{N}{1,3}, a pre-token that is a token is taken whole, BOS by default;
+    // qwen2: \p{N} one by one, merges as usual, no BOS by default
+    static const struct { const char * pre, * text; bool add_special; int32_t ids[3], n; } fam[] = {
+        { "llama-bpe", "123", false, { 10, 6 }, 2 },
+        { "llama-bpe", "bc", true, { 11, 15 }, 2 },
+        { "llama-bpe", "ab\r\n\r\n a", false, { 7, 9 }, 2 },   // "\r\n\r\n" has no token: dropped
+        { "qwen2", "123", true, { 4, 5, 6 }, 3 },
+        { "qwen2", "bc", false, { 1, 2 }, 2 },
+    };
+    for (size_t i = 0; i < sizeof fam / sizeof fam[0]; i++) {
+        base_kv(kv);
+        kv[K_PRE].s = fam[i].pre;
+        kv[K_ADD_BOS].key = NULL;
+        v = load_kv(kv, fam[i].pre, &st);
+        CHECK(st == VLM_STATUS_OK, "%s vocab: %s", fam[i].pre, vlm_last_error());
+        if (v) expect_ids(v, fam[i].text, fam[i].add_special, fam[i].ids, fam[i].n);
+        vlm_bpe_vocab_free(v);
+    }
 
     static const char * const merges_unknown[] = { "a b", "ab zz", NULL };
     static const char * const merges_nospace[] = { "a b", "abc", NULL };
@@ -423,7 +443,7 @@ static void test_synthetic(void) {
         { K_MERGES, false, NULL, merges_nospace, 0, "merge-nospace", VLM_STATUS_BAD_MODEL, "merge 1 ('abc') has no space" },
         { K_TOKENS, false, NULL, tokens_dup, 0, "tokens-dup", VLM_STATUS_BAD_MODEL, "token 2: duplicate text 'a'" },
         { K_TOKENS, false, NULL, tokens_one, 0, "tokens-one", VLM_STATUS_BAD_MODEL, "refers to an unknown token" },
-        { K_TYPES, false, NULL, NULL, 3, "types-few", VLM_STATUS_BAD_MODEL, "tokenizer.ggml.token_type: 3 types for 15 tokens" },
+        { K_TYPES, false, NULL, NULL, 3, "types-few", VLM_STATUS_BAD_MODEL, "tokenizer.ggml.token_type: 3 types for 16 tokens" },
         { K_TYPES, false, NULL, TOKENS, 0, "types-str", VLM_STATUS_BAD_MODEL, "tokenizer.ggml.token_type is not an int32 array" },
         { K_TOKENS, false, "abc", NULL, 0, "tokens-str", VLM_STATUS_BAD_MODEL, "tokenizer.ggml.tokens is missing or not a string array" },
     };

@@ -204,7 +204,8 @@ bpe_kvs = [
     gkv("tokenizer.ggml.add_bos_token", 7, b"\1"),
 ]
 put("fuzz-gguf", "bpe-vocab", gguf(bpe_kvs, []))
-put("fuzz-gguf", "bpe-vocab-gpt2", gguf(bpe_kvs[:1] + [gkv("tokenizer.ggml.pre", 8, gstr("gpt-2"))] + bpe_kvs[2:], []))
+for pre in ("gpt-2", "llama-bpe", "qwen2"):
+    put("fuzz-gguf", "bpe-vocab-" + pre, gguf(bpe_kvs[:1] + [gkv("tokenizer.ggml.pre", 8, gstr(pre))] + bpe_kvs[2:], []))
 
 # ---- config.json (fuzz-config-json) ----
 for rel in ("clip-tiny/config.json", "sam-tiny/config.json", "smolvlm-tiny/config.json"):
