@@ -16,6 +16,7 @@ int vlm_cmd_classify(int argc, char ** argv);
 int vlm_cmd_concepts(int argc, char ** argv);
 int vlm_cmd_bench(int argc, char ** argv);
 int vlm_cmd_serve(int argc, char ** argv);
+int vlm_cmd_quantize(int argc, char ** argv);
 
 // Writes n bytes to path atomically: a temporary file (mkstemp) in the same folder, then
 // rename; on failure nothing is left and err holds the reason.
