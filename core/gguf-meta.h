@@ -30,6 +30,24 @@ uint32_t     vlm_gguf_alignment(const struct vlm_gguf * g);
 const char * vlm_gguf_type_name(int32_t ggml_type);
 // The whole file as mapped (read-only; tensor data pointers point into it).
 void         vlm_gguf_mapping(const struct vlm_gguf * g, const void ** base, size_t * size);
+// Metadata record i (0 <= i < vlm_gguf_n_kv) as the file holds it: key, type and value bytes.
+bool         vlm_gguf_kv_record(const struct vlm_gguf * g, int64_t i, const char ** key, const void ** bytes, size_t * n);
+
+// Writes src to path as a GGUF v3 file, atomically (a temporary file in the same folder,
+// renamed over path when complete): every metadata record of src in order, except
+// general.alignment (the default 32 is used) and general.file_type (set to file_type when
+// >= 0, a llama_ftype value, else copied); then every tensor of src, tensor i stored as
+// types[i]: the stored bytes when the type is unchanged, else converted through F32 with the
+// dtype table (ggml's reference quantizers). A type must hold whole rows (a row length that is
+// a multiple of its block). progress, when not NULL, gets one line per tensor.
+enum vlm_status vlm_gguf_write_retyped(const char * path, const struct vlm_gguf * src, const enum vlm_dtype * types,
+                                       int64_t file_type, FILE * progress);
+// `vlm quantize`: in_path re-typed to out_path. type F32: every float or quantized tensor to
+// F32; F16, Q8_0, Q4_0, Q4_K: the 2-D tensors named *.weight except *_norm.weight (token_embd
+// included), rows that Q4_K cannot hold (not a multiple of 256) as Q8_0, rows no type can
+// hold as they are; the rest as stored. general.file_type becomes the llama_ftype value
+// (0, 1, 7, 2, 14 = MOSTLY_Q4_K_S).
+enum vlm_status vlm_gguf_quantize(const char * in_path, const char * out_path, enum vlm_dtype type, FILE * progress);
 
 // The weight store (weights.c) for a GGUF file: like vlm_weights_load, with F16 / BF16 / Q8_0 /
 // Q4_0 / Q4_K tensors converted to F32 and I32 kept; other quantized types fail with

@@ -36,6 +36,7 @@ struct gguf_kv {
     const uint8_t * data;       // the value's bytes in the map (arrays: the first element)
     char *          str;        // STRING: NUL-terminated copy
     uint64_t *      str_offs;   // STRING arrays: offset of each element's length field from data
+    size_t          rec_begin, rec_end;   // the whole record (key, type, value) in the file
 };
 
 struct vlm_gguf {
@@ -292,6 +293,14 @@ bool vlm_gguf_get_array_str(const struct vlm_gguf * g, const char * key, uint64_
     return true;
 }
 
+bool vlm_gguf_kv_record(const struct vlm_gguf * g, int64_t i, const char ** key, const void ** bytes, size_t * n) {
+    if (!g || i < 0 || i >= g->n_kv) return false;
+    *key = g->kv[i].key;
+    *bytes = (const uint8_t *)g->map + g->kv[i].rec_begin;
+    *n = g->kv[i].rec_end - g->kv[i].rec_begin;
+    return true;
+}
+
 void vlm_gguf_mapping(const struct vlm_gguf * g, const void ** base, size_t * size) {
     *base = g ? g->map : NULL;
     *size = g ? g->map_size : 0;
@@ -479,6 +488,7 @@ enum vlm_status vlm_gguf_open(const char * path, struct vlm_gguf ** out) {
         struct gguf_kv * kv = &g->kv[i];
         const char * key;
         uint64_t key_len;
+        kv->rec_begin = r.pos;
         if (!rd_str(&r, &key, &key_len, "a metadata key")) goto fail;
         if (!(kv->key = dup_str(key, key_len))) { status = vlm_error(VLM_STATUS_OUT_OF_MEMORY, "%s: out of memory", path); goto fail; }
         g->n_kv = (int64_t)i + 1;
@@ -524,6 +534,7 @@ enum vlm_status vlm_gguf_open(const char * path, struct vlm_gguf ** out) {
             kv->data = r.p + r.pos;
             if (!skip_value(&r, kv->type, 0, kv->key)) goto fail;
         }
+        kv->rec_end = r.pos;
         if (strcmp(kv->key, "general.alignment") == 0) {
             uint32_t a;
             if (kv->type != VLM_GGUF_TYPE_UINT32) {

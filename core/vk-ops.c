@@ -62,6 +62,7 @@ static bool numel_u32(struct vlm_ctx * x, const struct vlm_tensor * t, uint32_t 
 struct pc_copy {
     uint32_t ne[4], sa[4], sd[4];
     uint32_t a_off, d_off, a_dt, d_dt, n;
+    uint32_t a_row, a_row_bytes;   // block-dtype sources (contiguous): values and bytes per row
 };
 PC_CHECK(struct pc_copy);
 
@@ -76,6 +77,11 @@ static void record_copy(struct vlm_ctx * x, const struct vlm_tensor * src, const
     for (int i = 0; i < 4; i++) { pc.ne[i] = vd.ne[i]; pc.sa[i] = va.st[i]; pc.sd[i] = vd.st[i]; }
     pc.a_dt = dt(src);
     pc.d_dt = dt(dst);
+    if (vlm_dtype_is_block(src->dtype)) {
+        int64_t row = src->shape[src->n_dims - 1];
+        pc.a_row = (uint32_t) row;
+        pc.a_row_bytes = (uint32_t) vlm_dtype_nbytes(src->dtype, row);
+    }
     dispatch_1d(x, "copy", b, 2, 1u << 1, &pc, sizeof pc, pc.n, 0);
 }
 
@@ -332,6 +338,11 @@ static void op_linear(struct vlm_ctx * x, const struct vlm_op * op) {
     pc.a_sb = (uint32_t) sb; pc.a_sm0 = (uint32_t) s0; pc.a_sm1 = (uint32_t) s1; pc.a_m1 = (uint32_t) m1;
     pc.a_sk = (uint32_t) in->stride[in->n_dims - 1];
     pc.b_sb = 0; pc.b_sk = 1; pc.b_sn = (uint32_t) K;
+    if (vlm_dtype_is_block(w->dtype)) {   // rows addressed in bytes
+        size_t row_bytes = vlm_dtype_nbytes(w->dtype, K);
+        if (!fits_u32(x, (int64_t) row_bytes, "row size")) return;
+        pc.b_sn = (uint32_t) row_bytes;
+    }
     record_gemm(x, "matmul", pc.M, pc.N, (uint32_t) batch, b, 4, extra, &pc, sizeof pc, 2.0 * batch * M * N * K);
 }
 
@@ -556,7 +567,10 @@ static void op_gather(struct vlm_ctx * x, const struct vlm_op * op) {
     pc.V = (uint32_t) tab->shape[0];
     pc.ne1 = vi.ne[2]; pc.ne2 = vi.ne[3];
     pc.si[0] = vi.st[1]; pc.si[1] = vi.st[2]; pc.si[2] = vi.st[3];
-    pc.t_s0 = (uint32_t) tab->stride[0];
+    // block dtypes (contiguous): t_s0 is the row's bytes
+    size_t row_bytes = vlm_dtype_nbytes(tab->dtype, tab->shape[1]);
+    if (vlm_dtype_is_block(tab->dtype) && !fits_u32(x, (int64_t) row_bytes, "row size")) return;
+    pc.t_s0 = (uint32_t) (vlm_dtype_is_block(tab->dtype) ? row_bytes : (size_t) tab->stride[0]);
     pc.t_s1 = (uint32_t) tab->stride[1];
     pc.t_dt = dt(tab);
     dispatch_1d(x, "gather", b, 3, 1u << 2, &pc, sizeof pc, pc.n, 0);

@@ -10,6 +10,9 @@
 #define DT_BF16 2u
 #define DT_I32  3u
 #define DT_U8   4u
+#define DT_Q8_0 6u   // block types (enum vlm_dtype): addressed in bytes, see DEFINE_LOAD_BLOCK
+#define DT_Q4_0 7u
+#define DT_Q4_K 8u
 
 // Element i of a raw uint buffer holding dtype dt (i must be a plain variable).
 #define LOAD_F32(buf, i)  uintBitsToFloat(buf[i])
@@ -25,6 +28,39 @@
     ((dt) == DT_F32 || (dt) == DT_I32 ? buf[i]                             \
    : (dt) == DT_U8 ? ((buf[(i) >> 2u] >> (((i) & 3u) * 8u)) & 255u)        \
    : ((buf[(i) >> 1u] >> (((i) & 1u) * 16u)) & 65535u))
+
+// Byte b and the half at even byte b of a raw uint buffer.
+#define BYTE_AT(buf, b) ((buf[(b) >> 2u] >> (((b) & 3u) * 8u)) & 255u)
+#define HALF_AT(buf, b) unpackHalf2x16(buf[(b) >> 2u] >> (((b) & 2u) * 8u)).x
+
+// Defines `float NAME(uint dt, uint row, uint k)`: value k of the block-type row starting at
+// byte row of buf (ggml's block layouts, core/quant.h; dequantized as ggml's dequantize_row_*).
+// ref: ggml/src/ggml-quants.c dequantize_row_q8_0, dequantize_row_q4_0, dequantize_row_q4_K
+#define DEFINE_LOAD_BLOCK(NAME, buf)                                                        \
+float NAME(uint dt, uint row, uint k) {                                                     \
+    if (dt == DT_Q8_0) {                                                                    \
+        uint b = row + (k >> 5u) * 34u;                                                     \
+        int q = int(BYTE_AT(buf, b + 2u + (k & 31u)) << 24u) >> 24;                         \
+        return HALF_AT(buf, b) * float(q);                                                  \
+    }                                                                                       \
+    if (dt == DT_Q4_0) {                                                                    \
+        uint b = row + (k >> 5u) * 18u, j = k & 31u;                                        \
+        uint q = (BYTE_AT(buf, b + 2u + (j & 15u)) >> ((j >> 4u) * 4u)) & 15u;              \
+        return HALF_AT(buf, b) * (float(q) - 8.0);                                          \
+    }                                                                                       \
+    uint b = row + (k >> 8u) * 144u, j = k & 255u, sub = j >> 5u;                           \
+    uint q = (BYTE_AT(buf, b + 16u + (j >> 6u) * 32u + (j & 31u)) >> ((sub & 1u) * 4u)) & 15u; \
+    uint sc, mn;                                                                            \
+    if (sub < 4u) {                                                                         \
+        sc = BYTE_AT(buf, b + 4u + sub) & 63u;                                              \
+        mn = BYTE_AT(buf, b + 8u + sub) & 63u;                                              \
+    } else {                                                                                \
+        uint e = BYTE_AT(buf, b + 8u + sub);                                                \
+        sc = (e & 15u) | ((BYTE_AT(buf, b + sub) >> 6u) << 4u);                             \
+        mn = (e >> 4u) | ((BYTE_AT(buf, b + 4u + sub) >> 6u) << 4u);                        \
+    }                                                                                       \
+    return HALF_AT(buf, b) * float(sc) * float(q) - HALF_AT(buf, b + 2u) * float(mn);       \
+}
 
 // fp32 -> IEEE half, round to nearest even (NaN stays NaN, overflow -> inf).
 uint f32_to_f16_bits(float f) {

@@ -3,7 +3,8 @@
 #include "common.glsl"
 
 // copy.comp: d[i0,i1,i2,i3] = convert(a[i0,i1,i2,i3]) for 4-D strided views of any dtype
-// (COPY, CONCAT halves, downloads of views). Same dtype copies raw bits; F16/BF16/U8
+// (COPY, CONCAT halves, downloads of views); block-dtype sources (Q8_0, Q4_0, Q4_K) to F32.
+// Same dtype copies raw bits; F16/BF16/U8
 // destinations are written with atomics so neighbouring elements are never clobbered.
 // Float -> I32 truncates toward zero; float -> U8 rounds to nearest and clamps to [0, 255].
 // Bindings: 0 a (raw), 1 d (raw). Dispatch: ceil(n / 256) workgroups folded over x/y.
@@ -19,7 +20,10 @@ layout(push_constant) uniform Params {   // mirrors struct pc_copy (core/vk-ops.
     uint a_off, d_off;                   // element offsets
     uint a_dt, d_dt;
     uint n;
+    uint a_row, a_row_bytes;             // block-dtype a (contiguous, a_off in bytes): row length, bytes
 } p;
+
+DEFINE_LOAD_BLOCK(load_block_a, data_a)
 
 void store_sub(uint i, uint bits, uint width) {   // width 8 or 16
     uint lg = width == 8u ? 2u : 1u;   // log2(elements per word)
@@ -38,7 +42,11 @@ void main() {
     uint ia = p.a_off + i0 * p.sa0 + i1 * p.sa1 + i2 * p.sa2 + i3 * p.sa3;
     uint id = p.d_off + i0 * p.sd0 + i1 * p.sd1 + i2 * p.sd2 + i3 * p.sd3;
     uint bits;
-    if (p.a_dt == p.d_dt) {
+    if (p.a_dt >= DT_Q8_0) {   // to F32 (ops.c allows nothing else)
+        uint rel = i0 * p.sa0 + i1 * p.sa1 + i2 * p.sa2 + i3 * p.sa3;
+        uint row = fdiv(rel, p.a_row);
+        bits = floatBitsToUint(load_block_a(p.a_dt, p.a_off + row * p.a_row_bytes, rel - row * p.a_row));
+    } else if (p.a_dt == p.d_dt) {
         bits = RAW(data_a, p.a_dt, ia);
     } else {
         float v = p.a_dt == DT_I32 ? 0.0 : LOAD(data_a, p.a_dt, ia);

@@ -2,7 +2,8 @@
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 
-// gather.comp: out[n, d] = table[ids[n], d]; table [V, D] any float dtype and strides, ids I32
+// gather.comp: out[n, d] = table[ids[n], d]; table [V, D] any float dtype and strides (or a
+// contiguous block dtype, rows of t_s0 bytes), ids I32
 // with up to 3 dims (flattened row-major to n). Ids outside [0, V) give zero rows.
 // Bindings: 0 table (raw), 1 ids (i32), 2 d (contiguous [N, D]).
 // Dispatch: ceil(N * D / 256) workgroups folded over x/y.
@@ -19,6 +20,8 @@ layout(push_constant) uniform Params {   // mirrors struct pc_gather (core/vk-op
     uint d_off, n;
 } p;
 
+DEFINE_LOAD_BLOCK(load_block_t, data_t)
+
 void main() {
     uint idx = flat_group() * 256u + gl_LocalInvocationID.x;
     if (idx >= p.n) return;
@@ -29,8 +32,12 @@ void main() {
     int id = data_i[p.i_off + i0 * p.si0 + i1 * p.si1 + i2 * p.si2];
     float v = 0.0;
     if (id >= 0 && uint(id) < p.V) {
-        uint it = p.t_off + uint(id) * p.t_s0 + d * p.t_s1;
-        v = LOAD(data_t, p.t_dt, it);
+        if (p.t_dt >= DT_Q8_0) {   // contiguous rows of t_s0 bytes from byte t_off
+            v = load_block_t(p.t_dt, p.t_off + uint(id) * p.t_s0, d);
+        } else {
+            uint it = p.t_off + uint(id) * p.t_s0 + d * p.t_s1;
+            v = LOAD(data_t, p.t_dt, it);
+        }
     }
     data_d[p.d_off + idx] = v;
 }

@@ -4,7 +4,8 @@
 
 // matmul.comp: D[z, m, n] = sum_k A[z, m, k] * B[z, k, n] (+ bias[n]) — MATMUL and LINEAR.
 // A rows are two-level (row m -> (m / a_m1, m % a_m1)) so LINEAR's leading dims need no copy.
-// LINEAR passes B = W^T: b_sk = 1, b_sn = K. D is contiguous [batch, M, N].
+// LINEAR passes B = W^T: b_sk = 1, b_sn = K; for block-dtype weights (Q8_0, Q4_0, Q4_K) b_off
+// and b_sn are in bytes and every value is dequantized as it is loaded. D is contiguous [batch, M, N].
 // Bindings: 0 A (raw, A_DT), 1 B (raw, B_DT), 2 bias (raw, BIAS_DT), 3 D.
 // Dispatch: (ceil(N / BN), ceil(M / BM), batch).
 layout(constant_id = 6) const uint A_DT = 0;
@@ -26,8 +27,14 @@ layout(push_constant) uniform Params {   // mirrors struct pc_matmul (core/vk-op
 
 uint a_row(uint m) { uint r0 = fdiv(m, p.a_m1); return p.a_off + gl_WorkGroupID.z * p.a_sb + r0 * p.a_sm0 + (m - r0 * p.a_m1) * p.a_sm1; }
 float a_load(uint base, uint k) { uint i = base + k * p.a_sk; return LOAD(data_a, A_DT, i); }
+DEFINE_LOAD_BLOCK(load_block_b, data_b)
+
 uint b_col(uint n) { return p.b_off + gl_WorkGroupID.z * p.b_sb + n * p.b_sn; }
-float b_load(uint base, uint k) { uint i = base + k * p.b_sk; return LOAD(data_b, B_DT, i); }
+float b_load(uint base, uint k) {
+    if (B_DT >= DT_Q8_0) return load_block_b(B_DT, base, k);   // dequantized in the inner loop
+    uint i = base + k * p.b_sk;
+    return LOAD(data_b, B_DT, i);
+}
 void d_store(uint m, uint n, float v) {
     if (HAS_BIAS != 0u) { uint i = p.c_off + n; v += LOAD(data_c, BIAS_DT, i); }
     data_d[p.d_off + (gl_WorkGroupID.z * p.M + m) * p.N + n] = v;

@@ -59,6 +59,14 @@ static void input_init(struct input * in, enum vlm_dtype dt, int nd, const int64
     in->nd = nd;
     for (int i = 0; i < 4; i++) in->shape[i] = i < nd ? shape[i] : 1;
     int64_t n = numel_of(nd, shape);
+    if (vlm_dtype_is_block(dt)) {   // block dtypes: quantized from uniform values by the table
+        float * f = malloc((size_t) n * sizeof(float));
+        for (int64_t k = 0; k < n; k++) f[k] = test_rand(&rng) * amp;
+        in->data = malloc(vlm_dtype_nbytes(dt, n) + 16);
+        vlm_dtype_traits(dt)->from_f32(f, in->data, n);
+        free(f);
+        return;
+    }
     in->data = malloc((size_t) n * vlm_dtype_size(dt) + 16);
     for (int64_t k = 0; k < n; k++) {
         float v = test_rand(&rng) * amp;
@@ -579,6 +587,54 @@ static void cases_data(struct vlm_ctx * cpu, struct vlm_ctx * vk) {
         }
 }
 
+// Quantized weights: the CPU rounds activations to Q8_0 (Q8_0 / Q4_0 weights) or Q8_K (Q4_K),
+// Vulkan multiplies them in F32, so linear differs by the activation rounding: NMSE 2e-4 and
+// 4e-4 (as test-ops-quant.c's bounds against F32 activations). Gather and copy: the same
+// dequantization on both sides up to float contraction, 1e-12.
+static void cases_quant(struct vlm_ctx * cpu, struct vlm_ctx * vk) {
+    const enum vlm_dtype W[3] = { VLM_DTYPE_Q8_0, VLM_DTYPE_Q4_0, VLM_DTYPE_Q4_K };
+    const char * names[3][3] = { { "linear(w q8_0)", "gather(q8_0)", "copy(q8_0->f32)" },
+                                 { "linear(w q4_0)", "gather(q4_0)", "copy(q4_0->f32)" },
+                                 { "linear(w q4_k)", "gather(q4_k)", "copy(q4_k->f32)" } };
+    for (int t = 0; t < 3; t++) {
+        int64_t blk = W[t] == VLM_DTYPE_Q4_K ? 256 : 32;
+        struct { int64_t M, K, N; bool bias; } L[] = {
+            { 1, blk, 37, false }, { 3, 3 * blk, 129, true }, { 17, 2 * blk, 61, true }, { 64, 5 * blk, 33, false },
+        };
+        for (size_t i = 0; i < sizeof L / sizeof L[0]; i++) {
+            struct tcase c = { .name = names[t][0], .op = VLM_OP_LINEAR, .tol = W[t] == VLM_DTYPE_Q4_K ? 4e-4 : 2e-4 };
+            IN(c, 0, VLM_DTYPE_F32, 1.0f, L[i].M, L[i].K);
+            IN(c, 1, W[t], 0.2f, L[i].N, L[i].K);
+            if (L[i].bias) IN(c, 2, VLM_DTYPE_F32, 1.0f, L[i].N);
+            run_case(cpu, vk, &c);
+            case_free(&c);
+        }
+        // 3-D input with a sliced (non-mergeable) leading dim
+        struct tcase c = { .name = names[t][0], .op = VLM_OP_LINEAR, .tol = W[t] == VLM_DTYPE_Q4_K ? 4e-4 : 2e-4 };
+        IN(c, 0, VLM_DTYPE_F32, 1.0f, 3, 9, blk);
+        input_slice(&c.in[0], 1, 2, 6);
+        IN(c, 1, W[t], 0.2f, 45, blk);
+        run_case(cpu, vk, &c);
+        case_free(&c);
+
+        struct tcase g = { .name = names[t][1], .op = VLM_OP_GATHER, .tol = TOL_EXACT };
+        IN(g, 0, W[t], 1.0f, 29, 2 * blk);
+        IN(g, 1, VLM_DTYPE_I32, 1.0f, 2, 5);
+        int32_t * ids = g.in[1].data;
+        for (int k = 0; k < 10; k++) ids[k] = (int32_t) ((k * 11 + t) % 29);
+        run_case(cpu, vk, &g);
+        case_free(&g);
+
+        for (int view = 0; view < 2; view++) {   // whole tensor, then rows 4..11
+            struct tcase cp = { .name = names[t][2], .op = VLM_OP_COPY, .i = { VLM_DTYPE_F32, view }, .tol = TOL_EXACT };
+            IN(cp, 0, W[t], 2.0f, 13, 3 * blk);
+            if (view) input_slice(&cp.in[0], 0, 4, 8);
+            run_case(cpu, vk, &cp);
+            case_free(&cp);
+        }
+    }
+}
+
 static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -649,7 +705,7 @@ static void run_all(struct vlm_ctx * cpu, struct vlm_ctx * vk, const char * filt
     struct { const char * name; void (*fn)(struct vlm_ctx *, struct vlm_ctx *); } groups[] = {
         { "linear", cases_linear }, { "matmul", cases_matmul }, { "elementwise", cases_elementwise }, { "norm", cases_norm },
         { "softmax", cases_softmax }, { "attention", cases_attention }, { "conv", cases_conv },
-        { "resample", cases_resample }, { "data", cases_data },
+        { "resample", cases_resample }, { "data", cases_data }, { "quant", cases_quant },
     };
     for (size_t g = 0; g < sizeof groups / sizeof groups[0]; g++)
         if (!filter || strstr(filter, groups[g].name)) groups[g].fn(cpu, vk);
@@ -657,7 +713,7 @@ static void run_all(struct vlm_ctx * cpu, struct vlm_ctx * vk, const char * filt
 
 int main(int argc, char ** argv) {
     // usage: test-ops-vulkan [-o group,group] (groups: linear matmul elementwise norm softmax
-    //        attention conv resample data bench)
+    //        attention conv resample data quant bench)
     const char * filter = NULL;
     for (int i = 1; i + 1 < argc; i++)
         if (strcmp(argv[i], "-o") == 0) filter = argv[i + 1];
@@ -689,7 +745,7 @@ int main(int argc, char ** argv) {
     if (vk) {
         printf("== %s (VLM_VK_DISABLE_PUSH_DESCRIPTOR=1)\n", vlm_ctx_backend_name(vk));
         // every shader family once more through descriptor pools (the cheaper groups)
-        run_all(cpu, vk, filter ? filter : "linear,matmul,norm,softmax,attention,data");
+        run_all(cpu, vk, filter ? filter : "linear,matmul,norm,softmax,attention,data,quant");
         vlm_ctx_free(vk);
     }
     vlm_ctx_free(cpu);
