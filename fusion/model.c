@@ -31,7 +31,8 @@ static enum vlm_model_kind detect_kind(const struct vlm_safetensors * st) {
 
 // Loads the weights onto m->ctx and runs the architecture's init.
 static enum vlm_status init_weights(struct vlm_model * m) {
-    enum vlm_status st = m->gguf ? vlm_weights_load_gguf(m->ctx, m->gguf, NULL, &m->weights)
+    // GGUF weights stay in their stored type (F16, Q8_0, Q4_K, ...): the kernels consume them
+    enum vlm_status st = m->gguf ? vlm_weights_load_gguf_stored(m->ctx, m->gguf, NULL, &m->weights)
                                  : vlm_weights_load(m->ctx, m->file, NULL, &m->weights);
     if (st != VLM_STATUS_OK) return st;
     switch (m->kind) {
