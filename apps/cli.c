@@ -42,6 +42,17 @@ bool cli_parse_int(const char * s, long lo, long hi, int * out) {
     return true;
 }
 
+bool cli_parse_weight_type(const char * s, enum vlm_dtype * out) {
+    static const enum vlm_dtype types[] = { VLM_DTYPE_Q8_0, VLM_DTYPE_Q4_0, VLM_DTYPE_Q4_K, VLM_DTYPE_F16,
+                                            VLM_DTYPE_BF16, VLM_DTYPE_F32 };
+    for (size_t i = 0; i < sizeof types / sizeof *types; i++)
+        if (!strcmp(s, vlm_dtype_name(types[i]))) {
+            *out = types[i];
+            return true;
+        }
+    return false;
+}
+
 bool cli_parse_float(const char * s, float lo, float hi, float * out) {
     char * end = NULL;
     errno = 0;

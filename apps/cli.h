@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include "core.h"
 #include "vlm.h"
 
 int vlm_cmd_info(int argc, char ** argv);
@@ -45,6 +46,8 @@ void cli_print_limits_help(FILE * f);
 // Whole number / finite float in [lo, hi]; false on anything else.
 bool cli_parse_int(const char * s, long lo, long hi, int * out);
 bool cli_parse_float(const char * s, float lo, float hi, float * out);
+// A GGUF weight type by name: q8_0, q4_0, q4_k, f16, bf16 or f32.
+bool cli_parse_weight_type(const char * s, enum vlm_dtype * out);
 // Parses a float list "a,b,c" into out[n_expected]; false unless exactly n_expected numbers
 // (n_optional more allowed) are present. *n_got receives how many were read.
 bool cli_parse_floats(const char * s, float * out, int n_min, int n_max, int * n_got);

@@ -17,6 +17,7 @@
 #include "core.h"
 #include "model.h"
 #include "sam.h"
+#include "llama.h"
 
 #define BENCH_MAX_STAGES 4
 
@@ -153,12 +154,15 @@ static void usage(FILE * f) {
             "  CLIP: image_encoder (one image), text_encoder (a batch of 8 prompts)\n"
             "  GGUF language model: prompt_eval (512 tokens in one batch) and generate (128 tokens one at a\n"
             "        time), both from an empty context as llama-bench's pp512 / tg128, in tokens/s\n"
-            "--random writes full-size random weights first: sam-vit-b, sam-vit-l, sam-vit-h, clip-vit-b-32.\n"
+            "--random writes full-size random weights first: sam-vit-b, sam-vit-l, sam-vit-h, clip-vit-b-32,\n"
+            "        smollm2-135m, smolvlm-256m (GGUF; --type f32|f16|bf16|q8_0|q4_0|q4_k, default q8_0;\n"
+            "        --save-random FILE keeps the file, e.g. to run llama-bench on the same weights).\n"
             CLI_LIMITS_USAGE);
 }
 
 int vlm_cmd_bench(int argc, char ** argv) {
-    const char * model_path = NULL, * variant = NULL;
+    const char * model_path = NULL, * variant = NULL, * save_random = NULL;
+    enum vlm_dtype llm_type = VLM_DTYPE_Q8_0;
     int runs = 3;
     bool json = false;
     struct vlm_model_params params = vlm_model_default_params();
@@ -172,9 +176,14 @@ int vlm_cmd_bench(int argc, char ** argv) {
             return 0;
         } else if (!strcmp(a, "--json")) {
             json = true;
-        } else if ((!strcmp(a, "-m") || !strcmp(a, "--model") || !strcmp(a, "--random") || !strcmp(a, "--runs")) && i + 1 < argc) {
+        } else if ((!strcmp(a, "-m") || !strcmp(a, "--model") || !strcmp(a, "--random") || !strcmp(a, "--runs") ||
+                    !strcmp(a, "--type") || !strcmp(a, "--save-random")) && i + 1 < argc) {
             const char * v = argv[++i];
             if (!strcmp(a, "--random")) variant = v;
+            else if (!strcmp(a, "--save-random")) save_random = v;
+            else if (!strcmp(a, "--type")) {
+                if (!cli_parse_weight_type(v, &llm_type)) return cli_usage_error("bench", "unknown --type '%s'", v);
+            }
             else if (!strcmp(a, "--runs")) {
                 runs = atoi(v);
                 if (runs < 1 || runs > 64) return cli_usage_error("bench", "--runs takes 1 to 64, not '%s'", v);
@@ -197,6 +206,9 @@ int vlm_cmd_bench(int argc, char ** argv) {
             st = vlm_sam_write_random_checkpoint(tmp_path, v, 1);
         } else if (!strcmp(variant, "clip-vit-b-32")) {
             st = vlm_clip_write_random_checkpoint(tmp_path, "ViT-B/32", 1);
+        } else if (!strncmp(variant, "smol", 4)) {
+            if (save_random) snprintf(tmp_path, sizeof tmp_path, "%s", save_random);
+            st = vlm_llama_write_random(tmp_path, variant, llm_type, 1);
         } else {
             return cli_usage_error("bench", "unknown --random variant '%s'", variant);
         }
@@ -206,7 +218,7 @@ int vlm_cmd_bench(int argc, char ** argv) {
 
     int rc = 1;
     struct vlm_model * m = cli_load_model("bench", model_path, &params);
-    if (tmp_path[0]) unlink(tmp_path);   // mmap keeps the data alive
+    if (tmp_path[0] && !save_random) unlink(tmp_path);   // mmap keeps the data alive
     if (!m) return 1;
     double peak = sgemm_peak_gflops(m->ctx->n_threads);
 

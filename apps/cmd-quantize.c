@@ -25,11 +25,8 @@ int vlm_cmd_quantize(int argc, char ** argv) {
         else return cli_usage_error("quantize", "unexpected argument '%s'", argv[i]);
     }
     if (n_pos < 3) return cli_usage_error("quantize", "expected IN.gguf OUT.gguf TYPE");
-    static const enum vlm_dtype types[] = { VLM_DTYPE_Q8_0, VLM_DTYPE_Q4_0, VLM_DTYPE_Q4_K, VLM_DTYPE_F16, VLM_DTYPE_F32 };
-    enum vlm_dtype type = VLM_DTYPE_COUNT;
-    for (size_t i = 0; i < sizeof types / sizeof *types; i++)
-        if (!strcmp(pos[2], vlm_dtype_name(types[i]))) type = types[i];
-    if (type == VLM_DTYPE_COUNT)
+    enum vlm_dtype type;
+    if (!cli_parse_weight_type(pos[2], &type) || type == VLM_DTYPE_BF16)
         return cli_usage_error("quantize", "unknown type '%s' (q8_0, q4_0, q4_k, f16 or f32)", pos[2]);
     if (vlm_gguf_quantize(pos[0], pos[1], type, quiet ? NULL : stdout) != VLM_STATUS_OK)
         return cli_fail("quantize", "%s", vlm_last_error());

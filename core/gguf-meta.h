@@ -49,6 +49,23 @@ enum vlm_status vlm_gguf_write_retyped(const char * path, const struct vlm_gguf 
 // (0, 1, 7, 2, 14 = MOSTLY_Q4_K_S).
 enum vlm_status vlm_gguf_quantize(const char * in_path, const char * out_path, enum vlm_dtype type, FILE * progress);
 
+// A GGUF written from scratch (benchmark models with random weights): metadata records in
+// the order added, then F32 tensors (shape in PyTorch order; data must stay alive until
+// written). Errors are collected and reported by vlm_gguf_builder_write (atomic).
+struct vlm_gguf_builder;
+struct vlm_gguf_builder * vlm_gguf_builder_new(void);
+void vlm_gguf_builder_free(struct vlm_gguf_builder * b);
+void vlm_gguf_builder_str(struct vlm_gguf_builder * b, const char * key, const char * v);
+void vlm_gguf_builder_u32(struct vlm_gguf_builder * b, const char * key, uint32_t v);
+void vlm_gguf_builder_f32(struct vlm_gguf_builder * b, const char * key, float v);
+void vlm_gguf_builder_bool(struct vlm_gguf_builder * b, const char * key, bool v);
+void vlm_gguf_builder_f32_array(struct vlm_gguf_builder * b, const char * key, const float * v, uint64_t n);
+void vlm_gguf_builder_i32_array(struct vlm_gguf_builder * b, const char * key, const int32_t * v, uint64_t n);
+void vlm_gguf_builder_str_array(struct vlm_gguf_builder * b, const char * key, const char * const * v, uint64_t n);
+void vlm_gguf_builder_tensor(struct vlm_gguf_builder * b, const char * name, int32_t n_dims, const int64_t * shape,
+                             const float * data);
+enum vlm_status vlm_gguf_builder_write(struct vlm_gguf_builder * b, const char * path);
+
 // The weight store (weights.c) for a GGUF file: like vlm_weights_load, with F16 / BF16 / Q8_0 /
 // Q4_0 / Q4_K tensors converted to F32 and I32 kept; other quantized types fail with
 // VLM_STATUS_UNSUPPORTED. Shapes are in PyTorch order (a GGUF ne = [in, out] matrix is [out, in]).

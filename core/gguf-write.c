@@ -24,6 +24,36 @@ static bool put_zeros(FILE * f, size_t n) {
     return put(f, z, n);
 }
 
+// Output goes to a temporary file in the same folder (mode 0644), renamed over path only when
+// complete: a failure never leaves a partial file.
+static enum vlm_status atomic_open(const char * path, char * tmp_path, size_t tmp_size, FILE ** out) {
+    *out = NULL;
+    if ((size_t)snprintf(tmp_path, tmp_size, "%s.tmp.XXXXXX", path) >= tmp_size)
+        return vlm_error(VLM_STATUS_INVALID_ARG, "%s: path too long", path);
+    int fd = mkstemp(tmp_path);
+    if (fd < 0) return vlm_error(VLM_STATUS_IO, "%s: cannot create a temporary file: %s", path, strerror(errno));
+    FILE * f = fchmod(fd, 0644) == 0 ? fdopen(fd, "wb") : NULL;
+    if (!f) {
+        enum vlm_status st = vlm_error(VLM_STATUS_IO, "%s: cannot write: %s", path, strerror(errno));
+        close(fd);
+        unlink(tmp_path);
+        return st;
+    }
+    *out = f;
+    return VLM_STATUS_OK;
+}
+
+// Closes f; renames it over path when ok and everything reached the disk, else removes it.
+static enum vlm_status atomic_commit(const char * path, const char * tmp_path, FILE * f, bool ok) {
+    enum vlm_status st = VLM_STATUS_OK;
+    if (!ok || fflush(f) != 0 || fsync(fileno(f)) != 0) st = vlm_error(VLM_STATUS_IO, "%s: write failed: %s", path, strerror(errno));
+    if (fclose(f) != 0 && st == VLM_STATUS_OK) st = vlm_error(VLM_STATUS_IO, "%s: write failed: %s", path, strerror(errno));
+    if (st == VLM_STATUS_OK && rename(tmp_path, path) != 0)
+        st = vlm_error(VLM_STATUS_IO, "%s: cannot write: %s", path, strerror(errno));
+    if (st != VLM_STATUS_OK) unlink(tmp_path);
+    return st;
+}
+
 // Rows [r0, r0 + n) of ft converted to type `to` into out (F32 staging in tmp).
 static void convert_rows(const struct vlm_file_tensor * ft, int64_t row_len, int64_t r0, int64_t n, enum vlm_dtype to,
                          float * tmp, uint8_t * out) {
@@ -55,20 +85,12 @@ enum vlm_status vlm_gguf_write_retyped(const char * path, const struct vlm_gguf 
     }
 
     char tmp_path[4096];
-    if ((size_t)snprintf(tmp_path, sizeof tmp_path, "%s.tmp.XXXXXX", path) >= sizeof tmp_path)
-        return vlm_error(VLM_STATUS_INVALID_ARG, "%s: path too long", path);
-    int fd = mkstemp(tmp_path);
-    if (fd < 0) return vlm_error(VLM_STATUS_IO, "%s: cannot create a temporary file: %s", path, strerror(errno));
-    FILE * f = fchmod(fd, 0644) == 0 ? fdopen(fd, "wb") : NULL;
-    enum vlm_status status = VLM_STATUS_OK;
+    FILE * f = NULL;
+    enum vlm_status status = atomic_open(path, tmp_path, sizeof tmp_path, &f);
+    if (status != VLM_STATUS_OK) return status;
     float * stage = NULL;
     uint8_t * out = NULL;
     size_t stage_cap = 0, out_cap = 0;
-    if (!f) {
-        close(fd);
-        status = vlm_error(VLM_STATUS_IO, "%s: cannot write: %s", path, strerror(errno));
-        goto fail;
-    }
 
     // header and metadata
     int64_t n_kv = vlm_gguf_n_kv(src), kept = 0;
@@ -139,22 +161,10 @@ enum vlm_status vlm_gguf_write_retyped(const char * path, const struct vlm_gguf 
             fprintf(progress, "%-40s %-5s -> %-5s [%" PRId64 ", %" PRId64 "]\n", ft->name,
                     vlm_gguf_type_name(ft->gguf_type), vlm_dtype_name(types[i]), rows, row_len);
     }
-    if (!ok || fflush(f) != 0 || fsync(fileno(f)) != 0) {
-        status = vlm_error(VLM_STATUS_IO, "%s: write failed: %s", path, strerror(errno));
-        goto fail;
-    }
-    FILE * done = f;
+    status = atomic_commit(path, tmp_path, f, ok);
     f = NULL;
-    if (fclose(done) != 0 || rename(tmp_path, path) != 0) {
-        status = vlm_error(VLM_STATUS_IO, "%s: cannot write: %s", path, strerror(errno));
-        goto fail;
-    }
-    free(stage);
-    free(out);
-    return VLM_STATUS_OK;
 fail:
-    if (f) fclose(f);
-    unlink(tmp_path);
+    if (f) atomic_commit(path, tmp_path, f, false);
     free(stage);
     free(out);
     return status;
@@ -205,4 +215,130 @@ enum vlm_status vlm_gguf_quantize(const char * in_path, const char * out_path, e
     free(types);
     vlm_gguf_close(g);
     return status;
+}
+
+// ---- GGUF from scratch -------------------------------------------------------------------------
+
+struct builder_tensor {
+    char *        name;
+    int32_t       n_dims;
+    int64_t       shape[VLM_FILE_MAX_DIMS];   // PyTorch order
+    const float * data;
+};
+
+struct vlm_gguf_builder {
+    char *                  kv;       // metadata records as GGUF writes them
+    size_t                  kv_len;
+    FILE *                  kv_f;     // open_memstream over kv
+    int64_t                 n_kv;
+    struct builder_tensor * t;
+    int32_t                 n_t, cap_t;
+    bool                    failed;
+};
+
+struct vlm_gguf_builder * vlm_gguf_builder_new(void) {
+    struct vlm_gguf_builder * b = calloc(1, sizeof *b);
+    if (b && !(b->kv_f = open_memstream(&b->kv, &b->kv_len))) {
+        free(b);
+        b = NULL;
+    }
+    return b;
+}
+
+void vlm_gguf_builder_free(struct vlm_gguf_builder * b) {
+    if (!b) return;
+    if (b->kv_f) fclose(b->kv_f);
+    free(b->kv);
+    for (int32_t i = 0; i < b->n_t; i++) free(b->t[i].name);
+    free(b->t);
+    free(b);
+}
+
+static void kv_head(struct vlm_gguf_builder * b, const char * key, enum vlm_gguf_type type) {
+    b->failed |= !(put_str(b->kv_f, key) && put_u32(b->kv_f, (uint32_t)type));
+    b->n_kv++;
+}
+
+void vlm_gguf_builder_str(struct vlm_gguf_builder * b, const char * key, const char * v) {
+    kv_head(b, key, VLM_GGUF_TYPE_STRING);
+    b->failed |= !put_str(b->kv_f, v);
+}
+void vlm_gguf_builder_u32(struct vlm_gguf_builder * b, const char * key, uint32_t v) {
+    kv_head(b, key, VLM_GGUF_TYPE_UINT32);
+    b->failed |= !put_u32(b->kv_f, v);
+}
+void vlm_gguf_builder_f32(struct vlm_gguf_builder * b, const char * key, float v) {
+    kv_head(b, key, VLM_GGUF_TYPE_FLOAT32);
+    b->failed |= !put(b->kv_f, &v, 4);
+}
+void vlm_gguf_builder_bool(struct vlm_gguf_builder * b, const char * key, bool v) {
+    uint8_t u = v;
+    kv_head(b, key, VLM_GGUF_TYPE_BOOL);
+    b->failed |= !put(b->kv_f, &u, 1);
+}
+void vlm_gguf_builder_f32_array(struct vlm_gguf_builder * b, const char * key, const float * v, uint64_t n) {
+    kv_head(b, key, VLM_GGUF_TYPE_ARRAY);
+    b->failed |= !(put_u32(b->kv_f, VLM_GGUF_TYPE_FLOAT32) && put_u64(b->kv_f, n) && put(b->kv_f, v, 4 * n));
+}
+void vlm_gguf_builder_i32_array(struct vlm_gguf_builder * b, const char * key, const int32_t * v, uint64_t n) {
+    kv_head(b, key, VLM_GGUF_TYPE_ARRAY);
+    b->failed |= !(put_u32(b->kv_f, VLM_GGUF_TYPE_INT32) && put_u64(b->kv_f, n) && put(b->kv_f, v, 4 * n));
+}
+void vlm_gguf_builder_str_array(struct vlm_gguf_builder * b, const char * key, const char * const * v, uint64_t n) {
+    kv_head(b, key, VLM_GGUF_TYPE_ARRAY);
+    b->failed |= !(put_u32(b->kv_f, VLM_GGUF_TYPE_STRING) && put_u64(b->kv_f, n));
+    for (uint64_t i = 0; i < n && !b->failed; i++) b->failed |= !put_str(b->kv_f, v[i]);
+}
+
+void vlm_gguf_builder_tensor(struct vlm_gguf_builder * b, const char * name, int32_t n_dims, const int64_t * shape,
+                             const float * data) {
+    if (b->n_t == b->cap_t) {
+        int32_t cap = b->cap_t ? 2 * b->cap_t : 64;
+        struct builder_tensor * t = realloc(b->t, (size_t)cap * sizeof *t);
+        if (!t) {
+            b->failed = true;
+            return;
+        }
+        b->t = t;
+        b->cap_t = cap;
+    }
+    struct builder_tensor * t = &b->t[b->n_t];
+    if (n_dims < 1 || n_dims > VLM_FILE_MAX_DIMS || !(t->name = strdup(name))) {
+        b->failed = true;
+        return;
+    }
+    t->n_dims = n_dims;
+    memcpy(t->shape, shape, (size_t)n_dims * sizeof *shape);
+    t->data = data;
+    b->n_t++;
+}
+
+enum vlm_status vlm_gguf_builder_write(struct vlm_gguf_builder * b, const char * path) {
+    if (!b || !path) return vlm_error(VLM_STATUS_INVALID_ARG, "vlm_gguf_builder_write: missing argument");
+    if (b->failed || fflush(b->kv_f) != 0) return vlm_error(VLM_STATUS_OUT_OF_MEMORY, "%s: out of memory", path);
+    char tmp_path[4096];
+    FILE * f = NULL;
+    enum vlm_status st = atomic_open(path, tmp_path, sizeof tmp_path, &f);
+    if (st != VLM_STATUS_OK) return st;
+    bool ok = put(f, "GGUF", 4) && put_u32(f, 3) && put_u64(f, (uint64_t)b->n_t) && put_u64(f, (uint64_t)b->n_kv) &&
+              put(f, b->kv, b->kv_len);
+    uint64_t offset = 0;
+    for (int32_t i = 0; ok && i < b->n_t; i++) {
+        const struct builder_tensor * t = &b->t[i];
+        int64_t numel = 1;
+        ok = put_str(f, t->name) && put_u32(f, (uint32_t)t->n_dims);
+        for (int32_t d = t->n_dims - 1; ok && d >= 0; d--) ok = put_u64(f, (uint64_t)t->shape[d]);   // ggml order
+        for (int32_t d = 0; d < t->n_dims; d++) numel *= t->shape[d];
+        ok = ok && put_u32(f, (uint32_t)vlm_dtype_traits(VLM_DTYPE_F32)->ggml_type) && put_u64(f, offset);
+        offset += ((uint64_t)numel * 4 + GGUF_ALIGN - 1) / GGUF_ALIGN * GGUF_ALIGN;
+    }
+    long pos = ok ? ftell(f) : -1;
+    ok = ok && pos >= 0 && put_zeros(f, (size_t)((GGUF_ALIGN - pos % GGUF_ALIGN) % GGUF_ALIGN));
+    for (int32_t i = 0; ok && i < b->n_t; i++) {
+        int64_t numel = 1;
+        for (int32_t d = 0; d < b->t[i].n_dims; d++) numel *= b->t[i].shape[d];
+        size_t n = (size_t)numel * 4;
+        ok = put(f, b->t[i].data, n) && put_zeros(f, (GGUF_ALIGN - n % GGUF_ALIGN) % GGUF_ALIGN);
+    }
+    return atomic_commit(path, tmp_path, f, ok);
 }

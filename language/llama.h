@@ -49,6 +49,11 @@ void            vlm_llama_model_free(struct vlm_llama_model * lm);
 // The model a session was made from.
 const struct vlm_model * vlm_llm_session_model(const struct vlm_llm_session * s);
 
+// Writes a full-size llama GGUF with random weights ("smollm2-135m", "smolvlm-256m": the real
+// shapes, a synthetic byte-level BPE vocabulary of the real size) stored as type (F32, F16,
+// BF16, Q8_0, Q4_0, Q4_K), for benchmarks; llama.cpp loads it too.
+enum vlm_status vlm_llama_write_random(const char * path, const char * variant, enum vlm_dtype type, uint64_t seed);
+
 // Tokens per forward pass: longer inputs are processed in chunks of this size.
 #define VLM_LLAMA_BATCH 512
 #endif
