@@ -116,7 +116,7 @@ enum vlm_status vlm_sam_set_image(struct vlm_sam_session * s, const struct vlm_i
     if (!pixels) return vlm_error(VLM_STATUS_OUT_OF_MEMORY, "out of memory");
     struct vlm_image resized = { 0 };
     double t0 = now_ms();
-    st = vlm_sam_preprocess(image, sm->img_size, vlm_sam_pixel_mean, vlm_sam_pixel_std, pixels, &resized);
+    st = vlm_sam_preprocess(image, sm->img_size, sm->pixel_mean, sm->pixel_std, pixels, &resized);
     if (st != VLM_STATUS_OK) {
         free(pixels);
         return st;
