@@ -3,8 +3,8 @@
 // Vulkan: --save-tensors against the reference, --mask-input at the model's low-res size, the
 // saved embedding reused; the library getters; and broken variants of the model made here
 // (config.json contradicting the shapes, an image size that is not a multiple of the patch, a
-// block missing or extra): each a non-zero exit with a one-line error naming the key or tensor,
-// and no output file left behind.
+// block missing or extra): each a non-zero exit of `vlm segment` and `vlm serve` with a one-line
+// error naming the key or tensor, and no output file left behind.
 #include <dirent.h>
 
 #include <cjson/cJSON.h>
@@ -240,6 +240,10 @@ static void bad_models(void) {
         CHECK(strstr(out, c->expect) != NULL, "%s: error lacks '%s': %s", c->what, c->expect, out);
         CHECK(count_files(dir) == before, "%s: output left behind", c->what);
         printf("  %-40s exit %d: %s", c->what, rc, out);
+        // the server refuses the model at start with the same message (timeout: in case it serves)
+        char out2[8192];
+        rc = test_run_cli(out2, sizeof out2, tmpdir, "timeout 120", "serve --backend cpu --port 0 -m '%s'", dir);
+        CHECK(rc == 1 && strstr(out2, c->expect) != NULL, "%s: serve: exit %d: %s", c->what, rc, out2);
     }
 }
 
