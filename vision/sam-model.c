@@ -329,6 +329,10 @@ static void sam_attn_get(struct vlm_sam_model * sm, struct vlm_sam_attn * a, con
     q = file_find(sm->model->file, name);
     int64_t ci = q && q->n_dims == 2 ? q->shape[0] : C;
     a->internal = (int32_t)ci;
+    // ref: transformer.py Attention.__init__: "num_heads must divide embedding_dim"
+    if (ci % sm->dec_heads)
+        vlm_ctx_fail(sm->ctx, VLM_STATUS_BAD_MODEL, "%d decoder heads do not divide the width %lld of %s (decoder_num_heads "
+                     "in config.json; upstream's default is 8)", sm->dec_heads, (long long)ci, name);
     int64_t in_shape[2] = { ci, C }, out_shape[2] = { C, ci }, b_in[1] = { ci }, b_out[1] = { C };
     a->q_w = getf(sm, 2, in_shape, "%s.q_proj.weight", prefix);
     a->q_b = getf(sm, 1, b_in, "%s.q_proj.bias", prefix);
@@ -479,26 +483,6 @@ enum vlm_status vlm_sam_model_init(struct vlm_model * m) {
         L->lin2_b = getf(sm, 1, (int64_t[]){ C }, "mask_decoder.transformer.layers.%d.mlp.lin2.bias", l);
     }
     sam_attn_get(sm, &sm->final_attn, "mask_decoder.transformer.final_attn_token_to_image", C);
-    // ref: transformer.py Attention: "num_heads must divide embedding_dim" (of each projection)
-    for (int32_t l = 0; l <= sm->dec_depth && vlm_ctx_ok(x); l++) {
-        static const char * const names[3] = { "self_attn", "cross_attn_token_to_image", "cross_attn_image_to_token" };
-        for (int32_t k = 0; k < (l < sm->dec_depth ? 3 : 1); k++) {
-            const struct vlm_sam_attn * a = l == sm->dec_depth ? &sm->final_attn
-                                            : k == 0           ? &sm->layers[l].self_attn
-                                            : k == 1           ? &sm->layers[l].t2i
-                                                               : &sm->layers[l].i2t;
-            char p[128];
-            if (l == sm->dec_depth) snprintf(p, sizeof p, "final_attn_token_to_image");
-            else snprintf(p, sizeof p, "layers.%d.%s", l, names[k]);
-            if (a->internal % sm->dec_heads) {
-                vlm_ctx_fail(x, VLM_STATUS_BAD_MODEL, "%d decoder heads (%s) do not divide the width %d of "
-                             "mask_decoder.transformer.%s.q_proj.weight", sm->dec_heads,
-                             cfg.decoder_heads ? "config.json" : "upstream's default: set decoder_num_heads in config.json",
-                             a->internal, p);
-                break;
-            }
-        }
-    }
     sm->norm_final_w = vlm_sam_weight(sm, "mask_decoder.transformer.norm_final_attn.weight", 1, (int64_t[]){ C });
     sm->norm_final_b = vlm_sam_weight(sm, "mask_decoder.transformer.norm_final_attn.bias", 1, (int64_t[]){ C });
     const int64_t u1 = C / 4, u2 = C / 8;
