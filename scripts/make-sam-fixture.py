@@ -1,16 +1,22 @@
 #!/usr/bin/env python3
-"""Makes tests/data/sam-small: a SAM whose every shape differs from the released ViT-B/L/H,
-with reference outputs of the upstream code on it, for the parity and CLI tests.
+"""Makes tests/data/sam-small and tests/data/sam-mini: SAMs whose shapes differ from the
+released ViT-B/L/H, with reference outputs of the upstream code on them, for the parity and
+CLI tests.
 
   python3 scripts/make-sam-fixture.py --sam-repo ~/src/segment-anything \\
-      [--images ../shared/fixtures/images] [--out tests/data/sam-small]
+      [--images ../shared/fixtures/images] [--out-dir tests/data] [--variant sam-small]
 
-The model is built as upstream's build_sam.py _build_sam builds the released ones, at other
-arguments (image 512, patch 16 so a 32x32 grid and 128x128 low-res masks, width 32, 3 blocks
-with 2 heads and global attention in block 1 only, window 7 so windowed blocks pad 32 to 35,
-MLP ratio 3, prompt dim 24, mask input channels 12, decoder MLP 40 with 2 heads, IoU head
-hidden 16), with seeded random weights. The files have the layout of shared/fixtures/sam-tiny:
-model.safetensors (official key names), config.json, cases.json, cases.safetensors.
+Each model is built as upstream's build_sam.py _build_sam builds the released ones, at other
+arguments, with seeded random weights:
+  sam-small  image 512, patch 16 (a 32x32 grid, 128x128 low-res masks), width 32, 3 blocks
+             with 2 heads and global attention in block 1 only, window 7 (windowed blocks pad
+             32 to 35), MLP ratio 3, prompt dim 24, mask input channels 12, decoder MLP 40 with
+             2 heads, IoU head hidden 16.
+  sam-mini   image 128 (an 8x8 grid, 32x32 low-res), window 14 (larger than the grid: one
+             padded window), 4 heads, MLP ratio 2, prompt dim 16, 1 decoder layer with 4 heads,
+             2 multimask outputs, IoU head depth 2.
+The files have the layout of shared/fixtures/sam-tiny: model.safetensors (official key
+names), config.json, cases.json, cases.safetensors.
 
 Made with facebookresearch/segment-anything at commit dca509fe793f601edb92606367a655c15ac00fdf
 (the script prints the commit of --sam-repo when it is a git checkout), Debian's
@@ -31,38 +37,45 @@ from PIL import Image
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 
-CONFIG = {
+BASE = {
     "architecture": "sam",
-    "image_size": 512,
     "patch_size": 16,
-    "encoder_embed_dim": 32,
-    "encoder_depth": 3,
-    "encoder_num_heads": 2,
-    "encoder_global_attn_indexes": [1],
-    "window_size": 7,
-    "mlp_ratio": 3,
     "layer_norm_eps": 1e-06,
-    "prompt_embed_dim": 24,
-    "mask_in_chans": 12,
-    "decoder_depth": 2,
-    "decoder_mlp_dim": 40,
-    "decoder_num_heads": 2,
-    "num_multimask_outputs": 3,
-    "iou_head_depth": 3,
-    "iou_head_hidden_dim": 16,
     "pixel_mean": [123.675, 116.28, 103.53],
     "pixel_std": [58.395, 57.12, 57.375],
     "mask_threshold": 0.0,
 }
 
+# config.json's keys in shared/fixtures/sam-tiny's order
+KEY_ORDER = ["architecture", "image_size", "patch_size", "encoder_embed_dim", "encoder_depth", "encoder_num_heads",
+             "encoder_global_attn_indexes", "window_size", "mlp_ratio", "layer_norm_eps", "prompt_embed_dim",
+             "mask_in_chans", "decoder_depth", "decoder_mlp_dim", "decoder_num_heads", "num_multimask_outputs",
+             "iou_head_depth", "iou_head_hidden_dim", "pixel_mean", "pixel_std", "mask_threshold"]
+
 # Prompts as fractions of the image (W, H), as shared/fixtures/sam-tiny places them; per image
 # the kinds kept (all kinds on the small images, fewer on dog.jpg to keep the files small).
 POS, NEG, BOX = (0.4, 0.55), (0.8, 0.7), (0.1, 0.2, 0.7, 0.9)
 REFINE = (0.3, 0.3)
-IMAGES = {
-    "dog.jpg": ["point", "mask_refine"],
-    "gray_odd.jpg": ["point", "points_posneg", "box", "box_negpoint", "mask_refine"],
-    "shapes_rgba.png": ["points_posneg", "box_negpoint"],
+ALL_KINDS = ["point", "points_posneg", "box", "box_negpoint", "mask_refine"]
+
+VARIANTS = {
+    "sam-small": {
+        "seed": 10,
+        "config": {**BASE, "image_size": 512, "encoder_embed_dim": 32, "encoder_depth": 3, "encoder_num_heads": 2,
+                   "encoder_global_attn_indexes": [1], "window_size": 7, "mlp_ratio": 3, "prompt_embed_dim": 24,
+                   "mask_in_chans": 12, "decoder_depth": 2, "decoder_mlp_dim": 40, "decoder_num_heads": 2,
+                   "num_multimask_outputs": 3, "iou_head_depth": 3, "iou_head_hidden_dim": 16},
+        "images": {"dog.jpg": ["point", "mask_refine"], "gray_odd.jpg": ALL_KINDS,
+                   "shapes_rgba.png": ["points_posneg", "box_negpoint"]},
+    },
+    "sam-mini": {
+        "seed": 11,
+        "config": {**BASE, "image_size": 128, "encoder_embed_dim": 32, "encoder_depth": 2, "encoder_num_heads": 4,
+                   "encoder_global_attn_indexes": [1], "window_size": 14, "mlp_ratio": 2, "prompt_embed_dim": 16,
+                   "mask_in_chans": 4, "decoder_depth": 1, "decoder_mlp_dim": 32, "decoder_num_heads": 4,
+                   "num_multimask_outputs": 2, "iou_head_depth": 2, "iou_head_hidden_dim": 8},
+        "images": {"gray_odd.jpg": ALL_KINDS},
+    },
 }
 
 
@@ -73,12 +86,11 @@ def load_writer():
     return mod.write_safetensors
 
 
-def build(sam_repo):
-    # ref: segment_anything/build_sam.py _build_sam, at CONFIG's arguments
+def build(sam_repo, c):
+    # ref: segment_anything/build_sam.py _build_sam, at the config's arguments
     sys.path.insert(0, sam_repo)
     from segment_anything.modeling import ImageEncoderViT, MaskDecoder, PromptEncoder, Sam, TwoWayTransformer
 
-    c = CONFIG
     grid = c["image_size"] // c["patch_size"]
     return Sam(
         image_encoder=ImageEncoderViT(
@@ -159,36 +171,24 @@ def case_prompts(kind, w, h):
     }[kind]
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--sam-repo", required=True, help="a checkout of facebookresearch/segment-anything")
-    ap.add_argument("--images", default=os.path.join(ROOT, "..", "shared", "fixtures", "images"))
-    ap.add_argument("--out", default=os.path.join(ROOT, "tests", "data", "sam-small"))
-    ap.add_argument("--seed", type=int, default=10)
-    args = ap.parse_args()
-    try:
-        commit = subprocess.run(["git", "-C", args.sam_repo, "rev-parse", "HEAD"], capture_output=True, text=True,
-                                check=True).stdout.strip()
-        print(f"segment-anything at {commit}")
-    except (OSError, subprocess.CalledProcessError):
-        print("segment-anything: not a git checkout (commit unknown)")
-    torch.set_num_threads(2)
-    sam = build(args.sam_repo)
-    randomize(sam, args.seed)
+def make(sam_repo, images_dir, out, variant):
+    config = variant["config"]
+    sam = build(sam_repo, config)
+    randomize(sam, variant["seed"])
     from segment_anything import SamPredictor
 
     write = load_writer()
-    os.makedirs(args.out, exist_ok=True)
-    write({k: v for k, v in sam.state_dict().items()}, os.path.join(args.out, "model.safetensors"))
-    with open(os.path.join(args.out, "config.json"), "w") as f:
-        json.dump(CONFIG, f, indent=1)
+    os.makedirs(out, exist_ok=True)
+    write({k: v for k, v in sam.state_dict().items()}, os.path.join(out, "model.safetensors"))
+    with open(os.path.join(out, "config.json"), "w") as f:
+        json.dump({k: config[k] for k in KEY_ORDER}, f, indent=1)
         f.write("\n")
 
     predictor = SamPredictor(sam)
     cases, expected = [], {}
-    for image, kinds in IMAGES.items():
+    for image, kinds in variant["images"].items():
         stem = os.path.splitext(image)[0]
-        rgb = np.array(Image.open(os.path.join(args.images, image)).convert("RGB"))
+        rgb = np.array(Image.open(os.path.join(images_dir, image)).convert("RGB"))
         h, w = rgb.shape[:2]
         predictor.set_image(rgb)
         expected[f"{stem}.resized"] = torch.from_numpy(predictor.transform.apply_image(rgb).copy())
@@ -218,11 +218,29 @@ def main():
             on = masks.reshape(masks.shape[0], -1).mean(1)
             print(f"{name}: iou {np.round(iou, 3).tolist()} foreground {np.round(on, 3).tolist()} "
                   f"logits [{low.min():.2f}, {low.max():.2f}]")
-    write(expected, os.path.join(args.out, "cases.safetensors"))
-    with open(os.path.join(args.out, "cases.json"), "w") as f:
+    write(expected, os.path.join(out, "cases.safetensors"))
+    with open(os.path.join(out, "cases.json"), "w") as f:
         json.dump({"cases": cases}, f, indent=1)
         f.write("\n")
-    print(f"wrote {args.out}: {len(cases)} cases")
+    print(f"wrote {os.path.basename(out)}: {len(cases)} cases")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sam-repo", required=True, help="a checkout of facebookresearch/segment-anything")
+    ap.add_argument("--images", default=os.path.join(ROOT, "..", "shared", "fixtures", "images"))
+    ap.add_argument("--out-dir", default=os.path.join(ROOT, "tests", "data"))
+    ap.add_argument("--variant", choices=sorted(VARIANTS), action="append", help="default: all")
+    args = ap.parse_args()
+    try:
+        commit = subprocess.run(["git", "-C", args.sam_repo, "rev-parse", "HEAD"], capture_output=True, text=True,
+                                check=True).stdout.strip()
+        print(f"segment-anything at {commit}")
+    except (OSError, subprocess.CalledProcessError):
+        print("segment-anything: not a git checkout (commit unknown)")
+    torch.set_num_threads(2)
+    for name in args.variant or sorted(VARIANTS):
+        make(args.sam_repo, args.images, os.path.join(args.out_dir, name), VARIANTS[name])
 
 
 if __name__ == "__main__":

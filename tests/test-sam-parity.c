@@ -3,7 +3,8 @@
 // Vulkan, for shared/fixtures/sam-tiny (the released models' sizes: 1024 input, 64x64 grid,
 // 256x256 low-res; 4 images x 5 prompt kinds) and tests/data/sam-small (made by
 // scripts/make-sam-fixture.py: 512 input, 32x32 grid, 128x128 low-res, window 7, one global
-// block, prompt dim 24; 9 cases on 3 images).
+// block, prompt dim 24; 9 cases on 3 images) and tests/data/sam-mini (128 input, window 14 over
+// an 8x8 grid, 2 multimask outputs, 1 decoder layer, IoU head depth 2; 5 cases).
 #include <cjson/cJSON.h>
 
 #include "harness.h"
@@ -276,5 +277,6 @@ int main(void) {
     snprintf(tiny, sizeof tiny, "%s/sam-tiny", test_fixtures_dir());
     run_fixture(tiny, 20);
     run_fixture(test_data("sam-small"), 9);
+    run_fixture(test_data("sam-mini"), 5);
     TEST_END();
 }

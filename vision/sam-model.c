@@ -198,7 +198,7 @@ static enum vlm_status infer_dims(const struct vlm_safetensors * st, struct sam_
         if (rp->shape[0] == 2 * d->G - 1) d->global |= 1ULL << i;
         else {
             int64_t win = (rp->shape[0] + 1) / 2;
-            if (rp->shape[0] % 2 == 0 || win <= 0 || win > d->G || (d->window && d->window != win))
+            if (rp->shape[0] % 2 == 0 || win <= 0 || (d->window && d->window != win))
                 return vlm_error(VLM_STATUS_BAD_MODEL, "SAM model: %s: unexpected size %lld", name, (long long)rp->shape[0]);
             d->window = win;
         }
