@@ -13,8 +13,9 @@ arguments, with seeded random weights:
              32 to 35), MLP ratio 3, prompt dim 24, mask input channels 12, decoder MLP 40 with
              2 heads, IoU head hidden 16.
   sam-mini   image 128 (an 8x8 grid, 32x32 low-res), window 14 (larger than the grid: one
-             padded window), 4 heads, MLP ratio 2, prompt dim 16, 1 decoder layer with 4 heads,
-             2 multimask outputs, IoU head depth 2.
+             padded window), 4 heads, MLP ratio 2, prompt dim 20 (not a multiple of 8: the
+             upscaling widths 20 // 4 and 20 // 8 round down), mask input channels 6, 1 decoder
+             layer with 5 heads, 2 multimask outputs, IoU head depth 2.
 The files have the layout of shared/fixtures/sam-tiny: model.safetensors (official key
 names), config.json, cases.json, cases.safetensors.
 
@@ -71,8 +72,8 @@ VARIANTS = {
     "sam-mini": {
         "seed": 11,
         "config": {**BASE, "image_size": 128, "encoder_embed_dim": 32, "encoder_depth": 2, "encoder_num_heads": 4,
-                   "encoder_global_attn_indexes": [1], "window_size": 14, "mlp_ratio": 2, "prompt_embed_dim": 16,
-                   "mask_in_chans": 4, "decoder_depth": 1, "decoder_mlp_dim": 32, "decoder_num_heads": 4,
+                   "encoder_global_attn_indexes": [1], "window_size": 14, "mlp_ratio": 2, "prompt_embed_dim": 20,
+                   "mask_in_chans": 6, "decoder_depth": 1, "decoder_mlp_dim": 32, "decoder_num_heads": 5,
                    "num_multimask_outputs": 2, "iou_head_depth": 2, "iou_head_hidden_dim": 8},
         "images": {"gray_odd.jpg": ALL_KINDS},
     },

@@ -4,7 +4,7 @@
 // 256x256 low-res; 4 images x 5 prompt kinds) and tests/data/sam-small (made by
 // scripts/make-sam-fixture.py: 512 input, 32x32 grid, 128x128 low-res, window 7, one global
 // block, prompt dim 24; 9 cases on 3 images) and tests/data/sam-mini (128 input, window 14 over
-// an 8x8 grid, 2 multimask outputs, 1 decoder layer, IoU head depth 2; 5 cases).
+// an 8x8 grid, prompt dim 20, 2 multimask outputs, 1 decoder layer, IoU head depth 2; 5 cases).
 #include <cjson/cJSON.h>
 
 #include "harness.h"

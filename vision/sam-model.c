@@ -176,8 +176,9 @@ static enum vlm_status infer_dims(const struct vlm_safetensors * st, struct sam_
     d->patch = pw->shape[2];
     d->C = neck->shape[0];
     d->n_mask_tokens = mt->shape[0];
+    // prompt dim C: C / 2 Fourier pairs in the positional encoding, C // 4 and C // 8 upscaling channels
     if (pos->shape[2] != d->G || d->G <= 0 || d->G > 256 || d->D <= 0 || d->patch <= 0 || d->patch > 64 ||
-        d->C <= 0 || d->C % 8 || d->n_mask_tokens < 1 || d->n_mask_tokens > VLM_SAM_MAX_MASK_TOKENS)
+        d->C < 8 || d->C % 2 || d->n_mask_tokens < 1 || d->n_mask_tokens > VLM_SAM_MAX_MASK_TOKENS)
         return vlm_error(VLM_STATUS_BAD_MODEL, "SAM model: unsupported sizes (grid %lld, width %lld, patch %lld, prompt dim %lld)",
                          (long long)d->G, (long long)d->D, (long long)d->patch, (long long)d->C);
     while (d->depth < VLM_SAM_MAX_BLOCKS && hasf(st, "image_encoder.blocks.%lld.norm1.weight", (long long)d->depth)) d->depth++;
