@@ -76,6 +76,7 @@ VARIANTS = {
                    "mask_in_chans": 6, "decoder_depth": 1, "decoder_mlp_dim": 32, "decoder_num_heads": 5,
                    "num_multimask_outputs": 2, "iou_head_depth": 2, "iou_head_hidden_dim": 8},
         "images": {"gray_odd.jpg": ALL_KINDS},
+        "everything": "gray_odd.jpg",
     },
 }
 
@@ -172,6 +173,24 @@ def case_prompts(kind, w, h):
     }[kind]
 
 
+def everything(sam, images_dir, image, expected):
+    """SamAutomaticMaskGenerator as shared/fixtures/sam-tiny's segment_everything case runs it
+    (keep every mask, no NMS, no crops), on a 2x2 point grid."""
+    from segment_anything import SamAutomaticMaskGenerator
+
+    params = {"points_per_side": 2, "pred_iou_thresh": -10.0, "stability_score_thresh": 0.0,
+              "stability_score_offset": 1.0, "box_nms_thresh": 1.01, "crop_n_layers": 0}
+    rgb = np.array(Image.open(os.path.join(images_dir, image)).convert("RGB"))
+    masks = []
+    for i, m in enumerate(SamAutomaticMaskGenerator(sam, **params).generate(rgb)):
+        expected[f"amg.{i}.segmentation"] = torch.from_numpy(m["segmentation"].astype(np.uint8))
+        masks.append({"bbox": m["bbox"], "area": m["area"], "predicted_iou": m["predicted_iou"],
+                      "stability_score": m["stability_score"], "point_coords": m["point_coords"],
+                      "segmentation": f"amg.{i}.segmentation"})
+    print(f"segment_everything {image}: {len(masks)} masks")
+    return {"image": image, "params": params, "masks": masks}
+
+
 def make(sam_repo, images_dir, out, variant):
     config = variant["config"]
     sam = build(sam_repo, config)
@@ -219,9 +238,12 @@ def make(sam_repo, images_dir, out, variant):
             on = masks.reshape(masks.shape[0], -1).mean(1)
             print(f"{name}: iou {np.round(iou, 3).tolist()} foreground {np.round(on, 3).tolist()} "
                   f"logits [{low.min():.2f}, {low.max():.2f}]")
+    doc = {"cases": cases}
+    if "everything" in variant:
+        doc["segment_everything"] = everything(sam, images_dir, variant["everything"], expected)
     write(expected, os.path.join(out, "cases.safetensors"))
     with open(os.path.join(out, "cases.json"), "w") as f:
-        json.dump({"cases": cases}, f, indent=1)
+        json.dump(doc, f, indent=1)
         f.write("\n")
     print(f"wrote {os.path.basename(out)}: {len(cases)} cases")
 
