@@ -208,6 +208,12 @@ static void bad_models(void) {
           "5 decoder heads do not divide the width 24 of mask_decoder.transformer.layers.0.self_attn.q_proj.weight" },
         { "config image_size a string", NULL, NULL, NULL, "image_size", "\"big\"", "image_size must be an integer" },
         { "config.json not JSON", NULL, NULL, NULL, "image_size", "!{\"image_size\": ", "config.json: not valid JSON" },
+        { "HF config: vision_config.image_size 1024", NULL, NULL, NULL, "image_size",
+          "!{\"vision_config\": {\"image_size\": 1024}, \"mask_decoder_config\": {\"num_attention_heads\": 2}}",
+          "config.json: vision_config.image_size 1024 contradicts image_encoder.pos_embed" },
+        { "HF config: mask_decoder_config.num_hidden_layers 3", NULL, NULL, NULL, "image_size",
+          "!{\"mask_decoder_config\": {\"num_hidden_layers\": 3, \"num_attention_heads\": 2}}",
+          "mask_decoder_config.num_hidden_layers 3 contradicts the checkpoint: mask_decoder.transformer.layers.* gives 2" },
         { "no config.json: 8 decoder heads", NULL, NULL, NULL, "", NULL,
           "8 decoder heads do not divide the width 12 of mask_decoder.transformer.layers.0.cross_attn_token_to_image" },
         { "missing block 1", "image_encoder.blocks.1.", NULL, NULL, NULL, NULL,
@@ -272,6 +278,23 @@ int main(void) {
           vlm_sam_embedding_size(model), vlm_sam_low_res_size(model));
     CHECK(vlm_sam_low_res_size(NULL) == 0 && vlm_sam_input_size(NULL) == 0, "getters on NULL give 0");
     vlm_model_free(model);
+
+    // the same model with its settings in HF transformers' SamConfig layout
+    char hf_dir[600], out[8192];
+    snprintf(hf_dir, sizeof hf_dir, "%s/hf-config", tmpdir);
+    mkdir(hf_dir, 0700);
+    CHECK(write_variant(hf_dir, NULL, NULL, NULL) &&
+              write_config(hf_dir, "image_size",
+                           "!{\"vision_config\": {\"image_size\": 512, \"patch_size\": 16, \"hidden_size\": 32, "
+                           "\"num_hidden_layers\": 3, \"num_attention_heads\": 2, \"window_size\": 7, "
+                           "\"global_attn_indexes\": [1], \"mlp_ratio\": 3.0, \"mlp_dim\": null}, "
+                           "\"prompt_encoder_config\": {\"hidden_size\": 24, \"mask_input_channels\": 12}, "
+                           "\"mask_decoder_config\": {\"num_hidden_layers\": 2, \"num_attention_heads\": 2, \"mlp_dim\": 40, "
+                           "\"num_multimask_outputs\": 3, \"iou_head_depth\": 3, \"iou_head_hidden_dim\": 16}}"),
+          "write the HF-layout config");
+    int rc = test_run_cli(out, sizeof out, tmpdir, NULL, "segment --backend cpu -m '%s' '%s' --point 10,10", hf_dir,
+                          test_fixture("images/gray_odd.jpg"));
+    CHECK(rc == 0, "model with an HF-layout config.json: exit %d: %s", rc, out);
 
     run_backend("cpu", exp);
     if (test_want_backend("vulkan")) {
