@@ -228,7 +228,8 @@ int vlm_cmd_bench(int argc, char ** argv) {
     struct vlm_image img = { 0 };
     if (m->kind == VLM_MODEL_SAM) {
         struct sam_bench b = { .img = &img };
-        random_image(&img, 1024, 1024);
+        const int32_t S = vlm_sam_input_size(m);   // an image the encoder takes without resizing
+        random_image(&img, S, S);
         if ((st = vlm_sam_session_new(m, &b.s)) == VLM_STATUS_OK) {
             stages[n_stages] = (struct bench_stage){ .name = "image_encoder" };
             st = time_stage(&stages[n_stages++], m, sam_encode, &b, runs);

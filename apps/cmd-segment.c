@@ -43,7 +43,8 @@ static void usage(FILE * f) {
             "                   [--json out.json] [--overlay out.png]\n\n"
             "Segment Anything. Prompts are in image pixels: --point x,y with label 1 (foreground, the default)\n"
             "or 0 (background), --box x0,y0,x1,y1, --mask-input a safetensors file with a `mask_input`\n"
-            "[1, 256, 256] tensor of low-res logits (e.g. low_res_logits of a previous --save-tensors).\n"
+            "[1, L, L] tensor of low-res logits (e.g. low_res_logits of a previous --save-tensors; L is the\n"
+            "model's low-res size: 256 for the released ViT-B/L/H, 4 x its embedding grid in general).\n"
             "By default 3 masks are predicted (multimask, like SamPredictor); --single gives one.\n\n"
             "  -o FILE                 best mask (highest predicted IoU) as PNG, 0 / 255\n"
             "  --overlay FILE          image with the best mask (everything: all masks) tinted, prompts drawn\n"
@@ -130,7 +131,8 @@ static void draw_box(uint8_t * rgb, int32_t w, int32_t h, const struct vlm_box *
     }
 }
 
-static float * read_mask_input(const char * path) {
+// The `mask_input` tensor of a safetensors file: L * L F32 values, shaped [L, L] or [1, L, L].
+static float * read_mask_input(const char * path, int32_t L) {
     struct vlm_safetensors * st = NULL;
     if (vlm_safetensors_open(path, &st) != VLM_STATUS_OK) {
         cli_fail(CMD, "--mask-input: %s", vlm_last_error());
@@ -140,12 +142,12 @@ static float * read_mask_input(const char * path) {
     int64_t n = 1;
     if (t)
         for (int32_t i = 0; i < t->n_dims; i++) n *= t->shape[i];
-    bool ok = t && t->dtype == VLM_DTYPE_F32 && n == VLM_SAM_LOW_RES * VLM_SAM_LOW_RES &&
-              t->shape[t->n_dims - 1] == VLM_SAM_LOW_RES && (t->n_dims < 2 || t->shape[t->n_dims - 2] == VLM_SAM_LOW_RES);
+    bool ok = t && t->dtype == VLM_DTYPE_F32 && t->n_dims >= 2 && n == (int64_t)L * L && t->shape[t->n_dims - 1] == L &&
+              t->shape[t->n_dims - 2] == L;
     float * m = NULL;
     if (!ok) {
-        cli_fail(CMD, "--mask-input %s: needs an F32 tensor `mask_input` of shape [1, %d, %d]", path, VLM_SAM_LOW_RES,
-                 VLM_SAM_LOW_RES);
+        cli_fail(CMD, "--mask-input %s: needs an F32 tensor `mask_input` of shape [1, %d, %d] (this model's low-res size)",
+                 path, L, L);
     } else if ((m = malloc((size_t)n * sizeof(float)))) {
         memcpy(m, t->data, (size_t)n * sizeof(float));
     } else {
@@ -266,7 +268,6 @@ int vlm_cmd_segment(int argc, char ** argv) {
         cli_fail(CMD, "%s", vlm_last_error());
         goto done;
     }
-    if (mask_path && !(mask_input = read_mask_input(mask_path))) goto done;
     double t0 = now_ms();
     if (!(model = cli_load_model(CMD, model_path, &mp))) goto done;
     double t_load = now_ms() - t0;
@@ -274,6 +275,7 @@ int vlm_cmd_segment(int argc, char ** argv) {
         cli_fail(CMD, "%s: not a SAM model (segment needs Segment Anything weights)", model_path);
         goto done;
     }
+    if (mask_path && !(mask_input = read_mask_input(mask_path, vlm_sam_low_res_size(model)))) goto done;
     if (vlm_sam_session_new(model, &s) != VLM_STATUS_OK) {
         cli_fail(CMD, "%s", vlm_last_error());
         goto done;
@@ -478,8 +480,12 @@ int vlm_cmd_segment(int argc, char ** argv) {
         }
         // resized input: from the session, or recomputed (embedding loaded from a file)
         int32_t rh = 0, rw = 0;
-        vlm_sam_preprocess_shape(H, W, 1024, &rh, &rw);
+        vlm_sam_preprocess_shape(H, W, vlm_sam_input_size(model), &rh, &rw);
         if (vlm_sam_session_get_tensor(s, "resized", NULL, 0, &rsz) == VLM_STATUS_OK) {
+            if (rsz != (size_t)rw * (size_t)rh * 3) {
+                cli_fail(CMD, "resized image: %zu bytes, expected %dx%dx3", rsz, rh, rw);
+                goto fail_outputs;
+            }
             resized.width = rw;
             resized.height = rh;
             resized.channels = 3;
@@ -492,18 +498,22 @@ int vlm_cmd_segment(int argc, char ** argv) {
             cli_fail(CMD, "resized image: %s", vlm_last_error());
             goto fail_outputs;
         }
-        const int64_t C = (int64_t)(esz / sizeof(float) / (64 * 64));
+        const int64_t C = vlm_sam_embed_dim(model), G = vlm_sam_embedding_size(model), L = masks.low_res_size;
+        if (esz != (size_t)(C * G * G) * sizeof(float)) {
+            cli_fail(CMD, "image embeddings: %zu bytes, expected [1, %lld, %lld, %lld] floats", esz, (long long)C,
+                     (long long)G, (long long)G);
+            goto fail_outputs;
+        }
         struct vlm_file_tensor t[5];
         memset(t, 0, sizeof t);
         t[0] = (struct vlm_file_tensor){ .name = "resized", .dtype = VLM_DTYPE_U8, .n_dims = 3,
                                          .shape = { resized.height, resized.width, 3 }, .data = resized.data,
                                          .nbytes = (size_t)resized.width * resized.height * 3, .gguf_type = -1 };
         t[1] = (struct vlm_file_tensor){ .name = "image_embeddings", .dtype = VLM_DTYPE_F32, .n_dims = 4,
-                                         .shape = { 1, C, 64, 64 }, .data = emb, .nbytes = esz, .gguf_type = -1 };
+                                         .shape = { 1, C, G, G }, .data = emb, .nbytes = esz, .gguf_type = -1 };
         t[2] = (struct vlm_file_tensor){ .name = "low_res_logits", .dtype = VLM_DTYPE_F32, .n_dims = 3,
-                                         .shape = { masks.n_masks, VLM_SAM_LOW_RES, VLM_SAM_LOW_RES },
-                                         .data = masks.low_res_logits,
-                                         .nbytes = (size_t)masks.n_masks * VLM_SAM_LOW_RES * VLM_SAM_LOW_RES * sizeof(float),
+                                         .shape = { masks.n_masks, L, L }, .data = masks.low_res_logits,
+                                         .nbytes = (size_t)(masks.n_masks * L * L) * sizeof(float),
                                          .gguf_type = -1 };
         t[3] = (struct vlm_file_tensor){ .name = "iou_predictions", .dtype = VLM_DTYPE_F32, .n_dims = 1,
                                          .shape = { masks.n_masks }, .data = masks.iou,

@@ -77,7 +77,7 @@ struct serve_result {
     char     id[24];
     uint64_t image_hash;
     int32_t  n_masks, best;
-    float *  logits;   // [n_masks, 256, 256]
+    float *  logits;   // [n_masks, L, L], L = vlm_sam_low_res_size(model)
 };
 
 struct serve {
@@ -209,7 +209,7 @@ static void cache_release(struct serve * sv, struct serve_image * e) {
 // ---- results store ----------------------------------------------------------------------------
 
 static void results_put(struct serve * sv, uint64_t image_hash, const struct vlm_masks * m, char id_out[24]) {
-    size_t n = (size_t)m->n_masks * VLM_SAM_LOW_RES * VLM_SAM_LOW_RES;
+    size_t n = (size_t)m->n_masks * (size_t)m->low_res_size * (size_t)m->low_res_size;
     float * copy = malloc(n * sizeof(float));
     if (copy) memcpy(copy, m->low_res_logits, n * sizeof(float));
     int32_t best = 0;
@@ -228,8 +228,9 @@ static void results_put(struct serve * sv, uint64_t image_hash, const struct vlm
     pthread_mutex_unlock(&sv->results_mu);
 }
 
-// Copies mask `index` (-1: the best) of result id into out [256 * 256]. 0 ok, 404 unknown, 400 bad index.
+// Copies mask `index` (-1: the best) of result id into out [L * L]. 0 ok, 404 unknown, 400 bad index.
 static int results_get(struct serve * sv, const char * id, int index, float * out) {
+    const size_t L = (size_t)vlm_sam_low_res_size(sv->sam);
     int rc = 404;
     pthread_mutex_lock(&sv->results_mu);
     for (int i = 0; i < RESULTS_MAX; i++) {
@@ -240,8 +241,7 @@ static int results_get(struct serve * sv, const char * id, int index, float * ou
             rc = 400;
             break;
         }
-        memcpy(out, r->logits + (size_t)index * VLM_SAM_LOW_RES * VLM_SAM_LOW_RES,
-               sizeof(float) * VLM_SAM_LOW_RES * VLM_SAM_LOW_RES);
+        memcpy(out, r->logits + (size_t)index * L * L, sizeof(float) * L * L);
         rc = 0;
         break;
     }
@@ -386,7 +386,8 @@ static enum MHD_Result h_segment(struct serve * sv, struct MHD_Connection * c, s
     if (rc) { ret = send_error(c, (unsigned)rc, "%s", err); goto done; }
     struct vlm_box box = { (float)q.box[0], (float)q.box[1], (float)q.box[2], (float)q.box[3] };
     if (q.mask_input) {
-        if (!(mask_input = malloc(sizeof(float) * VLM_SAM_LOW_RES * VLM_SAM_LOW_RES))) {
+        const size_t L = (size_t)vlm_sam_low_res_size(sv->sam);
+        if (!(mask_input = malloc(sizeof(float) * L * L))) {
             ret = send_error(c, 503, "out of memory");
             goto done;
         }

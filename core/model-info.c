@@ -113,13 +113,16 @@ static void describe_sam(const struct vlm_safetensors * st, const struct sam_nam
     int64_t heads = -1, prompt = dim_of(st, nm->token, 2, 1);
     char globals[256] = "", name[512];
     size_t gl = 0;
+    int64_t window = -1;
     for (int32_t b = 0; b < depth; b++) {
         snprintf(name, sizeof name, "%s%d%s", nm->blocks, b, nm->rel);
         int64_t len = dim_of(st, name, 2, 0), hd = dim_of(st, name, 2, 1);
         if (b == 0 && hd > 0 && D > 0 && D % hd == 0) heads = D / hd;
         if (grid > 0 && len == 2 * grid - 1 && gl < sizeof globals)
             gl += (size_t)snprintf(globals + gl, sizeof globals - gl, "%s%d", gl ? ", " : "", b);
+        else if (len > 0) window = (len + 1) / 2;
     }
+    // the released checkpoints (segment_anything/build_sam.py): 1024x1024 input, patch 16, window 14
     static const struct { const char * name; int64_t d, depth, heads; const char * globals; } known[] = {
         { "vit_b", 768, 12, 12, "2, 5, 8, 11" },
         { "vit_l", 1024, 24, 16, "5, 11, 17, 23" },
@@ -127,12 +130,14 @@ static void describe_sam(const struct vlm_safetensors * st, const struct sam_nam
     };
     const char * variant = NULL;
     for (size_t i = 0; i < sizeof known / sizeof *known; i++)
-        if (D == known[i].d && depth == known[i].depth && heads == known[i].heads && !strcmp(globals, known[i].globals))
+        if (D == known[i].d && depth == known[i].depth && heads == known[i].heads && !strcmp(globals, known[i].globals) &&
+            grid == 64 && P == 16 && window == 14)
             variant = known[i].name;
     snprintf(out, size, "sam%s (%s%sencoder embed %" PRId64 ", depth %d, heads %" PRId64 ")", nm->naming,
              variant ? variant : "custom", ": ", D, depth, heads);
-    snprintf(extra, extra_size, "image %" PRId64 " (patch %" PRId64 ", grid %" PRId64 "), global attention blocks [%s], "
-             "prompt dim %" PRId64, grid > 0 && P > 0 ? grid * P : -1, P, grid, globals, prompt);
+    snprintf(extra, extra_size, "image %" PRId64 " (patch %" PRId64 ", grid %" PRId64 ", low-res masks %" PRId64 "), "
+             "window %" PRId64 ", global attention blocks [%s], prompt dim %" PRId64,
+             grid > 0 && P > 0 ? grid * P : -1, P, grid, grid > 0 ? 4 * grid : -1, window, globals, prompt);
 }
 
 struct clip_names {

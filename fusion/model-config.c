@@ -1,6 +1,8 @@
 // model-config.c — config.json next to a model: reading it, and the CLIP and SAM parsers
 // (see model-config.h).
 #include <cjson/cJSON.h>
+#include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,14 +124,118 @@ done:
     return st;
 }
 
+// ref: segment_anything/build_sam.py _build_sam arguments; transformers/models/sam/configuration_sam.py
+static const struct {
+    const char * flat, * section, * key;
+    size_t       offset;
+    int32_t      max;
+} sam_keys[] = {
+    { "image_size", "vision_config", "image_size", offsetof(struct vlm_sam_config, image_size), 65536 },
+    { "patch_size", "vision_config", "patch_size", offsetof(struct vlm_sam_config, patch_size), 65536 },
+    { "encoder_embed_dim", "vision_config", "hidden_size", offsetof(struct vlm_sam_config, embed_dim), 65536 },
+    { "encoder_depth", "vision_config", "num_hidden_layers", offsetof(struct vlm_sam_config, depth), 65536 },
+    { "encoder_num_heads", "vision_config", "num_attention_heads", offsetof(struct vlm_sam_config, heads), 65536 },
+    { "window_size", "vision_config", "window_size", offsetof(struct vlm_sam_config, window), 65536 },
+    { "prompt_embed_dim", "prompt_encoder_config", "hidden_size", offsetof(struct vlm_sam_config, prompt_dim), 65536 },
+    { "mask_in_chans", "prompt_encoder_config", "mask_input_channels", offsetof(struct vlm_sam_config, mask_in_chans), 65536 },
+    { "decoder_depth", "mask_decoder_config", "num_hidden_layers", offsetof(struct vlm_sam_config, decoder_depth), 65536 },
+    { "decoder_mlp_dim", "mask_decoder_config", "mlp_dim", offsetof(struct vlm_sam_config, decoder_mlp), 65536 },
+    { "decoder_num_heads", "mask_decoder_config", "num_attention_heads", offsetof(struct vlm_sam_config, decoder_heads), 64 },
+    { "num_multimask_outputs", "mask_decoder_config", "num_multimask_outputs", offsetof(struct vlm_sam_config, n_multimask), 65536 },
+    { "iou_head_depth", "mask_decoder_config", "iou_head_depth", offsetof(struct vlm_sam_config, iou_depth), 65536 },
+    { "iou_head_hidden_dim", "mask_decoder_config", "iou_head_hidden_dim", offsetof(struct vlm_sam_config, iou_hidden), 65536 },
+};
+
+const char * vlm_sam_config_key(const struct vlm_sam_config * cfg, const void * field) {
+    static _Thread_local char buf[96];
+    const size_t off = (size_t)((const char *)field - (const char *)cfg);
+    for (size_t i = 0; i < sizeof sam_keys / sizeof *sam_keys; i++) {
+        if (sam_keys[i].offset != off) continue;
+        if (!cfg->hf) return sam_keys[i].flat;
+        snprintf(buf, sizeof buf, "%s.%s", sam_keys[i].section, sam_keys[i].key);
+        return buf;
+    }
+    if (field == &cfg->n_global) return cfg->hf ? "vision_config.global_attn_indexes" : "encoder_global_attn_indexes";
+    if (field == &cfg->mlp_ratio) return cfg->hf ? "vision_config.mlp_ratio" : "mlp_ratio";
+    return "?";
+}
+
+// A value of section[key] (section NULL: the root); NULL when absent or null.
+static const cJSON * sam_value(const cJSON * root, const char * section, const char * key) {
+    const cJSON * o = section ? cJSON_GetObjectItemCaseSensitive(root, section) : root;
+    const cJSON * v = cJSON_IsObject(o) ? cJSON_GetObjectItemCaseSensitive(o, key) : NULL;
+    return v && !cJSON_IsNull(v) ? v : NULL;
+}
+
+static bool is_int_in(const cJSON * v, double lo, double hi) {
+    return cJSON_IsNumber(v) && v->valuedouble >= lo && v->valuedouble <= hi && v->valuedouble == (double)(int32_t)v->valuedouble;
+}
+
+// n finite numbers (positive when positive) of a JSON array into out.
+static bool float_array(const cJSON * a, int n, bool positive, float * out) {
+    if (!cJSON_IsArray(a) || cJSON_GetArraySize(a) != n) return false;
+    for (int i = 0; i < n; i++) {
+        const cJSON * v = cJSON_GetArrayItem(a, i);
+        if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble) || (positive && !(v->valuedouble > 0))) return false;
+        out[i] = (float)v->valuedouble;
+    }
+    return true;
+}
+
 enum vlm_status vlm_sam_config_parse(const char * text, size_t n, const char * name, struct vlm_sam_config * cfg) {
     memset(cfg, 0, sizeof *cfg);
+    cfg->n_global = -1;
     cJSON * root = parse_json(text, n, name);
     if (!root) return VLM_STATUS_BAD_MODEL;
-    const cJSON * h = cJSON_GetObjectItemCaseSensitive(root, "decoder_num_heads");
-    const cJSON * mdc = cJSON_GetObjectItemCaseSensitive(root, "mask_decoder_config");
-    if (!cJSON_IsNumber(h) && cJSON_IsObject(mdc)) h = cJSON_GetObjectItemCaseSensitive(mdc, "num_attention_heads");
-    if (cJSON_IsNumber(h) && h->valuedouble >= 1 && h->valuedouble <= 64) cfg->decoder_heads = (int32_t)h->valuedouble;
+    enum vlm_status st = VLM_STATUS_OK;
+    cfg->hf = cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(root, "vision_config")) ||
+              cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(root, "mask_decoder_config"));
+    for (size_t i = 0; i < sizeof sam_keys / sizeof *sam_keys; i++) {
+        const char * section = cfg->hf ? sam_keys[i].section : NULL, * key = cfg->hf ? sam_keys[i].key : sam_keys[i].flat;
+        const cJSON * v = sam_value(root, section, key);
+        if (!v) continue;
+        if (!is_int_in(v, 1, sam_keys[i].max)) {
+            st = vlm_error(VLM_STATUS_BAD_MODEL, "%s: %s%s%s must be an integer in 1..%d", name, section ? section : "",
+                           section ? "." : "", key, sam_keys[i].max);
+            goto done;
+        }
+        *(int32_t *)((char *)cfg + sam_keys[i].offset) = (int32_t)v->valuedouble;
+    }
+    const char * gsec = cfg->hf ? "vision_config" : NULL, * gkey = cfg->hf ? "global_attn_indexes" : "encoder_global_attn_indexes";
+    const cJSON * g = sam_value(root, gsec, gkey);
+    if (g) {
+        int k = cJSON_IsArray(g) ? cJSON_GetArraySize(g) : -1;
+        bool ok = k >= 0 && k <= VLM_SAM_CONFIG_MAX_GLOBAL;
+        for (int i = 0; ok && i < k; i++) {
+            const cJSON * v = cJSON_GetArrayItem(g, i);
+            ok = is_int_in(v, 0, 65535);
+            if (ok) cfg->global_idx[i] = (int32_t)v->valuedouble;
+        }
+        if (!ok) {
+            st = vlm_error(VLM_STATUS_BAD_MODEL, "%s: %s%s%s must be an array of at most %d block indexes", name,
+                           gsec ? gsec : "", gsec ? "." : "", gkey, VLM_SAM_CONFIG_MAX_GLOBAL);
+            goto done;
+        }
+        cfg->n_global = k;
+    }
+    const cJSON * ratio = sam_value(root, gsec, "mlp_ratio");
+    if (ratio) {
+        if (!cJSON_IsNumber(ratio) || !(ratio->valuedouble > 0 && ratio->valuedouble <= 1024)) {
+            st = vlm_error(VLM_STATUS_BAD_MODEL, "%s: %s%smlp_ratio must be a number in (0, 1024]", name, gsec ? gsec : "",
+                           gsec ? "." : "");
+            goto done;
+        }
+        cfg->mlp_ratio = ratio->valuedouble;
+    }
+    const cJSON * mean = sam_value(root, NULL, "pixel_mean"), * std = sam_value(root, NULL, "pixel_std");
+    if (mean || std) {
+        if (!float_array(mean, 3, false, cfg->pixel_mean) || !float_array(std, 3, true, cfg->pixel_std)) {
+            st = vlm_error(VLM_STATUS_BAD_MODEL, "%s: pixel_mean and pixel_std must both be 3 finite numbers (std > 0)", name);
+            goto done;
+        }
+        cfg->has_pixel_norm = true;
+    }
+done:
     cJSON_Delete(root);
-    return VLM_STATUS_OK;
+    return st;
 }

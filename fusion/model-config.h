@@ -38,10 +38,29 @@ struct vlm_clip_config {
 // (VLM_STATUS_UNSUPPORTED); *cfg is zeroed first.
 enum vlm_status vlm_clip_config_parse(const char * text, size_t n, const char * name, struct vlm_clip_config * cfg);
 
-// SAM: the mask decoder's heads, upstream-style "decoder_num_heads" or HF
-// "mask_decoder_config.num_attention_heads" (1..64; 0: not given).
+// SAM: the hyper-parameters of upstream's build_sam.py under flat names (as
+// shared/fixtures/sam-tiny/config.json: image_size, patch_size, encoder_embed_dim, ...) or of HF
+// transformers' SamConfig (vision_config / prompt_encoder_config / mask_decoder_config). Shapes
+// tell all but the decoder heads and the pixel normalization: the loader checks every other
+// value given against the tensors. Zero fields (n_global -1, has_pixel_norm false) were not given.
+#define VLM_SAM_CONFIG_MAX_GLOBAL 64
 struct vlm_sam_config {
-    int32_t decoder_heads;
+    bool    hf;                      // HF layout: the error messages name keys as "vision_config.image_size"
+    int32_t image_size, patch_size, embed_dim, depth, heads, window;
+    double  mlp_ratio;               // encoder MLP width / embed dim
+    int32_t prompt_dim, mask_in_chans;
+    int32_t decoder_depth, decoder_mlp, decoder_heads, n_multimask, iou_depth, iou_hidden;
+    int32_t n_global;                // -1: not given
+    int32_t global_idx[VLM_SAM_CONFIG_MAX_GLOBAL];
+    bool    has_pixel_norm;
+    float   pixel_mean[3], pixel_std[3];
 };
+// Fails (VLM_STATUS_BAD_MODEL, naming the key) on JSON that does not parse and on a value of
+// the wrong kind: sizes must be integers in 1..65536, decoder heads 1..64, indexes 0..65535,
+// mlp_ratio in (0, 1024], pixel_mean / pixel_std 3 finite numbers (std > 0). null counts as
+// not given.
 enum vlm_status vlm_sam_config_parse(const char * text, size_t n, const char * name, struct vlm_sam_config * cfg);
+// The key in the file of one of cfg's fields (e.g. &cfg->image_size: "image_size", or
+// "vision_config.image_size" in the HF layout; &cfg->n_global for the global block indexes).
+const char *    vlm_sam_config_key(const struct vlm_sam_config * cfg, const void * field);
 #endif

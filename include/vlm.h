@@ -279,12 +279,20 @@ struct vlm_point {
 struct vlm_box {
     float x0, y0, x1, y1;          // XYXY, x0 <= x1, y0 <= y1, inside the image
 };
-#define VLM_SAM_LOW_RES 256        // side of the low-res logits (4 x the 64x64 embedding grid)
+// A model's sizes come from its tensor shapes (and config.json): the released ViT-B/L/H take
+// 1024x1024 inputs and make a [256, 64, 64] embedding and 256x256 low-res logits; other
+// checkpoints differ. Each getter returns 0 when the model is not SAM.
+int32_t vlm_sam_input_size(const struct vlm_model * model);      // S: encoder input side (ResizeLongestSide target)
+int32_t vlm_sam_embed_dim(const struct vlm_model * model);       // C: image embedding channels
+int32_t vlm_sam_embedding_size(const struct vlm_model * model);  // G: image embedding side (S / patch)
+int32_t vlm_sam_low_res_size(const struct vlm_model * model);    // L: low-res logits / mask_input side (4 G)
+// L of the released checkpoints only; kept for old callers: use vlm_sam_low_res_size(model).
+#define VLM_SAM_LOW_RES 256
 struct vlm_sam_prompt {
     const struct vlm_point * points;   // NULL when n_points == 0
     int32_t                  n_points;
     const struct vlm_box *   box;      // NULL = no box
-    const float *            mask_input; // [256 * 256] low-res logits of a previous prediction, NULL = none
+    const float *            mask_input; // [L * L] low-res logits of a previous prediction, NULL = none
     bool                     multimask_output; // true: the 3 multimask outputs; false: the single mask
 };
 // Masks of one prompt. Release with vlm_masks_free.
@@ -292,7 +300,8 @@ struct vlm_masks {
     int32_t   n_masks, width, height;   // width x height = the original image size
     uint8_t * masks;                    // [n_masks, height, width], 1 inside (logit > 0), else 0
     float *   iou;                      // [n_masks] predicted IoU
-    float *   low_res_logits;           // [n_masks, 256, 256], usable as the next mask_input
+    float *   low_res_logits;           // [n_masks, L, L], usable as the next mask_input
+    int32_t   low_res_size;             // L (vlm_sam_low_res_size of the model)
 };
 void vlm_masks_free(struct vlm_masks * masks);
 
@@ -300,9 +309,9 @@ void vlm_masks_free(struct vlm_masks * masks);
 struct vlm_sam_session;
 enum vlm_status vlm_sam_session_new(const struct vlm_model * model, struct vlm_sam_session ** out);
 void            vlm_sam_session_free(struct vlm_sam_session * s);
-// Runs the image encoder (ResizeLongestSide(1024) with PIL bilinear, normalize, pad, ViT, neck).
+// Runs the image encoder (ResizeLongestSide(S) with PIL bilinear, normalize, pad, ViT, neck).
 enum vlm_status vlm_sam_set_image(struct vlm_sam_session * s, const struct vlm_image * image);
-// Saves / loads the embedding as safetensors: image_embeddings [1, C, 64, 64] F32,
+// Saves / loads the embedding as safetensors: image_embeddings [1, C, G, G] F32,
 // original_size and input_size I32 [2] (H, W). Loading checks the model's width.
 enum vlm_status vlm_sam_save_embedding(const struct vlm_sam_session * s, const char * path);
 enum vlm_status vlm_sam_load_embedding(struct vlm_sam_session * s, const char * path);
@@ -315,7 +324,7 @@ enum vlm_status vlm_sam_predict(struct vlm_sam_session * s, const struct vlm_sam
 // Several prompts in batched decoder calls; out[n] (each freed with vlm_masks_free).
 enum vlm_status vlm_sam_predict_batch(struct vlm_sam_session * s, const struct vlm_sam_prompt * prompts, int32_t n,
                                       struct vlm_masks * out);
-// Stage-by-stage access for tests and tools: name "image_embeddings" ([1, C, 64, 64] F32) or
+// Stage-by-stage access for tests and tools: name "image_embeddings" ([1, C, G, G] F32) or
 // "resized" ([H, W, 3] U8 as bytes). Copies up to capacity bytes; *size receives the byte size.
 enum vlm_status vlm_sam_session_get_tensor(const struct vlm_sam_session * s, const char * name, void * out,
                                            size_t capacity, size_t * size);

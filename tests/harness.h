@@ -59,6 +59,16 @@ static inline const char * test_fixture(const char * rel) {
     return path;
 }
 
+// A path under the source tree's tests/data ($VLM_SOURCE_DIR, set by ctest) in a static buffer
+// (one at a time); skips the test when VLM_SOURCE_DIR is not set.
+static inline const char * test_data(const char * rel) {
+    static char path[4096];
+    const char * src = getenv("VLM_SOURCE_DIR");
+    if (!src || !*src) SKIP("VLM_SOURCE_DIR not set (run through ctest)");
+    snprintf(path, sizeof path, "%s/tests/data/%s", src, rel);
+    return path;
+}
+
 // The comparisons read through test_f32: fixture tensors are mmap'd straight from
 // safetensors files, where a float need not be 4-byte aligned.
 static inline double test_f32(const float * p, size_t i) {

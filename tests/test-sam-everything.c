@@ -1,7 +1,8 @@
 // test-sam-everything.c — automatic mask generation against the reference
-// SamAutomaticMaskGenerator output in shared/fixtures/sam-tiny (segment_everything case):
-// mask count and order, bbox, area, predicted_iou, stability_score, point_coords and the
-// segmentation of each of the 48 masks, on CPU and (when present) Vulkan.
+// SamAutomaticMaskGenerator output (segment_everything case) of shared/fixtures/sam-tiny (48
+// masks) and tests/data/sam-mini (8 masks of a model with a 128 input and 2 multimask
+// outputs): mask count and order, bbox, area, predicted_iou, stability_score, point_coords and
+// the segmentation of each mask, on CPU and (when present) Vulkan.
 #include <cjson/cJSON.h>
 
 #include "harness.h"
@@ -10,11 +11,12 @@
 
 
 
-static bool run(enum vlm_backend_type backend, const char * name, const cJSON * se, const struct vlm_safetensors * exp) {
+static bool run(enum vlm_backend_type backend, const char * name, const char * model_path, const cJSON * se,
+                const struct vlm_safetensors * exp) {
     struct vlm_model_params mp = vlm_model_default_params();
     mp.backend = backend;
     struct vlm_model * model = NULL;
-    enum vlm_status st = vlm_model_load(test_fixture("sam-tiny/model.safetensors"), &mp, &model);
+    enum vlm_status st = vlm_model_load(model_path, &mp, &model);
     if (st != VLM_STATUS_OK) {
         if (backend == VLM_BACKEND_VULKAN && st == VLM_STATUS_UNSUPPORTED) return false;
         CHECK(0, "%s: load: %s", name, vlm_last_error());
@@ -111,27 +113,34 @@ static bool run(enum vlm_backend_type backend, const char * name, const cJSON * 
     return true;
 }
 
-int main(void) {
-    const char * dir = test_fixtures_dir();
-    char path[4096];
-    snprintf(path, sizeof path, "%s/sam-tiny/cases.json", dir);
+// The segment_everything case of one fixture folder on every backend.
+static void run_fixture(const char * dir) {
+    char path[4096], model[4096];
+    snprintf(path, sizeof path, "%s/cases.json", dir);
     char * text = test_read_text(path);
-    if (!text) SKIP("%s not found", path);
-    cJSON * j = cJSON_Parse(text);
+    CHECK(text != NULL, "%s not found", path);
+    cJSON * j = text ? cJSON_Parse(text) : NULL;
     free(text);
     const cJSON * se = cJSON_GetObjectItem(j, "segment_everything");
-    CHECK(se != NULL, "segment_everything case present");
-    if (!se) TEST_END();
+    CHECK(se != NULL, "%s: segment_everything case present", path);
     struct vlm_safetensors * exp = NULL;
-    snprintf(path, sizeof path, "%s/sam-tiny/cases.safetensors", dir);
-    CHECK(vlm_safetensors_open(path, &exp) == VLM_STATUS_OK, "open %s: %s", path, vlm_last_error());
-    if (!exp) TEST_END();
-    if (test_want_backend("cpu")) run(VLM_BACKEND_CPU, "cpu", se, exp);
-    if (test_want_backend("vulkan") && !run(VLM_BACKEND_VULKAN, "vulkan", se, exp)) {
+    snprintf(path, sizeof path, "%s/cases.safetensors", dir);
+    CHECK(!se || vlm_safetensors_open(path, &exp) == VLM_STATUS_OK, "open %s: %s", path, vlm_last_error());
+    snprintf(model, sizeof model, "%s/model.safetensors", dir);
+    printf("== %s\n", dir);
+    if (exp && test_want_backend("cpu")) run(VLM_BACKEND_CPU, "cpu", model, se, exp);
+    if (exp && test_want_backend("vulkan") && !run(VLM_BACKEND_VULKAN, "vulkan", model, se, exp)) {
         if (test_require_vulkan()) CHECK(0, "VLM_TEST_REQUIRE_VULKAN=1 but no Vulkan device");
         else fprintf(stderr, "SKIP (vulkan half): no Vulkan device\n");
     }
     vlm_safetensors_close(exp);
     cJSON_Delete(j);
+}
+
+int main(void) {
+    char tiny[4096];
+    snprintf(tiny, sizeof tiny, "%s/sam-tiny", test_fixtures_dir());
+    run_fixture(tiny);
+    run_fixture(test_data("sam-mini"));
     TEST_END();
 }

@@ -165,6 +165,32 @@ static void compare_with_cli(const char * what, const char * args, const cJSON *
     vlm_safetensors_close(st);
 }
 
+// From a `vlm segment --save-tensors` output in tmpdir: the best mask's low-res logits
+// [1, L, L] as a --mask-input file (its path into mi_path); *best the mask's index.
+static bool write_best_mask_input(const char * tensors_out, char * mi_path, size_t mi_size, int * best) {
+    char a_path[512];
+    snprintf(a_path, sizeof a_path, "%s/%s", tmpdir, tensors_out);
+    snprintf(mi_path, mi_size, "%s/mask-input-%s", tmpdir, tensors_out);
+    struct vlm_safetensors * sa = NULL;
+    bool ok = vlm_safetensors_open(a_path, &sa) == VLM_STATUS_OK;
+    const struct vlm_file_tensor * lt = ok ? vlm_safetensors_find(sa, "low_res_logits") : NULL;
+    const struct vlm_file_tensor * it = ok ? vlm_safetensors_find(sa, "iou_predictions") : NULL;
+    *best = 0;
+    ok = lt && it && lt->n_dims == 3;
+    if (ok) {
+        const float * iou = it->data;
+        for (int i = 1; i < (int)it->shape[0]; i++)
+            if (iou[i] > iou[*best]) *best = i;
+        const int64_t L = lt->shape[1];
+        struct vlm_file_tensor t = { .name = "mask_input", .dtype = VLM_DTYPE_F32, .n_dims = 3, .shape = { 1, L, L },
+                                     .data = (const float *)lt->data + (size_t)(*best * L * L),
+                                     .nbytes = sizeof(float) * (size_t)(L * L), .gguf_type = -1 };
+        ok = vlm_safetensors_write(mi_path, &t, 1) == VLM_STATUS_OK;
+    }
+    vlm_safetensors_close(sa);
+    return ok;
+}
+
 // ---- load test ------------------------------------------------------------------------------------
 #define LOAD_CLIENTS 16
 #define LOAD_REQUESTS 50
@@ -309,6 +335,86 @@ static void load_test(int port, const char * image_id) {
     for (int k = 0; k < LOAD_PROMPTS; k++) free(load_ref[k]);
 }
 
+// A SAM at shapes other than the released models' (tests/data/sam-small: 512 input, 128x128
+// low-res logits) on a CPU and an auto-backend server: every request is answered, masks
+// (CPU) equal `vlm segment`'s, mask_input takes the model's low-res logits, bad requests get a
+// 4xx and the server keeps serving, then exits cleanly.
+static void small_model_test(const char * log_path) {
+    static char small[4096];
+    snprintf(small, sizeof small, "%s", test_data("sam-small"));
+    sam_dir = small;
+    size_t dog_n = 0;
+    uint8_t * dog = read_file(test_fixture("images/dog.jpg"), &dog_n);
+    CHECK(dog != NULL, "cannot read dog.jpg");
+    static const char * const backends[2] = { "cpu", "auto" };
+    for (int k = 0; k < 2 && dog; k++) {
+        const char * args[] = { "-m", small, "--backend", backends[k], NULL };
+        struct serve_proc sp = { 0 };
+        if (!serve_start(cli, args, log_path, &sp)) {
+            CHECK(0, "sam-small %s: server did not start (log: %s)", backends[k], log_path);
+            continue;
+        }
+        char * body = NULL, id[64] = "", json[512], what[96];
+        int st = serve_http(sp.port, "POST", "/v1/images", dog, dog_n, "image/jpeg", &body, NULL);
+        cJSON * o = body ? cJSON_Parse(body) : NULL;
+        const cJSON * jid = cJSON_GetObjectItemCaseSensitive(o, "id");
+        CHECK(st == 200 && cJSON_IsString(jid), "sam-small %s: upload: %d %s", backends[k], st, body ? body : "(no reply)");
+        if (cJSON_IsString(jid)) snprintf(id, sizeof id, "%s", jid->valuestring);
+        cJSON_Delete(o);
+        free(body);
+
+        snprintf(json, sizeof json, "{\"image\": \"%s\", \"points\": [[320, 290, 1]]}", id);
+        cJSON * r1 = NULL;
+        st = post_json(sp.port, "/v1/segment", json, &r1);
+        const cJSON * masks = cJSON_GetObjectItemCaseSensitive(r1, "masks");
+        CHECK(st == 200 && cJSON_GetArraySize(masks) == 3 && cJSON_GetObjectItemCaseSensitive(r1, "width")->valueint == 800,
+              "sam-small %s: segment point: %d", backends[k], st);
+        snprintf(what, sizeof what, "sam-small %s: point", backends[k]);
+        if (k == 0) compare_with_cli(what, "--point 320,290", r1, "small-a.safetensors");
+
+        const cJSON * rid = cJSON_GetObjectItemCaseSensitive(r1, "id");
+        snprintf(json, sizeof json, "{\"image\": \"%s\", \"points\": [[420, 310, 1]], \"mask_input\": \"%s\", "
+                 "\"multimask\": false}", id, cJSON_IsString(rid) ? rid->valuestring : "");
+        st = post_json(sp.port, "/v1/segment", json, &o);
+        CHECK(st == 200 && cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(o, "masks")) == 1,
+              "sam-small %s: segment with mask_input: %d", backends[k], st);
+        char mi[512];
+        int best = 0;
+        if (k == 0 && write_best_mask_input("small-a.safetensors", mi, sizeof mi, &best)) {
+            char args2[1024];
+            snprintf(args2, sizeof args2, "--point 420,310 --mask-input '%s' --single", mi);
+            snprintf(what, sizeof what, "sam-small %s: mask_input", backends[k]);
+            compare_with_cli(what, args2, o, "small-b.safetensors");
+        }
+        cJSON_Delete(o);
+
+        char b[512];
+        snprintf(b, sizeof b, "{\"image\": \"%s\", \"points\": [[5000, 100, 1]]}", id);
+        expect_error(sp.port, "POST", "/v1/segment", b, strlen(b), 400, "sam-small: point outside the image");
+        snprintf(b, sizeof b, "{\"image\": \"%s\", \"points\": [[1, 2, 1]], \"mask_input\": \"%s\", \"mask_index\": 7}",
+                 id, cJSON_IsString(rid) ? rid->valuestring : "");
+        expect_error(sp.port, "POST", "/v1/segment", b, strlen(b), 400, "sam-small: mask_index out of range");
+        snprintf(b, sizeof b, "{\"image\": \"%s\", \"points_per_side\": 2, \"pred_iou_thresh\": 0, "
+                 "\"stability_score_thresh\": 0}", id);
+        st = post_json(sp.port, "/v1/everything", b, &o);
+        CHECK(st == 200 && cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(o, "masks")) > 0,
+              "sam-small %s: everything: %d", backends[k], st);
+        cJSON_Delete(o);
+        // still serving: the first request again gives the same masks
+        snprintf(json, sizeof json, "{\"image\": \"%s\", \"points\": [[320, 290, 1]]}", id);
+        st = post_json(sp.port, "/v1/segment", json, &o);
+        const cJSON * p0 = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(o, "masks"), 0), "png");
+        const cJSON * q0 = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(masks, 0), "png");
+        CHECK(st == 200 && cJSON_IsString(p0) && cJSON_IsString(q0) && !strcmp(p0->valuestring, q0->valuestring),
+              "sam-small %s: after the bad requests: %d or a different mask", backends[k], st);
+        cJSON_Delete(o);
+        cJSON_Delete(r1);
+        CHECK(serve_stop(&sp) == 0, "sam-small %s: server did not exit cleanly (log: %s)", backends[k], log_path);
+        printf("  %-34s every request answered, clean exit\n", backends[k]);
+    }
+    free(dog);
+}
+
 int main(void) {
     cli = getenv("VLM_CLI");
     if (!cli || !*cli || access(cli, X_OK) != 0) SKIP("VLM_CLI (the vlm executable) not set; run through ctest");
@@ -398,27 +504,9 @@ int main(void) {
 
     // mask_input: the best mask's logits of result 1, as the CLI takes them from a file
     {
-        char a_path[512], mi_path[512];
-        snprintf(a_path, sizeof a_path, "%s/a.safetensors", tmpdir);
-        snprintf(mi_path, sizeof mi_path, "%s/mask-input.safetensors", tmpdir);
-        struct vlm_safetensors * sa = NULL;
-        bool ok = vlm_safetensors_open(a_path, &sa) == VLM_STATUS_OK;
-        const struct vlm_file_tensor * lt = ok ? vlm_safetensors_find(sa, "low_res_logits") : NULL;
-        const struct vlm_file_tensor * it = ok ? vlm_safetensors_find(sa, "iou_predictions") : NULL;
+        char mi_path[512];
         int best = 0;
-        if (lt && it) {
-            const float * iou = it->data;
-            for (int i = 1; i < (int)it->shape[0]; i++)
-                if (iou[i] > iou[best]) best = i;
-            struct vlm_file_tensor t = { .name = "mask_input", .dtype = VLM_DTYPE_F32, .n_dims = 3,
-                                         .shape = { 1, VLM_SAM_LOW_RES, VLM_SAM_LOW_RES },
-                                         .data = (float *)lt->data + (size_t)best * VLM_SAM_LOW_RES * VLM_SAM_LOW_RES,
-                                         .nbytes = sizeof(float) * VLM_SAM_LOW_RES * VLM_SAM_LOW_RES, .gguf_type = -1 };
-            ok = vlm_safetensors_write(mi_path, &t, 1) == VLM_STATUS_OK;
-        } else {
-            ok = false;
-        }
-        vlm_safetensors_close(sa);
+        bool ok = write_best_mask_input("a.safetensors", mi_path, sizeof mi_path, &best);
         CHECK(ok, "mask_input: cannot prepare the CLI's --mask-input file");
         const cJSON * rid = cJSON_GetObjectItemCaseSensitive(r1, "id");
         if (ok && cJSON_IsString(rid)) {
@@ -674,6 +762,7 @@ int main(void) {
         CHECK(0, "second server did not start (log: %s)", log_path);
     }
     free(dog);
+    small_model_test(log_path);
     if (!test_failed) {
         char cmd[600];
         snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);

@@ -30,6 +30,16 @@ static enum vlm_status session_alloc(struct vlm_sam_session * s) {
     return VLM_STATUS_OK;
 }
 
+// The SAM state of a model, NULL when it is not SAM.
+static const struct vlm_sam_model * sam_of(const struct vlm_model * model) {
+    return model && model->kind == VLM_MODEL_SAM ? model->sam : NULL;
+}
+
+int32_t vlm_sam_input_size(const struct vlm_model * model) { return sam_of(model) ? sam_of(model)->img_size : 0; }
+int32_t vlm_sam_embed_dim(const struct vlm_model * model) { return sam_of(model) ? sam_of(model)->prompt_dim : 0; }
+int32_t vlm_sam_embedding_size(const struct vlm_model * model) { return sam_of(model) ? sam_of(model)->grid : 0; }
+int32_t vlm_sam_low_res_size(const struct vlm_model * model) { return sam_of(model) ? sam_of(model)->mask_input_size : 0; }
+
 enum vlm_status vlm_sam_session_new(const struct vlm_model * model, struct vlm_sam_session ** out) {
     if (!out) return vlm_error(VLM_STATUS_INVALID_ARG, "vlm_sam_session_new: out is NULL");
     *out = NULL;
@@ -106,7 +116,7 @@ enum vlm_status vlm_sam_set_image(struct vlm_sam_session * s, const struct vlm_i
     if (!pixels) return vlm_error(VLM_STATUS_OUT_OF_MEMORY, "out of memory");
     struct vlm_image resized = { 0 };
     double t0 = now_ms();
-    st = vlm_sam_preprocess(image, sm->img_size, vlm_sam_pixel_mean, vlm_sam_pixel_std, pixels, &resized);
+    st = vlm_sam_preprocess(image, sm->img_size, sm->pixel_mean, sm->pixel_std, pixels, &resized);
     if (st != VLM_STATUS_OK) {
         free(pixels);
         return st;
@@ -360,6 +370,7 @@ static enum vlm_status predict_group(struct vlm_sam_session * s, const struct vl
         // ref: mask_decoder.py MaskDecoder.forward: multimask -> tokens 1.., else token 0
         const int32_t first = p->multimask_output && NM > 1 ? 1 : 0, k = p->multimask_output && NM > 1 ? (int32_t)NM - 1 : 1;
         o->n_masks = k;
+        o->low_res_size = sm->mask_input_size;
         o->width = s->orig_w;
         o->height = s->orig_h;
         o->masks = malloc((size_t)k * HW);

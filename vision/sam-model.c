@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "image.h"
 #include "model-config.h"
 #include "model.h"
 #include "sam.h"
@@ -88,10 +89,13 @@ struct vlm_tensor vlm_sam_weight(struct vlm_sam_model * sm, const char * officia
                            shape);
 }
 
+static bool is_hf_file(const struct vlm_safetensors * st) {
+    return !vlm_safetensors_find(st, "image_encoder.pos_embed") && vlm_safetensors_find(st, "vision_encoder.pos_embed");
+}
+
 // Shape of a file tensor by official or HF name (NULL when absent).
 static const struct vlm_file_tensor * file_find(const struct vlm_safetensors * st, const char * official) {
-    bool hf = !vlm_safetensors_find(st, "image_encoder.pos_embed") && vlm_safetensors_find(st, "vision_encoder.pos_embed");
-    if (!hf) return vlm_safetensors_find(st, official);
+    if (!is_hf_file(st)) return vlm_safetensors_find(st, official);
     char buf[512];
     hf_name(official, buf, sizeof buf);
     const struct vlm_file_tensor * t = vlm_safetensors_find(st, buf);
@@ -121,11 +125,41 @@ static bool hasf(const struct vlm_safetensors * st, const char * fmt, ...) {
     return file_find(st, name) != NULL;
 }
 
+// 1 + the largest N of the file's tensors "<prefix>N.*" (prefix an official name, e.g.
+// "image_encoder.blocks."; HF files by their names), 0 when there are none.
+static int64_t count_indexed(const struct vlm_safetensors * st, const char * official_prefix) {
+    char prefix[256];
+    if (is_hf_file(st)) hf_name(official_prefix, prefix, sizeof prefix);
+    else snprintf(prefix, sizeof prefix, "%s", official_prefix);
+    const size_t n = strlen(prefix);
+    int64_t count = 0;
+    for (int32_t i = 0; i < st->n_tensors; i++) {
+        const char * name = st->tensors[i].name;
+        char * end = NULL;
+        if (strncmp(name, prefix, n) != 0) continue;
+        long long v = strtoll(name + n, &end, 10);
+        if (end != name + n && *end == '.' && v >= 0 && v < (1LL << 30) && v + 1 > count) count = v + 1;
+    }
+    return count;
+}
+
+// Blocks are counted up to the first one missing `first` (its first tensor): a tensor of a
+// later block means that one is missing, not that the checkpoint is shallower.
+static enum vlm_status check_count(const struct vlm_safetensors * st, const char * prefix, const char * first,
+                                   int64_t count) {
+    int64_t n = count_indexed(st, prefix);
+    if (n > count)
+        return vlm_error(VLM_STATUS_BAD_MODEL, "SAM model: missing tensor %s%lld.%s (the checkpoint has tensors of %s%lld)",
+                         prefix, (long long)count, first, prefix, (long long)n - 1);
+    return VLM_STATUS_OK;
+}
+
 // ---- hyper-parameters --------------------------------------------------------------------
 
 struct sam_dims {
     int64_t D, G, patch, depth, hd, heads, window, mlp, C, dec_depth, dec_mlp, n_mask_tokens, iou_hidden, iou_depth;
-    int64_t mask_in, n_global;
+    int64_t  mask_in;
+    uint64_t global;   // bit i: block i attends globally (VLM_SAM_MAX_BLOCKS <= 64)
 };
 
 static enum vlm_status infer_dims(const struct vlm_safetensors * st, struct sam_dims * d) {
@@ -142,12 +176,15 @@ static enum vlm_status infer_dims(const struct vlm_safetensors * st, struct sam_
     d->patch = pw->shape[2];
     d->C = neck->shape[0];
     d->n_mask_tokens = mt->shape[0];
+    // prompt dim C: C / 2 Fourier pairs in the positional encoding, C // 4 and C // 8 upscaling channels
     if (pos->shape[2] != d->G || d->G <= 0 || d->G > 256 || d->D <= 0 || d->patch <= 0 || d->patch > 64 ||
-        d->C <= 0 || d->C % 8 || d->n_mask_tokens < 1 || d->n_mask_tokens > VLM_SAM_MAX_MASK_TOKENS)
+        d->C < 8 || d->C % 2 || d->n_mask_tokens < 1 || d->n_mask_tokens > VLM_SAM_MAX_MASK_TOKENS)
         return vlm_error(VLM_STATUS_BAD_MODEL, "SAM model: unsupported sizes (grid %lld, width %lld, patch %lld, prompt dim %lld)",
                          (long long)d->G, (long long)d->D, (long long)d->patch, (long long)d->C);
     while (d->depth < VLM_SAM_MAX_BLOCKS && hasf(st, "image_encoder.blocks.%lld.norm1.weight", (long long)d->depth)) d->depth++;
     if (d->depth == 0) return vlm_error(VLM_STATUS_BAD_MODEL, "SAM model: no image_encoder.blocks.*");
+    enum vlm_status rc = check_count(st, "image_encoder.blocks.", "norm1.weight", d->depth);
+    if (rc != VLM_STATUS_OK) return rc;
     const struct vlm_file_tensor * l1 = file_find(st, "image_encoder.blocks.0.mlp.lin1.weight");
     if (!l1 || l1->n_dims != 2) return vlm_error(VLM_STATUS_BAD_MODEL, "SAM model: missing image_encoder.blocks.0.mlp.lin1.weight");
     d->mlp = l1->shape[0];
@@ -159,10 +196,10 @@ static enum vlm_status infer_dims(const struct vlm_safetensors * st, struct sam_
             return vlm_error(VLM_STATUS_BAD_MODEL, "SAM model: missing or malformed %s (relative positions are required)", name);
         if (d->hd == 0) d->hd = rp->shape[1];
         if (rp->shape[1] != d->hd) return vlm_error(VLM_STATUS_BAD_MODEL, "SAM model: %s: head dim differs between blocks", name);
-        if (rp->shape[0] == 2 * d->G - 1) d->n_global++;
+        if (rp->shape[0] == 2 * d->G - 1) d->global |= 1ULL << i;
         else {
             int64_t win = (rp->shape[0] + 1) / 2;
-            if (rp->shape[0] % 2 == 0 || win <= 0 || win > d->G || (d->window && d->window != win))
+            if (rp->shape[0] % 2 == 0 || win <= 0 || (d->window && d->window != win))
                 return vlm_error(VLM_STATUS_BAD_MODEL, "SAM model: %s: unexpected size %lld", name, (long long)rp->shape[0]);
             d->window = win;
         }
@@ -176,6 +213,11 @@ static enum vlm_status infer_dims(const struct vlm_safetensors * st, struct sam_
     if (d->dec_depth == 0 || !dl1 || dl1->n_dims != 2)
         return vlm_error(VLM_STATUS_BAD_MODEL, "SAM model: missing mask_decoder.transformer.layers.*");
     d->dec_mlp = dl1->shape[0];
+    if ((rc = check_count(st, "mask_decoder.transformer.layers.", "norm1.weight", d->dec_depth)) != VLM_STATUS_OK) return rc;
+    int64_t n_hyper = count_indexed(st, "mask_decoder.output_hypernetworks_mlps.");
+    if (n_hyper != d->n_mask_tokens)
+        return vlm_error(VLM_STATUS_BAD_MODEL, "SAM model: %lld mask_decoder.output_hypernetworks_mlps.* for the %lld tokens of "
+                         "mask_decoder.mask_tokens.weight", (long long)n_hyper, (long long)d->n_mask_tokens);
     while (d->iou_depth < VLM_SAM_MAX_MLP_LAYERS && hasf(st, "mask_decoder.iou_prediction_head.layers.%lld.weight", (long long)d->iou_depth))
         d->iou_depth++;
     const struct vlm_file_tensor * ih = file_find(st, "mask_decoder.iou_prediction_head.layers.0.weight");
@@ -188,17 +230,69 @@ static enum vlm_status infer_dims(const struct vlm_safetensors * st, struct sam_
     return VLM_STATUS_OK;
 }
 
-// Decoder heads cannot be read from shapes: config.json next to the model (parsed by
-// vlm_sam_config_parse, model-config.c), else upstream's 8. A broken config.json is ignored.
-static int32_t decoder_heads(const char * model_path) {
+// config.json next to the model (parsed by vlm_sam_config_parse, model-config.c): the decoder
+// heads and pixel normalization, which shapes cannot tell, are taken from it; every other value
+// it gives must agree with the shapes d. cfg is zeroed (n_global -1) when there is none.
+static enum vlm_status load_config(const char * model_path, const struct sam_dims * d, struct vlm_sam_config * cfg) {
     static const char * const names[] = { "config.json" };
     char path[1200];
     size_t n = 0;
     char * text = vlm_model_config_read(model_path, names, 1, path, sizeof path, &n);
-    struct vlm_sam_config cfg = { 0 };
-    if (text && vlm_sam_config_parse(text, n, path, &cfg) != VLM_STATUS_OK) cfg.decoder_heads = 0;
+    memset(cfg, 0, sizeof *cfg);
+    cfg->n_global = -1;
+    if (!text) return VLM_STATUS_OK;
+    enum vlm_status st = vlm_sam_config_parse(text, n, path, cfg);
     free(text);
-    return cfg.decoder_heads ? cfg.decoder_heads : 8;
+    if (st != VLM_STATUS_OK) return st;
+#define KEY(field) vlm_sam_config_key(cfg, &cfg->field)
+    if (cfg->patch_size && cfg->patch_size != d->patch)
+        return vlm_error(VLM_STATUS_BAD_MODEL, "%s: %s %d contradicts image_encoder.patch_embed.proj.weight (patch %lld)", path,
+                         KEY(patch_size), cfg->patch_size, (long long)d->patch);
+    if (cfg->image_size && cfg->image_size % d->patch)
+        return vlm_error(VLM_STATUS_BAD_MODEL, "%s: %s %d is not a multiple of the patch size %lld (image_encoder.patch_embed.proj.weight)",
+                         path, KEY(image_size), cfg->image_size, (long long)d->patch);
+    if (cfg->image_size && cfg->image_size != d->G * d->patch)
+        return vlm_error(VLM_STATUS_BAD_MODEL, "%s: %s %d contradicts image_encoder.pos_embed (a %lldx%lld grid of %lld-pixel patches: %lld)",
+                         path, KEY(image_size), cfg->image_size, (long long)d->G, (long long)d->G, (long long)d->patch,
+                         (long long)(d->G * d->patch));
+    const struct { const int32_t * given; int64_t actual; const char * tensor; } checks[] = {
+        { &cfg->embed_dim, d->D, "image_encoder.pos_embed" },
+        { &cfg->depth, d->depth, "image_encoder.blocks.*" },
+        { &cfg->heads, d->heads, "image_encoder.blocks.0.attn.rel_pos_h (head dim)" },
+        { &cfg->window, d->window ? d->window : cfg->window, "image_encoder.blocks.*.attn.rel_pos_h" },   // all global: no window
+        { &cfg->prompt_dim, d->C, "image_encoder.neck.0.weight" },
+        { &cfg->mask_in_chans, d->mask_in, "prompt_encoder.mask_downscaling.3.weight" },
+        { &cfg->decoder_depth, d->dec_depth, "mask_decoder.transformer.layers.*" },
+        { &cfg->decoder_mlp, d->dec_mlp, "mask_decoder.transformer.layers.0.mlp.lin1.weight" },
+        { &cfg->n_multimask, d->n_mask_tokens - 1, "mask_decoder.mask_tokens.weight" },
+        { &cfg->iou_depth, d->iou_depth, "mask_decoder.iou_prediction_head.layers.*" },
+        { &cfg->iou_hidden, d->iou_hidden, "mask_decoder.iou_prediction_head.layers.0.weight" },
+    };
+    for (size_t i = 0; i < sizeof checks / sizeof *checks; i++)
+        if (*checks[i].given && *checks[i].given != checks[i].actual)
+            return vlm_error(VLM_STATUS_BAD_MODEL, "%s: %s %d contradicts the checkpoint: %s gives %lld", path,
+                             vlm_sam_config_key(cfg, checks[i].given), *checks[i].given, checks[i].tensor,
+                             (long long)checks[i].actual);
+    // ref: image_encoder.py Block: mlp_dim = int(dim * mlp_ratio)
+    if (cfg->mlp_ratio > 0 && (int64_t)(d->D * cfg->mlp_ratio) != d->mlp)
+        return vlm_error(VLM_STATUS_BAD_MODEL, "%s: %s %g contradicts image_encoder.blocks.0.mlp.lin1.weight (%lld x %lld)", path,
+                         KEY(mlp_ratio), cfg->mlp_ratio, (long long)d->mlp, (long long)d->D);
+    if (cfg->n_global >= 0) {
+        uint64_t given = 0;
+        for (int32_t i = 0; i < cfg->n_global; i++) {
+            if (cfg->global_idx[i] >= d->depth)
+                return vlm_error(VLM_STATUS_BAD_MODEL, "%s: %s names block %d of a %lld-block encoder (image_encoder.blocks.*)",
+                                 path, KEY(n_global), cfg->global_idx[i], (long long)d->depth);
+            given |= 1ULL << cfg->global_idx[i];
+        }
+        for (int64_t i = 0; i < d->depth; i++)
+            if (((given ^ d->global) >> i) & 1)
+                return vlm_error(VLM_STATUS_BAD_MODEL, "%s: %s makes block %lld %s, image_encoder.blocks.%lld.attn.rel_pos_h %s",
+                                 path, KEY(n_global), (long long)i, (given >> i) & 1 ? "global" : "windowed", (long long)i,
+                                 (d->global >> i) & 1 ? "spans the whole grid" : "spans a window");
+    }
+#undef KEY
+    return VLM_STATUS_OK;
 }
 
 // ---- arena -------------------------------------------------------------------------------
@@ -236,6 +330,10 @@ static void sam_attn_get(struct vlm_sam_model * sm, struct vlm_sam_attn * a, con
     q = file_find(sm->model->file, name);
     int64_t ci = q && q->n_dims == 2 ? q->shape[0] : C;
     a->internal = (int32_t)ci;
+    // ref: transformer.py Attention.__init__: "num_heads must divide embedding_dim"
+    if (ci % sm->dec_heads)
+        vlm_ctx_fail(sm->ctx, VLM_STATUS_BAD_MODEL, "%d decoder heads do not divide the width %lld of %s (decoder_num_heads "
+                     "in config.json; upstream's default is 8)", sm->dec_heads, (long long)ci, name);
     int64_t in_shape[2] = { ci, C }, out_shape[2] = { C, ci }, b_in[1] = { ci }, b_out[1] = { C };
     a->q_w = getf(sm, 2, in_shape, "%s.q_proj.weight", prefix);
     a->q_b = getf(sm, 1, b_in, "%s.q_proj.bias", prefix);
@@ -274,7 +372,9 @@ static float * host_copy(struct vlm_sam_model * sm, const char * name, int64_t n
 
 enum vlm_status vlm_sam_model_init(struct vlm_model * m) {
     struct sam_dims d;
+    struct vlm_sam_config cfg;
     enum vlm_status st = infer_dims(m->file, &d);
+    if (st == VLM_STATUS_OK) st = load_config(m->path, &d, &cfg);
     if (st != VLM_STATUS_OK) return st;
     struct vlm_sam_model * sm = calloc(1, sizeof *sm);
     if (!sm) return vlm_error(VLM_STATUS_OUT_OF_MEMORY, "out of memory");
@@ -296,7 +396,9 @@ enum vlm_status vlm_sam_model_init(struct vlm_model * m) {
     sm->mask_in_chans = (int32_t)d.mask_in;
     sm->dec_depth = (int32_t)d.dec_depth;
     sm->dec_mlp = (int32_t)d.dec_mlp;
-    sm->dec_heads = decoder_heads(m->path);
+    sm->dec_heads = cfg.decoder_heads ? cfg.decoder_heads : 8;   // upstream's TwoWayTransformer num_heads
+    memcpy(sm->pixel_mean, cfg.has_pixel_norm ? cfg.pixel_mean : vlm_sam_pixel_mean, sizeof sm->pixel_mean);
+    memcpy(sm->pixel_std, cfg.has_pixel_norm ? cfg.pixel_std : vlm_sam_pixel_std, sizeof sm->pixel_std);
     sm->n_mask_tokens = (int32_t)d.n_mask_tokens;
     sm->iou_hidden = (int32_t)d.iou_hidden;
     sm->iou_depth = (int32_t)d.iou_depth;

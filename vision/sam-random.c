@@ -12,15 +12,16 @@
 
 struct sam_variant {
     const char * name;
+    int32_t      img_size, patch;
     int32_t      D, depth, heads, n_global, global[4], window, C, mask_in, dec_depth, dec_mlp, iou_hidden, n_mask_tokens;
 };
 
 // ref: segment_anything/build_sam.py (vit_h / vit_l / vit_b); "tiny" is the fixture's size
 static const struct sam_variant variants[] = {
-    { "vit_b", 768, 12, 12, 4, { 2, 5, 8, 11 }, 14, 256, 16, 2, 2048, 256, 4 },
-    { "vit_l", 1024, 24, 16, 4, { 5, 11, 17, 23 }, 14, 256, 16, 2, 2048, 256, 4 },
-    { "vit_h", 1280, 32, 16, 4, { 7, 15, 23, 31 }, 14, 256, 16, 2, 2048, 256, 4 },
-    { "tiny", 48, 4, 3, 2, { 1, 3 }, 14, 32, 8, 2, 64, 32, 4 },
+    { "vit_b", 1024, 16, 768, 12, 12, 4, { 2, 5, 8, 11 }, 14, 256, 16, 2, 2048, 256, 4 },
+    { "vit_l", 1024, 16, 1024, 24, 16, 4, { 5, 11, 17, 23 }, 14, 256, 16, 2, 2048, 256, 4 },
+    { "vit_h", 1024, 16, 1280, 32, 16, 4, { 7, 15, 23, 31 }, 14, 256, 16, 2, 2048, 256, 4 },
+    { "tiny", 1024, 16, 48, 4, 3, 2, { 1, 3 }, 14, 32, 8, 2, 64, 32, 4 },
 };
 
 enum init_kind { INIT_NORMAL = 0, INIT_ONES, INIT_ZEROS, INIT_GAUSS1 };
@@ -78,10 +79,10 @@ static void norm(struct rt_list * l, const char * p, int64_t n) {
 
 // ref: segment_anything/modeling/*.py module trees (state_dict order)
 static void enumerate(const struct sam_variant * v, struct rt_list * l) {
-    const int64_t D = v->D, G = 64, hd = v->D / v->heads, C = v->C;
+    const int64_t D = v->D, P = v->patch, G = v->img_size / v->patch, hd = v->D / v->heads, C = v->C;
     char p[160];
     add(l, INIT_NORMAL, 4, S4(1, G, G, D), "image_encoder.pos_embed");
-    add(l, INIT_NORMAL, 4, S4(D, 3, 16, 16), "image_encoder.patch_embed.proj.weight");
+    add(l, INIT_NORMAL, 4, S4(D, 3, P, P), "image_encoder.patch_embed.proj.weight");
     add(l, INIT_NORMAL, 1, S1(D), "image_encoder.patch_embed.proj.bias");
     for (int32_t i = 0; i < v->depth; i++) {
         bool global = false;

@@ -53,7 +53,8 @@ struct vlm_sam_model {
     struct vlm_model * model;
     struct vlm_ctx *   ctx;
 
-    // hyper-parameters, all inferred from tensor shapes (decoder heads: config.json, else 8)
+    // hyper-parameters inferred from tensor shapes (decoder heads and pixel normalization:
+    // config.json, else upstream's); the released ViT-B/L/H sizes in the comments
     int32_t img_size, patch, grid;            // 1024, 16, 64
     int32_t embed_dim, depth, heads, head_dim, window, enc_mlp;
     int32_t prompt_dim;                       // neck / prompt / decoder width C
@@ -63,6 +64,7 @@ struct vlm_sam_model {
     int32_t iou_hidden, iou_depth;
     int32_t upscale_c1, upscale_c2;           // C/4, C/8
     int32_t mask_input_size;                  // 4 * grid = 256
+    float   pixel_mean[3], pixel_std[3];      // RGB, 0..255 scale
 
     // image encoder
     struct vlm_tensor    patch_w, patch_b, pos_embed;

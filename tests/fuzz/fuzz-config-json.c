@@ -46,7 +46,10 @@ static void check_sam(const uint8_t * data, size_t size) {
         if (!vlm_last_error()[0]) abort();
         return;
     }
-    if (s.decoder_heads < 0 || s.decoder_heads > 64) abort();
+    if (s.decoder_heads < 0 || s.decoder_heads > 64 || s.n_global < -1 || s.n_global > VLM_SAM_CONFIG_MAX_GLOBAL) abort();
+    for (int32_t i = 0; i < s.n_global; i++)
+        if (s.global_idx[i] < 0 || s.global_idx[i] > 65535) abort();
+    if (s.has_pixel_norm && !(s.pixel_std[0] > 0 && s.pixel_std[1] > 0 && s.pixel_std[2] > 0)) abort();
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t * data, size_t size) {
