@@ -295,6 +295,23 @@ static void tiling(const struct vlm_smolvlm_vision * v, const struct vlm_image *
         free(img.data);
     }
     CHECK(bad == 0, "tiling cost controls: %d cases wrong", bad);
+    // odd shapes: every tile is whole and the grid covers the letterboxed image
+    static const int32_t odd[][2] = { { 1, 1 }, { 1, 1000 }, { 1000, 1 }, { 129, 127 }, { 128, 128 }, { 3, 2 } };
+    bad = 0;
+    for (size_t i = 0; i < sizeof odd / sizeof *odd; i++) {
+        struct vlm_image img = { odd[i][0], odd[i][1], 3, NULL };
+        img.data = calloc((size_t)img.width * img.height, 3);
+        for (int32_t mt = 0; mt <= 2; mt++) {
+            struct vlm_smolvlm_tiling opt = { mt, mt == 1 };
+            enum vlm_status st = vlm_smolvlm_preprocess(v, &img, &opt, &t);
+            if (st != VLM_STATUS_OK || t.grid_x < 1 || t.grid_y < 1 || t.n_tiles != t.grid_x * t.grid_y + 1 ||
+                (mt > 0 && t.grid_x * t.grid_y > mt) || !isfinite(t.pixels[(size_t)t.n_tiles * S * S * 3 - 1]))
+                bad++, fprintf(stderr, "odd image %dx%d max_tiles %d: %s\n", img.width, img.height, mt, vlm_last_error());
+            vlm_smolvlm_tiles_free(&t);
+        }
+        free(img.data);
+    }
+    CHECK(bad == 0, "odd image shapes: %d failed", bad);
     struct vlm_smolvlm_tiling neg = { -1, false };
     CHECK(vlm_smolvlm_preprocess(v, dog, &neg, &t) == VLM_STATUS_INVALID_ARG, "negative max_tiles refused");
     struct vlm_image gray = { 4, 4, 1, dog->data };
