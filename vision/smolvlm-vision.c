@@ -268,6 +268,11 @@ enum vlm_status vlm_smolvlm_vision_load(const char * mmproj_path, const struct v
     static const char * const prefixes[] = { "v.", "mm.", NULL };
     if ((st = vlm_weights_load_gguf(v->ctx, g, prefixes, &v->weights)) != VLM_STATUS_OK) goto fail;
     if ((st = bind_weights(v, g)) != VLM_STATUS_OK) goto fail;
+    if (pthread_mutex_init(&v->lock, NULL) != 0) {
+        st = vlm_error(VLM_STATUS_OUT_OF_MEMORY, "%s: cannot create a mutex", v->path);
+        goto fail;
+    }
+    v->lock_ok = true;
     vlm_gguf_close(g);
     *out = v;
     return VLM_STATUS_OK;
@@ -279,6 +284,7 @@ fail:
 
 void vlm_smolvlm_vision_free(struct vlm_smolvlm_vision * v) {
     if (!v) return;
+    if (v->lock_ok) pthread_mutex_destroy(&v->lock);
     free(v->tower.blocks);
     if (v->ctx) vlm_weights_free(v->ctx, v->weights);
     vlm_ctx_free(v->ctx);
@@ -461,6 +467,7 @@ enum vlm_status vlm_smolvlm_encode(struct vlm_smolvlm_vision * v, const struct v
     size_t per_in = (size_t)3 * tiles->size * tiles->size;
     size_t per_out = (size_t)vlm_smolvlm_tokens_per_tile(v) * v->hp.projection_dim;
     enum vlm_status st = VLM_STATUS_OK;
+    pthread_mutex_lock(&v->lock);
     for (int32_t i = 0; i < tiles->n_tiles && st == VLM_STATUS_OK; i += v->tile_chunk) {
         int32_t k = tiles->n_tiles - i < v->tile_chunk ? tiles->n_tiles - i : v->tile_chunk;
         st = encode_chunk(v, tiles->pixels + per_in * i, k, out_embd + per_out * i);
@@ -469,5 +476,6 @@ enum vlm_status vlm_smolvlm_encode(struct vlm_smolvlm_vision * v, const struct v
         v->ctx->status = VLM_STATUS_OK;
         v->ctx->error[0] = 0;
     }
+    pthread_mutex_unlock(&v->lock);
     return st;
 }
