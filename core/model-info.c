@@ -280,6 +280,28 @@ static int64_t gguf_int(const struct vlm_gguf * g, const char * arch, const char
     return v;
 }
 
+// The rest of an mmproj's vision sizes: llama.cpp tiles images into image_size squares
+// (idefics3: longest edge preproc_image_size) and merges scale_factor x scale_factor patches.
+static void print_mmproj(const struct vlm_gguf * g, FILE * f) {
+    int64_t img = gguf_int(g, "clip.vision", "image_size"), patch = gguf_int(g, "clip.vision", "patch_size");
+    int64_t sf = gguf_int(g, "clip.vision.projector", "scale_factor"), le = gguf_int(g, "clip.vision", "preproc_image_size");
+    double eps = 0;
+    bool gelu = false, silu = false;
+    vlm_gguf_get_float(g, "clip.vision.attention.layer_norm_epsilon", &eps);
+    vlm_gguf_get_bool(g, "clip.use_gelu", &gelu);
+    vlm_gguf_get_bool(g, "clip.use_silu", &silu);
+    fprintf(f, "vision:        ffn %" PRId64 ", eps %g, %s", gguf_int(g, "clip.vision", "feed_forward_length"), eps,
+            gelu ? "gelu (tanh)" : silu ? "silu" : "quick gelu");
+    if (img > 0 && patch > 0 && img % patch == 0) {
+        int64_t n = img / patch;
+        fprintf(f, ", %" PRId64 "x%" PRId64 " patches per tile", n, n);
+        if (sf > 1 && n % sf == 0)
+            fprintf(f, ", pixel shuffle %" PRId64 " -> %" PRId64 " tokens per tile", sf, (n / sf) * (n / sf));
+    }
+    if (le > 0) fprintf(f, ", longest edge %" PRId64, le);
+    fputc('\n', f);
+}
+
 static enum vlm_status info_gguf(const char * path, FILE * f) {
     struct vlm_gguf * g = NULL;
     enum vlm_status status = vlm_gguf_open(path, &g);
@@ -317,6 +339,7 @@ static enum vlm_status info_gguf(const char * path, FILE * f) {
     fprintf(f, "file:          %s\n", path);
     fprintf(f, "format:        gguf v%u (alignment %u)\n", vlm_gguf_version(g), vlm_gguf_alignment(g));
     fprintf(f, "architecture:  %s\n", desc);
+    if (!strcmp(arch, "clip")) print_mmproj(g, f);
     if (gname) fprintf(f, "name:          %s\n", gname);
     print_stats(f, &s);
     fprintf(f, "metadata:      %" PRId64 " keys\n", vlm_gguf_n_kv(g));

@@ -173,6 +173,8 @@ static void test_fixtures(void) {
     expect_info(p, "general.file_type = 1");
     snprintf(p, sizeof p, "%s/smolvlm-tiny/mmproj-smolvlm-tiny-f32.gguf", dir);
     expect_info(p, "clip mmproj (SmolVLM / idefics3 connector");
+    expect_info(p, "vision:        ffn 192, eps 1e-06, gelu (tanh), 8x8 patches per tile, pixel shuffle 4 -> 4 tokens "
+                   "per tile, longest edge 512");
 }
 
 static void cleanup(void) {

@@ -4,6 +4,7 @@
 // JPEG through our own decoder, the tiling cost controls and bad projector files.
 #define _GNU_SOURCE   // memmem
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,6 +80,33 @@ static void run_backend(struct vlm_smolvlm_vision * v, const char * name, const 
     enum vlm_status st1 = vlm_smolvlm_encode(v, &t5, one);
     double d = test_max_abs(one, all + (size_t)5 * NTOK * NEMBD, NTOK * NEMBD);
     CHECK(st == VLM_STATUS_OK && st1 == VLM_STATUS_OK && d <= 1e-5, "%s: tile 5 alone vs in the batch: %.3g", name, d);
+}
+
+// Two threads encoding on one model get what one thread gets.
+struct job {
+    struct vlm_smolvlm_vision *      v;
+    const struct vlm_smolvlm_tiles * tiles;
+    float                            out[NTILE * NTOK * NEMBD];
+    enum vlm_status                  st;
+};
+static void * job_run(void * p) {
+    struct job * j = p;
+    for (int r = 0; r < 3 && j->st == VLM_STATUS_OK; r++) j->st = vlm_smolvlm_encode(j->v, j->tiles, j->out);
+    return NULL;
+}
+
+static void two_threads(struct vlm_smolvlm_vision * v, const struct vlm_smolvlm_tiles * tiles, const float * embd_ref) {
+    static struct job jobs[2];
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++) {
+        jobs[i] = (struct job){ .v = v, .tiles = tiles, .st = VLM_STATUS_OK };
+        pthread_create(&th[i], NULL, job_run, &jobs[i]);
+    }
+    for (int i = 0; i < 2; i++) pthread_join(th[i], NULL);
+    size_t n = (size_t)NTILE * NTOK * NEMBD;
+    double e0 = test_max_abs(jobs[0].out, embd_ref, n), e1 = test_max_abs(jobs[1].out, embd_ref, n);
+    CHECK(jobs[0].st == VLM_STATUS_OK && jobs[1].st == VLM_STATUS_OK && e0 <= 2e-3 && e1 <= 2e-3,
+          "two threads on one model: max abs %.3g / %.3g", e0, e1);
 }
 
 // Copies the fixture mmproj with its projector type renamed (same length) or cut short.
@@ -295,6 +323,23 @@ static void tiling(const struct vlm_smolvlm_vision * v, const struct vlm_image *
         free(img.data);
     }
     CHECK(bad == 0, "tiling cost controls: %d cases wrong", bad);
+    // odd shapes: every tile is whole and the grid covers the letterboxed image
+    static const int32_t odd[][2] = { { 1, 1 }, { 1, 1000 }, { 1000, 1 }, { 129, 127 }, { 128, 128 }, { 3, 2 } };
+    bad = 0;
+    for (size_t i = 0; i < sizeof odd / sizeof *odd; i++) {
+        struct vlm_image img = { odd[i][0], odd[i][1], 3, NULL };
+        img.data = calloc((size_t)img.width * img.height, 3);
+        for (int32_t mt = 0; mt <= 2; mt++) {
+            struct vlm_smolvlm_tiling opt = { mt, mt == 1 };
+            enum vlm_status st = vlm_smolvlm_preprocess(v, &img, &opt, &t);
+            if (st != VLM_STATUS_OK || t.grid_x < 1 || t.grid_y < 1 || t.n_tiles != t.grid_x * t.grid_y + 1 ||
+                (mt > 0 && t.grid_x * t.grid_y > mt) || !isfinite(t.pixels[(size_t)t.n_tiles * S * S * 3 - 1]))
+                bad++, fprintf(stderr, "odd image %dx%d max_tiles %d: %s\n", img.width, img.height, mt, vlm_last_error());
+            vlm_smolvlm_tiles_free(&t);
+        }
+        free(img.data);
+    }
+    CHECK(bad == 0, "odd image shapes: %d failed", bad);
     struct vlm_smolvlm_tiling neg = { -1, false };
     CHECK(vlm_smolvlm_preprocess(v, dog, &neg, &t) == VLM_STATUS_INVALID_ARG, "negative max_tiles refused");
     struct vlm_image gray = { 4, 4, 1, dog->data };
@@ -357,6 +402,7 @@ int main(void) {
     static float embd_f32[NTILE * NTOK * NEMBD];
     CHECK(vlm_smolvlm_encode(v, &ours, embd_f32) == VLM_STATUS_OK, "encode: %s", vlm_last_error());
     requantized(mmproj, &mp, &ours, embd_f32, embd_ref);
+    two_threads(v, &ours, embd_ref);
     tiling(v, &img);
     bad_files(mmproj, &mp);
 

@@ -199,6 +199,21 @@ static enum vlm_status bind_tower(struct vlm_smolvlm_vision * v, const struct vl
     return VLM_STATUS_OK;
 }
 
+// ref: ggml/src/ggml.c ggml_conv_2d: the patch embedding runs as an F16 im2col times the kernel,
+// which the CPU matmul converts to F16 too: an F32 kernel is used rounded to half precision.
+static enum vlm_status round_to_f16(struct vlm_ctx * x, struct vlm_tensor t, const char * path) {
+    if (t.dtype != VLM_DTYPE_F32) return VLM_STATUS_OK;
+    size_t n = (size_t)vlm_tensor_numel(&t);
+    float * k = malloc(sizeof *k * n);
+    if (!k) return vlm_error(VLM_STATUS_OUT_OF_MEMORY, "out of memory");
+    vlm_tensor_download(x, t, k);
+    for (size_t i = 0; i < n; i++) k[i] = vlm_f16_to_f32(vlm_f32_to_f16(k[i]));
+    vlm_tensor_upload(x, t, k);
+    free(k);
+    if (vlm_ctx_sync(x) != VLM_STATUS_OK) return vlm_error(x->status, "%s: %s", path, x->error);
+    return VLM_STATUS_OK;
+}
+
 // ref: llama.cpp tools/mtmd/clip.cpp load_tensors (TN_PATCH_EMBD, TN_PATCH_BIAS, TN_POS_EMBD, TN_LN_POST)
 static enum vlm_status bind_weights(struct vlm_smolvlm_vision * v, const struct vlm_gguf * g) {
     struct vlm_ctx * x = v->ctx;
@@ -212,16 +227,7 @@ static enum vlm_status bind_weights(struct vlm_smolvlm_vision * v, const struct 
     enum vlm_status st = projectors[v->hp.projector].bind(v);
     if (st == VLM_STATUS_OK && !vlm_ctx_ok(x)) st = vlm_error(VLM_STATUS_BAD_MODEL, "%s: %s", v->path, x->error);
     if (st != VLM_STATUS_OK) return st;
-    // ref: ggml/src/ggml.c ggml_conv_2d: the patch embedding runs as an F16 im2col times the
-    // kernel, which the CPU matmul converts to F16 too: the kernel is used rounded to half
-    size_t n = (size_t)vlm_tensor_numel(&v->patch_w);
-    float * k = malloc(sizeof *k * n);
-    if (!k) return vlm_error(VLM_STATUS_OUT_OF_MEMORY, "out of memory");
-    vlm_tensor_download(x, v->patch_w, k);
-    for (size_t i = 0; i < n; i++) k[i] = vlm_f16_to_f32(vlm_f32_to_f16(k[i]));
-    vlm_tensor_upload(x, v->patch_w, k);
-    free(k);
-    if (vlm_ctx_sync(x) != VLM_STATUS_OK) return vlm_error(x->status, "%s: %s", v->path, x->error);
+    if ((st = round_to_f16(x, v->patch_w, v->path)) != VLM_STATUS_OK) return st;
     return bind_tower(v, g);
 }
 
@@ -262,6 +268,11 @@ enum vlm_status vlm_smolvlm_vision_load(const char * mmproj_path, const struct v
     static const char * const prefixes[] = { "v.", "mm.", NULL };
     if ((st = vlm_weights_load_gguf(v->ctx, g, prefixes, &v->weights)) != VLM_STATUS_OK) goto fail;
     if ((st = bind_weights(v, g)) != VLM_STATUS_OK) goto fail;
+    if (pthread_mutex_init(&v->lock, NULL) != 0) {
+        st = vlm_error(VLM_STATUS_OUT_OF_MEMORY, "%s: cannot create a mutex", v->path);
+        goto fail;
+    }
+    v->lock_ok = true;
     vlm_gguf_close(g);
     *out = v;
     return VLM_STATUS_OK;
@@ -273,6 +284,7 @@ fail:
 
 void vlm_smolvlm_vision_free(struct vlm_smolvlm_vision * v) {
     if (!v) return;
+    if (v->lock_ok) pthread_mutex_destroy(&v->lock);
     free(v->tower.blocks);
     if (v->ctx) vlm_weights_free(v->ctx, v->weights);
     vlm_ctx_free(v->ctx);
@@ -455,6 +467,7 @@ enum vlm_status vlm_smolvlm_encode(struct vlm_smolvlm_vision * v, const struct v
     size_t per_in = (size_t)3 * tiles->size * tiles->size;
     size_t per_out = (size_t)vlm_smolvlm_tokens_per_tile(v) * v->hp.projection_dim;
     enum vlm_status st = VLM_STATUS_OK;
+    pthread_mutex_lock(&v->lock);
     for (int32_t i = 0; i < tiles->n_tiles && st == VLM_STATUS_OK; i += v->tile_chunk) {
         int32_t k = tiles->n_tiles - i < v->tile_chunk ? tiles->n_tiles - i : v->tile_chunk;
         st = encode_chunk(v, tiles->pixels + per_in * i, k, out_embd + per_out * i);
@@ -463,5 +476,6 @@ enum vlm_status vlm_smolvlm_encode(struct vlm_smolvlm_vision * v, const struct v
         v->ctx->status = VLM_STATUS_OK;
         v->ctx->error[0] = 0;
     }
+    pthread_mutex_unlock(&v->lock);
     return st;
 }

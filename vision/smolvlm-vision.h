@@ -13,6 +13,7 @@
 //     vlm_smolvlm_tiles_free(&tiles); vlm_smolvlm_vision_free(v);
 #ifndef VLM_SMOLVLM_VISION_H
 #define VLM_SMOLVLM_VISION_H
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -46,7 +47,9 @@ struct vlm_smolvlm_vision {
     struct vlm_mmproj_hparams hp;
     int32_t                   n_patches;   // (S / patch)^2 per tile
     int32_t                   tile_chunk;  // most tiles per forward (the arena is sized for it)
-    struct vlm_ctx *          ctx;         // backend, weights and arena; one caller at a time
+    struct vlm_ctx *          ctx;         // backend, weights and arena
+    pthread_mutex_t           lock;        // encodes take turns on the arena
+    bool                      lock_ok;
     struct vlm_weights *      weights;
     struct vlm_tensor         patch_w;     // [D, 3, P, P]
     struct vlm_tensor         patch_b;     // [D]
@@ -93,7 +96,7 @@ enum vlm_status vlm_smolvlm_preprocess(const struct vlm_smolvlm_vision * v, cons
                                        const struct vlm_smolvlm_tiling * tiling, struct vlm_smolvlm_tiles * out);
 void            vlm_smolvlm_tiles_free(struct vlm_smolvlm_tiles * t);
 
-// Encodes all tiles (batched, tile_chunk tiles per forward): out_embd receives
+// Encodes all tiles (batched, tile_chunk tiles per forward; concurrent calls take turns): out_embd receives
 // [n_tiles * tokens_per_tile, embd_dim] floats, rows in tile order.
 enum vlm_status vlm_smolvlm_encode(struct vlm_smolvlm_vision * v, const struct vlm_smolvlm_tiles * tiles,
                                    float * out_embd);
