@@ -266,14 +266,17 @@ enum vlm_status vlm_smolvlm_vision_load(const char * mmproj_path, const struct v
         goto fail;
     }
     static const char * const prefixes[] = { "v.", "mm.", NULL };
-    if ((st = vlm_weights_load_gguf(v->ctx, g, prefixes, &v->weights)) != VLM_STATUS_OK) goto fail;
-    if ((st = bind_weights(v, g)) != VLM_STATUS_OK) goto fail;
+    // weights in their stored type (F16, Q8_0, ...), consumed by the kernels; on the CPU they
+    // point into the file's mapping, which stays open with the model
+    v->file = g;
+    g = NULL;
+    if ((st = vlm_weights_load_gguf_stored(v->ctx, v->file, prefixes, &v->weights)) != VLM_STATUS_OK) goto fail;
+    if ((st = bind_weights(v, v->file)) != VLM_STATUS_OK) goto fail;
     if (pthread_mutex_init(&v->lock, NULL) != 0) {
         st = vlm_error(VLM_STATUS_OUT_OF_MEMORY, "%s: cannot create a mutex", v->path);
         goto fail;
     }
     v->lock_ok = true;
-    vlm_gguf_close(g);
     *out = v;
     return VLM_STATUS_OK;
 fail:
@@ -288,6 +291,7 @@ void vlm_smolvlm_vision_free(struct vlm_smolvlm_vision * v) {
     free(v->tower.blocks);
     if (v->ctx) vlm_weights_free(v->ctx, v->weights);
     vlm_ctx_free(v->ctx);
+    vlm_gguf_close(v->file);
     free(v);
 }
 

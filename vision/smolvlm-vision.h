@@ -48,6 +48,7 @@ struct vlm_smolvlm_vision {
     int32_t                   n_patches;   // (S / patch)^2 per tile
     int32_t                   tile_chunk;  // most tiles per forward (the arena is sized for it)
     struct vlm_ctx *          ctx;         // backend, weights and arena
+    struct vlm_gguf *         file;        // kept open: CPU weights point into its mapping
     pthread_mutex_t           lock;        // encodes take turns on the arena
     bool                      lock_ok;
     struct vlm_weights *      weights;
