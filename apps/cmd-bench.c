@@ -18,6 +18,7 @@
 #include "model.h"
 #include "sam.h"
 #include "llama.h"
+#include "vqa.h"
 
 #define BENCH_MAX_STAGES 4
 
@@ -26,6 +27,7 @@ struct bench_stage {
     double       median_ms;
     double       gflop;    // per run
     int32_t      tokens;   // per run, language-model stages (tokens/s is reported)
+    int32_t      tiles;    // per run, the image encoder of a vision-language model
 };
 
 static double now_ms(void) {
@@ -68,20 +70,24 @@ static double sgemm_peak_gflops(int n_threads) {
 
 // Runs fn runs+1 times (the first is a warm-up) and fills the stage.
 typedef enum vlm_status (*bench_fn)(void * arg);
-static enum vlm_status time_stage(struct bench_stage * s, struct vlm_model * m, bench_fn fn, void * arg, int runs) {
+static enum vlm_status time_stage_ctx(struct bench_stage * s, struct vlm_ctx * x, bench_fn fn, void * arg, int runs) {
     double times[64];
     double flops0 = 0;
     for (int r = 0; r <= runs; r++) {
-        if (r == 1) flops0 = m->ctx->flops;
+        if (r == 1) flops0 = x->flops;
         double t0 = now_ms();
         enum vlm_status st = fn(arg);
         if (st != VLM_STATUS_OK) return st;
         if (r > 0) times[r - 1] = now_ms() - t0;
     }
-    s->gflop = (m->ctx->flops - flops0) / runs / 1e9;
-    vlm_ctx_profile_flush(m->ctx, s->name);   // VLM_PROFILE=1: this stage's ops, all runs
+    s->gflop = (x->flops - flops0) / runs / 1e9;
+    vlm_ctx_profile_flush(x, s->name);   // VLM_PROFILE=1: this stage's ops, all runs
     s->median_ms = median(times, runs);
     return VLM_STATUS_OK;
+}
+
+static enum vlm_status time_stage(struct bench_stage * s, struct vlm_model * m, bench_fn fn, void * arg, int runs) {
+    return time_stage_ctx(s, m->ctx, fn, arg, runs);
 }
 
 // ---- SAM: image encoder on a 1024x1024 image, one-point multimask prompt decode ----
@@ -135,6 +141,42 @@ static enum vlm_status llm_generate(void * arg) {
     return st;
 }
 
+// ---- SmolVLM: all tiles of an image through the vision tower, the image prompt, and the time
+// from the question to the first token (encoder + prompt, no cache) ----
+struct vlm_bench { struct vlm_model * m; struct vlm_smolvlm_vision * v; struct vlm_image * img;
+                   struct vlm_smolvlm_tiling tiling; struct vlm_smolvlm_tiles tiles; float * embd;
+                   struct vlm_image_prompt prompt; };
+static enum vlm_status vlm_encode(void * arg) {
+    struct vlm_bench * b = arg;
+    vlm_smolvlm_tiles_free(&b->tiles);
+    enum vlm_status st = vlm_smolvlm_preprocess(b->v, b->img, &b->tiling, &b->tiles);
+    return st == VLM_STATUS_OK ? vlm_smolvlm_encode(b->v, &b->tiles, b->embd) : st;
+}
+static enum vlm_status vlm_prompt(void * arg) {
+    struct vlm_bench * b = arg;
+    struct vlm_llm_session * s = NULL;
+    enum vlm_status st = vlm_llm_session_new(b->m, NULL, &s);
+    if (st == VLM_STATUS_OK) st = vlm_image_prompt_decode(s, &b->prompt, b->embd, vlm_smolvlm_embd_dim(b->v));
+    vlm_llm_session_free(s);
+    return st;
+}
+static enum vlm_status vlm_first_token(void * arg) {
+    struct vlm_bench * b = arg;
+    struct vlm_vqa_params vp = { .tiling = b->tiling };
+    struct vlm_vqa * q = NULL;
+    struct vlm_sampler * smp = NULL;
+    struct vlm_generation g = { 0 };
+    struct vlm_generate_params gp = { .max_tokens = 1 };
+    enum vlm_status st = vlm_vqa_new(b->m, b->v, &vp, &q);
+    if (st == VLM_STATUS_OK) st = vlm_sampler_new(NULL, &smp);
+    if (st == VLM_STATUS_OK) st = vlm_vqa_set_image(q, b->img);
+    if (st == VLM_STATUS_OK) st = vlm_vqa_ask(q, "Describe this image.", smp, &gp, &g);
+    vlm_generation_free(&g);
+    vlm_sampler_free(smp);
+    vlm_vqa_free(q);
+    return st;
+}
+
 static void random_image(struct vlm_image * img, int w, int h) {
     img->width = w, img->height = h, img->channels = 3;
     img->data = malloc((size_t)w * h * 3);
@@ -156,12 +198,17 @@ static void usage(FILE * f) {
             "        time), both from an empty context as llama-bench's pp512 / tg128, in tokens/s\n"
             "--random writes full-size random weights first: sam-vit-b, sam-vit-l, sam-vit-h, clip-vit-b-32,\n"
             "        smollm2-135m, smolvlm-256m (GGUF; --type f32|f16|bf16|q8_0|q4_0|q4_k, default q8_0;\n"
-            "        --save-random FILE keeps the file, e.g. to run llama-bench on the same weights).\n"
+            "        --save-random FILE keeps the file, e.g. to run llama-bench on the same weights; for\n"
+            "        smolvlm-256m the mmproj too, as FILE.mmproj.gguf).\n"
+            "  SmolVLM (-m TEXT.gguf --mmproj MMPROJ.gguf, or --random smolvlm-256m): image_encoder (all\n"
+            "        tiles of --image, default an 800x534 image; --max-tiles N), prompt_eval (the image\n"
+            "        prompt), time_to_first_token (encoder + prompt), generate (128 tokens)\n"
             CLI_LIMITS_USAGE);
 }
 
 int vlm_cmd_bench(int argc, char ** argv) {
-    const char * model_path = NULL, * variant = NULL, * save_random = NULL;
+    const char * model_path = NULL, * variant = NULL, * save_random = NULL, * mmproj_path = NULL, * image_path = NULL;
+    int max_tiles = 0;
     enum vlm_dtype llm_type = VLM_DTYPE_Q8_0;
     int runs = 3;
     bool json = false;
@@ -177,9 +224,15 @@ int vlm_cmd_bench(int argc, char ** argv) {
         } else if (!strcmp(a, "--json")) {
             json = true;
         } else if ((!strcmp(a, "-m") || !strcmp(a, "--model") || !strcmp(a, "--random") || !strcmp(a, "--runs") ||
-                    !strcmp(a, "--type") || !strcmp(a, "--save-random")) && i + 1 < argc) {
+                    !strcmp(a, "--type") || !strcmp(a, "--save-random") || !strcmp(a, "--mmproj") ||
+                    !strcmp(a, "--image") || !strcmp(a, "--max-tiles")) && i + 1 < argc) {
             const char * v = argv[++i];
             if (!strcmp(a, "--random")) variant = v;
+            else if (!strcmp(a, "--mmproj")) mmproj_path = v;
+            else if (!strcmp(a, "--image")) image_path = v;
+            else if (!strcmp(a, "--max-tiles")) {
+                if (!cli_parse_int(v, 0, 4096, &max_tiles)) return cli_usage_error("bench", "bad --max-tiles '%s'", v);
+            }
             else if (!strcmp(a, "--save-random")) save_random = v;
             else if (!strcmp(a, "--type")) {
                 if (!cli_parse_weight_type(v, &llm_type)) return cli_usage_error("bench", "unknown --type '%s'", v);
@@ -194,7 +247,7 @@ int vlm_cmd_bench(int argc, char ** argv) {
     }
     if (!model_path == !variant) return cli_usage_error("bench", "give either -m MODEL or --random VARIANT");
 
-    char tmp_path[512] = "";
+    char tmp_path[512] = "", mmproj_tmp[600] = "";
     if (variant) {
         const char * tmpdir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
         snprintf(tmp_path, sizeof tmp_path, "%s/vlm-bench-%d.safetensors", tmpdir, (int)getpid());
@@ -209,6 +262,11 @@ int vlm_cmd_bench(int argc, char ** argv) {
         } else if (!strncmp(variant, "smol", 4)) {
             if (save_random) snprintf(tmp_path, sizeof tmp_path, "%s", save_random);
             st = vlm_llama_write_random(tmp_path, variant, llm_type, 1);
+            if (st == VLM_STATUS_OK && !strncmp(variant, "smolvlm", 7)) {   // and its vision projector
+                snprintf(mmproj_tmp, sizeof mmproj_tmp, "%s.mmproj.gguf", tmp_path);
+                st = vlm_smolvlm_write_random_mmproj(mmproj_tmp, variant, llm_type, 2);
+                mmproj_path = mmproj_tmp;
+            }
         } else {
             return cli_usage_error("bench", "unknown --random variant '%s'", variant);
         }
@@ -219,6 +277,13 @@ int vlm_cmd_bench(int argc, char ** argv) {
     int rc = 1;
     struct vlm_model * m = cli_load_model("bench", model_path, &params);
     if (tmp_path[0] && !save_random) unlink(tmp_path);   // mmap keeps the data alive
+    struct vlm_smolvlm_vision * vision = NULL;
+    if (m && mmproj_path && vlm_smolvlm_vision_load(mmproj_path, &params, &vision) != VLM_STATUS_OK) {
+        cli_fail("bench", "%s", vlm_last_error());
+        vlm_model_free(m);
+        m = NULL;
+    }
+    if (mmproj_tmp[0] && !save_random) unlink(mmproj_tmp);
     if (!m) return 1;
     double peak = sgemm_peak_gflops(m->ctx->n_threads);
 
@@ -237,6 +302,37 @@ int vlm_cmd_bench(int argc, char ** argv) {
             if (st == VLM_STATUS_OK) st = time_stage(&stages[n_stages++], m, sam_decode, &b, runs < 10 ? 10 : runs);
         }
         vlm_sam_session_free(b.s);
+    } else if (m->kind == VLM_MODEL_LLAMA && vision) {
+        // an 800x534 photo unless --image: llama.cpp's tiling makes 4x3 tiles + the overview of it
+        struct vlm_bench b = { .m = m, .v = vision, .img = &img, .tiling = { .max_tiles = max_tiles } };
+        if (image_path) st = vlm_image_load(image_path, &img);
+        else random_image(&img, 800, 534);
+        if (st == VLM_STATUS_OK) st = vlm_smolvlm_preprocess(vision, &img, &b.tiling, &b.tiles);
+        size_t rows = st == VLM_STATUS_OK ? (size_t)b.tiles.n_tiles * vlm_smolvlm_tokens_per_tile(vision) : 0;
+        if (st == VLM_STATUS_OK && !(b.embd = malloc(rows * vlm_smolvlm_embd_dim(vision) * sizeof(float))))
+            st = VLM_STATUS_OUT_OF_MEMORY;
+        char * text = NULL;
+        struct vlm_chat_message msg = { "user", VLM_MEDIA_MARKER "Describe this image." };
+        if (st == VLM_STATUS_OK) st = vlm_llm_chat_format(m, &msg, 1, true, &text);
+        if (st == VLM_STATUS_OK)
+            st = vlm_idefics3_prompt(m, text, b.tiles.grid_x, b.tiles.grid_y, vlm_smolvlm_tokens_per_tile(vision), &b.prompt);
+        free(text);
+        int vruns = runs < 2 ? runs : 2;   // a whole image takes seconds on a CPU
+        stages[n_stages] = (struct bench_stage){ .name = "image_encoder", .tiles = b.tiles.n_tiles };
+        if (st == VLM_STATUS_OK) st = time_stage_ctx(&stages[n_stages++], vision->ctx, vlm_encode, &b, vruns);
+        stages[n_stages] = (struct bench_stage){ .name = "prompt_eval", .tokens = b.prompt.n };
+        if (st == VLM_STATUS_OK) st = time_stage(&stages[n_stages++], m, vlm_prompt, &b, vruns);
+        stages[n_stages] = (struct bench_stage){ .name = "time_to_first_token" };
+        if (st == VLM_STATUS_OK) st = time_stage_ctx(&stages[n_stages++], vision->ctx, vlm_first_token, &b, vruns);
+        struct llm_bench g = { .m = m, .n_gen = 128 };
+        if (st == VLM_STATUS_OK && !(g.ids = calloc(128, sizeof(int32_t)))) st = VLM_STATUS_OUT_OF_MEMORY;
+        for (int32_t i = 0; g.ids && i < 128; i++) g.ids[i] = 3 + (i * 7919) % (vlm_llm_n_vocab(m) - 3);
+        stages[n_stages] = (struct bench_stage){ .name = "generate", .tokens = 128 };
+        if (st == VLM_STATUS_OK) st = time_stage(&stages[n_stages++], m, llm_generate, &g, runs);
+        free(g.ids);
+        free(b.embd);
+        vlm_smolvlm_tiles_free(&b.tiles);
+        vlm_image_prompt_free(&b.prompt);
     } else if (m->kind == VLM_MODEL_LLAMA) {
         struct llm_bench b = { .m = m, .n_prompt = 512, .n_gen = 128 };
         if (!(b.ids = malloc(sizeof(int32_t) * 512))) st = VLM_STATUS_OUT_OF_MEMORY;
@@ -278,6 +374,7 @@ int vlm_cmd_bench(int argc, char ** argv) {
             printf("%s\"%s\": {\"median_ms\": %.3f, \"gflop\": %.3f, \"gflops\": %.1f, \"peak_fraction\": %.3f",
                    i ? ", " : "", stages[i].name, stages[i].median_ms, stages[i].gflop, gfs, peak > 0 ? gfs / peak : 0);
             if (stages[i].tokens) printf(", \"tokens_per_s\": %.2f", stages[i].tokens / (stages[i].median_ms / 1e3));
+            if (stages[i].tiles) printf(", \"tiles\": %d", stages[i].tiles);
             printf("}");
         }
         printf("}}\n");
@@ -291,12 +388,14 @@ int vlm_cmd_bench(int argc, char ** argv) {
             printf("%-16s %10.2f %10.2f %10.1f %7.1f%%", stages[i].name, stages[i].median_ms, stages[i].gflop, gfs,
                    peak > 0 ? 100 * gfs / peak : 0);
             if (stages[i].tokens) printf(" %10.1f", stages[i].tokens / (stages[i].median_ms / 1e3));
+            if (stages[i].tiles) printf("   (%d tiles)", stages[i].tiles);
             printf("\n");
         }
     }
     rc = 0;
 done:
     vlm_image_free(&img);
+    vlm_smolvlm_vision_free(vision);
     vlm_model_free(m);
     return rc;
 }

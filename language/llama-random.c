@@ -1,7 +1,9 @@
 // llama-random.c — full-size llama GGUF files with random weights, for benchmarks that need no
 // download and can hand the same file to llama.cpp: SmolLM2-135M's shape and SmolVLM-256M's
 // text model. The vocabulary is synthetic but a valid byte-level BPE of the real size: three
-// control tokens, the 256 byte symbols, then two-symbol merges.
+// control tokens, the 256 byte symbols, then two-symbol merges; SmolVLM's image and chat
+// tokens at their real ids (49152 <global-img>, 49153.. <row_R_col_C>, 49189
+// <fake_token_around_image>, 49190 <image>, reserved, 49279 <end_of_utterance>).
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,12 +17,13 @@ struct random_shape {
     const char * name;
     int32_t n_vocab, n_embd, n_layer, n_head, n_head_kv, n_ff, n_ctx;
     float   rope_theta;
+    bool    smolvlm;   // SmolVLM's 128 image/chat tokens after the first 49152
 };
 
 // ref: HuggingFaceTB/SmolLM2-135M config.json; HuggingFaceTB/SmolVLM-256M-Instruct text_config
 static const struct random_shape shapes[] = {
-    { "smollm2-135m", 49152, 576, 30, 9, 3, 1536, 8192, 100000.0f },
-    { "smolvlm-256m", 49280, 576, 30, 9, 3, 1536, 8192, 100000.0f },
+    { "smollm2-135m", 49152, 576, 30, 9, 3, 1536, 8192, 100000.0f, false },
+    { "smolvlm-256m", 49280, 576, 30, 9, 3, 1536, 8192, 100000.0f, true },
 };
 
 // GPT-2's byte-to-symbol map as UTF-8: printable bytes stand for themselves, the rest map to
@@ -66,10 +69,21 @@ enum vlm_status vlm_llama_write_random(const char * path, const char * variant, 
     if (!b || !tokens || !merges || !types || !w) goto oom;
 
     static const char * const specials[3] = { "<|endoftext|>", "<|im_start|>", "<|im_end|>" };
+    const int64_t V_base = sh->smolvlm ? 49152 : V;
     int32_t n_merges = 0;
     for (int64_t i = 0; i < V; i++) {
-        char a[3], c[3], text[8];
-        if (i < 3) {
+        char a[3], c[3], text[32];
+        if (i >= V_base) {   // ref: HuggingFaceTB/SmolVLM-256M-Instruct added_tokens.json
+            int64_t k = i - V_base;
+            if (k == 0) snprintf(text, sizeof text, "<global-img>");
+            else if (k <= 36) snprintf(text, sizeof text, "<row_%d_col_%d>", (int)(k - 1) / 6 + 1, (int)(k - 1) % 6 + 1);
+            else if (k == 37) snprintf(text, sizeof text, "<fake_token_around_image>");
+            else if (k == 38) snprintf(text, sizeof text, "<image>");
+            else if (i == V - 1) snprintf(text, sizeof text, "<end_of_utterance>");
+            else snprintf(text, sizeof text, "<reserved_%d>", (int)k);
+            tokens[i] = strdup(text);
+            types[i] = 3;
+        } else if (i < 3) {
             tokens[i] = strdup(specials[i]);
             types[i] = 3;   // CONTROL
         } else if (i < 3 + 256) {
@@ -110,7 +124,10 @@ enum vlm_status vlm_llama_write_random(const char * path, const char * variant, 
     vlm_gguf_builder_i32_array(b, "tokenizer.ggml.token_type", types, (uint64_t)V);
     vlm_gguf_builder_str_array(b, "tokenizer.ggml.merges", (const char * const *)merges, (uint64_t)n_merges);
     vlm_gguf_builder_u32(b, "tokenizer.ggml.bos_token_id", 1);
-    vlm_gguf_builder_u32(b, "tokenizer.ggml.eos_token_id", 2);
+    vlm_gguf_builder_u32(b, "tokenizer.ggml.eos_token_id", sh->smolvlm ? (uint32_t)(V - 1) : 2);
+    // only the markers llama.cpp's template detection looks for (smolvlm / chatml)
+    vlm_gguf_builder_str(b, "tokenizer.chat_template", sh->smolvlm ? "<|im_start|>{{ role }}: {{ content }}<end_of_utterance>"
+                                                                   : "<|im_start|>{{ role }}\n{{ content }}<|im_end|>");
     vlm_gguf_builder_bool(b, "tokenizer.ggml.add_bos_token", false);
     vlm_gguf_builder_u32(b, "general.quantization_version", 2);
 

@@ -101,4 +101,9 @@ void            vlm_smolvlm_tiles_free(struct vlm_smolvlm_tiles * t);
 // [n_tiles * tokens_per_tile, embd_dim] floats, rows in tile order.
 enum vlm_status vlm_smolvlm_encode(struct vlm_smolvlm_vision * v, const struct vlm_smolvlm_tiles * tiles,
                                    float * out_embd);
+// Writes a full-size mmproj GGUF with random weights ("smolvlm-256m", "smolvlm-500m": SmolVLM's
+// SigLIP tower and idefics3 connector, llama.cpp's keys and names), block and connector
+// matrices stored as type (the rest F32), for benchmarks; llama.cpp's libmtmd loads it too.
+enum vlm_status vlm_smolvlm_write_random_mmproj(const char * path, const char * variant, enum vlm_dtype type,
+                                                uint64_t seed);
 #endif
