@@ -48,6 +48,9 @@ bool cli_parse_float(const char * s, float lo, float hi, float * out);
 // Parses a float list "a,b,c" into out[n_expected]; false unless exactly n_expected numbers
 // (n_optional more allowed) are present. *n_got receives how many were read.
 bool cli_parse_floats(const char * s, float * out, int n_min, int n_max, int * n_got);
+// A whole file, NUL-terminated (free()); NULL with errno set when unreadable or larger than
+// max bytes (EFBIG). *n_out (optional) receives the size.
+char * vlm_read_file(const char * path, size_t max, size_t * n_out);
 // Loads a model, printing a one-line error naming the file on failure (returns NULL).
 struct vlm_model * cli_load_model(const char * cmd, const char * path, const struct vlm_model_params * params);
 #endif

@@ -339,19 +339,6 @@ static int32_t split_list(char * s, bool lines, char *** out, int32_t * bad) {
     return n;
 }
 
-static char * read_file(const char * path, size_t max, size_t * n_out) {
-    FILE * f = fopen(path, "rb");
-    if (!f) return NULL;
-    char * buf = malloc(max + 1);
-    size_t n = buf ? fread(buf, 1, max + 1, f) : 0;
-    bool err = ferror(f);
-    fclose(f);
-    if (!buf || err || n > max) { free(buf); errno = err ? EIO : EFBIG; return NULL; }
-    buf[n] = 0;
-    if (n_out) *n_out = n;
-    return buf;
-}
-
 // ---- vlm classify ----------------------------------------------------------------------------------
 static void classify_usage(FILE * f) {
     fprintf(f,
@@ -409,7 +396,7 @@ int vlm_cmd_classify(int argc, char ** argv) {
     if (labels_arg) {
         if (!labels_arg[strspn(labels_arg, " \t\r\n,")]) return cli_usage_error(cmd, "the label list is empty");
         buf = strdup(labels_arg);
-    } else if (!(buf = read_file(labels_file, 16u << 20, NULL))) {
+    } else if (!(buf = vlm_read_file(labels_file, 16u << 20, NULL))) {
         return cli_fail(cmd, "%s: cannot read: %s", labels_file, strerror(errno));
     }
     if (!buf) return cli_fail(cmd, "out of memory");
@@ -517,7 +504,7 @@ static bool cache_dir(char * out, size_t n) {
 // Reads cached embeddings [n, e]; false when absent or not matching.
 static bool cache_read(const char * path, int32_t n, int32_t e, float * out) {
     size_t size = 0;
-    char * b = read_file(path, 16 + sizeof(float) * (size_t)n * e, &size);
+    char * b = vlm_read_file(path, 16 + sizeof(float) * (size_t)n * e, &size);
     if (!b) return false;
     uint32_t hdr[2];
     bool ok = size == 16 + sizeof(float) * (size_t)n * e && !memcmp(b, CACHE_MAGIC, 8);
@@ -602,7 +589,7 @@ int vlm_cmd_concepts(int argc, char ** argv) {
         list_path = list_buf;
     }
     size_t list_size = 0;
-    if (!(buf = read_file(list_path, 16u << 20, &list_size))) return cli_fail(cmd, "%s: cannot read: %s", list_path, strerror(errno));
+    if (!(buf = vlm_read_file(list_path, 16u << 20, &list_size))) return cli_fail(cmd, "%s: cannot read: %s", list_path, strerror(errno));
     // the cache key covers the list as read (before splitting edits the buffer)
     uint64_t key = hash_bytes(0xCBF29CE484222325ULL, buf, list_size);
     key = hash_bytes(key, CONCEPT_TEMPLATE, sizeof CONCEPT_TEMPLATE);
