@@ -21,6 +21,7 @@ int vlm_cmd_tokenize(int argc, char ** argv);
 int vlm_cmd_describe(int argc, char ** argv);
 int vlm_cmd_ask(int argc, char ** argv);
 int vlm_cmd_quantize(int argc, char ** argv);
+int vlm_cmd_vqa_score(int argc, char ** argv);
 
 // Writes n bytes to path atomically: a temporary file (mkstemp) in the same folder, then
 // rename; on failure nothing is left and err holds the reason.

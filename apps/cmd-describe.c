@@ -11,11 +11,16 @@
 #include "cli.h"
 #include "model-file.h"
 #include "region.h"
-#include "vqa.h"
+#include "vqa-batch.h"
 
 #define DESCRIBE_PROMPT "Describe this image."
 
 static bool is_help(const char * a) { return !strcmp(a, "--help") || !strcmp(a, "-h"); }
+
+static bool blank(const char * s) {
+    while (*s == ' ' || *s == '\t' || *s == '\n') s++;
+    return !*s;
+}
 
 static void usage(FILE * f, bool ask) {
     if (ask)
@@ -31,7 +36,18 @@ static void usage(FILE * f, bool ask) {
                    "  --box X0,Y0,X1,Y1        a box around the object\n"
                    "  --sam SAM                the Segment Anything model (.safetensors or folder)\n"
                    "  --mask-out MASK.png      the object's mask (0 / 255)\n"
-                   "  --region-out CROP.png    the crop the language model sees\n\n");
+                   "  --region-out CROP.png    the crop the language model sees\n\n"
+                   "batch (VQA scripts):\n"
+                   "  vlm ask --batch FILE.jsonl|FOLDER -m TEXT.gguf --mmproj MMPROJ.gguf [-o ANSWERS.jsonl] [--shard K/N]\n"
+                   "          [--question Q]\n"
+                   "  --batch FILE.jsonl       lines {\"image\": PATH, \"question\": TEXT, ...} (PATH relative to the file's\n"
+                   "                           folder); or a FOLDER of images, each asked --question\n"
+                   "  -o, --output FILE        append one line per input line: the input's keys plus \"line\", \"answer\",\n"
+                   "                           \"tokens\", \"ms\" (or {\"line\", \"error\"}); a restarted run skips the\n"
+                   "                           lines FILE holds (by \"id\" or image name, else line number);\n"
+                   "                           default stdout\n"
+                   "  --shard K/N              only the lines whose index %% N is K - 1 (K = 1..N; job arrays)\n"
+                   "  --question Q             the question for a folder, or for lines without one\n\n");
     else
         fprintf(f, "usage: vlm describe IMAGE -m TEXT.gguf --mmproj MMPROJ.gguf [options]\n\n"
                    "Describes an image with a SmolVLM model (llama.cpp GGUF files), streaming the text.\n\n");
@@ -156,7 +172,8 @@ done:
 static int run(int argc, char ** argv, bool ask) {
     const char * cmd = ask ? "ask" : "describe";
     const char * image_path = NULL, * text_path = NULL, * mmproj_path = NULL, * st_path = NULL, * prompt = DESCRIBE_PROMPT;
-    const char * sam_path = NULL, * mask_out = NULL, * region_out = NULL;
+    const char * sam_path = NULL, * mask_out = NULL, * region_out = NULL, * shard = NULL;
+    struct vlm_ask_batch batch = { .n_shards = 1, .shard = 1 };
     enum { MAX_POINTS = 64 };
     struct vlm_point points[MAX_POINTS];
     struct vlm_box box = { 0 };
@@ -185,7 +202,9 @@ static int run(int argc, char ** argv, bool ask) {
                          !strcmp(a, "--top-k") || !strcmp(a, "--top-p") || !strcmp(a, "--min-p") || !strcmp(a, "--seed") ||
                          !strcmp(a, "--max-tiles") || !strcmp(a, "--cache") || !strcmp(a, "--save-tensors") ||
                          (ask && (!strcmp(a, "--point") || !strcmp(a, "--box") || !strcmp(a, "--sam") ||
-                                  !strcmp(a, "--mask-out") || !strcmp(a, "--region-out")));
+                                  !strcmp(a, "--mask-out") || !strcmp(a, "--region-out") || !strcmp(a, "--batch") ||
+                                  !strcmp(a, "-o") || !strcmp(a, "--output") || !strcmp(a, "--shard") ||
+                                  !strcmp(a, "--question")));
             if (takes && (ask && (!strcmp(a, "-p") || !strcmp(a, "--prompt")))) takes = false;
             if (takes) {
                 if (i + 1 >= argc) {
@@ -202,6 +221,15 @@ static int run(int argc, char ** argv, bool ask) {
                 else if (!strcmp(a, "--sam")) sam_path = v;
                 else if (!strcmp(a, "--mask-out")) mask_out = v;
                 else if (!strcmp(a, "--region-out")) region_out = v;
+                else if (!strcmp(a, "--batch")) batch.input = v;
+                else if (!strcmp(a, "-o") || !strcmp(a, "--output")) batch.output = v;
+                else if (!strcmp(a, "--question")) batch.question = v;
+                else if (!strcmp(a, "--shard")) {
+                    char * end = NULL;
+                    long k = strtol(v, &end, 10), n = *end == '/' ? strtol(end + 1, &end, 10) : 0;
+                    ok = !*end && n >= 1 && n <= 1000000 && k >= 1 && k <= n;
+                    batch.shard = (int32_t)k, batch.n_shards = (int32_t)n, shard = v;
+                }
                 else if (!strcmp(a, "--point")) {
                     float xyl[3] = { 0, 0, 1 };
                     int got = 0;
@@ -242,10 +270,20 @@ static int run(int argc, char ** argv, bool ask) {
             goto usage_done;
         }
     }
-    if (!image_path) { cli_usage_error(cmd, "no image"); goto usage_done; }
+    if (batch.input && (image_path || n_points || has_box || sam_path || mask_out || region_out || json || st_path)) {
+        cli_usage_error(cmd, "--batch takes its images and questions from %s (no IMAGE, QUESTION, region, --json or "
+                        "--save-tensors)", batch.input);
+        goto usage_done;
+    }
+    if (!batch.input && (batch.output || shard || batch.question)) {
+        cli_usage_error(cmd, "-o, --shard and --question go with --batch");
+        goto usage_done;
+    }
+    if (!image_path && !batch.input) { cli_usage_error(cmd, "no image"); goto usage_done; }
     if (!text_path) { cli_usage_error(cmd, "no language model (-m TEXT.gguf)"); goto usage_done; }
     if (!mmproj_path) { cli_usage_error(cmd, "no vision projector (--mmproj MMPROJ.gguf)"); goto usage_done; }
-    if (ask && n_questions == 0) { cli_usage_error(cmd, "no question"); goto usage_done; }
+    if (ask && n_questions == 0 && !batch.input) { cli_usage_error(cmd, "no question"); goto usage_done; }
+    if (batch.question && blank(batch.question)) { cli_usage_error(cmd, "--question is empty"); goto usage_done; }
     const bool region = n_points > 0 || has_box;
     if (region && !sam_path) { cli_usage_error(cmd, "--point / --box need a SAM model (--sam SAM)"); goto usage_done; }
     if (!region && (sam_path || mask_out || region_out)) {
@@ -253,14 +291,17 @@ static int run(int argc, char ** argv, bool ask) {
         goto usage_done;
     }
     if (!ask) questions[n_questions++] = prompt;
-    for (int i = 0; i < n_questions; i++) {
-        const char * c = questions[i];
-        while (*c == ' ' || *c == '\t' || *c == '\n') c++;
-        if (!*c) { cli_usage_error(cmd, "question %d is empty", i + 1); goto usage_done; }
-    }
+    for (int i = 0; i < n_questions; i++)
+        if (blank(questions[i])) { cli_usage_error(cmd, "question %d is empty", i + 1); goto usage_done; }
     sp.seed = (uint64_t)seed;
     if (vp.cache_dir && mkdir(vp.cache_dir, 0755) != 0 && errno != EEXIST) {
         rc = cli_fail(cmd, "--cache %s: %s", vp.cache_dir, strerror(errno));
+        goto usage_done;
+    }
+    if (batch.input) {   // VQA scripts (apps/cmd-vqa.c)
+        batch.text_path = text_path, batch.mmproj_path = mmproj_path, batch.mp = mp, batch.sp = sp, batch.vp = vp;
+        batch.max_tokens = max_tokens;
+        rc = vlm_ask_batch_run(&batch);
         goto usage_done;
     }
     vp.keep_tensors = st_path != NULL;
