@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "masks.h"
 #include "model-file.h"
 #include "region.h"
 #include "vqa-batch.h"
@@ -106,7 +107,6 @@ static bool segment_region(const char * cmd, const char * sam_path, const struct
     struct vlm_sam_session * s = NULL;
     struct vlm_masks masks = { 0 };
     uint8_t * png = NULL;
-    int64_t * counts = NULL, n_counts = 0;
     bool ok = false;
     if (!sam) return false;
     if (vlm_model_kind(sam) != VLM_MODEL_SAM) {
@@ -146,14 +146,13 @@ static bool segment_region(const char * cmd, const char * sam_path, const struct
     if (json) {   // the object: its mask as COCO RLE, box, area, SAM's IoU and the crop shown
         int32_t mb[4];
         int64_t area = vlm_mask_box(mask, W, H, mb);
-        if (vlm_mask_to_rle(mask, W, H, &counts, &n_counts) != VLM_STATUS_OK) {
-            cli_fail(cmd, "%s", vlm_last_error());
+        cJSON * rle = vlm_mask_rle_json(mask, W, H);
+        if (!rle) {
+            cli_fail(cmd, "out of memory");
             goto done;
         }
-        cJSON * r = cJSON_AddObjectToObject(json, "region"), * rle = cJSON_AddObjectToObject(r, "segmentation");
-        cJSON_AddItemToObject(rle, "size", cJSON_CreateIntArray((const int[]){ H, W }, 2));
-        cJSON * c = cJSON_AddArrayToObject(rle, "counts");
-        for (int64_t i = 0; i < n_counts; i++) cJSON_AddItemToArray(c, cJSON_CreateNumber((double)counts[i]));
+        cJSON * r = cJSON_AddObjectToObject(json, "region");
+        cJSON_AddItemToObject(r, "segmentation", rle);
         cJSON_AddNumberToObject(r, "area", (double)area);
         cJSON_AddItemToObject(r, "bbox", cJSON_CreateIntArray((const int[]){ mb[0], mb[1], mb[2] - mb[0], mb[3] - mb[1] }, 4));
         cJSON_AddNumberToObject(r, "predicted_iou", masks.iou[best]);
@@ -161,7 +160,6 @@ static bool segment_region(const char * cmd, const char * sam_path, const struct
     }
     ok = true;
 done:
-    free(counts);
     free(png);
     vlm_masks_free(&masks);
     vlm_sam_session_free(s);
