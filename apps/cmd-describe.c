@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "describe-objects.h"
 #include "masks.h"
 #include "model-file.h"
 #include "region.h"
@@ -50,8 +51,21 @@ static void usage(FILE * f, bool ask) {
                    "  --shard K/N              only the lines whose index %% N is K - 1 (K = 1..N; job arrays)\n"
                    "  --question Q             the question for a folder, or for lines without one\n\n");
     else
-        fprintf(f, "usage: vlm describe IMAGE -m TEXT.gguf --mmproj MMPROJ.gguf [options]\n\n"
-                   "Describes an image with a SmolVLM model (llama.cpp GGUF files), streaming the text.\n\n");
+        fprintf(f, "usage: vlm describe IMAGE -m TEXT.gguf --mmproj MMPROJ.gguf [options]\n"
+                   "       vlm describe IMAGE --objects --sam SAM --clip CLIP -m ... --mmproj ... [--max-objects N]\n"
+                   "                    [--overlay OUT.png]\n\n"
+                   "Describes an image with a SmolVLM model (llama.cpp GGUF files), streaming the text.\n"
+                   "With --objects, SAM segments everything (as `vlm segment --everything`), the N largest masks\n"
+                   "are kept, and each gets its box, its best CLIP concepts (`vlm concepts`' list) and a caption of\n"
+                   "its region (cut out as `vlm ask --point` does) after the description: a numbered list, or an\n"
+                   "\"objects\" array with --json (masks as COCO RLE).\n\n"
+                   "object options:\n"
+                   "  --objects                list the objects in the image\n"
+                   "  --sam SAM                the Segment Anything model (.safetensors or folder)\n"
+                   "  --clip CLIP              the CLIP model (.safetensors or folder)\n"
+                   "  --max-objects N          keep the N largest masks (default 8)\n"
+                   "  --overlay OUT.png        the image with the objects' masks tinted and numbered\n"
+                   VLM_EVERYTHING_USAGE "\n");
     fprintf(f,
             "options:\n"
             "  -m, --model TEXT.gguf    the language model (e.g. SmolVLM-256M-Instruct-Q8_0.gguf)\n"
@@ -170,7 +184,10 @@ done:
 static int run(int argc, char ** argv, bool ask) {
     const char * cmd = ask ? "ask" : "describe";
     const char * image_path = NULL, * text_path = NULL, * mmproj_path = NULL, * st_path = NULL, * prompt = DESCRIBE_PROMPT;
-    const char * sam_path = NULL, * mask_out = NULL, * region_out = NULL, * shard = NULL;
+    const char * sam_path = NULL, * mask_out = NULL, * region_out = NULL, * shard = NULL, * clip_path = NULL;
+    const char * overlay = NULL;
+    bool objects = false, object_options = false;
+    struct vlm_objects_params op = { .max_objects = 8, .everything = vlm_sam_everything_default_params() };
     struct vlm_ask_batch batch = { .n_shards = 1, .shard = 1 };
     enum { MAX_POINTS = 64 };
     struct vlm_point points[MAX_POINTS];
@@ -194,6 +211,7 @@ static int run(int argc, char ** argv, bool ask) {
         }
         if (!strcmp(a, "--json")) { json = true; continue; }
         if (!strcmp(a, "--no-upscale")) { vp.tiling.no_upscale = true; continue; }
+        if (!ask && !strcmp(a, "--objects")) { objects = true; continue; }
         if (a[0] == '-' && a[1]) {
             bool takes = !strcmp(a, "-m") || !strcmp(a, "--model") || !strcmp(a, "--mmproj") || !strcmp(a, "-p") ||
                          !strcmp(a, "--prompt") || !strcmp(a, "--max-tokens") || !strcmp(a, "--temp") ||
@@ -202,7 +220,9 @@ static int run(int argc, char ** argv, bool ask) {
                          (ask && (!strcmp(a, "--point") || !strcmp(a, "--box") || !strcmp(a, "--sam") ||
                                   !strcmp(a, "--mask-out") || !strcmp(a, "--region-out") || !strcmp(a, "--batch") ||
                                   !strcmp(a, "-o") || !strcmp(a, "--output") || !strcmp(a, "--shard") ||
-                                  !strcmp(a, "--question")));
+                                  !strcmp(a, "--question"))) ||
+                         (!ask && (!strcmp(a, "--sam") || !strcmp(a, "--clip") || !strcmp(a, "--max-objects") ||
+                                   !strcmp(a, "--overlay")));
             if (takes && (ask && (!strcmp(a, "-p") || !strcmp(a, "--prompt")))) takes = false;
             if (takes) {
                 if (i + 1 >= argc) {
@@ -217,6 +237,9 @@ static int run(int argc, char ** argv, bool ask) {
                 else if (!strcmp(a, "--cache")) vp.cache_dir = v;
                 else if (!strcmp(a, "--save-tensors")) st_path = v;
                 else if (!strcmp(a, "--sam")) sam_path = v;
+                else if (!strcmp(a, "--clip")) clip_path = v;
+                else if (!strcmp(a, "--overlay")) overlay = v;
+                else if (!strcmp(a, "--max-objects")) ok = object_options = cli_parse_int(v, 1, 255, &op.max_objects);
                 else if (!strcmp(a, "--mask-out")) mask_out = v;
                 else if (!strcmp(a, "--region-out")) region_out = v;
                 else if (!strcmp(a, "--batch")) batch.input = v;
@@ -254,6 +277,7 @@ static int run(int argc, char ** argv, bool ask) {
                 continue;
             }
             int c = cli_common_option(cmd, argc, argv, &i, &mp);
+            if (c == 0 && !ask && (c = vlm_everything_option(cmd, argc, argv, &i, &op.everything)) > 0) object_options = true;
             if (c < 0) goto usage_done;
             if (c == 0) {
                 cli_usage_error(cmd, "unknown option '%s'", a);
@@ -282,9 +306,15 @@ static int run(int argc, char ** argv, bool ask) {
     if (!mmproj_path) { cli_usage_error(cmd, "no vision projector (--mmproj MMPROJ.gguf)"); goto usage_done; }
     if (ask && n_questions == 0 && !batch.input) { cli_usage_error(cmd, "no question"); goto usage_done; }
     if (batch.question && blank(batch.question)) { cli_usage_error(cmd, "--question is empty"); goto usage_done; }
+    if (objects && !sam_path) { cli_usage_error(cmd, "--objects needs a SAM model (--sam SAM)"); goto usage_done; }
+    if (objects && !clip_path) { cli_usage_error(cmd, "--objects needs a CLIP model (--clip CLIP)"); goto usage_done; }
+    if (!ask && !objects && (sam_path || clip_path || overlay || object_options)) {
+        cli_usage_error(cmd, "--sam, --clip, --overlay, --max-objects and the segment-everything options go with --objects");
+        goto usage_done;
+    }
     const bool region = n_points > 0 || has_box;
     if (region && !sam_path) { cli_usage_error(cmd, "--point / --box need a SAM model (--sam SAM)"); goto usage_done; }
-    if (!region && (sam_path || mask_out || region_out)) {
+    if (!region && ((sam_path && !objects) || mask_out || region_out)) {
         cli_usage_error(cmd, "--sam, --mask-out and --region-out go with --point or --box");
         goto usage_done;
     }
@@ -310,8 +340,11 @@ static int run(int argc, char ** argv, bool ask) {
     struct vlm_smolvlm_vision * vision = NULL;
     struct vlm_vqa * q = NULL;
     struct vlm_sampler * smp = NULL;
+    struct vlm_objects objs = { 0 };
     cJSON * out = json ? cJSON_CreateObject() : NULL, * answers = json ? cJSON_AddArrayToObject(out, "answers") : NULL;
     if (vlm_image_load(image_path, &image) != VLM_STATUS_OK) { cli_fail(cmd, "%s", vlm_last_error()); goto done; }
+    op.sam_path = sam_path, op.clip_path = clip_path, op.model = mp;
+    if (objects && !vlm_objects_find(cmd, &op, &image, &objs)) goto done;
     if (region && !segment_region(cmd, sam_path, &mp, &image, points, n_points, has_box ? &box : NULL, mask_out,
                                   region_out, &crop, answers ? out : NULL))
         goto done;
@@ -365,6 +398,17 @@ static int run(int argc, char ** argv, bool ask) {
         }
         vlm_generation_free(&g);
     }
+    if (objects) {
+        cJSON * arr = NULL;
+        if (!vlm_objects_caption(cmd, &objs, text, vision, &vp, &sp, max_tokens, json ? NULL : stdout)) goto done;
+        if (!json && objs.n == 0) printf("\nno objects found\n");
+        if (json && (!(arr = vlm_objects_json(&objs)) || !cJSON_AddItemToObject(out, "objects", arr))) {
+            cJSON_Delete(arr);
+            cli_fail(cmd, "out of memory");
+            goto done;
+        }
+        if (overlay && !vlm_objects_overlay(cmd, overlay, &image, &objs)) goto done;
+    }
     if (json) {
         char * s = cJSON_Print(out);
         if (s) printf("%s\n", s);
@@ -374,6 +418,8 @@ static int run(int argc, char ** argv, bool ask) {
 done:
     if (rc != 0 && mask_out) unlink(mask_out);     // no output of a failed command stays behind
     if (rc != 0 && region_out) unlink(region_out);
+    if (rc != 0 && overlay) unlink(overlay);
+    vlm_objects_free(&objs);
     cJSON_Delete(out);
     vlm_sampler_free(smp);
     vlm_vqa_free(q);
