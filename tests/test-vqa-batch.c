@@ -2,10 +2,12 @@
 // fixture pair: `vlm ask --batch` over a JSONL file made here (a line that is not JSON, a
 // missing image, a line without a question, an image asked about twice, extra keys kept),
 // resumed after its last line was deleted or torn, split into shards that cover every line
-// once, over a folder; and `vlm vqa-score` on a hand-made answers file.
+// once, over a folder; the VQA session's memory of recent images; and `vlm vqa-score` on a
+// hand-made answers file.
 #include <cjson/cJSON.h>
 
 #include "harness.h"
+#include "vqa.h"
 
 static char tmp[64], out[1 << 20];
 static char f32[1024], mmproj[1024], models[2200];
@@ -109,6 +111,7 @@ static void test_batch(void) {
 
     int rc = run("ask --batch %s %s -o %s", path("data/questions.jsonl"), models, path("answers.jsonl"));
     CHECK(rc == 1, "batch with bad lines: exit %d, not 1: %s", rc, out);
+    CHECK(!strstr(out, "ETA"), "progress shown on a stderr that is not a terminal: %s", out);
     CHECK(strstr(out, "questions.jsonl:3: not a JSON object") && strstr(out, "questions.jsonl:4:") &&
           strstr(out, "missing.jpg") && strstr(out, "questions.jsonl:7:") && !strstr(out, "questions.jsonl:1:"),
           "batch: each bad line named with its number: %s", out);
@@ -220,6 +223,41 @@ static void test_batch(void) {
                  path("no/such/dir/a.jsonl")), "a.jsonl");
 }
 
+// An image asked about again after others comes from the session's recent embeddings.
+static void test_recent(void) {
+    struct vlm_model_params mp = vlm_model_default_params();
+    mp.backend = VLM_BACKEND_CPU;
+    struct vlm_model * text = NULL;
+    struct vlm_smolvlm_vision * vision = NULL;
+    struct vlm_vqa * q = NULL;
+    struct vlm_sampler * smp = NULL;
+    struct vlm_image img[3] = { 0 };
+    struct vlm_vqa_params vp = { .n_recent = 2, .tiling = { .max_tiles = 1 } };
+    bool ok = vlm_model_load(f32, &mp, &text) == VLM_STATUS_OK && vlm_smolvlm_vision_load(mmproj, &mp, &vision) == VLM_STATUS_OK &&
+              vlm_vqa_new(text, vision, &vp, &q) == VLM_STATUS_OK && vlm_sampler_new(NULL, &smp) == VLM_STATUS_OK &&
+              vlm_image_load(test_fixture("images/dog.jpg"), &img[0]) == VLM_STATUS_OK &&
+              vlm_image_load(test_fixture("images/truck.jpg"), &img[1]) == VLM_STATUS_OK &&
+              vlm_image_load(test_fixture("images/gray_odd.jpg"), &img[2]) == VLM_STATUS_OK;
+    CHECK(ok, "recent images: set-up: %s", vlm_last_error());
+    // two remembered: dog, truck, dog (remembered), gray (truck, the least recent, dropped),
+    // truck (encoded again), gray (remembered)
+    const int order[6] = { 0, 1, 0, 2, 1, 2 };
+    const bool cached[6] = { false, false, true, false, false, true };
+    for (int k = 0; ok && k < 6; k++) {
+        struct vlm_generate_params gp = { .max_tokens = 1 };
+        struct vlm_generation g;
+        ok = vlm_vqa_set_image(q, &img[order[k]]) == VLM_STATUS_OK && vlm_vqa_ask(q, "What is this?", smp, &gp, &g) == VLM_STATUS_OK;
+        vlm_generation_free(&g);
+        CHECK(ok && vlm_vqa_timings(q)->image_cached == cached[k], "recent images: question %d: cached %d, expected %d",
+              k + 1, ok && vlm_vqa_timings(q)->image_cached, cached[k]);
+    }
+    for (int k = 0; k < 3; k++) vlm_image_free(&img[k]);
+    vlm_sampler_free(smp);
+    vlm_vqa_free(q);
+    vlm_smolvlm_vision_free(vision);
+    vlm_model_free(text);
+}
+
 static void test_score(void) {
     write_text("scored.jsonl",
                // 9 of 10 references match after normalization ("two" -> "2"): accuracy 1
@@ -260,6 +298,7 @@ int main(void) {
     snprintf(tmp, sizeof tmp, "/tmp/vlm-vqa-batch-XXXXXX");
     if (!mkdtemp(tmp)) return 1;
     test_batch();
+    test_recent();
     test_score();
     char rm[128];
     snprintf(rm, sizeof rm, "rm -rf '%s'", tmp);
