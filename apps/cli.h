@@ -22,6 +22,7 @@ int vlm_cmd_tokenize(int argc, char ** argv);
 int vlm_cmd_describe(int argc, char ** argv);
 int vlm_cmd_ask(int argc, char ** argv);
 int vlm_cmd_quantize(int argc, char ** argv);
+int vlm_cmd_vqa_score(int argc, char ** argv);
 
 // Writes n bytes to path atomically: a temporary file (mkstemp) in the same folder, then
 // rename; on failure nothing is left and err holds the reason.
@@ -51,6 +52,9 @@ bool cli_parse_weight_type(const char * s, enum vlm_dtype * out);
 // Parses a float list "a,b,c" into out[n_expected]; false unless exactly n_expected numbers
 // (n_optional more allowed) are present. *n_got receives how many were read.
 bool cli_parse_floats(const char * s, float * out, int n_min, int n_max, int * n_got);
+// A whole file, NUL-terminated (free()); NULL with errno set when unreadable or larger than
+// max bytes (EFBIG). *n_out (optional) receives the size.
+char * vlm_read_file(const char * path, size_t max, size_t * n_out);
 // Loads a model, printing a one-line error naming the file on failure (returns NULL).
 struct vlm_model * cli_load_model(const char * cmd, const char * path, const struct vlm_model_params * params);
 #endif

@@ -1,17 +1,16 @@
 // cmd-clip.c — the CLIP subcommands: `vlm embed`, `vlm classify` and `vlm concepts`.
 #include <cjson/cJSON.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
 #include "clip.h"
+#include "concepts.h"
 #include "core.h"
 #include "model-file.h"
 
@@ -41,17 +40,6 @@ static bool load_images(const char * cmd, const char * const * paths, int32_t n,
         }
     }
     return true;
-}
-
-static struct vlm_model * load_clip(const char * cmd, const char * path, const struct vlm_model_params * params) {
-    struct vlm_model * m = cli_load_model(cmd, path, params);
-    if (m && vlm_model_kind(m) != VLM_MODEL_CLIP) {
-        cli_fail(cmd, "%s is not a CLIP model (it is a %s model); use a CLIP checkpoint", path,
-                 vlm_model_kind(m) == VLM_MODEL_SAM ? "Segment Anything" : "different");
-        vlm_model_free(m);
-        return NULL;
-    }
-    return m;
 }
 
 // ---- vlm embed -----------------------------------------------------------------------------------
@@ -190,7 +178,7 @@ int vlm_cmd_embed(int argc, char ** argv) {
     imgs = calloc((size_t)(ni ? ni : 1), sizeof *imgs);
     if (!imgs) { rc = cli_fail(cmd, "out of memory"); goto done; }
     if (!load_images(cmd, (const char * const *)images, ni, imgs)) goto done;
-    if (!(m = load_clip(cmd, model_path, &mp))) goto done;
+    if (!(m = vlm_load_clip(cmd, model_path, &mp))) goto done;
     int32_t e = vlm_clip_embed_dim(m), s = vlm_clip_image_size(m), ctx = vlm_clip_context_length(m);
     size_t per = (size_t)3 * s * s;
     px = malloc(sizeof *px * per * (size_t)(ni ? ni : 1));
@@ -276,82 +264,6 @@ done:
     return rc;
 }
 
-// ---- shared by classify and concepts -------------------------------------------------------------
-struct ranked { float prob, cosine; int32_t index; };
-
-static int ranked_cmp(const void * a, const void * b) {
-    const struct ranked * x = a, * y = b;
-    if (x->prob != y->prob) return x->prob > y->prob ? -1 : 1;
-    return x->index - y->index;
-}
-
-// probs = softmax(logit_scale * image . texts) over n normalized text embeddings, ranked.
-static void rank(const float * img, const float * txt, int32_t n, int32_t e, float scale, struct ranked * out) {
-    double mx = -INFINITY, sum = 0;
-    double * l = malloc(sizeof *l * (size_t)n);
-    if (!l) return;
-    for (int32_t i = 0; i < n; i++) {
-        out[i].cosine = (float)dot(img, txt + (size_t)i * e, e);
-        out[i].index = i;
-        l[i] = (double)scale * out[i].cosine;
-        if (l[i] > mx) mx = l[i];
-    }
-    for (int32_t i = 0; i < n; i++) sum += (l[i] = exp(l[i] - mx));
-    for (int32_t i = 0; i < n; i++) out[i].prob = (float)(l[i] / sum);
-    free(l);
-    qsort(out, (size_t)n, sizeof *out, ranked_cmp);
-}
-
-// Splits a list into trimmed entries (comma-separated, or one per line for files, where
-// blank lines and lines starting with '#' are skipped). Returns the count, -1 on an empty
-// entry (its 1-based position in *bad) or out of memory (*bad = 0).
-static int32_t split_list(char * s, bool lines, char *** out, int32_t * bad) {
-    int32_t n = 0, cap = 16;
-    char ** v = malloc(sizeof *v * (size_t)cap);
-    if (!v) { *bad = 0; return -1; }
-    char * p = s;
-    int32_t pos = 0;
-    for (;;) {
-        char * end = strchr(p, lines ? '\n' : ',');
-        if (end) *end = 0;
-        pos++;
-        while (*p == ' ' || *p == '\t' || *p == '\r') p++;
-        char * q = p + strlen(p);
-        while (q > p && (q[-1] == ' ' || q[-1] == '\t' || q[-1] == '\r')) *--q = 0;
-        bool skip = lines && (!*p || *p == '#');
-        if (!skip && !*p) {
-            free(v);
-            *bad = pos;
-            return -1;
-        }
-        if (!skip) {
-            if (n == cap) {
-                char ** nv = realloc(v, sizeof *v * (size_t)(cap *= 2));
-                if (!nv) { free(v); *bad = 0; return -1; }
-                v = nv;
-            }
-            v[n++] = p;
-        }
-        if (!end) break;
-        p = end + 1;
-    }
-    *out = v;
-    return n;
-}
-
-static char * read_file(const char * path, size_t max, size_t * n_out) {
-    FILE * f = fopen(path, "rb");
-    if (!f) return NULL;
-    char * buf = malloc(max + 1);
-    size_t n = buf ? fread(buf, 1, max + 1, f) : 0;
-    bool err = ferror(f);
-    fclose(f);
-    if (!buf || err || n > max) { free(buf); errno = err ? EIO : EFBIG; return NULL; }
-    buf[n] = 0;
-    if (n_out) *n_out = n;
-    return buf;
-}
-
 // ---- vlm classify ----------------------------------------------------------------------------------
 static void classify_usage(FILE * f) {
     fprintf(f,
@@ -380,7 +292,7 @@ int vlm_cmd_classify(int argc, char ** argv) {
     struct vlm_image img = { 0 };
     struct vlm_model * m = NULL;
     float * tf = NULL, * imf = NULL;
-    struct ranked * r = NULL;
+    struct vlm_ranked * r = NULL;
     for (int i = 1; i < argc; i++) {
         const char * a = argv[i];
         int c = cli_common_option(cmd, argc, argv, &i, &mp);
@@ -409,12 +321,12 @@ int vlm_cmd_classify(int argc, char ** argv) {
     if (labels_arg) {
         if (!labels_arg[strspn(labels_arg, " \t\r\n,")]) return cli_usage_error(cmd, "the label list is empty");
         buf = strdup(labels_arg);
-    } else if (!(buf = read_file(labels_file, 16u << 20, NULL))) {
+    } else if (!(buf = vlm_read_file(labels_file, 16u << 20, NULL))) {
         return cli_fail(cmd, "%s: cannot read: %s", labels_file, strerror(errno));
     }
     if (!buf) return cli_fail(cmd, "out of memory");
     int32_t bad = 0;
-    n = split_list(buf, labels_file != NULL, &labels, &bad);
+    n = vlm_split_list(buf, labels_file != NULL, &labels, &bad);
     if (n < 0) {
         rc = bad ? cli_usage_error(cmd, "label %d is empty (labels are separated by commas)", (int)bad) : cli_fail(cmd, "out of memory");
         goto done;
@@ -424,7 +336,7 @@ int vlm_cmd_classify(int argc, char ** argv) {
         for (int32_t j = 0; j < i; j++)
             if (!strcmp(labels[i], labels[j])) { rc = cli_fail(cmd, "label '%s' is given twice", labels[i]); goto done; }
     if (vlm_image_load(image_path, &img) != VLM_STATUS_OK) { rc = cli_fail(cmd, "%s", vlm_last_error()); goto done; }
-    if (!(m = load_clip(cmd, model_path, &mp))) goto done;
+    if (!(m = vlm_load_clip(cmd, model_path, &mp))) goto done;
     int32_t e = vlm_clip_embed_dim(m);
     texts = calloc((size_t)n, sizeof *texts);
     tf = malloc(sizeof *tf * (size_t)e * n);
@@ -448,7 +360,7 @@ int vlm_cmd_classify(int argc, char ** argv) {
     free(trunc);
     if (st == VLM_STATUS_OK) st = vlm_clip_encode_image(m, &img, &p, imf, (size_t)e);
     if (st != VLM_STATUS_OK) { rc = cli_fail(cmd, "%s", vlm_last_error()); goto done; }
-    rank(imf, tf, n, e, vlm_clip_logit_scale(m), r);
+    if (!vlm_rank_texts(imf, tf, n, e, vlm_clip_logit_scale(m), r)) { rc = cli_fail(cmd, "out of memory"); goto done; }
     int32_t k = top > 0 && top < n ? top : n;
     for (int32_t i = 0; i < k; i++) printf("%.4f  %.4f  %s\n", (double)r[i].prob, (double)r[i].cosine, labels[r[i].index]);
     rc = 0;
@@ -464,86 +376,6 @@ done:
 }
 
 // ---- vlm concepts ------------------------------------------------------------------------------------
-#define CONCEPT_TEMPLATE "a photo of a {}."
-#define CACHE_MAGIC "VLMCLIPC"
-#define CACHE_VERSION 1u
-
-// FNV-1a style 64-bit hash over 8-byte words (fast enough to hash a model file per run).
-static uint64_t hash_bytes(uint64_t h, const void * data, size_t n) {
-    const unsigned char * p = data;
-    while (n >= 8) {
-        uint64_t w;
-        memcpy(&w, p, 8);
-        h = (h ^ w) * 0x100000001B3ULL;
-        h ^= h >> 29;
-        p += 8, n -= 8;
-    }
-    while (n--) h = (h ^ *p++) * 0x100000001B3ULL;
-    return h;
-}
-
-static bool hash_file(const char * path, uint64_t * h) {
-    FILE * f = fopen(path, "rb");
-    if (!f) return false;
-    size_t cap = 1u << 20;
-    unsigned char * buf = malloc(cap);
-    if (!buf) { fclose(f); return false; }
-    size_t n;
-    while ((n = fread(buf, 1, cap, f)) > 0) *h = hash_bytes(*h, buf, n);
-    bool ok = !ferror(f);
-    free(buf);
-    fclose(f);
-    return ok;
-}
-
-static bool cache_dir(char * out, size_t n) {
-    const char * x = getenv("XDG_CACHE_HOME");
-    const char * home = getenv("HOME");
-    if (x && *x == '/') snprintf(out, n, "%s/vlm", x);
-    else if (home && *home) snprintf(out, n, "%s/.cache/vlm", home);
-    else return false;
-    // mkdir -p
-    char tmp[PATH_MAX];
-    snprintf(tmp, sizeof tmp, "%s", out);
-    for (char * p = tmp + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = 0;
-        mkdir(tmp, 0755);
-        *p = '/';
-    }
-    return mkdir(tmp, 0755) == 0 || errno == EEXIST;
-}
-
-// Reads cached embeddings [n, e]; false when absent or not matching.
-static bool cache_read(const char * path, int32_t n, int32_t e, float * out) {
-    size_t size = 0;
-    char * b = read_file(path, 16 + sizeof(float) * (size_t)n * e, &size);
-    if (!b) return false;
-    uint32_t hdr[2];
-    bool ok = size == 16 + sizeof(float) * (size_t)n * e && !memcmp(b, CACHE_MAGIC, 8);
-    if (ok) {
-        memcpy(hdr, b + 8, 8);
-        ok = hdr[0] == (uint32_t)n && hdr[1] == (uint32_t)e;
-    }
-    if (ok) memcpy(out, b + 16, sizeof(float) * (size_t)n * e);
-    for (size_t i = 0; ok && i < (size_t)n * e; i++) ok = isfinite(out[i]);
-    free(b);
-    return ok;
-}
-
-static void cache_write(const char * path, int32_t n, int32_t e, const float * emb) {
-    size_t size = 16 + sizeof(float) * (size_t)n * e;
-    char * b = malloc(size);
-    if (!b) return;
-    uint32_t hdr[2] = { (uint32_t)n, (uint32_t)e };
-    memcpy(b, CACHE_MAGIC, 8);
-    memcpy(b + 8, hdr, 8);
-    memcpy(b + 16, emb, sizeof(float) * (size_t)n * e);
-    char err[PATH_MAX + 64];
-    if (!cli_write_atomic(path, b, size, err, sizeof err)) fprintf(stderr, "vlm concepts: warning: cache not written: %s\n", err);
-    free(b);
-}
-
 static void concepts_usage(FILE * f) {
     fprintf(f,
             "usage: vlm concepts -m MODEL IMAGE [--top K] [--concepts FILE] [--no-cache]\n\n"
@@ -566,15 +398,11 @@ int vlm_cmd_concepts(int argc, char ** argv) {
     const char * model_path = NULL, * image_path = NULL, * list_path = NULL;
     bool use_cache = true;
     int top = 10, rc = 1;
-    char list_buf[PATH_MAX];
-    char * buf = NULL;
-    char ** names = NULL;
-    int32_t n = 0;
+    struct vlm_concepts cs = { 0 };
     struct vlm_image img = { 0 };
     struct vlm_model * m = NULL;
-    float * tf = NULL, * imf = NULL;
-    struct ranked * r = NULL;
-    char ** texts = NULL;
+    float * imf = NULL;
+    struct vlm_ranked * r = NULL;
     for (int i = 1; i < argc; i++) {
         const char * a = argv[i];
         int c = cli_common_option(cmd, argc, argv, &i, &mp);
@@ -596,70 +424,22 @@ int vlm_cmd_concepts(int argc, char ** argv) {
     }
     if (!model_path) return cli_usage_error(cmd, "no model given (-m MODEL)");
     if (!image_path) return cli_usage_error(cmd, "no image given");
-    if (!list_path) {
-        if (!vlm_clip_find_asset("concepts.txt", list_buf, sizeof list_buf))
-            return cli_fail(cmd, "the concept list assets/concepts.txt was not found (set VLM_ASSETS to the assets folder)");
-        list_path = list_buf;
-    }
-    size_t list_size = 0;
-    if (!(buf = read_file(list_path, 16u << 20, &list_size))) return cli_fail(cmd, "%s: cannot read: %s", list_path, strerror(errno));
-    // the cache key covers the list as read (before splitting edits the buffer)
-    uint64_t key = hash_bytes(0xCBF29CE484222325ULL, buf, list_size);
-    key = hash_bytes(key, CONCEPT_TEMPLATE, sizeof CONCEPT_TEMPLATE);
-    int32_t bad = 0;
-    n = split_list(buf, true, &names, &bad);
-    if (n < 0) { rc = cli_fail(cmd, "out of memory"); goto done; }
-    if (n == 0) { rc = cli_fail(cmd, "%s: no concepts", list_path); goto done; }
     if (vlm_image_load(image_path, &img) != VLM_STATUS_OK) { rc = cli_fail(cmd, "%s", vlm_last_error()); goto done; }
-    if (!(m = load_clip(cmd, model_path, &mp))) goto done;
-    int32_t e = vlm_clip_embed_dim(m);
-    tf = malloc(sizeof *tf * (size_t)e * n);
+    if (!(m = vlm_load_clip(cmd, model_path, &mp))) goto done;
+    if (!vlm_concepts_load(cmd, m, model_path, list_path, use_cache, &cs)) goto done;
+    int32_t e = cs.dim;
     imf = malloc(sizeof *imf * (size_t)e);
-    r = malloc(sizeof *r * (size_t)n);
-    if (!tf || !imf || !r) { rc = cli_fail(cmd, "out of memory"); goto done; }
-
-    char cache_path[PATH_MAX] = "", dir[PATH_MAX - 64];
-    struct stat sb;
-    const char * mfile = model_path;
-    char mbuf[PATH_MAX];
-    if (stat(model_path, &sb) == 0 && S_ISDIR(sb.st_mode)) {
-        snprintf(mbuf, sizeof mbuf, "%s/model.safetensors", model_path);
-        mfile = mbuf;
-    }
-    key = hash_bytes(key, &e, sizeof e);
-    bool cached = false;
-    if (use_cache && cache_dir(dir, sizeof dir) && hash_file(mfile, &key)) {
-        snprintf(cache_path, sizeof cache_path, "%s/concepts-%016llx.bin", dir, (unsigned long long)key);
-        cached = cache_read(cache_path, n, e, tf);
-    }
-    if (!cached) {
-        fprintf(stderr, "vlm concepts: computing the text embeddings of %d concepts%s\n", (int)n,
-                cache_path[0] ? " (once per model, then cached)" : "");
-        if (!(texts = calloc((size_t)n, sizeof *texts))) { rc = cli_fail(cmd, "out of memory"); goto done; }
-        for (int32_t i = 0; i < n; i++) {
-            size_t l = strlen(names[i]);
-            if (!(texts[i] = malloc(l + 32))) { rc = cli_fail(cmd, "out of memory"); goto done; }
-            snprintf(texts[i], l + 32, "a photo of a %s.", names[i]);   // CONCEPT_TEMPLATE
-        }
-        struct vlm_clip_params p = vlm_clip_default_params();
-        if (vlm_clip_encode_texts(m, (const char * const *)texts, n, &p, tf, (size_t)e * n, NULL) != VLM_STATUS_OK) {
-            rc = cli_fail(cmd, "%s: %s", list_path, vlm_last_error());
-            goto done;
-        }
-        if (cache_path[0]) cache_write(cache_path, n, e, tf);
-    }
+    r = malloc(sizeof *r * (size_t)cs.n);
+    if (!imf || !r) { rc = cli_fail(cmd, "out of memory"); goto done; }
     struct vlm_clip_params p = vlm_clip_default_params();
     if (vlm_clip_encode_image(m, &img, &p, imf, (size_t)e) != VLM_STATUS_OK) { rc = cli_fail(cmd, "%s", vlm_last_error()); goto done; }
-    rank(imf, tf, n, e, vlm_clip_logit_scale(m), r);
-    int32_t k = top < n ? top : n;
-    for (int32_t i = 0; i < k; i++) printf("%.4f  %.4f  %s\n", (double)r[i].prob, (double)r[i].cosine, names[r[i].index]);
+    if (!vlm_rank_texts(imf, cs.feats, cs.n, e, vlm_clip_logit_scale(m), r)) { rc = cli_fail(cmd, "out of memory"); goto done; }
+    int32_t k = top < cs.n ? top : cs.n;
+    for (int32_t i = 0; i < k; i++) printf("%.4f  %.4f  %s\n", (double)r[i].prob, (double)r[i].cosine, cs.names[r[i].index]);
     rc = 0;
 done:
-    for (int32_t i = 0; texts && i < n; i++) free(texts[i]);
-    free(texts);
-    free(names);
-    free(buf);
-    free(tf), free(imf), free(r);
+    vlm_concepts_free(&cs);
+    free(imf), free(r);
     vlm_image_free(&img);
     vlm_model_free(m);
     return rc;

@@ -9,13 +9,20 @@
 #include <string.h>
 
 #include "cli.h"
+#include "describe-objects.h"
+#include "masks.h"
 #include "model-file.h"
 #include "region.h"
-#include "vqa.h"
+#include "vqa-batch.h"
 
 #define DESCRIBE_PROMPT "Describe this image."
 
 static bool is_help(const char * a) { return !strcmp(a, "--help") || !strcmp(a, "-h"); }
+
+static bool blank(const char * s) {
+    while (*s == ' ' || *s == '\t' || *s == '\n') s++;
+    return !*s;
+}
 
 static void usage(FILE * f, bool ask) {
     if (ask)
@@ -31,10 +38,34 @@ static void usage(FILE * f, bool ask) {
                    "  --box X0,Y0,X1,Y1        a box around the object\n"
                    "  --sam SAM                the Segment Anything model (.safetensors or folder)\n"
                    "  --mask-out MASK.png      the object's mask (0 / 255)\n"
-                   "  --region-out CROP.png    the crop the language model sees\n\n");
+                   "  --region-out CROP.png    the crop the language model sees\n\n"
+                   "batch (VQA scripts):\n"
+                   "  vlm ask --batch FILE.jsonl|FOLDER -m TEXT.gguf --mmproj MMPROJ.gguf [-o ANSWERS.jsonl] [--shard K/N]\n"
+                   "          [--question Q]\n"
+                   "  --batch FILE.jsonl       lines {\"image\": PATH, \"question\": TEXT, ...} (PATH relative to the file's\n"
+                   "                           folder); or a FOLDER of images, each asked --question\n"
+                   "  -o, --output FILE        append one line per input line: the input's keys plus \"line\", \"answer\",\n"
+                   "                           \"tokens\", \"ms\" (or {\"line\", \"error\"}); a restarted run skips the\n"
+                   "                           lines FILE holds (by \"id\" or image name, else line number);\n"
+                   "                           default stdout\n"
+                   "  --shard K/N              only the lines whose index %% N is K - 1 (K = 1..N; job arrays)\n"
+                   "  --question Q             the question for a folder, or for lines without one\n\n");
     else
-        fprintf(f, "usage: vlm describe IMAGE -m TEXT.gguf --mmproj MMPROJ.gguf [options]\n\n"
-                   "Describes an image with a SmolVLM model (llama.cpp GGUF files), streaming the text.\n\n");
+        fprintf(f, "usage: vlm describe IMAGE -m TEXT.gguf --mmproj MMPROJ.gguf [options]\n"
+                   "       vlm describe IMAGE --objects --sam SAM --clip CLIP -m ... --mmproj ... [--max-objects N]\n"
+                   "                    [--overlay OUT.png]\n\n"
+                   "Describes an image with a SmolVLM model (llama.cpp GGUF files), streaming the text.\n"
+                   "With --objects, SAM segments everything (as `vlm segment --everything`), the N largest masks\n"
+                   "are kept, and each gets its box, its best CLIP concepts (`vlm concepts`' list) and a caption of\n"
+                   "its region (cut out as `vlm ask --point` does) after the description: a numbered list, or an\n"
+                   "\"objects\" array with --json (masks as COCO RLE).\n\n"
+                   "object options:\n"
+                   "  --objects                list the objects in the image\n"
+                   "  --sam SAM                the Segment Anything model (.safetensors or folder)\n"
+                   "  --clip CLIP              the CLIP model (.safetensors or folder)\n"
+                   "  --max-objects N          keep the N largest masks (default 8)\n"
+                   "  --overlay OUT.png        the image with the objects' masks tinted and numbered\n"
+                   VLM_EVERYTHING_USAGE "\n");
     fprintf(f,
             "options:\n"
             "  -m, --model TEXT.gguf    the language model (e.g. SmolVLM-256M-Instruct-Q8_0.gguf)\n"
@@ -90,7 +121,6 @@ static bool segment_region(const char * cmd, const char * sam_path, const struct
     struct vlm_sam_session * s = NULL;
     struct vlm_masks masks = { 0 };
     uint8_t * png = NULL;
-    int64_t * counts = NULL, n_counts = 0;
     bool ok = false;
     if (!sam) return false;
     if (vlm_model_kind(sam) != VLM_MODEL_SAM) {
@@ -130,14 +160,13 @@ static bool segment_region(const char * cmd, const char * sam_path, const struct
     if (json) {   // the object: its mask as COCO RLE, box, area, SAM's IoU and the crop shown
         int32_t mb[4];
         int64_t area = vlm_mask_box(mask, W, H, mb);
-        if (vlm_mask_to_rle(mask, W, H, &counts, &n_counts) != VLM_STATUS_OK) {
-            cli_fail(cmd, "%s", vlm_last_error());
+        cJSON * rle = vlm_mask_rle_json(mask, W, H);
+        if (!rle) {
+            cli_fail(cmd, "out of memory");
             goto done;
         }
-        cJSON * r = cJSON_AddObjectToObject(json, "region"), * rle = cJSON_AddObjectToObject(r, "segmentation");
-        cJSON_AddItemToObject(rle, "size", cJSON_CreateIntArray((const int[]){ H, W }, 2));
-        cJSON * c = cJSON_AddArrayToObject(rle, "counts");
-        for (int64_t i = 0; i < n_counts; i++) cJSON_AddItemToArray(c, cJSON_CreateNumber((double)counts[i]));
+        cJSON * r = cJSON_AddObjectToObject(json, "region");
+        cJSON_AddItemToObject(r, "segmentation", rle);
         cJSON_AddNumberToObject(r, "area", (double)area);
         cJSON_AddItemToObject(r, "bbox", cJSON_CreateIntArray((const int[]){ mb[0], mb[1], mb[2] - mb[0], mb[3] - mb[1] }, 4));
         cJSON_AddNumberToObject(r, "predicted_iou", masks.iou[best]);
@@ -145,7 +174,6 @@ static bool segment_region(const char * cmd, const char * sam_path, const struct
     }
     ok = true;
 done:
-    free(counts);
     free(png);
     vlm_masks_free(&masks);
     vlm_sam_session_free(s);
@@ -156,7 +184,11 @@ done:
 static int run(int argc, char ** argv, bool ask) {
     const char * cmd = ask ? "ask" : "describe";
     const char * image_path = NULL, * text_path = NULL, * mmproj_path = NULL, * st_path = NULL, * prompt = DESCRIBE_PROMPT;
-    const char * sam_path = NULL, * mask_out = NULL, * region_out = NULL;
+    const char * sam_path = NULL, * mask_out = NULL, * region_out = NULL, * shard = NULL, * clip_path = NULL;
+    const char * overlay = NULL;
+    bool objects = false, object_options = false;
+    struct vlm_objects_params op = { .max_objects = 8, .everything = vlm_sam_everything_default_params() };
+    struct vlm_ask_batch batch = { .n_shards = 1, .shard = 1 };
     enum { MAX_POINTS = 64 };
     struct vlm_point points[MAX_POINTS];
     struct vlm_box box = { 0 };
@@ -179,13 +211,18 @@ static int run(int argc, char ** argv, bool ask) {
         }
         if (!strcmp(a, "--json")) { json = true; continue; }
         if (!strcmp(a, "--no-upscale")) { vp.tiling.no_upscale = true; continue; }
+        if (!ask && !strcmp(a, "--objects")) { objects = true; continue; }
         if (a[0] == '-' && a[1]) {
             bool takes = !strcmp(a, "-m") || !strcmp(a, "--model") || !strcmp(a, "--mmproj") || !strcmp(a, "-p") ||
                          !strcmp(a, "--prompt") || !strcmp(a, "--max-tokens") || !strcmp(a, "--temp") ||
                          !strcmp(a, "--top-k") || !strcmp(a, "--top-p") || !strcmp(a, "--min-p") || !strcmp(a, "--seed") ||
                          !strcmp(a, "--max-tiles") || !strcmp(a, "--cache") || !strcmp(a, "--save-tensors") ||
                          (ask && (!strcmp(a, "--point") || !strcmp(a, "--box") || !strcmp(a, "--sam") ||
-                                  !strcmp(a, "--mask-out") || !strcmp(a, "--region-out")));
+                                  !strcmp(a, "--mask-out") || !strcmp(a, "--region-out") || !strcmp(a, "--batch") ||
+                                  !strcmp(a, "-o") || !strcmp(a, "--output") || !strcmp(a, "--shard") ||
+                                  !strcmp(a, "--question"))) ||
+                         (!ask && (!strcmp(a, "--sam") || !strcmp(a, "--clip") || !strcmp(a, "--max-objects") ||
+                                   !strcmp(a, "--overlay")));
             if (takes && (ask && (!strcmp(a, "-p") || !strcmp(a, "--prompt")))) takes = false;
             if (takes) {
                 if (i + 1 >= argc) {
@@ -200,8 +237,20 @@ static int run(int argc, char ** argv, bool ask) {
                 else if (!strcmp(a, "--cache")) vp.cache_dir = v;
                 else if (!strcmp(a, "--save-tensors")) st_path = v;
                 else if (!strcmp(a, "--sam")) sam_path = v;
+                else if (!strcmp(a, "--clip")) clip_path = v;
+                else if (!strcmp(a, "--overlay")) overlay = v;
+                else if (!strcmp(a, "--max-objects")) ok = object_options = cli_parse_int(v, 1, 255, &op.max_objects);
                 else if (!strcmp(a, "--mask-out")) mask_out = v;
                 else if (!strcmp(a, "--region-out")) region_out = v;
+                else if (!strcmp(a, "--batch")) batch.input = v;
+                else if (!strcmp(a, "-o") || !strcmp(a, "--output")) batch.output = v;
+                else if (!strcmp(a, "--question")) batch.question = v;
+                else if (!strcmp(a, "--shard")) {
+                    char * end = NULL;
+                    long k = strtol(v, &end, 10), n = *end == '/' ? strtol(end + 1, &end, 10) : 0;
+                    ok = !*end && n >= 1 && n <= 1000000 && k >= 1 && k <= n;
+                    batch.shard = (int32_t)k, batch.n_shards = (int32_t)n, shard = v;
+                }
                 else if (!strcmp(a, "--point")) {
                     float xyl[3] = { 0, 0, 1 };
                     int got = 0;
@@ -228,6 +277,7 @@ static int run(int argc, char ** argv, bool ask) {
                 continue;
             }
             int c = cli_common_option(cmd, argc, argv, &i, &mp);
+            if (c == 0 && !ask && (c = vlm_everything_option(cmd, argc, argv, &i, &op.everything)) > 0) object_options = true;
             if (c < 0) goto usage_done;
             if (c == 0) {
                 cli_usage_error(cmd, "unknown option '%s'", a);
@@ -242,25 +292,44 @@ static int run(int argc, char ** argv, bool ask) {
             goto usage_done;
         }
     }
-    if (!image_path) { cli_usage_error(cmd, "no image"); goto usage_done; }
+    if (batch.input && (image_path || n_points || has_box || sam_path || mask_out || region_out || json || st_path)) {
+        cli_usage_error(cmd, "--batch takes its images and questions from %s (no IMAGE, QUESTION, region, --json or "
+                        "--save-tensors)", batch.input);
+        goto usage_done;
+    }
+    if (!batch.input && (batch.output || shard || batch.question)) {
+        cli_usage_error(cmd, "-o, --shard and --question go with --batch");
+        goto usage_done;
+    }
+    if (!image_path && !batch.input) { cli_usage_error(cmd, "no image"); goto usage_done; }
     if (!text_path) { cli_usage_error(cmd, "no language model (-m TEXT.gguf)"); goto usage_done; }
     if (!mmproj_path) { cli_usage_error(cmd, "no vision projector (--mmproj MMPROJ.gguf)"); goto usage_done; }
-    if (ask && n_questions == 0) { cli_usage_error(cmd, "no question"); goto usage_done; }
+    if (ask && n_questions == 0 && !batch.input) { cli_usage_error(cmd, "no question"); goto usage_done; }
+    if (batch.question && blank(batch.question)) { cli_usage_error(cmd, "--question is empty"); goto usage_done; }
+    if (objects && !sam_path) { cli_usage_error(cmd, "--objects needs a SAM model (--sam SAM)"); goto usage_done; }
+    if (objects && !clip_path) { cli_usage_error(cmd, "--objects needs a CLIP model (--clip CLIP)"); goto usage_done; }
+    if (!ask && !objects && (sam_path || clip_path || overlay || object_options)) {
+        cli_usage_error(cmd, "--sam, --clip, --overlay, --max-objects and the segment-everything options go with --objects");
+        goto usage_done;
+    }
     const bool region = n_points > 0 || has_box;
     if (region && !sam_path) { cli_usage_error(cmd, "--point / --box need a SAM model (--sam SAM)"); goto usage_done; }
-    if (!region && (sam_path || mask_out || region_out)) {
+    if (!region && ((sam_path && !objects) || mask_out || region_out)) {
         cli_usage_error(cmd, "--sam, --mask-out and --region-out go with --point or --box");
         goto usage_done;
     }
     if (!ask) questions[n_questions++] = prompt;
-    for (int i = 0; i < n_questions; i++) {
-        const char * c = questions[i];
-        while (*c == ' ' || *c == '\t' || *c == '\n') c++;
-        if (!*c) { cli_usage_error(cmd, "question %d is empty", i + 1); goto usage_done; }
-    }
+    for (int i = 0; i < n_questions; i++)
+        if (blank(questions[i])) { cli_usage_error(cmd, "question %d is empty", i + 1); goto usage_done; }
     sp.seed = (uint64_t)seed;
     if (vp.cache_dir && mkdir(vp.cache_dir, 0755) != 0 && errno != EEXIST) {
         rc = cli_fail(cmd, "--cache %s: %s", vp.cache_dir, strerror(errno));
+        goto usage_done;
+    }
+    if (batch.input) {   // VQA scripts (apps/cmd-vqa.c)
+        batch.text_path = text_path, batch.mmproj_path = mmproj_path, batch.mp = mp, batch.sp = sp, batch.vp = vp;
+        batch.max_tokens = max_tokens;
+        rc = vlm_ask_batch_run(&batch);
         goto usage_done;
     }
     vp.keep_tensors = st_path != NULL;
@@ -271,8 +340,11 @@ static int run(int argc, char ** argv, bool ask) {
     struct vlm_smolvlm_vision * vision = NULL;
     struct vlm_vqa * q = NULL;
     struct vlm_sampler * smp = NULL;
+    struct vlm_objects objs = { 0 };
     cJSON * out = json ? cJSON_CreateObject() : NULL, * answers = json ? cJSON_AddArrayToObject(out, "answers") : NULL;
     if (vlm_image_load(image_path, &image) != VLM_STATUS_OK) { cli_fail(cmd, "%s", vlm_last_error()); goto done; }
+    op.sam_path = sam_path, op.clip_path = clip_path, op.model = mp;
+    if (objects && !vlm_objects_find(cmd, &op, &image, &objs)) goto done;
     if (region && !segment_region(cmd, sam_path, &mp, &image, points, n_points, has_box ? &box : NULL, mask_out,
                                   region_out, &crop, answers ? out : NULL))
         goto done;
@@ -326,6 +398,17 @@ static int run(int argc, char ** argv, bool ask) {
         }
         vlm_generation_free(&g);
     }
+    if (objects) {
+        cJSON * arr = NULL;
+        if (!vlm_objects_caption(cmd, &objs, text, vision, &vp, &sp, max_tokens, json ? NULL : stdout)) goto done;
+        if (!json && objs.n == 0) printf("\nno objects found\n");
+        if (json && (!(arr = vlm_objects_json(&objs)) || !cJSON_AddItemToObject(out, "objects", arr))) {
+            cJSON_Delete(arr);
+            cli_fail(cmd, "out of memory");
+            goto done;
+        }
+        if (overlay && !vlm_objects_overlay(cmd, overlay, &image, &objs)) goto done;
+    }
     if (json) {
         char * s = cJSON_Print(out);
         if (s) printf("%s\n", s);
@@ -335,6 +418,8 @@ static int run(int argc, char ** argv, bool ask) {
 done:
     if (rc != 0 && mask_out) unlink(mask_out);     // no output of a failed command stays behind
     if (rc != 0 && region_out) unlink(region_out);
+    if (rc != 0 && overlay) unlink(overlay);
+    vlm_objects_free(&objs);
     cJSON_Delete(out);
     vlm_sampler_free(smp);
     vlm_vqa_free(q);

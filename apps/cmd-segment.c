@@ -20,6 +20,7 @@
 
 #include "cli.h"
 #include "image.h"
+#include "masks.h"
 #include "model-file.h"
 #include "vlm.h"
 
@@ -70,65 +71,12 @@ static void outputs_rollback(struct outputs * o) {
     o->n = 0;
 }
 
-static cJSON * rle_json(const uint8_t * mask, int32_t w, int32_t h) {
-    int64_t * counts = NULL, n = 0;
-    if (vlm_mask_to_rle(mask, w, h, &counts, &n) != VLM_STATUS_OK) return NULL;
-    cJSON * o = cJSON_CreateObject();
-    cJSON * size = cJSON_AddArrayToObject(o, "size");
-    cJSON_AddItemToArray(size, cJSON_CreateNumber(h));
-    cJSON_AddItemToArray(size, cJSON_CreateNumber(w));
-    cJSON * c = cJSON_AddArrayToObject(o, "counts");
-    for (int64_t i = 0; i < n; i++) cJSON_AddItemToArray(c, cJSON_CreateNumber((double)counts[i]));
-    free(counts);
-    return o;
-}
-
 // XYXY inclusive box of a mask as XYWH (w = x_max - x_min, like amg's box_xyxy_to_xywh).
 static int64_t mask_stats(const uint8_t * m, int32_t w, int32_t h, int32_t bbox[4]) {
     int64_t area = vlm_mask_box(m, w, h, bbox);
     bbox[2] -= bbox[0];
     bbox[3] -= bbox[1];
     return area;
-}
-
-static const uint8_t palette[8][3] = { { 30, 144, 255 }, { 255, 99, 71 }, { 50, 205, 50 }, { 255, 215, 0 },
-                                       { 186, 85, 211 }, { 0, 206, 209 }, { 255, 140, 0 }, { 220, 20, 60 } };
-
-static void tint(uint8_t * rgb, const uint8_t * mask, int32_t w, int32_t h, const uint8_t col[3]) {
-    for (size_t i = 0; i < (size_t)w * h; i++)
-        if (mask[i])
-            for (int c = 0; c < 3; c++) rgb[3 * i + c] = (uint8_t)((rgb[3 * i + c] + col[c] + 1) / 2);
-}
-
-static void put(uint8_t * rgb, int32_t w, int32_t h, int32_t x, int32_t y, const uint8_t col[3]) {
-    if (x < 0 || y < 0 || x >= w || y >= h) return;
-    memcpy(rgb + 3 * ((size_t)y * w + x), col, 3);
-}
-
-static void draw_point(uint8_t * rgb, int32_t w, int32_t h, float px, float py, int32_t label) {
-    static const uint8_t green[3] = { 0, 230, 0 }, red[3] = { 230, 0, 0 }, white[3] = { 255, 255, 255 };
-    int32_t r = (w > h ? w : h) / 100 + 4, cx = (int32_t)lroundf(px), cy = (int32_t)lroundf(py);
-    for (int32_t dy = -r - 2; dy <= r + 2; dy++)
-        for (int32_t dx = -r - 2; dx <= r + 2; dx++) {
-            int32_t d2 = dx * dx + dy * dy;
-            if (d2 <= r * r) put(rgb, w, h, cx + dx, cy + dy, label ? green : red);
-            else if (d2 <= (r + 2) * (r + 2)) put(rgb, w, h, cx + dx, cy + dy, white);
-        }
-}
-
-static void draw_box(uint8_t * rgb, int32_t w, int32_t h, const struct vlm_box * b) {
-    static const uint8_t col[3] = { 0, 230, 0 };
-    int32_t x0 = (int32_t)b->x0, y0 = (int32_t)b->y0, x1 = (int32_t)b->x1, y1 = (int32_t)b->y1, t = (w > h ? w : h) / 400 + 1;
-    for (int32_t k = 0; k <= t; k++) {
-        for (int32_t x = x0; x <= x1; x++) {
-            put(rgb, w, h, x, y0 + k, col);
-            put(rgb, w, h, x, y1 - k, col);
-        }
-        for (int32_t y = y0; y <= y1; y++) {
-            put(rgb, w, h, x0 + k, y, col);
-            put(rgb, w, h, x1 - k, y, col);
-        }
-    }
 }
 
 // The `mask_input` tensor of a safetensors file: L * L F32 values, shaped [L, L] or [1, L, L].
@@ -157,19 +105,6 @@ static float * read_mask_input(const char * path, int32_t L) {
     return m;
 }
 
-static bool parse_int_arg(const char * s, int lo, int hi, int * out) {
-    char * end = NULL;
-    long v = strtol(s, &end, 10);
-    if (end == s || *end || v < lo || v > hi) return false;
-    *out = (int)v;
-    return true;
-}
-
-static bool parse_float_arg(const char * s, float * out) {
-    int n = 0;
-    return cli_parse_floats(s, out, 1, 1, &n);
-}
-
 int vlm_cmd_segment(int argc, char ** argv) {
     struct vlm_model_params mp = vlm_model_default_params();
     const char *model_path = NULL, *image_path = NULL, *mask_path = NULL, *out_png = NULL, *overlay = NULL, *json = NULL;
@@ -183,6 +118,7 @@ int vlm_cmd_segment(int argc, char ** argv) {
     for (int i = 1; i < argc; i++) {
         const char * a = argv[i];
         int c = cli_common_option(CMD, argc, argv, &i, &mp);
+        if (c == 0) c = vlm_everything_option(CMD, argc, argv, &i, &ep);
         if (c < 0) return 2;
         if (c > 0) continue;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -222,20 +158,6 @@ int vlm_cmd_segment(int argc, char ** argv) {
                     return cli_usage_error(CMD, "--box %s: needs x0 <= x1 and y0 <= y1", v);
                 box = (struct vlm_box){ f[0], f[1], f[2], f[3] };
                 has_box = true;
-            } else if (!strcmp(a, "--points-per-side")) {
-                if (!parse_int_arg(v, 1, 1024, &ep.points_per_side)) return cli_usage_error(CMD, "--points-per-side: 1..1024");
-            } else if (!strcmp(a, "--points-per-batch")) {
-                if (!parse_int_arg(v, 1, 4096, &ep.points_per_batch)) return cli_usage_error(CMD, "--points-per-batch: 1..4096");
-            } else if (!strcmp(a, "--crop-n-layers")) {
-                if (!parse_int_arg(v, 0, 4, &ep.crop_n_layers)) return cli_usage_error(CMD, "--crop-n-layers: 0..4");
-            } else if (!strcmp(a, "--min-mask-region-area")) {
-                if (!parse_int_arg(v, 0, 1 << 30, &ep.min_mask_region_area)) return cli_usage_error(CMD, "--min-mask-region-area: >= 0");
-            } else if (!strcmp(a, "--pred-iou-thresh")) {
-                if (!parse_float_arg(v, &ep.pred_iou_thresh)) return cli_usage_error(CMD, "--pred-iou-thresh takes a number");
-            } else if (!strcmp(a, "--stability-score-thresh")) {
-                if (!parse_float_arg(v, &ep.stability_score_thresh)) return cli_usage_error(CMD, "--stability-score-thresh takes a number");
-            } else if (!strcmp(a, "--box-nms-thresh")) {
-                if (!parse_float_arg(v, &ep.box_nms_thresh)) return cli_usage_error(CMD, "--box-nms-thresh takes a number");
             } else {
                 return cli_usage_error(CMD, "unknown option '%s'", a);
             }
@@ -322,7 +244,7 @@ int vlm_cmd_segment(int argc, char ** argv) {
             for (int32_t i = 0; i < er.n_masks; i++) {
                 const struct vlm_sam_annotation * a = &er.masks[i];
                 cJSON * o = cJSON_CreateObject();
-                cJSON * seg = rle_json(a->segmentation, W, H);
+                cJSON * seg = vlm_mask_rle_json(a->segmentation, W, H);
                 if (!seg) {
                     cli_fail(CMD, "out of memory");
                     cJSON_Delete(o);
@@ -350,21 +272,10 @@ int vlm_cmd_segment(int argc, char ** argv) {
                 goto done;
             }
             memcpy(ov, img.data, (size_t)W * H * 3);
-            // largest first so that small masks stay visible
-            int32_t * order = malloc(sizeof(int32_t) * (size_t)(er.n_masks + 1));
-            if (!order) {
+            if (!vlm_overlay_annotations(ov, W, H, er.masks, er.n_masks)) {
                 cli_fail(CMD, "out of memory");
                 goto done;
             }
-            for (int32_t i = 0; i < er.n_masks; i++) order[i] = i;
-            for (int32_t i = 1; i < er.n_masks; i++)
-                for (int32_t j = i; j > 0 && er.masks[order[j]].area > er.masks[order[j - 1]].area; j--) {
-                    int32_t t = order[j];
-                    order[j] = order[j - 1];
-                    order[j - 1] = t;
-                }
-            for (int32_t i = 0; i < er.n_masks; i++) tint(ov, er.masks[order[i]].segmentation, W, H, palette[order[i] % 8]);
-            free(order);
         }
     } else {
         struct vlm_sam_prompt p = { .points = n_points ? points : NULL, .n_points = n_points, .box = has_box ? &box : NULL,
@@ -403,7 +314,7 @@ int vlm_cmd_segment(int argc, char ** argv) {
                 cJSON_AddNumberToObject(o, "area", (double)area);
                 cJSON * b = cJSON_AddArrayToObject(o, "bbox");
                 for (int k = 0; k < 4; k++) cJSON_AddItemToArray(b, cJSON_CreateNumber(bb[k]));
-                cJSON * seg = rle_json(m, W, H);
+                cJSON * seg = vlm_mask_rle_json(m, W, H);
                 if (!seg) {
                     cli_fail(CMD, "out of memory");
                     cJSON_Delete(o);
@@ -422,9 +333,9 @@ int vlm_cmd_segment(int argc, char ** argv) {
                 goto done;
             }
             memcpy(ov, img.data, (size_t)W * H * 3);
-            tint(ov, masks.masks + (size_t)best * W * H, W, H, palette[0]);
-            if (has_box) draw_box(ov, W, H, &box);
-            for (int i = 0; i < n_points; i++) draw_point(ov, W, H, points[i].x, points[i].y, points[i].label);
+            vlm_overlay_tint(ov, W, H, masks.masks + (size_t)best * W * H, vlm_overlay_palette[0]);
+            if (has_box) vlm_overlay_box(ov, W, H, &box);
+            for (int i = 0; i < n_points; i++) vlm_overlay_point(ov, W, H, points[i].x, points[i].y, points[i].label);
         }
     }
 

@@ -15,6 +15,7 @@ struct vlm_subcommand {
 static const struct vlm_subcommand subcommands[] = {
     { "describe", vlm_cmd_describe, "describe an image (SmolVLM: a text GGUF and its mmproj)" },
     { "ask",      vlm_cmd_ask,      "answer questions about an image (SmolVLM)" },
+    { "vqa-score", vlm_cmd_vqa_score, "score `vlm ask --batch` answers: VQA accuracy and exact match" },
     { "generate", vlm_cmd_generate, "continue a text prompt with a GGUF language model (streams the text)" },
     { "tokenize", vlm_cmd_tokenize, "print the token ids of a text for a GGUF language model" },
     { "segment",  vlm_cmd_segment,  "cut out objects with SAM from point/box prompts, or everything" },

@@ -9,6 +9,13 @@
 #include "model-file.h"
 #include "vqa.h"
 
+// An earlier image's embeddings (params.n_recent of them, least recently used first).
+struct recent {
+    uint64_t key;
+    float *  embd;
+    int32_t  n_rows, grid_x, grid_y;
+};
+
 struct vlm_vqa {
     struct vlm_model *          text;
     struct vlm_smolvlm_vision * vision;
@@ -25,6 +32,8 @@ struct vlm_vqa {
     struct vlm_image_prompt     prompt;
     float *                     logits_last; // keep_tensors
     struct vlm_vqa_timings      timings;
+    struct recent *             recent;      // [n_recent]
+    int32_t                     n_recent;
 };
 
 static double now_ms(void) {
@@ -47,6 +56,11 @@ enum vlm_status vlm_vqa_new(struct vlm_model * text, struct vlm_smolvlm_vision *
     q->text = text;
     q->vision = vision;
     if (params) q->params = *params;
+    if (q->params.n_recent < 0) q->params.n_recent = 0;
+    if (q->params.n_recent && !(q->recent = calloc((size_t)q->params.n_recent, sizeof *q->recent))) {
+        free(q);
+        return vlm_error(VLM_STATUS_OUT_OF_MEMORY, "out of memory");
+    }
     struct vlm_llm_session_params sp = vlm_llm_session_default_params();
     sp.n_ctx = q->params.n_ctx;
     enum vlm_status st = vlm_llm_session_new(text, &sp, &q->session);
@@ -72,6 +86,8 @@ void vlm_vqa_free(struct vlm_vqa * q) {
     if (!q) return;
     drop_image(q);
     free(q->logits_last);
+    for (int32_t i = 0; i < q->n_recent; i++) free(q->recent[i].embd);
+    free(q->recent);
     vlm_llm_session_free(q->session);
     free(q);
 }
@@ -148,10 +164,41 @@ static void cache_store(const struct vlm_vqa * q) {
         fprintf(stderr, "vlm: warning: image cache: %s\n", vlm_last_error());
 }
 
+// The current image's embeddings from the recent ones (moved to the most recent place).
+static bool recent_load(struct vlm_vqa * q) {
+    for (int32_t i = 0; i < q->n_recent; i++) {
+        struct recent r = q->recent[i];
+        if (r.key != q->image_key) continue;
+        size_t n = (size_t)r.n_rows * (size_t)vlm_smolvlm_embd_dim(q->vision);
+        if (!(q->embd = malloc(n * sizeof(float)))) return false;
+        memcpy(q->embd, r.embd, n * sizeof(float));
+        q->n_rows = r.n_rows, q->grid_x = r.grid_x, q->grid_y = r.grid_y;
+        memmove(q->recent + i, q->recent + i + 1, sizeof r * (size_t)(q->n_recent - 1 - i));
+        q->recent[q->n_recent - 1] = r;
+        return true;
+    }
+    return false;
+}
+
+// Keeps a copy of the current image's embeddings, dropping the least recently used.
+static void recent_store(struct vlm_vqa * q) {
+    for (int32_t i = 0; i < q->n_recent; i++)
+        if (q->recent[i].key == q->image_key) return;
+    size_t n = (size_t)q->n_rows * (size_t)vlm_smolvlm_embd_dim(q->vision);
+    float * e = q->params.n_recent ? malloc(n * sizeof(float)) : NULL;
+    if (!e) return;   // memory is a cache: none is not an error
+    memcpy(e, q->embd, n * sizeof(float));
+    if (q->n_recent == q->params.n_recent) {
+        free(q->recent[0].embd);
+        memmove(q->recent, q->recent + 1, sizeof *q->recent * (size_t)--q->n_recent);
+    }
+    q->recent[q->n_recent++] = (struct recent){ q->image_key, e, q->n_rows, q->grid_x, q->grid_y };
+}
+
 static enum vlm_status encode(struct vlm_vqa * q) {
     if (q->encoded) return VLM_STATUS_OK;
     double t0 = now_ms();
-    q->timings.image_cached = cache_load(q);
+    q->timings.image_cached = recent_load(q) || cache_load(q);
     enum vlm_status st = VLM_STATUS_OK;
     if (!q->timings.image_cached || q->params.keep_tensors)
         st = vlm_smolvlm_preprocess(q->vision, &q->image, &q->params.tiling, &q->tiles);
@@ -164,6 +211,7 @@ static enum vlm_status encode(struct vlm_vqa * q) {
         else if ((st = vlm_smolvlm_encode(q->vision, &q->tiles, q->embd)) == VLM_STATUS_OK) cache_store(q);
     }
     if (st != VLM_STATUS_OK) return st;
+    recent_store(q);
     q->encoded = true;
     q->timings.image_ms = q->timings.image_cached ? 0.0 : now_ms() - t0;
     return VLM_STATUS_OK;

@@ -17,6 +17,7 @@ struct vlm_vqa_params {
     int32_t                   n_ctx;      // 0: the text model's context
     const char *              cache_dir;  // NULL, or a folder for image embeddings on disk
     bool                      keep_tensors;   // keep tiles, prompt ids and the prompt's logits
+    int32_t                   n_recent;   // embeddings of this many earlier images kept in memory
 };
 
 struct vlm_vqa_timings {

@@ -2,8 +2,9 @@
 // ../shared/fixtures/smolvlm-tiny: `tokenize`, `generate` (greedy text and --save-tensors
 // against llama.cpp's outputs), `describe` / `ask` end to end from the JPEG (prompt layout
 // exact, logits within the own-decoder tolerance, the image prefix reused by a second
-// question, the embedding cache), and bad input: one-line errors, non-zero exits, no output
-// file left behind.
+// question, the embedding cache), `describe --objects` with sam-tiny and clip-tiny (the masks
+// of `segment --everything`, concepts, captions, the overlay), and bad input: one-line errors,
+// non-zero exits, no output file left behind.
 #include <cjson/cJSON.h>
 
 #include "smolvlm-fixture.h"
@@ -228,6 +229,75 @@ static void test_describe_ask(const cJSON * cases, struct vlm_safetensors * exp)
     CHECK(rc != 0 && !exists("no"), "unwritable --save-tensors: %d", rc);
 }
 
+// The largest masks of `segment --everything`, each with CLIP concepts and a caption.
+static void test_describe_objects(void) {
+    const char * everything = "--points-per-side 4 --pred-iou-thresh -10 --stability-score-thresh 0 --box-nms-thresh 1.01";
+    char sam[1100], clip[1100];
+    snprintf(sam, sizeof sam, "%s/sam-tiny", test_fixtures_dir());
+    snprintf(clip, sizeof clip, "%s/clip-tiny", test_fixtures_dir());
+    setenv("XDG_CACHE_HOME", tmp, 1);   // the concepts' embedding cache
+    int rc = run("segment -m %s %s --everything %s --backend cpu --json %s/everything.json", sam, dog, everything, tmp);
+    char p[256];
+    snprintf(p, sizeof p, "%s/everything.json", tmp);
+    char * text = test_read_text(p);
+    cJSON * seg = text ? cJSON_Parse(text) : NULL;
+    free(text);
+    const cJSON * masks = cJSON_GetObjectItem(seg, "masks");
+    const int n_masks = cJSON_GetArraySize(masks), n = 5;
+    CHECK(rc == 0 && n_masks > n, "segment --everything: %d masks: %s", n_masks, out);
+    rc = run("describe %s --objects --sam %s --clip %s --max-objects %d %s -m %s --mmproj %s --backend cpu --max-tokens 8 "
+             "--json --overlay %s/objects.png", dog, sam, clip, n, everything, f32, mmproj, tmp);
+    cJSON * j = json_out();
+    const cJSON * objs = cJSON_GetObjectItem(j, "objects");
+    CHECK(rc == 0 && cJSON_GetArraySize(objs) == n && cJSON_GetArraySize(cJSON_GetObjectItem(j, "answers")) == 1,
+          "describe --objects: %.300s", out);
+    // the objects are the n largest masks (SAM's order among equal areas), masks as segment's
+    bool * taken = calloc((size_t)n_masks + 1, 1);
+    for (int k = 0; k < cJSON_GetArraySize(objs) && k < n; k++) {
+        const cJSON * o = cJSON_GetArrayItem(objs, k);
+        int best = -1;
+        for (int i = 0; i < n_masks; i++) {
+            double a = cJSON_GetObjectItem(cJSON_GetArrayItem(masks, i), "area")->valuedouble;
+            if (!taken[i] && (best < 0 || a > cJSON_GetObjectItem(cJSON_GetArrayItem(masks, best), "area")->valuedouble)) best = i;
+        }
+        taken[best] = true;
+        const cJSON * m = cJSON_GetArrayItem(masks, best);
+        CHECK(cJSON_GetNumberValue(cJSON_GetObjectItem(o, "mask_index")) == best &&
+              cJSON_Compare(cJSON_GetObjectItem(o, "segmentation"), cJSON_GetObjectItem(m, "segmentation"), true) &&
+              cJSON_Compare(cJSON_GetObjectItem(o, "bbox"), cJSON_GetObjectItem(m, "bbox"), true),
+              "object %d is not segment --everything's mask %d", k + 1, best);
+        const cJSON * cs = cJSON_GetObjectItem(o, "concepts"), * c0 = cJSON_GetArrayItem(cs, 0);
+        const char * caption = cJSON_GetStringValue(cJSON_GetObjectItem(o, "caption")), * name = cJSON_GetStringValue(cJSON_GetObjectItem(c0, "concept"));
+        CHECK(cJSON_GetArraySize(cs) == 3 && name && *name && cJSON_GetNumberValue(cJSON_GetObjectItem(c0, "prob")) > 0,
+              "object %d: concepts", k + 1);
+        CHECK(caption && *caption && !strchr(caption, '\n'), "object %d: a one-line caption", k + 1);
+    }
+    free(taken);
+    cJSON_Delete(j);
+    cJSON_Delete(seg);
+    struct vlm_image ov = { 0 }, img = { 0 };
+    snprintf(p, sizeof p, "%s/objects.png", tmp);
+    bool loaded = vlm_image_load(p, &ov) == VLM_STATUS_OK && vlm_image_load(dog, &img) == VLM_STATUS_OK;
+    CHECK(loaded && ov.width == img.width && ov.height == img.height &&
+          memcmp(ov.data, img.data, (size_t)img.width * img.height * 3) != 0, "describe --objects --overlay");
+    vlm_image_free(&ov), vlm_image_free(&img);
+    rc = run("describe %s --objects --sam %s --clip %s --max-objects 3 %s -m %s --mmproj %s --backend cpu --max-tokens 8",
+             dog, sam, clip, everything, f32, mmproj);
+    CHECK(rc == 0 && strstr(out, "objects:\n 1. ") && strstr(out, "\n 3. ") && !strstr(out, "\n 4. "),
+          "describe --objects: a numbered list: %s", out);
+
+    expect_error("--objects without --sam", run("describe %s --objects --clip %s -m %s --mmproj %s", dog, clip, f32, mmproj),
+                 "--sam");
+    expect_error("--objects without --clip", run("describe %s --objects --sam %s -m %s --mmproj %s", dog, sam, f32, mmproj),
+                 "--clip");
+    expect_error("--max-objects 0", run("describe %s --objects --sam %s --clip %s --max-objects 0 -m %s --mmproj %s", dog, sam,
+                 clip, f32, mmproj), "--max-objects");
+    expect_error("--clip without --objects", run("describe %s --clip %s -m %s --mmproj %s", dog, clip, f32, mmproj), "--objects");
+    expect_error("SAM as --clip", run("describe %s --objects --sam %s --clip %s -m %s --mmproj %s --backend cpu --overlay "
+                 "%s/bad.png", dog, sam, sam, f32, mmproj, tmp), "not a CLIP model");
+    CHECK(!exists("bad.png"), "a failed describe --objects left its overlay");
+}
+
 int main(void) {
     snprintf(f32, sizeof f32, "%s", test_fixture("smolvlm-tiny/smolvlm-tiny-f32.gguf"));
     snprintf(f16, sizeof f16, "%s", test_fixture("smolvlm-tiny/smolvlm-tiny-f16.gguf"));
@@ -240,6 +310,7 @@ int main(void) {
     if (!mkdtemp(tmp)) return 1;
     test_tokenize_generate(cases, exp);
     test_describe_ask(cases, exp);
+    test_describe_objects();
     char rm[128];
     snprintf(rm, sizeof rm, "rm -rf '%s'", tmp);
     if (system(rm) != 0) fprintf(stderr, "could not remove %s\n", tmp);

@@ -1,0 +1,34 @@
+// masks.h — SAM outputs shared by the commands (apps/masks.c): masks as COCO RLE JSON,
+// overlays (masks tinted, prompts and numbers drawn) and the segment-everything options.
+#ifndef VLM_MASKS_H
+#define VLM_MASKS_H
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include "vlm.h"
+
+// {"size": [H, W], "counts": [...]}: uncompressed COCO RLE (vlm_mask_to_rle); NULL when out of memory.
+cJSON * vlm_mask_rle_json(const uint8_t * mask, int32_t width, int32_t height);
+
+// Overlays draw on an RGB image [height, width, 3] in place.
+extern const uint8_t vlm_overlay_palette[8][3];
+// The mask's pixels blended half and half with col.
+void vlm_overlay_tint(uint8_t * rgb, int32_t width, int32_t height, const uint8_t * mask, const uint8_t col[3]);
+// Every mask tinted, the largest first so that small ones stay visible; mask i in palette
+// colour i % 8. False when out of memory.
+bool vlm_overlay_annotations(uint8_t * rgb, int32_t width, int32_t height, const struct vlm_sam_annotation * a, int32_t n);
+// A click (green foreground, red background, white ring) and a box outline.
+void vlm_overlay_point(uint8_t * rgb, int32_t width, int32_t height, float x, float y, int32_t label);
+void vlm_overlay_box(uint8_t * rgb, int32_t width, int32_t height, const struct vlm_box * box);
+// A number in white on black, centred on the mask's pixel nearest its centroid.
+void vlm_overlay_number(uint8_t * rgb, int32_t width, int32_t height, const uint8_t * mask, int32_t number);
+
+// The segment-everything options, as cli_common_option (1: taken, 0: not one, -1: bad value,
+// message printed): --points-per-side N, --points-per-batch N, --crop-n-layers N,
+// --min-mask-region-area N, --pred-iou-thresh T, --stability-score-thresh T, --box-nms-thresh T.
+int vlm_everything_option(const char * cmd, int argc, char ** argv, int * i, struct vlm_sam_everything_params * p);
+#define VLM_EVERYTHING_USAGE                                                                                   \
+    "  --points-per-side N      segment-everything grid (default 32), --points-per-batch N, --crop-n-layers N,\n" \
+    "  --pred-iou-thresh T      --stability-score-thresh T, --box-nms-thresh T, --min-mask-region-area N\n"      \
+    "                           (SamAutomaticMaskGenerator's options and defaults)\n"
+#endif
