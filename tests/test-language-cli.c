@@ -116,7 +116,7 @@ static void test_describe_ask(const cJSON * cases, struct vlm_safetensors * exp)
     const char * backends[2] = { "cpu", "vulkan" };
     for (int b = 0; b < 2; b++) {
         if (!test_want_backend(backends[b])) continue;
-        int rc = run("ask %s '%s' -m %s --mmproj %s --backend %s --max-tokens 16 --save-tensors %s/vqa.safetensors",
+        int rc = run("ask %s '%s' -m %s --mmproj %s --backend %s --max-tokens 16 --max-tiles 0 --save-tensors %s/vqa.safetensors",
                      dog, question, f32, mmproj, backends[b], tmp);
         if (rc != 0 && b == 1 && !test_require_vulkan() && strstr(out, "ulkan")) continue;   // no device
         CHECK(rc == 0, "%s ask: %s", backends[b], out);
@@ -151,7 +151,7 @@ static void test_describe_ask(const cJSON * cases, struct vlm_safetensors * exp)
 
     // two questions: the second reuses the image part of the first's prompt; the cache fills
     int rc = run("ask %s 'What do you see?' 'Describe this image.' -m %s --mmproj %s --backend cpu --max-tokens 4 "
-                 "--json --cache %s/cache", dog, f32, mmproj, tmp);
+                 "--max-tiles 0 --json --cache %s/cache", dog, f32, mmproj, tmp);
     cJSON * j = json_out();
     const cJSON * ans = j ? cJSON_GetObjectItem(j, "answers") : NULL;
     CHECK(rc == 0 && cJSON_GetArraySize(ans) == 2, "ask two questions: %s", out);
@@ -160,7 +160,8 @@ static void test_describe_ask(const cJSON * cases, struct vlm_safetensors * exp)
         CHECK(reused >= 80, "second question reused %d positions (the image prefix is 88)", reused);
     }
     cJSON_Delete(j);
-    rc = run("describe %s -m %s --mmproj %s --backend cpu --max-tokens 4 --json --cache %s/cache", dog, f32, mmproj, tmp);
+    rc = run("describe %s -m %s --mmproj %s --backend cpu --max-tokens 4 --max-tiles 0 --json --cache %s/cache", dog, f32,
+             mmproj, tmp);
     j = json_out();
     ans = j ? cJSON_GetObjectItem(j, "answers") : NULL;
     const cJSON * tm = ans ? cJSON_GetObjectItem(cJSON_GetArrayItem(ans, 0), "timings_ms") : NULL;
