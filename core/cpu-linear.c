@@ -8,6 +8,7 @@
 // per-thread buffer and multiplied by sgemm instead.
 // The kernels are plain C, plus AVX2 + FMA + F16C versions chosen at run time
 // (__builtin_cpu_supports; VLM_NO_AVX2=1 forces plain C).
+#include <cpuid.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -315,8 +316,10 @@ static int g_avx2 = -1;   // -1: not checked yet
 static bool have_avx2(void) {
     if (g_avx2 < 0) {
         const char * e = getenv("VLM_NO_AVX2");
-        int ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c") &&
-                 !(e && *e == '1');
+        // F16C through cpuid: clang 14's __builtin_cpu_supports does not know "f16c"
+        unsigned int a, b, c, d;
+        bool f16c = __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
+        int ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && f16c && !(e && *e == '1');
         __atomic_store_n(&g_avx2, ok, __ATOMIC_RELAXED);
     }
     return g_avx2 == 1;
