@@ -187,6 +187,75 @@ static void random_image(struct vlm_image * img, int w, int h) {
     }
 }
 
+// ---- --linear: vlm_op_linear per weight dtype on the CPU backend ----
+// Weight rows of the SmolVLM-256M/-500M-class decoders (K 576 / 960: 1536-wide projections and
+// the 49280-token output) and of a 1.5B one (K 1536); Q4_K needs rows of 256, so it skips K 576
+// and 960. Reported: median ms, GB/s of weight bytes read (each weight byte is read once per
+// call) and GFLOP/s, for one token (M 1) and a prompt chunk (M 128).
+static double bench_linear_once(struct vlm_ctx * x, struct vlm_tensor in, struct vlm_tensor w, int runs) {
+    double times[64];
+    for (int r = 0; r <= runs; r++) {
+        size_t mark = vlm_arena_mark(x);
+        double t0 = now_ms();
+        vlm_op_linear(x, in, w, NULL);
+        if (r > 0) times[r - 1] = now_ms() - t0;
+        vlm_arena_reset(x, mark);
+    }
+    return median(times, runs);
+}
+
+static int bench_linear(int n_threads, int runs) {
+    static const int64_t shapes[][2] = { { 1536, 576 }, { 49280, 576 }, { 2560, 960 }, { 1536, 1536 }, { 8960, 1536 } };
+    static const int64_t Ms[2] = { 1, 128 };
+    static const enum vlm_dtype types[] = { VLM_DTYPE_F32, VLM_DTYPE_F16, VLM_DTYPE_BF16, VLM_DTYPE_Q8_0, VLM_DTYPE_Q4_0,
+                                            VLM_DTYPE_Q4_K };
+    char err[512] = "";
+    struct vlm_ctx * x = vlm_ctx_new(VLM_BACKEND_CPU, n_threads, 64u << 20, err, sizeof err);
+    if (!x) return cli_fail("bench", "%s", err);
+    printf("backend: %s (%d threads)\nlinear y[M, N] = x[M, K] @ w[N, K]^T; GB/s = weight bytes / time\n\n",
+           vlm_ctx_backend_name(x), x->n_threads);
+    printf("%-6s %6s %6s %4s %10s %10s %10s %10s\n", "weight", "N", "K", "M", "MiB", "median ms", "GB/s", "GFLOP/s");
+    int rc = 0;
+    for (size_t s = 0; s < sizeof shapes / sizeof *shapes && rc == 0; s++) {
+        int64_t N = shapes[s][0], K = shapes[s][1];
+        float * wf = malloc((size_t)(N * K) * sizeof(float)), * a = malloc((size_t)(128 * K) * sizeof(float));
+        if (!wf || !a) rc = cli_fail("bench", "out of memory");
+        for (int64_t i = 0; !rc && i < N * K; i++) wf[i] = (float)((i * 7919) % 2001 - 1000) * 1e-4f;
+        for (int64_t i = 0; !rc && i < 128 * K; i++) a[i] = (float)((i * 104729) % 2001 - 1000) * 1e-3f;
+        for (size_t t = 0; !rc && t < sizeof types / sizeof *types; t++) {
+            const struct vlm_dtype_traits * tr = vlm_dtype_traits(types[t]);
+            if (K % tr->block != 0) continue;
+            size_t bytes = vlm_dtype_nbytes(types[t], N * K);
+            void * wq = malloc(bytes);
+            struct vlm_buffer * buf = wq ? vlm_buffer_new(x, bytes) : NULL;
+            if (!buf) {
+                free(wq);
+                rc = cli_fail("bench", "out of memory for %s weights", tr->name);
+                break;
+            }
+            tr->from_f32(wf, wq, N * K);
+            struct vlm_tensor w = vlm_tensor_in(buf, 0, types[t], 2, (int64_t[]){ N, K });
+            vlm_tensor_upload(x, w, wq);
+            for (int mi = 0; mi < 2 && vlm_ctx_ok(x); mi++) {
+                int64_t M = Ms[mi];
+                size_t mark = vlm_arena_mark(x);
+                struct vlm_tensor in = vlm_tensor_from_host(x, VLM_DTYPE_F32, 2, (int64_t[]){ M, K }, a);
+                double ms = bench_linear_once(x, in, w, M == 1 ? runs * 8 < 64 ? runs * 8 : 64 : runs);
+                printf("%-6s %6lld %6lld %4lld %10.1f %10.3f %10.1f %10.1f\n", tr->name, (long long)N, (long long)K,
+                       (long long)M, bytes / 1048576.0, ms, bytes / (ms * 1e6), 2.0 * M * N * K / (ms * 1e6));
+                vlm_arena_reset(x, mark);
+            }
+            if (!vlm_ctx_ok(x)) rc = cli_fail("bench", "%s", x->error);
+            vlm_buffer_free(x, buf);
+            free(wq);
+        }
+        free(wf);
+        free(a);
+    }
+    vlm_ctx_free(x);
+    return rc;
+}
+
 static void usage(FILE * f) {
     fprintf(f,
             "usage: vlm bench (-m MODEL | --random VARIANT) [--runs N] [--json] [--backend cpu|vulkan|auto] [--threads N]\n\n"
@@ -203,6 +272,8 @@ static void usage(FILE * f) {
             "  SmolVLM (-m TEXT.gguf --mmproj MMPROJ.gguf, or --random smolvlm-256m): image_encoder (all\n"
             "        tiles of --image, default an 800x534 image; --max-tiles N), prompt_eval (the image\n"
             "        prompt), time_to_first_token (encoder + prompt), generate (128 tokens)\n"
+            "vlm bench --linear [--runs N] [--threads N] times the CPU linear per weight dtype instead (f32,\n"
+            "f16, bf16, q8_0, q4_0, q4_k) at decoder shapes, for one row and for 128 rows.\n"
             CLI_LIMITS_USAGE);
 }
 
@@ -211,7 +282,7 @@ int vlm_cmd_bench(int argc, char ** argv) {
     int max_tiles = 0;
     enum vlm_dtype llm_type = VLM_DTYPE_Q8_0;
     int runs = 3;
-    bool json = false;
+    bool json = false, linear = false;
     struct vlm_model_params params = vlm_model_default_params();
     for (int i = 1; i < argc; i++) {
         const char * a = argv[i];
@@ -223,6 +294,8 @@ int vlm_cmd_bench(int argc, char ** argv) {
             return 0;
         } else if (!strcmp(a, "--json")) {
             json = true;
+        } else if (!strcmp(a, "--linear")) {
+            linear = true;
         } else if ((!strcmp(a, "-m") || !strcmp(a, "--model") || !strcmp(a, "--random") || !strcmp(a, "--runs") ||
                     !strcmp(a, "--type") || !strcmp(a, "--save-random") || !strcmp(a, "--mmproj") ||
                     !strcmp(a, "--image") || !strcmp(a, "--max-tiles")) && i + 1 < argc) {
@@ -244,6 +317,10 @@ int vlm_cmd_bench(int argc, char ** argv) {
         } else {
             return cli_usage_error("bench", "unexpected argument '%s'", a);
         }
+    }
+    if (linear) {
+        if (model_path || variant || json) return cli_usage_error("bench", "--linear takes no model and no --json");
+        return bench_linear(params.n_threads, runs);
     }
     if (!model_path == !variant) return cli_usage_error("bench", "give either -m MODEL or --random VARIANT");
 
