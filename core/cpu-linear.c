@@ -24,17 +24,30 @@
 #define GEMM_ROWS   8    // F16 / BF16 with at least this many activation rows: widen + sgemm
 #define GEMM_CHUNK  64   // weight rows widened per sgemm
 
-// Dots of one weight row w (K values) with nr (1..4) activation rows a + r * as, into
-// out[r * os].
-typedef void (*dot_fn)(int64_t K, const void * w, const char * a, size_t as, int nr, float * out, int64_t os);
+// Activation rows as a kernel reads them: row r at p + r * stride; for Q8_0 rows also the
+// block scales as floats, block ib of row r at d[ib * d_stride + r] (so that four rows' scales
+// load as one vector).
+struct rows {
+    const char *  p;
+    size_t        stride;
+    const float * d;
+    int64_t       d_stride;
+};
+
+// Dots of one weight row w (K values) with nr (1..4) activation rows, into out[r * os].
+typedef void (*dot_fn)(int64_t K, const void * w, const struct rows * a, int nr, float * out, int64_t os);
+
+static struct rows rows_at(const struct rows * a, int r) {
+    return (struct rows){ a->p + r * a->stride, a->stride, a->d ? a->d + r : NULL, a->d_stride };
+}
 
 // ---- plain C ---------------------------------------------------------------------------------
 
 // ref: ggml/src/ggml-cpu/quants.c ggml_vec_dot_q8_0_q8_0_generic
-static void dot_q8_0(int64_t K, const void * vw, const char * a, size_t as, int nr, float * out, int64_t os) {
+static void dot_q8_0(int64_t K, const void * vw, const struct rows * a, int nr, float * out, int64_t os) {
     const struct vlm_block_q8_0 * x = vw;
     for (int r = 0; r < nr; r++) {
-        const struct vlm_block_q8_0 * y = (const void *)(a + r * as);
+        const struct vlm_block_q8_0 * y = (const void *)(a->p + r * a->stride);
         float sumf = 0;
         for (int64_t ib = 0; ib < K / VLM_QK; ib++) {
             int sumi = 0;
@@ -46,10 +59,10 @@ static void dot_q8_0(int64_t K, const void * vw, const char * a, size_t as, int 
 }
 
 // ref: ggml/src/ggml-cpu/quants.c ggml_vec_dot_q4_0_q8_0_generic
-static void dot_q4_0(int64_t K, const void * vw, const char * a, size_t as, int nr, float * out, int64_t os) {
+static void dot_q4_0(int64_t K, const void * vw, const struct rows * a, int nr, float * out, int64_t os) {
     const struct vlm_block_q4_0 * x = vw;
     for (int r = 0; r < nr; r++) {
-        const struct vlm_block_q8_0 * y = (const void *)(a + r * as);
+        const struct vlm_block_q8_0 * y = (const void *)(a->p + r * a->stride);
         float sumf = 0;
         for (int64_t ib = 0; ib < K / VLM_QK; ib++) {
             int sumi0 = 0, sumi1 = 0;
@@ -78,10 +91,10 @@ static inline void q4_K_scales(const uint8_t * scales, uint32_t utmp[4]) {
 }
 
 // ref: ggml/src/ggml-cpu/quants.c ggml_vec_dot_q4_K_q8_K_generic
-static void dot_q4_K(int64_t K, const void * vw, const char * a, size_t as, int nr, float * out, int64_t os) {
+static void dot_q4_K(int64_t K, const void * vw, const struct rows * a, int nr, float * out, int64_t os) {
     const struct vlm_block_q4_K * x = vw;
     for (int r = 0; r < nr; r++) {
-        const struct vlm_block_q8_K * y = (const void *)(a + r * as);
+        const struct vlm_block_q8_K * y = (const void *)(a->p + r * a->stride);
         uint32_t utmp[4];
         const uint8_t * scales = (const uint8_t *)&utmp[0], * mins = (const uint8_t *)&utmp[2];
         int8_t  aux8[VLM_QK_K];
@@ -125,20 +138,20 @@ static void dot_q4_K(int64_t K, const void * vw, const char * a, size_t as, int 
     }
 }
 
-static void dot_f16(int64_t K, const void * vw, const char * a, size_t as, int nr, float * out, int64_t os) {
+static void dot_f16(int64_t K, const void * vw, const struct rows * a, int nr, float * out, int64_t os) {
     const uint16_t * w = vw;
     for (int r = 0; r < nr; r++) {
-        const float * y = (const float *)(a + r * as);
+        const float * y = (const float *)(a->p + r * a->stride);
         float sum = 0;
         for (int64_t k = 0; k < K; k++) sum += vlm_f16_to_f32(w[k]) * y[k];
         out[r * os] = sum;
     }
 }
 
-static void dot_bf16(int64_t K, const void * vw, const char * a, size_t as, int nr, float * out, int64_t os) {
+static void dot_bf16(int64_t K, const void * vw, const struct rows * a, int nr, float * out, int64_t os) {
     const uint16_t * w = vw;
     for (int r = 0; r < nr; r++) {
-        const float * y = (const float *)(a + r * as);
+        const float * y = (const float *)(a->p + r * a->stride);
         float sum = 0;
         for (int64_t k = 0; k < K; k++) sum += vlm_bf16_to_f32(w[k]) * y[k];
         out[r * os] = sum;
@@ -175,43 +188,54 @@ AVX2_INLINE __m256 mul_sum_us8_pairs_float(const __m256i ax, const __m256i sy) {
     return _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_set1_epi16(1), dot));
 }
 
-// Q8_0 / Q4_0 weights with nr Q8_0 activation rows: the weight block is unpacked and its
-// signs taken once for all rows.
+// Q8_0 / Q4_0 weights with nr Q8_0 activation rows: the weight block is unpacked, its signs
+// taken and its scale multiplied into the rows' scales once for all rows. MULSUM(ax, sy):
+// the products of |x| (u8) and sign(x) * y (i8) summed in 8 lanes, as floats (maddubs + madd
+// on AVX2, one vpdpbusd with AVX512-VNNI).
 // ref: ggml/src/ggml-cpu/arch/x86/quants.c ggml_vec_dot_q8_0_q8_0, ggml_vec_dot_q4_0_q8_0 (AVX2)
-AVX2_INLINE void dot_q_rows_avx2(int64_t K, const void * vw, bool q4, const char * a, size_t as, const int nr,
-                                 float * out, int64_t os) {
-    __m256 acc[4] = { _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps() };
-    const struct vlm_block_q8_0 * x8 = vw;
-    const struct vlm_block_q4_0 * x4 = vw;
-    for (int64_t ib = 0; ib < K / VLM_QK; ib++) {
-        __m256i qx;
-        float   dx;
-        if (q4) {
-            qx = _mm256_sub_epi8(bytes_from_nibbles_32(x4[ib].qs), _mm256_set1_epi8(8));
-            dx = _cvtsh_ss(x4[ib].d);
-        } else {
-            qx = _mm256_loadu_si256((const __m256i *)x8[ib].qs);
-            dx = _cvtsh_ss(x8[ib].d);
-        }
-        const __m256i ax = _mm256_sign_epi8(qx, qx);
-        for (int r = 0; r < nr; r++) {
-            const struct vlm_block_q8_0 * y = (const struct vlm_block_q8_0 *)(a + r * as) + ib;
-            const __m256i sy = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)y->qs), qx);
-            acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(dx * _cvtsh_ss(y->d)), mul_sum_us8_pairs_float(ax, sy), acc[r]);
-        }
+#define DEFINE_DOT_Q(NAME, TARGET, MULSUM)                                                                          \
+    __attribute__((target(TARGET), always_inline)) static inline void NAME##_rows(                                  \
+        int64_t K, const void * vw, bool q4, const struct rows * a, const int nr, float * out, int64_t os) {        \
+        __m256 acc[4] = { _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps() };    \
+        const struct vlm_block_q8_0 * x8 = vw;                                                                      \
+        const struct vlm_block_q4_0 * x4 = vw;                                                                      \
+        for (int64_t ib = 0; ib < K / VLM_QK; ib++) {                                                               \
+            __m256i qx;                                                                                             \
+            float   dx;                                                                                             \
+            if (q4) {                                                                                               \
+                qx = _mm256_sub_epi8(bytes_from_nibbles_32(x4[ib].qs), _mm256_set1_epi8(8));                        \
+                dx = _cvtsh_ss(x4[ib].d);                                                                           \
+            } else {                                                                                                \
+                qx = _mm256_loadu_si256((const __m256i *)x8[ib].qs);                                                \
+                dx = _cvtsh_ss(x8[ib].d);                                                                           \
+            }                                                                                                       \
+            const __m256i ax = _mm256_sign_epi8(qx, qx);                                                            \
+            const __m256  d  = _mm256_castps128_ps256(                                                              \
+                nr == 4 ? _mm_mul_ps(_mm_set1_ps(dx), _mm_loadu_ps(a->d + ib * a->d_stride))                        \
+                        : _mm_set1_ps(dx * a->d[ib * a->d_stride]));                                                \
+            for (int r = 0; r < nr; r++) {                                                                          \
+                const struct vlm_block_q8_0 * y = (const struct vlm_block_q8_0 *)(a->p + r * a->stride) + ib;       \
+                const __m256i sy = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)y->qs), qx);                \
+                acc[r] = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(d, _mm256_set1_epi32(r)), MULSUM(ax, sy), acc[r]); \
+            }                                                                                                       \
+        }                                                                                                           \
+        for (int r = 0; r < nr; r++) out[r * os] = hsum_float_8(acc[r]);                                            \
     }
-    for (int r = 0; r < nr; r++) out[r * os] = hsum_float_8(acc[r]);
-}
 
-AVX2 static void dot_q8_0_avx2(int64_t K, const void * w, const char * a, size_t as, int nr, float * out, int64_t os) {
-    if (nr == 4) dot_q_rows_avx2(K, w, false, a, as, 4, out, os);
-    else for (int r = 0; r < nr; r++) dot_q_rows_avx2(K, w, false, a + r * as, as, 1, out + r * os, os);
-}
-
-AVX2 static void dot_q4_0_avx2(int64_t K, const void * w, const char * a, size_t as, int nr, float * out, int64_t os) {
-    if (nr == 4) dot_q_rows_avx2(K, w, true, a, as, 4, out, os);
-    else for (int r = 0; r < nr; r++) dot_q_rows_avx2(K, w, true, a + r * as, as, 1, out + r * os, os);
-}
+// The row loops of a kernel over ROWS(K, w, VARIANT, rows, nr, out, os): four rows at once, else
+// one by one.
+#define DEFINE_DOT_Q_TYPE(NAME, TARGET, ROWS, Q4)                                                                   \
+    __attribute__((target(TARGET))) static void NAME(int64_t K, const void * w, const struct rows * a, int nr,     \
+                                                     float * out, int64_t os) {                                     \
+        if (nr == 4) {                                                                                              \
+            ROWS(K, w, Q4, a, 4, out, os);                                                                          \
+            return;                                                                                                 \
+        }                                                                                                           \
+        for (int r = 0; r < nr; r++) {                                                                              \
+            struct rows one = rows_at(a, r);                                                                        \
+            ROWS(K, w, Q4, &one, 1, out + r * os, os);                                                              \
+        }                                                                                                           \
+    }
 
 // ref: ggml/src/ggml-cpu/arch/x86/quants.c get_scale_shuffle_k4
 AVX2_INLINE __m256i scale_shuffle_k4(int i) {
@@ -230,7 +254,7 @@ AVX2_INLINE __m256i scale_shuffle_k4(int i) {
 
 // Q4_K weights with nr Q8_K activation rows: nibbles and scales unpacked once for all rows.
 // ref: ggml/src/ggml-cpu/arch/x86/quants.c ggml_vec_dot_q4_K_q8_K (AVX2)
-AVX2_INLINE void dot_q4_K_rows_avx2(int64_t K, const void * vw, const char * a, size_t as, const int nr, float * out,
+AVX2_INLINE void dot_q4_K_rows_avx2(int64_t K, const void * vw, const struct rows * a, const int nr, float * out,
                                     int64_t os) {
     const struct vlm_block_q4_K * x = vw;
     const __m256i m4 = _mm256_set1_epi8(0xF);
@@ -253,7 +277,7 @@ AVX2_INLINE void dot_q4_K_rows_avx2(int64_t K, const void * vw, const char * a, 
             const __m256i q4l = _mm256_and_si256(q4bits, m4);
             const __m256i q4h = _mm256_and_si256(_mm256_srli_epi16(q4bits, 4), m4);
             for (int r = 0; r < nr; r++) {
-                const int8_t * q8 = ((const struct vlm_block_q8_K *)(a + r * as) + i)->qs + 64 * j;
+                const int8_t * q8 = ((const struct vlm_block_q8_K *)(a->p + r * a->stride) + i)->qs + 64 * j;
                 __m256i p16l = _mm256_maddubs_epi16(q4l, _mm256_loadu_si256((const __m256i *)q8));
                 __m256i p16h = _mm256_maddubs_epi16(q4h, _mm256_loadu_si256((const __m256i *)(q8 + 32)));
                 p16l = _mm256_madd_epi16(scale_l, p16l);
@@ -262,7 +286,7 @@ AVX2_INLINE void dot_q4_K_rows_avx2(int64_t K, const void * vw, const char * a, 
             }
         }
         for (int r = 0; r < nr; r++) {
-            const struct vlm_block_q8_K * y = (const struct vlm_block_q8_K *)(a + r * as) + i;
+            const struct vlm_block_q8_K * y = (const struct vlm_block_q8_K *)(a->p + r * a->stride) + i;
             const __m256i q8sums = _mm256_loadu_si256((const __m256i *)y->bsums);
             const __m128i q8s  = _mm_hadd_epi16(_mm256_extracti128_si256(q8sums, 0), _mm256_extracti128_si256(q8sums, 1));
             const __m128i prod = _mm_madd_epi16(_mm256_extracti128_si256(mins_and_scales, 1), q8s);
@@ -277,55 +301,77 @@ AVX2_INLINE void dot_q4_K_rows_avx2(int64_t K, const void * vw, const char * a, 
     }
 }
 
-AVX2 static void dot_q4_K_avx2(int64_t K, const void * w, const char * a, size_t as, int nr, float * out, int64_t os) {
-    if (nr == 4) dot_q4_K_rows_avx2(K, w, a, as, 4, out, os);
-    else for (int r = 0; r < nr; r++) dot_q4_K_rows_avx2(K, w, a + r * as, as, 1, out + r * os, os);
+AVX2 static void dot_q4_K_avx2(int64_t K, const void * w, const struct rows * a, int nr, float * out, int64_t os) {
+    if (nr == 4) {
+        dot_q4_K_rows_avx2(K, w, a, 4, out, os);
+        return;
+    }
+    for (int r = 0; r < nr; r++) {
+        struct rows one = rows_at(a, r);
+        dot_q4_K_rows_avx2(K, w, &one, 1, out + r * os, os);
+    }
 }
 
 // F16 / BF16 weights with nr F32 activation rows: 8 weights widened once for all rows.
-AVX2_INLINE void dot_half_rows_avx2(int64_t K, const uint16_t * w, bool bf16, const char * a, size_t as, const int nr,
+AVX2_INLINE void dot_half_rows_avx2(int64_t K, const void * vw, bool bf16, const struct rows * a, const int nr,
                                     float * out, int64_t os) {
+    const uint16_t * w = vw;
     __m256 acc[4] = { _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps() };
     int64_t k = 0;
     for (; k + 8 <= K; k += 8) {
         const __m128i h = _mm_loadu_si128((const __m128i *)(w + k));
         const __m256  wv = bf16 ? _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16)) : _mm256_cvtph_ps(h);
         for (int r = 0; r < nr; r++)
-            acc[r] = _mm256_fmadd_ps(wv, _mm256_loadu_ps((const float *)(a + r * as) + k), acc[r]);
+            acc[r] = _mm256_fmadd_ps(wv, _mm256_loadu_ps((const float *)(a->p + r * a->stride) + k), acc[r]);
     }
     for (int r = 0; r < nr; r++) {
-        const float * y = (const float *)(a + r * as);
+        const float * y = (const float *)(a->p + r * a->stride);
         float sum = hsum_float_8(acc[r]);
         for (int64_t t = k; t < K; t++) sum += (bf16 ? vlm_bf16_to_f32(w[t]) : _cvtsh_ss(w[t])) * y[t];
         out[r * os] = sum;
     }
 }
 
-AVX2 static void dot_f16_avx2(int64_t K, const void * w, const char * a, size_t as, int nr, float * out, int64_t os) {
-    if (nr == 4) dot_half_rows_avx2(K, w, false, a, as, 4, out, os);
-    else for (int r = 0; r < nr; r++) dot_half_rows_avx2(K, w, false, a + r * as, as, 1, out + r * os, os);
+#define TARGET_AVX2 "avx2,fma,f16c"
+#define TARGET_VNNI "avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512vnni"
+
+__attribute__((target(TARGET_VNNI), always_inline)) static inline __m256 mul_sum_us8_pairs_float_vnni(const __m256i ax,
+                                                                                                       const __m256i sy) {
+    return _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(_mm256_setzero_si256(), ax, sy));
 }
 
-AVX2 static void dot_bf16_avx2(int64_t K, const void * w, const char * a, size_t as, int nr, float * out, int64_t os) {
-    if (nr == 4) dot_half_rows_avx2(K, w, true, a, as, 4, out, os);
-    else for (int r = 0; r < nr; r++) dot_half_rows_avx2(K, w, true, a + r * as, as, 1, out + r * os, os);
-}
+DEFINE_DOT_Q(dot_q_avx2, TARGET_AVX2, mul_sum_us8_pairs_float)
+DEFINE_DOT_Q(dot_q_vnni, TARGET_VNNI, mul_sum_us8_pairs_float_vnni)
+DEFINE_DOT_Q_TYPE(dot_q8_0_avx2, TARGET_AVX2, dot_q_avx2_rows, false)
+DEFINE_DOT_Q_TYPE(dot_q4_0_avx2, TARGET_AVX2, dot_q_avx2_rows, true)
+DEFINE_DOT_Q_TYPE(dot_q8_0_vnni, TARGET_VNNI, dot_q_vnni_rows, false)
+DEFINE_DOT_Q_TYPE(dot_q4_0_vnni, TARGET_VNNI, dot_q_vnni_rows, true)
+DEFINE_DOT_Q_TYPE(dot_f16_avx2, TARGET_AVX2, dot_half_rows_avx2, false)
+DEFINE_DOT_Q_TYPE(dot_bf16_avx2, TARGET_AVX2, dot_half_rows_avx2, true)
 
-static int g_avx2 = -1;   // -1: not checked yet
+// 0: plain C, 1: AVX2 + FMA + F16C, 2: also AVX512-VNNI (with AVX512VL/BW). VLM_NO_AVX2=1
+// forces plain C, VLM_NO_AVX512=1 stops at AVX2.
+static int g_level = -1;   // -1: not checked yet
 
-static bool have_avx2(void) {
-    if (g_avx2 < 0) {
-        const char * e = getenv("VLM_NO_AVX2");
+static int cpu_level(void) {
+    if (g_level < 0) {
+        const char * no2 = getenv("VLM_NO_AVX2"), * no512 = getenv("VLM_NO_AVX512");
         // F16C through cpuid: clang 14's __builtin_cpu_supports does not know "f16c"
         unsigned int a, b, c, d;
         bool f16c = __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
-        int ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && f16c && !(e && *e == '1');
-        __atomic_store_n(&g_avx2, ok, __ATOMIC_RELAXED);
+        int  level = 0;
+        if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && f16c && !(no2 && *no2 == '1')) {
+            level = 1;
+            if (__builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl") &&
+                __builtin_cpu_supports("avx512bw") && !(no512 && *no512 == '1'))
+                level = 2;
+        }
+        __atomic_store_n(&g_level, level, __ATOMIC_RELAXED);
     }
-    return g_avx2 == 1;
+    return g_level;
 }
 #else
-static bool have_avx2(void) { return false; }
+static int cpu_level(void) { return 0; }
 #endif
 
 // ---- driver ----------------------------------------------------------------------------------
@@ -341,7 +387,7 @@ struct kernel {
 };
 
 static bool kernel_of(enum vlm_dtype wtype, struct kernel * k) {
-    bool avx2 = have_avx2();
+    int level = cpu_level();
     memset(k, 0, sizeof *k);
     switch (wtype) {
         case VLM_DTYPE_F16:  k->dot = dot_f16;  break;
@@ -352,18 +398,16 @@ static bool kernel_of(enum vlm_dtype wtype, struct kernel * k) {
         default: return false;
     }
 #if defined(__x86_64__) || defined(__i386__)
-    if (avx2) {
-        switch (wtype) {
-            case VLM_DTYPE_F16:  k->dot = dot_f16_avx2;  break;
-            case VLM_DTYPE_BF16: k->dot = dot_bf16_avx2; break;
-            case VLM_DTYPE_Q8_0: k->dot = dot_q8_0_avx2; break;
-            case VLM_DTYPE_Q4_0: k->dot = dot_q4_0_avx2; break;
-            case VLM_DTYPE_Q4_K: k->dot = dot_q4_K_avx2; break;
-            default: break;
-        }
+    switch (level > 0 ? wtype : VLM_DTYPE_COUNT) {
+        case VLM_DTYPE_F16:  k->dot = dot_f16_avx2;  break;
+        case VLM_DTYPE_BF16: k->dot = dot_bf16_avx2; break;
+        case VLM_DTYPE_Q8_0: k->dot = level > 1 ? dot_q8_0_vnni : dot_q8_0_avx2; break;
+        case VLM_DTYPE_Q4_0: k->dot = level > 1 ? dot_q4_0_vnni : dot_q4_0_avx2; break;
+        case VLM_DTYPE_Q4_K: k->dot = dot_q4_K_avx2; break;
+        default: break;
     }
 #else
-    (void)avx2;
+    (void)level;
 #endif
     if (wtype == VLM_DTYPE_Q8_0 || wtype == VLM_DTYPE_Q4_0) {
         k->quantize = quantize_q8_0;
@@ -419,22 +463,31 @@ bool vlm_cpu_linear_stored(struct vlm_ctx * x, int64_t M, int64_t N, int64_t K, 
         return false;
     }
     if (!k.quantize && M >= GEMM_ROWS) return linear_widen_gemm(x, M, N, K, A, lda, wtype, W, bias, C);
-    int          nt = x->n_threads;
-    size_t       w_row = vlm_dtype_nbytes(wtype, K);
-    const char * a = (const char *)A;
-    size_t       as = (size_t)lda * sizeof(float);
-    char *       aq = NULL;
-    if (k.quantize) {   // activations [M, K] -> [M, K / qblock] blocks
-        as = (size_t)(K / k.qblock) * k.qblock_bytes;
-        aq = malloc((size_t)M * as);
-        if (!aq) {
+    int     nt = x->n_threads;
+    size_t  w_row = vlm_dtype_nbytes(wtype, K);
+    int64_t nb = k.quantize ? K / k.qblock : 0;
+    struct rows a = { (const char *)A, (size_t)lda * sizeof(float), NULL, M };
+    char *  aq = NULL;
+    float * ad = NULL;
+    if (k.quantize) {   // activations [M, K] -> [M, nb] blocks; Q8_0 scales also as floats [nb, M]
+        a.stride = (size_t)nb * k.qblock_bytes;
+        aq = malloc((size_t)M * a.stride);
+        ad = k.qblock == VLM_QK ? malloc((size_t)(M * nb) * sizeof(float)) : NULL;
+        if (!aq || (k.qblock == VLM_QK && !ad)) {
+            free(aq);
+            free(ad);
             vlm_ctx_fail(x, VLM_STATUS_OUT_OF_MEMORY, "cpu: out of memory (%.1f MiB for quantized activations)",
-                         (double)M * (double)as / (1 << 20));
+                         (double)M * (double)a.stride / (1 << 20));
             return false;
         }
         #pragma omp parallel for num_threads(nt) schedule(static) if (M * K > 16384)
-        for (int64_t m = 0; m < M; m++) k.quantize(A + m * lda, aq + (size_t)m * as, K);
-        a = aq;
+        for (int64_t m = 0; m < M; m++) {
+            k.quantize(A + m * lda, aq + (size_t)m * a.stride, K);
+            const struct vlm_block_q8_0 * blocks = (const void *)(aq + (size_t)m * a.stride);
+            for (int64_t ib = 0; ad && ib < nb; ib++) ad[ib * M + m] = vlm_f16_to_f32(blocks[ib].d);
+        }
+        a.p = aq;
+        a.d = ad;
     }
     int64_t n_chunks = (N + CHUNK_ROWS - 1) / CHUNK_ROWS;
     // static schedule: each thread streams one contiguous range of weight rows
@@ -442,15 +495,17 @@ bool vlm_cpu_linear_stored(struct vlm_ctx * x, int64_t M, int64_t N, int64_t K, 
     for (int64_t c = 0; c < n_chunks; c++) {
         int64_t n0 = c * CHUNK_ROWS, n1 = n0 + CHUNK_ROWS < N ? n0 + CHUNK_ROWS : N;
         for (int64_t m0 = 0; m0 < M; m0 += 4) {
-            int nr = M - m0 < 4 ? (int)(M - m0) : 4;
+            int         nr = M - m0 < 4 ? (int)(M - m0) : 4;
+            struct rows am = { a.p + (size_t)m0 * a.stride, a.stride, a.d ? a.d + m0 : NULL, a.d_stride };
             for (int64_t n = n0; n < n1; n++) {
                 float * out = C + m0 * N + n;
-                k.dot(K, (const char *)W + (size_t)n * w_row, a + (size_t)m0 * as, as, nr, out, N);
+                k.dot(K, (const char *)W + (size_t)n * w_row, &am, nr, out, N);
                 if (bias)
                     for (int r = 0; r < nr; r++) out[r * N] += bias[n];
             }
         }
     }
+    free(ad);
     free(aq);
     return true;
 }

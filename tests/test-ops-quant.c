@@ -1,8 +1,8 @@
 // test-ops-quant.c — the block-quantized and half weight dtypes on the CPU backend: the dtype
 // table's round trips on values known to be exact, and linear / gather / copy with F16, BF16,
 // Q8_0, Q4_0 and Q4_K weights against a naive double-precision reference on the dequantized
-// weights. The whole test runs twice: with the AVX2 kernels (where the CPU has them) and
-// with VLM_NO_AVX2=1 (plain C).
+// weights. The whole test runs three times: with the best kernels the CPU has (AVX512-VNNI,
+// AVX2), with VLM_NO_AVX512=1 and with VLM_NO_AVX2=1 (plain C).
 // NMSE thresholds (sum (y - ref)^2 / sum ref^2):
 //   gather, copy: exact (the same dequantization as the table's)
 //   linear, reference on the activations as the kernel sees them (Q8_0 / Q8_K rounded for
@@ -248,14 +248,28 @@ static void test_refusals(void) {
     vlm_ctx_free(x);
 }
 
+// Runs this test again with env NAME=1 and argument flag; true when it passed.
+static bool rerun(const char * argv0, const char * env, const char * flag) {
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        setenv(env, "1", 1);
+        execl("/proc/self/exe", argv0, flag, (char *)NULL);
+        _exit(127);
+    }
+    int status = 0;
+    return pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
 int main(int argc, char ** argv) {
-    bool plain = argc > 1 && strcmp(argv[1], "--plain-c") == 0;
+    const char * variant = argc > 1 ? argv[1] : "";
     char err[512] = "";
     if (!test_want_backend("cpu")) SKIP("cpu is not in VLM_TEST_BACKENDS");
     X = vlm_ctx_new(VLM_BACKEND_CPU, 0, 256u << 20, err, sizeof err);
     CHECK(X != NULL, "cpu context: %s", err);
     if (!X) TEST_END();
-    printf("== %s kernels\n", plain ? "plain C" : "default (AVX2 where present)");
+    printf("== %s kernels\n", !strcmp(variant, "--plain-c") ? "plain C" : !strcmp(variant, "--avx2") ? "AVX2 (no AVX512)"
+                                                                                                  : "default");
     test_round_trips();
     for (int t = 0; t < 5; t++) {
         test_linear(WTYPES[t]);
@@ -263,17 +277,9 @@ int main(int argc, char ** argv) {
     }
     test_refusals();
     vlm_ctx_free(X);
-    if (!plain) {   // once more with the plain C kernels
-        fflush(stdout);
-        pid_t pid = fork();
-        if (pid == 0) {
-            setenv("VLM_NO_AVX2", "1", 1);
-            execl("/proc/self/exe", argv[0], "--plain-c", (char *)NULL);
-            _exit(127);
-        }
-        int status = 0;
-        CHECK(pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0,
-              "the plain C run failed (status %d)", status);
+    if (!*variant) {   // once more without AVX512, and with the plain C kernels
+        CHECK(rerun(argv[0], "VLM_NO_AVX512", "--avx2"), "the run with VLM_NO_AVX512=1 failed");
+        CHECK(rerun(argv[0], "VLM_NO_AVX2", "--plain-c"), "the run with VLM_NO_AVX2=1 failed");
     }
     TEST_END();
 }
