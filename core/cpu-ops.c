@@ -157,7 +157,19 @@ static void op_linear(struct vlm_ctx * x, const struct vlm_op * op) {
         #pragma omp parallel for num_threads(x->n_threads) schedule(static) if (M * N > 65536)
         for (int64_t m = 0; m < M; m++) memcpy(C + m * N, bias, (size_t)N * sizeof(float));
     }
-    gemm(x->n_threads, false, true, M, N, K, 1.0f, A, lda, W, K, bias ? 1.0f : 0.0f, C, N);
+    if (M == 1) {   // one row (a decoded token): sgemv over chunks of W's rows, which streams W once
+        int     nt = x->n_threads;
+        int64_t chunk = (N + nt - 1) / nt;
+        #pragma omp parallel for num_threads(nt) schedule(static) if (N * K > 65536)
+        for (int p = 0; p < nt; p++) {
+            int64_t n0 = p * chunk, nn = N - n0 < chunk ? N - n0 : chunk;
+            if (nn > 0)
+                cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)nn, (int)K, 1.0f, W + n0 * K, (int)K, A, 1,
+                            bias ? 1.0f : 0.0f, C + n0, 1);
+        }
+    } else {
+        gemm(x->n_threads, false, true, M, N, K, 1.0f, A, lda, W, K, bias ? 1.0f : 0.0f, C, N);
+    }
 done:
     free(a_tmp);
     free(b_tmp);
