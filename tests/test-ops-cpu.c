@@ -697,6 +697,7 @@ int main(void) {
     }
     // aligned and large-ish shapes, 1-row and prime sizes
     test_linear(1, 768, 64, L_CONTIG, VLM_DTYPE_F32, false);
+    test_linear(1, 100, 37, L_SLICE, VLM_DTYPE_F32, true);   // one row: sgemv, bias as beta
     test_linear(256, 96, 192, L_CONTIG, VLM_DTYPE_F32, true);
     test_linear(65, 31, 130, L_SLICE, VLM_DTYPE_F16, true);
     test_linear(33, 40, 17, L_CONTIG, VLM_DTYPE_BF16, false);
