@@ -4,10 +4,11 @@
 // dot with the F32 activations (F32 products and sums; ggml instead rounds the activations to
 // F16). Threads split the weight rows into chunks; each chunk is dotted with every activation
 // row, four rows at a time, so a weight block is loaded once per four rows and the chunk stays
-// in cache across all of them. With many rows, F16 / BF16 chunks are widened to F32 in a
-// per-thread buffer and multiplied by sgemm instead.
-// The kernels are plain C, plus AVX2 + FMA + F16C versions chosen at run time
-// (__builtin_cpu_supports; VLM_NO_AVX2=1 forces plain C).
+// in cache across all of them; a single row (token generation) takes Q8_0 / Q4_0 blocks eight
+// at a time instead. With many rows, F16 / BF16 chunks are widened to F32 in a per-thread
+// buffer and multiplied by sgemm.
+// The kernels are plain C, AVX2 + FMA + F16C, and AVX512-VNNI for Q8_0 / Q4_0, chosen at run
+// time (cpuid; VLM_NO_AVX512=1 stops at AVX2, VLM_NO_AVX2=1 forces plain C).
 #include <cpuid.h>
 #include <stdlib.h>
 #include <string.h>
