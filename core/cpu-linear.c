@@ -4,9 +4,8 @@
 // dot with the F32 activations (F32 products and sums; ggml instead rounds the activations to
 // F16). Threads split the weight rows into chunks; each chunk is dotted with every activation
 // row, four rows at a time, so a weight block is loaded once per four rows and the chunk stays
-// in cache across all of them; a single row (token generation) takes Q8_0 / Q4_0 blocks eight
-// at a time instead. With many rows, F16 / BF16 chunks are widened to F32 in a per-thread
-// buffer and multiplied by sgemm.
+// in cache across all of them. With many rows, F16 / BF16 chunks are widened to F32 in a
+// per-thread buffer and multiplied by sgemm.
 // The kernels are plain C, AVX2 + FMA + F16C, and AVX512-VNNI for Q8_0 / Q4_0, chosen at run
 // time (cpuid; VLM_NO_AVX512=1 stops at AVX2, VLM_NO_AVX2=1 forces plain C).
 #include <cpuid.h>
@@ -182,22 +181,19 @@ AVX2_INLINE __m256i bytes_from_nibbles_32(const uint8_t * rsi) {
     return _mm256_and_si256(_mm256_set1_epi8(0xF), bytes);
 }
 
-// Q8_0 / Q4_0 weights with Q8_0 activation rows. MULSUM(ax, sy): the products of |x| (u8) and
-// sign(x) * y (i8) summed into 8 int32 lanes (maddubs + madd on AVX2, one vpdpbusd with
-// AVX512-VNNI).
-//   NAME##_rows: nr rows; each weight block is unpacked, its signs taken and its scale
-//     multiplied into the rows' scales once for all rows.
-//   NAME##_one: one row, eight blocks at a time: their integer sums are reduced into one vector
-//     (lane b = block b), so the scales cost one multiply per eight blocks.
+// Sum of the products of |x| (u8) and sign(x) * y (i8) in 8 lanes, as floats.
+// ref: ggml/src/ggml-cpu/arch/x86/quants.c mul_sum_us8_pairs_float, sum_i16_pairs_float
+AVX2_INLINE __m256 mul_sum_us8_pairs_float(const __m256i ax, const __m256i sy) {
+    const __m256i dot = _mm256_maddubs_epi16(ax, sy);
+    return _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_set1_epi16(1), dot));
+}
+
+// Q8_0 / Q4_0 weights with nr Q8_0 activation rows: the weight block is unpacked, its signs
+// taken and its scale multiplied into the rows' scales once for all rows. MULSUM(ax, sy):
+// the products of |x| (u8) and sign(x) * y (i8) summed in 8 lanes, as floats (maddubs + madd
+// on AVX2, one vpdpbusd with AVX512-VNNI).
 // ref: ggml/src/ggml-cpu/arch/x86/quants.c ggml_vec_dot_q8_0_q8_0, ggml_vec_dot_q4_0_q8_0 (AVX2)
 #define DEFINE_DOT_Q(NAME, TARGET, MULSUM)                                                                          \
-    __attribute__((target(TARGET), always_inline)) static inline __m256i NAME##_block(const void * vw, bool q4,    \
-                                                                                      int64_t ib, const int8_t * y) { \
-        const __m256i qx = q4 ? _mm256_sub_epi8(bytes_from_nibbles_32(((const struct vlm_block_q4_0 *)vw)[ib].qs), \
-                                                _mm256_set1_epi8(8))                                                \
-                              : _mm256_loadu_si256((const __m256i *)((const struct vlm_block_q8_0 *)vw)[ib].qs);   \
-        return MULSUM(_mm256_sign_epi8(qx, qx), _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)y), qx));      \
-    }                                                                                                               \
     __attribute__((target(TARGET), always_inline)) static inline void NAME##_rows(                                  \
         int64_t K, const void * vw, bool q4, const struct rows * a, const int nr, float * out, int64_t os) {        \
         __m256 acc[4] = { _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps() };    \
@@ -214,78 +210,30 @@ AVX2_INLINE __m256i bytes_from_nibbles_32(const uint8_t * rsi) {
                 dx = _cvtsh_ss(x8[ib].d);                                                                           \
             }                                                                                                       \
             const __m256i ax = _mm256_sign_epi8(qx, qx);                                                            \
-            const __m256  d  = _mm256_castps128_ps256(_mm_mul_ps(_mm_set1_ps(dx), _mm_loadu_ps(a->d + ib * a->d_stride))); \
+            const __m256  d  = _mm256_castps128_ps256(                                                              \
+                nr == 4 ? _mm_mul_ps(_mm_set1_ps(dx), _mm_loadu_ps(a->d + ib * a->d_stride))                        \
+                        : _mm_set1_ps(dx * a->d[ib * a->d_stride]));                                                \
             for (int r = 0; r < nr; r++) {                                                                          \
                 const struct vlm_block_q8_0 * y = (const struct vlm_block_q8_0 *)(a->p + r * a->stride) + ib;       \
                 const __m256i sy = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)y->qs), qx);                \
-                acc[r] = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(d, _mm256_set1_epi32(r)),                         \
-                                         _mm256_cvtepi32_ps(MULSUM(ax, sy)), acc[r]);                               \
+                acc[r] = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(d, _mm256_set1_epi32(r)), MULSUM(ax, sy), acc[r]); \
             }                                                                                                       \
         }                                                                                                           \
         for (int r = 0; r < nr; r++) out[r * os] = hsum_float_8(acc[r]);                                            \
-    }                                                                                                               \
-    __attribute__((target(TARGET), always_inline)) static inline float NAME##_one(int64_t K, const void * vw,      \
-                                                                                  bool q4, const struct rows * a) {  \
-        const struct vlm_block_q8_0 * y = (const struct vlm_block_q8_0 *)a->p;                                      \
-        const int64_t nb = K / VLM_QK, ds = a->d_stride;                                                            \
-        const size_t  wb = q4 ? sizeof(struct vlm_block_q4_0) : sizeof(struct vlm_block_q8_0);                      \
-        const float * dy = a->d;                                                                                    \
-        __m256  acc = _mm256_setzero_ps();                                                                          \
-        int64_t ib = 0;                                                                                             \
-        for (; ib + 8 <= nb; ib += 8) {                                                                             \
-            __m256i s[8];                                                                                           \
-            for (int b = 0; b < 8; b++) s[b] = NAME##_block(vw, q4, ib + b, y[ib + b].qs);                          \
-            /* h0 = [s0 s1 s2 s3 of lanes 0-3 | the same of lanes 4-7], h1 likewise for s4..s7 */                  \
-            const __m256i h0 = _mm256_hadd_epi32(_mm256_hadd_epi32(s[0], s[1]), _mm256_hadd_epi32(s[2], s[3]));     \
-            const __m256i h1 = _mm256_hadd_epi32(_mm256_hadd_epi32(s[4], s[5]), _mm256_hadd_epi32(s[6], s[7]));     \
-            const __m256i sums = _mm256_add_epi32(_mm256_permute2x128_si256(h0, h1, 0x20),                          \
-                                                  _mm256_permute2x128_si256(h0, h1, 0x31));                         \
-            const uint8_t * xd = (const uint8_t *)vw + (size_t)ib * wb;                                             \
-            uint16_t h[8];                                                                                          \
-            for (int b = 0; b < 8; b++) memcpy(&h[b], xd + b * wb, 2);                                              \
-            const __m256 dx = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)h));                                 \
-            const __m256 d  = _mm256_mul_ps(dx, ds == 1 ? _mm256_loadu_ps(dy + ib)                                  \
-                                                        : _mm256_set_ps(dy[(ib + 7) * ds], dy[(ib + 6) * ds],       \
-                                                                        dy[(ib + 5) * ds], dy[(ib + 4) * ds],       \
-                                                                        dy[(ib + 3) * ds], dy[(ib + 2) * ds],       \
-                                                                        dy[(ib + 1) * ds], dy[ib * ds]));           \
-            acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(sums), acc);                                                \
-        }                                                                                                           \
-        for (; ib < nb; ib++) {                                                                                     \
-            uint16_t hx;                                                                                            \
-            memcpy(&hx, (const uint8_t *)vw + (size_t)ib * wb, 2);                                                  \
-            acc = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(hx) * dy[ib * ds]),                                      \
-                                  _mm256_cvtepi32_ps(NAME##_block(vw, q4, ib, y[ib].qs)), acc);                     \
-        }                                                                                                           \
-        return hsum_float_8(acc);                                                                                   \
-    }
-
-// A Q8_0 / Q4_0 kernel from a DEFINE_DOT_Q family: four rows at once, else row by row.
-#define DEFINE_DOT_Q_KERNEL(NAME, TARGET, FAMILY, Q4)                                                               \
-    __attribute__((target(TARGET))) static void NAME(int64_t K, const void * w, const struct rows * a, int nr,     \
-                                                     float * out, int64_t os) {                                     \
-        if (nr == 4) {                                                                                              \
-            FAMILY##_rows(K, w, Q4, a, 4, out, os);                                                                 \
-            return;                                                                                                 \
-        }                                                                                                           \
-        for (int r = 0; r < nr; r++) {                                                                              \
-            struct rows one = rows_at(a, r);                                                                        \
-            out[r * os] = FAMILY##_one(K, w, Q4, &one);                                                             \
-        }                                                                                                           \
     }
 
 // The row loops of a kernel over ROWS(K, w, VARIANT, rows, nr, out, os): four rows at once, else
 // one by one.
-#define DEFINE_DOT_ROWS(NAME, TARGET, ROWS, VARIANT)                                                                \
+#define DEFINE_DOT_Q_TYPE(NAME, TARGET, ROWS, Q4)                                                                   \
     __attribute__((target(TARGET))) static void NAME(int64_t K, const void * w, const struct rows * a, int nr,     \
                                                      float * out, int64_t os) {                                     \
         if (nr == 4) {                                                                                              \
-            ROWS(K, w, VARIANT, a, 4, out, os);                                                                     \
+            ROWS(K, w, Q4, a, 4, out, os);                                                                          \
             return;                                                                                                 \
         }                                                                                                           \
         for (int r = 0; r < nr; r++) {                                                                              \
             struct rows one = rows_at(a, r);                                                                        \
-            ROWS(K, w, VARIANT, &one, 1, out + r * os, os);                                                         \
+            ROWS(K, w, Q4, &one, 1, out + r * os, os);                                                              \
         }                                                                                                           \
     }
 
@@ -387,26 +335,22 @@ AVX2_INLINE void dot_half_rows_avx2(int64_t K, const void * vw, bool bf16, const
 #define TARGET_AVX2 "avx2,fma,f16c"
 #define TARGET_VNNI "avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512vnni"
 
-// ref: ggml/src/ggml-cpu/arch/x86/quants.c mul_sum_us8_pairs_float, sum_i16_pairs_float (without
-// the conversion to float)
-AVX2_INLINE __m256i mul_sum_us8_pairs(const __m256i ax, const __m256i sy) {
-    return _mm256_madd_epi16(_mm256_set1_epi16(1), _mm256_maddubs_epi16(ax, sy));
+__attribute__((target(TARGET_VNNI), always_inline)) static inline __m256 mul_sum_us8_pairs_float_vnni(const __m256i ax,
+                                                                                                       const __m256i sy) {
+    return _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(_mm256_setzero_si256(), ax, sy));
 }
 
-__attribute__((target(TARGET_VNNI), always_inline)) static inline __m256i mul_sum_us8_pairs_vnni(const __m256i ax,
-                                                                                                 const __m256i sy) {
-    return _mm256_dpbusd_epi32(_mm256_setzero_si256(), ax, sy);
-}
+DEFINE_DOT_Q(dot_q_avx2, TARGET_AVX2, mul_sum_us8_pairs_float)
+DEFINE_DOT_Q(dot_q_vnni, TARGET_VNNI, mul_sum_us8_pairs_float_vnni)
+DEFINE_DOT_Q_TYPE(dot_q8_0_avx2, TARGET_AVX2, dot_q_avx2_rows, false)
+DEFINE_DOT_Q_TYPE(dot_q4_0_avx2, TARGET_AVX2, dot_q_avx2_rows, true)
+DEFINE_DOT_Q_TYPE(dot_q8_0_vnni, TARGET_VNNI, dot_q_vnni_rows, false)
+DEFINE_DOT_Q_TYPE(dot_q4_0_vnni, TARGET_VNNI, dot_q_vnni_rows, true)
+DEFINE_DOT_Q_TYPE(dot_f16_avx2, TARGET_AVX2, dot_half_rows_avx2, false)
+DEFINE_DOT_Q_TYPE(dot_bf16_avx2, TARGET_AVX2, dot_half_rows_avx2, true)
 
-DEFINE_DOT_Q(dot_q_avx2, TARGET_AVX2, mul_sum_us8_pairs)
-DEFINE_DOT_Q(dot_q_vnni, TARGET_VNNI, mul_sum_us8_pairs_vnni)
-DEFINE_DOT_Q_KERNEL(dot_q8_0_avx2, TARGET_AVX2, dot_q_avx2, false)
-DEFINE_DOT_Q_KERNEL(dot_q4_0_avx2, TARGET_AVX2, dot_q_avx2, true)
-DEFINE_DOT_Q_KERNEL(dot_q8_0_vnni, TARGET_VNNI, dot_q_vnni, false)
-DEFINE_DOT_Q_KERNEL(dot_q4_0_vnni, TARGET_VNNI, dot_q_vnni, true)
-DEFINE_DOT_ROWS(dot_f16_avx2, TARGET_AVX2, dot_half_rows_avx2, false)
-DEFINE_DOT_ROWS(dot_bf16_avx2, TARGET_AVX2, dot_half_rows_avx2, true)
-
+// 0: plain C, 1: AVX2 + FMA + F16C, 2: also AVX512-VNNI (with AVX512VL/BW). VLM_NO_AVX2=1
+// forces plain C, VLM_NO_AVX512=1 stops at AVX2.
 static int g_level = -1;   // -1: not checked yet
 
 static int cpu_level(void) {
