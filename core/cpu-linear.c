@@ -7,7 +7,8 @@
 // in cache across all of them. With many rows, F16 / BF16 chunks are widened to F32 in a
 // per-thread buffer and multiplied by sgemm.
 // The kernels are plain C, AVX2 + FMA + F16C, and AVX512-VNNI for Q8_0 / Q4_0, chosen at run
-// time (cpuid; VLM_NO_AVX512=1 stops at AVX2, VLM_NO_AVX2=1 forces plain C).
+// time (__builtin_cpu_supports, F16C through cpuid; VLM_NO_AVX512=1 stops at AVX2, VLM_NO_AVX2=1
+// forces plain C).
 #include <cpuid.h>
 #include <stdlib.h>
 #include <string.h>
