@@ -422,8 +422,9 @@ static bool kernel_of(enum vlm_dtype wtype, struct kernel * k) {
     return true;
 }
 
-// F16 / BF16 weights and many rows: GEMM_CHUNK weight rows at a time widened to F32 in a
-// per-thread buffer, then one single-threaded sgemm per chunk.
+// Many rows (F16 / BF16 from GEMM_ROWS, block types from VLM_LINEAR_QUANT_GEMM_ROWS): GEMM_CHUNK
+// weight rows at a time widened to F32 in a per-thread buffer, then one single-threaded sgemm
+// per chunk.
 static bool linear_widen_gemm(struct vlm_ctx * x, int64_t M, int64_t N, int64_t K, const float * A, int64_t lda,
                               enum vlm_dtype wtype, const void * W, const float * bias, float * C) {
     int      nt = x->n_threads;
@@ -463,7 +464,7 @@ bool vlm_cpu_linear_stored(struct vlm_ctx * x, int64_t M, int64_t N, int64_t K, 
         vlm_ctx_fail(x, VLM_STATUS_UNSUPPORTED, "cpu: linear with %s weights", vlm_dtype_name(wtype));
         return false;
     }
-    if (!k.quantize && M >= GEMM_ROWS) return linear_widen_gemm(x, M, N, K, A, lda, wtype, W, bias, C);
+    if (M >= (k.quantize ? VLM_LINEAR_QUANT_GEMM_ROWS : GEMM_ROWS)) return linear_widen_gemm(x, M, N, K, A, lda, wtype, W, bias, C);
     int     nt = x->n_threads;
     size_t  w_row = vlm_dtype_nbytes(wtype, K);
     int64_t nb = k.quantize ? K / k.qblock : 0;

@@ -6,6 +6,11 @@
 
 #define VLM_QK   32    // QK8_0 = QK4_0
 #define VLM_QK_K 256   // QK_K
+// The CPU linear with block-quantized weights: below this many activation rows the rows are
+// quantized to 8 bits and multiplied in integers as llama.cpp does (bit-exact with it); from
+// this many on, weight chunks are dequantized to F32 and multiplied by sgemm (prompts, image
+// tiles: about twice the speed, and F32 activations).
+#define VLM_LINEAR_QUANT_GEMM_ROWS 32
 
 struct vlm_block_q8_0 { uint16_t d; int8_t qs[VLM_QK]; };
 struct vlm_block_q4_0 { uint16_t d; uint8_t qs[VLM_QK / 2]; };   // qs[j]: value j (low nibble), j + 16 (high)
