@@ -12,8 +12,7 @@
 #include "core.h"
 #include "serve.h"
 
-static int fail(char * err, size_t err_size, int status, const char * fmt, ...) __attribute__((format(printf, 4, 5)));
-static int fail(char * err, size_t err_size, int status, const char * fmt, ...) {
+int vlm_serve_fail(char * err, size_t err_size, int status, const char * fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(err, err_size, fmt, ap);
@@ -23,34 +22,41 @@ static int fail(char * err, size_t err_size, int status, const char * fmt, ...) 
 
 // ---- routing ----------------------------------------------------------------------------------
 
-int vlm_serve_route(const char * url, const char * method, bool have_clip, enum vlm_serve_endpoint * ep, char * err,
+int vlm_serve_route(const char * url, const char * method, unsigned models, enum vlm_serve_endpoint * ep, char * err,
                     size_t err_size) {
     bool get = !strcmp(method, "GET") || !strcmp(method, "HEAD"), post = !strcmp(method, "POST");
     if (strncmp(url, "/v1/", 4) != 0) {
-        if (!get) return fail(err, err_size, 405, "use GET for %.200s", url);
+        if (!get) return vlm_serve_fail(err, err_size, 405, "use GET for %.200s", url);
         *ep = VLM_SERVE_STATIC;
         return 0;
     }
-    const char * r = url + 4;
-    if (!strcmp(r, "health")) {
-        if (!get) return fail(err, err_size, 405, "use GET for %.200s", url);
-        *ep = VLM_SERVE_HEALTH;
-        return 0;
-    }
-    static const struct { const char * name; enum vlm_serve_endpoint ep; bool clip; } posts[] = {
-        { "images", VLM_SERVE_IMAGES, false }, { "segment", VLM_SERVE_SEGMENT, false },
-        { "everything", VLM_SERVE_EVERYTHING, false }, { "embed", VLM_SERVE_EMBED, true },
-        { "classify", VLM_SERVE_CLASSIFY, true }, { "label", VLM_SERVE_LABEL, true },
+    static const struct { const char * name; enum vlm_serve_endpoint ep; bool post; unsigned needs; } routes[] = {
+        { "health", VLM_SERVE_HEALTH, false, 0 },
+        { "images", VLM_SERVE_IMAGES, true, 0 },
+        { "segment", VLM_SERVE_SEGMENT, true, VLM_SERVE_HAVE_SAM },
+        { "everything", VLM_SERVE_EVERYTHING, true, VLM_SERVE_HAVE_SAM },
+        { "embed", VLM_SERVE_EMBED, true, VLM_SERVE_HAVE_CLIP },
+        { "classify", VLM_SERVE_CLASSIFY, true, VLM_SERVE_HAVE_CLIP },
+        { "label", VLM_SERVE_LABEL, true, VLM_SERVE_HAVE_CLIP },
+        { "chat/completions", VLM_SERVE_CHAT, true, VLM_SERVE_HAVE_VLM },
+        { "models", VLM_SERVE_MODELS, false, VLM_SERVE_HAVE_VLM },
     };
-    for (size_t i = 0; i < sizeof posts / sizeof *posts; i++) {
-        if (strcmp(r, posts[i].name) != 0) continue;
-        if (!post) return fail(err, err_size, 405, "use POST for %.200s", url);
-        if (posts[i].clip && !have_clip)
-            return fail(err, err_size, 404, "%.200s needs a CLIP model: start the server with --clip MODEL", url);
-        *ep = posts[i].ep;
+    const char * r = url + 4;
+    for (size_t i = 0; i < sizeof routes / sizeof *routes; i++) {
+        if (strcmp(r, routes[i].name) != 0) continue;
+        if (routes[i].post ? !post : !get)
+            return vlm_serve_fail(err, err_size, 405, "use %s for %.200s", routes[i].post ? "POST" : "GET", url);
+        unsigned lacks = routes[i].needs & ~models;
+        if (lacks)
+            return vlm_serve_fail(err, err_size, 404, "%.200s needs %s: start the server with %s", url,
+                        lacks == VLM_SERVE_HAVE_SAM ? "a SAM model" : lacks == VLM_SERVE_HAVE_CLIP ? "a CLIP model" : "a VLM",
+                        lacks == VLM_SERVE_HAVE_SAM    ? "-m SAM_MODEL"
+                        : lacks == VLM_SERVE_HAVE_CLIP ? "--clip MODEL"
+                                                       : "--vlm TEXT.gguf --mmproj MMPROJ.gguf");
+        *ep = routes[i].ep;
         return 0;
     }
-    return fail(err, err_size, 404, "unknown endpoint %.200s", url);
+    return vlm_serve_fail(err, err_size, 404, "unknown endpoint %.200s", url);
 }
 
 const char * vlm_serve_static_name(const char * url, const char ** type) {
@@ -82,7 +88,7 @@ int vlm_serve_body_begin(struct vlm_serve_body * b, const char * content_length,
     if (!vlm_add_size(max_body, drain, &cut)) cut = SIZE_MAX;
     if (n > max_body) b->too_big = true;
     if (n > cut)   // not worth reading: answer now (the connection closes)
-        return fail(err, err_size, 413, "request body of %llu bytes is over the limit of %zu (--max-body)", n, max_body);
+        return vlm_serve_fail(err, err_size, 413, "request body of %llu bytes is over the limit of %zu (--max-body)", n, max_body);
     return 0;
 }
 
@@ -98,13 +104,13 @@ int vlm_serve_body_add(struct vlm_serve_body * b, const char * data, size_t k, s
         size_t cut;
         if (!vlm_add_size(max_body, drain, &cut)) cut = SIZE_MAX;
         if (b->seen > cut)
-            return fail(err, err_size, 413, "request body over the limit of %zu bytes (--max-body)", max_body);
+            return vlm_serve_fail(err, err_size, 413, "request body over the limit of %zu bytes (--max-body)", max_body);
         return 0;
     }
     if (need + 1 > b->cap) {   // need <= max_body: no wrap
         size_t cap;
         char * p = vlm_grow_size(b->cap, need + 1, 65536, &cap) ? realloc(b->data, cap) : NULL;
-        if (!p) return fail(err, err_size, 503, "out of memory");
+        if (!p) return vlm_serve_fail(err, err_size, 503, "out of memory");
         b->data = p;
         b->cap = cap;
     }
@@ -140,7 +146,7 @@ static int opt_number(const cJSON * body, const char * name, double lo, double h
     if (!v) return 0;
     double d;
     if (!json_number(v, &d) || d < lo || d > hi || (integer && d != floor(d)))
-        return fail(err, err_size, 400, "\"%s\" must be %s from %g to %g", name, integer ? "an integer" : "a number", lo, hi);
+        return vlm_serve_fail(err, err_size, 400, "\"%s\" must be %s from %g to %g", name, integer ? "an integer" : "a number", lo, hi);
     *out = d;
     return 0;
 }
@@ -154,14 +160,14 @@ static int string_list(const cJSON * body, const char * name, const char *** out
     if (!v) return 0;
     int32_t k = cJSON_IsArray(v) ? cJSON_GetArraySize(v) : -1;
     if (k < 1 || k > VLM_SERVE_MAX_STRINGS)
-        return fail(err, err_size, 400, "\"%s\" must be an array of 1 to %d strings", name, VLM_SERVE_MAX_STRINGS);
+        return vlm_serve_fail(err, err_size, 400, "\"%s\" must be an array of 1 to %d strings", name, VLM_SERVE_MAX_STRINGS);
     const char ** s = calloc((size_t)k, sizeof *s);
-    if (!s) return fail(err, err_size, 503, "out of memory");
+    if (!s) return vlm_serve_fail(err, err_size, 503, "out of memory");
     int32_t i = 0;
     for (const cJSON * it = v->child; it && i < k; it = it->next, i++) {
         if (!cJSON_IsString(it) || !it->valuestring[0]) {
             free(s);
-            return fail(err, err_size, 400, "\"%s\"[%d] must be a non-empty string", name, i);
+            return vlm_serve_fail(err, err_size, 400, "\"%s\"[%d] must be a non-empty string", name, i);
         }
         s[i] = it->valuestring;
     }
@@ -173,18 +179,18 @@ static int string_list(const cJSON * body, const char * name, const char *** out
 static int parse_segment(const cJSON * body, struct vlm_serve_request * q, char * err, size_t err_size) {
     const cJSON * v = field(body, "points");
     if (v) {
-        if (!cJSON_IsArray(v)) return fail(err, err_size, 400, "\"points\" must be an array of [x, y, label]");
+        if (!cJSON_IsArray(v)) return vlm_serve_fail(err, err_size, 400, "\"points\" must be an array of [x, y, label]");
         const cJSON * p;
         cJSON_ArrayForEach(p, v) {
             int32_t k = cJSON_GetArraySize(p);
             double x, y, l = 1;
             if (!cJSON_IsArray(p) || (k != 2 && k != 3) || !json_number(cJSON_GetArrayItem(p, 0), &x) ||
                 !json_number(cJSON_GetArrayItem(p, 1), &y) || (k == 3 && !json_number(cJSON_GetArrayItem(p, 2), &l)))
-                return fail(err, err_size, 400, "point %d: expected [x, y, label] with numbers", q->n_points);
+                return vlm_serve_fail(err, err_size, 400, "point %d: expected [x, y, label] with numbers", q->n_points);
             if (l != 0 && l != 1)
-                return fail(err, err_size, 400, "point %d: label must be 1 (foreground) or 0 (background), not %g",
+                return vlm_serve_fail(err, err_size, 400, "point %d: label must be 1 (foreground) or 0 (background), not %g",
                             q->n_points, l);
-            if (q->n_points == VLM_SERVE_MAX_POINTS) return fail(err, err_size, 400, "at most %d points", VLM_SERVE_MAX_POINTS);
+            if (q->n_points == VLM_SERVE_MAX_POINTS) return vlm_serve_fail(err, err_size, 400, "at most %d points", VLM_SERVE_MAX_POINTS);
             q->points[q->n_points++] = (struct vlm_point){ (float)x, (float)y, (int32_t)l };
         }
     }
@@ -192,30 +198,30 @@ static int parse_segment(const cJSON * body, struct vlm_serve_request * q, char 
     if (v) {
         bool ok = cJSON_IsArray(v) && cJSON_GetArraySize(v) == 4;
         for (int k = 0; ok && k < 4; k++) ok = json_number(cJSON_GetArrayItem(v, k), &q->box[k]);
-        if (!ok) return fail(err, err_size, 400, "\"box\" must be [x0, y0, x1, y1] (numbers)");
+        if (!ok) return vlm_serve_fail(err, err_size, 400, "\"box\" must be [x0, y0, x1, y1] (numbers)");
         if (q->box[0] > q->box[2] || q->box[1] > q->box[3])
-            return fail(err, err_size, 400, "\"box\": needs x0 <= x1 and y0 <= y1");
+            return vlm_serve_fail(err, err_size, 400, "\"box\": needs x0 <= x1 and y0 <= y1");
         q->has_box = true;
     }
     v = field(body, "multimask");
     if (v) {
-        if (!cJSON_IsBool(v)) return fail(err, err_size, 400, "\"multimask\" must be true or false");
+        if (!cJSON_IsBool(v)) return vlm_serve_fail(err, err_size, 400, "\"multimask\" must be true or false");
         q->multimask = cJSON_IsTrue(v);
     }
     v = field(body, "mask_input");
     if (v) {
-        if (!cJSON_IsString(v)) return fail(err, err_size, 400, "\"mask_input\" must be the id of an earlier result");
+        if (!cJSON_IsString(v)) return vlm_serve_fail(err, err_size, 400, "\"mask_input\" must be the id of an earlier result");
         q->mask_input = v->valuestring;
         const cJSON * iv = field(body, "mask_index");
         double d;
         if (iv) {
             if (!json_number(iv, &d) || d < 0 || d > 16 || d != floor(d))
-                return fail(err, err_size, 400, "\"mask_index\" must be a mask number of that result");
+                return vlm_serve_fail(err, err_size, 400, "\"mask_index\" must be a mask number of that result");
             q->mask_index = (int32_t)d;
         }
     }
     if (!q->n_points && !q->has_box && !q->mask_input)
-        return fail(err, err_size, 400, "no prompt: give \"points\", \"box\" or \"mask_input\"");
+        return vlm_serve_fail(err, err_size, 400, "no prompt: give \"points\", \"box\" or \"mask_input\"");
     return 0;
 }
 
@@ -253,10 +259,10 @@ static int parse_everything(const cJSON * body, struct vlm_serve_request * q, ch
 static int parse_classify(const cJSON * body, struct vlm_serve_request * q, char * err, size_t err_size) {
     int rc = string_list(body, "labels", &q->texts, &q->n_texts, err, err_size);
     if (rc) return rc;
-    if (!q->n_texts) return fail(err, err_size, 400, "\"labels\" must be an array of 1 to %d strings", VLM_SERVE_MAX_STRINGS);
+    if (!q->n_texts) return vlm_serve_fail(err, err_size, 400, "\"labels\" must be an array of 1 to %d strings", VLM_SERVE_MAX_STRINGS);
     const cJSON * t = field(body, "template");
     if (t && (!cJSON_IsString(t) || !strstr(t->valuestring, "{}")))
-        return fail(err, err_size, 400, "\"template\" must be a string containing {}");
+        return vlm_serve_fail(err, err_size, 400, "\"template\" must be a string containing {}");
     q->template_ = t ? t->valuestring : NULL;
     return 0;
 }
@@ -268,7 +274,7 @@ static int parse_label(const cJSON * body, struct vlm_serve_request * q, char * 
     q->top = (int32_t)top;
     const cJSON * mv = cJSON_GetObjectItemCaseSensitive(body, "mask");
     if (!cJSON_IsString(mv) || !(q->mask_png = vlm_serve_base64_decode(mv->valuestring, &q->n_mask_png)))
-        return fail(err, err_size, 400, "\"mask\" must be a base64 PNG of the object's mask");
+        return vlm_serve_fail(err, err_size, 400, "\"mask\" must be a base64 PNG of the object's mask");
     return 0;
 }
 
@@ -285,17 +291,17 @@ int vlm_serve_parse_request(enum vlm_serve_endpoint ep, const char * body, size_
     if (!o || !cJSON_IsObject(o)) {
         if (o) where = NULL;
         cJSON_Delete(o);
-        if (!n) return fail(err, err_size, 400, "empty request body: expected a JSON object");
+        if (!n) return vlm_serve_fail(err, err_size, 400, "empty request body: expected a JSON object");
         if (where && where >= body && where < body + n)
-            return fail(err, err_size, 400, "bad JSON at byte %ld: expected a JSON object", (long)(where - body));
-        return fail(err, err_size, 400, "bad JSON: expected a JSON object");
+            return vlm_serve_fail(err, err_size, 400, "bad JSON at byte %ld: expected a JSON object", (long)(where - body));
+        return vlm_serve_fail(err, err_size, 400, "bad JSON: expected a JSON object");
     }
     q->json = o;
     const cJSON * image = cJSON_GetObjectItemCaseSensitive(o, "image");
     // the image is optional for /v1/embed only (which then needs texts)
     if (!(ep == VLM_SERVE_EMBED && !image)) {
         if (!cJSON_IsString(image))
-            return fail(err, err_size, 400, "\"image\" must be the id string returned by POST /v1/images");
+            return vlm_serve_fail(err, err_size, 400, "\"image\" must be the id string returned by POST /v1/images");
         q->image = image->valuestring;
     }
     switch (ep) {
@@ -304,21 +310,27 @@ int vlm_serve_parse_request(enum vlm_serve_endpoint ep, const char * body, size_
     case VLM_SERVE_EMBED: {
         int rc = string_list(o, "texts", &q->texts, &q->n_texts, err, err_size);
         if (rc) return rc;
-        if (!q->image && !q->n_texts) return fail(err, err_size, 400, "give \"image\" (an id) and/or \"texts\" (strings)");
+        if (!q->image && !q->n_texts) return vlm_serve_fail(err, err_size, 400, "give \"image\" (an id) and/or \"texts\" (strings)");
         return 0;
     }
     case VLM_SERVE_CLASSIFY: return parse_classify(o, q, err, err_size);
     case VLM_SERVE_LABEL: return parse_label(o, q, err, err_size);
-    default: return fail(err, err_size, 500, "endpoint %d takes no JSON body", (int)ep);
+    default: return vlm_serve_fail(err, err_size, 500, "endpoint %d takes no JSON body", (int)ep);
     }
 }
 
 int vlm_serve_check_box(const struct vlm_serve_request * q, int32_t width, int32_t height, char * err, size_t err_size) {
     const double * b = q->box;
     if (q->has_box && (b[0] < 0 || b[1] < 0 || b[2] > width || b[3] > height))
-        return fail(err, err_size, 400, "\"box\" [%g, %g, %g, %g] is outside the %dx%d image", b[0], b[1], b[2], b[3],
+        return vlm_serve_fail(err, err_size, 400, "\"box\" [%g, %g, %g, %g] is outside the %dx%d image", b[0], b[1], b[2], b[3],
                     (int)width, (int)height);
     return 0;
+}
+
+int vlm_serve_parse_prompt(const cJSON * o, struct vlm_serve_request * q, char * err, size_t err_size) {
+    q->multimask = true;
+    q->mask_index = -1;
+    return parse_segment(o, q, err, err_size);
 }
 
 void vlm_serve_request_free(struct vlm_serve_request * q) {

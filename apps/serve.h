@@ -23,6 +23,9 @@ uint8_t * vlm_serve_png_encode(const uint8_t * pixels, int32_t w, int32_t h, int
 // ---- requests (serve-request.c) ----
 // Every function returning int gives 0 on success, else the HTTP status with a one-line
 // message for the client in err.
+// Formats a client's error message into err; returns status.
+int vlm_serve_fail(char * err, size_t err_size, int status, const char * fmt, ...) __attribute__((format(printf, 4, 5)));
+
 #define VLM_SERVE_MAX_POINTS  64
 #define VLM_SERVE_MAX_STRINGS 4096
 
@@ -35,9 +38,16 @@ enum vlm_serve_endpoint {
     VLM_SERVE_EMBED,        // with --clip
     VLM_SERVE_CLASSIFY,     // with --clip
     VLM_SERVE_LABEL,        // with --clip
+    VLM_SERVE_CHAT,         // POST /v1/chat/completions, with --vlm
+    VLM_SERVE_MODELS,       // GET /v1/models, with --vlm
 };
-// Maps a method and URL to an endpoint: 404 unknown (or needs CLIP without one), 405 wrong method.
-int vlm_serve_route(const char * url, const char * method, bool have_clip, enum vlm_serve_endpoint * ep, char * err,
+// The models a server has (vlm_serve_route's `models`).
+#define VLM_SERVE_HAVE_SAM  1u
+#define VLM_SERVE_HAVE_CLIP 2u
+#define VLM_SERVE_HAVE_VLM  4u
+// Maps a method and URL to an endpoint: 404 unknown (or needs a model the server lacks), 405
+// wrong method.
+int vlm_serve_route(const char * url, const char * method, unsigned models, enum vlm_serve_endpoint * ep, char * err,
                     size_t err_size);
 // The file name of a static URL ("/" is index.html) and its content type; NULL (no such
 // file: 404) unless the name is [a-z0-9._-], under 64 bytes, not starting with '.', with a
@@ -89,4 +99,7 @@ int  vlm_serve_parse_request(enum vlm_serve_endpoint ep, const char * body, size
 // The box of a /v1/segment request against the image: 400 when outside it.
 int  vlm_serve_check_box(const struct vlm_serve_request * q, int32_t width, int32_t height, char * err, size_t err_size);
 void vlm_serve_request_free(struct vlm_serve_request * q);
+// The SAM prompt of a JSON object ("points", "box", "mask_input" as /v1/segment takes them)
+// into q's prompt fields (q zeroed by the caller; at least one prompt).
+int  vlm_serve_parse_prompt(const struct cJSON * o, struct vlm_serve_request * q, char * err, size_t err_size);
 #endif

@@ -115,9 +115,9 @@ int LLVMFuzzerTestOneInput(const uint8_t * data, size_t size) {
     url[size] = 0;
     enum vlm_serve_endpoint routed = VLM_SERVE_STATIC;
     err[0] = 0;
-    rc = vlm_serve_route(url, method, sel & 1, &routed, err, sizeof err);
+    rc = vlm_serve_route(url, method, sel & 7, &routed, err, sizeof err);
     if (rc) check_error(rc, err, false);
-    else if ((unsigned)routed > VLM_SERVE_LABEL) abort();
+    else if ((unsigned)routed > VLM_SERVE_MODELS) abort();
     const char * type = NULL, * name = vlm_serve_static_name(url, &type);
     if (name && (!type || name[0] == '.' || strchr(name, '/') || strlen(name) >= 64)) abort();
     free(url);
