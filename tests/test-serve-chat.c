@@ -1,10 +1,11 @@
 // test-serve-chat.c — POST /v1/chat/completions of `vlm serve --vlm` over real HTTP on
 // loopback with the smolvlm-tiny pair (and sam-tiny for region questions): the request shapes
 // OpenAI's Python and JS clients send (string content, content parts, data URIs, uploaded
-// ids, stream true / false), greedy answers equal to `vlm ask`'s (whole image and a SAM
-// region, whose mask equals the CLI's), stop strings, 8 concurrent streaming clients, a client
-// that disconnects mid-stream (its generation stops), bad bodies (4xx with OpenAI's error
-// object, the server still serving), and a server with the VLM only.
+// ids, stream true / false), and OpenAI's JS client itself when `npm ci` has installed it;
+// greedy answers equal to `vlm ask`'s (whole image and a SAM region, whose mask equals the
+// CLI's), stop strings, 8 concurrent streaming clients, a client that disconnects mid-stream
+// (its generation stops), bad bodies (4xx with OpenAI's error object, the server still
+// serving), and a server with the VLM only.
 #define _GNU_SOURCE   // strcasestr
 #include <pthread.h>
 
@@ -595,6 +596,28 @@ static void test_vlm_only(void) {
     CHECK(serve_stop(&sp) == 0, "the vlm-only server did not stop cleanly (see %s)", log2);
 }
 
+// OpenAI's own JS client (npm `openai`, from `npm ci`) against the server (tests/clients/openai.mjs).
+static void test_openai_js(void) {
+    const char * src = getenv("VLM_SOURCE_DIR");
+    char path[4096], want[600], cmd[8192];
+    snprintf(path, sizeof path, "%s/node_modules/openai/package.json", src ? src : ".");
+    if (!src || system("node --version > /dev/null 2>&1") != 0 || access(path, R_OK) != 0) {
+        printf("  %-40s skipped: needs node and `npm ci` at the repository root\n", "OpenAI's JS client");
+        return;
+    }
+    snprintf(want, sizeof want, "%s/want.txt", tmpdir);
+    FILE * f = fopen(want, "wb");
+    if (f) {
+        fputs(ref_answer, f);
+        fclose(f);
+    }
+    snprintf(cmd, sizeof cmd, "cd '%s' && node tests/clients/openai.mjs http://127.0.0.1:%d/v1 '%s' '" QUESTION "' %d '%s'", src,
+             port, test_fixture("images/dog.jpg"), MAX_TOKENS, want);
+    int rc = system(cmd);
+    CHECK(f && WIFEXITED(rc) && WEXITSTATUS(rc) == 0, "OpenAI's JS client: the checks failed (exit %d)",
+          WIFEXITED(rc) ? WEXITSTATUS(rc) : -1);
+}
+
 int main(void) {
     cli = getenv("VLM_CLI");
     if (!cli || access(cli, X_OK) != 0) SKIP("VLM_CLI is not set (run through ctest)");
@@ -619,6 +642,7 @@ int main(void) {
     port = sp.port;
     test_discovery();
     test_greedy();
+    test_openai_js();
     test_shapes();
     test_region();
     test_concurrent();
@@ -628,5 +652,10 @@ int main(void) {
     CHECK(serve_stop(&sp) == 0, "the server did not stop cleanly (see %s)", log_path);
     test_vlm_only();
     free(dog_uri);
+    if (!test_failed) {   // the logs stay for a failure
+        char rm[300];
+        snprintf(rm, sizeof rm, "rm -rf '%s'", tmpdir);
+        CHECK(system(rm) == 0, "cannot remove %s", tmpdir);
+    }
     TEST_END();
 }
