@@ -5,7 +5,7 @@
 // greedy answers equal to `vlm ask`'s (whole image and a SAM region, whose mask equals the
 // CLI's), stop strings, 8 concurrent streaming clients, a client that disconnects mid-stream
 // (its generation stops), bad bodies (4xx with OpenAI's error object, the server still
-// serving), and a server with the VLM only.
+// serving), and a server with the VLM only (503 when the model stays busy past --timeout).
 #define _GNU_SOURCE   // strcasestr
 #include <pthread.h>
 
@@ -565,9 +565,50 @@ static void test_bad_bodies(void) {
     free(body);
 }
 
-// A server with the VLM only: no SAM endpoints, uploads still work, regions need SAM.
+struct long_request {
+    int    port, status;
+    double ms;
+};
+
+static void * long_run(void * arg) {
+    struct long_request * l = arg;
+    char * j = image_question(dog_uri, QUESTION, ", \"max_tokens\": 2000, \"temperature\": 0");
+    char * body = NULL;
+    double t0 = serve_now_ms();
+    l->status = serve_http(l->port, "POST", "/v1/chat/completions", j, strlen(j), NULL, &body, NULL);
+    l->ms = serve_now_ms() - t0;
+    free(body);
+    free(j);
+    return NULL;
+}
+
+// While a long answer holds the model, a request waits --timeout (1 s) and gets 503.
+static void test_busy(int at_port) {
+    struct long_request l = { .port = at_port };
+    pthread_t t;
+    pthread_create(&t, NULL, long_run, &l);
+    usleep(300000);
+    const char * q = "{\"messages\": [{\"role\": \"user\", \"content\": \"Hi\"}], \"max_tokens\": 2}";
+    char * body = NULL;
+    double t0 = serve_now_ms();
+    int st = serve_http(at_port, "POST", "/v1/chat/completions", q, strlen(q), NULL, &body, NULL);
+    double waited = serve_now_ms() - t0;
+    pthread_join(t, NULL);
+    CHECK(l.status == 200 && (st == 200 || (st == 503 && body && strstr(body, "busy"))), "busy: %d then %d %s", l.status, st,
+          body ? body : "");
+    // decidable when the long answer outlasted the wait by far
+    if (l.ms > 300 + waited + 1000) CHECK(st == 503 && waited >= 900, "busy: %d after %.0f ms, want 503 after 1 s", st, waited);
+    printf("  %-40s %d after %.0f ms (the long answer took %.0f ms)\n", "a request while the model is busy", st, waited, l.ms);
+    free(body);
+    st = serve_http(at_port, "POST", "/v1/chat/completions", q, strlen(q), NULL, &body, NULL);
+    CHECK(st == 200, "after busy: %d", st);
+    free(body);
+}
+
+// A server with the VLM only (and --timeout 1): no SAM endpoints, uploads still work, regions
+// need SAM, a request finding the model busy for 1 s gets 503.
 static void test_vlm_only(void) {
-    const char * args[] = { "--vlm", text_path, "--mmproj", mmproj_path, "--backend", "cpu", NULL };
+    const char * args[] = { "--vlm", text_path, "--mmproj", mmproj_path, "--backend", "cpu", "--timeout", "1", NULL };
     char log2[600];
     snprintf(log2, sizeof log2, "%s/serve-vlm-only.log", tmpdir);
     struct serve_proc sp;
@@ -593,6 +634,7 @@ static void test_vlm_only(void) {
     st = serve_http(sp.port, "POST", "/v1/chat/completions", r, strlen(r), NULL, &body, NULL);
     CHECK(st == 400 && body && strstr(body, "SAM"), "vlm only: a region %d %s", st, body ? body : "");
     free(body);
+    test_busy(sp.port);
     CHECK(serve_stop(&sp) == 0, "the vlm-only server did not stop cleanly (see %s)", log2);
 }
 
