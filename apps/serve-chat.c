@@ -12,16 +12,10 @@
 #include <time.h>
 
 #include "cli.h"
-#include "core.h"
 #include "region.h"
 #include "serve-chat.h"
 #include "serve.h"
 #include "vqa.h"
-
-#define MAX_MESSAGES 256
-#define MAX_PARTS    64
-#define MAX_STOP     4
-#define IMAGE_SCHEME "vlm://image/"
 
 struct vlm_serve_chat {
     struct vlm_model *           text;
@@ -35,55 +29,6 @@ struct vlm_serve_chat {
     bool                         busy; // a request owns vqa (passed on to a stream's worker)
     uint64_t                     n_ids;
 };
-
-// A parsed request; contents[i] (malloc'd) are the messages' texts.
-struct chat_req {
-    cJSON *                   json;
-    struct vlm_chat_message   msgs[MAX_MESSAGES];
-    char *                    contents[MAX_MESSAGES];
-    int32_t                   n_msgs;
-    const char *              image_url;     // the image part's URL; NULL: none
-    int32_t                   max_tokens;    // 0: as many as the context holds
-    struct vlm_sampler_params sp;
-    const char *              stop[MAX_STOP];
-    int32_t                   n_stop;
-    bool                      stream, include_usage;
-    const char *              region_image;  // "vlm_region": the uploaded image's id, NULL: none
-    struct vlm_serve_request  region;        // its points and box
-};
-
-// A growing byte string.
-struct sbuf {
-    char * p;
-    size_t n, cap;
-    bool   oom;
-};
-
-static void sb_add(struct sbuf * b, const char * s, size_t k) {
-    size_t need, cap;
-    if (b->oom) return;
-    if (!vlm_add_size(b->n, k + 1, &need)) {
-        b->oom = true;
-        return;
-    }
-    if (need > b->cap) {
-        char * p = vlm_grow_size(b->cap, need, 256, &cap) ? realloc(b->p, cap) : NULL;
-        if (!p) {
-            b->oom = true;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->n, s, k);
-    b->n += k;
-    b->p[b->n] = 0;
-}
-
-static bool blank(const char * s) {
-    while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r') s++;
-    return !*s;
-}
 
 // ---- responses ------------------------------------------------------------------------------
 
@@ -123,211 +68,22 @@ static unsigned library_status(enum vlm_status st) {
                                                                                                     : 500;
 }
 
-// ---- the request ------------------------------------------------------------------------------
-
-static const cJSON * field(const cJSON * o, const char * name) {
-    const cJSON * v = cJSON_GetObjectItemCaseSensitive(o, name);
-    return v && !cJSON_IsNull(v) ? v : NULL;
-}
-
-// o[name], an optional number within [lo, hi] (integer: a whole one).
-static int opt_number(const cJSON * o, const char * name, double lo, double hi, bool integer, double * out, char * err,
-                      size_t es) {
-    const cJSON * v = field(o, name);
-    if (!v) return 0;
-    double d = v->valuedouble;
-    if (!cJSON_IsNumber(v) || !(d >= lo && d <= hi) || (integer && d != (double)(long long)d))
-        return vlm_serve_fail(err, es, 400, "\"%s\" must be %s from %.15g to %.15g", name, integer ? "an integer" : "a number", lo, hi);
-    *out = d;
-    return 0;
-}
-
-// Message i's content into r->contents[i]: a string, or parts joined (texts by "\n", the image
-// as the marker).
-static int parse_content(struct chat_req * r, int32_t i, const cJSON * content, char * err, size_t es) {
-    struct sbuf b = { 0 };
-    int rc = 0, images = 0;
-    bool prev_text = false;
-    if (cJSON_IsString(content)) {
-        if (blank(content->valuestring)) return vlm_serve_fail(err, es, 400, "messages[%d]: empty text", i);
-        sb_add(&b, content->valuestring, strlen(content->valuestring));
-    } else if (cJSON_IsArray(content) && cJSON_GetArraySize(content) >= 1 && cJSON_GetArraySize(content) <= MAX_PARTS) {
-        int32_t k = 0;
-        for (const cJSON * p = content->child; p && !rc; p = p->next, k++) {
-            const cJSON * type = field(p, "type");
-            if (!cJSON_IsString(type)) {
-                rc = vlm_serve_fail(err, es, 400, "messages[%d].content[%d]: needs a \"type\" (text or image_url)", i, k);
-            } else if (!strcmp(type->valuestring, "text")) {
-                const cJSON * t = field(p, "text");
-                if (!cJSON_IsString(t) || blank(t->valuestring)) {
-                    rc = vlm_serve_fail(err, es, 400, "messages[%d].content[%d]: empty text", i, k);
-                } else {
-                    if (prev_text) sb_add(&b, "\n", 1);
-                    sb_add(&b, t->valuestring, strlen(t->valuestring));
-                    prev_text = true;
-                }
-            } else if (!strcmp(type->valuestring, "image_url")) {
-                const cJSON * u = field(p, "image_url");
-                if (cJSON_IsObject(u)) u = field(u, "url");
-                if (!cJSON_IsString(u) || !u->valuestring[0]) {
-                    rc = vlm_serve_fail(err, es, 400, "messages[%d].content[%d]: \"image_url\" needs a \"url\"", i, k);
-                } else if (r->image_url) {
-                    rc = vlm_serve_fail(err, es, 400, "messages[%d].content[%d]: one image per request", i, k);
-                } else {
-                    r->image_url = u->valuestring;
-                    images++;
-                    sb_add(&b, VLM_MEDIA_MARKER, strlen(VLM_MEDIA_MARKER));
-                    prev_text = false;
-                }
-            } else {
-                rc = vlm_serve_fail(err, es, 400, "messages[%d].content[%d]: type '%.40s' is not supported (text, image_url)", i, k,
-                          type->valuestring);
-            }
-        }
-    } else {
-        return vlm_serve_fail(err, es, 400, "messages[%d].content must be a string or an array of 1 to %d parts", i, MAX_PARTS);
-    }
-    if (!rc && b.oom) rc = vlm_serve_fail(err, es, 503, "out of memory");
-    if (rc) {
-        free(b.p);
-        return rc;
-    }
-    // the marker only where an image part is
-    int32_t markers = 0;
-    for (const char * m = strstr(b.p, VLM_MEDIA_MARKER); m; m = strstr(m + 1, VLM_MEDIA_MARKER)) markers++;
-    if (markers > images) {
-        free(b.p);
-        return vlm_serve_fail(err, es, 400, "messages[%d]: the text may not contain %s", i, VLM_MEDIA_MARKER);
-    }
-    r->contents[i] = b.p;
-    return 0;
-}
-
-static int parse_messages(struct chat_req * r, const cJSON * msgs, char * err, size_t es) {
-    int32_t n = cJSON_IsArray(msgs) ? cJSON_GetArraySize(msgs) : -1;
-    if (n < 1 || n > MAX_MESSAGES)
-        return vlm_serve_fail(err, es, 400, "\"messages\" must be an array of 1 to %d messages", MAX_MESSAGES);
-    const cJSON * m = msgs->child;
-    for (int32_t i = 0; i < n; i++, m = m->next) {
-        const cJSON * role = field(m, "role");
-        const char * rs = cJSON_IsString(role) ? role->valuestring : "";
-        if (!strcmp(rs, "developer")) rs = "system";   // newer OpenAI clients' name for it
-        if (strcmp(rs, "system") && strcmp(rs, "user") && strcmp(rs, "assistant"))
-            return vlm_serve_fail(err, es, 400, "messages[%d].role must be system, user or assistant%s%.40s%s", i,
-                        *rs ? " (not '" : "", rs, *rs ? "')" : "");
-        bool had_image = r->image_url != NULL;
-        int rc = parse_content(r, i, field(m, "content"), err, es);
-        r->n_msgs = i + 1;   // contents[0..i] are freed with r
-        if (rc) return rc;
-        if (!had_image && r->image_url && strcmp(rs, "user"))
-            return vlm_serve_fail(err, es, 400, "messages[%d]: the image goes in a user message", i);
-        r->msgs[i] = (struct vlm_chat_message){ rs, r->contents[i] };
-    }
-    if (strcmp(r->msgs[n - 1].role, "user") != 0)
-        return vlm_serve_fail(err, es, 400, "the last message must be the user's (the answer is the assistant's next turn)");
-    return 0;
-}
-
-static int parse_options(struct chat_req * r, const cJSON * o, char * err, size_t es) {
-    double d[7] = { 0, 1.0, 1.0, 0, 0, 0, 1 };   // max_tokens, temperature, top_p, top_k, min_p, seed, n
-    static const struct { const char * name; double lo, hi; bool integer; } f[7] = {
-        { "max_tokens", 1, 1 << 20, true }, { "temperature", 0, 2, false }, { "top_p", 0, 1, false },
-        { "top_k", 0, 1 << 20, true },      { "min_p", 0, 1, false },       { "seed", -9.007199254740992e15, 9.007199254740992e15, true },
-        { "n", 1, 1, true },
-    };
-    int rc = opt_number(o, "max_completion_tokens", 1, 1 << 20, true, &d[0], err, es);   // the newer name
-    for (int k = 0; !rc && k < 7; k++) rc = opt_number(o, f[k].name, f[k].lo, f[k].hi, f[k].integer, &d[k], err, es);
-    if (rc) return rc;
-    r->max_tokens = (int32_t)d[0];
-    r->sp = vlm_sampler_default_params();
-    r->sp.temperature = (float)d[1];
-    r->sp.top_p = (float)d[2];
-    r->sp.top_k = (int32_t)d[3];
-    r->sp.min_p = (float)d[4];
-    // no seed: a different one per request
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    r->sp.seed = field(o, "seed") ? (uint64_t)(int64_t)d[5] : vlm_serve_fnv1a64(&now, sizeof now);
-    const cJSON * v = field(o, "stream");
-    if (v && !cJSON_IsBool(v)) return vlm_serve_fail(err, es, 400, "\"stream\" must be true or false");
-    r->stream = cJSON_IsTrue(v);
-    const cJSON * so = field(o, "stream_options"), * iu = so ? field(so, "include_usage") : NULL;
-    if ((so && !cJSON_IsObject(so)) || (iu && !cJSON_IsBool(iu)))
-        return vlm_serve_fail(err, es, 400, "\"stream_options\" must be {\"include_usage\": true or false}");
-    r->include_usage = cJSON_IsTrue(iu);
-    v = field(o, "stop");
-    if (cJSON_IsString(v)) {
-        r->stop[r->n_stop++] = v->valuestring;
-    } else if (cJSON_IsArray(v) && cJSON_GetArraySize(v) <= MAX_STOP) {
-        for (const cJSON * s = v->child; s; s = s->next) {
-            if (!cJSON_IsString(s)) return vlm_serve_fail(err, es, 400, "\"stop\" must be a string or up to %d strings", MAX_STOP);
-            r->stop[r->n_stop++] = s->valuestring;
-        }
-    } else if (v) {
-        return vlm_serve_fail(err, es, 400, "\"stop\" must be a string or up to %d strings", MAX_STOP);
-    }
-    for (int32_t k = 0; k < r->n_stop; k++)
-        if (!r->stop[k][0]) return vlm_serve_fail(err, es, 400, "\"stop\" strings must not be empty");
-    return 0;
-}
-
-// The id of an uploaded image in an image URL ("vlm://image/ID" or the bare 16 hex digits); NULL if none.
-static const char * image_id(const char * url) {
-    if (!strncmp(url, IMAGE_SCHEME, strlen(IMAGE_SCHEME))) return url + strlen(IMAGE_SCHEME);
-    size_t n = strspn(url, "0123456789abcdef");
-    return n == 16 && !url[n] ? url : NULL;
-}
-
-static int parse_region(struct chat_req * r, const cJSON * o, char * err, size_t es) {
-    const cJSON * reg = field(o, "vlm_region");
-    if (!reg) return 0;
-    const cJSON * im = field(reg, "image");
-    if (!cJSON_IsObject(reg) || !cJSON_IsString(im) || !image_id(im->valuestring))
-        return vlm_serve_fail(err, es, 400, "\"vlm_region\" needs \"image\": the id of an image uploaded to /v1/images");
-    r->region_image = image_id(im->valuestring);
-    if (!field(reg, "points") && !field(reg, "box")) return vlm_serve_fail(err, es, 400, "\"vlm_region\" needs \"points\" and/or \"box\"");
-    int rc = vlm_serve_parse_prompt(reg, &r->region, err, es);
-    if (rc) return rc;
-    if (r->region.mask_input) return vlm_serve_fail(err, es, 400, "\"vlm_region\" takes \"points\" and \"box\", not \"mask_input\"");
-    if (!r->image_url) {   // the crop goes before the question
-        char ** last = &r->contents[r->n_msgs - 1];
-        size_t n = strlen(*last) + sizeof VLM_MEDIA_MARKER;
-        char * s = malloc(n);
-        if (!s) return vlm_serve_fail(err, es, 503, "out of memory");
-        snprintf(s, n, "%s%s", VLM_MEDIA_MARKER, *last);
-        free(*last);
-        *last = s;
-        r->msgs[r->n_msgs - 1].content = s;
-    }
-    return 0;
-}
-
-static void req_free(struct chat_req * r) {
-    if (!r) return;
-    for (int32_t i = 0; i < r->n_msgs; i++) free(r->contents[i]);
-    vlm_serve_request_free(&r->region);
-    cJSON_Delete(r->json);
+static void chat_request_free(struct vlm_serve_chat_request * r) {
+    vlm_serve_chat_request_free(r);
     free(r);
 }
 
-// Parses a request body; 0, or the HTTP status with a message in err. *out: free with req_free.
-static int req_parse(const char * body, size_t n, struct chat_req ** out, char * err, size_t es) {
-    struct chat_req * r = *out = calloc(1, sizeof *r);
-    if (!r) return vlm_serve_fail(err, es, 503, "out of memory");
-    const char * where = NULL;
-    r->json = n ? cJSON_ParseWithLengthOpts(body, n, &where, 0) : NULL;
-    if (!cJSON_IsObject(r->json)) {
-        if (!n) return vlm_serve_fail(err, es, 400, "empty request body: expected a JSON object");
-        if (!r->json && where && where >= body && where < body + n)
-            return vlm_serve_fail(err, es, 400, "bad JSON at byte %ld: expected a JSON object", (long)(where - body));
-        return vlm_serve_fail(err, es, 400, "bad JSON: expected a JSON object");
-    }
-    const cJSON * msgs = field(r->json, "messages");
-    if (!msgs) return vlm_serve_fail(err, es, 400, "no \"messages\"");
-    int rc = parse_messages(r, msgs, err, es);
-    if (!rc) rc = parse_options(r, r->json, err, es);
-    if (!rc) rc = parse_region(r, r->json, err, es);
-    return rc;
+// The request's sampler; without a seed, a new one per request.
+static enum vlm_status sampler_new(const struct vlm_serve_chat_request * r, struct vlm_sampler ** out) {
+    struct vlm_sampler_params sp = vlm_sampler_default_params();
+    sp.temperature = r->temperature;
+    sp.top_p = r->top_p;
+    sp.top_k = r->top_k;
+    sp.min_p = r->min_p;
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    sp.seed = r->has_seed ? (uint64_t)r->seed : vlm_serve_fnv1a64(&now, sizeof now);
+    return vlm_sampler_new(&sp, out);
 }
 
 // ---- images and regions ----------------------------------------------------------------------
@@ -339,7 +95,7 @@ static void image_release(struct vlm_serve_chat * sc, void * ref) {
 // The image the model sees: the request's image (decoded from a data URI into *own, or an
 // uploaded one, referenced in *ref), or with vlm_region the crop around SAM's best mask (in
 // *own; *region gets the mask as COCO RLE). *img NULL: a text-only request.
-static int resolve_image(struct vlm_serve_chat * sc, const struct chat_req * r, struct vlm_image * own,
+static int resolve_image(struct vlm_serve_chat * sc, const struct vlm_serve_chat_request * r, struct vlm_image * own,
                          const struct vlm_image ** img, void ** ref, cJSON ** region, char * err, size_t es) {
     struct vlm_sam_session * sam = NULL;
     *img = NULL;
@@ -388,7 +144,7 @@ static int resolve_image(struct vlm_serve_chat * sc, const struct chat_req * r, 
         return rc;
     }
     if (!r->image_url) return 0;
-    const char * id = image_id(r->image_url);
+    const char * id = vlm_serve_image_id(r->image_url);
     if (id) {
         if (!(*ref = sc->images.get(sc->images.user, id, img, &sam)))
             return vlm_serve_fail(err, es, 400, "unknown image id '%.64s' (POST it to /v1/images first)", id);
@@ -397,7 +153,7 @@ static int resolve_image(struct vlm_serve_chat * sc, const struct chat_req * r, 
     const char * comma = strchr(r->image_url, ',');
     if (strncmp(r->image_url, "data:", 5) != 0 || !comma || comma - r->image_url < 12 || strncmp(comma - 7, ";base64", 7))
         return vlm_serve_fail(err, es, 400, "image_url: give a data URI (data:image/...;base64,...) or an uploaded image "
-                                  "(" IMAGE_SCHEME "ID); URLs are not fetched");
+                                  "(" VLM_SERVE_IMAGE_SCHEME "ID); URLs are not fetched");
     size_t n = 0;
     uint8_t * bytes = vlm_serve_base64_decode(comma + 1, &n);
     if (!bytes) return vlm_serve_fail(err, es, 400, "image_url: bad base64");
@@ -463,12 +219,12 @@ static cJSON * response_json(const char * model, const char * id, long long crea
 struct chat_stream {
     pthread_mutex_t         mu;
     pthread_cond_t          cv;
-    struct sbuf             out;
+    struct vlm_serve_buf    out;
     size_t                  off;
     bool                    done, cancelled;
     int                     refs;   // the worker and the response
     struct vlm_serve_chat * sc;
-    struct chat_req *       r;
+    struct vlm_serve_chat_request *       r;
     struct vlm_sampler *    smp;
     char                    id[40], model[256];
     long long               created;
@@ -483,7 +239,7 @@ static void stream_unref(struct chat_stream * s) {
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);
     free(s->out.p);
-    req_free(s->r);
+    chat_request_free(s->r);
     vlm_sampler_free(s->smp);
     free(s);
 }
@@ -493,9 +249,9 @@ static bool stream_push(struct chat_stream * s, cJSON * o) {
     char * js = o ? cJSON_PrintUnformatted(o) : NULL;
     cJSON_Delete(o);
     pthread_mutex_lock(&s->mu);
-    sb_add(&s->out, "data: ", 6);
-    sb_add(&s->out, js ? js : "[DONE]", strlen(js ? js : "[DONE]"));
-    sb_add(&s->out, "\n\n", 2);
+    vlm_serve_buf_add(&s->out, "data: ", 6);
+    vlm_serve_buf_add(&s->out, js ? js : "[DONE]", strlen(js ? js : "[DONE]"));
+    vlm_serve_buf_add(&s->out, "\n\n", 2);
     bool ok = !s->cancelled && !s->out.oom;
     pthread_cond_signal(&s->cv);
     pthread_mutex_unlock(&s->mu);
@@ -528,7 +284,7 @@ static bool on_text(const char * text, size_t len, void * user) {
 
 static void * stream_worker(void * arg) {
     struct chat_stream * s = arg;
-    const struct chat_req * r = s->r;
+    const struct vlm_serve_chat_request * r = s->r;
     struct vlm_generate_params gp = { .max_tokens = r->max_tokens ? r->max_tokens : INT32_MAX, .stop = r->stop,
                                       .n_stop = r->n_stop, .on_text = on_text, .user = s };
     struct vlm_generation g;
@@ -581,13 +337,13 @@ static void stream_gone(void * cls) {
 }
 
 // Starts the stream of a prompted request (the model lock held; passed to the worker). Takes r and smp.
-static enum MHD_Result start_stream(struct vlm_serve_chat * sc, struct MHD_Connection * c, struct chat_req * r,
+static enum MHD_Result start_stream(struct vlm_serve_chat * sc, struct MHD_Connection * c, struct vlm_serve_chat_request * r,
                                     struct vlm_sampler * smp, const char * id, long long created, int32_t prompt_tokens,
                                     cJSON * region) {
     struct chat_stream * s = calloc(1, sizeof *s);
     if (!s) {
         model_release(sc);
-        req_free(r);
+        chat_request_free(r);
         vlm_sampler_free(smp);
         cJSON_Delete(region);
         return send_error(c, 503, "out of memory");
@@ -631,15 +387,16 @@ static enum MHD_Result start_stream(struct vlm_serve_chat * sc, struct MHD_Conne
 enum MHD_Result vlm_serve_chat_completions(struct vlm_serve_chat * sc, struct MHD_Connection * c, const char * body,
                                            size_t n) {
     char err[1024];
-    struct chat_req * r = NULL;
+    struct vlm_serve_chat_request * r = NULL;
     struct vlm_image own = { 0 };
     const struct vlm_image * img = NULL;
     void * ref = NULL;
     cJSON * region = NULL;
     struct vlm_sampler * smp = NULL;
-    int rc = req_parse(body, n, &r, err, sizeof err);
+    int rc = (r = malloc(sizeof *r)) ? vlm_serve_chat_parse(body, n, r, err, sizeof err)
+                                     : vlm_serve_fail(err, sizeof err, 503, "out of memory");
     if (!rc) rc = resolve_image(sc, r, &own, &img, &ref, &region, err, sizeof err);
-    if (!rc && vlm_sampler_new(&r->sp, &smp) != VLM_STATUS_OK) rc = vlm_serve_fail(err, sizeof err, 503, "%s", vlm_last_error());
+    if (!rc && sampler_new(r, &smp) != VLM_STATUS_OK) rc = vlm_serve_fail(err, sizeof err, 503, "%s", vlm_last_error());
     if (!rc && !model_acquire(sc))
         rc = vlm_serve_fail(err, sizeof err, 503, "the model is busy: no turn within %.0f s (--timeout), try again", sc->timeout_s);
     if (rc) goto fail;
@@ -678,7 +435,7 @@ enum MHD_Result vlm_serve_chat_completions(struct vlm_serve_chat * sc, struct MH
     cJSON_AddItemToObject(o, "usage", usage_json(prompt_tokens, g.n_ids));
     if (region) cJSON_AddItemToObject(o, "vlm_region", region);
     vlm_generation_free(&g);
-    req_free(r);
+    chat_request_free(r);
     vlm_sampler_free(smp);
     return send_json(c, 200, o);
 fail:
@@ -686,7 +443,7 @@ fail:
     vlm_image_free(&own);
     cJSON_Delete(region);
     vlm_sampler_free(smp);
-    req_free(r);
+    chat_request_free(r);
     return send_error(c, (unsigned)rc, err);
 }
 
