@@ -2,7 +2,7 @@
 // (SAM) with optional CLIP labels, on libmicrohttpd (one thread per connection).
 //
 // API (every error is {"error": "message"} with a 4xx / 5xx status):
-//   GET  /v1/health                      {"status": "ok", "model", "backend", "clip"}
+//   GET  /v1/health                      {"status": "ok", "model", "backend", "clip", "vlm"}
 //   POST /v1/images      raw image bytes {"id", "width", "height", "cached"}; id = FNV-1a 64 hex
 //                                        of the bytes, so re-posting an image reuses its embedding
 //   POST /v1/segment     {"image", "points": [[x, y, label]...], "box": [x0, y0, x1, y1],
@@ -13,6 +13,7 @@
 //   POST /v1/classify    {"image", "labels": [...], "template"}   (with --clip)
 //   POST /v1/label       {"image", "mask": base64 PNG, "top": k}  (with --clip) best concepts of
 //                        the object's cut-out (assets/concepts.txt)
+//   POST /v1/chat/completions, GET /v1/models   (with --vlm) OpenAI's format: apps/serve-chat.c
 //   GET  /, /app.js, ... the web page (assets/web)
 //
 // Concurrency: a model is used by one thread at a time, so every SAM call (encoder or
@@ -53,6 +54,7 @@ int vlm_cmd_serve(int argc, char ** argv) {
 #include <microhttpd.h>
 
 #include "clip.h"
+#include "serve-chat.h"
 #include "serve.h"
 
 #define RESULTS_MAX 64
@@ -82,6 +84,7 @@ struct serve_result {
 
 struct serve {
     struct vlm_model * sam, * clip;
+    struct vlm_serve_chat * chat;   // with --vlm
     const char *       sam_path, * clip_path;
     pthread_mutex_t    sam_mu, clip_mu, cache_mu, results_mu;
     size_t             max_body, cache_budget, cache_bytes;
@@ -206,6 +209,18 @@ static void cache_release(struct serve * sv, struct serve_image * e) {
     if (free_it) image_free(e);
 }
 
+// The cache lent to chat requests (struct vlm_serve_chat_images).
+static void * chat_image_get(void * user, const char * id, const struct vlm_image ** img, struct vlm_sam_session ** sam) {
+    struct serve_image * e = cache_get(user, id);
+    if (e) {
+        *img = &e->img;
+        *sam = e->sam;
+    }
+    return e;
+}
+
+static void chat_image_release(void * user, void * ref) { cache_release(user, ref); }
+
 // ---- results store ----------------------------------------------------------------------------
 
 static void results_put(struct serve * sv, uint64_t image_hash, const struct vlm_masks * m, char id_out[24]) {
@@ -300,10 +315,13 @@ static cJSON * mask_json(const uint8_t * m, int32_t w, int32_t h, double score) 
 static enum MHD_Result h_health(struct serve * sv, struct MHD_Connection * c) {
     cJSON * o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "status", "ok");
-    cJSON_AddStringToObject(o, "model", sv->sam_path);
-    cJSON_AddStringToObject(o, "backend", vlm_model_backend_name(sv->sam));
+    if (sv->sam) cJSON_AddStringToObject(o, "model", sv->sam_path);
+    else cJSON_AddNullToObject(o, "model");
+    cJSON_AddStringToObject(o, "backend", sv->sam ? vlm_model_backend_name(sv->sam) : vlm_serve_chat_backend(sv->chat));
     if (sv->clip) cJSON_AddStringToObject(o, "clip", sv->clip_path);
     else cJSON_AddNullToObject(o, "clip");
+    if (sv->chat) cJSON_AddStringToObject(o, "vlm", vlm_serve_chat_model_name(sv->chat));
+    else cJSON_AddNullToObject(o, "vlm");
     cJSON_AddStringToObject(o, "version", vlm_version());
     return send_json(c, 200, o);
 }
@@ -328,7 +346,7 @@ static enum MHD_Result h_images(struct serve * sv, struct MHD_Connection * c, st
             return send_error(c, strstr(msg, "over the limit") ? 413 : status_http(st), "%s", msg);
         }
         vlm_serve_body_free(cn);   // the pixels are decoded: drop the file early
-        st = vlm_sam_session_new(sv->sam, &n->sam);
+        st = sv->sam ? vlm_sam_session_new(sv->sam, &n->sam) : VLM_STATUS_OK;
         if (st != VLM_STATUS_OK) {
             image_free(n);
             return send_error(c, status_http(st), "%s", vlm_last_error());
@@ -339,12 +357,12 @@ static enum MHD_Result h_images(struct serve * sv, struct MHD_Connection * c, st
         pthread_mutex_lock(&sv->sam_mu);
         e = cache_get(sv, id);
         if (!e) {
-            st = vlm_sam_set_image(n->sam, &n->img);
+            st = n->sam ? vlm_sam_set_image(n->sam, &n->img) : VLM_STATUS_OK;
             if (st != VLM_STATUS_OK) {
                 snprintf(msg, sizeof msg, "%s", vlm_last_error());
             } else {
                 size_t esz = 0;
-                vlm_sam_session_get_tensor(n->sam, "image_embeddings", NULL, 0, &esz);
+                if (n->sam) vlm_sam_session_get_tensor(n->sam, "image_embeddings", NULL, 0, &esz);
                 n->bytes = esz + (size_t)n->img.width * n->img.height * 4 + sizeof *n;
                 pthread_mutex_lock(&sv->cache_mu);
                 n->refs = 1;
@@ -782,7 +800,9 @@ static enum MHD_Result on_request(void * cls, struct MHD_Connection * c, const c
     if (cn->too_big) return send_error(c, 413, "request body over the limit of %zu bytes (--max-body)", sv->max_body);
 
     enum vlm_serve_endpoint ep;
-    if ((rc = vlm_serve_route(url, method, sv->clip != NULL, &ep, err, sizeof err)))
+    unsigned models = (sv->sam ? VLM_SERVE_HAVE_SAM : 0) | (sv->clip ? VLM_SERVE_HAVE_CLIP : 0) |
+                      (sv->chat ? VLM_SERVE_HAVE_VLM : 0);
+    if ((rc = vlm_serve_route(url, method, models, &ep, err, sizeof err)))
         return send_error(c, (unsigned)rc, "%s", err);
     switch (ep) {
     case VLM_SERVE_HEALTH: return h_health(sv, c);
@@ -792,6 +812,8 @@ static enum MHD_Result on_request(void * cls, struct MHD_Connection * c, const c
     case VLM_SERVE_EMBED: return h_embed(sv, c, cn);
     case VLM_SERVE_CLASSIFY: return h_classify(sv, c, cn);
     case VLM_SERVE_LABEL: return h_label(sv, c, cn);
+    case VLM_SERVE_CHAT: return vlm_serve_chat_completions(sv->chat, c, cn->data, cn->n);
+    case VLM_SERVE_MODELS: return vlm_serve_chat_models(sv->chat, c);
     default: return h_static(sv, c, url);
     }
 }
@@ -812,22 +834,29 @@ static void on_completed(void * cls, struct MHD_Connection * c, void ** con_cls,
 
 static void usage(FILE * f) {
     fprintf(f,
-            "usage: vlm serve -m SAM_MODEL [--clip CLIP_MODEL] [--host 127.0.0.1] [--port 8080]\n"
+            "usage: vlm serve [-m SAM_MODEL] [--clip CLIP_MODEL] [--vlm TEXT.gguf --mmproj MMPROJ.gguf]\n"
+            "                 [--host 127.0.0.1] [--port 8080]\n"
             "                 [--max-body MB] [--cache-mb N] [--max-pixels N] [--timeout S] [--max-connections N]\n\n"
             "A local web page (open the printed URL) and JSON API for interactive segmentation:\n"
             "click points, drag boxes, segment everything, export masks, cut-outs and COCO JSON.\n"
-            "With --clip each object is labelled with its best concepts (assets/concepts.txt).\n\n"
+            "With --clip each object is labelled with its best concepts (assets/concepts.txt).\n"
+            "With --vlm the page answers questions about the image or a clicked object, and\n"
+            "POST /v1/chat/completions speaks OpenAI's chat API (base URL http://HOST:PORT/v1).\n\n"
             "  -m, --model FILE      SAM model (.safetensors file or folder)\n"
             "  --clip FILE           CLIP model: enables /v1/embed, /v1/classify and object labels\n"
+            "  --vlm FILE            SmolVLM text model (GGUF): enables /v1/chat/completions\n"
+            "  --mmproj FILE         its vision projector (GGUF), needed with --vlm\n"
             "  --host ADDR           address to listen on (default 127.0.0.1: this machine only)\n"
             "  --port N              TCP port (default 8080; 0 picks a free one)\n"
             "  --max-body MB         largest request body (default 32; larger ones get 413)\n"
             "  --cache-mb N          memory for cached image embeddings, LRU (default 1024)\n"
-            "  --timeout S           idle connection timeout in seconds (default 60)\n"
+            "  --timeout S           idle connection timeout, and the longest wait for the VLM, in\n"
+            "                        seconds (default 60)\n"
             "  --max-connections N   concurrent connections (default 256)\n"
             "  --backend cpu|vulkan|auto, --threads N\n" CLI_LIMITS_USAGE "\n"
             "API: GET /v1/health; POST /v1/images (raw bytes), /v1/segment, /v1/everything (JSON);\n"
-            "with --clip: POST /v1/embed, /v1/classify, /v1/label. Errors: {\"error\": \"...\"}.\n");
+            "with --clip: POST /v1/embed, /v1/classify, /v1/label. Errors: {\"error\": \"...\"}.\n"
+            "with --vlm: POST /v1/chat/completions, GET /v1/models (errors as OpenAI's: {\"error\": {\"message\"}}).\n");
 }
 
 static bool parse_num(const char * s, double lo, double hi, double * out) {
@@ -850,7 +879,7 @@ static bool find_web_dir(char * out, size_t n) {
 
 int vlm_cmd_serve(int argc, char ** argv) {
     struct vlm_model_params mp = vlm_model_default_params();
-    const char * model_path = NULL, * clip_path = NULL, * host = "127.0.0.1";
+    const char * model_path = NULL, * clip_path = NULL, * vlm_path = NULL, * mmproj_path = NULL, * host = "127.0.0.1";
     double port = 8080, max_body_mb = 32, cache_mb = 1024, timeout = 60, max_conn = 256;
     for (int i = 1; i < argc; i++) {
         const char * a = argv[i];
@@ -866,6 +895,8 @@ int vlm_cmd_serve(int argc, char ** argv) {
         const char * v = argv[++i];
         if (!strcmp(a, "-m") || !strcmp(a, "--model")) model_path = v;
         else if (!strcmp(a, "--clip")) clip_path = v;
+        else if (!strcmp(a, "--vlm")) vlm_path = v;
+        else if (!strcmp(a, "--mmproj")) mmproj_path = v;
         else if (!strcmp(a, "--host")) host = v;
         else if (!strcmp(a, "--port")) {
             if (!parse_num(v, 0, 65535, &port) || port != floor(port)) return cli_usage_error(CMD, "--port takes 0..65535, not '%s'", v);
@@ -881,7 +912,8 @@ int vlm_cmd_serve(int argc, char ** argv) {
             return cli_usage_error(CMD, "unknown option '%s'", a);
         }
     }
-    if (!model_path) return cli_usage_error(CMD, "no model given (-m SAM_MODEL)");
+    if (!model_path && !vlm_path) return cli_usage_error(CMD, "no model given (-m SAM_MODEL and/or --vlm TEXT.gguf)");
+    if (!vlm_path != !mmproj_path) return cli_usage_error(CMD, "--vlm and --mmproj go together");
 
     // resolve the address before loading models (a typo should fail fast)
     struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV };
@@ -914,8 +946,8 @@ int vlm_cmd_serve(int argc, char ** argv) {
         fprintf(stderr, "vlm serve: warning: the web page (assets/web/index.html) was not found; set VLM_ASSETS to the "
                         "assets folder. Serving the API only.\n");
 
-    if (!(sv->sam = cli_load_model(CMD, model_path, &mp))) goto done;
-    if (vlm_model_kind(sv->sam) != VLM_MODEL_SAM) {
+    if (model_path && !(sv->sam = cli_load_model(CMD, model_path, &mp))) goto done;
+    if (sv->sam && vlm_model_kind(sv->sam) != VLM_MODEL_SAM) {
         cli_fail(CMD, "%s: not a SAM model (-m needs Segment Anything weights)", model_path);
         goto done;
     }
@@ -926,6 +958,9 @@ int vlm_cmd_serve(int argc, char ** argv) {
             goto done;
         }
     }
+
+    struct vlm_serve_chat_images lend = { sv, chat_image_get, chat_image_release, &sv->sam_mu };
+    if (vlm_path && !(sv->chat = vlm_serve_chat_load(CMD, vlm_path, mmproj_path, &mp, timeout, &lend))) goto done;
 
     // signals: handled by sigwait in this thread; the server's threads inherit the mask
     sigset_t sigs;
@@ -956,8 +991,9 @@ int vlm_cmd_serve(int argc, char ** argv) {
     const union MHD_DaemonInfo * info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
     int bound = info ? info->port : (int)port;
     bool v6 = ai->ai_family == AF_INET6;
-    printf("vlm serve: http://%s%s%s:%d/  (SAM %s, backend %s%s%s)\n", v6 ? "[" : "", host, v6 ? "]" : "", bound, model_path,
-           vlm_model_backend_name(sv->sam), clip_path ? ", CLIP " : "", clip_path ? clip_path : "");
+    printf("vlm serve: http://%s%s%s:%d/  (SAM %s, backend %s%s%s%s%s)\n", v6 ? "[" : "", host, v6 ? "]" : "", bound,
+           model_path ? model_path : "none", sv->sam ? vlm_model_backend_name(sv->sam) : vlm_serve_chat_backend(sv->chat),
+           clip_path ? ", CLIP " : "", clip_path ? clip_path : "", vlm_path ? ", VLM " : "", vlm_path ? vlm_path : "");
     if (strcmp(host, "127.0.0.1") && strcmp(host, "localhost") && strcmp(host, "::1"))
         printf("vlm serve: warning: listening on %s — anyone who can reach this address can use the server\n", host);
     printf("vlm serve: press Ctrl-C to stop\n");
@@ -976,6 +1012,7 @@ done:
         image_free(e);
     }
     for (int i = 0; i < RESULTS_MAX; i++) free(sv->results[i].logits);
+    vlm_serve_chat_free(sv->chat);
     free(sv->concept_feats);
     free(sv->concept_names);
     free(sv->concepts_buf);

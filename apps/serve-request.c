@@ -11,9 +11,9 @@
 
 #include "core.h"
 #include "serve.h"
+#include "smolvlm.h"
 
-static int fail(char * err, size_t err_size, int status, const char * fmt, ...) __attribute__((format(printf, 4, 5)));
-static int fail(char * err, size_t err_size, int status, const char * fmt, ...) {
+int vlm_serve_fail(char * err, size_t err_size, int status, const char * fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(err, err_size, fmt, ap);
@@ -23,34 +23,41 @@ static int fail(char * err, size_t err_size, int status, const char * fmt, ...) 
 
 // ---- routing ----------------------------------------------------------------------------------
 
-int vlm_serve_route(const char * url, const char * method, bool have_clip, enum vlm_serve_endpoint * ep, char * err,
+int vlm_serve_route(const char * url, const char * method, unsigned models, enum vlm_serve_endpoint * ep, char * err,
                     size_t err_size) {
     bool get = !strcmp(method, "GET") || !strcmp(method, "HEAD"), post = !strcmp(method, "POST");
     if (strncmp(url, "/v1/", 4) != 0) {
-        if (!get) return fail(err, err_size, 405, "use GET for %.200s", url);
+        if (!get) return vlm_serve_fail(err, err_size, 405, "use GET for %.200s", url);
         *ep = VLM_SERVE_STATIC;
         return 0;
     }
-    const char * r = url + 4;
-    if (!strcmp(r, "health")) {
-        if (!get) return fail(err, err_size, 405, "use GET for %.200s", url);
-        *ep = VLM_SERVE_HEALTH;
-        return 0;
-    }
-    static const struct { const char * name; enum vlm_serve_endpoint ep; bool clip; } posts[] = {
-        { "images", VLM_SERVE_IMAGES, false }, { "segment", VLM_SERVE_SEGMENT, false },
-        { "everything", VLM_SERVE_EVERYTHING, false }, { "embed", VLM_SERVE_EMBED, true },
-        { "classify", VLM_SERVE_CLASSIFY, true }, { "label", VLM_SERVE_LABEL, true },
+    static const struct { const char * name; enum vlm_serve_endpoint ep; bool post; unsigned needs; } routes[] = {
+        { "health", VLM_SERVE_HEALTH, false, 0 },
+        { "images", VLM_SERVE_IMAGES, true, 0 },
+        { "segment", VLM_SERVE_SEGMENT, true, VLM_SERVE_HAVE_SAM },
+        { "everything", VLM_SERVE_EVERYTHING, true, VLM_SERVE_HAVE_SAM },
+        { "embed", VLM_SERVE_EMBED, true, VLM_SERVE_HAVE_CLIP },
+        { "classify", VLM_SERVE_CLASSIFY, true, VLM_SERVE_HAVE_CLIP },
+        { "label", VLM_SERVE_LABEL, true, VLM_SERVE_HAVE_CLIP },
+        { "chat/completions", VLM_SERVE_CHAT, true, VLM_SERVE_HAVE_VLM },
+        { "models", VLM_SERVE_MODELS, false, VLM_SERVE_HAVE_VLM },
     };
-    for (size_t i = 0; i < sizeof posts / sizeof *posts; i++) {
-        if (strcmp(r, posts[i].name) != 0) continue;
-        if (!post) return fail(err, err_size, 405, "use POST for %.200s", url);
-        if (posts[i].clip && !have_clip)
-            return fail(err, err_size, 404, "%.200s needs a CLIP model: start the server with --clip MODEL", url);
-        *ep = posts[i].ep;
+    const char * r = url + 4;
+    for (size_t i = 0; i < sizeof routes / sizeof *routes; i++) {
+        if (strcmp(r, routes[i].name) != 0) continue;
+        if (routes[i].post ? !post : !get)
+            return vlm_serve_fail(err, err_size, 405, "use %s for %.200s", routes[i].post ? "POST" : "GET", url);
+        unsigned lacks = routes[i].needs & ~models;
+        if (lacks)
+            return vlm_serve_fail(err, err_size, 404, "%.200s needs %s: start the server with %s", url,
+                        lacks == VLM_SERVE_HAVE_SAM ? "a SAM model" : lacks == VLM_SERVE_HAVE_CLIP ? "a CLIP model" : "a VLM",
+                        lacks == VLM_SERVE_HAVE_SAM    ? "-m SAM_MODEL"
+                        : lacks == VLM_SERVE_HAVE_CLIP ? "--clip MODEL"
+                                                       : "--vlm TEXT.gguf --mmproj MMPROJ.gguf");
+        *ep = routes[i].ep;
         return 0;
     }
-    return fail(err, err_size, 404, "unknown endpoint %.200s", url);
+    return vlm_serve_fail(err, err_size, 404, "unknown endpoint %.200s", url);
 }
 
 const char * vlm_serve_static_name(const char * url, const char ** type) {
@@ -82,7 +89,7 @@ int vlm_serve_body_begin(struct vlm_serve_body * b, const char * content_length,
     if (!vlm_add_size(max_body, drain, &cut)) cut = SIZE_MAX;
     if (n > max_body) b->too_big = true;
     if (n > cut)   // not worth reading: answer now (the connection closes)
-        return fail(err, err_size, 413, "request body of %llu bytes is over the limit of %zu (--max-body)", n, max_body);
+        return vlm_serve_fail(err, err_size, 413, "request body of %llu bytes is over the limit of %zu (--max-body)", n, max_body);
     return 0;
 }
 
@@ -98,13 +105,13 @@ int vlm_serve_body_add(struct vlm_serve_body * b, const char * data, size_t k, s
         size_t cut;
         if (!vlm_add_size(max_body, drain, &cut)) cut = SIZE_MAX;
         if (b->seen > cut)
-            return fail(err, err_size, 413, "request body over the limit of %zu bytes (--max-body)", max_body);
+            return vlm_serve_fail(err, err_size, 413, "request body over the limit of %zu bytes (--max-body)", max_body);
         return 0;
     }
     if (need + 1 > b->cap) {   // need <= max_body: no wrap
         size_t cap;
         char * p = vlm_grow_size(b->cap, need + 1, 65536, &cap) ? realloc(b->data, cap) : NULL;
-        if (!p) return fail(err, err_size, 503, "out of memory");
+        if (!p) return vlm_serve_fail(err, err_size, 503, "out of memory");
         b->data = p;
         b->cap = cap;
     }
@@ -121,6 +128,17 @@ void vlm_serve_body_free(struct vlm_serve_body * b) {
 }
 
 // ---- JSON bodies ---------------------------------------------------------------------------------
+
+// A request body as a JSON object (*out, also set when it is JSON but not an object).
+static int parse_json(const char * body, size_t n, cJSON ** out, char * err, size_t err_size) {
+    const char * where = NULL;   // the parse error's position (set by cJSON on failure; thread-safe)
+    cJSON * o = *out = body && n ? cJSON_ParseWithLengthOpts(body, n, &where, 0) : NULL;
+    if (cJSON_IsObject(o)) return 0;
+    if (!n) return vlm_serve_fail(err, err_size, 400, "empty request body: expected a JSON object");
+    if (!o && where && where >= body && where < body + n)
+        return vlm_serve_fail(err, err_size, 400, "bad JSON at byte %ld: expected a JSON object", (long)(where - body));
+    return vlm_serve_fail(err, err_size, 400, "bad JSON: expected a JSON object");
+}
 
 static bool json_number(const cJSON * v, double * out) {
     if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble)) return false;
@@ -140,7 +158,7 @@ static int opt_number(const cJSON * body, const char * name, double lo, double h
     if (!v) return 0;
     double d;
     if (!json_number(v, &d) || d < lo || d > hi || (integer && d != floor(d)))
-        return fail(err, err_size, 400, "\"%s\" must be %s from %g to %g", name, integer ? "an integer" : "a number", lo, hi);
+        return vlm_serve_fail(err, err_size, 400, "\"%s\" must be %s from %.15g to %.15g", name, integer ? "an integer" : "a number", lo, hi);
     *out = d;
     return 0;
 }
@@ -154,14 +172,14 @@ static int string_list(const cJSON * body, const char * name, const char *** out
     if (!v) return 0;
     int32_t k = cJSON_IsArray(v) ? cJSON_GetArraySize(v) : -1;
     if (k < 1 || k > VLM_SERVE_MAX_STRINGS)
-        return fail(err, err_size, 400, "\"%s\" must be an array of 1 to %d strings", name, VLM_SERVE_MAX_STRINGS);
+        return vlm_serve_fail(err, err_size, 400, "\"%s\" must be an array of 1 to %d strings", name, VLM_SERVE_MAX_STRINGS);
     const char ** s = calloc((size_t)k, sizeof *s);
-    if (!s) return fail(err, err_size, 503, "out of memory");
+    if (!s) return vlm_serve_fail(err, err_size, 503, "out of memory");
     int32_t i = 0;
     for (const cJSON * it = v->child; it && i < k; it = it->next, i++) {
         if (!cJSON_IsString(it) || !it->valuestring[0]) {
             free(s);
-            return fail(err, err_size, 400, "\"%s\"[%d] must be a non-empty string", name, i);
+            return vlm_serve_fail(err, err_size, 400, "\"%s\"[%d] must be a non-empty string", name, i);
         }
         s[i] = it->valuestring;
     }
@@ -173,18 +191,18 @@ static int string_list(const cJSON * body, const char * name, const char *** out
 static int parse_segment(const cJSON * body, struct vlm_serve_request * q, char * err, size_t err_size) {
     const cJSON * v = field(body, "points");
     if (v) {
-        if (!cJSON_IsArray(v)) return fail(err, err_size, 400, "\"points\" must be an array of [x, y, label]");
+        if (!cJSON_IsArray(v)) return vlm_serve_fail(err, err_size, 400, "\"points\" must be an array of [x, y, label]");
         const cJSON * p;
         cJSON_ArrayForEach(p, v) {
             int32_t k = cJSON_GetArraySize(p);
             double x, y, l = 1;
             if (!cJSON_IsArray(p) || (k != 2 && k != 3) || !json_number(cJSON_GetArrayItem(p, 0), &x) ||
                 !json_number(cJSON_GetArrayItem(p, 1), &y) || (k == 3 && !json_number(cJSON_GetArrayItem(p, 2), &l)))
-                return fail(err, err_size, 400, "point %d: expected [x, y, label] with numbers", q->n_points);
+                return vlm_serve_fail(err, err_size, 400, "point %d: expected [x, y, label] with numbers", q->n_points);
             if (l != 0 && l != 1)
-                return fail(err, err_size, 400, "point %d: label must be 1 (foreground) or 0 (background), not %g",
+                return vlm_serve_fail(err, err_size, 400, "point %d: label must be 1 (foreground) or 0 (background), not %g",
                             q->n_points, l);
-            if (q->n_points == VLM_SERVE_MAX_POINTS) return fail(err, err_size, 400, "at most %d points", VLM_SERVE_MAX_POINTS);
+            if (q->n_points == VLM_SERVE_MAX_POINTS) return vlm_serve_fail(err, err_size, 400, "at most %d points", VLM_SERVE_MAX_POINTS);
             q->points[q->n_points++] = (struct vlm_point){ (float)x, (float)y, (int32_t)l };
         }
     }
@@ -192,30 +210,30 @@ static int parse_segment(const cJSON * body, struct vlm_serve_request * q, char 
     if (v) {
         bool ok = cJSON_IsArray(v) && cJSON_GetArraySize(v) == 4;
         for (int k = 0; ok && k < 4; k++) ok = json_number(cJSON_GetArrayItem(v, k), &q->box[k]);
-        if (!ok) return fail(err, err_size, 400, "\"box\" must be [x0, y0, x1, y1] (numbers)");
+        if (!ok) return vlm_serve_fail(err, err_size, 400, "\"box\" must be [x0, y0, x1, y1] (numbers)");
         if (q->box[0] > q->box[2] || q->box[1] > q->box[3])
-            return fail(err, err_size, 400, "\"box\": needs x0 <= x1 and y0 <= y1");
+            return vlm_serve_fail(err, err_size, 400, "\"box\": needs x0 <= x1 and y0 <= y1");
         q->has_box = true;
     }
     v = field(body, "multimask");
     if (v) {
-        if (!cJSON_IsBool(v)) return fail(err, err_size, 400, "\"multimask\" must be true or false");
+        if (!cJSON_IsBool(v)) return vlm_serve_fail(err, err_size, 400, "\"multimask\" must be true or false");
         q->multimask = cJSON_IsTrue(v);
     }
     v = field(body, "mask_input");
     if (v) {
-        if (!cJSON_IsString(v)) return fail(err, err_size, 400, "\"mask_input\" must be the id of an earlier result");
+        if (!cJSON_IsString(v)) return vlm_serve_fail(err, err_size, 400, "\"mask_input\" must be the id of an earlier result");
         q->mask_input = v->valuestring;
         const cJSON * iv = field(body, "mask_index");
         double d;
         if (iv) {
             if (!json_number(iv, &d) || d < 0 || d > 16 || d != floor(d))
-                return fail(err, err_size, 400, "\"mask_index\" must be a mask number of that result");
+                return vlm_serve_fail(err, err_size, 400, "\"mask_index\" must be a mask number of that result");
             q->mask_index = (int32_t)d;
         }
     }
     if (!q->n_points && !q->has_box && !q->mask_input)
-        return fail(err, err_size, 400, "no prompt: give \"points\", \"box\" or \"mask_input\"");
+        return vlm_serve_fail(err, err_size, 400, "no prompt: give \"points\", \"box\" or \"mask_input\"");
     return 0;
 }
 
@@ -253,10 +271,10 @@ static int parse_everything(const cJSON * body, struct vlm_serve_request * q, ch
 static int parse_classify(const cJSON * body, struct vlm_serve_request * q, char * err, size_t err_size) {
     int rc = string_list(body, "labels", &q->texts, &q->n_texts, err, err_size);
     if (rc) return rc;
-    if (!q->n_texts) return fail(err, err_size, 400, "\"labels\" must be an array of 1 to %d strings", VLM_SERVE_MAX_STRINGS);
+    if (!q->n_texts) return vlm_serve_fail(err, err_size, 400, "\"labels\" must be an array of 1 to %d strings", VLM_SERVE_MAX_STRINGS);
     const cJSON * t = field(body, "template");
     if (t && (!cJSON_IsString(t) || !strstr(t->valuestring, "{}")))
-        return fail(err, err_size, 400, "\"template\" must be a string containing {}");
+        return vlm_serve_fail(err, err_size, 400, "\"template\" must be a string containing {}");
     q->template_ = t ? t->valuestring : NULL;
     return 0;
 }
@@ -268,7 +286,7 @@ static int parse_label(const cJSON * body, struct vlm_serve_request * q, char * 
     q->top = (int32_t)top;
     const cJSON * mv = cJSON_GetObjectItemCaseSensitive(body, "mask");
     if (!cJSON_IsString(mv) || !(q->mask_png = vlm_serve_base64_decode(mv->valuestring, &q->n_mask_png)))
-        return fail(err, err_size, 400, "\"mask\" must be a base64 PNG of the object's mask");
+        return vlm_serve_fail(err, err_size, 400, "\"mask\" must be a base64 PNG of the object's mask");
     return 0;
 }
 
@@ -280,22 +298,14 @@ int vlm_serve_parse_request(enum vlm_serve_endpoint ep, const char * body, size_
     q->mask_index = -1;
     q->top = 5;
     if (everything_defaults) q->everything = *everything_defaults;
-    const char * where = NULL;   // the parse error's position (set by cJSON on failure; thread-safe)
-    cJSON * o = body && n ? cJSON_ParseWithLengthOpts(body, n, &where, 0) : NULL;
-    if (!o || !cJSON_IsObject(o)) {
-        if (o) where = NULL;
-        cJSON_Delete(o);
-        if (!n) return fail(err, err_size, 400, "empty request body: expected a JSON object");
-        if (where && where >= body && where < body + n)
-            return fail(err, err_size, 400, "bad JSON at byte %ld: expected a JSON object", (long)(where - body));
-        return fail(err, err_size, 400, "bad JSON: expected a JSON object");
-    }
-    q->json = o;
+    int rc = parse_json(body, n, &q->json, err, err_size);
+    if (rc) return rc;
+    const cJSON * o = q->json;
     const cJSON * image = cJSON_GetObjectItemCaseSensitive(o, "image");
     // the image is optional for /v1/embed only (which then needs texts)
     if (!(ep == VLM_SERVE_EMBED && !image)) {
         if (!cJSON_IsString(image))
-            return fail(err, err_size, 400, "\"image\" must be the id string returned by POST /v1/images");
+            return vlm_serve_fail(err, err_size, 400, "\"image\" must be the id string returned by POST /v1/images");
         q->image = image->valuestring;
     }
     switch (ep) {
@@ -304,21 +314,27 @@ int vlm_serve_parse_request(enum vlm_serve_endpoint ep, const char * body, size_
     case VLM_SERVE_EMBED: {
         int rc = string_list(o, "texts", &q->texts, &q->n_texts, err, err_size);
         if (rc) return rc;
-        if (!q->image && !q->n_texts) return fail(err, err_size, 400, "give \"image\" (an id) and/or \"texts\" (strings)");
+        if (!q->image && !q->n_texts) return vlm_serve_fail(err, err_size, 400, "give \"image\" (an id) and/or \"texts\" (strings)");
         return 0;
     }
     case VLM_SERVE_CLASSIFY: return parse_classify(o, q, err, err_size);
     case VLM_SERVE_LABEL: return parse_label(o, q, err, err_size);
-    default: return fail(err, err_size, 500, "endpoint %d takes no JSON body", (int)ep);
+    default: return vlm_serve_fail(err, err_size, 500, "endpoint %d takes no JSON body", (int)ep);
     }
 }
 
 int vlm_serve_check_box(const struct vlm_serve_request * q, int32_t width, int32_t height, char * err, size_t err_size) {
     const double * b = q->box;
     if (q->has_box && (b[0] < 0 || b[1] < 0 || b[2] > width || b[3] > height))
-        return fail(err, err_size, 400, "\"box\" [%g, %g, %g, %g] is outside the %dx%d image", b[0], b[1], b[2], b[3],
+        return vlm_serve_fail(err, err_size, 400, "\"box\" [%g, %g, %g, %g] is outside the %dx%d image", b[0], b[1], b[2], b[3],
                     (int)width, (int)height);
     return 0;
+}
+
+int vlm_serve_parse_prompt(const cJSON * o, struct vlm_serve_request * q, char * err, size_t err_size) {
+    q->multimask = true;
+    q->mask_index = -1;
+    return parse_segment(o, q, err, err_size);
 }
 
 void vlm_serve_request_free(struct vlm_serve_request * q) {
@@ -327,4 +343,199 @@ void vlm_serve_request_free(struct vlm_serve_request * q) {
     free(q->texts);
     free(q->mask_png);
     memset(q, 0, sizeof *q);
+}
+
+// ---- POST /v1/chat/completions ---------------------------------------------------------------------
+
+// A client's string for an error message: at most out_size - 1 bytes, control bytes as '?'.
+static const char * printable(const char * s, char * out, size_t out_size) {
+    size_t i = 0;
+    for (; s[i] && i + 1 < out_size; i++) out[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
+    out[i] = 0;
+    return out;
+}
+
+static bool blank_text(const char * s) {
+    while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r') s++;
+    return !*s;
+}
+
+// ---- responses ------------------------------------------------------------------------------
+
+// Message i's content into r->contents[i]: a string, or parts joined (texts by "\n", the image
+// as the marker).
+static int parse_content(struct vlm_serve_chat_request * r, int32_t i, const cJSON * content, char * err, size_t es) {
+    struct vlm_serve_buf b = { 0 };
+    int rc = 0, images = 0;
+    bool prev_text = false;
+    if (cJSON_IsString(content)) {
+        if (blank_text(content->valuestring)) return vlm_serve_fail(err, es, 400, "messages[%d]: empty text", i);
+        vlm_serve_buf_add(&b, content->valuestring, strlen(content->valuestring));
+    } else if (cJSON_IsArray(content) && cJSON_GetArraySize(content) >= 1 && cJSON_GetArraySize(content) <= VLM_SERVE_CHAT_MAX_PARTS) {
+        int32_t k = 0;
+        for (const cJSON * p = content->child; p && !rc; p = p->next, k++) {
+            const cJSON * type = field(p, "type");
+            if (!cJSON_IsString(type)) {
+                rc = vlm_serve_fail(err, es, 400, "messages[%d].content[%d]: needs a \"type\" (text or image_url)", i, k);
+            } else if (!strcmp(type->valuestring, "text")) {
+                const cJSON * t = field(p, "text");
+                if (!cJSON_IsString(t) || blank_text(t->valuestring)) {
+                    rc = vlm_serve_fail(err, es, 400, "messages[%d].content[%d]: empty text", i, k);
+                } else {
+                    if (prev_text) vlm_serve_buf_add(&b, "\n", 1);
+                    vlm_serve_buf_add(&b, t->valuestring, strlen(t->valuestring));
+                    prev_text = true;
+                }
+            } else if (!strcmp(type->valuestring, "image_url")) {
+                const cJSON * u = field(p, "image_url");
+                if (cJSON_IsObject(u)) u = field(u, "url");
+                if (!cJSON_IsString(u) || !u->valuestring[0]) {
+                    rc = vlm_serve_fail(err, es, 400, "messages[%d].content[%d]: \"image_url\" needs a \"url\"", i, k);
+                } else if (r->image_url) {
+                    rc = vlm_serve_fail(err, es, 400, "messages[%d].content[%d]: one image per request", i, k);
+                } else {
+                    r->image_url = u->valuestring;
+                    images++;
+                    vlm_serve_buf_add(&b, VLM_MEDIA_MARKER, strlen(VLM_MEDIA_MARKER));
+                    prev_text = false;
+                }
+            } else {
+                char t[48];
+                rc = vlm_serve_fail(err, es, 400, "messages[%d].content[%d]: type '%s' is not supported (text, image_url)", i,
+                                    k, printable(type->valuestring, t, sizeof t));
+            }
+        }
+    } else {
+        return vlm_serve_fail(err, es, 400, "messages[%d].content must be a string or an array of 1 to %d parts", i, VLM_SERVE_CHAT_MAX_PARTS);
+    }
+    if (!rc && b.oom) rc = vlm_serve_fail(err, es, 503, "out of memory");
+    if (rc) {
+        free(b.p);
+        return rc;
+    }
+    // the marker only where an image part is
+    int32_t markers = 0;
+    for (const char * m = strstr(b.p, VLM_MEDIA_MARKER); m; m = strstr(m + 1, VLM_MEDIA_MARKER)) markers++;
+    if (markers > images) {
+        free(b.p);
+        return vlm_serve_fail(err, es, 400, "messages[%d]: the text may not contain %s", i, VLM_MEDIA_MARKER);
+    }
+    r->contents[i] = b.p;
+    return 0;
+}
+
+static int parse_messages(struct vlm_serve_chat_request * r, const cJSON * msgs, char * err, size_t es) {
+    int32_t n = cJSON_IsArray(msgs) ? cJSON_GetArraySize(msgs) : -1;
+    if (n < 1 || n > VLM_SERVE_CHAT_MAX_MESSAGES)
+        return vlm_serve_fail(err, es, 400, "\"messages\" must be an array of 1 to %d messages", VLM_SERVE_CHAT_MAX_MESSAGES);
+    const cJSON * m = msgs->child;
+    for (int32_t i = 0; i < n; i++, m = m->next) {
+        const cJSON * role = field(m, "role");
+        const char * rs = cJSON_IsString(role) ? role->valuestring : "";
+        if (!strcmp(rs, "developer")) rs = "system";   // newer OpenAI clients' name for it
+        char shown[48];
+        if (strcmp(rs, "system") && strcmp(rs, "user") && strcmp(rs, "assistant"))
+            return vlm_serve_fail(err, es, 400, "messages[%d].role must be system, user or assistant%s%s%s", i,
+                                  *rs ? " (not '" : "", printable(rs, shown, sizeof shown), *rs ? "')" : "");
+        bool had_image = r->image_url != NULL;
+        int rc = parse_content(r, i, field(m, "content"), err, es);
+        r->n_msgs = i + 1;   // contents[0..i] are freed with r
+        if (rc) return rc;
+        if (!had_image && r->image_url && strcmp(rs, "user"))
+            return vlm_serve_fail(err, es, 400, "messages[%d]: the image goes in a user message", i);
+        r->msgs[i] = (struct vlm_chat_message){ rs, r->contents[i] };
+    }
+    if (strcmp(r->msgs[n - 1].role, "user") != 0)
+        return vlm_serve_fail(err, es, 400, "the last message must be the user's (the answer is the assistant's next turn)");
+    return 0;
+}
+
+static int parse_options(struct vlm_serve_chat_request * r, const cJSON * o, char * err, size_t es) {
+    double d[7] = { 0, 1.0, 1.0, 0, 0, 0, 1 };   // max_tokens, temperature, top_p, top_k, min_p, seed, n
+    static const struct { const char * name; double lo, hi; bool integer; } f[7] = {
+        { "max_tokens", 1, 1 << 20, true }, { "temperature", 0, 2, false }, { "top_p", 0, 1, false },
+        { "top_k", 0, 1 << 20, true },      { "min_p", 0, 1, false },       { "seed", -9.007199254740992e15, 9.007199254740992e15, true },
+        { "n", 1, 1, true },
+    };
+    int rc = opt_number(o, "max_completion_tokens", 1, 1 << 20, true, &d[0], err, es);   // the newer name
+    for (int k = 0; !rc && k < 7; k++) rc = opt_number(o, f[k].name, f[k].lo, f[k].hi, f[k].integer, &d[k], err, es);
+    if (rc) return rc;
+    r->max_tokens = (int32_t)d[0];
+    r->temperature = (float)d[1];
+    r->top_p = (float)d[2];
+    r->top_k = (int32_t)d[3];
+    r->min_p = (float)d[4];
+    r->has_seed = field(o, "seed") != NULL;
+    r->seed = (int64_t)d[5];
+    const cJSON * v = field(o, "stream");
+    if (v && !cJSON_IsBool(v)) return vlm_serve_fail(err, es, 400, "\"stream\" must be true or false");
+    r->stream = cJSON_IsTrue(v);
+    const cJSON * so = field(o, "stream_options"), * iu = so ? field(so, "include_usage") : NULL;
+    if ((so && !cJSON_IsObject(so)) || (iu && !cJSON_IsBool(iu)))
+        return vlm_serve_fail(err, es, 400, "\"stream_options\" must be {\"include_usage\": true or false}");
+    r->include_usage = cJSON_IsTrue(iu);
+    v = field(o, "stop");
+    if (cJSON_IsString(v)) {
+        r->stop[r->n_stop++] = v->valuestring;
+    } else if (cJSON_IsArray(v) && cJSON_GetArraySize(v) <= VLM_SERVE_CHAT_MAX_STOP) {
+        for (const cJSON * s = v->child; s; s = s->next) {
+            if (!cJSON_IsString(s)) return vlm_serve_fail(err, es, 400, "\"stop\" must be a string or up to %d strings", VLM_SERVE_CHAT_MAX_STOP);
+            r->stop[r->n_stop++] = s->valuestring;
+        }
+    } else if (v) {
+        return vlm_serve_fail(err, es, 400, "\"stop\" must be a string or up to %d strings", VLM_SERVE_CHAT_MAX_STOP);
+    }
+    for (int32_t k = 0; k < r->n_stop; k++)
+        if (!r->stop[k][0]) return vlm_serve_fail(err, es, 400, "\"stop\" strings must not be empty");
+    return 0;
+}
+
+const char * vlm_serve_image_id(const char * url) {
+    if (!strncmp(url, VLM_SERVE_IMAGE_SCHEME, strlen(VLM_SERVE_IMAGE_SCHEME))) url += strlen(VLM_SERVE_IMAGE_SCHEME);
+    size_t n = strspn(url, "0123456789abcdef");
+    return n == 16 && !url[n] ? url : NULL;
+}
+
+static int parse_region(struct vlm_serve_chat_request * r, const cJSON * o, char * err, size_t es) {
+    const cJSON * reg = field(o, "vlm_region");
+    if (!reg) return 0;
+    const cJSON * im = field(reg, "image");
+    if (!cJSON_IsObject(reg) || !cJSON_IsString(im) || !vlm_serve_image_id(im->valuestring))
+        return vlm_serve_fail(err, es, 400, "\"vlm_region\" needs \"image\": the id of an image uploaded to /v1/images");
+    r->region_image = vlm_serve_image_id(im->valuestring);
+    if (!field(reg, "points") && !field(reg, "box")) return vlm_serve_fail(err, es, 400, "\"vlm_region\" needs \"points\" and/or \"box\"");
+    int rc = vlm_serve_parse_prompt(reg, &r->region, err, es);
+    if (rc) return rc;
+    if (r->region.mask_input) return vlm_serve_fail(err, es, 400, "\"vlm_region\" takes \"points\" and \"box\", not \"mask_input\"");
+    if (!r->image_url) {   // the crop goes before the question
+        char ** last = &r->contents[r->n_msgs - 1];
+        size_t n = strlen(*last) + sizeof VLM_MEDIA_MARKER;
+        char * s = malloc(n);
+        if (!s) return vlm_serve_fail(err, es, 503, "out of memory");
+        snprintf(s, n, "%s%s", VLM_MEDIA_MARKER, *last);
+        free(*last);
+        *last = s;
+        r->msgs[r->n_msgs - 1].content = s;
+    }
+    return 0;
+}
+
+void vlm_serve_chat_request_free(struct vlm_serve_chat_request * r) {
+    if (!r) return;
+    for (int32_t i = 0; i < r->n_msgs; i++) free(r->contents[i]);
+    vlm_serve_request_free(&r->region);
+    cJSON_Delete(r->json);
+    memset(r, 0, sizeof *r);
+}
+
+int vlm_serve_chat_parse(const char * body, size_t n, struct vlm_serve_chat_request * r, char * err, size_t es) {
+    memset(r, 0, sizeof *r);
+    int rc = parse_json(body, n, &r->json, err, es);
+    if (rc) return rc;
+    const cJSON * msgs = field(r->json, "messages");
+    if (!msgs) return vlm_serve_fail(err, es, 400, "no \"messages\"");
+    rc = parse_messages(r, msgs, err, es);
+    if (!rc) rc = parse_options(r, r->json, err, es);
+    if (!rc) rc = parse_region(r, r->json, err, es);
+    return rc;
 }

@@ -1,5 +1,5 @@
 // serve-util.c — helpers of `vlm serve`: base64, PNG encoding into memory (libpng with a
-// memory write callback), FNV-1a 64 content hashes and mask statistics.
+// memory write callback), FNV-1a 64 content hashes, a growing byte string.
 #include <png.h>
 #include <setjmp.h>
 #include <stdlib.h>
@@ -13,6 +13,27 @@ uint64_t vlm_serve_fnv1a64(const void * data, size_t n) {
     uint64_t h = 0xCBF29CE484222325ULL;
     for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 0x100000001B3ULL;
     return h;
+}
+
+void vlm_serve_buf_add(struct vlm_serve_buf * b, const char * s, size_t k) {
+    size_t need, cap;
+    if (b->oom) return;
+    if (!vlm_add_size(b->n, k, &need) || !vlm_add_size(need, 1, &need)) {
+        b->oom = true;
+        return;
+    }
+    if (need > b->cap) {
+        char * p = vlm_grow_size(b->cap, need, 256, &cap) ? realloc(b->p, cap) : NULL;
+        if (!p) {
+            b->oom = true;
+            return;
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->n, s, k);
+    b->n += k;
+    b->p[b->n] = 0;
 }
 
 static const char b64_alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";

@@ -31,6 +31,7 @@ struct vlm_vqa {
     // what the session holds: the last prompt (image rows of the current image)
     struct vlm_image_prompt     prompt;
     float *                     logits_last; // keep_tensors
+    double                      t0;          // when the last prompt began
     struct vlm_vqa_timings      timings;
     struct recent *             recent;      // [n_recent]
     int32_t                     n_recent;
@@ -222,41 +223,42 @@ static enum vlm_status decode_from(struct vlm_vqa * q, const struct vlm_image_pr
     int32_t row = 0;
     for (int32_t i = 0; i < start; i++) row += p->ids[i] < 0;
     struct vlm_image_prompt tail = { p->ids + start, p->n - start, p->n_image_rows - row };
-    return vlm_image_prompt_decode(q->session, &tail, q->embd + (size_t)row * vlm_smolvlm_embd_dim(q->vision),
-                                   vlm_smolvlm_embd_dim(q->vision));
+    const float * embd = q->embd ? q->embd + (size_t)row * vlm_smolvlm_embd_dim(q->vision) : NULL;
+    return vlm_image_prompt_decode(q->session, &tail, embd, vlm_smolvlm_embd_dim(q->vision));
 }
 
-enum vlm_status vlm_vqa_ask(struct vlm_vqa * q, const char * question, struct vlm_sampler * sampler,
-                            const struct vlm_generate_params * gen, struct vlm_generation * out) {
-    if (out) memset(out, 0, sizeof *out);
-    if (!q || !question || !sampler || !gen || !out) return vlm_error(VLM_STATUS_INVALID_ARG, "vlm_vqa_ask: NULL argument");
-    if (!q->image.data) return vlm_error(VLM_STATUS_INVALID_ARG, "no image set");
-    const char * c = question;
-    while (*c == ' ' || *c == '\t' || *c == '\n' || *c == '\r') c++;
-    if (!*c) return vlm_error(VLM_STATUS_INVALID_ARG, "the question is empty");
-    double t0 = now_ms();
-    q->timings.image_ms = 0.0;   // unless this question encodes the image
+// Positions of a formatted prompt: with the image when it holds the marker, else text only.
+static enum vlm_status build_prompt(struct vlm_vqa * q, const char * formatted, struct vlm_image_prompt * p) {
+    if (!strstr(formatted, VLM_MEDIA_MARKER)) {
+        memset(p, 0, sizeof *p);
+        return vlm_llm_tokenize(q->text, formatted, true, &p->ids, &p->n);
+    }
+    if (!q->image.data) return vlm_error(VLM_STATUS_INVALID_ARG, "the prompt has an image marker but no image is set");
     enum vlm_status st = encode(q);
-    if (st != VLM_STATUS_OK) return st;
-
-    // the user turn: the image marker, then the question; in the model's chat format
-    size_t len = strlen(question) + sizeof VLM_MEDIA_MARKER;
-    char * content = malloc(len), * formatted = NULL;
-    if (!content) return vlm_error(VLM_STATUS_OUT_OF_MEMORY, "out of memory");
-    snprintf(content, len, "%s%s", VLM_MEDIA_MARKER, question);
-    struct vlm_chat_message msg = { "user", content };
-    st = vlm_llm_chat_format(q->text, &msg, 1, true, &formatted);
-    free(content);
-    struct vlm_image_prompt p = { 0 };
     if (st == VLM_STATUS_OK)
-        st = vlm_idefics3_prompt(q->text, formatted, q->grid_x, q->grid_y, vlm_smolvlm_tokens_per_tile(q->vision), &p);
+        st = vlm_idefics3_prompt(q->text, formatted, q->grid_x, q->grid_y, vlm_smolvlm_tokens_per_tile(q->vision), p);
+    if (st == VLM_STATUS_OK && p->n_image_rows != q->n_rows)
+        st = vlm_error(VLM_STATUS_BAD_MODEL, "the prompt has %d image rows but the image %d", p->n_image_rows, q->n_rows);
+    return st;
+}
+
+static int32_t n_ctx_of(const struct vlm_vqa * q) {
+    return q->params.n_ctx > 0 ? q->params.n_ctx : vlm_llm_n_ctx_train(q->text);
+}
+
+enum vlm_status vlm_vqa_prompt(struct vlm_vqa * q, const struct vlm_chat_message * messages, int32_t n_messages) {
+    if (!q || !messages || n_messages < 1) return vlm_error(VLM_STATUS_INVALID_ARG, "vlm_vqa_prompt: no messages");
+    q->t0 = now_ms();
+    q->timings.image_ms = 0.0;   // unless this prompt encodes the image
+    char * formatted = NULL;
+    struct vlm_image_prompt p = { 0 };
+    enum vlm_status st = vlm_llm_chat_format(q->text, messages, n_messages, true, &formatted);
+    if (st == VLM_STATUS_OK) st = build_prompt(q, formatted, &p);
     free(formatted);
-    if (st == VLM_STATUS_OK && p.n_image_rows != q->n_rows)
-        st = vlm_error(VLM_STATUS_BAD_MODEL, "the prompt has %d image rows but the image %d", p.n_image_rows, q->n_rows);
-    const int32_t n_ctx = q->params.n_ctx > 0 ? q->params.n_ctx : vlm_llm_n_ctx_train(q->text);
+    const int32_t n_ctx = n_ctx_of(q);
     if (st == VLM_STATUS_OK && p.n >= n_ctx)
-        st = vlm_error(VLM_STATUS_INVALID_ARG, "the image prompt has %d positions, more than the context of %d: use "
-                       "fewer tiles (--max-tiles)", p.n, n_ctx);
+        st = vlm_error(VLM_STATUS_INVALID_ARG, "the prompt has %d positions, more than the context of %d%s", p.n, n_ctx,
+                       p.n_image_rows ? ": use fewer tiles (--max-tiles) or a shorter text" : "");
     if (st != VLM_STATUS_OK) {
         vlm_image_prompt_free(&p);
         return st;
@@ -286,12 +288,44 @@ enum vlm_status vlm_vqa_ask(struct vlm_vqa * q, const char * question, struct vl
         q->logits_last = l;
         memcpy(l, vlm_llm_logits(q->session), V * sizeof(float));
     }
-    // the first token is sampled from these logits: its time is the question's time so far
+    return VLM_STATUS_OK;
+}
+
+enum vlm_status vlm_vqa_generate(struct vlm_vqa * q, struct vlm_sampler * sampler, const struct vlm_generate_params * gen,
+                                 struct vlm_generation * out) {
+    if (out) memset(out, 0, sizeof *out);
+    if (!q || !sampler || !gen || !out) return vlm_error(VLM_STATUS_INVALID_ARG, "vlm_vqa_generate: NULL argument");
+    if (!q->prompt.ids || vlm_llm_n_past(q->session) != q->prompt.n)
+        return vlm_error(VLM_STATUS_INVALID_ARG, "vlm_vqa_generate: no prompt (call vlm_vqa_prompt first)");
+    // no further than the context: the answer then ends as at max_tokens
+    struct vlm_generate_params g = *gen;
+    const int32_t room = n_ctx_of(q) - q->prompt.n + 1;
+    if (g.max_tokens > room) g.max_tokens = room;
+    // the first token is sampled from the prompt's logits: its time is the question's time so far
     double t2 = now_ms();
-    q->timings.first_token_ms = t2 - t0;
-    st = vlm_llm_generate(q->session, sampler, gen, out);
+    q->timings.first_token_ms = t2 - q->t0;
+    enum vlm_status st = vlm_llm_generate(q->session, sampler, &g, out);
     q->timings.generate_ms = now_ms() - t2;
     return st;
+}
+
+enum vlm_status vlm_vqa_ask(struct vlm_vqa * q, const char * question, struct vlm_sampler * sampler,
+                            const struct vlm_generate_params * gen, struct vlm_generation * out) {
+    if (out) memset(out, 0, sizeof *out);
+    if (!q || !question || !sampler || !gen || !out) return vlm_error(VLM_STATUS_INVALID_ARG, "vlm_vqa_ask: NULL argument");
+    if (!q->image.data) return vlm_error(VLM_STATUS_INVALID_ARG, "no image set");
+    const char * c = question;
+    while (*c == ' ' || *c == '\t' || *c == '\n' || *c == '\r') c++;
+    if (!*c) return vlm_error(VLM_STATUS_INVALID_ARG, "the question is empty");
+    // the user turn: the image marker, then the question
+    size_t len = strlen(question) + sizeof VLM_MEDIA_MARKER;
+    char * content = malloc(len);
+    if (!content) return vlm_error(VLM_STATUS_OUT_OF_MEMORY, "out of memory");
+    snprintf(content, len, "%s%s", VLM_MEDIA_MARKER, question);
+    struct vlm_chat_message msg = { "user", content };
+    enum vlm_status st = vlm_vqa_prompt(q, &msg, 1);
+    free(content);
+    return st == VLM_STATUS_OK ? vlm_vqa_generate(q, sampler, gen, out) : st;
 }
 
 const struct vlm_vqa_timings * vlm_vqa_timings(const struct vlm_vqa * q) { return q ? &q->timings : NULL; }

@@ -36,9 +36,18 @@ enum vlm_status vlm_vqa_new(struct vlm_model * text_model, struct vlm_smolvlm_vi
 void            vlm_vqa_free(struct vlm_vqa * q);
 // Sets the image; encoding happens at the first question (or comes from the cache).
 enum vlm_status vlm_vqa_set_image(struct vlm_vqa * q, const struct vlm_image * image);
-// Answers a question (UTF-8, not empty) about the current image.
+// Answers a question (UTF-8, not empty) about the current image: vlm_vqa_prompt with one user
+// message (the image marker, then the question) and vlm_vqa_generate.
 enum vlm_status vlm_vqa_ask(struct vlm_vqa * q, const char * question, struct vlm_sampler * sampler,
                             const struct vlm_generate_params * gen, struct vlm_generation * out);
+// A conversation in the model's chat format (vlm_llm_chat_format, the assistant's turn opened):
+// VLM_MEDIA_MARKER, at most once in all contents, stands for the current image; without it the
+// prompt is text only. Decodes the prompt (reusing the KV state of the previous one's shared
+// prefix); a prompt that does not fit the context is VLM_STATUS_INVALID_ARG.
+enum vlm_status vlm_vqa_prompt(struct vlm_vqa * q, const struct vlm_chat_message * messages, int32_t n_messages);
+// Generates the answer to the last prompt; max_tokens is cut to what the context holds.
+enum vlm_status vlm_vqa_generate(struct vlm_vqa * q, struct vlm_sampler * sampler, const struct vlm_generate_params * gen,
+                                 struct vlm_generation * out);
 const struct vlm_vqa_timings * vlm_vqa_timings(const struct vlm_vqa * q);
 
 // With keep_tensors, after a question: the tiles, the image embeddings, the prompt and the

@@ -2,7 +2,8 @@
 // loopback port and runs tests/browser/serve.mjs BROWSER (node driving a headless browser
 // through tests/browser/scenario.mjs): open dog.jpg, click points (right / shift: background),
 // drag boxes, cycle masks, undo / redo with the keyboard, segment everything, the three
-// exports, each checked against the JSON API. The screenshot goes to the test's build folder
+// exports, each checked against the JSON API; with the smolvlm-tiny fixtures (--vlm) a question
+// about an object and one about the image, streamed. The screenshot goes to the test's build folder
 // (serve-BROWSER.png). argv[1]: chromium (default; Debian's /usr/bin/chromium or $CHROMIUM,
 // playwright-core) or firefox (test-serve-firefox; /usr/bin/firefox-esr or $FIREFOX,
 // puppeteer-core). Skipped (77) without node, the browser or its npm driver (`npm ci` at the
@@ -30,10 +31,12 @@ int main(int argc, char ** argv) {
     char path[4096];
     snprintf(path, sizeof path, "%s/node_modules/%s/package.json", src, driver);
     if (access(path, R_OK) != 0) SKIP("%s is not installed: run `npm ci` in %s", driver, src);
-    static char sam[1024], clip[1024], image[1024];
+    static char sam[1024], clip[1024], image[1024], text[1024], mmproj[1024];
     snprintf(sam, sizeof sam, "%s", test_fixture("sam-tiny"));
     snprintf(clip, sizeof clip, "%s", test_fixture("clip-tiny"));
     snprintf(image, sizeof image, "%s", test_fixture("images/dog.jpg"));
+    snprintf(text, sizeof text, "%s", test_fixture("smolvlm-tiny/smolvlm-tiny-f32.gguf"));
+    snprintf(mmproj, sizeof mmproj, "%s", test_fixture("smolvlm-tiny/mmproj-smolvlm-tiny-f32.gguf"));
     if (access(sam, R_OK) != 0) SKIP("fixture sam-tiny missing");
     snprintf(path, sizeof path, "'%s' serve --help > /dev/null 2>&1", cli);
     if (system(path) != 0) SKIP("vlm was built without libmicrohttpd (no `vlm serve`)");
@@ -42,7 +45,9 @@ int main(int argc, char ** argv) {
     if (!getcwd(cwd, sizeof cwd)) snprintf(cwd, sizeof cwd, ".");
     char log_path[2300];
     snprintf(log_path, sizeof log_path, "%s/serve-%s-server.log", cwd, browser);
-    const char * args[] = { "-m", sam, "--clip", clip, "--backend", "cpu", NULL };
+    const bool vlm = access(text, R_OK) == 0 && access(mmproj, R_OK) == 0;
+    if (!vlm) printf("smolvlm-tiny fixtures missing: the page is tested without a VLM\n");
+    const char * args[] = { "-m", sam, "--clip", clip, "--backend", "cpu", vlm ? "--vlm" : NULL, text, "--mmproj", mmproj, NULL };
     struct serve_proc sp = { 0 };
     if (!serve_start(cli, args, log_path, &sp)) {
         CHECK(0, "vlm serve did not start (log: %s)", log_path);

@@ -1,6 +1,7 @@
 // app.js — the page of `vlm serve`: open an image, click / drag prompts, see SAM's masks,
-// several objects, segment everything, CLIP labels, exports. Plain browser JavaScript:
-// no build step, no external code.
+// several objects, segment everything, CLIP labels, exports, and with a VLM questions about
+// the current object or the image, the answer streamed. Plain browser JavaScript: no build
+// step, no external code.
 'use strict';
 
 const PALETTE = [[30, 144, 255], [255, 99, 71], [50, 205, 50], [255, 215, 0], [186, 85, 211],
@@ -19,6 +20,9 @@ const app = {
   labels: new Map(),   // object key + mask index + prompt key -> concepts
   everythingParams: {},   // extra /v1/everything parameters (points_per_side, ...), from the console or tests
   everythingBusy: false,   // a segment-everything request is in flight
+  askParams: {},       // extra /v1/chat/completions parameters (temperature, max_tokens, ...), from the console or tests
+  asking: null,        // the AbortController of the question being answered
+  answers: [],         // [{question, objectKey, text, pieces, finish, region, error, done}]
   lastRequest: null, renders: 0, pending: 0,
 };
 window.vlmApp = app;   // for tests and the console
@@ -248,6 +252,101 @@ function labelsOf(o) {
   return c ? app.labels.get(o.key + '|' + promptKey(o) + '|' + c.i) : null;
 }
 
+// ---- questions (with a VLM: POST /v1/chat/completions, streamed) ---------------------------------
+// About the current object (the server segments its prompt with SAM and the model sees the
+// crop around the mask), else about the whole image.
+function askRequest(question) {
+  const o = currentObject();
+  const req = Object.assign({ model: app.health.vlm, max_tokens: 256 }, app.askParams, { stream: true });
+  if (o && !o.auto && (o.points.length || o.box) && app.health.model) {
+    req.messages = [{ role: 'user', content: question }];
+    req.vlm_region = { image: app.image.id, points: o.points };
+    if (o.box) req.vlm_region.box = o.box;
+  } else {
+    req.messages = [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'vlm://image/' + app.image.id } },
+                                              { type: 'text', text: question }] }];
+  }
+  return req;
+}
+
+// Posts a question; if the server forgot the image, uploads it again once. The response, or an Error.
+async function postQuestion(question, signal) {
+  for (let attempt = 0; ; attempt++) {
+    const r = await fetch('/v1/chat/completions', { method: 'POST', headers: { 'Content-Type': 'application/json' },
+                                                    body: JSON.stringify(askRequest(question)), signal });
+    if (r.ok) return r;
+    let j = null;
+    try { j = await r.json(); } catch (e) { /* not JSON */ }
+    const msg = (j && j.error && j.error.message) || ('HTTP ' + r.status);
+    if (attempt || r.status !== 400 || !/unknown image id/.test(msg) || !app.file) throw new Error(msg);
+    const u = await uploadImage(app.file);
+    hideProgress();
+    app.image.id = u.id;
+  }
+}
+
+// Reads the server-sent events of an answer into entry, showing the text as it comes.
+async function readAnswer(r, entry, el) {
+  const reader = r.body.getReader(), dec = new TextDecoder();
+  let buf = '';
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    buf += dec.decode(value, { stream: true });
+    let k;
+    while ((k = buf.indexOf('\n\n')) >= 0) {
+      const event = buf.slice(0, k);
+      buf = buf.slice(k + 2);
+      for (const line of event.split('\n')) {
+        if (!line.startsWith('data: ')) continue;
+        const d = line.slice(6);
+        if (d === '[DONE]') { entry.done = true; continue; }
+        const c = JSON.parse(d);
+        if (c.error) throw new Error(c.error.message);
+        if (c.vlm_region) entry.region = c.vlm_region;
+        const ch = c.choices && c.choices[0];
+        if (ch && ch.delta && ch.delta.content) { entry.text += ch.delta.content; entry.pieces++; el.textContent = entry.text; }
+        if (ch && ch.finish_reason) entry.finish = ch.finish_reason;
+      }
+    }
+  }
+}
+
+async function ask(question) {
+  question = question.trim();
+  if (!question || !app.image || !app.health || !app.health.vlm || app.asking) return;
+  const o = currentObject(), ctl = new AbortController();
+  const entry = { question, objectKey: o && !o.auto && (o.points.length || o.box) ? o.key : null, text: '', finish: null,
+                  region: null, error: null, done: false, pieces: 0 };
+  app.asking = ctl;
+  app.answers.push(entry);
+  const q = document.createElement('div'), a = document.createElement('div');
+  q.className = 'q';
+  q.textContent = (entry.objectKey ? `Object ${entry.objectKey}: ` : 'Image: ') + question;
+  a.className = 'a streaming';
+  $('answer').append(q, a);
+  updateAsk();
+  const t0 = performance.now();
+  try {
+    await readAnswer(await postQuestion(question, ctl.signal), entry, a);
+    setStatus(`answer in ${((performance.now() - t0) / 1000).toFixed(1)} s (${entry.finish || 'incomplete'})`);
+  } catch (e) {
+    entry.error = e.name === 'AbortError' ? 'stopped' : e.message;
+    if (e.name !== 'AbortError') { a.classList.add('error'); a.textContent = entry.text + ' [' + e.message + ']'; }
+  } finally {
+    a.classList.remove('streaming');
+    app.asking = null;
+    updateAsk();
+  }
+}
+
+function updateAsk() {
+  const can = !!(app.image && app.health && app.health.vlm);
+  $('ask-input').disabled = !can;
+  $('ask-send').disabled = !can;
+  $('ask-send').textContent = app.asking ? 'Stop' : 'Ask';
+}
+
 // ---- drawing --------------------------------------------------------------------------------------
 function render() {
   renderOverlay();
@@ -389,17 +488,23 @@ function renderObjects() {
 function updateButtons() {
   const has = !!app.image, o = currentObject(), c = o && chosenMask(o);
   $('new-object').disabled = !has;
-  $('everything').disabled = !has || app.everythingBusy;
+  $('everything').disabled = !has || app.everythingBusy || !(app.health && app.health.model);
   $('undo').disabled = !app.history.length;
   $('redo').disabled = !app.future.length;
   $('clear').disabled = !app.objects.length;
   $('export-mask').disabled = !c;
   $('export-cutout').disabled = !c;
   $('export-json').disabled = !app.objects.some((x) => chosenMask(x));
+  updateAsk();
 }
 
 // ---- actions --------------------------------------------------------------------------------------
+function haveSam() {
+  if (app.health && !app.health.model) setStatus('this server has no SAM model: questions are about the whole image');
+  return !!(app.health && app.health.model);
+}
 function addPoint(x, y, label) {
+  if (!haveSam()) return;
   pushHistory();
   const o = editableObject();
   o.points.push([x, y, label]);
@@ -407,6 +512,7 @@ function addPoint(x, y, label) {
   refreshAll();
 }
 function setBox(b) {
+  if (!haveSam()) return;
   pushHistory();
   const o = editableObject();
   o.box = b;
@@ -647,6 +753,7 @@ function setupKeys() {
     if (mod || e.altKey) return;
     if (k === 'escape' && drag) { drag = null; renderPrompts(); return; }
     if (k === 'o') { $('file').click(); return; }
+    if (k === 'a' && !$('ask').hidden) { e.preventDefault(); $('ask-input').focus(); return; }
     if (!app.image) return;
     if (k === 'tab' || k === 'm') { e.preventDefault(); cycleMask(e.shiftKey ? -1 : 1); }
     else if (k === '1' || k === '2' || k === '3') pickMask(Number(k) - 1);
@@ -680,13 +787,23 @@ function setup() {
   $('export-mask').onclick = exportMask;
   $('export-cutout').onclick = exportCutout;
   $('export-json').onclick = exportJson;
+  $('ask-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    if (app.asking) { app.asking.abort(); return; }
+    const input = $('ask-input');
+    if (input.value.trim()) { ask(input.value); input.value = ''; }
+  });
+  $('ask-input').addEventListener('keydown', (e) => { if (e.key === 'Escape') e.target.blur(); });   // back to the shortcuts
   window.addEventListener('resize', fitStage);
   setupMouse();
   setupKeys();
   fetch('/v1/health').then((r) => r.json()).then((h) => {
     app.health = h;
     const name = (p) => (p || '').replace(/\/+$/, '').split('/').pop();
-    $('server').textContent = `SAM ${name(h.model)} · ${h.backend}` + (h.clip ? ` · CLIP ${name(h.clip)}` : ' · no CLIP labels');
+    $('server').textContent = (h.model ? `SAM ${name(h.model)}` : 'no SAM') + ` · ${h.backend}` +
+                              (h.clip ? ` · CLIP ${name(h.clip)}` : ' · no CLIP labels') + (h.vlm ? ` · VLM ${h.vlm}` : '');
+    $('ask').hidden = !h.vlm;
+    updateButtons();
   }).catch(() => setStatus('cannot reach the server', true));
   updateButtons();
 }

@@ -5,7 +5,7 @@
 // Both run headless in a throwaway profile with every connection except to loopback sent to a
 // closed port (127.0.0.1:9), so the page cannot reach anything but the test's server.
 // launch(name, dir) -> { evaluate(fn, arg), waitFor(fn, arg, ms), setFile(sel, path), box(sel),
-//   clickOn(sel), click(x, y, {button, shift}), drag(a, b, beforeUp), key('Control+Shift+z'),
+//   clickOn(sel), click(x, y, {button, shift}), drag(a, b, beforeUp), key('Control+Shift+z'), type(text),
 //   download(action) -> {name, data}, screenshot(path), errors: [], close() }
 import { mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -44,6 +44,7 @@ function common(page) {
       await page.keyboard.press(keys[keys.length - 1]);
       for (const k of mods.reverse()) await page.keyboard.up(k);
     },
+    type: (text) => page.keyboard.type(text),
   };
 }
 

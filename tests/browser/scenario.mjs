@@ -10,7 +10,10 @@
 //   (button) with the default parameters and (E twice) via vlmApp.everythingParams with ones
 //   that give several masks on the test model: as many objects as the API returns, the overlay
 //   their union; the JSON export (one annotation per object: RLE equal to the API's mask, box,
-//   score); undo / redo of segment everything. Returns { passed, failed }.
+//   score); undo / redo of segment everything. With a VLM on the server: a question about the
+//   current object (A, typed, Enter) streams in, equal to the API's greedy answer for the same
+//   region, whose mask is the object's; then one about the whole image (a new, empty object).
+//   Returns { passed, failed }.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { alpha, channel, decodePng } from './png.mjs';
@@ -221,6 +224,42 @@ export async function run(b, { url, imagePath, outDir, name }) {
         `cut-out ${f.name}: ${cut.width}x${cut.height}x${cut.channels} (box ${cw}x${ch}), ${inside} of ${m.area} mask pixels, ` +
         `${badAlpha} with a wrong alpha, ${badColor} with another colour than the image`);
   console.log(`export cut-out: ${f.name}, ${cut.width}x${cut.height} RGBA, ${badAlpha} wrong alpha, ${badColor} wrong colour`);
+
+  // 9b. with a VLM: ask about the object (A focuses the box), then (Esc, N: a new, empty
+  // object) about the whole image; each answer streams in and equals the API's greedy one
+  if (await b.evaluate(() => !!(window.vlmApp.health && window.vlmApp.health.vlm))) {
+    await b.evaluate(() => { window.vlmApp.askParams = { temperature: 0, max_tokens: 24 }; });
+    const askPage = async (question) => {
+      const n = await b.evaluate(() => window.vlmApp.answers.length);
+      await b.key('a');
+      await b.type(question);
+      await b.key('Enter');
+      await b.waitFor((n) => window.vlmApp.answers.length > n && !window.vlmApp.asking, n, 120000);
+      await b.key('Escape');   // out of the question box: the shortcuts again
+      return b.evaluate(() => Object.assign({ shown: [...document.querySelectorAll('#answer .a')].pop().textContent },
+                                            window.vlmApp.answers[window.vlmApp.answers.length - 1]));
+    };
+    const apiAnswer = async (body) => (await post('/v1/chat/completions', Object.assign({ max_tokens: 24, temperature: 0 }, body)))
+      .choices[0].message.content;
+    let ans = await askPage('What is this?');
+    const region = { image: s.id, points: s.o.points };
+    if (s.o.box) region.box = s.o.box;
+    let want = await apiAnswer({ messages: [{ role: 'user', content: 'What is this?' }], vlm_region: region });
+    check(ans.done && !ans.error && ans.finish && ans.text.length > 0 && ans.text === want && ans.shown === ans.text &&
+          ans.objectKey === s.o.key && ans.pieces > 1,
+          `ask about the object: '${ans.text}' (${ans.pieces} pieces, ${ans.finish}, error ${ans.error}), the API '${want}'`);
+    const rbits = ans.region && ans.region.mask ? rleDecode(ans.region.mask.counts, W, H) : null;
+    const rd = rbits ? differ(rbits, m.bits) : -1;
+    check(rd === 0, `ask: the region's mask differs from the object's in ${rd} pixels`);
+    console.log(`ask (object ${ans.objectKey}): '${ans.text}' in ${ans.pieces} pieces, region mask vs object: ${rd} differ`);
+    await act(() => b.key('n'));
+    ans = await askPage('Describe the picture.');
+    want = await apiAnswer({ messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'vlm://image/' + s.id } },
+                                                                  { type: 'text', text: 'Describe the picture.' }] }] });
+    check(ans.done && !ans.error && ans.text === want && ans.objectKey === null && !ans.region,
+          `ask about the image: '${ans.text}', the API '${want}'`);
+    console.log(`ask (image): '${ans.text}'`);
+  }
 
   const shot = join(outDir, `serve-${name}.png`);
   await b.screenshot(shot);

@@ -1,6 +1,7 @@
 // fuzz-serve-request.c — libFuzzer target: the request side of `vlm serve` without a server or
 // a model (apps/serve-request.c): the JSON bodies of /v1/segment, /v1/everything, /v1/embed,
 // /v1/classify and /v1/label parsed into validated requests (with the base64 mask of /v1/label),
+// every body also as a /v1/chat/completions request (OpenAI's messages, options, vlm_region),
 // the box check against an image size, routing, static file names and the body size limit.
 // Input: byte 0 picks the endpoint, the method and the chunking; bytes 1-2 an image size and
 // the body limit; the rest is the body (and, NUL-terminated, the URL).
@@ -53,6 +54,30 @@ static void check_request(enum vlm_serve_endpoint ep, const struct vlm_serve_req
     }
 }
 
+// A parsed chat request: messages in the chat format's roles, the last the user's, the media
+// marker exactly where an image is, options in range.
+static void check_chat(const struct vlm_serve_chat_request * r) {
+    if (!r->json || r->n_msgs < 1 || r->n_msgs > VLM_SERVE_CHAT_MAX_MESSAGES) abort();
+    int markers = 0;
+    for (int32_t i = 0; i < r->n_msgs; i++) {
+        const char * role = r->msgs[i].role, * c = r->msgs[i].content;
+        if (!c || c != r->contents[i] || (strcmp(role, "system") && strcmp(role, "user") && strcmp(role, "assistant")))
+            abort();
+        for (const char * m = strstr(c, "<__media__>"); m; m = strstr(m + 1, "<__media__>")) markers++;
+        (void)vlm_fuzz_touch(c, strlen(c));
+    }
+    if (strcmp(r->msgs[r->n_msgs - 1].role, "user") || markers != (r->image_url || r->region_image ? 1 : 0)) abort();
+    if (r->max_tokens < 0 || r->max_tokens > (1 << 20) || !(r->temperature >= 0 && r->temperature <= 2) ||
+        !(r->top_p >= 0 && r->top_p <= 1) || !(r->min_p >= 0 && r->min_p <= 1) || r->top_k < 0)
+        abort();
+    if (r->n_stop < 0 || r->n_stop > VLM_SERVE_CHAT_MAX_STOP) abort();
+    for (int32_t i = 0; i < r->n_stop; i++)
+        if (!r->stop[i] || !r->stop[i][0]) abort();
+    if (r->region_image && (strlen(r->region_image) != 16 || (!r->region.n_points && !r->region.has_box) ||
+                            r->region.mask_input))
+        abort();
+}
+
 // A 4xx / 5xx status and a message; one line unless it quotes the URL (which HTTP keeps on one line).
 static void check_error(int rc, const char * err, bool one_line) {
     if (rc < 400 || rc > 599 || !err[0] || (one_line && strchr(err, '\n'))) abort();
@@ -91,6 +116,16 @@ int LLVMFuzzerTestOneInput(const uint8_t * data, size_t size) {
     }
     vlm_serve_request_free(&q);
 
+    // the body as a chat request
+    struct vlm_serve_chat_request * chat = malloc(sizeof *chat);
+    if (!chat) abort();
+    err[0] = 0;
+    rc = vlm_serve_chat_parse(body, size, chat, err, sizeof err);
+    if (rc) check_error(rc, err, true);
+    else check_chat(chat);
+    vlm_serve_chat_request_free(chat);
+    free(chat);
+
     // the body arriving in chunks under a size limit
     struct vlm_serve_body b;
     char cl[32];
@@ -115,9 +150,9 @@ int LLVMFuzzerTestOneInput(const uint8_t * data, size_t size) {
     url[size] = 0;
     enum vlm_serve_endpoint routed = VLM_SERVE_STATIC;
     err[0] = 0;
-    rc = vlm_serve_route(url, method, sel & 1, &routed, err, sizeof err);
+    rc = vlm_serve_route(url, method, sel & 7, &routed, err, sizeof err);
     if (rc) check_error(rc, err, false);
-    else if ((unsigned)routed > VLM_SERVE_LABEL) abort();
+    else if ((unsigned)routed > VLM_SERVE_MODELS) abort();
     const char * type = NULL, * name = vlm_serve_static_name(url, &type);
     if (name && (!type || name[0] == '.' || strchr(name, '/') || strlen(name) >= 64)) abort();
     free(url);

@@ -266,6 +266,22 @@ bodies = [
 for i, (sel, body) in enumerate(bodies):
     put("fuzz-serve-request", "body%02d" % i, req(sel, body))
     put("fuzz-serve-request", "body%02d-chunked" % i, req(sel + 5 * 4 * 3, body, 17, 2))   # small chunks, a small limit
+# chat requests (every body is parsed as one too)
+dog = '"image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}'
+chats = [
+    '{"model": "m", "messages": [{"role": "user", "content": "What is this?"}], "max_tokens": 8}',
+    '{"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": [{"type": "image_url", %s}, '
+    '{"type": "text", "text": "q"}]}, {"role": "assistant", "content": "a"}, {"role": "user", "content": "more?"}], '
+    '"stream": true, "stream_options": {"include_usage": true}, "stop": ["x", "yz"], "temperature": 0.5, "seed": -3}' % dog,
+    '{"messages": [{"role": "user", "content": "q"}], "vlm_region": {"image": "0123456789abcdef", "points": [[1, 2, 1]], '
+    '"box": [0, 0, 5, 5]}}',
+    '{"messages": [{"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "image_url", "image_url": '
+    '"vlm://image/0123456789abcdef"}]}], "vlm_region": {"image": "vlm://image/0123456789abcdef", "box": [1, 1, 2, 2]}}',
+    '{"messages": [{"role": "developer", "content": "<__media__>"}, {"role": "user", "content": "x"}], "n": 2}',
+    '{"messages": [{"role": "tool", "content": ""}], "max_tokens": 0}',
+]
+for i, body in enumerate(chats):
+    put("fuzz-serve-request", "chat%02d" % i, req(0, body))
 for i, url in enumerate(["/v1/segment", "/v1/health", "/v1/embed", "/v1/nope", "/", "/app.js", "/../../etc/passwd",
                          "/style.css", "/.hidden.html", "/a/b.png"]):
     put("fuzz-serve-request", "url%02d" % i, req(5 * (i % 4), url))
