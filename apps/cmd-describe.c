@@ -16,10 +16,7 @@
 #include "vqa-batch.h"
 
 #define DESCRIBE_PROMPT "Describe this image."
-// Tiles by default: with SmolVLM-256M a 512-pixel tile costs about 214 GFLOP in the vision
-// tower (1.5-3 s on a 2-core CPU), so one tile plus the overview keeps the first token within a
-// few seconds; llama.cpp's tiling (--max-tiles 0) makes 13 tiles of an 800x534 photo.
-#define DEFAULT_MAX_TILES 1
+
 
 static bool is_help(const char * a) { return !strcmp(a, "--help") || !strcmp(a, "-h"); }
 
@@ -85,7 +82,7 @@ static void usage(FILE * f, bool ask) {
             "  --save-tensors OUT.st    pixel_values, image_embd, prompt_ids (-1 at image rows), logits_last,\n"
             "                           generated_ids of the first answer\n"
             "  --backend cpu|vulkan|auto, --threads N, --max-pixels N, --max-header-bytes N\n",
-            ask ? "" : "  -p, --prompt TEXT        the instruction (default \"" DESCRIBE_PROMPT "\")\n", DEFAULT_MAX_TILES);
+            ask ? "" : "  -p, --prompt TEXT        the instruction (default \"" DESCRIBE_PROMPT "\")\n", VLM_VQA_DEFAULT_MAX_TILES);
 }
 
 static bool print_text(const char * text, size_t len, void * user) {
@@ -203,7 +200,7 @@ static int run(int argc, char ** argv, bool ask) {
     bool json = false;
     struct vlm_model_params mp = vlm_model_default_params();
     struct vlm_sampler_params sp = vlm_sampler_default_params();
-    struct vlm_vqa_params vp = { .tiling = { .max_tiles = DEFAULT_MAX_TILES } };
+    struct vlm_vqa_params vp = { .tiling = { .max_tiles = VLM_VQA_DEFAULT_MAX_TILES } };
     if (!questions) return cli_fail(cmd, "out of memory");
     int rc = 2;
     for (int i = 1; i < argc; i++) {

@@ -480,7 +480,8 @@ struct vlm_serve_chat * vlm_serve_chat_load(const char * cmd, const char * text_
         goto fail;
     }
     if (vlm_smolvlm_vision_load(mmproj_path, mp, &sc->vision) != VLM_STATUS_OK ||
-        vlm_vqa_new(sc->text, sc->vision, NULL, &sc->vqa) != VLM_STATUS_OK) {
+        vlm_vqa_new(sc->text, sc->vision, &(struct vlm_vqa_params){ .tiling = { .max_tiles = VLM_VQA_DEFAULT_MAX_TILES } },
+                    &sc->vqa) != VLM_STATUS_OK) {
         cli_fail(cmd, "%s", vlm_last_error());
         goto fail;
     }

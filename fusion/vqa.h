@@ -12,6 +12,12 @@
 #include "smolvlm-vision.h"
 #include "smolvlm.h"
 
+// Tiles by default in the commands and the server: with SmolVLM-256M a 512-pixel tile costs
+// about 214 GFLOP in the vision tower (1.5-3 s on a 2-core CPU), so one tile plus the overview
+// keeps a photo's first token within a few seconds; llama.cpp's tiling (max_tiles 0) makes 13
+// tiles of an 800x534 photo.
+#define VLM_VQA_DEFAULT_MAX_TILES 1
+
 struct vlm_vqa_params {
     struct vlm_smolvlm_tiling tiling;     // zeroed: llama.cpp's tiling
     int32_t                   n_ctx;      // 0: the text model's context
