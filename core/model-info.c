@@ -38,17 +38,18 @@ static int64_t numel_of(const struct vlm_file_tensor * t) {
 // Totals over a tensor list; hist counts per type name.
 struct info_stats {
     int64_t params;
-    double  mem_f32;
+    double  mem_f32;         // bytes once loaded (F32 copies, or as stored for GGUF)
+    bool    mem_as_stored;
     int32_t n;
     struct { const char * name; int32_t count; } hist[48];
     int32_t n_hist;
 };
 
-static void stats_add(struct info_stats * s, const struct vlm_file_tensor * t, const char * type_name, size_t elem) {
+// bytes: what the tensor takes in memory once loaded.
+static void stats_add(struct info_stats * s, const struct vlm_file_tensor * t, const char * type_name, double bytes) {
     int64_t n = numel_of(t);
     s->params += n;
     s->n++;
-    double bytes = (double)n * (double)elem;
     s->mem_f32 += (double)(((uint64_t)bytes + INFO_ALIGN - 1) / INFO_ALIGN * INFO_ALIGN);
     for (int32_t i = 0; i < s->n_hist; i++)
         if (strcmp(s->hist[i].name, type_name) == 0) { s->hist[i].count++; return; }
@@ -66,7 +67,8 @@ static void print_stats(FILE * f, const struct info_stats * s) {
     fprintf(f, "tensors:       %d (", s->n);
     for (int32_t i = 0; i < s->n_hist; i++) fprintf(f, "%s%s %d", i ? ", " : "", s->hist[i].name, s->hist[i].count);
     fprintf(f, ")\n");
-    fprintf(f, "memory (f32):  %s\n", m);
+    fprintf(f, "%s%s\n", s->mem_as_stored ? "memory:        " : "memory (f32):  ", m);
+    if (s->mem_as_stored) fprintf(f, "               (weights as stored, memory-mapped on the CPU)\n");
 }
 
 // ---- safetensors architectures ----
@@ -222,7 +224,8 @@ static enum vlm_status info_safetensors(const char * path, const char * config, 
         const struct vlm_file_tensor * t = &st->tensors[i];
         bool fl = t->dtype == VLM_DTYPE_F32 || t->dtype == VLM_DTYPE_F16 || t->dtype == VLM_DTYPE_BF16;
         static const char * const names[] = { "F32", "F16", "BF16", "I32", "U8" };
-        stats_add(&s, t, (unsigned)t->dtype < VLM_DTYPE_COUNT ? names[t->dtype] : "?", fl ? 4 : vlm_dtype_size(t->dtype));
+        stats_add(&s, t, (unsigned)t->dtype < VLM_DTYPE_COUNT ? names[t->dtype] : "?",
+                  (double)numel_of(t) * (double)(fl ? 4 : vlm_dtype_size(t->dtype)));
     }
     char arch[512], extra[512];
     detect_safetensors(st, arch, sizeof arch, extra, sizeof extra);
@@ -306,10 +309,10 @@ static enum vlm_status info_gguf(const char * path, FILE * f) {
     struct vlm_gguf * g = NULL;
     enum vlm_status status = vlm_gguf_open(path, &g);
     if (status != VLM_STATUS_OK) return status;
-    struct info_stats s = { 0 };
+    struct info_stats s = { .mem_as_stored = true };
     for (int32_t i = 0; i < vlm_gguf_n_tensors(g); i++) {
         const struct vlm_file_tensor * t = vlm_gguf_tensor(g, i);
-        stats_add(&s, t, vlm_gguf_type_name(t->gguf_type), 4);
+        stats_add(&s, t, vlm_gguf_type_name(t->gguf_type), (double)t->nbytes);
     }
     const char * arch = "?", * gname = NULL, * proj = NULL;
     vlm_gguf_get_str(g, "general.architecture", &arch);
