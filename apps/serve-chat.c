@@ -369,7 +369,6 @@ static enum MHD_Result start_stream(struct vlm_serve_chat * sc, struct MHD_Conne
     pthread_t tid;
     if (!resp || pthread_create(&tid, NULL, stream_worker, s) != 0) {
         model_release(sc);
-        s->done = true;
         if (resp) MHD_destroy_response(resp);   // calls stream_gone
         else stream_unref(s);
         stream_unref(s);
