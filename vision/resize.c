@@ -147,6 +147,7 @@ horizontal_row(const uint8_t * row, uint8_t * out, int32_t out_w, const int32_t 
 static void resample_horizontal(const uint8_t * src, int32_t in_w, int32_t ch, int32_t offset, int32_t n_rows,
                                 uint8_t * dst, int32_t out_w, const struct resample_coeffs * c) {
     const int parallel = (int64_t)n_rows * out_w * c->ksize * ch > (1 << 20);
+    (void)parallel;  // without OpenMP
 #pragma omp parallel for schedule(static) if (parallel)
     for (int32_t yy = 0; yy < n_rows; yy++) {
         const uint8_t * row = src + ((size_t)(yy + offset) * in_w) * ch;
@@ -169,6 +170,7 @@ static void resample_vertical(const uint8_t * src, int32_t w, int32_t ch, uint8_
                               const struct resample_coeffs * c) {
     const size_t row_len = (size_t)w * ch;
     const int    parallel = (int64_t)out_h * (int64_t)row_len * c->ksize > (1 << 20);
+    (void)parallel;  // without OpenMP
 #pragma omp parallel for schedule(static) if (parallel)
     for (int32_t yy = 0; yy < out_h; yy++) {
         const int32_t * k = &c->kk[(size_t)yy * c->ksize];
