@@ -217,7 +217,9 @@ AVX2_INLINE __m256 mul_sum_us8_pairs_float(const __m256i ax, const __m256i sy) {
             for (int r = 0; r < nr; r++) {                                                                          \
                 const struct vlm_block_q8_0 * y = (const struct vlm_block_q8_0 *)(a->p + r * a->stride) + ib;       \
                 const __m256i sy = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)y->qs), qx);                \
-                acc[r] = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(d, _mm256_set1_epi32(r)), MULSUM(ax, sy), acc[r]); \
+                const __m256  dr = nr == 1 ? _mm256_set1_ps(dx * a->d[ib * a->d_stride])                            \
+                                           : _mm256_permutevar8x32_ps(d, _mm256_set1_epi32(r));                     \
+                acc[r] = _mm256_fmadd_ps(dr, MULSUM(ax, sy), acc[r]);                                               \
             }                                                                                                       \
         }                                                                                                           \
         for (int r = 0; r < nr; r++) out[r * os] = hsum_float_8(acc[r]);                                            \
@@ -333,6 +335,36 @@ AVX2_INLINE void dot_half_rows_avx2(int64_t K, const void * vw, bool bf16, const
     }
 }
 
+// One activation row to Q8_0 as ggml's x86 build does it for its vec_dot (127 / amax as the
+// multiplier, round half to even: so the quantized activations are llama.cpp's), plus each
+// block's scale as a float in d[ib * d_stride].
+// ref: ggml/src/ggml-cpu/arch/x86/quants.c quantize_row_q8_0 (AVX2)
+AVX2 static void quantize_row_q8_0_avx2(const float * x, struct vlm_block_q8_0 * y, int64_t K, float * d,
+                                        int64_t d_stride) {
+    const __m256 sign_bit = _mm256_set1_ps(-0.0f);
+    const __m256i perm = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    for (int64_t ib = 0; ib < K / VLM_QK; ib++, x += VLM_QK) {
+        __m256 v0 = _mm256_loadu_ps(x), v1 = _mm256_loadu_ps(x + 8), v2 = _mm256_loadu_ps(x + 16), v3 = _mm256_loadu_ps(x + 24);
+        __m256 amax = _mm256_andnot_ps(sign_bit, v0);
+        amax = _mm256_max_ps(amax, _mm256_andnot_ps(sign_bit, v1));
+        amax = _mm256_max_ps(amax, _mm256_andnot_ps(sign_bit, v2));
+        amax = _mm256_max_ps(amax, _mm256_andnot_ps(sign_bit, v3));
+        __m128 max4 = _mm_max_ps(_mm256_extractf128_ps(amax, 1), _mm256_castps256_ps128(amax));
+        max4 = _mm_max_ps(max4, _mm_movehl_ps(max4, max4));
+        max4 = _mm_max_ss(max4, _mm_movehdup_ps(max4));
+        const float mx = _mm_cvtss_f32(max4);
+        y[ib].d = (uint16_t)_cvtss_sh(mx / 127.f, 0);
+        d[ib * d_stride] = _cvtsh_ss(y[ib].d);
+        const __m256 mul = _mm256_set1_ps(mx != 0.0f ? 127.f / mx : 0.0f);
+        __m256i i0 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v0, mul), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+        __m256i i1 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v1, mul), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+        __m256i i2 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v2, mul), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+        __m256i i3 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v3, mul), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+        i0 = _mm256_packs_epi16(_mm256_packs_epi32(i0, i1), _mm256_packs_epi32(i2, i3));   // bytes in lane order 0 4 1 5 2 6 3 7
+        _mm256_storeu_si256((__m256i *)y[ib].qs, _mm256_permutevar8x32_epi32(i0, perm));
+    }
+}
+
 #define TARGET_AVX2 "avx2,fma,f16c"
 #define TARGET_VNNI "avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512vnni"
 
@@ -422,32 +454,31 @@ static bool kernel_of(enum vlm_dtype wtype, struct kernel * k) {
     return true;
 }
 
-// Many rows (F16 / BF16 from GEMM_ROWS, block types from VLM_LINEAR_QUANT_GEMM_ROWS): GEMM_CHUNK
-// weight rows at a time widened to F32 in a per-thread buffer, then one single-threaded sgemm
-// per chunk.
+// Many rows (F16 / BF16 from GEMM_ROWS, block types from VLM_LINEAR_QUANT_GEMM_ROWS): each
+// thread takes an equal range of weight rows (a multiple of 8 wide, so that no thread idles
+// on a short last chunk) and widens it GEMM_CHUNK rows at a time to F32 in its own buffer,
+// each followed by a single-threaded sgemm.
 static bool linear_widen_gemm(struct vlm_ctx * x, int64_t M, int64_t N, int64_t K, const float * A, int64_t lda,
                               enum vlm_dtype wtype, const void * W, const float * bias, float * C) {
     int      nt = x->n_threads;
     size_t   w_row = vlm_dtype_nbytes(wtype, K);
-    int64_t  n_chunks = (N + GEMM_CHUNK - 1) / GEMM_CHUNK;
     float ** bufs = calloc((size_t)nt, sizeof *bufs);
     bool     ok = bufs != NULL;
     for (int t = 0; ok && t < nt; t++) ok = (bufs[t] = malloc((size_t)GEMM_CHUNK * (size_t)K * sizeof(float))) != NULL;
     if (ok) {
         void (*widen)(const void *, float *, int64_t) = vlm_dtype_traits(wtype)->to_f32;
-        #pragma omp parallel for num_threads(nt) schedule(static)
-        for (int64_t c = 0; c < n_chunks; c++) {
-            int      t = 0;
-#ifdef _OPENMP
-            t = omp_get_thread_num();
-#endif
-            int64_t  n0 = c * GEMM_CHUNK, nn = N - n0 < GEMM_CHUNK ? N - n0 : GEMM_CHUNK;
-            float *  wf = bufs[t];
-            widen((const char *)W + (size_t)n0 * w_row, wf, nn * K);   // [nn, K]
-            if (bias)
-                for (int64_t m = 0; m < M; m++) memcpy(C + m * N + n0, bias + n0, (size_t)nn * sizeof(float));
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)M, (int)nn, (int)K, 1.0f, A, (int)lda, wf, (int)K,
-                        bias ? 1.0f : 0.0f, C + n0, (int)N);
+        #pragma omp parallel for num_threads(nt) schedule(static, 1)
+        for (int t = 0; t < nt; t++) {
+            int64_t r0 = t == 0 ? 0 : (N * t / nt) & ~(int64_t)7, r1 = t == nt - 1 ? N : (N * (t + 1) / nt) & ~(int64_t)7;
+            float * wf = bufs[t];
+            for (int64_t n0 = r0; n0 < r1; n0 += GEMM_CHUNK) {
+                int64_t nn = r1 - n0 < GEMM_CHUNK ? r1 - n0 : GEMM_CHUNK;
+                widen((const char *)W + (size_t)n0 * w_row, wf, nn * K);   // [nn, K]
+                if (bias)
+                    for (int64_t m = 0; m < M; m++) memcpy(C + m * N + n0, bias + n0, (size_t)nn * sizeof(float));
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)M, (int)nn, (int)K, 1.0f, A, (int)lda, wf,
+                            (int)K, bias ? 1.0f : 0.0f, C + n0, (int)N);
+            }
         }
     } else {
         vlm_ctx_fail(x, VLM_STATUS_OUT_OF_MEMORY, "cpu: out of memory for linear buffers");
@@ -484,6 +515,12 @@ bool vlm_cpu_linear_stored(struct vlm_ctx * x, int64_t M, int64_t N, int64_t K, 
         }
         #pragma omp parallel for num_threads(nt) schedule(static) if (M * K > 16384)
         for (int64_t m = 0; m < M; m++) {
+#if defined(__x86_64__) || defined(__i386__)
+            if (ad && cpu_level() > 0) {
+                quantize_row_q8_0_avx2(A + m * lda, (struct vlm_block_q8_0 *)(aq + (size_t)m * a.stride), K, ad + m, M);
+                continue;
+            }
+#endif
             k.quantize(A + m * lda, aq + (size_t)m * a.stride, K);
             const struct vlm_block_q8_0 * blocks = (const void *)(aq + (size_t)m * a.stride);
             for (int64_t ib = 0; ad && ib < nb; ib++) ad[ib * M + m] = vlm_f16_to_f32(blocks[ib].d);
