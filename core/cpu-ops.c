@@ -223,25 +223,6 @@ done:
 
 // ---- elementwise -----------------------------------------------------------------------------
 
-static void op_binary(struct vlm_ctx * x, const struct vlm_op * op) {
-    struct v4 a = v4_of(&op->src[0]), b = v4_of(&op->src[1]), d = v4_of(&op->dst);
-    int       kind = op->i[0];
-    int64_t   rows = d.ne[0] * d.ne[1] * d.ne[2], n = d.ne[3], sa = a.st[3], sb = b.st[3];
-    #pragma omp parallel for num_threads(x->n_threads) schedule(static) if (rows * n > 32768)
-    for (int64_t r = 0; r < rows; r++) {
-        int64_t i2 = r % d.ne[2], i1 = (r / d.ne[2]) % d.ne[1], i0 = r / (d.ne[2] * d.ne[1]);
-        const float * pa = f32_row(&a, i0, i1, i2), * pb = f32_row(&b, i0, i1, i2);
-        float *       pd = (float *)d.p + r * n;
-        switch (kind) {
-            case VLM_BINARY_ADD: for (int64_t i = 0; i < n; i++) pd[i] = pa[i * sa] + pb[i * sb]; break;
-            case VLM_BINARY_SUB: for (int64_t i = 0; i < n; i++) pd[i] = pa[i * sa] - pb[i * sb]; break;
-            case VLM_BINARY_MUL: for (int64_t i = 0; i < n; i++) pd[i] = pa[i * sa] * pb[i * sb]; break;
-            case VLM_BINARY_DIV: for (int64_t i = 0; i < n; i++) pd[i] = pa[i * sa] / pb[i * sb]; break;
-            default: break;
-        }
-    }
-}
-
 static void op_scale(struct vlm_ctx * x, const struct vlm_op * op) {
     struct v4 a = v4_of(&op->src[0]), d = v4_of(&op->dst);
     float     s = op->f[0], c = op->f[1];
@@ -362,6 +343,35 @@ __attribute__((target("avx2,fma"))) static void gelu_erf_row_avx2(float * d, con
     for (; i < n; i++) d[i] = gelu_erf(a[i]);
 }
 
+// SiLU v * sigmoid(v) of a contiguous row, 8 lanes at a time; the sigmoid from e = exp(-|v|)
+// (never overflows): 1 / (1 + e) for v >= 0, e / (1 + e) below.
+__attribute__((target("avx2,fma"))) static void silu_row_avx2(float * d, const float * a, int64_t n) {
+    const __m256 sign = _mm256_set1_ps(-0.0f), one = _mm256_set1_ps(1.0f);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_loadu_ps(a + i);
+        __m256 e = exp256_nonpos(_mm256_or_ps(v, sign));   // exp(-|v|)
+        __m256 num = _mm256_blendv_ps(one, e, v);          // e where v < 0
+        _mm256_storeu_ps(d + i, _mm256_div_ps(_mm256_mul_ps(v, num), _mm256_add_ps(one, e)));
+    }
+    for (; i < n; i++) d[i] = a[i] / (1.0f + expf(-a[i]));
+}
+
+// d = a (+ - * /) b for contiguous rows of n.
+__attribute__((target("avx2,fma"))) static void binary_row_avx2(int kind, float * d, const float * a, const float * b,
+                                                                 int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 x = _mm256_loadu_ps(a + i), y = _mm256_loadu_ps(b + i);
+        __m256 r = kind == VLM_BINARY_ADD ? _mm256_add_ps(x, y) : kind == VLM_BINARY_SUB ? _mm256_sub_ps(x, y)
+                 : kind == VLM_BINARY_MUL ? _mm256_mul_ps(x, y) : _mm256_div_ps(x, y);
+        _mm256_storeu_ps(d + i, r);
+    }
+    for (; i < n; i++)
+        d[i] = kind == VLM_BINARY_ADD ? a[i] + b[i] : kind == VLM_BINARY_SUB ? a[i] - b[i]
+             : kind == VLM_BINARY_MUL ? a[i] * b[i] : a[i] / b[i];
+}
+
 static int g_use_avx2 = -1;   // -1: not checked yet; VLM_NO_AVX2=1 forces the plain C path
 
 static bool use_avx2(void) {
@@ -374,6 +384,31 @@ static bool use_avx2(void) {
 }
 #endif
 
+
+static void op_binary(struct vlm_ctx * x, const struct vlm_op * op) {
+    struct v4 a = v4_of(&op->src[0]), b = v4_of(&op->src[1]), d = v4_of(&op->dst);
+    int       kind = op->i[0];
+    int64_t   rows = d.ne[0] * d.ne[1] * d.ne[2], n = d.ne[3], sa = a.st[3], sb = b.st[3];
+    #pragma omp parallel for num_threads(x->n_threads) schedule(static) if (rows * n > 32768)
+    for (int64_t r = 0; r < rows; r++) {
+        int64_t i2 = r % d.ne[2], i1 = (r / d.ne[2]) % d.ne[1], i0 = r / (d.ne[2] * d.ne[1]);
+        const float * pa = f32_row(&a, i0, i1, i2), * pb = f32_row(&b, i0, i1, i2);
+        float *       pd = (float *)d.p + r * n;
+#ifdef VLM_HAVE_AVX2_PATH
+        if (sa == 1 && sb == 1 && use_avx2()) {
+            binary_row_avx2(kind, pd, pa, pb, n);
+            continue;
+        }
+#endif
+        switch (kind) {
+            case VLM_BINARY_ADD: for (int64_t i = 0; i < n; i++) pd[i] = pa[i * sa] + pb[i * sb]; break;
+            case VLM_BINARY_SUB: for (int64_t i = 0; i < n; i++) pd[i] = pa[i * sa] - pb[i * sb]; break;
+            case VLM_BINARY_MUL: for (int64_t i = 0; i < n; i++) pd[i] = pa[i * sa] * pb[i * sb]; break;
+            case VLM_BINARY_DIV: for (int64_t i = 0; i < n; i++) pd[i] = pa[i * sa] / pb[i * sb]; break;
+            default: break;
+        }
+    }
+}
 
 static void op_unary(struct vlm_ctx * x, const struct vlm_op * op) {
     struct v4 a = v4_of(&op->src[0]), d = v4_of(&op->dst);
@@ -399,7 +434,15 @@ static void op_unary(struct vlm_ctx * x, const struct vlm_op * op) {
             // ref: openai/CLIP clip/model.py QuickGELU: x * sigmoid(1.702 * x)
             case VLM_UNARY_QUICK_GELU: for (int64_t i = 0; i < n; i++) { float v = pa[i * sa]; pd[i] = v * sigmoidf(1.702f * v); } break;
             case VLM_UNARY_RELU:       for (int64_t i = 0; i < n; i++) { float v = pa[i * sa]; pd[i] = v > 0.0f ? v : 0.0f; } break;
-            case VLM_UNARY_SILU:       for (int64_t i = 0; i < n; i++) { float v = pa[i * sa]; pd[i] = v / (1.0f + expf(-v)); } break;
+            case VLM_UNARY_SILU:
+#ifdef VLM_HAVE_AVX2_PATH
+                if (sa == 1 && use_avx2()) {
+                    silu_row_avx2(pd, pa, n);
+                    break;
+                }
+#endif
+                for (int64_t i = 0; i < n; i++) { float v = pa[i * sa]; pd[i] = v / (1.0f + expf(-v)); }
+                break;
             case VLM_UNARY_SIGMOID:    for (int64_t i = 0; i < n; i++) pd[i] = sigmoidf(pa[i * sa]); break;
             default: break;
         }
@@ -595,7 +638,7 @@ static void op_attention(struct vlm_ctx * x, const struct vlm_op * op) {
 
     #pragma omp parallel num_threads(nt)
     {
-        float * S = malloc((size_t)RB * (size_t)Tk * sizeof(float));
+        float * S = malloc((size_t)(Tq < RB ? Tq : RB) * (size_t)Tk * sizeof(float));
         if (!S) {
             #pragma omp atomic write
             oom = true;
@@ -608,11 +651,13 @@ static void op_attention(struct vlm_ctx * x, const struct vlm_op * op) {
             const float * qp = Q + b * qs0 + h * qs1 + q0 * ldq;
             const float * kp = Kp + b * ks0 + (h / group) * ks1;
             const float * vp = V + b * vs0 + (h / group) * vs1;
-            // [rb, Tk] = scale * q[rb, D] @ k[Tk, D]^T
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rb, (int)Tk, (int)D, scale, qp, (int)ldq, kp,
-                        (int)ldk, 0.0f, S, (int)Tk);
+            // causal: keys after the block's last query are masked for all of its rows
+            const int64_t tk = causal && !has_rel && pos0 + q0 + rb < Tk ? pos0 + q0 + rb : Tk;
+            // [rb, tk] = scale * q[rb, D] @ k[tk, D]^T
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rb, (int)tk, (int)D, scale, qp, (int)ldq, kp,
+                        (int)ldk, 0.0f, S, (int)tk);
             for (int64_t r = 0; r < rb; r++) {
-                float * s  = S + r * Tk;
+                float * s  = S + r * tk;
                 int64_t qi = q0 + r;
                 if (has_rel) {
                     // attn[q, i * kw + j] + rel_h[q, i] + rel_w[q, j]
@@ -635,16 +680,16 @@ static void op_attention(struct vlm_ctx * x, const struct vlm_op * op) {
                 if (has_mask) {
                     const float * pm = M + b * mask->stride[0] + h * mask->stride[1] + qi * mask->stride[2];
                     int64_t sm = mask->stride[3];
-                    if (sm == 1) for (int64_t j = 0; j < Tk; j++) s[j] += pm[j];
-                    else         for (int64_t j = 0; j < Tk; j++) s[j] += pm[j * sm];
+                    if (sm == 1) for (int64_t j = 0; j < tk; j++) s[j] += pm[j];
+                    else         for (int64_t j = 0; j < tk; j++) s[j] += pm[j * sm];
                 }
                 if (causal)
-                    for (int64_t j = pos0 + qi + 1; j < Tk; j++) s[j] = -INFINITY;
-                softmax_row(s, Tk);
+                    for (int64_t j = pos0 + qi + 1; j < tk; j++) s[j] = -INFINITY;
+                softmax_row(s, tk);
             }
-            // out[rb, Dv] = p[rb, Tk] @ v[Tk, Dv]
+            // out[rb, Dv] = p[rb, tk] @ v[tk, Dv]
             float * op_ = O + ((b * H + h) * Tq + q0) * Dv;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rb, (int)Dv, (int)Tk, 1.0f, S, (int)Tk, vp,
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rb, (int)Dv, (int)tk, 1.0f, S, (int)tk, vp,
                         (int)ldv, 0.0f, op_, (int)Dv);
         }
         free(S);
@@ -1007,11 +1052,13 @@ static void op_rope(struct vlm_ctx * x, const struct vlm_op * op) {
     int32_t   pos0 = op->i[0];
     bool      neox = op->i[1] == VLM_ROPE_NEOX;
     float     theta = op->f[0];
-    float *   cs = xmalloc(x, (size_t)(T * half) * 2 * sizeof(float), "rope tables");
+    float *   cs = xmalloc(x, (size_t)(T * half * 2 + half) * sizeof(float), "rope tables");   // [T, half, cos/sin], inv_freq
     if (!cs) return;
+    float *   inv_freq = cs + T * half * 2;
+    for (int64_t i = 0; i < half; i++) inv_freq[i] = 1.0f / powf(theta, (float)(2 * i) / (float)D);
     for (int64_t t = 0; t < T; t++)
         for (int64_t i = 0; i < half; i++) {
-            float inv = 1.0f / powf(theta, (float)(2 * i) / (float)D);
+            float inv = inv_freq[i];
             float ang = (float)(pos0 + t) * inv;
             cs[(t * half + i) * 2]     = cosf(ang);
             cs[(t * half + i) * 2 + 1] = sinf(ang);
