@@ -23,7 +23,7 @@
 
 #define CHUNK_ROWS  16   // weight rows per work item
 #define GEMM_ROWS   8    // F16 / BF16 with at least this many activation rows: widen + sgemm
-#define GEMM_CHUNK  64   // weight rows widened per sgemm
+#define GEMM_CHUNK  128   // weight rows widened per sgemm
 
 // Activation rows as a kernel reads them: row r at p + r * stride; for Q8_0 rows also the
 // block scales as floats, block ib of row r at d[ib * d_stride + r] (so that four rows' scales
@@ -365,6 +365,35 @@ AVX2 static void quantize_row_q8_0_avx2(const float * x, struct vlm_block_q8_0 *
     }
 }
 
+// Weight rows widened to F32 for sgemm (n values): F16 / BF16 eight at a time, Q8_0 a block
+// (32) at a time; exact, as dtype.c's plain C widening.
+AVX2 static void widen_f16_avx2(const void * src, float * dst, int64_t n) {
+    const uint16_t * h = src;
+    int64_t          i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(h + i))));
+    for (; i < n; i++) dst[i] = _cvtsh_ss(h[i]);
+}
+
+AVX2 static void widen_bf16_avx2(const void * src, float * dst, int64_t n) {
+    const uint16_t * h = src;
+    int64_t          i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(dst + i, _mm256_castsi256_ps(_mm256_slli_epi32(
+                                      _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(h + i))), 16)));
+    for (; i < n; i++) dst[i] = vlm_bf16_to_f32(h[i]);
+}
+
+AVX2 static void widen_q8_0_avx2(const void * src, float * dst, int64_t n) {
+    const struct vlm_block_q8_0 * x = src;
+    for (int64_t ib = 0; ib < n / VLM_QK; ib++, dst += VLM_QK) {
+        const __m256 d = _mm256_set1_ps(_cvtsh_ss(x[ib].d));
+        for (int j = 0; j < VLM_QK; j += 8) {
+            const __m256i q = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(x[ib].qs + j)));
+            _mm256_storeu_ps(dst + j, _mm256_mul_ps(_mm256_cvtepi32_ps(q), d));
+        }
+    }
+}
+
 #define TARGET_AVX2 "avx2,fma,f16c"
 #define TARGET_VNNI "avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512vnni"
 
@@ -467,6 +496,11 @@ static bool linear_widen_gemm(struct vlm_ctx * x, int64_t M, int64_t N, int64_t 
     for (int t = 0; ok && t < nt; t++) ok = (bufs[t] = malloc((size_t)GEMM_CHUNK * (size_t)K * sizeof(float))) != NULL;
     if (ok) {
         void (*widen)(const void *, float *, int64_t) = vlm_dtype_traits(wtype)->to_f32;
+#if defined(__x86_64__) || defined(__i386__)
+        if (cpu_level() > 0)
+            widen = wtype == VLM_DTYPE_F16 ? widen_f16_avx2 : wtype == VLM_DTYPE_BF16 ? widen_bf16_avx2
+                  : wtype == VLM_DTYPE_Q8_0 ? widen_q8_0_avx2 : widen;
+#endif
         #pragma omp parallel for num_threads(nt) schedule(static, 1)
         for (int t = 0; t < nt; t++) {
             int64_t r0 = t == 0 ? 0 : (N * t / nt) & ~(int64_t)7, r1 = t == nt - 1 ? N : (N * (t + 1) / nt) & ~(int64_t)7;
