@@ -357,6 +357,24 @@ __attribute__((target("avx2,fma"))) static void silu_row_avx2(float * d, const f
     for (; i < n; i++) d[i] = a[i] / (1.0f + expf(-a[i]));
 }
 
+// GELU (tanh form) of a contiguous row, 8 lanes at a time: tanh(u) = sign(u) (1 - e) / (1 + e)
+// with e = exp(-2 |u|) <= 1 (never overflows).
+// ref: torch.nn.functional.gelu(approximate='tanh')
+__attribute__((target("avx2,fma"))) static void gelu_tanh_row_avx2(float * d, const float * a, int64_t n) {
+    const __m256 sign = _mm256_set1_ps(-0.0f), one = _mm256_set1_ps(1.0f), half = _mm256_set1_ps(0.5f);
+    const __m256 k = _mm256_set1_ps(0.7978845608028654f), c = _mm256_set1_ps(0.044715f);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v  = _mm256_loadu_ps(a + i);
+        __m256 u  = _mm256_mul_ps(k, _mm256_fmadd_ps(_mm256_mul_ps(c, v), _mm256_mul_ps(v, v), v));
+        __m256 su = _mm256_and_ps(sign, u);
+        __m256 e  = exp256_nonpos(_mm256_mul_ps(_mm256_set1_ps(-2.0f), _mm256_andnot_ps(sign, u)));
+        __m256 t  = _mm256_xor_ps(su, _mm256_div_ps(_mm256_sub_ps(one, e), _mm256_add_ps(one, e)));
+        _mm256_storeu_ps(d + i, _mm256_mul_ps(_mm256_mul_ps(half, v), _mm256_add_ps(one, t)));
+    }
+    for (; i < n; i++) d[i] = gelu_tanh(a[i]);
+}
+
 // d = a (+ - * /) b for contiguous rows of n.
 __attribute__((target("avx2,fma"))) static void binary_row_avx2(int kind, float * d, const float * a, const float * b,
                                                                  int64_t n) {
@@ -430,7 +448,15 @@ static void op_unary(struct vlm_ctx * x, const struct vlm_op * op) {
 #endif
                 for (int64_t i = 0; i < n; i++) pd[i] = gelu_erf(pa[i * sa]);
                 break;
-            case VLM_UNARY_GELU_TANH:  for (int64_t i = 0; i < n; i++) pd[i] = gelu_tanh(pa[i * sa]); break;
+            case VLM_UNARY_GELU_TANH:
+#ifdef VLM_HAVE_AVX2_PATH
+                if (sa == 1 && use_avx2()) {
+                    gelu_tanh_row_avx2(pd, pa, n);
+                    break;
+                }
+#endif
+                for (int64_t i = 0; i < n; i++) pd[i] = gelu_tanh(pa[i * sa]);
+                break;
             // ref: openai/CLIP clip/model.py QuickGELU: x * sigmoid(1.702 * x)
             case VLM_UNARY_QUICK_GELU: for (int64_t i = 0; i < n; i++) { float v = pa[i * sa]; pd[i] = v * sigmoidf(1.702f * v); } break;
             case VLM_UNARY_RELU:       for (int64_t i = 0; i < n; i++) { float v = pa[i * sa]; pd[i] = v > 0.0f ? v : 0.0f; } break;
