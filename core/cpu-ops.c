@@ -641,7 +641,6 @@ static const float * attn_operand(struct vlm_ctx * x, const struct vlm_tensor * 
 // block [RB, Tk] in a per-thread buffer, bias terms, softmax, then @ v.
 // ref: segment-anything modeling/image_encoder.py Attention.forward, add_decomposed_rel_pos
 static void op_attention(struct vlm_ctx * x, const struct vlm_op * op) {
-    enum { RB = 64 };   // query rows per block: a 64 x 4096 score block (1 MiB) stays in L2
     const struct vlm_tensor * q = &op->src[0], * k = &op->src[1], * v = &op->src[2];
     const struct vlm_tensor * mask = &op->src[3], * rh = &op->src[4], * rw = &op->src[5];
     int64_t B = q->shape[0], H = q->shape[1], Tq = q->shape[2], D = q->shape[3], Tk = k->shape[2], Dv = v->shape[3];
@@ -657,6 +656,9 @@ static void op_attention(struct vlm_ctx * x, const struct vlm_op * op) {
     const float * M  = has_mask ? vlm_tensor_host(mask) : NULL;
     const float * RH = has_rel ? vlm_tensor_host(rh) : NULL;
     const float * RW = has_rel ? vlm_tensor_host(rw) : NULL;
+    // query rows per block: up to 128 (fewer repackings of k and v by sgemm), as long as the
+    // score block stays within 1 MiB (L2): 64 rows x 4096 keys for SAM's global attention
+    const int64_t RB = Tk <= 2048 ? 128 : 64;
     int64_t nblk = (Tq + RB - 1) / RB, jobs = B * H * nblk;
     int     nt = x->n_threads;
     bool    oom = false;
