@@ -68,6 +68,47 @@ static double sgemm_peak_gflops(int n_threads) {
     return 2.0 * n * n * n / (best * 1e6);
 }
 
+// The machine's memory read bandwidth in GB/s: the threads sum a 256 MiB buffer (far beyond
+// the caches), best of a few runs. Token generation reads every weight once per token, so it
+// is bound by this.
+static double read_bandwidth_gbs(int n_threads) {
+    const size_t n = (size_t)64 << 20;   // floats
+    float *      a = malloc(n * sizeof(float));
+    if (!a) return 0;
+    memset(a, 0, n * sizeof(float));
+    double best = 1e30, sink = 0;
+    for (int r = 0; r < 4; r++) {
+        double t0 = now_ms(), total = 0;
+        #pragma omp parallel for num_threads(n_threads > 0 ? n_threads : 1) schedule(static) reduction(+ : total)
+        for (size_t c = 0; c < n / 4096; c++) {
+            float acc[16] = { 0 };   // 16 independent sums: the compiler vectorizes, no dependency chain
+            for (size_t i = c * 4096; i < (c + 1) * 4096; i += 16)
+                for (int j = 0; j < 16; j++) acc[j] += a[i + j];
+            for (int j = 0; j < 16; j++) total += acc[j];
+        }
+        double t = now_ms() - t0;
+        sink += total;
+        if (r > 0 && t < best) best = t;   // r == 0 is the warm-up
+    }
+    free(a);
+    return sink == 12345.0 ? 0 : (double)n * sizeof(float) / (best * 1e6);
+}
+
+// Bytes a generated token reads: every weight matrix once, the output projection included
+// (with a tied output that is the token embedding), but only one row of an untied embedding.
+static double tensor_bytes(const struct vlm_tensor * t) { return (double)vlm_dtype_nbytes(t->dtype, vlm_tensor_numel(t)); }
+
+static double llama_bytes_per_token(const struct vlm_model * m) {
+    const struct vlm_llama_model * lm = m->llama;
+    double bytes = tensor_bytes(&lm->output) + tensor_bytes(&lm->output_norm);
+    for (int32_t il = 0; il < lm->hp.n_layer; il++) {
+        const struct vlm_llama_layer * L = &lm->layers[il];
+        const struct vlm_tensor * t[] = { &L->attn_norm, &L->wq, &L->wk, &L->wv, &L->wo, &L->ffn_norm, &L->w_gate, &L->w_up, &L->w_down };
+        for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) bytes += tensor_bytes(t[i]);
+    }
+    return bytes;
+}
+
 // Runs fn runs+1 times (the first is a warm-up) and fills the stage.
 typedef enum vlm_status (*bench_fn)(void * arg);
 static enum vlm_status time_stage_ctx(struct bench_stage * s, struct vlm_ctx * x, bench_fn fn, void * arg, int runs) {
@@ -367,6 +408,10 @@ int vlm_cmd_bench(int argc, char ** argv) {
     if (mmproj_tmp[0] && !save_random) unlink(mmproj_tmp);
     if (!m) return 1;
     double peak = sgemm_peak_gflops(m->ctx->n_threads);
+    // language models on the CPU: generation against the memory bandwidth
+    double bandwidth = m->kind == VLM_MODEL_LLAMA && !strcmp(vlm_model_backend_name(m), "cpu")
+                           ? read_bandwidth_gbs(m->ctx->n_threads) : 0;
+    double token_bytes = m->kind == VLM_MODEL_LLAMA ? llama_bytes_per_token(m) : 0;
 
     struct bench_stage stages[BENCH_MAX_STAGES];
     int n_stages = 0;
@@ -456,20 +501,28 @@ int vlm_cmd_bench(int argc, char ** argv) {
                    i ? ", " : "", stages[i].name, stages[i].median_ms, stages[i].gflop, gfs, peak > 0 ? gfs / peak : 0);
             if (stages[i].tokens) printf(", \"tokens_per_s\": %.2f", stages[i].tokens / (stages[i].median_ms / 1e3));
             if (stages[i].tiles) printf(", \"tiles\": %d", stages[i].tiles);
+            if (bandwidth > 0 && !strcmp(stages[i].name, "generate"))
+                printf(", \"bandwidth_fraction\": %.3f", stages[i].tokens * token_bytes / (stages[i].median_ms * 1e6) / bandwidth);
             printf("}");
         }
-        printf("}}\n");
+        printf("}");
+        if (bandwidth > 0) printf(", \"read_bandwidth_gbs\": %.1f, \"bytes_per_token\": %.0f", bandwidth, token_bytes);
+        printf("}\n");
     } else {
         printf("model:   %s\nbackend: %s (%d threads)\npeak:    %.1f GFLOP/s (OpenBLAS sgemm 2048^3, this run)\n"
-               "memory:  %.0f MiB peak RSS\n\n%-16s %10s %10s %10s %8s %10s\n",
-               model_name, vlm_model_backend_name(m), m->ctx->n_threads, peak, rss_mb, "stage", "median ms",
-               "GFLOP", "GFLOP/s", "of peak", "tokens/s");
+               "memory:  %.0f MiB peak RSS\n", model_name, vlm_model_backend_name(m), m->ctx->n_threads, peak, rss_mb);
+        if (bandwidth > 0)
+            printf("bandwidth: %.1f GB/s memory read, this run; a generated token reads %.1f MB of weights\n", bandwidth,
+                   token_bytes / 1e6);
+        printf("\n%-16s %10s %10s %10s %8s %10s\n", "stage", "median ms", "GFLOP", "GFLOP/s", "of peak", "tokens/s");
         for (int i = 0; i < n_stages; i++) {
             double gfs = stages[i].gflop / (stages[i].median_ms / 1e3);
             printf("%-16s %10.2f %10.2f %10.1f %7.1f%%", stages[i].name, stages[i].median_ms, stages[i].gflop, gfs,
                    peak > 0 ? 100 * gfs / peak : 0);
             if (stages[i].tokens) printf(" %10.1f", stages[i].tokens / (stages[i].median_ms / 1e3));
             if (stages[i].tiles) printf("   (%d tiles)", stages[i].tiles);
+            if (bandwidth > 0 && !strcmp(stages[i].name, "generate"))
+                printf("   %.0f%% of bandwidth", 100 * stages[i].tokens * token_bytes / (stages[i].median_ms * 1e6) / bandwidth);
             printf("\n");
         }
     }

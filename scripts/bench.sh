@@ -6,7 +6,12 @@
 #   SAM_REPO=~/src/segment-anything CLIP_REPO=~/src/CLIP scripts/bench.sh
 #                                          also times the upstream code with PyTorch (python3-torch,
 #                                          python3-torchvision) and prints the ratio vlm / reference
-# RUNS (default 3) sets the runs per stage; BACKENDS (default "cpu vulkan") the backends.
+#   LLAMA_CPP_DIR=~/src/llama.cpp/build scripts/bench.sh
+#                                          also the language half against llama.cpp on the same
+#                                          GGUF files: SmolLM2-135M (llama-bench pp512 / tg128) and
+#                                          SmolVLM-256M (llama-mtmd-cli on assets/dog.jpg), F16 and Q8_0
+# RUNS (default 3) sets the runs per stage; BACKENDS (default "cpu vulkan") the backends;
+# THREADS (default 2) the CPU threads of the llama.cpp comparison (both sides).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 RUNS="${RUNS:-3}"
@@ -55,4 +60,55 @@ if ref:
     print()
 print(f"peak = OpenBLAS sgemm 2048^3 measured in the same run: "
       + ", ".join(sorted({f"{json.load(open(p))['sgemm_peak_gflops']:.0f} GFLOP/s" for p in glob.glob(f'{out}/*.*.json') if not p.endswith('reference.json')})))
+PY
+
+# ---- the language half against llama.cpp (same files, same threads, same run) -----------------
+[ -n "${LLAMA_CPP_DIR:-}" ] || exit 0
+LBIN="$LLAMA_CPP_DIR/bin"
+[ -x "$LBIN/llama-bench" ] || LBIN="$LLAMA_CPP_DIR/build/bin"
+if [ ! -x "$LBIN/llama-bench" ] || [ ! -x "$LBIN/llama-mtmd-cli" ]; then
+    echo "bench.sh: no llama-bench / llama-mtmd-cli under $LLAMA_CPP_DIR (bin/ or build/bin/)" >&2
+    exit 1
+fi
+THREADS="${THREADS:-2}"
+IMAGE="$ROOT/assets/dog.jpg"
+for t in f16 q8_0; do
+    "$VLM" bench --random smollm2-135m --type "$t" --save-random "$OUT/smollm2-$t.gguf" --backend cpu --threads "$THREADS" \
+        --runs "$RUNS" --json >"$OUT/lm.smollm2.$t.vlm.json"
+    "$LBIN/llama-bench" -m "$OUT/smollm2-$t.gguf" -p 512 -n 128 -t "$THREADS" -r "$RUNS" -o json >"$OUT/lm.smollm2.$t.llama.json" 2>/dev/null
+    "$VLM" bench --random smolvlm-256m --type "$t" --save-random "$OUT/smolvlm-$t.gguf" --image "$IMAGE" --max-tiles 0 \
+        --backend cpu --threads "$THREADS" --runs 1 --json >"$OUT/lm.smolvlm.$t.tiles.json"
+    "$VLM" bench -m "$OUT/smolvlm-$t.gguf" --mmproj "$OUT/smolvlm-$t.gguf.mmproj.gguf" --image "$IMAGE" \
+        --backend cpu --threads "$THREADS" --runs "$RUNS" --json >"$OUT/lm.smolvlm.$t.default.json"
+    start=$(date +%s.%N)
+    "$LBIN/llama-mtmd-cli" -m "$OUT/smolvlm-$t.gguf" --mmproj "$OUT/smolvlm-$t.gguf.mmproj.gguf" --image "$IMAGE" \
+        -p "Describe this image." -n 1 -t "$THREADS" --temp 0 >"$OUT/lm.smolvlm.$t.mtmd.log" 2>&1
+    echo "$start $(date +%s.%N)" >"$OUT/lm.smolvlm.$t.mtmd.time"
+done
+echo
+/usr/bin/python3 - "$OUT" <<'PY'
+import json, re, sys
+out = sys.argv[1]
+print("| model | type | stage | vlm | llama.cpp | vlm / llama.cpp (speed) |")
+print("|---|---|---|---:|---:|---:|")
+for t in ("f16", "q8_0"):
+    v = json.load(open(f"{out}/lm.smollm2.{t}.vlm.json"))
+    rows = json.load(open(f"{out}/lm.smollm2.{t}.llama.json"))
+    ll = {("prompt_eval" if r["n_prompt"] else "generate"): r["avg_ts"] for r in rows}
+    for stage in ("prompt_eval", "generate"):
+        a, b = v["stages"][stage]["tokens_per_s"], ll[stage]
+        extra = ""
+        if stage == "generate" and "bandwidth_fraction" in v["stages"][stage]:
+            extra = f" ({100 * v['stages'][stage]['bandwidth_fraction']:.0f}% of {v['read_bandwidth_gbs']:.0f} GB/s)"
+        print(f"| SmolLM2-135M | {t} | {stage} | {a:.1f} t/s{extra} | {b:.1f} t/s | {a / b:.2f}x |")
+    tiles = json.load(open(f"{out}/lm.smolvlm.{t}.tiles.json"))["stages"]
+    default = json.load(open(f"{out}/lm.smolvlm.{t}.default.json"))["stages"]
+    log = open(f"{out}/lm.smolvlm.{t}.mtmd.log").read()
+    enc = sum(int(x) for x in re.findall(r"encoding done in (\d+) ms", log))
+    t0, t1 = map(float, open(f"{out}/lm.smolvlm.{t}.mtmd.time").read().split())
+    n = tiles["image_encoder"].get("tiles", 0)
+    print(f"| SmolVLM-256M | {t} | image encoder, {n} tiles (llama.cpp's tiling) | {tiles['image_encoder']['median_ms'] / 1e3:.1f} s "
+          f"| {enc / 1e3:.1f} s | {enc / tiles['image_encoder']['median_ms']:.2f}x |")
+    print(f"| SmolVLM-256M | {t} | time to first token, vlm's default tiling vs llama-mtmd-cli's (whole run, load included) "
+          f"| {default['time_to_first_token']['median_ms'] / 1e3:.2f} s | {t1 - t0:.1f} s | {(t1 - t0) * 1e3 / default['time_to_first_token']['median_ms']:.1f}x |")
 PY
