@@ -345,6 +345,12 @@ void vlm_cpu_run_op(struct vlm_ctx * x, const struct vlm_op * op);
 // (error recorded on x) when out of memory.
 bool vlm_cpu_linear_stored(struct vlm_ctx * x, int64_t M, int64_t N, int64_t K, const float * A, int64_t lda,
                            enum vlm_dtype wtype, const void * W, const float * bias, float * C);
+// Whether that linear multiplies the F32 activations as given (F16 / BF16 weights; block types
+// from VLM_LINEAR_QUANT_GEMM_ROWS rows where the CPU has no AVX512-VNNI) rather than rows
+// quantized to Q8_0 / Q8_K as llama.cpp does.
+bool vlm_cpu_linear_f32_activations(enum vlm_dtype wtype, int64_t M);
+// One activation row to Q8_0 as that linear quantizes it (ggml's x86 rounding where AVX2 runs).
+void vlm_cpu_quantize_row_q8_0(const float * x, void * y, int64_t K);
 
 // Vulkan backend (vk-*.c). Errors go into x's sticky status.
 struct vlm_vk *     vlm_vk_init(int32_t device_index, char * err, size_t err_size);  // NULL + reason on failure

@@ -16,6 +16,11 @@
 #include <cblas.h>
 #ifdef _OPENMP
 #include <omp.h>
+#define THREAD_ID()    omp_get_thread_num()
+#define THREAD_COUNT() omp_get_num_threads()
+#else
+#define THREAD_ID()    0
+#define THREAD_COUNT() 1
 #endif
 
 #include "core.h"
@@ -337,7 +342,7 @@ AVX2_INLINE void dot_half_rows_avx2(int64_t K, const void * vw, bool bf16, const
 
 // One activation row to Q8_0 as ggml's x86 build does it for its vec_dot (127 / amax as the
 // multiplier, round half to even: so the quantized activations are llama.cpp's), plus each
-// block's scale as a float in d[ib * d_stride].
+// block's scale as a float in d[ib * d_stride] unless d is NULL.
 // ref: ggml/src/ggml-cpu/arch/x86/quants.c quantize_row_q8_0 (AVX2)
 AVX2 static void quantize_row_q8_0_avx2(const float * x, struct vlm_block_q8_0 * y, int64_t K, float * d,
                                         int64_t d_stride) {
@@ -354,7 +359,7 @@ AVX2 static void quantize_row_q8_0_avx2(const float * x, struct vlm_block_q8_0 *
         max4 = _mm_max_ss(max4, _mm_movehdup_ps(max4));
         const float mx = _mm_cvtss_f32(max4);
         y[ib].d = (uint16_t)_cvtss_sh(mx / 127.f, 0);
-        d[ib * d_stride] = _cvtsh_ss(y[ib].d);
+        if (d) d[ib * d_stride] = _cvtsh_ss(y[ib].d);
         const __m256 mul = _mm256_set1_ps(mx != 0.0f ? 127.f / mx : 0.0f);
         __m256i i0 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v0, mul), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
         __m256i i1 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v1, mul), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
@@ -410,6 +415,209 @@ DEFINE_DOT_Q_TYPE(dot_q8_0_vnni, TARGET_VNNI, dot_q_vnni_rows, false)
 DEFINE_DOT_Q_TYPE(dot_q4_0_vnni, TARGET_VNNI, dot_q_vnni_rows, true)
 DEFINE_DOT_Q_TYPE(dot_f16_avx2, TARGET_AVX2, dot_half_rows_avx2, false)
 DEFINE_DOT_Q_TYPE(dot_bf16_avx2, TARGET_AVX2, dot_half_rows_avx2, true)
+
+// ---- Q8_0 / Q4_0 GEMM in 8-bit integers (AVX512-VNNI) -----------------------------------------
+// From VLM_LINEAR_QUANT_GEMM_ROWS activation rows: the rows are quantized to Q8_0 once, as the
+// one-row path does, and stored as unsigned bytes q + 128 in tiles of 8 rows. A tile of 4 weight
+// rows x 8 activation rows is computed block by block: one 256-bit vpdpbusd takes 16 bytes of
+// two activation rows at once (one row per 128-bit half, the weight's 16 bytes in both halves),
+// so two of them give the block's integer dot for two rows, and one conversion and one FMA with
+// the product of the block scales serve both. The +128 is taken back by starting each block's
+// sum at -128 * sum(w): the result is the exact integer dot of the one-row path.
+// ref: ggml/src/ggml-cpu/llamafile/sgemm.cpp tinyBLAS_Q0_AVX (tiles of blocks; it takes signs
+// per pair with vpsignb instead of the offset)
+//
+// Packed activations, per tile of 8 rows, block b and row pair p (rows 2p, 2p + 1):
+//   ap [64 bytes]: row 2p bytes 0..15, row 2p+1 bytes 0..15, row 2p bytes 16..31, row 2p+1 bytes 16..31
+//   ad [8 floats]: row 2p's scale x 4, row 2p+1's scale x 4
+
+#define TILE_N 4   // weight rows per tile
+#define TILE_M 8   // activation rows per tile (4 pairs)
+
+// lanes 0..3 of the result: the sums of a, b, c, d over their low 128 bits; lanes 4..7 (the
+// second __m128) over their high 128 bits
+__attribute__((target(TARGET_VNNI), always_inline)) static inline __m256 hsum_4x8(__m256 a, __m256 b, __m256 c,
+                                                                                   __m256 d) {
+    const __m256 ab = _mm256_hadd_ps(a, b), cd = _mm256_hadd_ps(c, d);   // pair sums, per 128-bit half
+    return _mm256_hadd_ps(ab, cd);                                         // [a b c d | a b c d]
+}
+
+// Block b of weight row w as signed bytes: values 0..15 and 16..31, each in both 128-bit halves.
+__attribute__((target(TARGET_VNNI), always_inline)) static inline void weight_halves(const void * w, bool q4, int64_t b,
+                                                                                      __m256i * lo, __m256i * hi,
+                                                                                      __m256 * d) {
+    if (q4) {
+        const struct vlm_block_q4_0 * x = (const struct vlm_block_q4_0 *)w + b;
+        const __m128i q = _mm_loadu_si128((const __m128i *)x->qs), m4 = _mm_set1_epi8(0xF), eight = _mm_set1_epi8(8);
+        *lo = _mm256_broadcastsi128_si256(_mm_sub_epi8(_mm_and_si128(q, m4), eight));
+        *hi = _mm256_broadcastsi128_si256(_mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(q, 4), m4), eight));
+        *d  = _mm256_set1_ps(_cvtsh_ss(x->d));
+        return;
+    }
+    const struct vlm_block_q8_0 * x = (const struct vlm_block_q8_0 *)w + b;
+    *lo = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)x->qs));
+    *hi = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(x->qs + 16)));
+    *d  = _mm256_set1_ps(_cvtsh_ss(x->d));
+}
+
+// The offset term of weight rows [0, n_rows) per block: -64 * sum(w) in the low 32 bits, so
+// that a 64-bit broadcast puts -128 * sum(w) into each 128-bit half's four 32-bit lanes.
+__attribute__((target(TARGET_VNNI))) static void weight_offsets(const char * W, size_t w_row, bool q4, int64_t n_rows,
+                                                                  int64_t nb, int64_t * sw) {
+    const __m256i bias = _mm256_set1_epi8((char)0x80);
+    for (int64_t n = 0; n < n_rows; n++)
+        for (int64_t b = 0; b < nb; b++) {
+            __m256i lo, hi;
+            __m256  d;
+            weight_halves(W + n * w_row, q4, b, &lo, &hi, &d);
+            // sum of (w + 128) over 8 bytes in each 64-bit lane; the low half has values 0..15 and 16..31
+            const __m256i u = _mm256_sad_epu8(_mm256_xor_si256(_mm256_blend_epi32(lo, hi, 0xF0), bias), _mm256_setzero_si256());
+            __m128i s = _mm_add_epi64(_mm256_castsi256_si128(u), _mm256_extracti128_si256(u, 1));
+            s = _mm_add_epi64(s, _mm_unpackhi_epi64(s, s));
+            sw[n * nb + b] = (int64_t)(uint32_t)(-64 * (_mm_cvtsi128_si32(s) - 128 * VLM_QK));
+        }
+}
+
+// One tile: weight rows w[0..3] (offsets sw[i]) x the 8 packed activation rows (ap, ad of one
+// tile). out[p]: lanes 0..3 the dots of row 2p with the 4 weight rows, lanes 4..7 of row 2p + 1.
+#define TILE_LOAD(p)                                                                            \
+    const __m256i a##p##l = _mm256_loadu_si256((const __m256i *)(ap + (b * 4 + (p)) * 64));      \
+    const __m256i a##p##h = _mm256_loadu_si256((const __m256i *)(ap + (b * 4 + (p)) * 64 + 32)); \
+    const __m256  d##p    = _mm256_loadu_ps(ad + (b * 4 + (p)) * 8)
+#define TILE_STEP(i, p)                                                                                  \
+    c##i##p = _mm256_fmadd_ps(                                                                           \
+        _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(_mm256_dpbusd_epi32(z##i, a##p##l, wl##i), a##p##h, wh##i)), \
+        _mm256_mul_ps(dw##i, d##p), c##i##p)
+__attribute__((target(TARGET_VNNI))) static void gemm_tile_q8(int64_t nb, const char * const w[TILE_N], bool q4,
+                                                                const int64_t * const sw[TILE_N], const uint8_t * ap,
+                                                                const float * ad, __m256 out[TILE_M / 2]) {
+    __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps(), c02 = _mm256_setzero_ps(), c03 = _mm256_setzero_ps(), c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps(), c12 = _mm256_setzero_ps(), c13 = _mm256_setzero_ps(), c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps(), c22 = _mm256_setzero_ps(), c23 = _mm256_setzero_ps(), c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps(), c32 = _mm256_setzero_ps(), c33 = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        __m256i wl0, wh0, wl1, wh1, wl2, wh2, wl3, wh3;
+        __m256  dw0, dw1, dw2, dw3;
+        weight_halves(w[0], q4, b, &wl0, &wh0, &dw0);
+        weight_halves(w[1], q4, b, &wl1, &wh1, &dw1);
+        weight_halves(w[2], q4, b, &wl2, &wh2, &dw2);
+        weight_halves(w[3], q4, b, &wl3, &wh3, &dw3);
+        const __m256i z0 = _mm256_set1_epi64x(sw[0][b]), z1 = _mm256_set1_epi64x(sw[1][b]);
+        const __m256i z2 = _mm256_set1_epi64x(sw[2][b]), z3 = _mm256_set1_epi64x(sw[3][b]);
+        TILE_LOAD(0);
+        TILE_STEP(0, 0); TILE_STEP(1, 0); TILE_STEP(2, 0); TILE_STEP(3, 0);
+        TILE_LOAD(1);
+        TILE_STEP(0, 1); TILE_STEP(1, 1); TILE_STEP(2, 1); TILE_STEP(3, 1);
+        TILE_LOAD(2);
+        TILE_STEP(0, 2); TILE_STEP(1, 2); TILE_STEP(2, 2); TILE_STEP(3, 2);
+        TILE_LOAD(3);
+        TILE_STEP(0, 3); TILE_STEP(1, 3); TILE_STEP(2, 3); TILE_STEP(3, 3);
+    }
+    out[0] = hsum_4x8(c00, c10, c20, c30);
+    out[1] = hsum_4x8(c01, c11, c21, c31);
+    out[2] = hsum_4x8(c02, c12, c22, c32);
+    out[3] = hsum_4x8(c03, c13, c23, c33);
+}
+#undef TILE_LOAD
+#undef TILE_STEP
+
+// Activation rows [M, K] -> tile t of 8 rows (layout above); rows past M are zeros with scale 0.
+__attribute__((target(TARGET_VNNI))) static void pack_activations_q8(const float * A, int64_t lda, int64_t M,
+                                                                       int64_t nb, uint8_t * ap, float * ad,
+                                                                       struct vlm_block_q8_0 * tmp, float * tmp_d,
+                                                                       int64_t t) {
+    const __m128i bias = _mm_set1_epi8((char)0x80);
+    for (int r = 0; r < TILE_M; r++) {
+        const int64_t m = t * TILE_M + r;
+        if (m < M) quantize_row_q8_0_avx2(A + m * lda, tmp, nb * VLM_QK, tmp_d, 1);
+        for (int64_t b = 0; b < nb; b++) {
+            uint8_t * dst = ap + ((t * nb + b) * 4 + r / 2) * 64 + (r % 2) * 16;
+            float *   d = ad + ((t * nb + b) * 4 + r / 2) * 8 + (r % 2) * 4;
+            __m128i   q0 = _mm_setzero_si128(), q1 = _mm_setzero_si128();
+            if (m < M) {
+                q0 = _mm_loadu_si128((const __m128i *)tmp[b].qs);
+                q1 = _mm_loadu_si128((const __m128i *)(tmp[b].qs + 16));
+            }
+            _mm_storeu_si128((__m128i *)dst, _mm_xor_si128(q0, bias));
+            _mm_storeu_si128((__m128i *)(dst + 32), _mm_xor_si128(q1, bias));
+            _mm_storeu_ps(d, _mm_set1_ps(m < M ? tmp_d[b] : 0.0f));
+        }
+    }
+}
+
+__attribute__((target(TARGET_VNNI))) static bool linear_int8_gemm(struct vlm_ctx * x, int64_t M, int64_t N, int64_t K,
+                                                                    const float * A, int64_t lda, enum vlm_dtype wtype,
+                                                                    const void * W, const float * bias, float * C) {
+    const bool    q4 = wtype == VLM_DTYPE_Q4_0;
+    const int64_t nb = K / VLM_QK, n_tiles = (M + TILE_M - 1) / TILE_M;
+    const size_t  w_row = vlm_dtype_nbytes(wtype, K);
+    const size_t  tile_bytes = (size_t)nb * (TILE_M * VLM_QK + TILE_M * 4 * sizeof(float));   // ap + ad of one tile
+    // activation tiles per pass over the weights: about 256 KiB of them, so that they stay in L2
+    const int64_t tiles_per_pass = 256 * 1024 / tile_bytes > 0 ? (int64_t)(256 * 1024 / tile_bytes) : 1;
+    const int     nt = x->n_threads;
+    uint8_t *     ap = malloc((size_t)(n_tiles * nb) * TILE_M * VLM_QK);
+    float *       ad = malloc((size_t)(n_tiles * nb) * TILE_M * 4 * sizeof(float));
+    bool          oom = !ap || !ad;
+    if (!oom) {
+        #pragma omp parallel num_threads(nt)
+        {
+            struct vlm_block_q8_0 * tmp = malloc((size_t)nb * sizeof *tmp);
+            float *                 tmp_d = malloc((size_t)nb * sizeof(float));
+            if (!tmp || !tmp_d) {
+                #pragma omp atomic write
+                oom = true;
+            }
+            #pragma omp for schedule(static)
+            for (int64_t t = 0; t < n_tiles; t++)
+                if (tmp && tmp_d) pack_activations_q8(A, lda, M, nb, ap, ad, tmp, tmp_d, t);
+            free(tmp);
+            free(tmp_d);
+            // each thread an equal range of weight rows, as in linear_widen_gemm
+            const int t_id = THREAD_ID(), n_th = THREAD_COUNT();
+            const int64_t r0 = t_id == 0 ? 0 : (N * t_id / n_th) & ~(int64_t)7;
+            const int64_t r1 = t_id == n_th - 1 ? N : (N * (t_id + 1) / n_th) & ~(int64_t)7;
+            int64_t *     sw = r1 > r0 && !oom ? malloc((size_t)((r1 - r0) * nb) * sizeof(int64_t)) : NULL;
+            if (r1 > r0 && !oom && !sw) {
+                #pragma omp atomic write
+                oom = true;
+            }
+            if (sw) weight_offsets((const char *)W + (size_t)r0 * w_row, w_row, q4, r1 - r0, nb, sw);
+            for (int64_t t0 = 0; sw && t0 < n_tiles; t0 += tiles_per_pass) {
+                const int64_t t1 = t0 + tiles_per_pass < n_tiles ? t0 + tiles_per_pass : n_tiles;
+                for (int64_t n = r0; n < r1; n += TILE_N) {
+                    const char *    w[TILE_N];
+                    const int64_t * o[TILE_N];
+                    for (int i = 0; i < TILE_N; i++) {   // past r1: the last row again, not stored
+                        const int64_t row = n + i < r1 ? n + i : r1 - 1;
+                        w[i] = (const char *)W + (size_t)row * w_row;
+                        o[i] = sw + (row - r0) * nb;
+                    }
+                    const int nr = r1 - n < TILE_N ? (int)(r1 - n) : TILE_N;
+                    float     b4[TILE_N] = { 0 };
+                    for (int i = 0; bias && i < nr; i++) b4[i] = bias[n + i];
+                    for (int64_t t = t0; t < t1; t++) {
+                        __m256 out[TILE_M / 2];
+                        gemm_tile_q8(nb, w, q4, o, ap + t * nb * TILE_M * VLM_QK, ad + t * nb * TILE_M * 4, out);
+                        for (int r = 0; r < TILE_M && t * TILE_M + r < M; r++) {
+                            float *      c = C + (t * TILE_M + r) * N + n;
+                            const __m128 v = _mm_add_ps(r % 2 ? _mm256_extractf128_ps(out[r / 2], 1)
+                                                              : _mm256_castps256_ps128(out[r / 2]), _mm_loadu_ps(b4));
+                            if (nr == TILE_N) {
+                                _mm_storeu_ps(c, v);
+                            } else {
+                                float v4[TILE_N];
+                                _mm_storeu_ps(v4, v);
+                                for (int i = 0; i < nr; i++) c[i] = v4[i];
+                            }
+                        }
+                    }
+                }
+            }
+            free(sw);
+        }
+    }
+    free(ap);
+    free(ad);
+    if (oom) vlm_ctx_fail(x, VLM_STATUS_OUT_OF_MEMORY, "cpu: out of memory for quantized activations");
+    return !oom;
+}
 
 // 0: plain C, 1: AVX2 + FMA + F16C, 2: also AVX512-VNNI (with AVX512VL/BW). VLM_NO_AVX2=1
 // forces plain C, VLM_NO_AVX512=1 stops at AVX2.
@@ -522,6 +730,22 @@ static bool linear_widen_gemm(struct vlm_ctx * x, int64_t M, int64_t N, int64_t 
     return ok;
 }
 
+void vlm_cpu_quantize_row_q8_0(const float * x, void * y, int64_t K) {
+#if defined(__x86_64__) || defined(__i386__)
+    if (cpu_level() > 0) {
+        quantize_row_q8_0_avx2(x, y, K, NULL, 0);
+        return;
+    }
+#endif
+    quantize_q8_0(x, y, K);
+}
+
+bool vlm_cpu_linear_f32_activations(enum vlm_dtype wtype, int64_t M) {
+    if (wtype != VLM_DTYPE_Q8_0 && wtype != VLM_DTYPE_Q4_0 && wtype != VLM_DTYPE_Q4_K) return true;
+    if (M < VLM_LINEAR_QUANT_GEMM_ROWS) return false;
+    return wtype == VLM_DTYPE_Q4_K || cpu_level() < 2;   // Q8_0 / Q4_0 with VNNI: linear_int8_gemm
+}
+
 bool vlm_cpu_linear_stored(struct vlm_ctx * x, int64_t M, int64_t N, int64_t K, const float * A, int64_t lda,
                            enum vlm_dtype wtype, const void * W, const float * bias, float * C) {
     struct kernel k;
@@ -529,6 +753,10 @@ bool vlm_cpu_linear_stored(struct vlm_ctx * x, int64_t M, int64_t N, int64_t K, 
         vlm_ctx_fail(x, VLM_STATUS_UNSUPPORTED, "cpu: linear with %s weights", vlm_dtype_name(wtype));
         return false;
     }
+#if defined(__x86_64__) || defined(__i386__)
+    if (M >= VLM_LINEAR_QUANT_GEMM_ROWS && !vlm_cpu_linear_f32_activations(wtype, M))
+        return linear_int8_gemm(x, M, N, K, A, lda, wtype, W, bias, C);
+#endif
     if (M >= (k.quantize ? VLM_LINEAR_QUANT_GEMM_ROWS : GEMM_ROWS)) return linear_widen_gemm(x, M, N, K, A, lda, wtype, W, bias, C);
     int     nt = x->n_threads;
     size_t  w_row = vlm_dtype_nbytes(wtype, K);

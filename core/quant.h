@@ -6,10 +6,11 @@
 
 #define VLM_QK   32    // QK8_0 = QK4_0
 #define VLM_QK_K 256   // QK_K
-// The CPU linear with block-quantized weights: below this many activation rows the rows are
-// quantized to 8 bits and multiplied in integers as llama.cpp does (bit-exact with it); from
-// this many on, weight chunks are dequantized to F32 and multiplied by sgemm (prompts, image
-// tiles: about twice the speed, and F32 activations).
+// The CPU linear with block-quantized weights: below this many activation rows each weight row
+// is dotted with the rows quantized to 8 bits, as llama.cpp does (bit-exact with it); from this
+// many on, Q8_0 / Q4_0 go to an 8-bit integer GEMM where the CPU has AVX512-VNNI, else weight
+// chunks are dequantized to F32 and multiplied by sgemm (prompts, image tiles: about twice the
+// speed of the dots).
 #define VLM_LINEAR_QUANT_GEMM_ROWS 32
 
 struct vlm_block_q8_0 { uint16_t d; int8_t qs[VLM_QK]; };

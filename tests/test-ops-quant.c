@@ -107,7 +107,14 @@ static void test_round_trips(void) {
 
 // Activations as the kernel sees them: rounded through Q8_0 / Q8_K for quantized weights.
 static void act_as_seen(enum vlm_dtype wt, const float * a, float * out, int64_t M, int64_t K) {
-    if (wt == VLM_DTYPE_Q8_0 || wt == VLM_DTYPE_Q4_0) {
+    if ((wt == VLM_DTYPE_Q8_0 || wt == VLM_DTYPE_Q4_0) && X->backend == VLM_BACKEND_KIND_CPU) {
+        void * q = malloc(vlm_dtype_nbytes(VLM_DTYPE_Q8_0, K));
+        for (int64_t m = 0; m < M; m++) {   // the CPU's own rounding (ggml's x86 one with AVX2)
+            vlm_cpu_quantize_row_q8_0(a + m * K, q, K);
+            vlm_dtype_traits(VLM_DTYPE_Q8_0)->to_f32(q, out + m * K, K);
+        }
+        free(q);
+    } else if (wt == VLM_DTYPE_Q8_0 || wt == VLM_DTYPE_Q4_0) {
         void * q;
         for (int64_t m = 0; m < M; m++) {
             float * b = through(VLM_DTYPE_Q8_0, a + m * K, K, &q);
@@ -138,15 +145,15 @@ static void ref_linear(const float * a, const float * w, const float * bias, flo
 static const enum vlm_dtype WTYPES[5] = { VLM_DTYPE_F16, VLM_DTYPE_BF16, VLM_DTYPE_Q8_0, VLM_DTYPE_Q4_0, VLM_DTYPE_Q4_K };
 
 static void test_linear(enum vlm_dtype wt) {
-    const int64_t Ms[4] = { 1, 3, 17, 64 }, Ns[3] = { 1, 37, 129 };
+    const int64_t Ms[5] = { 1, 3, 17, 45, 64 }, Ns[3] = { 1, 37, 129 };
     int64_t blk = wt == VLM_DTYPE_Q4_K ? 256 : 32;
     const int64_t Ks[2] = { blk, blk * (wt == VLM_DTYPE_Q4_K ? 3 : 9) };
     double loose = wt == VLM_DTYPE_Q4_K ? 4e-4 : wt == VLM_DTYPE_Q8_0 || wt == VLM_DTYPE_Q4_0 ? 2e-4 : NMSE_TIGHT;
     for (int ki = 0; ki < 2; ki++)
         for (int ni = 0; ni < 3; ni++)
-            for (int mi = 0; mi < 4; mi++) {
+            for (int mi = 0; mi < 5; mi++) {
                 int64_t M = Ms[mi], N = Ns[ni], K = Ks[ki];
-                bool    with_bias = (mi + ni) % 2 == 0, strided = mi == 2;
+                bool    with_bias = (mi + ni) % 2 == 0, strided = mi == 2 || mi == 3;
                 size_t  mark = vlm_arena_mark(X);
                 float * wf = rand_buf(N * K), * a = rand_buf(M * K), * bias = rand_buf(N);
                 void *  wq;
@@ -154,8 +161,8 @@ static void test_linear(enum vlm_dtype wt) {
                 float * seen = malloc((size_t)(M * K) * sizeof(float));
                 float * ref = malloc((size_t)(M * N) * sizeof(float)), * ref_seen = malloc((size_t)(M * N) * sizeof(float));
                 float * got = malloc((size_t)(M * N) * sizeof(float));
-                // from VLM_LINEAR_QUANT_GEMM_ROWS rows the CPU multiplies the F32 activations
-                if (M >= VLM_LINEAR_QUANT_GEMM_ROWS && X->backend == VLM_BACKEND_KIND_CPU) memcpy(seen, a, (size_t)(M * K) * sizeof(float));
+                // from VLM_LINEAR_QUANT_GEMM_ROWS rows the CPU may multiply the F32 activations
+                if (X->backend == VLM_BACKEND_KIND_CPU && vlm_cpu_linear_f32_activations(wt, M)) memcpy(seen, a, (size_t)(M * K) * sizeof(float));
                 else act_as_seen(wt, a, seen, M, K);
                 ref_linear(a, wd, with_bias ? bias : NULL, ref, M, N, K);
                 ref_linear(seen, wd, with_bias ? bias : NULL, ref_seen, M, N, K);
