@@ -315,16 +315,17 @@ static void usage(FILE * f) {
             "        --save-random FILE keeps the file, e.g. to run llama-bench on the same weights; for\n"
             "        smolvlm-256m the mmproj too, as FILE.mmproj.gguf).\n"
             "  SmolVLM (-m TEXT.gguf --mmproj MMPROJ.gguf, or --random smolvlm-256m): image_encoder (all\n"
-            "        tiles of --image, default an 800x534 image; --max-tiles N), prompt_eval (the image\n"
-            "        prompt), time_to_first_token (encoder + prompt), generate (128 tokens)\n"
+            "        tiles of --image, default an 800x534 image; --max-tiles N as describe's, default %d,\n"
+            "        0 for llama.cpp's tiling), prompt_eval (the image prompt), time_to_first_token\n"
+            "        (encoder + prompt), generate (128 tokens)\n"
             "vlm bench --linear [--runs N] [--threads N] times the CPU linear per weight dtype instead (f32,\n"
             "f16, bf16, q8_0, q4_0, q4_k) at decoder shapes, for one row and for 128 rows.\n"
-            CLI_LIMITS_USAGE);
+            CLI_LIMITS_USAGE, VLM_VQA_DEFAULT_MAX_TILES);
 }
 
 int vlm_cmd_bench(int argc, char ** argv) {
     const char * model_path = NULL, * variant = NULL, * save_random = NULL, * mmproj_path = NULL, * image_path = NULL;
-    int max_tiles = 0;
+    int max_tiles = VLM_VQA_DEFAULT_MAX_TILES;
     enum vlm_dtype llm_type = VLM_DTYPE_Q8_0;
     int runs = 3;
     bool json = false, linear = false;
