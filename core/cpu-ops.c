@@ -270,6 +270,37 @@ __attribute__((target("avx2,fma"))) static inline __m256 exp256_nonpos(__m256 x)
     return _mm256_mul_ps(y, _mm256_castsi256_ps(n));
 }
 
+// One query row against tk keys (decoding: sgemm calls for one row cost more than the
+// arithmetic): s[j] = scale * q . k_j, k_j at k + j * ldk, D values each.
+__attribute__((target("avx2,fma"))) static void attn_scores_row_avx2(const float * q, const float * k, int64_t ldk,
+                                                                    int64_t tk, int64_t D, float scale, float * s) {
+    for (int64_t j = 0; j < tk; j++) {
+        const float * kj = k + j * ldk;
+        __m256        acc = _mm256_setzero_ps();
+        int64_t       d = 0;
+        for (; d + 8 <= D; d += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(q + d), _mm256_loadu_ps(kj + d), acc);
+        __m128 h = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
+        h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+        h = _mm_add_ss(h, _mm_movehdup_ps(h));
+        float sum = _mm_cvtss_f32(h);
+        for (; d < D; d++) sum += q[d] * kj[d];
+        s[j] = scale * sum;
+    }
+}
+
+// out[Dv] = sum over j < tk of p[j] * v_j, v_j at v + j * ldv.
+__attribute__((target("avx2,fma"))) static void attn_mix_row_avx2(const float * p, const float * v, int64_t ldv,
+                                                                 int64_t tk, int64_t Dv, float * out) {
+    memset(out, 0, (size_t)Dv * sizeof(float));
+    for (int64_t j = 0; j < tk; j++) {
+        const float * vj = v + j * ldv;
+        const __m256  pj = _mm256_set1_ps(p[j]);
+        int64_t       d = 0;
+        for (; d + 8 <= Dv; d += 8) _mm256_storeu_ps(out + d, _mm256_fmadd_ps(pj, _mm256_loadu_ps(vj + d), _mm256_loadu_ps(out + d)));
+        for (; d < Dv; d++) out[d] += p[j] * vj[d];
+    }
+}
+
 __attribute__((target("avx2,fma"))) static void softmax_row_avx2(float * s, int64_t n) {
     __m256  vmx = _mm256_set1_ps(-INFINITY);
     int64_t i   = 0;
@@ -682,6 +713,11 @@ static void op_attention(struct vlm_ctx * x, const struct vlm_op * op) {
             // causal: keys after the block's last query are masked for all of its rows
             const int64_t tk = causal && !has_rel && pos0 + q0 + rb < Tk ? pos0 + q0 + rb : Tk;
             // [rb, tk] = scale * q[rb, D] @ k[tk, D]^T
+#ifdef VLM_HAVE_AVX2_PATH
+            const bool one_row = rb == 1 && use_avx2();
+            if (one_row) attn_scores_row_avx2(qp, kp, ldk, tk, D, scale, S);
+            else
+#endif
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rb, (int)tk, (int)D, scale, qp, (int)ldq, kp,
                         (int)ldk, 0.0f, S, (int)tk);
             for (int64_t r = 0; r < rb; r++) {
@@ -717,6 +753,12 @@ static void op_attention(struct vlm_ctx * x, const struct vlm_op * op) {
             }
             // out[rb, Dv] = p[rb, tk] @ v[tk, Dv]
             float * op_ = O + ((b * H + h) * Tq + q0) * Dv;
+#ifdef VLM_HAVE_AVX2_PATH
+            if (one_row) {
+                attn_mix_row_avx2(S, vp, ldv, tk, Dv, op_);
+                continue;
+            }
+#endif
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rb, (int)Dv, (int)tk, 1.0f, S, (int)tk, vp,
                         (int)ldv, 0.0f, op_, (int)Dv);
         }
