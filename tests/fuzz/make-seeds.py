@@ -111,6 +111,12 @@ if os.path.isdir(bad):
         if name.endswith(".safetensors"):
             put("fuzz-safetensors", "bad-" + name, read(os.path.join(bad, name)))
 
+# ---- PyTorch archives: the valid and malformed ones of the bad-input corpus (make-bad.py) ----
+if os.path.isdir(bad):
+    for name in sorted(os.listdir(bad)):
+        if name.endswith(".pth"):
+            put("fuzz-pytorch", "bad-" + name, read(os.path.join(bad, name)))
+
 # ---- GGUF ----
 def gstr(s):
     s = s.encode() if isinstance(s, str) else s
