@@ -174,6 +174,7 @@ int vlm_cmd_embed(int argc, char ** argv) {
     }
     if (!model_path) { rc = cli_usage_error(cmd, "no model given (-m MODEL)"); goto done; }
     if (ni + nt == 0) { rc = cli_usage_error(cmd, "nothing to embed: give --image and/or --text"); goto done; }
+    if (!cli_check_output(cmd, "--json", json_path) || !cli_check_output(cmd, "--save-tensors", st_path)) goto done;
 
     imgs = calloc((size_t)(ni ? ni : 1), sizeof *imgs);
     if (!imgs) { rc = cli_fail(cmd, "out of memory"); goto done; }

@@ -322,6 +322,12 @@ static int run(int argc, char ** argv, bool ask) {
     if (!ask) questions[n_questions++] = prompt;
     for (int i = 0; i < n_questions; i++)
         if (blank(questions[i])) { cli_usage_error(cmd, "question %d is empty", i + 1); goto usage_done; }
+    if (!cli_check_output(cmd, "--save-tensors", st_path) || !cli_check_output(cmd, "--overlay", overlay) ||
+        !cli_check_output(cmd, "--mask-out", mask_out) || !cli_check_output(cmd, "--region-out", region_out) ||
+        !cli_check_output(cmd, "-o", batch.output)) {
+        rc = 1;
+        goto usage_done;
+    }
     sp.seed = (uint64_t)seed;
     if (vp.cache_dir && mkdir(vp.cache_dir, 0755) != 0 && errno != EEXIST) {
         rc = cli_fail(cmd, "--cache %s: %s", vp.cache_dir, strerror(errno));
