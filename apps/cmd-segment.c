@@ -250,6 +250,7 @@ int vlm_cmd_segment(int argc, char ** argv) {
                    er.masks[i].stability_score, (long long)er.masks[i].area, er.masks[i].bbox[0], er.masks[i].bbox[1],
                    er.masks[i].bbox[2], er.masks[i].bbox[3]);
         if (er.n_masks > 10) printf("  ...\n");
+        vlm_everything_explain(stdout, "  ", &er, &ep);
         if (json) {
             root = cJSON_CreateObject();
             cJSON_AddStringToObject(root, "image", image_path);
@@ -259,7 +260,7 @@ int vlm_cmd_segment(int argc, char ** argv) {
             for (int32_t i = 0; i < er.n_masks; i++) {
                 const struct vlm_sam_annotation * a = &er.masks[i];
                 cJSON * o = cJSON_CreateObject();
-                cJSON * seg = vlm_mask_rle_json(a->segmentation, W, H);
+                cJSON * seg = vlm_mask_rle_json_compressed(a->segmentation, W, H);
                 if (!seg) {
                     cli_fail(CMD, "out of memory");
                     cJSON_Delete(o);

@@ -54,6 +54,7 @@ static bool segment(const char * cmd, const struct vlm_objects_params * p, const
     for (int32_t i = 0; i < er->n_masks; i++)
         if (er->masks[i].area > 0) o->objects[n++] = (struct vlm_object){ .a = er->masks[i], .index = i };
     qsort(o->objects, (size_t)n, sizeof *o->objects, by_area);
+    if (er->n_masks == 0) vlm_everything_explain(stderr, "vlm describe --objects: ", er, &p->everything);
     o->n = n < p->max_objects ? n : p->max_objects;
     ok = true;
 done:

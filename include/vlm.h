@@ -359,6 +359,11 @@ struct vlm_sam_annotation {
 struct vlm_sam_everything_result {
     int32_t                     n_masks, width, height;
     struct vlm_sam_annotation * masks;  // in upstream's output order
+    // What the filters removed, in the order they run (to explain an empty result): of
+    // n_candidates (grid points x multimask outputs, over all crops), predicted IoU not above
+    // pred_iou_thresh, stability score below stability_score_thresh, touching a crop edge,
+    // then duplicates removed by box NMS (within and between crops, after small regions).
+    int32_t                     n_candidates, n_low_iou, n_unstable, n_crop_edge, n_duplicates;
 };
 // Segments everything on an image (runs the encoder on each crop; the session's image is
 // left set to the full image).
