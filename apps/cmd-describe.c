@@ -350,6 +350,13 @@ static int run(int argc, char ** argv, bool ask) {
     struct vlm_objects objs = { 0 };
     cJSON * out = json ? cJSON_CreateObject() : NULL, * answers = json ? cJSON_AddArrayToObject(out, "answers") : NULL;
     if (vlm_image_load(image_path, &image) != VLM_STATUS_OK) { cli_fail(cmd, "%s", vlm_last_error()); goto done; }
+    if (region) {   // a click outside the image fails now, not after SAM's encoder
+        struct vlm_sam_prompt pr = { .points = n_points ? points : NULL, .n_points = n_points, .box = has_box ? &box : NULL };
+        if (vlm_sam_check_prompt(&pr, image.width, image.height) != VLM_STATUS_OK) {
+            cli_fail(cmd, "%s: %s", image_path, vlm_last_error());
+            goto done;
+        }
+    }
     op.sam_path = sam_path, op.clip_path = clip_path, op.model = mp;
     if (objects && !vlm_objects_find(cmd, &op, &image, &objs)) goto done;
     if (region && !segment_region(cmd, sam_path, &mp, &image, points, n_points, has_box ? &box : NULL, mask_out,
