@@ -166,7 +166,7 @@ cJSON * vlm_objects_json(const struct vlm_objects * o) {
     for (int32_t i = 0; arr && i < o->n; i++) {
         const struct vlm_object * ob = &o->objects[i];
         cJSON * j = cJSON_CreateObject(), * cs = cJSON_CreateArray();
-        cJSON * rle = vlm_mask_rle_json(ob->a.segmentation, o->everything.width, o->everything.height);
+        cJSON * rle = vlm_mask_rle_json_compressed(ob->a.segmentation, o->everything.width, o->everything.height);
         if (!j || !cs || !rle) {
             cJSON_Delete(j), cJSON_Delete(cs), cJSON_Delete(rle), cJSON_Delete(arr);
             return NULL;

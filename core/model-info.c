@@ -224,7 +224,8 @@ static enum vlm_status info_safetensors(const char * path, const char * config, 
     for (int32_t i = 0; i < st->n_tensors; i++) {
         const struct vlm_file_tensor * t = &st->tensors[i];
         bool fl = t->dtype == VLM_DTYPE_F32 || t->dtype == VLM_DTYPE_F16 || t->dtype == VLM_DTYPE_BF16;
-        stats_add(&s, t, vlm_dtype_name(t->dtype),
+        static const char * const names[] = { "F32", "F16", "BF16", "I32", "U8", "I64" };   // as safetensors names them
+        stats_add(&s, t, (unsigned)t->dtype < sizeof names / sizeof *names ? names[t->dtype] : vlm_dtype_name(t->dtype),
                   (double)numel_of(t) * (double)(fl ? 4 : vlm_dtype_size(t->dtype)));
     }
     char arch[512], extra[512];

@@ -311,7 +311,6 @@ static int32_t pk_rebuild_tensor(struct pk * k, const struct pk_node * args, con
         *why = "tensor view (offset, size, stride) reaches outside its storage";
         return -1;
     }
-    t.storage = (int32_t)k->nodes[args->items[0]].i;
     if (!grow32((void **)&k->tensors, &k->cap_tensors, (size_t)k->n_tensors + 1, sizeof *k->tensors)) return -1;
     int32_t n = pk_new(k, PK_TENSOR);
     if (n < 0) return -1;

@@ -162,7 +162,8 @@ int main(void) {
         for (int a = 0; lg && a < 6; a++)   // expected order: reference logits descending
             for (int b = a + 1; b < 6; b++)
                 if (lg[order[b]] > lg[order[a]]) { int t = order[a]; order[a] = order[b]; order[b] = t; }
-        char * line = out;
+        CHECK(!strncmp(out, "prob    cosine  label\n", 22), "classify's first line names the columns:\n%s", out);
+        char * line = strchr(out, '\n') ? strchr(out, '\n') + 1 : out;   // the rows after the header
         int good = 0;
         double perr = 0;
         for (int i = 0; lg && i < 6 && line && *line; i++) {
