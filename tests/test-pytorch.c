@@ -4,7 +4,9 @@
 // with its _metadata BUILD) and as a TorchScript archive (__torch__ module objects), with a
 // strided view, a deflated storage and a storage shared by two tensors; checks every tensor
 // equals the safetensors one, that `vlm segment` / `vlm embed` give bit-identical outputs, and
-// that malicious or malformed pickles are refused with a clear error.
+// that malicious or malformed pickles are refused with a clear error. Where python3 has torch
+// (Debian: python3-torch), the same with files written by torch.save and torch.jit.save
+// themselves (tests/torch-save-fixture.py).
 #define _GNU_SOURCE
 #include <zlib.h>
 
@@ -382,75 +384,126 @@ static void test_malicious(void) {
           "truncated zip: %s", vlm_last_error());
 }
 
+// `vlm segment` (kind 0) or `vlm embed` (kind 1) on the safetensors file and on the PyTorch
+// one: their outputs must be the same bytes. tag names the output files.
+static void same_outputs(int kind, const char * st_path, const char * pt_path, const char * tag) {
+    char out[8192], a[600], b[600];
+    const char * img = test_fixture("images/dog.jpg");
+    for (int k = 0; k < 2; k++) {
+        const char * m = k ? pt_path : st_path;
+        int rc = kind == 0 ? test_run_cli(out, sizeof out, dir, NULL, "segment -m '%s' '%s' --point 300,200 --backend cpu "
+                                          "-o '%s/%s-m%d.png' --save-tensors '%s/%s-t%d.safetensors'", m, img, dir, tag, k,
+                                          dir, tag, k)
+                           : test_run_cli(out, sizeof out, dir, NULL, "embed -m '%s' --backend cpu --image '%s' --text 'a dog' "
+                                          "--save-tensors '%s/%s-t%d.safetensors'", m, img, dir, tag, k);
+        CHECK(rc == 0, "%s with %s: rc %d: %s", kind == 0 ? "segment" : "embed", m, rc, out);
+    }
+    if (kind == 0) {
+        snprintf(a, sizeof a, "%s/%s-m0.png", dir, tag);
+        snprintf(b, sizeof b, "%s/%s-m1.png", dir, tag);
+        CHECK(same_file(a, b), "%s: segment masks from the PyTorch file and the safetensors differ", tag);
+    }
+    snprintf(a, sizeof a, "%s/%s-t0.safetensors", dir, tag);
+    snprintf(b, sizeof b, "%s/%s-t1.safetensors", dir, tag);
+    CHECK(same_file(a, b), "%s: %s from the PyTorch file and the safetensors differ", tag,
+          kind == 0 ? "segment stages (embeddings, logits, masks)" : "CLIP features");
+}
+
+// Opens both files and compares every tensor.
+static void same_file_tensors(const char * st_path, const char * pt_path, const char * tag) {
+    struct vlm_safetensors * ref = NULL, * got = NULL;
+    char why[512] = "";
+    CHECK(vlm_safetensors_open(st_path, &ref) == VLM_STATUS_OK, "open %s: %s", st_path, vlm_last_error());
+    CHECK(vlm_model_file_open(pt_path, &got) == VLM_STATUS_OK, "%s: open %s: %s", tag, pt_path, vlm_last_error());
+    CHECK(ref && got && same_tensors(ref, got, why, sizeof why), "%s: %s", tag, why);
+    vlm_safetensors_close(ref);
+    vlm_safetensors_close(got);
+}
+
+// A python3 that imports torch (Debian's python3-torch), or NULL.
+static const char * torch_python(void) {
+    static const char * const cands[] = { "python3", "/usr/bin/python3" };
+    for (size_t i = 0; i < sizeof cands / sizeof *cands; i++) {
+        char cmd[256];
+        snprintf(cmd, sizeof cmd, "%s -c 'import torch' >/dev/null 2>&1", cands[i]);
+        if (system(cmd) == 0) return cands[i];
+    }
+    return NULL;
+}
+
 int main(void) {
     snprintf(dir, sizeof dir, "%s/vlm-test-pytorch-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
     if (!mkdtemp(dir)) { perror("mkdtemp"); return 1; }
     test_malicious();
 
     const char * fixtures = test_fixtures_dir();
-    char sam_st[1024], sam_pth[1024], clip_st[1024], clip_pt[512], out[8192];
+    char sam_st[1024], sam_pth[1024], clip_st[1024], clip_pt[1024], out[8192], sub[600];
     snprintf(sam_st, sizeof sam_st, "%s", test_data("sam-small/model.safetensors"));
     snprintf(clip_st, sizeof clip_st, "%s/clip-tiny/model.safetensors", fixtures);
+    // the .pth files sit in a folder with the model's config.json, as released checkpoints would
+    snprintf(sub, sizeof sub, "%s/sam", dir);
+    mkdir(sub, 0755);
+    char cfg[1100];
+    snprintf(cfg, sizeof cfg, "%s/config.json", sub);
+    copy_file(test_data("sam-small/config.json"), cfg);
 
-    // 1. SAM as torch.save writes it: same tensors, same `vlm segment` outputs bit for bit
+    // 1. SAM as torch.save writes it (written here): same tensors, same `vlm segment` outputs
     struct vlm_safetensors * ref = NULL, * got = NULL;
     CHECK(vlm_safetensors_open(sam_st, &ref) == VLM_STATUS_OK, "open %s: %s", sam_st, vlm_last_error());
     if (ref) {
-        char sub[600], cfg[1100], why[512] = "";
-        snprintf(sub, sizeof sub, "%s/sam", dir);
-        mkdir(sub, 0755);
         snprintf(sam_pth, sizeof sam_pth, "%s/sam_small.pth", sub);
-        snprintf(cfg, sizeof cfg, "%s/config.json", sub);
-        copy_file(test_data("sam-small/config.json"), cfg);
         CHECK(write_pth(ref, sam_pth, false), "write %s", sam_pth);
-        CHECK(vlm_model_file_open(sam_pth, &got) == VLM_STATUS_OK, "open .pth: %s", vlm_last_error());
-        CHECK(got && same_tensors(ref, got, why, sizeof why), "pth tensors: %s", why);
-        CHECK(got && got->n_owned >= 2, "the strided view and the deflated storage are copies (%d)", got ? got->n_owned : -1);
+        same_file_tensors(sam_st, sam_pth, "torch.save layout");
+        CHECK(vlm_model_file_open(sam_pth, &got) == VLM_STATUS_OK && got->n_owned >= 2,
+              "the strided view and the deflated storage are copies (%d)", got ? got->n_owned : -1);
         vlm_safetensors_close(got);
-        const char * img = test_fixture("images/dog.jpg");
-        for (int k = 0; k < 2; k++) {
-            const char * m = k ? sam_pth : sam_st;
-            int rc = test_run_cli(out, sizeof out, dir, NULL, "segment -m '%s' '%s' --point 300,200 --backend cpu -o '%s/m%d.png' "
-                                  "--save-tensors '%s/t%d.safetensors'", m, img, dir, k, dir, k);
-            CHECK(rc == 0, "segment with %s: rc %d: %s", m, rc, out);
-        }
-        char a[600], b[600];
-        snprintf(a, sizeof a, "%s/m0.png", dir);
-        snprintf(b, sizeof b, "%s/m1.png", dir);
-        CHECK(same_file(a, b), "segment masks from .pth and .safetensors differ");
-        snprintf(a, sizeof a, "%s/t0.safetensors", dir);
-        snprintf(b, sizeof b, "%s/t1.safetensors", dir);
-        CHECK(same_file(a, b), "segment stages (embeddings, logits, masks) from .pth and .safetensors differ");
+        same_outputs(0, sam_st, sam_pth, "sam-layout");
         int rc = test_run_cli(out, sizeof out, dir, NULL, "info '%s'", sam_pth);
         CHECK(rc == 0 && strstr(out, "PyTorch checkpoint") && strstr(out, "architecture:  sam"), "info on .pth: %d %s", rc, out);
         vlm_safetensors_close(ref);
     }
 
-    // 2. CLIP as a TorchScript archive (OpenAI's ViT-B-32.pt layout): same embeddings bit for bit
-    ref = got = NULL;
+    // 2. CLIP as a TorchScript archive (OpenAI's ViT-B-32.pt layout, written here): same features
+    ref = NULL;
     CHECK(vlm_safetensors_open(clip_st, &ref) == VLM_STATUS_OK, "open %s: %s", clip_st, vlm_last_error());
     if (ref) {
-        char why[512] = "";
         snprintf(clip_pt, sizeof clip_pt, "%s/ViT-tiny.pt", dir);
         CHECK(write_pth(ref, clip_pt, true), "write %s", clip_pt);
-        CHECK(vlm_model_file_open(clip_pt, &got) == VLM_STATUS_OK, "open .pt: %s", vlm_last_error());
-        CHECK(got && same_tensors(ref, got, why, sizeof why), "TorchScript tensors: %s", why);
-        vlm_safetensors_close(got);
-        for (int k = 0; k < 2; k++) {
-            int rc = test_run_cli(out, sizeof out, dir, NULL, "embed -m '%s' --backend cpu --image '%s' --text 'a dog' "
-                                  "--save-tensors '%s/e%d.safetensors'", k ? clip_pt : clip_st,
-                                  test_fixture("images/dog.jpg"), dir, k);
-            CHECK(rc == 0, "embed with %s: rc %d: %s", k ? clip_pt : clip_st, rc, out);
-        }
-        char a[600], b[600];
-        snprintf(a, sizeof a, "%s/e0.safetensors", dir);
-        snprintf(b, sizeof b, "%s/e1.safetensors", dir);
-        CHECK(same_file(a, b), "CLIP features from .pt and .safetensors differ");
+        same_file_tensors(clip_st, clip_pt, "TorchScript layout");
+        same_outputs(1, clip_st, clip_pt, "clip-layout");
         vlm_safetensors_close(ref);
     }
 
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
+    // 3. files written by PyTorch itself (torch.save, torch.jit.save), where torch is installed
+    const char * py = torch_python();
+    if (!py) {
+        printf("note: no python3 with torch (Debian: python3-torch): files written by torch itself not tried\n");
+    } else {
+        const char * script = test_data("../torch-save-fixture.py");
+        char sc[1100];
+        snprintf(sc, sizeof sc, "%s", script);
+        snprintf(sam_pth, sizeof sam_pth, "%s/sam_torch.pth", sub);
+        snprintf(clip_pt, sizeof clip_pt, "%s/clip_torch.pt", dir);
+        char cmd[8192], log[700];
+        snprintf(log, sizeof log, "%s/torch-save.log", dir);
+        snprintf(cmd, sizeof cmd, "%s '%s' '%s' '%s' >'%s' 2>&1 && %s '%s' '%s' '%s' --script >>'%s' 2>&1", py, sc, sam_st,
+                 sam_pth, log, py, sc, clip_st, clip_pt, log);
+        int rc = system(cmd);
+        char * text = test_read_text(log);
+        snprintf(out, sizeof out, "%s", text ? text : "");
+        free(text);
+        CHECK(rc == 0, "torch-save-fixture.py: %s", out);
+        if (rc == 0) {
+            same_file_tensors(sam_st, sam_pth, "torch.save");
+            same_outputs(0, sam_st, sam_pth, "sam-torch");
+            same_file_tensors(clip_st, clip_pt, "torch.jit.save");
+            same_outputs(1, clip_st, clip_pt, "clip-torch");
+            printf("files written by torch.save and torch.jit.save (%s) load and give the same outputs\n", py);
+        }
+    }
+
+    char rm[700];
+    snprintf(rm, sizeof rm, "rm -rf '%s'", dir);
+    if (system(rm) != 0) fprintf(stderr, "could not remove %s\n", dir);
     TEST_END();
 }
