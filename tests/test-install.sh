@@ -7,6 +7,7 @@
 set -eu
 build=$(cd "$1" && pwd)
 fixtures=$2
+[ -z "${VLM_TEST_INSTALL_SKIP:-}" ] || { echo "SKIP: $VLM_TEST_INSTALL_SKIP"; exit 77; }
 [ -f "$fixtures/clip-tiny/model.safetensors" ] || { echo "SKIP: fixtures not found at $fixtures"; exit 77; }
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/vlm-test-install-XXXXXX")
 srv=
