@@ -431,6 +431,7 @@ int vlm_cmd_concepts(int argc, char ** argv) {
     }
     if (!model_path) return cli_usage_error(cmd, "no model given (-m MODEL)");
     if (!image_path) return cli_usage_error(cmd, "no image given");
+    if (list_path && access(list_path, R_OK) != 0) return cli_fail(cmd, "--concepts %s: %s", list_path, strerror(errno));
     if (vlm_image_load(image_path, &img) != VLM_STATUS_OK) { rc = cli_fail(cmd, "%s", vlm_last_error()); goto done; }
     if (!(m = vlm_load_clip(cmd, model_path, &mp))) goto done;
     if (!vlm_concepts_load(cmd, m, model_path, list_path, use_cache, &cs)) goto done;
