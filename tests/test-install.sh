@@ -67,6 +67,15 @@ int main(int argc, char ** argv) {
         return 1;
     }
     printf("vlm %s: CLIP embed dim %d\n", vlm_version(), (int)vlm_clip_embed_dim(m));
+    if (argc > 2) {   // a text: the BPE vocabulary comes from share/vlm next to the installed libvlm.so
+        float e[4096];
+        struct vlm_clip_params cp = vlm_clip_default_params();
+        if (vlm_clip_encode_text(m, argv[2], &cp, e, 4096, NULL) != VLM_STATUS_OK) {
+            fprintf(stderr, "%s\n", vlm_last_error());
+            return 1;
+        }
+        printf("text encoded\n");
+    }
     vlm_model_free(m);
     return 0;
 }
@@ -76,7 +85,8 @@ cc=${CC:-cc}
 # shared: libvlm.so from the prefix
 $cc app.c $(pkg-config --cflags --libs vlm) -Wl,-rpath,"$prefix/lib" -o app-shared || fail "build against libvlm.so"
 ldd ./app-shared | grep -q "$prefix/lib/libvlm.so" || fail "app-shared does not use the installed libvlm.so"
-./app-shared "$tmp/models/clip.safetensors" | grep -q "embed dim [1-9]" || fail "app-shared"
+./app-shared "$tmp/models/clip.safetensors" "a dog" >app.out 2>&1 || { cat app.out; fail "app-shared"; }
+grep -q "embed dim [1-9]" app.out && grep -q "text encoded" app.out || { cat app.out; fail "app-shared output"; }
 # static: libvlm.a and what pkg-config --static lists
 $cc app.c $(pkg-config --cflags vlm) "$prefix/lib/libvlm.a" $(pkg-config --static --libs vlm | sed 's/ -lvlm / /; s/^-lvlm //') \
     -o app-static || fail "build against libvlm.a"
