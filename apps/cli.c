@@ -23,6 +23,23 @@ int cli_fail(const char * cmd, const char * fmt, ...) {
     return 1;
 }
 
+bool cli_check_output(const char * cmd, const char * opt, const char * path) {
+    if (!path) return true;
+    struct stat st;
+    if (!*path) return !cli_fail(cmd, "%s: empty file name", opt);
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) return !cli_fail(cmd, "%s %s: is a folder, not a file", opt, path);
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", path);
+    char * slash = strrchr(dir, '/');
+    if (!slash) snprintf(dir, sizeof dir, ".");
+    else if (slash == dir) dir[1] = 0;
+    else *slash = 0;
+    if (stat(dir, &st) != 0) return !cli_fail(cmd, "%s %s: folder %s does not exist", opt, path, dir);
+    if (!S_ISDIR(st.st_mode)) return !cli_fail(cmd, "%s %s: %s is not a folder", opt, path, dir);
+    if (access(dir, W_OK | X_OK) != 0) return !cli_fail(cmd, "%s %s: folder %s is not writable", opt, path, dir);
+    return true;
+}
+
 int cli_usage_error(const char * cmd, const char * fmt, ...) {
     va_list ap;
     va_start(ap, fmt);

@@ -27,6 +27,10 @@ int vlm_cmd_vqa_score(int argc, char ** argv);
 // Writes n bytes to path atomically: a temporary file (mkstemp) in the same folder, then
 // rename; on failure nothing is left and err holds the reason.
 bool cli_write_atomic(const char * path, const void * data, size_t n, char * err, size_t err_size);
+// Checks, before any heavy work, that an output file can be written: its folder exists and
+// is writable and the path is not a folder. Prints "vlm <cmd>: <opt> <path>: ..." and returns
+// false when not. NULL paths pass.
+bool cli_check_output(const char * cmd, const char * opt, const char * path);
 // Prints "vlm <cmd>: <message>" to stderr and returns 1 (runtime failure).
 int  cli_fail(const char * cmd, const char * fmt, ...) __attribute__((format(printf, 2, 3)));
 // Prints "vlm <cmd>: <message>" and "run 'vlm <cmd> --help' for usage" and returns 2.

@@ -174,6 +174,7 @@ int vlm_cmd_embed(int argc, char ** argv) {
     }
     if (!model_path) { rc = cli_usage_error(cmd, "no model given (-m MODEL)"); goto done; }
     if (ni + nt == 0) { rc = cli_usage_error(cmd, "nothing to embed: give --image and/or --text"); goto done; }
+    if (!cli_check_output(cmd, "--json", json_path) || !cli_check_output(cmd, "--save-tensors", st_path)) goto done;
 
     imgs = calloc((size_t)(ni ? ni : 1), sizeof *imgs);
     if (!imgs) { rc = cli_fail(cmd, "out of memory"); goto done; }
@@ -265,6 +266,12 @@ done:
 }
 
 // ---- vlm classify ----------------------------------------------------------------------------------
+// The best k texts, under a header naming the columns (as the server's JSON: prob, cosine).
+static void print_ranking(const struct vlm_ranked * r, int32_t k, const char * const * names, const char * what) {
+    printf("%-6s  %-6s  %s\n", "prob", "cosine", what);
+    for (int32_t i = 0; i < k; i++) printf("%.4f  %.4f  %s\n", (double)r[i].prob, (double)r[i].cosine, names[r[i].index]);
+}
+
 static void classify_usage(FILE * f) {
     fprintf(f,
             "usage: vlm classify -m MODEL IMAGE (--labels \"dog,cat,truck\" | --labels-file FILE) [options]\n\n"
@@ -362,7 +369,7 @@ int vlm_cmd_classify(int argc, char ** argv) {
     if (st != VLM_STATUS_OK) { rc = cli_fail(cmd, "%s", vlm_last_error()); goto done; }
     if (!vlm_rank_texts(imf, tf, n, e, vlm_clip_logit_scale(m), r)) { rc = cli_fail(cmd, "out of memory"); goto done; }
     int32_t k = top > 0 && top < n ? top : n;
-    for (int32_t i = 0; i < k; i++) printf("%.4f  %.4f  %s\n", (double)r[i].prob, (double)r[i].cosine, labels[r[i].index]);
+    print_ranking(r, k, (const char * const *)labels, "label");
     rc = 0;
 done:
     for (int32_t i = 0; texts && i < n; i++) free(texts[i]);
@@ -424,6 +431,7 @@ int vlm_cmd_concepts(int argc, char ** argv) {
     }
     if (!model_path) return cli_usage_error(cmd, "no model given (-m MODEL)");
     if (!image_path) return cli_usage_error(cmd, "no image given");
+    if (list_path && access(list_path, R_OK) != 0) return cli_fail(cmd, "--concepts %s: %s", list_path, strerror(errno));
     if (vlm_image_load(image_path, &img) != VLM_STATUS_OK) { rc = cli_fail(cmd, "%s", vlm_last_error()); goto done; }
     if (!(m = vlm_load_clip(cmd, model_path, &mp))) goto done;
     if (!vlm_concepts_load(cmd, m, model_path, list_path, use_cache, &cs)) goto done;
@@ -435,7 +443,7 @@ int vlm_cmd_concepts(int argc, char ** argv) {
     if (vlm_clip_encode_image(m, &img, &p, imf, (size_t)e) != VLM_STATUS_OK) { rc = cli_fail(cmd, "%s", vlm_last_error()); goto done; }
     if (!vlm_rank_texts(imf, cs.feats, cs.n, e, vlm_clip_logit_scale(m), r)) { rc = cli_fail(cmd, "out of memory"); goto done; }
     int32_t k = top < cs.n ? top : cs.n;
-    for (int32_t i = 0; i < k; i++) printf("%.4f  %.4f  %s\n", (double)r[i].prob, (double)r[i].cosine, cs.names[r[i].index]);
+    print_ranking(r, k, (const char * const *)cs.names, "concept");
     rc = 0;
 done:
     vlm_concepts_free(&cs);

@@ -322,6 +322,12 @@ static int run(int argc, char ** argv, bool ask) {
     if (!ask) questions[n_questions++] = prompt;
     for (int i = 0; i < n_questions; i++)
         if (blank(questions[i])) { cli_usage_error(cmd, "question %d is empty", i + 1); goto usage_done; }
+    if (!cli_check_output(cmd, "--save-tensors", st_path) || !cli_check_output(cmd, "--overlay", overlay) ||
+        !cli_check_output(cmd, "--mask-out", mask_out) || !cli_check_output(cmd, "--region-out", region_out) ||
+        !cli_check_output(cmd, "-o", batch.output)) {
+        rc = 1;
+        goto usage_done;
+    }
     sp.seed = (uint64_t)seed;
     if (vp.cache_dir && mkdir(vp.cache_dir, 0755) != 0 && errno != EEXIST) {
         rc = cli_fail(cmd, "--cache %s: %s", vp.cache_dir, strerror(errno));
@@ -344,6 +350,13 @@ static int run(int argc, char ** argv, bool ask) {
     struct vlm_objects objs = { 0 };
     cJSON * out = json ? cJSON_CreateObject() : NULL, * answers = json ? cJSON_AddArrayToObject(out, "answers") : NULL;
     if (vlm_image_load(image_path, &image) != VLM_STATUS_OK) { cli_fail(cmd, "%s", vlm_last_error()); goto done; }
+    if (region) {   // a click outside the image fails now, not after SAM's encoder
+        struct vlm_sam_prompt pr = { .points = n_points ? points : NULL, .n_points = n_points, .box = has_box ? &box : NULL };
+        if (vlm_sam_check_prompt(&pr, image.width, image.height) != VLM_STATUS_OK) {
+            cli_fail(cmd, "%s: %s", image_path, vlm_last_error());
+            goto done;
+        }
+    }
     op.sam_path = sam_path, op.clip_path = clip_path, op.model = mp;
     if (objects && !vlm_objects_find(cmd, &op, &image, &objs)) goto done;
     if (region && !segment_region(cmd, sam_path, &mp, &image, points, n_points, has_box ? &box : NULL, mask_out,

@@ -122,6 +122,7 @@ int vlm_cmd_generate(int argc, char ** argv) {
     if (!model_path) return cli_usage_error(cmd, "no model (-m MODEL.gguf)");
     if (!prompt) return cli_usage_error(cmd, "no prompt (-p TEXT)");
     if (!*prompt && !chat) return cli_usage_error(cmd, "the prompt is empty");
+    if (!cli_check_output(cmd, "--save-tensors", st_path)) return 1;
     sp.seed = (uint64_t)seed;
 
     int rc = 1;

@@ -9,6 +9,7 @@
 //                     as pycocotools' uncompressed RLE (decode with pycocotools.mask.frPyObjects)
 //   --save-tensors F  safetensors: resized (U8 [h, w, 3]), image_embeddings, low_res_logits,
 //                     iou_predictions, masks (U8 [n, H, W])
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -172,6 +173,13 @@ int vlm_cmd_segment(int argc, char ** argv) {
         return cli_usage_error(CMD, "no prompt: give --point, --box or --mask-input (or --everything)");
     if (everything && (n_points || has_box || mask_path || out_png || save_tensors))
         return cli_usage_error(CMD, "--everything takes no prompts, -o or --save-tensors (use --json / --overlay)");
+    // everything that can be checked without the model, before it is loaded and the encoder runs
+    if (!cli_check_output(CMD, "-o", out_png) || !cli_check_output(CMD, "--overlay", overlay) ||
+        !cli_check_output(CMD, "--json", json) || !cli_check_output(CMD, "--save-tensors", save_tensors) ||
+        !cli_check_output(CMD, "--save-embedding", save_emb))
+        return 1;
+    if (mask_path && access(mask_path, R_OK) != 0) return cli_fail(CMD, "--mask-input %s: %s", mask_path, strerror(errno));
+    if (load_emb && access(load_emb, R_OK) != 0) return cli_fail(CMD, "--embedding %s: %s", load_emb, strerror(errno));
 
     int rc = 1;
     struct vlm_image img = { 0 }, resized = { 0 };
@@ -189,6 +197,13 @@ int vlm_cmd_segment(int argc, char ** argv) {
     if (vlm_image_load(image_path, &img) != VLM_STATUS_OK) {
         cli_fail(CMD, "%s", vlm_last_error());
         goto done;
+    }
+    {
+        struct vlm_sam_prompt p = { .points = n_points ? points : NULL, .n_points = n_points, .box = has_box ? &box : NULL };
+        if (vlm_sam_check_prompt(&p, img.width, img.height) != VLM_STATUS_OK) {
+            cli_fail(CMD, "%s: %s", image_path, vlm_last_error());
+            goto done;
+        }
     }
     double t0 = now_ms();
     if (!(model = cli_load_model(CMD, model_path, &mp))) goto done;
@@ -235,6 +250,7 @@ int vlm_cmd_segment(int argc, char ** argv) {
                    er.masks[i].stability_score, (long long)er.masks[i].area, er.masks[i].bbox[0], er.masks[i].bbox[1],
                    er.masks[i].bbox[2], er.masks[i].bbox[3]);
         if (er.n_masks > 10) printf("  ...\n");
+        vlm_everything_explain(stdout, "  ", &er, &ep);
         if (json) {
             root = cJSON_CreateObject();
             cJSON_AddStringToObject(root, "image", image_path);
@@ -244,7 +260,7 @@ int vlm_cmd_segment(int argc, char ** argv) {
             for (int32_t i = 0; i < er.n_masks; i++) {
                 const struct vlm_sam_annotation * a = &er.masks[i];
                 cJSON * o = cJSON_CreateObject();
-                cJSON * seg = vlm_mask_rle_json(a->segmentation, W, H);
+                cJSON * seg = vlm_mask_rle_json_compressed(a->segmentation, W, H);
                 if (!seg) {
                     cli_fail(CMD, "out of memory");
                     cJSON_Delete(o);

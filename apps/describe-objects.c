@@ -54,6 +54,7 @@ static bool segment(const char * cmd, const struct vlm_objects_params * p, const
     for (int32_t i = 0; i < er->n_masks; i++)
         if (er->masks[i].area > 0) o->objects[n++] = (struct vlm_object){ .a = er->masks[i], .index = i };
     qsort(o->objects, (size_t)n, sizeof *o->objects, by_area);
+    if (er->n_masks == 0) vlm_everything_explain(stderr, "vlm describe --objects: ", er, &p->everything);
     o->n = n < p->max_objects ? n : p->max_objects;
     ok = true;
 done:
@@ -165,7 +166,7 @@ cJSON * vlm_objects_json(const struct vlm_objects * o) {
     for (int32_t i = 0; arr && i < o->n; i++) {
         const struct vlm_object * ob = &o->objects[i];
         cJSON * j = cJSON_CreateObject(), * cs = cJSON_CreateArray();
-        cJSON * rle = vlm_mask_rle_json(ob->a.segmentation, o->everything.width, o->everything.height);
+        cJSON * rle = vlm_mask_rle_json_compressed(ob->a.segmentation, o->everything.width, o->everything.height);
         if (!j || !cs || !rle) {
             cJSON_Delete(j), cJSON_Delete(cs), cJSON_Delete(rle), cJSON_Delete(arr);
             return NULL;

@@ -19,6 +19,39 @@ cJSON * vlm_mask_rle_json(const uint8_t * mask, int32_t w, int32_t h) {
     return o;
 }
 
+// ref: pycocotools/common/maskApi.c rleToString: each count minus the count two before it
+// (from the fourth on: i > 2, as upstream), 5 bits a character from '0', bit 0x20 = more follow.
+cJSON * vlm_mask_rle_json_compressed(const uint8_t * mask, int32_t w, int32_t h) {
+    int64_t * counts = NULL, n = 0;
+    if (vlm_mask_to_rle(mask, w, h, &counts, &n) != VLM_STATUS_OK) return NULL;
+    char * s = malloc((size_t)n * 13 + 1);   // 64-bit values: at most 13 characters each
+    cJSON * o = s ? cJSON_CreateObject() : NULL;
+    if (o) {
+        size_t p = 0;
+        for (int64_t i = 0; i < n; i++) {
+            int64_t x = counts[i] - (i > 2 ? counts[i - 2] : 0);
+            for (bool more = true; more;) {
+                char c = (char)(x & 0x1f);
+                x >>= 5;   // arithmetic: negative deltas end at -1
+                more = (c & 0x10) ? x != -1 : x != 0;
+                if (more) c |= 0x20;
+                s[p++] = (char)(c + 48);
+            }
+        }
+        s[p] = 0;
+        cJSON * size = cJSON_AddArrayToObject(o, "size");
+        cJSON_AddItemToArray(size, cJSON_CreateNumber(h));
+        cJSON_AddItemToArray(size, cJSON_CreateNumber(w));
+        if (!cJSON_AddStringToObject(o, "counts", s)) {
+            cJSON_Delete(o);
+            o = NULL;
+        }
+    }
+    free(s);
+    free(counts);
+    return o;
+}
+
 // ---- overlays --------------------------------------------------------------------------------------
 const uint8_t vlm_overlay_palette[8][3] = { { 30, 144, 255 }, { 255, 99, 71 }, { 50, 205, 50 }, { 255, 215, 0 },
                                             { 186, 85, 211 }, { 0, 206, 209 }, { 255, 140, 0 }, { 220, 20, 60 } };
@@ -141,4 +174,23 @@ int vlm_everything_option(const char * cmd, int argc, char ** argv, int * i, str
         return 1;
     }
     return 0;
+}
+
+void vlm_everything_explain(FILE * f, const char * prefix, const struct vlm_sam_everything_result * r,
+                            const struct vlm_sam_everything_params * p) {
+    if (r->n_masks > 0) return;
+    fprintf(f, "%sno masks left: of %d candidates (grid points x multimask outputs)", prefix, r->n_candidates);
+    if (r->n_low_iou) fprintf(f, ", %d had predicted IoU <= %g (--pred-iou-thresh)", r->n_low_iou, p->pred_iou_thresh);
+    if (r->n_unstable) fprintf(f, ", %d had stability < %g (--stability-score-thresh)", r->n_unstable, p->stability_score_thresh);
+    if (r->n_crop_edge) fprintf(f, ", %d touched a crop edge", r->n_crop_edge);
+    if (r->n_duplicates) fprintf(f, ", %d were duplicates (--box-nms-thresh)", r->n_duplicates);
+    // the filter that removed the most is the one to relax first
+    const char * opt = NULL;
+    if (r->n_low_iou >= r->n_unstable && r->n_low_iou > 0) opt = "--pred-iou-thresh";
+    else if (r->n_unstable > 0) opt = "--stability-score-thresh";
+    if (opt)
+        fprintf(f, "; try a lower %s (0 turns it off; e.g. --pred-iou-thresh 0.5 --stability-score-thresh 0.8), "
+                   "or a denser grid (--points-per-side)\n", opt);
+    else
+        fprintf(f, "; try a denser grid (--points-per-side)\n");
 }

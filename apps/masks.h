@@ -9,6 +9,9 @@
 
 // {"size": [H, W], "counts": [...]}: uncompressed COCO RLE (vlm_mask_to_rle); NULL when out of memory.
 cJSON * vlm_mask_rle_json(const uint8_t * mask, int32_t width, int32_t height);
+// {"size": [H, W], "counts": "..."}: compressed COCO RLE, the string pycocotools' mask.encode
+// gives (and SamAutomaticMaskGenerator's output_mode="coco_rle"); several times smaller.
+cJSON * vlm_mask_rle_json_compressed(const uint8_t * mask, int32_t width, int32_t height);
 
 // Overlays draw on an RGB image [height, width, 3] in place.
 extern const uint8_t vlm_overlay_palette[8][3];
@@ -27,6 +30,10 @@ void vlm_overlay_number(uint8_t * rgb, int32_t width, int32_t height, const uint
 // message printed): --points-per-side N, --points-per-batch N, --crop-n-layers N,
 // --min-mask-region-area N, --pred-iou-thresh T, --stability-score-thresh T, --box-nms-thresh T.
 int vlm_everything_option(const char * cmd, int argc, char ** argv, int * i, struct vlm_sam_everything_params * p);
+// When segment-everything kept no mask: one line naming each filter that removed candidates,
+// how many, and the option to relax, written to f as "<prefix>no masks left: ...".
+void vlm_everything_explain(FILE * f, const char * prefix, const struct vlm_sam_everything_result * r,
+                            const struct vlm_sam_everything_params * p);
 #define VLM_EVERYTHING_USAGE                                                                                   \
     "  --points-per-side N      segment-everything grid (default 32), --points-per-batch N, --crop-n-layers N,\n" \
     "  --pred-iou-thresh T      --stability-score-thresh T, --box-nms-thresh T, --min-mask-region-area N\n"      \

@@ -1,5 +1,5 @@
-// model-file.h — model file readers: safetensors and GGUF (strict, mmap'd), and the weight
-// store that uploads named tensors to a backend as F32.
+// model-file.h — model file readers: safetensors, PyTorch zip checkpoints and GGUF (strict,
+// mmap'd), and the weight store that uploads named tensors to a backend as F32.
 #ifndef VLM_MODEL_FILE_H
 #define VLM_MODEL_FILE_H
 #include <stdio.h>
@@ -37,6 +37,8 @@ struct vlm_safetensors {
     void *                   map;
     size_t                   map_size;
     char *                   names;           // storage for tensor names
+    void **                  owned;           // PyTorch files: inflated storages, gathered strided views
+    int32_t                  n_owned;
 };
 // On failure *out is NULL and vlm_last_error() says "<path>: <problem>".
 enum vlm_status vlm_safetensors_open(const char * path, struct vlm_safetensors ** out);
@@ -44,6 +46,18 @@ void            vlm_safetensors_close(struct vlm_safetensors * st);
 const struct vlm_file_tensor * vlm_safetensors_find(const struct vlm_safetensors * st, const char * name);
 // Writes tensors to path atomically (temp file + rename). data of each tensor is contiguous.
 enum vlm_status vlm_safetensors_write(const char * path, const struct vlm_file_tensor * tensors, int32_t n);
+
+// Maps a whole regular file read-only (*map NULL for an empty file); "<path>: cannot open: ..." etc.
+enum vlm_status vlm_model_file_map(const char * path, void ** map, size_t * size);
+
+// ---- PyTorch checkpoints (core/pytorch.c) ----
+// A torch.save zip archive (state dict, possibly nested) or a TorchScript archive, as the same
+// named-tensor table (close with vlm_safetensors_close). The pickle is interpreted, never run:
+// only tensor rebuilds, storages, OrderedDict and TorchScript objects are accepted.
+// Contiguous views point into the mapped file; strided views and deflated entries are copied.
+enum vlm_status vlm_pytorch_open(const char * path, struct vlm_safetensors ** out);
+// Any tensor file by its first bytes: a PyTorch zip archive, else safetensors.
+enum vlm_status vlm_model_file_open(const char * path, struct vlm_safetensors ** out);
 
 // ---- GGUF (v3, as llama.cpp writes it) ----
 struct vlm_gguf;   // opaque

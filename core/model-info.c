@@ -217,20 +217,21 @@ static void detect_safetensors(const struct vlm_safetensors * st, char * arch, s
 
 static enum vlm_status info_safetensors(const char * path, const char * config, FILE * f) {
     struct vlm_safetensors * st = NULL;
-    enum vlm_status status = vlm_safetensors_open(path, &st);
+    enum vlm_status status = vlm_model_file_open(path, &st);
     if (status != VLM_STATUS_OK) return status;
+    const bool pytorch = st->map_size >= 4 && !memcmp(st->map, "PK\x03\x04", 4);
     struct info_stats s = { 0 };
     for (int32_t i = 0; i < st->n_tensors; i++) {
         const struct vlm_file_tensor * t = &st->tensors[i];
         bool fl = t->dtype == VLM_DTYPE_F32 || t->dtype == VLM_DTYPE_F16 || t->dtype == VLM_DTYPE_BF16;
-        static const char * const names[] = { "F32", "F16", "BF16", "I32", "U8" };
-        stats_add(&s, t, (unsigned)t->dtype < VLM_DTYPE_COUNT ? names[t->dtype] : "?",
+        static const char * const names[] = { "F32", "F16", "BF16", "I32", "U8", "I64" };   // as safetensors names them
+        stats_add(&s, t, (unsigned)t->dtype < sizeof names / sizeof *names ? names[t->dtype] : vlm_dtype_name(t->dtype),
                   (double)numel_of(t) * (double)(fl ? 4 : vlm_dtype_size(t->dtype)));
     }
     char arch[512], extra[512];
     detect_safetensors(st, arch, sizeof arch, extra, sizeof extra);
     fprintf(f, "file:          %s\n", path);
-    fprintf(f, "format:        safetensors\n");
+    fprintf(f, "format:        %s\n", pytorch ? "PyTorch checkpoint (zip + pickle)" : "safetensors");
     fprintf(f, "architecture:  %s\n", arch);
     if (extra[0]) fprintf(f, "details:       %s\n", extra);
     print_stats(f, &s);

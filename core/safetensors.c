@@ -83,6 +83,8 @@ const struct vlm_file_tensor * vlm_safetensors_find(const struct vlm_safetensors
 void vlm_safetensors_close(struct vlm_safetensors * st) {
     if (!st) return;
     if (st->map) munmap(st->map, st->map_size);
+    for (int32_t i = 0; i < st->n_owned; i++) free(st->owned[i]);
+    free(st->owned);
     free(st->tensors);
     free(st->names);
     free(st->metadata_json);
@@ -107,6 +109,28 @@ static void shape_str(const struct vlm_file_tensor * t, char * out, size_t size)
     if (n < size) snprintf(out + n, size - n, "]");
 }
 
+enum vlm_status vlm_model_file_map(const char * path, void ** map, size_t * size) {
+    *map = NULL;
+    *size = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return vlm_error(VLM_STATUS_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat sb;
+    enum vlm_status status = VLM_STATUS_OK;
+    if (fstat(fd, &sb) != 0) {
+        status = vlm_error(VLM_STATUS_IO, "%s: cannot stat: %s", path, strerror(errno));
+    } else if (!S_ISREG(sb.st_mode)) {
+        status = vlm_error(VLM_STATUS_IO, "%s: not a regular file", path);
+    } else if (sb.st_size > 0) {
+        void * m = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (m == MAP_FAILED)
+            status = vlm_error(VLM_STATUS_IO, "%s: cannot map %zu bytes: %s", path, (size_t)sb.st_size, strerror(errno));
+        else
+            *map = m, *size = (size_t)sb.st_size;
+    }
+    close(fd);
+    return status;
+}
+
 struct st_span { size_t begin, end; int32_t index; };
 
 static int span_cmp(const void * a, const void * b) {
@@ -125,35 +149,15 @@ enum vlm_status vlm_safetensors_open(const char * path, struct vlm_safetensors *
     struct vlm_safetensors * st = NULL;
     cJSON * root = NULL;
     struct st_span * spans = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return vlm_error(VLM_STATUS_IO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat sb;
-    if (fstat(fd, &sb) != 0) {
-        status = vlm_error(VLM_STATUS_IO, "%s: cannot stat: %s", path, strerror(errno));
-        goto fail;
-    }
-    if (!S_ISREG(sb.st_mode)) {
-        status = vlm_error(VLM_STATUS_IO, "%s: not a regular file", path);
-        goto fail;
-    }
-    size_t file_size = (size_t)sb.st_size;
+    st = calloc(1, sizeof *st);
+    if (!st) return vlm_error(VLM_STATUS_OUT_OF_MEMORY, "%s: out of memory", path);
+    if ((status = vlm_model_file_map(path, &st->map, &st->map_size)) != VLM_STATUS_OK) goto fail;
+    size_t file_size = st->map_size;
     if (file_size < 8) {
         status = vlm_error(VLM_STATUS_BAD_MODEL, "%s: file is too small to be a safetensors file (%zu bytes, "
                            "the header length alone takes 8)", path, file_size);
         goto fail;
     }
-
-    st = calloc(1, sizeof *st);
-    if (!st) { status = vlm_error(VLM_STATUS_OUT_OF_MEMORY, "%s: out of memory", path); goto fail; }
-    st->map = mmap(NULL, file_size, PROT_READ, MAP_PRIVATE, fd, 0);
-    if (st->map == MAP_FAILED) {
-        st->map = NULL;
-        status = vlm_error(VLM_STATUS_IO, "%s: cannot map %zu bytes: %s", path, file_size, strerror(errno));
-        goto fail;
-    }
-    st->map_size = file_size;
-    close(fd);
-    fd = -1;
 
     // header length
     const uint8_t * base = st->map;
@@ -391,7 +395,6 @@ enum vlm_status vlm_safetensors_open(const char * path, struct vlm_safetensors *
     *out = st;
     return VLM_STATUS_OK;
 fail:
-    if (fd >= 0) close(fd);
     free(spans);
     cJSON_Delete(root);
     vlm_safetensors_close(st);

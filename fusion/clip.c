@@ -1,5 +1,16 @@
 // clip.c — CLIP model: hyper-parameters from tensor shapes, weight binding (OpenAI and HF
 // transformers names) and the image / text forward passes.
+#define _GNU_SOURCE   // dladdr
+#ifndef VLM_ASSETS_REL   // set by CMakeLists.txt from the install layout
+#define VLM_ASSETS_REL "../share/vlm"
+#endif
+#ifndef VLM_ASSETS_REL_LIB   // the same from the library's folder
+#define VLM_ASSETS_REL_LIB "../share/vlm"
+#endif
+#ifndef VLM_ASSETS_INSTALLED
+#define VLM_ASSETS_INSTALLED "/usr/local/share/vlm"
+#endif
+#include <dlfcn.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -256,8 +267,8 @@ bool vlm_clip_find_asset(const char * name, char * out, size_t out_size) {
         exe[n] = 0;
         char * slash = strrchr(exe, '/');
         if (slash) *slash = 0;
-        // next to the executable, the build dir's source tree (build/, build/tests/), an install
-        static const char * const rel[] = { "assets", "../assets", "../../assets", "../share/vlm/assets" };
+        // an install (bin/../share/vlm), next to the executable, the build dir's source tree (build/, build/tests/)
+        static const char * const rel[] = { VLM_ASSETS_REL, "assets", "../assets", "../../assets" };
         for (size_t i = 0; i < sizeof rel / sizeof *rel; i++) {
             snprintf(out, out_size, "%s/%s/%s", exe, rel[i], name);
             if (file_exists(out)) return true;
@@ -268,7 +279,15 @@ bool vlm_clip_find_asset(const char * name, char * out, size_t out_size) {
         snprintf(out, out_size, "%s/assets/%s", src, name);
         if (file_exists(out)) return true;
     }
-    return false;
+    Dl_info dl;   // a program linked with an installed libvlm.so: lib/../share/vlm
+    if (dladdr((void *)vlm_clip_find_asset, &dl) && dl.dli_fname && strchr(dl.dli_fname, '/')) {
+        snprintf(exe, sizeof exe, "%s", dl.dli_fname);
+        *strrchr(exe, '/') = 0;
+        snprintf(out, out_size, "%s/%s/%s", exe, VLM_ASSETS_REL_LIB, name);
+        if (file_exists(out)) return true;
+    }
+    snprintf(out, out_size, "%s/%s", VLM_ASSETS_INSTALLED, name);   // the configured prefix
+    return file_exists(out);
 }
 
 // The BPE vocabulary: next to the model (OpenAI's gz merges file, or HF vocab.json +

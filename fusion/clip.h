@@ -63,7 +63,8 @@ enum vlm_status vlm_clip_forward_texts(struct vlm_model * m, const int32_t * tok
 // weights drawn as clip/model.py initializes them (seeded, deterministic), atomically.
 enum vlm_status vlm_clip_write_random_checkpoint(const char * path, const char * variant, uint64_t seed);
 
-// Finds a runtime data file: $VLM_ASSETS/name, then assets/ next to or above the running
-// executable (build dir -> source tree), then <prefix>/share/vlm/assets. Returns false if absent.
+// Finds a runtime data file: $VLM_ASSETS/name, then share/vlm relative to the running executable
+// (an install), assets/ next to or above it (build dir -> source tree), $VLM_SOURCE_DIR/assets,
+// then the configured <prefix>/share/vlm. Returns false if absent.
 bool            vlm_clip_find_asset(const char * name, char * out, size_t out_size);
 #endif

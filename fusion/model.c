@@ -93,7 +93,7 @@ enum vlm_status vlm_model_load(const char * path, const struct vlm_model_params 
     if (is_gguf_file(m->path)) {
         if ((st = open_gguf(m, &arena)) != VLM_STATUS_OK) goto fail;
     } else {
-        if ((st = vlm_safetensors_open(m->path, &m->file)) != VLM_STATUS_OK) goto fail;
+        if ((st = vlm_model_file_open(m->path, &m->file)) != VLM_STATUS_OK) goto fail;
         m->kind = detect_kind(m->file);
         switch (m->kind) {
         case VLM_MODEL_SAM: arena = vlm_sam_arena_bytes(m->file); break;

@@ -321,6 +321,9 @@ bool            vlm_sam_image_size(const struct vlm_sam_session * s, int32_t * w
 // VLM_STATUS_INVALID_ARG: labels other than 0/1, a box with x0 > x1 or y0 > y1 or outside
 // the image, points outside the image, or no prompt at all (a mask_input alone is allowed).
 enum vlm_status vlm_sam_predict(struct vlm_sam_session * s, const struct vlm_sam_prompt * prompt, struct vlm_masks * out);
+// The checks vlm_sam_predict makes of a prompt's points and box against a width x height image
+// (labels 0/1, inside the image), without a model: to refuse a bad prompt before encoding.
+enum vlm_status vlm_sam_check_prompt(const struct vlm_sam_prompt * prompt, int32_t width, int32_t height);
 // Several prompts in batched decoder calls; out[n] (each freed with vlm_masks_free).
 enum vlm_status vlm_sam_predict_batch(struct vlm_sam_session * s, const struct vlm_sam_prompt * prompts, int32_t n,
                                       struct vlm_masks * out);
@@ -356,6 +359,11 @@ struct vlm_sam_annotation {
 struct vlm_sam_everything_result {
     int32_t                     n_masks, width, height;
     struct vlm_sam_annotation * masks;  // in upstream's output order
+    // What the filters removed, in the order they run (to explain an empty result): of
+    // n_candidates (grid points x multimask outputs, over all crops), predicted IoU not above
+    // pred_iou_thresh, stability score below stability_score_thresh, touching a crop edge,
+    // then duplicates removed by box NMS (within and between crops, after small regions).
+    int32_t                     n_candidates, n_low_iou, n_unstable, n_crop_edge, n_duplicates;
 };
 // Segments everything on an image (runs the encoder on each crop; the session's image is
 // left set to the full image).

@@ -13,7 +13,7 @@
 # RUNS (default 3) sets the runs per stage; BACKENDS (default "cpu vulkan") the backends;
 # THREADS (default 2) the CPU threads of the llama.cpp comparison (both sides).
 set -euo pipefail
-source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
+VLM_QUIET_BUILD=1 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"   # build output to build/build.log, not the report
 RUNS="${RUNS:-3}"
 BACKENDS="${BACKENDS:-cpu vulkan}"
 OUT="$(mktemp -d)"

@@ -24,7 +24,7 @@ CFLAGS=(-std=gnu11 -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,unde
         -I/usr/include/stb $(pkg-config --cflags libcjson libwebp libpng))
 # Integer wrap checks (unsigned overflow is defined in C, so UBSan's default set misses it) on
 # the sources that compute sizes from file data; hashes wrap by design.
-INT_CHECKED='^(core/safetensors|core/gguf|vision/image-io|language/clip-tokenizer|language/bpe-tokenizer|fusion/model-config|apps/serve-request)\.c$'
+INT_CHECKED='^(core/safetensors|core/pytorch|core/zip|core/gguf|vision/image-io|language/clip-tokenizer|language/bpe-tokenizer|fusion/model-config|apps/serve-request)\.c$'
 mkdir -p "$OUT"
 printf '[unsigned-integer-overflow]\nfun:*hash*\nsrc:/usr/*\n' >"$OUT/ubsan-integer-ignore.txt"
 INT_FLAGS=(-fsanitize=unsigned-integer-overflow -fsanitize-ignorelist="$OUT/ubsan-integer-ignore.txt")
@@ -34,6 +34,7 @@ LIBS=($(pkg-config --libs libcjson libwebp libpng zlib) -ljpeg -lm -lpthread)
 sources_of() {
     case "$1" in
         fuzz-safetensors)    echo core/safetensors.c core/dtype.c core/status.c core/half.c ;;
+        fuzz-pytorch)        echo core/pytorch.c core/zip.c core/safetensors.c core/dtype.c core/status.c core/half.c ;;
         fuzz-gguf)           echo core/gguf.c core/dtype.c core/status.c core/half.c language/bpe-tokenizer.c language/unicode-props.c ;;
         fuzz-bpe-tokenizer)  echo core/gguf.c core/dtype.c core/status.c core/half.c language/bpe-tokenizer.c language/unicode-props.c ;;
         fuzz-image-decode)   echo vision/image-io.c vision/stb-impl.c core/status.c ;;

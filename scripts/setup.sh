@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # setup.sh — installs what vlm needs (Debian packages, when missing), configures and builds.
 # Sourced by demo.sh, test.sh and bench.sh; run it alone to just build. BUILD_DIR overrides ./build.
+# VLM_QUIET_BUILD=1 writes the configure and build output to $BUILD_DIR/build.log (shown on failure).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BUILD_DIR="${BUILD_DIR:-$ROOT/build}"
 
 VLM_PACKAGES=(cmake make gcc pkg-config libpng-dev libjpeg62-turbo-dev libvulkan-dev glslang-tools
               mesa-vulkan-drivers libstb-dev libopenblas-openmp-dev g++ libcjson-dev libmicrohttpd-dev libwebp-dev
-              zlib1g-dev)
+              zlib1g-dev curl)   # curl: test-install's request to vlm serve
 
 vlm_install_packages() {
     local missing=()
@@ -23,6 +24,16 @@ vlm_install_packages() {
 }
 
 vlm_build() {
+    if [ "${VLM_QUIET_BUILD:-0}" = 1 ]; then
+        mkdir -p "$BUILD_DIR"
+        if ! (cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE="${BUILD_TYPE:-Release}" ${CMAKE_ARGS:-} &&
+              cmake --build "$BUILD_DIR" -j"$(nproc)") >"$BUILD_DIR/build.log" 2>&1; then
+            tail -n 30 "$BUILD_DIR/build.log" >&2
+            echo "setup: the build failed (full log: $BUILD_DIR/build.log)" >&2
+            exit 1
+        fi
+        return 0
+    fi
     cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE="${BUILD_TYPE:-Release}" ${CMAKE_ARGS:-} >/dev/null
     cmake --build "$BUILD_DIR" -j"$(nproc)"
 }

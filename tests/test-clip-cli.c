@@ -162,7 +162,8 @@ int main(void) {
         for (int a = 0; lg && a < 6; a++)   // expected order: reference logits descending
             for (int b = a + 1; b < 6; b++)
                 if (lg[order[b]] > lg[order[a]]) { int t = order[a]; order[a] = order[b]; order[b] = t; }
-        char * line = out;
+        CHECK(!strncmp(out, "prob    cosine  label\n", 22), "classify's first line names the columns:\n%s", out);
+        char * line = strchr(out, '\n') ? strchr(out, '\n') + 1 : out;   // the rows after the header
         int good = 0;
         double perr = 0;
         for (int i = 0; lg && i < 6 && line && *line; i++) {
@@ -184,7 +185,8 @@ int main(void) {
         char * out = slurp(out_txt);
         int lines = 0;
         for (char * p = out; *p; p++) lines += *p == '\n';
-        CHECK(rc == 0 && lines == 2, "classify --top 2 prints 2 lines (exit %d, %d lines)", rc, lines);
+        CHECK(rc == 0 && lines == 3 && !strncmp(out, "prob    cosine  label\n", 22), "classify --top 2 prints a header and 2 lines "
+              "(exit %d, %d lines)", rc, lines);
         free(out);
     }
     // labels file (comments and blank lines skipped)
@@ -198,7 +200,7 @@ int main(void) {
         char * out = slurp(out_txt);
         int lines = 0;
         for (char * p = out; *p; p++) lines += *p == '\n';
-        CHECK(rc == 0 && lines == 3 && strstr(out, "  cat\n"), "classify --labels-file: exit %d, output:\n%s", rc, out);
+        CHECK(rc == 0 && lines == 4 && strstr(out, "  cat\n"), "classify --labels-file: exit %d, output:\n%s", rc, out);
         free(out);
     }
 
@@ -210,7 +212,8 @@ int main(void) {
         char * first = slurp(out_txt);
         int lines = 0;
         for (char * p = first; *p; p++) lines += *p == '\n';
-        CHECK(rc == 0 && lines == 5, "concepts --top 5: exit %d, %d lines: %s", rc, lines, slurp(err_txt));
+        CHECK(rc == 0 && lines == 6 && !strncmp(first, "prob    cosine  concept\n", 24), "concepts --top 5: exit %d, %d lines: %s",
+              rc, lines, slurp(err_txt));
         snprintf(cache_glob, sizeof cache_glob, "ls '%s/cache/vlm/' | grep -q '^concepts-.*\\.bin$'", tmp);
         CHECK(system(cache_glob) == 0, "concepts wrote its cache file");
         rc = run(env, "concepts --backend cpu -m '%s' '%s' --top 5", model, img[0]);

@@ -2,14 +2,86 @@
 // SamAutomaticMaskGenerator output (segment_everything case) of shared/fixtures/sam-tiny (48
 // masks) and tests/data/sam-mini (8 masks of a model with a 128 input and 2 multimask
 // outputs): mask count and order, bbox, area, predicted_iou, stability_score, point_coords and
-// the segmentation of each mask, on CPU and (when present) Vulkan.
+// the segmentation of each mask, on CPU and (when present) Vulkan; the filter counts of the
+// result; and on the CPU `vlm segment --everything`: its --json (compressed COCO RLE, decoded
+// here as pycocotools does and compared with the library's masks) and its hint when the
+// default thresholds leave no mask.
 #include <cjson/cJSON.h>
 
 #include "harness.h"
 #include "model-file.h"
 #include "vlm.h"
 
+// ref: pycocotools/common/maskApi.c rleFrString, then rleDecode (column-major runs, 0s first).
+static bool rle_string_decode(const char * s, int32_t w, int32_t h, uint8_t * out) {
+    size_t n = strlen(s), m = 0, at = 0;
+    int64_t * cnts = malloc((n + 1) * sizeof *cnts);
+    if (!cnts) return false;
+    for (size_t p = 0; s[p];) {
+        int64_t x = 0;
+        int k = 0;
+        for (bool more = true; more; k++) {
+            int64_t c = s[p++] - 48;
+            x |= (c & 0x1f) << (5 * k);
+            more = c & 0x20;
+            if (!more && (c & 0x10)) x |= (int64_t)(~(uint64_t)0 << (5 * (k + 1)));
+            if (more && !s[p]) { free(cnts); return false; }
+        }
+        if (m > 2) x += cnts[m - 2];
+        cnts[m++] = x;
+    }
+    bool ok = true;
+    for (size_t i = 0; i < m && ok; i++) {
+        ok = cnts[i] >= 0 && at + (size_t)cnts[i] <= (size_t)w * h;
+        for (int64_t j = 0; ok && j < cnts[i]; j++, at++) {
+            size_t y = at % (size_t)h, x = at / (size_t)h;
+            out[y * (size_t)w + x] = (uint8_t)(i & 1);
+        }
+    }
+    free(cnts);
+    return ok && at == (size_t)w * h;
+}
 
+// `vlm segment --everything` with p's thresholds: the JSON's masks equal the library's r.
+static void check_cli(const char * name, const char * model_path, const char * image, const struct vlm_sam_everything_params * p,
+                      const struct vlm_sam_everything_result * r, int32_t n_default) {
+    char dir[] = "/tmp/vlm-test-everything-XXXXXX", out[8192], json[300];
+    if (!mkdtemp(dir)) return;
+    snprintf(json, sizeof json, "%s/masks.json", dir);
+    int rc = test_run_cli(out, sizeof out, dir, NULL, "segment -m '%s' '%s' --everything --backend cpu --points-per-side %d "
+                          "--pred-iou-thresh %g --stability-score-thresh %g --box-nms-thresh %g --json '%s'", model_path,
+                          image, p->points_per_side, p->pred_iou_thresh, p->stability_score_thresh, p->box_nms_thresh, json);
+    CHECK(rc == 0, "%s: segment --everything --json: rc %d: %s", name, rc, out);
+    char * text = test_read_text(json);
+    cJSON * j = text ? cJSON_Parse(text) : NULL;
+    const cJSON * masks = cJSON_GetObjectItem(j, "masks");
+    CHECK(cJSON_GetArraySize(masks) == r->n_masks, "%s: JSON holds %d masks, the library %d", name, cJSON_GetArraySize(masks),
+          r->n_masks);
+    uint8_t * m = malloc((size_t)r->width * r->height);
+    int bad = 0;
+    for (int i = 0; m && i < cJSON_GetArraySize(masks) && i < r->n_masks; i++) {
+        const cJSON * seg = cJSON_GetObjectItem(cJSON_GetArrayItem(masks, i), "segmentation");
+        const cJSON * c = cJSON_GetObjectItem(seg, "counts"), * sz = cJSON_GetObjectItem(seg, "size");
+        bool ok = cJSON_IsString(c) && cJSON_GetArrayItem(sz, 0)->valueint == r->height &&
+                  cJSON_GetArrayItem(sz, 1)->valueint == r->width && rle_string_decode(c->valuestring, r->width, r->height, m) &&
+                  !memcmp(m, r->masks[i].segmentation, (size_t)r->width * r->height);
+        bad += !ok;
+    }
+    CHECK(bad == 0, "%s: %d JSON masks differ from the library's after decoding their compressed RLE", name, bad);
+    free(m);
+    cJSON_Delete(j);
+    free(text);
+    // default thresholds (n_default masks): when nothing is kept the output says why
+    rc = test_run_cli(out, sizeof out, dir, NULL, "segment -m '%s' '%s' --everything --backend cpu --points-per-side %d",
+                      model_path, image, p->points_per_side);
+    char want[128];
+    snprintf(want, sizeof want, "no masks left: of %d candidates", r->n_candidates);
+    CHECK(rc == 0 && (n_default > 0 ? !strstr(out, "no masks left") : strstr(out, want) && strstr(out, "--pred-iou-thresh") != NULL),
+          "%s: %d masks with default thresholds, output: %s", name, n_default, out);
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0) fprintf(stderr, "cannot remove %s\n", dir);
+}
 
 static bool run(enum vlm_backend_type backend, const char * name, const char * model_path, const cJSON * se,
                 const struct vlm_safetensors * exp) {
@@ -89,6 +161,21 @@ static bool run(enum vlm_backend_type backend, const char * name, const char * m
     CHECK(worst_seg <= 1e-3, "%s: segmentation differs on %.4f%% of pixels", name, 100 * worst_seg);
     printf("%-7s masks %d/%d  iou %.2e  stability %.2e  points %.1e  segmentation %.4f%%  boxes bad %d  areas bad %d\n", name,
            r.n_masks, n, worst_iou, worst_stab, worst_pt, 100 * worst_seg, bbox_bad, area_bad);
+
+    // the filter counts: every candidate kept (the case turns the filters off) or accounted for
+    const int32_t n_out = cJSON_GetObjectItem(prm, "points_per_side")->valueint * cJSON_GetObjectItem(prm, "points_per_side")->valueint;
+    CHECK(r.n_candidates > 0 && r.n_candidates % n_out == 0 && r.n_masks + r.n_low_iou + r.n_unstable + r.n_crop_edge + r.n_duplicates ==
+          r.n_candidates, "%s: %d masks + %d + %d + %d + %d removed != %d candidates", name, r.n_masks, r.n_low_iou, r.n_unstable,
+          r.n_crop_edge, r.n_duplicates, r.n_candidates);
+    struct vlm_sam_everything_params dp = vlm_sam_everything_default_params();
+    dp.points_per_side = p.points_per_side;
+    struct vlm_sam_everything_result rd = { 0 };
+    CHECK(s && vlm_sam_everything(s, NULL, &dp, &rd) == VLM_STATUS_OK && rd.n_candidates == r.n_candidates &&
+          rd.n_masks + rd.n_low_iou + rd.n_unstable + rd.n_crop_edge + rd.n_duplicates == rd.n_candidates,
+          "%s: default thresholds: %d masks + %d + %d + %d + %d removed != %d candidates", name, rd.n_masks, rd.n_low_iou,
+          rd.n_unstable, rd.n_crop_edge, rd.n_duplicates, rd.n_candidates);
+    if (backend == VLM_BACKEND_CPU) check_cli(name, model_path, test_fixture(rel), &p, &r, rd.n_masks);
+    vlm_sam_everything_result_free(&rd);
 
     // the same with the embedding reused (image NULL) gives the same masks
     struct vlm_sam_everything_result r2 = { 0 };

@@ -278,16 +278,12 @@ void vlm_sam_apply_coords(const struct vlm_sam_session * s, double x, double y, 
     *oy = (float)(y * ((double)s->in_h / (double)s->orig_h));
 }
 
-static enum vlm_status validate(const struct vlm_sam_session * s, const struct vlm_sam_prompt * p, int32_t idx) {
-    char who[48] = "prompt";
-    if (idx >= 0) snprintf(who, sizeof who, "prompt %d", idx);
-    if (!p) return vlm_error(VLM_STATUS_INVALID_ARG, "%s: NULL", who);
+// Labels 0/1, points and box inside a w x h image (the mask input is the model's to check).
+static enum vlm_status check_geometry(const struct vlm_sam_prompt * p, int32_t w, int32_t h, const char * who) {
     if (p->n_points < 0 || (p->n_points > 0 && !p->points))
         return vlm_error(VLM_STATUS_INVALID_ARG, "%s: %d points but no point array", who, p->n_points);
     if (p->n_points > 1024) return vlm_error(VLM_STATUS_INVALID_ARG, "%s: too many points (%d, at most 1024)", who, p->n_points);
-    if (p->n_points == 0 && !p->box && !p->mask_input)
-        return vlm_error(VLM_STATUS_INVALID_ARG, "%s: no prompt (give at least one point, a box or a mask input)", who);
-    const float W = (float)s->orig_w, H = (float)s->orig_h;
+    const float W = (float)w, H = (float)h;
     for (int32_t i = 0; i < p->n_points; i++) {
         const struct vlm_point * q = &p->points[i];
         if (q->label != 0 && q->label != 1)
@@ -295,7 +291,7 @@ static enum vlm_status validate(const struct vlm_sam_session * s, const struct v
                              q->label);
         if (!isfinite(q->x) || !isfinite(q->y) || q->x < 0 || q->y < 0 || q->x > W || q->y > H)
             return vlm_error(VLM_STATUS_INVALID_ARG, "%s: point %d (%g, %g) is outside the %dx%d image", who, i, q->x, q->y,
-                             s->orig_w, s->orig_h);
+                             w, h);
     }
     if (p->box) {
         const struct vlm_box * b = p->box;
@@ -306,8 +302,24 @@ static enum vlm_status validate(const struct vlm_sam_session * s, const struct v
                              b->x1, b->y1);
         if (b->x0 < 0 || b->y0 < 0 || b->x1 > W || b->y1 > H)
             return vlm_error(VLM_STATUS_INVALID_ARG, "%s: box (%g, %g, %g, %g) is outside the %dx%d image", who, b->x0, b->y0,
-                             b->x1, b->y1, s->orig_w, s->orig_h);
+                             b->x1, b->y1, w, h);
     }
+    return VLM_STATUS_OK;
+}
+
+enum vlm_status vlm_sam_check_prompt(const struct vlm_sam_prompt * p, int32_t width, int32_t height) {
+    if (!p) return vlm_error(VLM_STATUS_INVALID_ARG, "prompt: NULL");
+    return check_geometry(p, width, height, "prompt");
+}
+
+static enum vlm_status validate(const struct vlm_sam_session * s, const struct vlm_sam_prompt * p, int32_t idx) {
+    char who[48] = "prompt";
+    if (idx >= 0) snprintf(who, sizeof who, "prompt %d", idx);
+    if (!p) return vlm_error(VLM_STATUS_INVALID_ARG, "%s: NULL", who);
+    if (p->n_points == 0 && !p->box && !p->mask_input)
+        return vlm_error(VLM_STATUS_INVALID_ARG, "%s: no prompt (give at least one point, a box or a mask input)", who);
+    enum vlm_status st = check_geometry(p, s->orig_w, s->orig_h, who);
+    if (st != VLM_STATUS_OK) return st;
     if (p->mask_input) {
         const size_t n = (size_t)s->sm->mask_input_size * (size_t)s->sm->mask_input_size;
         for (size_t i = 0; i < n; i++)

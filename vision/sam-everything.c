@@ -325,7 +325,8 @@ static bool remove_small_regions(uint8_t * mask, int32_t W, int32_t H, int32_t a
 // ref: automatic_mask_generator.py _process_crop / _process_batch for one crop whose
 // embedding is set on cs.
 static enum vlm_status process_crop(struct vlm_sam_session * cs, const struct vlm_sam_everything_params * p,
-                                    const int32_t crop[4], int32_t n_side, int32_t W, int32_t H, struct cand_list * out) {
+                                    const int32_t crop[4], int32_t n_side, int32_t W, int32_t H, struct cand_list * out,
+                                    struct vlm_sam_everything_result * stats) {
     struct vlm_sam_model * sm = cs->sm;
     const int32_t cw = crop[2] - crop[0], ch = crop[3] - crop[1];
     const size_t C = (size_t)sm->prompt_dim, M2 = (size_t)sm->mask_input_size * (size_t)sm->mask_input_size;
@@ -370,7 +371,11 @@ static enum vlm_status process_crop(struct vlm_sam_session * cs, const struct vl
                 c.iou = iou[(size_t)i * NM + k];
                 c.point[0] = grid[2 * (b0 + i)] * cw;
                 c.point[1] = grid[2 * (b0 + i) + 1] * ch;
-                if (p->pred_iou_thresh > 0.0f && !(c.iou > p->pred_iou_thresh)) continue;
+                stats->n_candidates++;
+                if (p->pred_iou_thresh > 0.0f && !(c.iou > p->pred_iou_thresh)) {
+                    stats->n_low_iou++;
+                    continue;
+                }
                 if (vlm_sam_postprocess(sm, low + ((size_t)i * NM + k) * M2, cs->in_h, cs->in_w, ch, cw, logits) !=
                     VLM_STATUS_OK) {
                     st = vlm_error(sm->ctx->status, "SAM post-processing: %s", sm->ctx->error);
@@ -385,9 +390,15 @@ static enum vlm_status process_crop(struct vlm_sam_session * cs, const struct vl
                     bin[t] = logits[t] > 0.0f;
                 }
                 c.stability = (float)inter / (float)uni;
-                if (p->stability_score_thresh > 0.0f && !(c.stability >= p->stability_score_thresh)) continue;
+                if (p->stability_score_thresh > 0.0f && !(c.stability >= p->stability_score_thresh)) {
+                    stats->n_unstable++;
+                    continue;
+                }
                 vlm_mask_box(bin, cw, ch, c.box);
-                if (near_crop_edge(c.box, crop, W, H)) continue;
+                if (near_crop_edge(c.box, crop, W, H)) {
+                    stats->n_crop_edge++;
+                    continue;
+                }
                 // uncrop the mask into the full image, then RLE
                 const uint8_t * m = bin;
                 if (full) {
@@ -411,7 +422,9 @@ static enum vlm_status process_crop(struct vlm_sam_session * cs, const struct vl
             goto done;
         }
         for (int32_t i = 0; i < crop_list.n; i++) scores[i] = crop_list.v[i].iou;
+        const int32_t before = crop_list.n;
         st = run_nms(&crop_list, scores, p->box_nms_thresh);
+        stats->n_duplicates += before - crop_list.n;
         free(scores);
     }
     // back to the original image frame
@@ -535,7 +548,7 @@ static enum vlm_status everything_once(struct vlm_sam_session * s, const struct 
             if (st != VLM_STATUS_OK) goto fail;
             use = cs;
         }
-        if ((st = process_crop(use, &p, crops[ci], n_side, W, H, &all)) != VLM_STATUS_OK) goto fail;
+        if ((st = process_crop(use, &p, crops[ci], n_side, W, H, &all, out)) != VLM_STATUS_OK) goto fail;
     }
     // remove duplicates between crops, preferring smaller crops
     if (n_crops > 1) {
@@ -548,7 +561,9 @@ static enum vlm_status everything_once(struct vlm_sam_session * s, const struct 
             const int32_t * c = all.v[i].crop;
             scores[i] = 1.0f / (float)((c[2] - c[0]) * (c[3] - c[1]));
         }
+        const int32_t before = all.n;
         st = run_nms(&all, scores, p.crop_nms_thresh);
+        out->n_duplicates += before - all.n;
         free(scores);
         if (st != VLM_STATUS_OK) goto fail;
     }
@@ -583,7 +598,9 @@ static enum vlm_status everything_once(struct vlm_sam_session * s, const struct 
             }
         }
         float thr = p.box_nms_thresh > p.crop_nms_thresh ? p.box_nms_thresh : p.crop_nms_thresh;
+        const int32_t before = all.n;
         st = run_nms(&all, scores, thr);
+        out->n_duplicates += before - all.n;
         free(scores);
         if (st != VLM_STATUS_OK) goto fail;
     }

@@ -29,4 +29,30 @@ static inline uint64_t vlm_fuzz_touch(const void * p, size_t n) {
     for (size_t i = 0; i < n; i++) sum += b[i];
     return sum;
 }
+
+#ifdef VLM_MODEL_FILE_H
+// The checks of a named-tensor table (safetensors or PyTorch) that an open returned: on failure
+// no table and an error message; on success unique names, dtype x shape == size, every byte readable.
+static inline int vlm_fuzz_check_tensor_file(enum vlm_status status, struct vlm_safetensors * st) {
+    if (status != VLM_STATUS_OK) {
+        if (st) abort();                        // contract: *out is NULL on failure
+        if (!vlm_last_error()[0]) abort();      // contract: an error message is set
+        return 0;
+    }
+    volatile uint64_t sink = 0;
+    for (int32_t i = 0; i < st->n_tensors; i++) {
+        const struct vlm_file_tensor * t = &st->tensors[i];
+        if (vlm_safetensors_find(st, t->name) != t) abort();   // names are unique
+        size_t numel = 1;
+        for (int32_t d = 0; d < t->n_dims; d++) numel *= (size_t)t->shape[d];
+        if (numel * vlm_dtype_size(t->dtype) != t->nbytes) abort();   // dtype x shape == size
+        sink += vlm_fuzz_touch(t->data, t->nbytes);
+    }
+    if (st->metadata_json) sink += strlen(st->metadata_json);
+    (void)vlm_safetensors_find(st, "no-such-tensor");
+    (void)sink;
+    vlm_safetensors_close(st);
+    return 0;
+}
+#endif
 #endif

@@ -111,6 +111,20 @@ if os.path.isdir(bad):
         if name.endswith(".safetensors"):
             put("fuzz-safetensors", "bad-" + name, read(os.path.join(bad, name)))
 
+# ---- PyTorch archives: the valid and malformed ones of the bad-input corpus (make-bad.py) ----
+if os.path.isdir(bad):
+    for name in sorted(os.listdir(bad)):
+        if name.endswith(".pth"):
+            put("fuzz-pytorch", "bad-" + name, read(os.path.join(bad, name)))
+            try:   # the bare pickle too: the target wraps a non-zip input as archive/data.pkl
+                import zipfile
+                with zipfile.ZipFile(os.path.join(bad, name)) as z:
+                    pkl = [n for n in z.namelist() if n.endswith("/data.pkl")]
+                    if pkl:
+                        put("fuzz-pytorch", "pkl-" + name, z.read(pkl[0]))
+            except Exception:
+                pass
+
 # ---- GGUF ----
 def gstr(s):
     s = s.encode() if isinstance(s, str) else s

@@ -121,6 +121,98 @@ put("img-truncated.gif", b"GIF89a" + struct.pack("<HHBBB", 4, 4, 0x80, 0, 0) + b
 put("img-truncated.webp", b"RIFF" + struct.pack("<I", 100) + b"WEBPVP8L" + struct.pack("<I", 80) + b"\x2f\xff\xff\xff")
 put("img-bomb.webp", b"RIFF" + struct.pack("<I", 30) + b"WEBPVP8L" + struct.pack("<I", 10) + b"\x2f" + struct.pack("<I", (16383) | (16383 << 14)) + b"\0" * 5 + b"\0")
 
+# ---- PyTorch archives (torch.save's layout, written by the real pickle module with stand-in
+# torch globals, so the pickles are byte for byte what torch.save writes) ----
+import collections, io as _io, pickle, sys, types, zipfile
+
+
+def _fake_torch():
+    torch, utils = types.ModuleType("torch"), types.ModuleType("torch._utils")
+    class FloatStorage: pass
+    class DoubleStorage: pass
+    for c in (FloatStorage, DoubleStorage):
+        c.__module__, c.__qualname__ = "torch", c.__name__
+        setattr(torch, c.__name__, c)
+    def _rebuild_tensor_v2(*a): pass
+    _rebuild_tensor_v2.__module__, _rebuild_tensor_v2.__qualname__ = "torch._utils", "_rebuild_tensor_v2"
+    utils._rebuild_tensor_v2 = _rebuild_tensor_v2
+    torch._utils = utils
+    sys.modules["torch"], sys.modules["torch._utils"] = torch, utils
+    return torch
+
+
+torch = _fake_torch()
+
+
+class Storage:
+    def __init__(self, key, numel, kind=None):
+        self.key, self.numel, self.kind = key, numel, kind or torch.FloatStorage
+
+
+class Tensor:
+    def __init__(self, storage, offset, size, stride):
+        self.args = (storage, offset, tuple(size), tuple(stride), False, collections.OrderedDict())
+    def __reduce__(self):
+        return (torch._utils._rebuild_tensor_v2, self.args)
+
+
+class _Pickler(pickle.Pickler):
+    def persistent_id(self, obj):   # ref: torch/serialization.py _save.persistent_id
+        if isinstance(obj, Storage):
+            return ("storage", obj.kind, obj.key, "cpu", obj.numel)
+        return None
+
+
+def pth(name, obj, storages=None, top="archive", byteorder=b"little", data_pkl=None):
+    b = _io.BytesIO()
+    if data_pkl is None:
+        pb = _io.BytesIO()
+        _Pickler(pb, protocol=2).dump(obj)
+        data_pkl = pb.getvalue()
+    with zipfile.ZipFile(b, "w", zipfile.ZIP_STORED) as z:
+        z.writestr(top + "/data.pkl", data_pkl)
+        if byteorder is not None:
+            z.writestr(top + "/byteorder", byteorder)
+        for key, data in (storages or {}).items():
+            z.writestr(top + "/data/" + key, data)
+        z.writestr(top + "/version", b"3\n")
+    put(name, b.getvalue())
+    return b.getvalue()
+
+
+class _System:
+    def __reduce__(self):   # what a malicious checkpoint does: os.system at load time
+        return (os.system, ("touch pwned",))
+
+
+class _Eval:
+    def __reduce__(self):
+        return (eval, ("__import__('os').system('touch pwned')",))
+
+
+w = struct.pack("<4f", 1, 2, 3, 4)
+valid = pth("pth-valid-tiny.pth", collections.OrderedDict(w=Tensor(Storage("0", 4), 0, [2, 2], [2, 1])), {"0": w})
+pth("pth-os-system.pth", collections.OrderedDict(w=_System()))
+pth("pth-eval.pth", {"w": _Eval()})
+pth("pth-reduce-storage-type.pth", None, data_pkl=b"\x80\x02ctorch\nFloatStorage\n)R.")
+pth("pth-double-storage.pth", {"w": Tensor(Storage("0", 2, torch.DoubleStorage), 0, [2], [1])}, {"0": b"\0" * 16})
+pth("pth-huge-numel.pth", {"w": Tensor(Storage("0", 1 << 62), 0, [4], [1])}, {"0": w})
+pth("pth-shape-overflow.pth", {"w": Tensor(Storage("0", 4), 0, [1 << 62, 1 << 62], [1, 1])}, {"0": w})
+pth("pth-view-past-storage.pth", {"w": Tensor(Storage("0", 4), 3, [2], [1])}, {"0": w})
+pth("pth-missing-storage.pth", {"w": Tensor(Storage("7", 4), 0, [4], [1])}, {"0": w})
+pth("pth-storage-key-path.pth", {"w": Tensor(Storage("../0", 4), 0, [4], [1])}, {"0": w})
+cyc = {}
+cyc["a"] = cyc
+pth("pth-cycle.pth", cyc)
+pth("pth-big-endian.pth", {"w": Tensor(Storage("0", 4), 0, [4], [1])}, {"0": w}, byteorder=b"big")
+pth("pth-not-a-dict.pth", [1, 2, 3])
+put("pth-truncated.pth", valid[:len(valid) // 2])
+b = _io.BytesIO()
+with zipfile.ZipFile(b, "w") as z:
+    z.writestr("archive/other.txt", b"no pickle here")
+put("pth-no-data-pkl.pth", b.getvalue())
+put("pth-legacy.pth", bytes([0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19]) + b"\x2e")
+
 # ---- text ----
 put("text-not-utf8.txt", b"a photo of a \xff\xfe dog\n\xc3\x28\n")
 
