@@ -80,6 +80,16 @@ struct vlm_weights;
 // Uploads every tensor of the file whose name starts with one of prefixes (NULL = all).
 enum vlm_status vlm_weights_load(struct vlm_ctx * x, const struct vlm_safetensors * st,
                                  const char * const * prefixes, struct vlm_weights ** out);
+// Linear-layer weights to store in another type than F32: the 2-D float tensors whose names
+// end with one of suffixes (NULL-terminated) become dtype (F16 or Q8_0; a Q8_0 row needs whole
+// blocks, else the tensor stays F32). The model code reads them as it reads F32 ones, and
+// only hands them to vlm_op_linear.
+struct vlm_linear_weights {
+    enum vlm_dtype       dtype;
+    const char * const * suffixes;
+};
+enum vlm_status vlm_weights_load_as(struct vlm_ctx * x, const struct vlm_safetensors * st, const char * const * prefixes,
+                                    const struct vlm_linear_weights * lin, struct vlm_weights ** out);
 void            vlm_weights_free(struct vlm_ctx * x, struct vlm_weights * w);
 bool            vlm_weights_has(const struct vlm_weights * w, const char * name);
 // The tensor `name` with n_dims dims; shape entries of -1 match anything. On a miss or a

@@ -1,7 +1,7 @@
 // weights.c — the weight store: named tensors of a model file uploaded once to one backend
-// buffer, floats converted to F32 (F16 / BF16 / quantized on load), each tensor 256-byte
-// aligned; or, for GGUF files loaded as stored, kept in their stored type (on the CPU
-// backend pointing into the file's mapping).
+// buffer, floats converted to F32 (F16 / BF16 / quantized on load) or, for the linear weights a
+// policy names, to F16 / Q8_0; each tensor 256-byte aligned; or, for GGUF files loaded as
+// stored, kept in their stored type (on the CPU backend pointing into the file's mapping).
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -90,8 +90,25 @@ static const struct vlm_file_tensor * gguf_get(const void * file, int32_t i) {
 }
 
 // map: the mapped file when tensors keep their stored type (NULL: convert to F32).
+// The type a tensor is stored in: as in the file (map: GGUF kept as stored, or I32), F32, or
+// for the linear weights a policy names, the policy's type.
+static enum vlm_dtype stored_type(const struct vlm_file_tensor * ft, const void * map,
+                                  const struct vlm_linear_weights * lin) {
+    if (map || !to_convert(ft->dtype)) return ft->dtype;
+    if (!lin || lin->dtype == VLM_DTYPE_F32 || !lin->suffixes || !is_float(ft->dtype) || ft->n_dims != 2)
+        return VLM_DTYPE_F32;
+    const size_t len = strlen(ft->name);
+    for (const char * const * sfx = lin->suffixes; *sfx; sfx++) {
+        const size_t n = strlen(*sfx);
+        if (len >= n && !strcmp(ft->name + len - n, *sfx))   // a block type needs whole blocks per row
+            return vlm_dtype_nbytes(lin->dtype, ft->shape[1]) ? lin->dtype : VLM_DTYPE_F32;
+    }
+    return VLM_DTYPE_F32;
+}
+
 static enum vlm_status load(struct vlm_ctx * x, const struct tensor_list * list, const char * const * prefixes,
-                            const void * map, size_t map_size, struct vlm_weights ** out) {
+                            const void * map, size_t map_size, const struct vlm_linear_weights * lin,
+                            struct vlm_weights ** out) {
     if (!vlm_ctx_ok(x)) return vlm_error(x->status, "%s", x->error);
 
     enum vlm_status status = VLM_STATUS_OK;
@@ -118,7 +135,7 @@ static enum vlm_status load(struct vlm_ctx * x, const struct tensor_list * list,
     }
     memset(w->slots, 0xff, (size_t)w->n_slots * sizeof *w->slots);
 
-    size_t total = 0, max_numel = 0;
+    size_t total = 0, max_numel = 0, max_converted = 0;
     char * name_at = w->names;
     int32_t k = 0;
     offsets = malloc((n ? (size_t)n : 1) * sizeof *offsets);
@@ -154,7 +171,7 @@ static enum vlm_status load(struct vlm_ctx * x, const struct tensor_list * list,
             e->shape[d] = ft->n_dims > 0 ? ft->shape[d] : 1;
             ok = ok && vlm_mul_size(numel, (size_t)e->shape[d], &numel);
         }
-        enum vlm_dtype dt = map || !to_convert(ft->dtype) ? ft->dtype : VLM_DTYPE_F32;
+        enum vlm_dtype dt = stored_type(ft, map, lin);
         e->t.dtype = dt;
         bool in_file = map && x->backend == VLM_BACKEND_KIND_CPU && dt != VLM_DTYPE_F32 && numel > 0;
         if (!ok || ((bytes = vlm_dtype_nbytes(dt, (int64_t)numel)) == 0 && numel > 0)) {
@@ -171,7 +188,9 @@ static enum vlm_status load(struct vlm_ctx * x, const struct tensor_list * list,
             offsets[k] = start;
             total = end;
         }
+        // staged as F32 when the buffer is not host memory, or when converted on to dt
         if (dt == VLM_DTYPE_F32 && numel > max_numel) max_numel = numel;
+        if (dt != VLM_DTYPE_F32 && dt != ft->dtype && numel > max_converted) max_converted = numel;
         src[k] = ft;
         w->params += (int64_t)numel;
         k++;
@@ -191,7 +210,9 @@ static enum vlm_status load(struct vlm_ctx * x, const struct tensor_list * list,
         goto fail;
     }
     char * host = vlm_buffer_host(w->buf);
-    if (!host && max_numel > 0) {
+    if (host) max_numel = 0;
+    if (max_converted > max_numel) max_numel = max_converted;
+    if (max_numel > 0) {
         scratch = malloc(max_numel * sizeof(float));
         if (!scratch) {
             status = vlm_error(VLM_STATUS_OUT_OF_MEMORY, "weights: out of memory for a %.1f MiB staging copy",
@@ -215,18 +236,29 @@ static enum vlm_status load(struct vlm_ctx * x, const struct tensor_list * list,
             goto fail;
         }
         if (in_file) continue;
-        if (e->t.dtype != VLM_DTYPE_F32) {   // I32, or a type kept as stored
+        if (e->t.dtype == ft->dtype && e->t.dtype != VLM_DTYPE_F32) {   // I32, or a type kept as stored
             vlm_tensor_upload(x, e->t, ft->data);
-        } else {
-            float * dst = host ? (float *)(host + offsets[i]) : scratch;
-            vlm_dtype_traits(ft->dtype)->to_f32(ft->data, dst, (int64_t)numel);
-            size_t bad = first_non_finite(dst, numel);
+        } else {   // to F32, checked, then to the policy's type where it names one
+            const bool as_f32 = e->t.dtype == VLM_DTYPE_F32;
+            float *    f = as_f32 && host ? (float *)(host + offsets[i]) : scratch;
+            vlm_dtype_traits(ft->dtype)->to_f32(ft->data, f, (int64_t)numel);
+            size_t bad = first_non_finite(f, numel);
             if (bad < numel) {
                 status = vlm_error(VLM_STATUS_NON_FINITE, "tensor '%s' has a non-finite value (%g) at element %zu",
-                                   e->name, (double)dst[bad], bad);
+                                   e->name, (double)f[bad], bad);
                 goto fail;
             }
-            if (!host) vlm_tensor_upload(x, e->t, dst);
+            if (!as_f32 && host) {
+                vlm_dtype_traits(e->t.dtype)->from_f32(f, host + offsets[i], (int64_t)numel);
+            } else if (!as_f32) {
+                void * q = malloc(vlm_dtype_nbytes(e->t.dtype, (int64_t)numel));
+                if (!q) { status = vlm_error(VLM_STATUS_OUT_OF_MEMORY, "weights: out of memory converting '%s'", e->name); goto fail; }
+                vlm_dtype_traits(e->t.dtype)->from_f32(f, q, (int64_t)numel);
+                vlm_tensor_upload(x, e->t, q);
+                free(q);
+            } else if (!host) {
+                vlm_tensor_upload(x, e->t, f);
+            }
         }
         if (!vlm_ctx_ok(x)) {
             status = vlm_error(x->status, "weights: uploading '%s': %s", e->name, x->error);
@@ -256,7 +288,16 @@ enum vlm_status vlm_weights_load(struct vlm_ctx * x, const struct vlm_safetensor
     *out = NULL;
     if (!x || !st) return vlm_error(VLM_STATUS_INVALID_ARG, "vlm_weights_load: no context or file");
     struct tensor_list list = { st_get, st, st->n_tensors };
-    return load(x, &list, prefixes, NULL, 0, out);
+    return load(x, &list, prefixes, NULL, 0, NULL, out);
+}
+
+enum vlm_status vlm_weights_load_as(struct vlm_ctx * x, const struct vlm_safetensors * st, const char * const * prefixes,
+                                    const struct vlm_linear_weights * lin, struct vlm_weights ** out) {
+    if (!out) return vlm_error(VLM_STATUS_INVALID_ARG, "vlm_weights_load_as: out is NULL");
+    *out = NULL;
+    if (!x || !st) return vlm_error(VLM_STATUS_INVALID_ARG, "vlm_weights_load_as: no context or file");
+    struct tensor_list list = { st_get, st, st->n_tensors };
+    return load(x, &list, prefixes, NULL, 0, lin, out);
 }
 
 enum vlm_status vlm_weights_load_gguf(struct vlm_ctx * x, const struct vlm_gguf * g, const char * const * prefixes,
@@ -265,7 +306,7 @@ enum vlm_status vlm_weights_load_gguf(struct vlm_ctx * x, const struct vlm_gguf 
     *out = NULL;
     if (!x || !g) return vlm_error(VLM_STATUS_INVALID_ARG, "vlm_weights_load_gguf: no context or file");
     struct tensor_list list = { gguf_get, g, vlm_gguf_n_tensors(g) };
-    return load(x, &list, prefixes, NULL, 0, out);
+    return load(x, &list, prefixes, NULL, 0, NULL, out);
 }
 
 enum vlm_status vlm_weights_load_gguf_stored(struct vlm_ctx * x, const struct vlm_gguf * g,
@@ -277,7 +318,7 @@ enum vlm_status vlm_weights_load_gguf_stored(struct vlm_ctx * x, const struct vl
     const void * map;
     size_t map_size;
     vlm_gguf_mapping(g, &map, &map_size);
-    return load(x, &list, prefixes, map, map_size, out);
+    return load(x, &list, prefixes, map, map_size, NULL, out);
 }
 
 static const struct weights_entry * find_entry(const struct vlm_weights * w, const char * name) {

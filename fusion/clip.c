@@ -443,6 +443,12 @@ void vlm_clip_model_free(struct vlm_clip_model * c) {
     free(c);
 }
 
+// Every tensor with these suffixes is used only by vlm_op_linear (rows of in_proj_weight too).
+const char * const vlm_clip_linear_weights[] = { "attn.in_proj_weight", "attn.out_proj.weight", "mlp.c_fc.weight",
+                                                 "mlp.c_proj.weight", "self_attn.q_proj.weight", "self_attn.k_proj.weight",
+                                                 "self_attn.v_proj.weight", "self_attn.out_proj.weight", "mlp.fc1.weight",
+                                                 "mlp.fc2.weight", NULL };
+
 // ---- forward ---------------------------------------------------------------------------------
 // The last block for the pooled tokens only: every token still provides keys and values, but
 // queries, the output projection and the MLP run on one row per sequence (the class token,

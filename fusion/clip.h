@@ -50,6 +50,9 @@ struct vlm_clip_model {
 size_t          vlm_clip_arena_bytes(const struct vlm_safetensors * file);
 // Called by vlm_model_load once m->ctx, m->file and m->weights are set: fills m->clip.
 enum vlm_status vlm_clip_model_init(struct vlm_model * m);
+// Name suffixes of CLIP's linear weights (attention and MLP of both towers, OpenAI and HF
+// names), NULL-terminated: kept as F16 / Q8_0 when a model is loaded so.
+extern const char * const vlm_clip_linear_weights[];
 void            vlm_clip_model_free(struct vlm_clip_model * c);
 
 // Forward passes (fusion/clip.c). Raw features (not normalized), like encode_image /

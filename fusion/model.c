@@ -31,9 +31,14 @@ static enum vlm_model_kind detect_kind(const struct vlm_safetensors * st) {
 
 // Loads the weights onto m->ctx and runs the architecture's init.
 static enum vlm_status init_weights(struct vlm_model * m) {
-    // GGUF weights stay in their stored type (F16, Q8_0, Q4_K, ...): the kernels consume them
+    // GGUF weights stay in their stored type (F16, Q8_0, Q4_K, ...): the kernels consume them;
+    // a safetensors model's linear weights are F32, F16 or Q8_0 as asked
+    const struct vlm_linear_weights lin = {
+        m->weight_type == VLM_WEIGHTS_F16 ? VLM_DTYPE_F16 : m->weight_type == VLM_WEIGHTS_Q8_0 ? VLM_DTYPE_Q8_0 : VLM_DTYPE_F32,
+        m->kind == VLM_MODEL_SAM ? vlm_sam_linear_weights : m->kind == VLM_MODEL_CLIP ? vlm_clip_linear_weights : NULL,
+    };
     enum vlm_status st = m->gguf ? vlm_weights_load_gguf_stored(m->ctx, m->gguf, NULL, &m->weights)
-                                 : vlm_weights_load(m->ctx, m->file, NULL, &m->weights);
+                                 : vlm_weights_load_as(m->ctx, m->file, NULL, &lin, &m->weights);
     if (st != VLM_STATUS_OK) return st;
     switch (m->kind) {
     case VLM_MODEL_SAM: return vlm_sam_model_init(m);
@@ -108,6 +113,7 @@ enum vlm_status vlm_model_load(const char * path, const struct vlm_model_params 
     char err[512] = "";
     const char * env = getenv("VLM_BACKEND");
     const bool auto_backend = params->backend == VLM_BACKEND_AUTO && (!env || !*env || !strcmp(env, "auto"));
+    m->weight_type = params->weights;
     m->ctx = vlm_ctx_new(params->backend, params->n_threads, arena, err, sizeof err);
     if (!m->ctx && auto_backend && vlm_last_status() == VLM_STATUS_DEVICE_OOM) {   // no room for the arena
         fprintf(stderr, "vlm: warning: %s; continuing on the CPU\n", err);

@@ -21,6 +21,7 @@ struct vlm_model {
     struct vlm_clip_model * clip;      // kind == VLM_MODEL_CLIP
     struct vlm_llama_model *llama;     // kind == VLM_MODEL_LLAMA
     char                    path[1024];
+    enum vlm_weight_type    weight_type;   // how the linear weights of a safetensors model are kept
     // Backend fallback: a model whose backend was chosen automatically moves to the CPU when
     // its Vulkan device is lost or runs out of memory (vlm_model_fall_back_to_cpu).
     bool                    can_fall_back;

@@ -77,10 +77,17 @@ void            vlm_image_free(struct vlm_image * image);
 // ---- models ----------------------------------------------------------------------------
 enum vlm_model_kind { VLM_MODEL_UNKNOWN = 0, VLM_MODEL_SAM, VLM_MODEL_CLIP, VLM_MODEL_LLAMA };
 
+// How the linear layers' weights of a safetensors / PyTorch model are kept in memory (GGUF
+// files keep their stored types): F32 as loaded (the default), F16 (half the memory) or Q8_0
+// (llama.cpp's 8-bit blocks, about a quarter; multiplied in 8-bit integers on CPUs with
+// AVX512-VNNI). F16 and Q8_0 change the results slightly.
+enum vlm_weight_type { VLM_WEIGHTS_F32 = 0, VLM_WEIGHTS_F16, VLM_WEIGHTS_Q8_0 };
+
 struct vlm_model_params {
     enum vlm_backend_type backend;   // AUTO: Vulkan if a device works, else CPU
     int32_t               device_index; // Vulkan device, -1 = best
     int32_t               n_threads;    // CPU threads, 0 = all cores
+    enum vlm_weight_type  weights;      // linear weights of safetensors / PyTorch models
 };
 struct vlm_model_params vlm_model_default_params(void);
 

@@ -104,6 +104,9 @@ size_t          vlm_sam_arena_bytes(const struct vlm_safetensors * st);
 // Infers the hyper-parameters from tensor shapes, looks up every weight (official or HF
 // transformers names) and builds m->sam.
 enum vlm_status vlm_sam_model_init(struct vlm_model * m);
+// Name suffixes of SAM's linear weights (image encoder and decoder MLPs, attention projections
+// of the encoder), NULL-terminated: kept as F16 / Q8_0 when a model is loaded so.
+extern const char * const vlm_sam_linear_weights[];
 void            vlm_sam_model_free(struct vlm_sam_model * sm);
 
 // Weight lookup by official name (falls back to the HF SamModel name); shape -1 = any.
