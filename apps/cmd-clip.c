@@ -149,6 +149,7 @@ int vlm_cmd_embed(int argc, char ** argv) {
     float * px = NULL, * imf = NULL, * txf = NULL, * imn = NULL, * txn = NULL, * logits = NULL;
     int32_t * tok = NULL;
     bool * trunc = NULL;
+    char model_buf[PATH_MAX];
     if (!images || !texts) { rc = cli_fail(cmd, "out of memory"); goto done; }
     for (int i = 1; i < argc; i++) {
         const char * a = argv[i];
@@ -172,8 +173,9 @@ int vlm_cmd_embed(int argc, char ** argv) {
         rc = cli_usage_error(cmd, "unexpected argument '%s'", a);
         goto done;
     }
-    if (!model_path) { rc = cli_usage_error(cmd, "no model given (-m MODEL)"); goto done; }
     if (ni + nt == 0) { rc = cli_usage_error(cmd, "nothing to embed: give --image and/or --text"); goto done; }
+    if (!cli_resolve_model(cmd, model_path, cmd, "model", model_buf, sizeof model_buf)) { rc = 1; goto done; }
+    model_path = model_buf;
 
     imgs = calloc((size_t)(ni ? ni : 1), sizeof *imgs);
     if (!imgs) { rc = cli_fail(cmd, "out of memory"); goto done; }
@@ -314,10 +316,12 @@ int vlm_cmd_classify(int argc, char ** argv) {
         if (image_path) return cli_usage_error(cmd, "one image only (got '%s' and '%s')", image_path, a);
         image_path = a;
     }
-    if (!model_path) return cli_usage_error(cmd, "no model given (-m MODEL)");
     if (!image_path) return cli_usage_error(cmd, "no image given");
     if (!labels_arg == !labels_file) return cli_usage_error(cmd, "give exactly one of --labels and --labels-file");
     if (!strstr(template_, "{}")) return cli_usage_error(cmd, "the template \"%s\" has no {} for the label", template_);
+    char model_buf[PATH_MAX];
+    if (!cli_resolve_model(cmd, model_path, cmd, "model", model_buf, sizeof model_buf)) return 1;
+    model_path = model_buf;
     if (labels_arg) {
         if (!labels_arg[strspn(labels_arg, " \t\r\n,")]) return cli_usage_error(cmd, "the label list is empty");
         buf = strdup(labels_arg);
@@ -422,8 +426,10 @@ int vlm_cmd_concepts(int argc, char ** argv) {
         if (image_path) return cli_usage_error(cmd, "one image only (got '%s' and '%s')", image_path, a);
         image_path = a;
     }
-    if (!model_path) return cli_usage_error(cmd, "no model given (-m MODEL)");
     if (!image_path) return cli_usage_error(cmd, "no image given");
+    char model_buf[PATH_MAX];
+    if (!cli_resolve_model(cmd, model_path, cmd, "model", model_buf, sizeof model_buf)) return 1;
+    model_path = model_buf;
     if (vlm_image_load(image_path, &img) != VLM_STATUS_OK) { rc = cli_fail(cmd, "%s", vlm_last_error()); goto done; }
     if (!(m = vlm_load_clip(cmd, model_path, &mp))) goto done;
     if (!vlm_concepts_load(cmd, m, model_path, list_path, use_cache, &cs)) goto done;

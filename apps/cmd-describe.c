@@ -2,6 +2,7 @@
 // questions about it) with a SmolVLM pair: a text GGUF and its mmproj GGUF.
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <limits.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <stdio.h>
@@ -303,18 +304,13 @@ static int run(int argc, char ** argv, bool ask) {
         goto usage_done;
     }
     if (!image_path && !batch.input) { cli_usage_error(cmd, "no image"); goto usage_done; }
-    if (!text_path) { cli_usage_error(cmd, "no language model (-m TEXT.gguf)"); goto usage_done; }
-    if (!mmproj_path) { cli_usage_error(cmd, "no vision projector (--mmproj MMPROJ.gguf)"); goto usage_done; }
     if (ask && n_questions == 0 && !batch.input) { cli_usage_error(cmd, "no question"); goto usage_done; }
     if (batch.question && blank(batch.question)) { cli_usage_error(cmd, "--question is empty"); goto usage_done; }
-    if (objects && !sam_path) { cli_usage_error(cmd, "--objects needs a SAM model (--sam SAM)"); goto usage_done; }
-    if (objects && !clip_path) { cli_usage_error(cmd, "--objects needs a CLIP model (--clip CLIP)"); goto usage_done; }
     if (!ask && !objects && (sam_path || clip_path || overlay || object_options)) {
         cli_usage_error(cmd, "--sam, --clip, --overlay, --max-objects and the segment-everything options go with --objects");
         goto usage_done;
     }
     const bool region = n_points > 0 || has_box;
-    if (region && !sam_path) { cli_usage_error(cmd, "--point / --box need a SAM model (--sam SAM)"); goto usage_done; }
     if (!region && ((sam_path && !objects) || mask_out || region_out)) {
         cli_usage_error(cmd, "--sam, --mask-out and --region-out go with --point or --box");
         goto usage_done;
@@ -322,6 +318,20 @@ static int run(int argc, char ** argv, bool ask) {
     if (!ask) questions[n_questions++] = prompt;
     for (int i = 0; i < n_questions; i++)
         if (blank(questions[i])) { cli_usage_error(cmd, "question %d is empty", i + 1); goto usage_done; }
+    // models: paths or registry names, the defaults where none is given (a name's mmproj goes with it)
+    char text_buf[PATH_MAX], mmproj_buf[PATH_MAX], sam_buf[PATH_MAX], clip_buf[PATH_MAX];
+    int text_kind = cli_resolve_model(cmd, text_path, cmd, "text", text_buf, sizeof text_buf);
+    if (!text_kind) { rc = 1; goto usage_done; }
+    if (!mmproj_path && text_kind == 1) { cli_usage_error(cmd, "no vision projector (--mmproj MMPROJ.gguf)"); goto usage_done; }
+    if (!cli_resolve_model(cmd, mmproj_path ? mmproj_path : text_path, cmd, "mmproj", mmproj_buf, sizeof mmproj_buf) ||
+        ((objects || region) && !cli_resolve_model(cmd, sam_path, "segment", "model", sam_buf, sizeof sam_buf)) ||
+        (objects && !cli_resolve_model(cmd, clip_path, "embed", "model", clip_buf, sizeof clip_buf))) {
+        rc = 1;
+        goto usage_done;
+    }
+    text_path = text_buf, mmproj_path = mmproj_buf;
+    if (objects || region) sam_path = sam_buf;
+    if (objects) clip_path = clip_buf;
     sp.seed = (uint64_t)seed;
     if (vp.cache_dir && mkdir(vp.cache_dir, 0755) != 0 && errno != EEXIST) {
         rc = cli_fail(cmd, "--cache %s: %s", vp.cache_dir, strerror(errno));

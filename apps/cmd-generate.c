@@ -1,6 +1,7 @@
 // cmd-generate.c — the language-model subcommands: `vlm generate` (continue a prompt, the
 // text streamed as it is produced) and `vlm tokenize` (print the ids of a text).
 #include <cjson/cJSON.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,8 +18,10 @@ static double now_ms(void) {
     return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
 }
 
-// Loads a model and checks it is a language model.
-static struct vlm_model * load_llm(const char * cmd, const char * path, const struct vlm_model_params * params) {
+// Loads a model (a path, a registry name's text GGUF, or the default) and checks it is a language model.
+static struct vlm_model * load_llm(const char * cmd, const char * arg, const struct vlm_model_params * params) {
+    char path[PATH_MAX];
+    if (!cli_resolve_model(cmd, arg, cmd, "text", path, sizeof path)) return NULL;
     struct vlm_model * m = cli_load_model(cmd, path, params);
     if (m && vlm_model_kind(m) != VLM_MODEL_LLAMA) {
         cli_fail(cmd, "%s is not a language model (a GGUF with general.architecture = llama)", path);
@@ -119,7 +122,6 @@ int vlm_cmd_generate(int argc, char ** argv) {
         if (c < 0) return 2;
         if (c == 0) return cli_usage_error(cmd, "unknown option '%s'", a);
     }
-    if (!model_path) return cli_usage_error(cmd, "no model (-m MODEL.gguf)");
     if (!prompt) return cli_usage_error(cmd, "no prompt (-p TEXT)");
     if (!*prompt && !chat) return cli_usage_error(cmd, "the prompt is empty");
     sp.seed = (uint64_t)seed;
@@ -265,7 +267,6 @@ int vlm_cmd_tokenize(int argc, char ** argv) {
         if (c < 0) return 2;
         if (c == 0) return cli_usage_error(cmd, "unknown option '%s'", a);
     }
-    if (!model_path) return cli_usage_error(cmd, "no model (-m MODEL.gguf)");
     if (!text) return cli_usage_error(cmd, "no text (-p TEXT)");
     struct vlm_model * m = load_llm(cmd, model_path, &mp);
     if (!m) return 1;

@@ -9,6 +9,7 @@
 //                     as pycocotools' uncompressed RLE (decode with pycocotools.mask.frPyObjects)
 //   --save-tensors F  safetensors: resized (U8 [h, w, 3]), image_embeddings, low_res_logits,
 //                     iou_predictions, masks (U8 [n, H, W])
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -166,12 +167,15 @@ int vlm_cmd_segment(int argc, char ** argv) {
         if (image_path) return cli_usage_error(CMD, "more than one image ('%s' and '%s')", image_path, a);
         image_path = a;
     }
-    if (!model_path) return cli_usage_error(CMD, "no model given (-m MODEL)");
     if (!image_path) return cli_usage_error(CMD, "no image given");
     if (!everything && n_points == 0 && !has_box && !mask_path)
         return cli_usage_error(CMD, "no prompt: give --point, --box or --mask-input (or --everything)");
     if (everything && (n_points || has_box || mask_path || out_png || save_tensors))
         return cli_usage_error(CMD, "--everything takes no prompts, -o or --save-tensors (use --json / --overlay)");
+    char model_buf[PATH_MAX];
+    int resolved = cli_resolve_model(CMD, model_path, CMD, "model", model_buf, sizeof model_buf);
+    if (!resolved) return 1;
+    model_path = model_buf;
 
     int rc = 1;
     struct vlm_image img = { 0 }, resized = { 0 };

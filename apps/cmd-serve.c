@@ -912,8 +912,19 @@ int vlm_cmd_serve(int argc, char ** argv) {
             return cli_usage_error(CMD, "unknown option '%s'", a);
         }
     }
-    if (!model_path && !vlm_path) return cli_usage_error(CMD, "no model given (-m SAM_MODEL and/or --vlm TEXT.gguf)");
-    if (!vlm_path != !mmproj_path) return cli_usage_error(CMD, "--vlm and --mmproj go together");
+    if (mmproj_path && !vlm_path) return cli_usage_error(CMD, "--mmproj goes with --vlm");
+    // models: paths or registry names; without -m and --vlm the default SAM
+    char sam_buf[PATH_MAX], clip_buf[PATH_MAX], vlm_buf[PATH_MAX], mmproj_buf[PATH_MAX];
+    int vlm_kind = vlm_path ? cli_resolve_model(CMD, vlm_path, CMD, "text", vlm_buf, sizeof vlm_buf) : 1;
+    if (!vlm_kind) return 1;
+    if (vlm_path && !mmproj_path && vlm_kind == 1) return cli_usage_error(CMD, "--vlm TEXT.gguf needs --mmproj MMPROJ.gguf");
+    if ((vlm_path && !cli_resolve_model(CMD, mmproj_path ? mmproj_path : vlm_path, CMD, "mmproj", mmproj_buf, sizeof mmproj_buf)) ||
+        ((model_path || !vlm_path) && !cli_resolve_model(CMD, model_path, CMD, "model", sam_buf, sizeof sam_buf)) ||
+        (clip_path && !cli_resolve_model(CMD, clip_path, "embed", "model", clip_buf, sizeof clip_buf)))
+        return 1;
+    if (vlm_path) vlm_path = vlm_buf, mmproj_path = mmproj_buf;
+    if (model_path || !vlm_path) model_path = sam_buf;
+    if (clip_path) clip_path = clip_buf;
 
     // resolve the address before loading models (a typo should fail fast)
     struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV };
