@@ -30,9 +30,9 @@ struct dl {
     int64_t             range_start;  // from Content-Range, -1 when absent
     char                why[512];   // our reason to abort a transfer (not retried)
     int                 werr;       // errno of a failed write
-    bool                tty;
+    bool                tty, stalled;
     const char *        label;
-    double              t0, last_draw;
+    double              t0, last_draw, last_data, timeout;
 };
 
 static double now_s(void) {
@@ -101,6 +101,7 @@ static size_t on_body(char * p, size_t size, size_t n, void * user) {
     }
     vlm_sha256_update(&d->sha, p, len);
     d->got += (int64_t)len;
+    d->last_data = now_s();
     return len;
 }
 
@@ -132,7 +133,8 @@ static void draw(struct dl * d, bool last) {
 static int on_progress(void * user, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow) {
     struct dl * d = user;
     if (d->tty && d->fd >= 0) draw(d, false);
-    return 0;
+    d->stalled = now_s() - d->last_data > d->timeout;   // no data for that long: give up (curl is called back ~1/s)
+    return d->stalled;
 }
 
 static long env_long(const char * name, long def, long lo, long hi) {
@@ -217,7 +219,8 @@ static enum attempt transfer(const char * cmd, const char * url, const char * pa
         snprintf(range, sizeof range, "%lld-", (long long)d.have);
         curl_easy_setopt(d.curl, CURLOPT_RANGE, range);
     }
-    d.t0 = d.last_draw = now_s();
+    d.t0 = d.last_draw = d.last_data = now_s();
+    d.timeout = (double)timeout;
     CURLcode res = curl_easy_perform(d.curl);
     long code = 0;
     curl_easy_getinfo(d.curl, CURLINFO_RESPONSE_CODE, &code);
@@ -266,7 +269,7 @@ static enum attempt transfer(const char * cmd, const char * url, const char * pa
         else snprintf(msg, ms, "%s: HTTP %ld", url, code);
         return code >= 500 || code == 429 ? RETRY : FAIL;
     }
-    if (res == CURLE_OPERATION_TIMEDOUT) {
+    if (res == CURLE_OPERATION_TIMEDOUT || d.stalled) {
         snprintf(msg, ms, "%s: the server sent nothing for %ld s (VLM_PULL_TIMEOUT); %s kept, 'vlm pull' again resumes",
                  url, timeout, done_s);
         return RETRY;
