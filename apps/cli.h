@@ -45,6 +45,9 @@ int  cli_common_option(const char * cmd, int argc, char ** argv, int * i, struct
 int  cli_limit_option(const char * cmd, int argc, char ** argv, int * i);
 // Prints the lines of `vlm --help` that explain them; subcommands print CLI_LIMITS_USAGE.
 void cli_print_limits_help(FILE * f);
+#define CLI_MODEL_USAGE                                                                                       \
+    "  a MODEL is a file or folder, or a name of 'vlm models' (after 'vlm pull NAME'; --pull downloads it\n"   \
+    "  when missing); without -m the command's default model of 'vlm models' is used\n"
 #define CLI_LIMITS_USAGE "  --max-pixels N, --max-header-bytes N, --max-tokens N (input limits: see vlm --help)\n"
 // Whole number / finite float in [lo, hi]; false on anything else.
 bool cli_parse_int(const char * s, long lo, long hi, int * out);

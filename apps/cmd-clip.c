@@ -45,7 +45,7 @@ static bool load_images(const char * cmd, const char * const * paths, int32_t n,
 // ---- vlm embed -----------------------------------------------------------------------------------
 static void embed_usage(FILE * f) {
     fprintf(f,
-            "usage: vlm embed -m MODEL [--image IMG]... [--text TEXT]... [options]\n\n"
+            "usage: vlm embed [-m MODEL] [--image IMG]... [--text TEXT]... [options]\n\n"
             "Maps images and texts into CLIP's joint embedding space. Without --json or --save-tensors\n"
             "prints the image x text cosine similarities and CLIP logits (or the feature norms).\n\n"
             "options:\n"
@@ -56,7 +56,7 @@ static void embed_usage(FILE * f) {
             "  --save-tensors OUT.st    pixel_values, image_features, text_features (raw), text_tokens,\n"
             "                           logits_per_image, named as the reference fixtures\n"
             "  --no-truncate            refuse texts over the context (77 tokens) instead of truncating\n"
-            "  --backend cpu|vulkan|auto, --threads N\n" CLI_LIMITS_USAGE);
+            "  --backend cpu|vulkan|auto, --threads N\n" CLI_MODEL_USAGE CLI_LIMITS_USAGE);
 }
 
 static bool save_tensors(const char * path, const struct vlm_model * m, int32_t ni, int32_t nt, const float * px,
@@ -269,7 +269,7 @@ done:
 // ---- vlm classify ----------------------------------------------------------------------------------
 static void classify_usage(FILE * f) {
     fprintf(f,
-            "usage: vlm classify -m MODEL IMAGE (--labels \"dog,cat,truck\" | --labels-file FILE) [options]\n\n"
+            "usage: vlm classify [-m MODEL] IMAGE (--labels \"dog,cat,truck\" | --labels-file FILE) [options]\n\n"
             "Zero-shot classification: the softmax over labels of CLIP's logits between the image and\n"
             "each label put into the template. Prints probability, cosine and label, best first.\n\n"
             "options:\n"
@@ -278,7 +278,7 @@ static void classify_usage(FILE * f) {
             "  --labels-file FILE       one label per line (blank lines and #comments skipped)\n"
             "  --template T             prompt with {} for the label (default \"a photo of a {}.\")\n"
             "  --top K                  print only the K best (default: all)\n"
-            "  --backend cpu|vulkan|auto, --threads N\n" CLI_LIMITS_USAGE);
+            "  --backend cpu|vulkan|auto, --threads N\n" CLI_MODEL_USAGE CLI_LIMITS_USAGE);
 }
 
 int vlm_cmd_classify(int argc, char ** argv) {
@@ -382,7 +382,7 @@ done:
 // ---- vlm concepts ------------------------------------------------------------------------------------
 static void concepts_usage(FILE * f) {
     fprintf(f,
-            "usage: vlm concepts -m MODEL IMAGE [--top K] [--concepts FILE] [--no-cache]\n\n"
+            "usage: vlm concepts [-m MODEL] IMAGE [--top K] [--concepts FILE] [--no-cache]\n\n"
             "Tags an image with the best entries of a built-in list of %s everyday objects, animals,\n"
             "scenes and activities (assets/concepts.txt, or $VLM_ASSETS/concepts.txt). Their text\n"
             "embeddings are computed once per model and cached in $XDG_CACHE_HOME/vlm (~/.cache/vlm).\n"
@@ -392,7 +392,7 @@ static void concepts_usage(FILE * f) {
             "  --top K             how many to print (default 10)\n"
             "  --concepts FILE     another concept list (one per line)\n"
             "  --no-cache          neither read nor write the embedding cache\n"
-            "  --backend cpu|vulkan|auto, --threads N\n" CLI_LIMITS_USAGE,
+            "  --backend cpu|vulkan|auto, --threads N\n" CLI_MODEL_USAGE CLI_LIMITS_USAGE,
             "1,600+");
 }
 

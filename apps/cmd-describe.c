@@ -28,7 +28,7 @@ static bool blank(const char * s) {
 
 static void usage(FILE * f, bool ask) {
     if (ask)
-        fprintf(f, "usage: vlm ask IMAGE QUESTION [QUESTION ...] -m TEXT.gguf --mmproj MMPROJ.gguf [options]\n"
+        fprintf(f, "usage: vlm ask IMAGE QUESTION [QUESTION ...] [-m TEXT.gguf --mmproj MMPROJ.gguf | -m NAME] [options]\n"
                    "       vlm ask IMAGE QUESTION (--point X,Y[,L]... | --box X0,Y0,X1,Y1) --sam SAM -m ... --mmproj ...\n\n"
                    "Answers questions about an image with a SmolVLM model (llama.cpp GGUF files). The image is\n"
                    "encoded once; each question reuses the image part of the prompt.\n"
@@ -38,7 +38,7 @@ static void usage(FILE * f, bool ask) {
                    "region options:\n"
                    "  --point X,Y[,L]          a click in image pixels, L = 1 foreground (default) / 0 background\n"
                    "  --box X0,Y0,X1,Y1        a box around the object\n"
-                   "  --sam SAM                the Segment Anything model (.safetensors or folder)\n"
+                   "  --sam SAM                the Segment Anything model (file, folder or name; default sam-vit-b)\n"
                    "  --mask-out MASK.png      the object's mask (0 / 255)\n"
                    "  --region-out CROP.png    the crop the language model sees\n\n"
                    "batch (VQA scripts):\n"
@@ -53,7 +53,7 @@ static void usage(FILE * f, bool ask) {
                    "  --shard K/N              only the lines whose index %% N is K - 1 (K = 1..N; job arrays)\n"
                    "  --question Q             the question for a folder, or for lines without one\n\n");
     else
-        fprintf(f, "usage: vlm describe IMAGE -m TEXT.gguf --mmproj MMPROJ.gguf [options]\n"
+        fprintf(f, "usage: vlm describe IMAGE [-m TEXT.gguf --mmproj MMPROJ.gguf | -m NAME] [options]\n"
                    "       vlm describe IMAGE --objects --sam SAM --clip CLIP -m ... --mmproj ... [--max-objects N]\n"
                    "                    [--overlay OUT.png]\n\n"
                    "Describes an image with a SmolVLM model (llama.cpp GGUF files), streaming the text.\n"
@@ -63,14 +63,15 @@ static void usage(FILE * f, bool ask) {
                    "\"objects\" array with --json (masks as COCO RLE).\n\n"
                    "object options:\n"
                    "  --objects                list the objects in the image\n"
-                   "  --sam SAM                the Segment Anything model (.safetensors or folder)\n"
-                   "  --clip CLIP              the CLIP model (.safetensors or folder)\n"
+                   "  --sam SAM                the Segment Anything model (file, folder or name; default sam-vit-b)\n"
+                   "  --clip CLIP              the CLIP model (file, folder or name; default clip-vit-b-32)\n"
                    "  --max-objects N          keep the N largest masks (default 8)\n"
                    "  --overlay OUT.png        the image with the objects' masks tinted and numbered\n"
                    VLM_EVERYTHING_USAGE "\n");
     fprintf(f,
             "options:\n"
-            "  -m, --model TEXT.gguf    the language model (e.g. SmolVLM-256M-Instruct-Q8_0.gguf)\n"
+            "  -m, --model TEXT.gguf    the language model (e.g. SmolVLM-256M-Instruct-Q8_0.gguf), or a name of\n"
+            "                           'vlm models' (smolvlm-256m, the default): its text GGUF and mmproj\n"
             "  --mmproj MMPROJ.gguf     its vision projector (e.g. mmproj-SmolVLM-256M-Instruct-Q8_0.gguf)\n"
             "%s"
             "  --max-tokens N           most tokens per answer (default 256)\n"

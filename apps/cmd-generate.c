@@ -34,11 +34,11 @@ static struct vlm_model * load_llm(const char * cmd, const char * arg, const str
 // ---- vlm generate ---------------------------------------------------------------------------------
 static void generate_usage(FILE * f) {
     fprintf(f,
-            "usage: vlm generate -m MODEL.gguf -p PROMPT [options]\n\n"
+            "usage: vlm generate [-m MODEL.gguf] -p PROMPT [options]\n\n"
             "Continues PROMPT with a llama.cpp GGUF text model (F32, F16, BF16, Q8_0, Q4_0, Q4_K), printing\n"
             "the text as it is produced. Sampling is greedy unless --temp is above 0.\n\n"
             "options:\n"
-            "  -m, --model MODEL.gguf   the text model\n"
+            "  -m, --model MODEL.gguf   the text model, or a name of 'vlm models' (default smolvlm-256m's)\n"
             "  -p, --prompt TEXT        the prompt (UTF-8); special-token texts like <|im_start|> are parsed\n"
             "  --chat                   wrap the prompt as a user turn in the model's chat format\n"
             "  --system TEXT            with --chat: a system message first\n"
@@ -234,7 +234,7 @@ done:
 // ---- vlm tokenize ---------------------------------------------------------------------------------
 static void tokenize_usage(FILE * f) {
     fprintf(f,
-            "usage: vlm tokenize -m MODEL.gguf -p TEXT [--no-parse-special] [--json]\n\n"
+            "usage: vlm tokenize [-m MODEL.gguf] -p TEXT [--no-parse-special] [--json]\n\n"
             "Prints the token ids of TEXT (UTF-8) with the model's tokenizer, one 'id piece' per line.\n\n"
             "options:\n"
             "  -m, --model MODEL.gguf   the text model whose tokenizer to use\n"

@@ -37,10 +37,10 @@ static double now_ms(void) {
 
 static void usage(FILE * f) {
     fprintf(f,
-            "usage: vlm segment -m MODEL IMAGE [--point X,Y[,LABEL]]... [--box X0,Y0,X1,Y1] [--mask-input FILE]\n"
+            "usage: vlm segment [-m MODEL] IMAGE [--point X,Y[,LABEL]]... [--box X0,Y0,X1,Y1] [--mask-input FILE]\n"
             "                   [--multimask | --single] [-o mask.png] [--overlay out.png] [--json out.json]\n"
             "                   [--save-tensors out.safetensors] [--save-embedding FILE] [--embedding FILE]\n"
-            "       vlm segment -m MODEL IMAGE --everything [--points-per-side N] [--pred-iou-thresh T]\n"
+            "       vlm segment [-m MODEL] IMAGE --everything [--points-per-side N] [--pred-iou-thresh T]\n"
             "                   [--stability-score-thresh T] [--box-nms-thresh T] [--crop-n-layers N]\n"
             "                   [--json out.json] [--overlay out.png]\n\n"
             "Segment Anything. Prompts are in image pixels: --point x,y with label 1 (foreground, the default)\n"
@@ -57,7 +57,7 @@ static void usage(FILE * f) {
             "  --embedding FILE        skip the image encoder: load a saved embedding of IMAGE\n"
             "  --everything            automatic mask generation (SamAutomaticMaskGenerator defaults:\n"
             "                          32 points per side, IoU 0.88, stability 0.95, NMS 0.7, no crops)\n"
-            "  --backend cpu|vulkan|auto, --threads N\n" CLI_LIMITS_USAGE);
+            "  --backend cpu|vulkan|auto, --threads N\n" CLI_MODEL_USAGE CLI_LIMITS_USAGE);
 }
 
 // ---- outputs (atomic, all-or-nothing) ------------------------------------------------------

@@ -468,13 +468,14 @@ int vlm_cmd_models(int argc, char ** argv) {
         int n_ok = 0, n_part = 0, n_bad = 0, n_unverified = 0;
         for (int k = 0; k < m->n_files; k++) {
             const struct vlm_reg_file * f = &m->files[k];
-            if (f->size >= 0) size += (double)f->size;
-            else exact = false, size += f->approx_mb * 1e6;
             char path[PATH_MAX], why[512];
             int64_t bytes = 0;
             enum vlm_cache_state s = vlm_models_file_path(m, f, path, sizeof path)
                                          ? vlm_cache_check(path, f, verify, &bytes, why, sizeof why)
                                          : VLM_CACHE_MISSING;
+            if (f->size >= 0) size += (double)f->size;
+            else if (s == VLM_CACHE_OK) size += (double)bytes;   // the size of the download
+            else exact = false, size += f->approx_mb * 1e6;
             n_ok += s == VLM_CACHE_OK, n_part += s == VLM_CACHE_PARTIAL, n_bad += s == VLM_CACHE_CORRUPT;
             n_unverified += s == VLM_CACHE_OK && why[0];
         }
