@@ -250,7 +250,8 @@ bool cli_mkdirs(const char * path) {
     return true;
 }
 
-int cli_resolve_model(const char * cmd, const char * arg, const char * deflt, const char * role, char * out, size_t n) {
+int cli_resolve_model(const char * cmd, const char * opt, const char * arg, const char * deflt, const char * role, char * out,
+                      size_t n) {
     struct stat st;
     if (arg && stat(arg, &st) == 0) {
         snprintf(out, n, "%s", arg);
@@ -259,7 +260,7 @@ int cli_resolve_model(const char * cmd, const char * arg, const char * deflt, co
     struct vlm_registry r;
     char err[8192];
     if (!vlm_registry_load(&r, err, sizeof err)) {
-        if (!arg) cli_usage_error(cmd, "no model given (-m MODEL)");
+        if (!arg) cli_usage_error(cmd, "no model given (%s MODEL)", opt);
         else cli_fail(cmd, "%s: %s", arg, strerror(ENOENT));
         return 0;
     }
@@ -270,7 +271,7 @@ int cli_resolve_model(const char * cmd, const char * arg, const char * deflt, co
     for (int i = 0; m && i < m->n_files && !f; i++)
         if (!strcmp(m->files[i].role, role)) f = &m->files[i];
     if (!name) {
-        cli_usage_error(cmd, "no model given (-m MODEL)");
+        cli_usage_error(cmd, "no model given (%s MODEL)", opt);
     } else if (!m) {
         // a path-like argument is a missing file; anything else an unknown name
         const char * dot = strrchr(arg, '.');
@@ -300,6 +301,9 @@ int cli_resolve_model(const char * cmd, const char * arg, const char * deflt, co
         else if (s == VLM_CACHE_CORRUPT)
             cli_fail(cmd, "model '%s': the cached file %s is corrupt (%s): run 'vlm pull %s' to download it again", m->name,
                      out, why, m->name);
+        else if (!arg)
+            cli_fail(cmd, "no %s given, and the default model '%s' is not downloaded%s: run 'vlm pull %s' (or add --pull)",
+                     opt, m->name, s == VLM_CACHE_PARTIAL ? " completely" : "", m->name);
         else
             cli_fail(cmd, "model '%s' is not downloaded%s: run 'vlm pull %s' (or add --pull)", m->name,
                      s == VLM_CACHE_PARTIAL ? " completely" : "", m->name);

@@ -67,13 +67,14 @@ bool cli_cache_dir(char * out, size_t n);
 bool cli_mkdirs(const char * path);
 // --pull (taken by cli_common_option): a model named but not downloaded yet is pulled.
 extern bool cli_pull_missing;
-// A model argument as the user gave it (arg; NULL: the default model of command deflt) made a path:
+// A model argument as the user gave it (arg of option opt, e.g. "--sam"; NULL: the default model
+// of command deflt) made a path:
 // an existing file or folder stays as it is; a registry name ('vlm models') becomes its cached
 // file of that role ("model", "text", "mmproj"), checked (size, sha256) and, with --pull,
 // downloaded first. Returns 1 for a path, 2 for a name, 0 after printing why neither (a
 // missing download names the 'vlm pull' to run; an unknown name gets close names).
-int  cli_resolve_model(const char * cmd, const char * arg, const char * deflt, const char * role, char * out,
-                       size_t out_size);
+int  cli_resolve_model(const char * cmd, const char * opt, const char * arg, const char * deflt, const char * role,
+                       char * out, size_t out_size);
 // Loads a model, printing a one-line error naming the file on failure (returns NULL).
 struct vlm_model * cli_load_model(const char * cmd, const char * path, const struct vlm_model_params * params);
 #endif

@@ -174,7 +174,7 @@ int vlm_cmd_embed(int argc, char ** argv) {
         goto done;
     }
     if (ni + nt == 0) { rc = cli_usage_error(cmd, "nothing to embed: give --image and/or --text"); goto done; }
-    if (!cli_resolve_model(cmd, model_path, cmd, "model", model_buf, sizeof model_buf)) { rc = 1; goto done; }
+    if (!cli_resolve_model(cmd, "-m", model_path, cmd, "model", model_buf, sizeof model_buf)) { rc = 1; goto done; }
     model_path = model_buf;
 
     imgs = calloc((size_t)(ni ? ni : 1), sizeof *imgs);
@@ -320,7 +320,7 @@ int vlm_cmd_classify(int argc, char ** argv) {
     if (!labels_arg == !labels_file) return cli_usage_error(cmd, "give exactly one of --labels and --labels-file");
     if (!strstr(template_, "{}")) return cli_usage_error(cmd, "the template \"%s\" has no {} for the label", template_);
     char model_buf[PATH_MAX];
-    if (!cli_resolve_model(cmd, model_path, cmd, "model", model_buf, sizeof model_buf)) return 1;
+    if (!cli_resolve_model(cmd, "-m", model_path, cmd, "model", model_buf, sizeof model_buf)) return 1;
     model_path = model_buf;
     if (labels_arg) {
         if (!labels_arg[strspn(labels_arg, " \t\r\n,")]) return cli_usage_error(cmd, "the label list is empty");
@@ -428,7 +428,7 @@ int vlm_cmd_concepts(int argc, char ** argv) {
     }
     if (!image_path) return cli_usage_error(cmd, "no image given");
     char model_buf[PATH_MAX];
-    if (!cli_resolve_model(cmd, model_path, cmd, "model", model_buf, sizeof model_buf)) return 1;
+    if (!cli_resolve_model(cmd, "-m", model_path, cmd, "model", model_buf, sizeof model_buf)) return 1;
     model_path = model_buf;
     if (vlm_image_load(image_path, &img) != VLM_STATUS_OK) { rc = cli_fail(cmd, "%s", vlm_last_error()); goto done; }
     if (!(m = vlm_load_clip(cmd, model_path, &mp))) goto done;

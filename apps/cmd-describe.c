@@ -321,12 +321,13 @@ static int run(int argc, char ** argv, bool ask) {
         if (blank(questions[i])) { cli_usage_error(cmd, "question %d is empty", i + 1); goto usage_done; }
     // models: paths or registry names, the defaults where none is given (a name's mmproj goes with it)
     char text_buf[PATH_MAX], mmproj_buf[PATH_MAX], sam_buf[PATH_MAX], clip_buf[PATH_MAX];
-    int text_kind = cli_resolve_model(cmd, text_path, cmd, "text", text_buf, sizeof text_buf);
+    int text_kind = cli_resolve_model(cmd, "-m", text_path, cmd, "text", text_buf, sizeof text_buf);
     if (!text_kind) { rc = 1; goto usage_done; }
     if (!mmproj_path && text_kind == 1) { cli_usage_error(cmd, "no vision projector (--mmproj MMPROJ.gguf)"); goto usage_done; }
-    if (!cli_resolve_model(cmd, mmproj_path ? mmproj_path : text_path, cmd, "mmproj", mmproj_buf, sizeof mmproj_buf) ||
-        ((objects || region) && !cli_resolve_model(cmd, sam_path, "segment", "model", sam_buf, sizeof sam_buf)) ||
-        (objects && !cli_resolve_model(cmd, clip_path, "embed", "model", clip_buf, sizeof clip_buf))) {
+    const char * mmproj_opt = mmproj_path ? "--mmproj" : "-m", * mmproj_arg = mmproj_path ? mmproj_path : text_path;
+    if (!cli_resolve_model(cmd, mmproj_opt, mmproj_arg, cmd, "mmproj", mmproj_buf, sizeof mmproj_buf) ||
+        ((objects || region) && !cli_resolve_model(cmd, "--sam", sam_path, "segment", "model", sam_buf, sizeof sam_buf)) ||
+        (objects && !cli_resolve_model(cmd, "--clip", clip_path, "embed", "model", clip_buf, sizeof clip_buf))) {
         rc = 1;
         goto usage_done;
     }

@@ -21,7 +21,7 @@ static double now_ms(void) {
 // Loads a model (a path, a registry name's text GGUF, or the default) and checks it is a language model.
 static struct vlm_model * load_llm(const char * cmd, const char * arg, const struct vlm_model_params * params) {
     char path[PATH_MAX];
-    if (!cli_resolve_model(cmd, arg, cmd, "text", path, sizeof path)) return NULL;
+    if (!cli_resolve_model(cmd, "-m", arg, cmd, "text", path, sizeof path)) return NULL;
     struct vlm_model * m = cli_load_model(cmd, path, params);
     if (m && vlm_model_kind(m) != VLM_MODEL_LLAMA) {
         cli_fail(cmd, "%s is not a language model (a GGUF with general.architecture = llama)", path);

@@ -173,7 +173,7 @@ int vlm_cmd_segment(int argc, char ** argv) {
     if (everything && (n_points || has_box || mask_path || out_png || save_tensors))
         return cli_usage_error(CMD, "--everything takes no prompts, -o or --save-tensors (use --json / --overlay)");
     char model_buf[PATH_MAX];
-    int resolved = cli_resolve_model(CMD, model_path, CMD, "model", model_buf, sizeof model_buf);
+    int resolved = cli_resolve_model(CMD, "-m", model_path, CMD, "model", model_buf, sizeof model_buf);
     if (!resolved) return 1;
     model_path = model_buf;
 

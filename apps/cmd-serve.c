@@ -915,12 +915,13 @@ int vlm_cmd_serve(int argc, char ** argv) {
     if (mmproj_path && !vlm_path) return cli_usage_error(CMD, "--mmproj goes with --vlm");
     // models: paths or registry names; without -m and --vlm the default SAM
     char sam_buf[PATH_MAX], clip_buf[PATH_MAX], vlm_buf[PATH_MAX], mmproj_buf[PATH_MAX];
-    int vlm_kind = vlm_path ? cli_resolve_model(CMD, vlm_path, CMD, "text", vlm_buf, sizeof vlm_buf) : 1;
+    int vlm_kind = vlm_path ? cli_resolve_model(CMD, "--vlm", vlm_path, CMD, "text", vlm_buf, sizeof vlm_buf) : 1;
     if (!vlm_kind) return 1;
     if (vlm_path && !mmproj_path && vlm_kind == 1) return cli_usage_error(CMD, "--vlm TEXT.gguf needs --mmproj MMPROJ.gguf");
-    if ((vlm_path && !cli_resolve_model(CMD, mmproj_path ? mmproj_path : vlm_path, CMD, "mmproj", mmproj_buf, sizeof mmproj_buf)) ||
-        ((model_path || !vlm_path) && !cli_resolve_model(CMD, model_path, CMD, "model", sam_buf, sizeof sam_buf)) ||
-        (clip_path && !cli_resolve_model(CMD, clip_path, "embed", "model", clip_buf, sizeof clip_buf)))
+    const char * mmproj_opt = mmproj_path ? "--mmproj" : "--vlm", * mmproj_arg = mmproj_path ? mmproj_path : vlm_path;
+    if ((vlm_path && !cli_resolve_model(CMD, mmproj_opt, mmproj_arg, CMD, "mmproj", mmproj_buf, sizeof mmproj_buf)) ||
+        ((model_path || !vlm_path) && !cli_resolve_model(CMD, "-m", model_path, CMD, "model", sam_buf, sizeof sam_buf)) ||
+        (clip_path && !cli_resolve_model(CMD, "--clip", clip_path, "embed", "model", clip_buf, sizeof clip_buf)))
         return 1;
     if (vlm_path) vlm_path = vlm_buf, mmproj_path = mmproj_buf;
     if (model_path || !vlm_path) model_path = sam_buf;

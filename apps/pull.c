@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <time.h>
@@ -350,19 +351,33 @@ bool vlm_pull_model(const char * cmd, const struct vlm_reg_model * m, const char
         access(dir, W_OK) != 0)
         return !cli_fail(cmd, "cannot use the model cache %s: %s (set VLM_MODELS to a writable folder)", dir,
                          strerror(errno));
-    for (int i = 0; i < m->n_files; i++) {
+    // one pull of a model at a time (another process may be downloading it: wait for it)
+    int lock = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (lock >= 0 && flock(lock, LOCK_EX | LOCK_NB) != 0) {
+        fprintf(stderr, "vlm %s: waiting for another vlm pull of %s\n", cmd, m->name);
+        flock(lock, LOCK_EX);
+    }
+    bool ok = true;
+    for (int i = 0; i < m->n_files && ok; i++) {
         const struct vlm_reg_file * f = &m->files[i];
         int64_t bytes;
-        if (!vlm_models_file_path(m, f, path, sizeof path)) return !cli_fail(cmd, "%s: path too long", dir);
+        if (!vlm_models_file_path(m, f, path, sizeof path)) {
+            ok = !cli_fail(cmd, "%s: path too long", dir);
+            break;
+        }
         enum vlm_cache_state s = vlm_cache_check(path, f, true, &bytes, why, sizeof why);
         if (s == VLM_CACHE_OK) continue;
         if (s == VLM_CACHE_CORRUPT) {
             fprintf(stderr, "vlm %s: %s is corrupt (%s): downloading it again\n", cmd, path, why);
-            if (unlink(path) != 0) return !cli_fail(cmd, "%s: cannot remove: %s", path, strerror(errno));
+            if (unlink(path) != 0) {
+                ok = !cli_fail(cmd, "%s: cannot remove: %s", path, strerror(errno));
+                break;
+            }
         }
-        if (!pull_file(cmd, path, f, token, token_explicit)) return false;
+        ok = pull_file(cmd, path, f, token, token_explicit);
     }
-    return true;
+    if (lock >= 0) close(lock);   // releases the lock
+    return ok;
 }
 
 static int usage(FILE * out) {
