@@ -26,8 +26,9 @@ static const char * fx;
 //   stall    sends the headers and 1000 bytes, then nothing
 //   corrupt  the file with one byte changed
 //   gated    401 unless "Authorization: Bearer sesame"
+//   slow     the file in 20 pieces 100 ms apart
 static int srv_fd;
-static atomic_int stop_server, drop_served, requests;
+static atomic_int stop_server, drop_served, requests, slow_requests;
 static char last_range[64];
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 
@@ -101,7 +102,15 @@ static void * serve_conn(void * arg) {
     long long end = size;
     if (!strcmp(mode, "dropall") || (!strcmp(mode, "drop") && atomic_fetch_add(&drop_served, 1) == 0)) end = size / 2;
     if (!strcmp(mode, "stall")) end = start + 1000 < size ? start + 1000 : size;
-    if (end > start) send_all(fd, data + start, (size_t)(end - start));
+    if (!strcmp(mode, "slow")) {
+        atomic_fetch_add(&slow_requests, 1);
+        for (long long off = start, step = (end - start) / 20 + 1; off < end; off += step) {
+            send_all(fd, data + off, (size_t)(off + step < end ? step : end - off));
+            usleep(100000);
+        }
+    } else if (end > start) {
+        send_all(fd, data + start, (size_t)(end - start));
+    }
     free(data);
     if (!strcmp(mode, "stall"))
         for (int i = 0; i < 200 && !atomic_load(&stop_server); i++) usleep(50000);   // 10 s of silence
@@ -256,6 +265,7 @@ int main(void) {
         { "corrupt", "corrupt", sam_size, sam_sha },   { "wrong-sha", "ok", sam_size, text_sha },
         { "wrong-size", "ok", sam_size + 1, sam_sha }, { "no-sha", "ok", -1, NULL },
         { "gated", "gated", sam_size, sam_sha },       { "full-disk", "ok", sam_size, sam_sha },
+        { "slow", "slow", sam_size, sam_sha },
     };
     for (size_t i = 0; i < sizeof sams / sizeof *sams; i++) {
         fprintf(f, "{\"name\": \"%s\", \"task\": \"segment\", \"files\": [", sams[i].name);
@@ -353,6 +363,33 @@ int main(void) {
     CHECK(rc == 1 && strstr(out_text, "cannot use the model cache") && strstr(out_text, "VLM_MODELS"),
           "unwritable cache: rc %d: %s", rc, out_text);
 
+    if (geteuid() != 0) {   // (root writes anywhere)
+        char ro[600];
+        snprintf(ro, sizeof ro, "%s/read-only", tmpdir);
+        mkdir(ro, 0555);
+        snprintf(envbad, sizeof envbad, "%s VLM_MODELS=%s", env, ro);
+        rc = test_run_cli(out_text, sizeof out_text, tmpdir, envbad, "pull tiny-smolvlm");
+        CHECK(rc == 1 && strstr(out_text, "cannot use the model cache") && strstr(out_text, "ermission"),
+              "read-only cache: rc %d: %s", rc, out_text);
+    }
+
+    // two pulls of one model at once: the second waits for the first, one download
+    char bg_dir[600], bg_out[4096];
+    snprintf(bg_dir, sizeof bg_dir, "%s/bg", tmpdir);
+    mkdir(bg_dir, 0755);
+    set_env("VLM_PULL_TIMEOUT=10");   // (a loaded machine may pause the server's pieces)
+    pid_t pid = fork();
+    if (pid == 0) _exit(test_run_cli(bg_out, sizeof bg_out, bg_dir, env, "pull slow"));
+    for (int i = 0; i < 500 && !exists(cached("slow", "model.safetensors.part")); i++) usleep(10000);   // it started
+    rc = run("pull slow");
+    int status = 0;
+    waitpid(pid, &status, 0);
+    CHECK(rc == 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0, "concurrent pulls: %d / %d: %s", rc, status, out_text);
+    CHECK(strstr(out_text, "waiting for another vlm pull"), "the second pull should wait: %s", out_text);
+    CHECK(atomic_load(&slow_requests) == 1, "concurrent pulls made %d downloads", atomic_load(&slow_requests));
+    CHECK(sha_file(cached("slow", "model.safetensors"), hex, &n) && !strcmp(hex, sam_sha), "slow download differs");
+    set_env(NULL);
+
     // a gated file: refused without the token (HF_TOKEN goes to huggingface.co only), fetched with --token
     snprintf(extra, sizeof extra, "HF_TOKEN=sesame");
     set_env(extra);
@@ -412,6 +449,8 @@ int main(void) {
     CHECK(run("describe %s -m tiny-smolvlm --max-tokens 4 --backend cpu", dogp) == 0 &&
               !strncmp(by_name, out_text, strlen(by_name)),
           "describe -m tiny-smolvlm: %s", out_text);
+    CHECK(run("info tiny-smolvlm") == 0 && strstr(out_text, "smolvlm-tiny-f32.gguf") && strstr(out_text, "mmproj"),
+          "info by name: %s", out_text);
     CHECK(run("segment -m tiny-smolvlm %s --point 1,1", dogp) == 1 && strstr(out_text, "no model file"),
           "a describe model in segment: %s", out_text);
 
