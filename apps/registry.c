@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "clip.h"
@@ -311,6 +312,8 @@ enum vlm_cache_state vlm_cache_check(const char * path, const struct vlm_reg_fil
         snprintf(why, ws, "unverified");
         return VLM_CACHE_OK;
     }
+    if (isatty(STDERR_FILENO) && st.st_size > (100 << 20))
+        fprintf(stderr, "vlm: checking the sha256 of %s (changed since its last check)\n", path);
     if (!vlm_sha256_file(path, actual)) {
         snprintf(why, ws, "cannot read it: %s", strerror(errno));
         return VLM_CACHE_CORRUPT;
