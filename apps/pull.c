@@ -156,8 +156,8 @@ enum attempt { DONE, RETRY, FAIL };
 
 // One transfer into part, resuming what it holds. On DONE the .part is complete and its sha256
 // is in hex.
-static enum attempt transfer(const char * cmd, const char * url, const char * part, const struct vlm_reg_file * f,
-                             const char * token, bool token_explicit, char hex[65], char * msg, size_t ms) {
+static enum attempt transfer(const char * url, const char * part, const struct vlm_reg_file * f, const char * token,
+                             bool token_explicit, char hex[65], char * msg, size_t ms) {
     struct dl d = { .part = part, .fd = -1, .expected = f->size, .total = -1, .range_start = -1,
                     .tty = isatty(STDERR_FILENO), .label = f->name };
     vlm_sha256_init(&d.sha);
@@ -283,7 +283,6 @@ static enum attempt transfer(const char * cmd, const char * url, const char * pa
     }
     snprintf(msg, ms, "%s: %s after %s%s", url, curl_easy_strerror(res), done_s,
              d.have + d.got ? " ('vlm pull' again resumes)" : "");
-    (void)cmd;
     return RETRY;
 }
 
@@ -309,7 +308,7 @@ static bool pull_file(const char * cmd, const char * path, const struct vlm_reg_
     }
     long retries = env_long("VLM_PULL_RETRIES", 3, 0, 100);
     for (long attempt = 0;; attempt++) {
-        enum attempt a = transfer(cmd, url, part, f, token, token_explicit, hex, msg, sizeof msg);
+        enum attempt a = transfer(url, part, f, token, token_explicit, hex, msg, sizeof msg);
         if (a == DONE) break;
         if (a == FAIL || attempt >= retries) {
             cli_fail(cmd, "%s", msg);
