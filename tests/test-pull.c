@@ -2,7 +2,9 @@
 // 127.0.0.1 started here that serves the fixture files: real downloads through libcurl, a
 // checksum failure, a transfer dropped mid-file and resumed, a 404, a stalled server, a full disk
 // (a file-size limit), an unwritable cache, unknown names, a gated file; after each failure no
-// file under the final name and the cache still usable. Then names resolve in segment/describe.
+// file under the final name and the cache still usable. Also: the proxy from the environment,
+// the progress bar on a terminal (script(1)), two pulls at once. Then names resolve in
+// segment/describe, and a corrupted cached file is caught.
 #define _GNU_SOURCE   // strcasestr
 #include <arpa/inet.h>
 #include <errno.h>
@@ -28,7 +30,7 @@ static const char * fx;
 //   gated    401 unless "Authorization: Bearer sesame"
 //   slow     the file in 20 pieces 100 ms apart
 static int srv_fd;
-static atomic_int stop_server, drop_served, requests, slow_requests;
+static atomic_int stop_server, drop_served, requests, slow_requests, proxied;
 static char last_range[64];
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 
@@ -68,7 +70,13 @@ static void * serve_conn(void * arg) {
     char * eol = strchr(last_range, '\r');
     if (eol) *eol = 0;
     pthread_mutex_unlock(&mu);
-    if (sscanf(req, "GET /%31[^/]/%1023s HTTP/1.1", mode, rel) != 2 || strstr(rel, "..")) {
+    // a proxy's request names the whole URL: GET http://host/MODE/PATH (counted in proxied)
+    const char * target = req + 4;
+    if (!strncmp(req, "GET http://", 11)) {
+        target = strchr(req + 11, '/');
+        atomic_fetch_add(&proxied, 1);
+    }
+    if (!target || sscanf(target, "/%31[^/]/%1023s HTTP/1.1", mode, rel) != 2 || strstr(rel, "..")) {
         respond(fd, 400, "Bad Request");
         goto done;
     }
@@ -266,7 +274,7 @@ int main(void) {
         { "corrupt", "corrupt", sam_size, sam_sha },   { "wrong-sha", "ok", sam_size, text_sha },
         { "wrong-size", "ok", sam_size + 1, sam_sha }, { "no-sha", "ok", -1, NULL },
         { "gated", "gated", sam_size, sam_sha },       { "full-disk", "ok", sam_size, sam_sha },
-        { "slow", "slow", sam_size, sam_sha },
+        { "slow", "slow", sam_size, sam_sha },         { "slow-tty", "slow", sam_size, sam_sha },
     };
     for (size_t i = 0; i < sizeof sams / sizeof *sams; i++) {
         fprintf(f, "{\"name\": \"%s\", \"task\": \"segment\", \"files\": [", sams[i].name);
@@ -274,6 +282,9 @@ int main(void) {
         if (i == 0) entry(f, "config", "config.json", "ok", "sam-tiny/config.json", cfg_size, cfg_sha, true);
         fprintf(f, "]},\n");
     }
+    fprintf(f, "{\"name\": \"proxied\", \"task\": \"segment\", \"files\": [{\"role\": \"model\", \"name\": "
+               "\"model.safetensors\", \"url\": \"http://vlm-test.invalid/ok/%s\", \"size\": %lld, \"sha256\": \"%s\"}]},\n",
+            sam_rel, sam_size, sam_sha);
     fprintf(f, "{\"name\": \"missing\", \"task\": \"segment\", \"files\": [");
     entry(f, "model", "model.safetensors", "ok", "sam-tiny/no-such-file.safetensors", -1, NULL, true);
     fprintf(f, "]},\n{\"name\": \"tiny-smolvlm\", \"task\": \"describe\", \"files\": [");
@@ -390,6 +401,21 @@ int main(void) {
     CHECK(strstr(out_text, "waiting for another vlm pull"), "the second pull should wait: %s", out_text);
     CHECK(atomic_load(&slow_requests) == 1, "concurrent pulls made %d downloads", atomic_load(&slow_requests));
     CHECK(sha_file(cached("slow", "model.safetensors"), hex, &n) && !strcmp(hex, sam_sha), "slow download differs");
+
+    // the proxy from the environment (here the test server, for a host that does not resolve)
+    snprintf(extra, sizeof extra, "http_proxy=%s no_proxy= NO_PROXY=", base);
+    set_env(extra);
+    CHECK(run("pull proxied") == 0 && atomic_load(&proxied) == 1, "through http_proxy: %s", out_text);
+    set_env(NULL);
+
+    // on a terminal (script(1) gives it one): a progress bar with the rate and the time left
+    if (system("command -v script >/dev/null 2>&1") == 0) {
+        char tty_env[2600];
+        snprintf(tty_env, sizeof tty_env, "%s sh -c 'exec script -qec \"$0 $*\" /dev/null'", env);
+        rc = test_run_cli(out_text, sizeof out_text, tmpdir, tty_env, "pull slow-tty");
+        CHECK(rc == 0 && strchr(out_text, '\r') && strstr(out_text, "/s") && strstr(out_text, "ETA") && strstr(out_text, "100%"),
+              "progress bar on a terminal: %s", out_text);
+    }
 
     // a gated file: refused without the token (HF_TOKEN goes to huggingface.co only), fetched with --token
     snprintf(extra, sizeof extra, "HF_TOKEN=sesame");
