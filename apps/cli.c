@@ -11,7 +11,10 @@
 
 #include "cli.h"
 #include "model-file.h"
+#include "registry.h"
 #include "tokenizer.h"
+
+bool cli_pull_missing;
 
 int cli_fail(const char * cmd, const char * fmt, ...) {
     va_list ap;
@@ -117,6 +120,10 @@ int cli_common_option(const char * cmd, int argc, char ** argv, int * i, struct 
     int lim = cli_limit_option(cmd, argc, argv, i);
     if (lim) return lim;
     const char * a = argv[*i];
+    if (!strcmp(a, "--pull")) {
+        cli_pull_missing = true;
+        return 1;
+    }
     if (!strcmp(a, "--backend") || !strcmp(a, "--threads")) {
         if (*i + 1 >= argc) {
             cli_usage_error(cmd, "%s needs a value", a);
@@ -238,4 +245,97 @@ bool cli_write_atomic(const char * path, const void * data, size_t n, char * err
         return false;
     }
     return true;
+}
+
+bool cli_cache_dir(char * out, size_t n) {
+    const char * x = getenv("XDG_CACHE_HOME");
+    const char * home = getenv("HOME");
+    if (x && *x == '/') snprintf(out, n, "%s/vlm", x);
+    else if (home && *home) snprintf(out, n, "%s/.cache/vlm", home);
+    else return false;
+    return true;
+}
+
+bool cli_mkdirs(const char * path) {
+    char tmp[PATH_MAX];
+    if (snprintf(tmp, sizeof tmp, "%s", path) >= (int)sizeof tmp) {
+        errno = ENAMETOOLONG;
+        return false;
+    }
+    for (char * p = tmp + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = 0;
+        if (mkdir(tmp, 0755) != 0 && errno != EEXIST) return false;
+        *p = '/';
+    }
+    if (mkdir(tmp, 0755) != 0 && errno != EEXIST) return false;
+    struct stat st;
+    if (stat(tmp, &st) != 0) return false;
+    if (!S_ISDIR(st.st_mode)) {
+        errno = ENOTDIR;
+        return false;
+    }
+    return true;
+}
+
+int cli_resolve_model(const char * cmd, const char * opt, const char * arg, const char * deflt, const char * role, char * out,
+                      size_t n) {
+    struct stat st;
+    if (arg && stat(arg, &st) == 0) {
+        snprintf(out, n, "%s", arg);
+        return 1;
+    }
+    struct vlm_registry r;
+    char err[8192];
+    if (!vlm_registry_load(&r, err, sizeof err)) {
+        if (!arg) cli_usage_error(cmd, "no model given (%s MODEL)", opt);
+        else cli_fail(cmd, "%s: %s", arg, strerror(ENOENT));
+        return 0;
+    }
+    int rc = 0;
+    const char * name = arg ? arg : vlm_registry_default(&r, deflt);
+    const struct vlm_reg_model * m = name ? vlm_registry_find(&r, name) : NULL;
+    const struct vlm_reg_file * f = NULL;
+    for (int i = 0; m && i < m->n_files && !f; i++)
+        if (!strcmp(m->files[i].role, role)) f = &m->files[i];
+    if (!name) {
+        cli_usage_error(cmd, "no model given (%s MODEL)", opt);
+    } else if (!m) {
+        // a path-like argument is a missing file; anything else an unknown name
+        const char * dot = strrchr(arg, '.');
+        if (strchr(arg, '/') || (dot && dot != arg && strlen(dot) <= 12)) {
+            cli_fail(cmd, "%s: %s", arg, strerror(ENOENT));
+        } else {
+            char hint[256];
+            vlm_registry_suggest(&r, arg, hint, sizeof hint);
+            cli_fail(cmd, "'%s' is neither a file nor a known model%s; 'vlm models' lists the known ones", arg, hint);
+        }
+    } else if (!f) {
+        cli_fail(cmd, "model '%s' is a %s model: it has no %s file for 'vlm %s'", m->name, m->task ? m->task : "different",
+                 role, cmd);
+    } else if (!vlm_models_file_path(m, f, out, n)) {
+        cli_fail(cmd, "no model cache folder: set VLM_MODELS (or HOME)");
+    } else {
+        int64_t bytes;
+        char why[512];
+        enum vlm_cache_state s = vlm_cache_check(out, f, true, &bytes, why, sizeof why);
+        bool pull_failed = false;
+        if (s != VLM_CACHE_OK && cli_pull_missing) {   // vlm_pull_model prints its own errors
+            if (vlm_pull_model(cmd, m, NULL)) s = vlm_cache_check(out, f, true, &bytes, why, sizeof why);
+            else pull_failed = true;
+        }
+        if (s == VLM_CACHE_OK) rc = 2;
+        else if (pull_failed) rc = 0;
+        else if (s == VLM_CACHE_CORRUPT)
+            cli_fail(cmd, "model '%s': the cached file %s is corrupt (%s): run 'vlm pull %s' to download it again", m->name,
+                     out, why, m->name);
+        else if (!arg)
+            cli_fail(cmd, "no %s given, and the default model '%s' is not downloaded%s: run 'vlm pull %s' (or add --pull)",
+                     opt, m->name, s == VLM_CACHE_PARTIAL ? " completely" : "", m->name);
+        else
+            cli_fail(cmd, "model '%s' is not downloaded%s: run 'vlm pull %s' (or add --pull)", m->name,
+                     s == VLM_CACHE_PARTIAL ? " completely" : "", m->name);
+    }
+    vlm_registry_free(&r);
+    return rc;
 }

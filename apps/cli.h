@@ -23,6 +23,8 @@ int vlm_cmd_describe(int argc, char ** argv);
 int vlm_cmd_ask(int argc, char ** argv);
 int vlm_cmd_quantize(int argc, char ** argv);
 int vlm_cmd_vqa_score(int argc, char ** argv);
+int vlm_cmd_pull(int argc, char ** argv);
+int vlm_cmd_models(int argc, char ** argv);
 
 // Writes n bytes to path atomically: a temporary file (mkstemp) in the same folder, then
 // rename; on failure nothing is left and err holds the reason.
@@ -47,6 +49,9 @@ int  cli_common_option(const char * cmd, int argc, char ** argv, int * i, struct
 int  cli_limit_option(const char * cmd, int argc, char ** argv, int * i);
 // Prints the lines of `vlm --help` that explain them; subcommands print CLI_LIMITS_USAGE.
 void cli_print_limits_help(FILE * f);
+#define CLI_MODEL_USAGE                                                                                       \
+    "  a MODEL is a file or folder, or a name of 'vlm models' (after 'vlm pull NAME'; --pull downloads it\n"   \
+    "  when missing); without -m the command's default model of 'vlm models' is used\n"
 #define CLI_LIMITS_USAGE "  --max-pixels N, --max-header-bytes N, --max-tokens N (input limits: see vlm --help)\n"
 // Whole number / finite float in [lo, hi]; false on anything else.
 bool cli_parse_int(const char * s, long lo, long hi, int * out);
@@ -59,6 +64,21 @@ bool cli_parse_floats(const char * s, float * out, int n_min, int n_max, int * n
 // A whole file, NUL-terminated (free()); NULL with errno set when unreadable or larger than
 // max bytes (EFBIG). *n_out (optional) receives the size.
 char * vlm_read_file(const char * path, size_t max, size_t * n_out);
+// The per-user cache folder: $XDG_CACHE_HOME/vlm, else ~/.cache/vlm (not created); false
+// when neither variable is set.
+bool cli_cache_dir(char * out, size_t n);
+// mkdir -p; false with errno set.
+bool cli_mkdirs(const char * path);
+// --pull (taken by cli_common_option): a model named but not downloaded yet is pulled.
+extern bool cli_pull_missing;
+// A model argument as the user gave it (arg of option opt, e.g. "--sam"; NULL: the default model
+// of command deflt) made a path:
+// an existing file or folder stays as it is; a registry name ('vlm models') becomes its cached
+// file of that role ("model", "text", "mmproj"), checked (size, sha256) and, with --pull,
+// downloaded first. Returns 1 for a path, 2 for a name, 0 after printing why neither (a
+// missing download names the 'vlm pull' to run; an unknown name gets close names).
+int  cli_resolve_model(const char * cmd, const char * opt, const char * arg, const char * deflt, const char * role,
+                       char * out, size_t out_size);
 // Loads a model, printing a one-line error naming the file on failure (returns NULL).
 struct vlm_model * cli_load_model(const char * cmd, const char * path, const struct vlm_model_params * params);
 #endif

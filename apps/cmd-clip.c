@@ -45,7 +45,7 @@ static bool load_images(const char * cmd, const char * const * paths, int32_t n,
 // ---- vlm embed -----------------------------------------------------------------------------------
 static void embed_usage(FILE * f) {
     fprintf(f,
-            "usage: vlm embed -m MODEL [--image IMG]... [--text TEXT]... [options]\n\n"
+            "usage: vlm embed [-m MODEL] [--image IMG]... [--text TEXT]... [options]\n\n"
             "Maps images and texts into CLIP's joint embedding space. Without --json or --save-tensors\n"
             "prints the image x text cosine similarities and CLIP logits (or the feature norms).\n\n"
             "options:\n"
@@ -56,7 +56,7 @@ static void embed_usage(FILE * f) {
             "  --save-tensors OUT.st    pixel_values, image_features, text_features (raw), text_tokens,\n"
             "                           logits_per_image, named as the reference fixtures\n"
             "  --no-truncate            refuse texts over the context (77 tokens) instead of truncating\n"
-            "  --backend cpu|vulkan|auto, --threads N\n" CLI_LIMITS_USAGE);
+            "  --backend cpu|vulkan|auto, --threads N\n" CLI_MODEL_USAGE CLI_LIMITS_USAGE);
 }
 
 static bool save_tensors(const char * path, const struct vlm_model * m, int32_t ni, int32_t nt, const float * px,
@@ -149,6 +149,7 @@ int vlm_cmd_embed(int argc, char ** argv) {
     float * px = NULL, * imf = NULL, * txf = NULL, * imn = NULL, * txn = NULL, * logits = NULL;
     int32_t * tok = NULL;
     bool * trunc = NULL;
+    char model_buf[PATH_MAX];
     if (!images || !texts) { rc = cli_fail(cmd, "out of memory"); goto done; }
     for (int i = 1; i < argc; i++) {
         const char * a = argv[i];
@@ -172,9 +173,10 @@ int vlm_cmd_embed(int argc, char ** argv) {
         rc = cli_usage_error(cmd, "unexpected argument '%s'", a);
         goto done;
     }
-    if (!model_path) { rc = cli_usage_error(cmd, "no model given (-m MODEL)"); goto done; }
     if (ni + nt == 0) { rc = cli_usage_error(cmd, "nothing to embed: give --image and/or --text"); goto done; }
     if (!cli_check_output(cmd, "--json", json_path) || !cli_check_output(cmd, "--save-tensors", st_path)) goto done;
+    if (!cli_resolve_model(cmd, "-m", model_path, cmd, "model", model_buf, sizeof model_buf)) { rc = 1; goto done; }
+    model_path = model_buf;
 
     imgs = calloc((size_t)(ni ? ni : 1), sizeof *imgs);
     if (!imgs) { rc = cli_fail(cmd, "out of memory"); goto done; }
@@ -274,7 +276,7 @@ static void print_ranking(const struct vlm_ranked * r, int32_t k, const char * c
 
 static void classify_usage(FILE * f) {
     fprintf(f,
-            "usage: vlm classify -m MODEL IMAGE (--labels \"dog,cat,truck\" | --labels-file FILE) [options]\n\n"
+            "usage: vlm classify [-m MODEL] IMAGE (--labels \"dog,cat,truck\" | --labels-file FILE) [options]\n\n"
             "Zero-shot classification: the softmax over labels of CLIP's logits between the image and\n"
             "each label put into the template. Prints probability, cosine and label, best first.\n\n"
             "options:\n"
@@ -283,7 +285,7 @@ static void classify_usage(FILE * f) {
             "  --labels-file FILE       one label per line (blank lines and #comments skipped)\n"
             "  --template T             prompt with {} for the label (default \"a photo of a {}.\")\n"
             "  --top K                  print only the K best (default: all)\n"
-            "  --backend cpu|vulkan|auto, --threads N\n" CLI_LIMITS_USAGE);
+            "  --backend cpu|vulkan|auto, --threads N\n" CLI_MODEL_USAGE CLI_LIMITS_USAGE);
 }
 
 int vlm_cmd_classify(int argc, char ** argv) {
@@ -321,10 +323,12 @@ int vlm_cmd_classify(int argc, char ** argv) {
         if (image_path) return cli_usage_error(cmd, "one image only (got '%s' and '%s')", image_path, a);
         image_path = a;
     }
-    if (!model_path) return cli_usage_error(cmd, "no model given (-m MODEL)");
     if (!image_path) return cli_usage_error(cmd, "no image given");
     if (!labels_arg == !labels_file) return cli_usage_error(cmd, "give exactly one of --labels and --labels-file");
     if (!strstr(template_, "{}")) return cli_usage_error(cmd, "the template \"%s\" has no {} for the label", template_);
+    char model_buf[PATH_MAX];
+    if (!cli_resolve_model(cmd, "-m", model_path, cmd, "model", model_buf, sizeof model_buf)) return 1;
+    model_path = model_buf;
     if (labels_arg) {
         if (!labels_arg[strspn(labels_arg, " \t\r\n,")]) return cli_usage_error(cmd, "the label list is empty");
         buf = strdup(labels_arg);
@@ -385,7 +389,7 @@ done:
 // ---- vlm concepts ------------------------------------------------------------------------------------
 static void concepts_usage(FILE * f) {
     fprintf(f,
-            "usage: vlm concepts -m MODEL IMAGE [--top K] [--concepts FILE] [--no-cache]\n\n"
+            "usage: vlm concepts [-m MODEL] IMAGE [--top K] [--concepts FILE] [--no-cache]\n\n"
             "Tags an image with the best entries of a built-in list of %s everyday objects, animals,\n"
             "scenes and activities (assets/concepts.txt, or $VLM_ASSETS/concepts.txt). Their text\n"
             "embeddings are computed once per model and cached in $XDG_CACHE_HOME/vlm (~/.cache/vlm).\n"
@@ -395,7 +399,7 @@ static void concepts_usage(FILE * f) {
             "  --top K             how many to print (default 10)\n"
             "  --concepts FILE     another concept list (one per line)\n"
             "  --no-cache          neither read nor write the embedding cache\n"
-            "  --backend cpu|vulkan|auto, --threads N\n" CLI_LIMITS_USAGE,
+            "  --backend cpu|vulkan|auto, --threads N\n" CLI_MODEL_USAGE CLI_LIMITS_USAGE,
             "1,600+");
 }
 
@@ -429,9 +433,11 @@ int vlm_cmd_concepts(int argc, char ** argv) {
         if (image_path) return cli_usage_error(cmd, "one image only (got '%s' and '%s')", image_path, a);
         image_path = a;
     }
-    if (!model_path) return cli_usage_error(cmd, "no model given (-m MODEL)");
     if (!image_path) return cli_usage_error(cmd, "no image given");
     if (list_path && access(list_path, R_OK) != 0) return cli_fail(cmd, "--concepts %s: %s", list_path, strerror(errno));
+    char model_buf[PATH_MAX];
+    if (!cli_resolve_model(cmd, "-m", model_path, cmd, "model", model_buf, sizeof model_buf)) return 1;
+    model_path = model_buf;
     if (vlm_image_load(image_path, &img) != VLM_STATUS_OK) { rc = cli_fail(cmd, "%s", vlm_last_error()); goto done; }
     if (!(m = vlm_load_clip(cmd, model_path, &mp))) goto done;
     if (!vlm_concepts_load(cmd, m, model_path, list_path, use_cache, &cs)) goto done;

@@ -2,6 +2,7 @@
 // questions about it) with a SmolVLM pair: a text GGUF and its mmproj GGUF.
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <limits.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <stdio.h>
@@ -27,7 +28,7 @@ static bool blank(const char * s) {
 
 static void usage(FILE * f, bool ask) {
     if (ask)
-        fprintf(f, "usage: vlm ask IMAGE QUESTION [QUESTION ...] -m TEXT.gguf --mmproj MMPROJ.gguf [options]\n"
+        fprintf(f, "usage: vlm ask IMAGE QUESTION [QUESTION ...] [-m TEXT.gguf --mmproj MMPROJ.gguf | -m NAME] [options]\n"
                    "       vlm ask IMAGE QUESTION (--point X,Y[,L]... | --box X0,Y0,X1,Y1) --sam SAM -m ... --mmproj ...\n\n"
                    "Answers questions about an image with a SmolVLM model (llama.cpp GGUF files). The image is\n"
                    "encoded once; each question reuses the image part of the prompt.\n"
@@ -37,7 +38,7 @@ static void usage(FILE * f, bool ask) {
                    "region options:\n"
                    "  --point X,Y[,L]          a click in image pixels, L = 1 foreground (default) / 0 background\n"
                    "  --box X0,Y0,X1,Y1        a box around the object\n"
-                   "  --sam SAM                the Segment Anything model (.safetensors or folder)\n"
+                   "  --sam SAM                the Segment Anything model (file, folder or name; default sam-vit-b)\n"
                    "  --mask-out MASK.png      the object's mask (0 / 255)\n"
                    "  --region-out CROP.png    the crop the language model sees\n\n"
                    "batch (VQA scripts):\n"
@@ -52,7 +53,7 @@ static void usage(FILE * f, bool ask) {
                    "  --shard K/N              only the lines whose index %% N is K - 1 (K = 1..N; job arrays)\n"
                    "  --question Q             the question for a folder, or for lines without one\n\n");
     else
-        fprintf(f, "usage: vlm describe IMAGE -m TEXT.gguf --mmproj MMPROJ.gguf [options]\n"
+        fprintf(f, "usage: vlm describe IMAGE [-m TEXT.gguf --mmproj MMPROJ.gguf | -m NAME] [options]\n"
                    "       vlm describe IMAGE --objects --sam SAM --clip CLIP -m ... --mmproj ... [--max-objects N]\n"
                    "                    [--overlay OUT.png]\n\n"
                    "Describes an image with a SmolVLM model (llama.cpp GGUF files), streaming the text.\n"
@@ -62,14 +63,15 @@ static void usage(FILE * f, bool ask) {
                    "\"objects\" array with --json (masks as COCO RLE).\n\n"
                    "object options:\n"
                    "  --objects                list the objects in the image\n"
-                   "  --sam SAM                the Segment Anything model (.safetensors or folder)\n"
-                   "  --clip CLIP              the CLIP model (.safetensors or folder)\n"
+                   "  --sam SAM                the Segment Anything model (file, folder or name; default sam-vit-b)\n"
+                   "  --clip CLIP              the CLIP model (file, folder or name; default clip-vit-b-32)\n"
                    "  --max-objects N          keep the N largest masks (default 8)\n"
                    "  --overlay OUT.png        the image with the objects' masks tinted and numbered\n"
                    VLM_EVERYTHING_USAGE "\n");
     fprintf(f,
             "options:\n"
-            "  -m, --model TEXT.gguf    the language model (e.g. SmolVLM-256M-Instruct-Q8_0.gguf)\n"
+            "  -m, --model TEXT.gguf    the language model (e.g. SmolVLM-256M-Instruct-Q8_0.gguf), or a name of\n"
+            "                           'vlm models' (smolvlm-256m, the default): its text GGUF and mmproj\n"
             "  --mmproj MMPROJ.gguf     its vision projector (e.g. mmproj-SmolVLM-256M-Instruct-Q8_0.gguf)\n"
             "%s"
             "  --max-tokens N           most tokens per answer (default 256)\n"
@@ -187,6 +189,7 @@ static int run(int argc, char ** argv, bool ask) {
     const char * image_path = NULL, * text_path = NULL, * mmproj_path = NULL, * st_path = NULL, * prompt = DESCRIBE_PROMPT;
     const char * sam_path = NULL, * mask_out = NULL, * region_out = NULL, * shard = NULL, * clip_path = NULL;
     const char * overlay = NULL;
+    struct vlm_image image = { 0 }, crop = { 0 };   // freed at usage_done, so declared before any goto
     bool objects = false, object_options = false;
     struct vlm_objects_params op = { .max_objects = 8, .everything = vlm_sam_everything_default_params() };
     struct vlm_ask_batch batch = { .n_shards = 1, .shard = 1 };
@@ -303,18 +306,13 @@ static int run(int argc, char ** argv, bool ask) {
         goto usage_done;
     }
     if (!image_path && !batch.input) { cli_usage_error(cmd, "no image"); goto usage_done; }
-    if (!text_path) { cli_usage_error(cmd, "no language model (-m TEXT.gguf)"); goto usage_done; }
-    if (!mmproj_path) { cli_usage_error(cmd, "no vision projector (--mmproj MMPROJ.gguf)"); goto usage_done; }
     if (ask && n_questions == 0 && !batch.input) { cli_usage_error(cmd, "no question"); goto usage_done; }
     if (batch.question && blank(batch.question)) { cli_usage_error(cmd, "--question is empty"); goto usage_done; }
-    if (objects && !sam_path) { cli_usage_error(cmd, "--objects needs a SAM model (--sam SAM)"); goto usage_done; }
-    if (objects && !clip_path) { cli_usage_error(cmd, "--objects needs a CLIP model (--clip CLIP)"); goto usage_done; }
     if (!ask && !objects && (sam_path || clip_path || overlay || object_options)) {
         cli_usage_error(cmd, "--sam, --clip, --overlay, --max-objects and the segment-everything options go with --objects");
         goto usage_done;
     }
     const bool region = n_points > 0 || has_box;
-    if (region && !sam_path) { cli_usage_error(cmd, "--point / --box need a SAM model (--sam SAM)"); goto usage_done; }
     if (!region && ((sam_path && !objects) || mask_out || region_out)) {
         cli_usage_error(cmd, "--sam, --mask-out and --region-out go with --point or --box");
         goto usage_done;
@@ -328,6 +326,29 @@ static int run(int argc, char ** argv, bool ask) {
         rc = 1;
         goto usage_done;
     }
+    if (!batch.input) {   // the image and a click on it are checked before any model is resolved or loaded
+        if (vlm_image_load(image_path, &image) != VLM_STATUS_OK) { rc = cli_fail(cmd, "%s", vlm_last_error()); goto usage_done; }
+        struct vlm_sam_prompt pr = { .points = n_points ? points : NULL, .n_points = n_points, .box = has_box ? &box : NULL };
+        if (region && vlm_sam_check_prompt(&pr, image.width, image.height) != VLM_STATUS_OK) {
+            rc = cli_fail(cmd, "%s: %s", image_path, vlm_last_error());
+            goto usage_done;
+        }
+    }
+    // models: paths or registry names, the defaults where none is given (a name's mmproj goes with it)
+    char text_buf[PATH_MAX], mmproj_buf[PATH_MAX], sam_buf[PATH_MAX], clip_buf[PATH_MAX];
+    int text_kind = cli_resolve_model(cmd, "-m", text_path, cmd, "text", text_buf, sizeof text_buf);
+    if (!text_kind) { rc = 1; goto usage_done; }
+    if (!mmproj_path && text_kind == 1) { cli_usage_error(cmd, "no vision projector (--mmproj MMPROJ.gguf)"); goto usage_done; }
+    const char * mmproj_opt = mmproj_path ? "--mmproj" : "-m", * mmproj_arg = mmproj_path ? mmproj_path : text_path;
+    if (!cli_resolve_model(cmd, mmproj_opt, mmproj_arg, cmd, "mmproj", mmproj_buf, sizeof mmproj_buf) ||
+        ((objects || region) && !cli_resolve_model(cmd, "--sam", sam_path, "segment", "model", sam_buf, sizeof sam_buf)) ||
+        (objects && !cli_resolve_model(cmd, "--clip", clip_path, "embed", "model", clip_buf, sizeof clip_buf))) {
+        rc = 1;
+        goto usage_done;
+    }
+    text_path = text_buf, mmproj_path = mmproj_buf;
+    if (objects || region) sam_path = sam_buf;
+    if (objects) clip_path = clip_buf;
     sp.seed = (uint64_t)seed;
     if (vp.cache_dir && mkdir(vp.cache_dir, 0755) != 0 && errno != EEXIST) {
         rc = cli_fail(cmd, "--cache %s: %s", vp.cache_dir, strerror(errno));
@@ -342,21 +363,12 @@ static int run(int argc, char ** argv, bool ask) {
     vp.keep_tensors = st_path != NULL;
 
     rc = 1;
-    struct vlm_image image = { 0 }, crop = { 0 };
     struct vlm_model * text = NULL;
     struct vlm_smolvlm_vision * vision = NULL;
     struct vlm_vqa * q = NULL;
     struct vlm_sampler * smp = NULL;
     struct vlm_objects objs = { 0 };
     cJSON * out = json ? cJSON_CreateObject() : NULL, * answers = json ? cJSON_AddArrayToObject(out, "answers") : NULL;
-    if (vlm_image_load(image_path, &image) != VLM_STATUS_OK) { cli_fail(cmd, "%s", vlm_last_error()); goto done; }
-    if (region) {   // a click outside the image fails now, not after SAM's encoder
-        struct vlm_sam_prompt pr = { .points = n_points ? points : NULL, .n_points = n_points, .box = has_box ? &box : NULL };
-        if (vlm_sam_check_prompt(&pr, image.width, image.height) != VLM_STATUS_OK) {
-            cli_fail(cmd, "%s: %s", image_path, vlm_last_error());
-            goto done;
-        }
-    }
     op.sam_path = sam_path, op.clip_path = clip_path, op.model = mp;
     if (objects && !vlm_objects_find(cmd, &op, &image, &objs)) goto done;
     if (region && !segment_region(cmd, sam_path, &mp, &image, points, n_points, has_box ? &box : NULL, mask_out,
@@ -439,9 +451,9 @@ done:
     vlm_vqa_free(q);
     vlm_smolvlm_vision_free(vision);
     vlm_model_free(text);
+usage_done:
     vlm_image_free(&image);
     vlm_image_free(&crop);
-usage_done:
     free(questions);
     return rc;
 }

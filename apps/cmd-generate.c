@@ -1,6 +1,7 @@
 // cmd-generate.c — the language-model subcommands: `vlm generate` (continue a prompt, the
 // text streamed as it is produced) and `vlm tokenize` (print the ids of a text).
 #include <cjson/cJSON.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,8 +18,10 @@ static double now_ms(void) {
     return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
 }
 
-// Loads a model and checks it is a language model.
-static struct vlm_model * load_llm(const char * cmd, const char * path, const struct vlm_model_params * params) {
+// Loads a model (a path, a registry name's text GGUF, or the default) and checks it is a language model.
+static struct vlm_model * load_llm(const char * cmd, const char * arg, const struct vlm_model_params * params) {
+    char path[PATH_MAX];
+    if (!cli_resolve_model(cmd, "-m", arg, cmd, "text", path, sizeof path)) return NULL;
     struct vlm_model * m = cli_load_model(cmd, path, params);
     if (m && vlm_model_kind(m) != VLM_MODEL_LLAMA) {
         cli_fail(cmd, "%s is not a language model (a GGUF with general.architecture = llama)", path);
@@ -31,11 +34,11 @@ static struct vlm_model * load_llm(const char * cmd, const char * path, const st
 // ---- vlm generate ---------------------------------------------------------------------------------
 static void generate_usage(FILE * f) {
     fprintf(f,
-            "usage: vlm generate -m MODEL.gguf -p PROMPT [options]\n\n"
+            "usage: vlm generate [-m MODEL.gguf] -p PROMPT [options]\n\n"
             "Continues PROMPT with a llama.cpp GGUF text model (F32, F16, BF16, Q8_0, Q4_0, Q4_K), printing\n"
             "the text as it is produced. Sampling is greedy unless --temp is above 0.\n\n"
             "options:\n"
-            "  -m, --model MODEL.gguf   the text model\n"
+            "  -m, --model MODEL.gguf   the text model, or a name of 'vlm models' (default smolvlm-256m's)\n"
             "  -p, --prompt TEXT        the prompt (UTF-8); special-token texts like <|im_start|> are parsed\n"
             "  --chat                   wrap the prompt as a user turn in the model's chat format\n"
             "  --system TEXT            with --chat: a system message first\n"
@@ -119,7 +122,6 @@ int vlm_cmd_generate(int argc, char ** argv) {
         if (c < 0) return 2;
         if (c == 0) return cli_usage_error(cmd, "unknown option '%s'", a);
     }
-    if (!model_path) return cli_usage_error(cmd, "no model (-m MODEL.gguf)");
     if (!prompt) return cli_usage_error(cmd, "no prompt (-p TEXT)");
     if (!*prompt && !chat) return cli_usage_error(cmd, "the prompt is empty");
     if (!cli_check_output(cmd, "--save-tensors", st_path)) return 1;
@@ -233,7 +235,7 @@ done:
 // ---- vlm tokenize ---------------------------------------------------------------------------------
 static void tokenize_usage(FILE * f) {
     fprintf(f,
-            "usage: vlm tokenize -m MODEL.gguf -p TEXT [--no-parse-special] [--json]\n\n"
+            "usage: vlm tokenize [-m MODEL.gguf] -p TEXT [--no-parse-special] [--json]\n\n"
             "Prints the token ids of TEXT (UTF-8) with the model's tokenizer, one 'id piece' per line.\n\n"
             "options:\n"
             "  -m, --model MODEL.gguf   the text model whose tokenizer to use\n"
@@ -266,7 +268,6 @@ int vlm_cmd_tokenize(int argc, char ** argv) {
         if (c < 0) return 2;
         if (c == 0) return cli_usage_error(cmd, "unknown option '%s'", a);
     }
-    if (!model_path) return cli_usage_error(cmd, "no model (-m MODEL.gguf)");
     if (!text) return cli_usage_error(cmd, "no text (-p TEXT)");
     struct vlm_model * m = load_llm(cmd, model_path, &mp);
     if (!m) return 1;

@@ -1,16 +1,42 @@
 // cmd-info.c — `vlm info MODEL` and `vlm devices`.
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli.h"
 #include "core.h"
 #include "model-file.h"
+#include "registry.h"
+
+static int show(const char * path, int * shown) {
+    if ((*shown)++) printf("\n");
+    return vlm_model_file_info(path, stdout) == VLM_STATUS_OK ? 0 : cli_fail("info", "%s", vlm_last_error());
+}
+
+// One model: a file or folder, or a registry name (each of its downloaded weight files).
+static int info_one(const char * arg, int * shown) {
+    struct stat st;
+    struct vlm_registry r;
+    char err[4096], path[PATH_MAX];
+    if (stat(arg, &st) == 0 || !vlm_registry_load(&r, err, sizeof err)) return show(arg, shown);
+    const struct vlm_reg_model * m = vlm_registry_find(&r, arg);
+    int rc = m ? 0 : show(arg, shown);
+    for (int k = 0; m && k < m->n_files && !rc; k++) {
+        if (!strcmp(m->files[k].role, "config")) continue;
+        if (!cli_resolve_model("info", "MODEL", arg, "info", m->files[k].role, path, sizeof path)) rc = 1;
+        else rc = show(path, shown);
+    }
+    vlm_registry_free(&r);
+    return rc;
+}
 
 int vlm_cmd_info(int argc, char ** argv) {
     if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
         printf("usage: vlm info MODEL... [--max-header-bytes N]\n\n"
                "Prints the detected architecture, parameter count, dtypes and the memory a model needs.\n"
-               "MODEL is a .safetensors or .gguf file, or a directory holding model.safetensors.\n"
+               "MODEL is a .safetensors or .gguf file, a directory holding model.safetensors, or a name of\n"
+               "'vlm models' (its downloaded files).\n"
                CLI_LIMITS_USAGE);
         return 0;
     }
@@ -28,8 +54,7 @@ int vlm_cmd_info(int argc, char ** argv) {
             i++;
             continue;
         }
-        if (shown++) printf("\n");
-        if (vlm_model_file_info(argv[i], stdout) != VLM_STATUS_OK) rc = cli_fail("info", "%s", vlm_last_error());
+        if (info_one(argv[i], &shown)) rc = 1;
     }
     return rc;
 }

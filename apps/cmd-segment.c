@@ -10,6 +10,7 @@
 //   --save-tensors F  safetensors: resized (U8 [h, w, 3]), image_embeddings, low_res_logits,
 //                     iou_predictions, masks (U8 [n, H, W])
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,10 +38,10 @@ static double now_ms(void) {
 
 static void usage(FILE * f) {
     fprintf(f,
-            "usage: vlm segment -m MODEL IMAGE [--point X,Y[,LABEL]]... [--box X0,Y0,X1,Y1] [--mask-input FILE]\n"
+            "usage: vlm segment [-m MODEL] IMAGE [--point X,Y[,LABEL]]... [--box X0,Y0,X1,Y1] [--mask-input FILE]\n"
             "                   [--multimask | --single] [-o mask.png] [--overlay out.png] [--json out.json]\n"
             "                   [--save-tensors out.safetensors] [--save-embedding FILE] [--embedding FILE]\n"
-            "       vlm segment -m MODEL IMAGE --everything [--points-per-side N] [--pred-iou-thresh T]\n"
+            "       vlm segment [-m MODEL] IMAGE --everything [--points-per-side N] [--pred-iou-thresh T]\n"
             "                   [--stability-score-thresh T] [--box-nms-thresh T] [--crop-n-layers N]\n"
             "                   [--json out.json] [--overlay out.png]\n\n"
             "Segment Anything. Prompts are in image pixels: --point x,y with label 1 (foreground, the default)\n"
@@ -57,7 +58,7 @@ static void usage(FILE * f) {
             "  --embedding FILE        skip the image encoder: load a saved embedding of IMAGE\n"
             "  --everything            automatic mask generation (SamAutomaticMaskGenerator defaults:\n"
             "                          32 points per side, IoU 0.88, stability 0.95, NMS 0.7, no crops)\n"
-            "  --backend cpu|vulkan|auto, --threads N\n" CLI_LIMITS_USAGE);
+            "  --backend cpu|vulkan|auto, --threads N\n" CLI_MODEL_USAGE CLI_LIMITS_USAGE);
 }
 
 // ---- outputs (atomic, all-or-nothing) ------------------------------------------------------
@@ -167,7 +168,6 @@ int vlm_cmd_segment(int argc, char ** argv) {
         if (image_path) return cli_usage_error(CMD, "more than one image ('%s' and '%s')", image_path, a);
         image_path = a;
     }
-    if (!model_path) return cli_usage_error(CMD, "no model given (-m MODEL)");
     if (!image_path) return cli_usage_error(CMD, "no image given");
     if (!everything && n_points == 0 && !has_box && !mask_path)
         return cli_usage_error(CMD, "no prompt: give --point, --box or --mask-input (or --everything)");
@@ -180,6 +180,7 @@ int vlm_cmd_segment(int argc, char ** argv) {
         return 1;
     if (mask_path && access(mask_path, R_OK) != 0) return cli_fail(CMD, "--mask-input %s: %s", mask_path, strerror(errno));
     if (load_emb && access(load_emb, R_OK) != 0) return cli_fail(CMD, "--embedding %s: %s", load_emb, strerror(errno));
+    char model_buf[PATH_MAX];
 
     int rc = 1;
     struct vlm_image img = { 0 }, resized = { 0 };
@@ -205,6 +206,9 @@ int vlm_cmd_segment(int argc, char ** argv) {
             goto done;
         }
     }
+    // the model last: resolving a name may download it (--pull)
+    if (!cli_resolve_model(CMD, "-m", model_path, CMD, "model", model_buf, sizeof model_buf)) goto done;
+    model_path = model_buf;
     double t0 = now_ms();
     if (!(model = cli_load_model(CMD, model_path, &mp))) goto done;
     double t_load = now_ms() - t0;

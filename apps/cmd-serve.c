@@ -853,7 +853,7 @@ static void usage(FILE * f) {
             "  --timeout S           idle connection timeout, and the longest wait for the VLM, in\n"
             "                        seconds (default 60)\n"
             "  --max-connections N   concurrent connections (default 256)\n"
-            "  --backend cpu|vulkan|auto, --threads N\n" CLI_LIMITS_USAGE "\n"
+            "  --backend cpu|vulkan|auto, --threads N\n" CLI_MODEL_USAGE CLI_LIMITS_USAGE "\n"
             "API: GET /v1/health; POST /v1/images (raw bytes), /v1/segment, /v1/everything (JSON);\n"
             "with --clip: POST /v1/embed, /v1/classify, /v1/label. Errors: {\"error\": \"...\"}.\n"
             "with --vlm: POST /v1/chat/completions, GET /v1/models (errors as OpenAI's: {\"error\": {\"message\"}}).\n");
@@ -912,8 +912,20 @@ int vlm_cmd_serve(int argc, char ** argv) {
             return cli_usage_error(CMD, "unknown option '%s'", a);
         }
     }
-    if (!model_path && !vlm_path) return cli_usage_error(CMD, "no model given (-m SAM_MODEL and/or --vlm TEXT.gguf)");
-    if (!vlm_path != !mmproj_path) return cli_usage_error(CMD, "--vlm and --mmproj go together");
+    if (mmproj_path && !vlm_path) return cli_usage_error(CMD, "--mmproj goes with --vlm");
+    // models: paths or registry names; without -m and --vlm the default SAM
+    char sam_buf[PATH_MAX], clip_buf[PATH_MAX], vlm_buf[PATH_MAX], mmproj_buf[PATH_MAX];
+    int vlm_kind = vlm_path ? cli_resolve_model(CMD, "--vlm", vlm_path, CMD, "text", vlm_buf, sizeof vlm_buf) : 1;
+    if (!vlm_kind) return 1;
+    if (vlm_path && !mmproj_path && vlm_kind == 1) return cli_usage_error(CMD, "--vlm TEXT.gguf needs --mmproj MMPROJ.gguf");
+    const char * mmproj_opt = mmproj_path ? "--mmproj" : "--vlm", * mmproj_arg = mmproj_path ? mmproj_path : vlm_path;
+    if ((vlm_path && !cli_resolve_model(CMD, mmproj_opt, mmproj_arg, CMD, "mmproj", mmproj_buf, sizeof mmproj_buf)) ||
+        ((model_path || !vlm_path) && !cli_resolve_model(CMD, "-m", model_path, CMD, "model", sam_buf, sizeof sam_buf)) ||
+        (clip_path && !cli_resolve_model(CMD, "--clip", clip_path, "embed", "model", clip_buf, sizeof clip_buf)))
+        return 1;
+    if (vlm_path) vlm_path = vlm_buf, mmproj_path = mmproj_buf;
+    if (model_path || !vlm_path) model_path = sam_buf;
+    if (clip_path) clip_path = clip_buf;
 
     // resolve the address before loading models (a typo should fail fast)
     struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV };

@@ -113,23 +113,7 @@ static bool hash_file(const char * path, uint64_t * h) {
     return ok;
 }
 
-static bool cache_dir(char * out, size_t n) {
-    const char * x = getenv("XDG_CACHE_HOME");
-    const char * home = getenv("HOME");
-    if (x && *x == '/') snprintf(out, n, "%s/vlm", x);
-    else if (home && *home) snprintf(out, n, "%s/.cache/vlm", home);
-    else return false;
-    // mkdir -p
-    char tmp[PATH_MAX];
-    snprintf(tmp, sizeof tmp, "%s", out);
-    for (char * p = tmp + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = 0;
-        mkdir(tmp, 0755);
-        *p = '/';
-    }
-    return mkdir(tmp, 0755) == 0 || errno == EEXIST;
-}
+static bool cache_dir(char * out, size_t n) { return cli_cache_dir(out, n) && cli_mkdirs(out); }
 
 // Reads cached embeddings [n, e]; false when absent or not matching.
 static bool cache_read(const char * path, int32_t n, int32_t e, float * out) {

@@ -24,6 +24,8 @@ static const struct vlm_subcommand subcommands[] = {
     { "concepts", vlm_cmd_concepts, "tag an image with the best entries of a built-in concept list (CLIP)" },
     { "serve",    vlm_cmd_serve,    "a local web page and JSON API for interactive segmentation (SAM, CLIP labels)" },
     { "bench",    vlm_cmd_bench,    "time each model stage, against the machine's peak" },
+    { "pull",     vlm_cmd_pull,     "download a model of the registry into the cache (then use its name as -m)" },
+    { "models",   vlm_cmd_models,   "list the known models, which are downloaded, their sizes" },
     { "info",     vlm_cmd_info,     "print a model file's architecture, parameters, dtypes and memory" },
     { "quantize", vlm_cmd_quantize, "re-type a GGUF model's weight matrices (q8_0, q4_0, q4_k, f16, f32)" },
     { "devices",  vlm_cmd_devices,  "list Vulkan devices and which backend 'auto' picks" },

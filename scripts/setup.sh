@@ -8,7 +8,7 @@ BUILD_DIR="${BUILD_DIR:-$ROOT/build}"
 
 VLM_PACKAGES=(cmake make gcc pkg-config libpng-dev libjpeg62-turbo-dev libvulkan-dev glslang-tools
               mesa-vulkan-drivers libstb-dev libopenblas-openmp-dev g++ libcjson-dev libmicrohttpd-dev libwebp-dev
-              zlib1g-dev curl)   # curl: test-install's request to vlm serve
+              zlib1g-dev libcurl4-openssl-dev curl)   # curl: test-install's request to vlm serve
 
 vlm_install_packages() {
     local missing=()
