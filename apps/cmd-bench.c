@@ -30,12 +30,6 @@ struct bench_stage {
     int32_t      tiles;    // per run, the image encoder of a vision-language model
 };
 
-static double now_ms(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
-}
-
 static int cmp_double(const void * a, const void * b) {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
@@ -58,9 +52,9 @@ static double sgemm_peak_gflops(int n_threads) {
     openblas_set_num_threads(n_threads > 0 ? n_threads : openblas_get_num_procs());
     double best = 1e30;
     for (int r = 0; r < 4; r++) {
-        double t0 = now_ms();
+        double t0 = vlm_now_ms();
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
-        double t = now_ms() - t0;
+        double t = vlm_now_ms() - t0;
         if (r > 0 && t < best) best = t;   // r == 0 is the warm-up
     }
     free(a), free(b), free(c);
@@ -78,7 +72,7 @@ static double read_bandwidth_gbs(int n_threads) {
     memset(a, 0, n * sizeof(float));
     double best = 1e30, sink = 0;
     for (int r = 0; r < 4; r++) {
-        double t0 = now_ms(), total = 0;
+        double t0 = vlm_now_ms(), total = 0;
         #pragma omp parallel for num_threads(n_threads > 0 ? n_threads : 1) schedule(static) reduction(+ : total)
         for (size_t c = 0; c < n / 4096; c++) {
             float acc[16] = { 0 };   // 16 independent sums: the compiler vectorizes, no dependency chain
@@ -86,7 +80,7 @@ static double read_bandwidth_gbs(int n_threads) {
                 for (int j = 0; j < 16; j++) acc[j] += a[i + j];
             for (int j = 0; j < 16; j++) total += acc[j];
         }
-        double t = now_ms() - t0;
+        double t = vlm_now_ms() - t0;
         sink += total;
         if (r > 0 && t < best) best = t;   // r == 0 is the warm-up
     }
@@ -116,10 +110,10 @@ static enum vlm_status time_stage_ctx(struct bench_stage * s, struct vlm_ctx * x
     double flops0 = 0;
     for (int r = 0; r <= runs; r++) {
         if (r == 1) flops0 = x->flops;
-        double t0 = now_ms();
+        double t0 = vlm_now_ms();
         enum vlm_status st = fn(arg);
         if (st != VLM_STATUS_OK) return st;
-        if (r > 0) times[r - 1] = now_ms() - t0;
+        if (r > 0) times[r - 1] = vlm_now_ms() - t0;
     }
     s->gflop = (x->flops - flops0) / runs / 1e9;
     vlm_ctx_profile_flush(x, s->name);   // VLM_PROFILE=1: this stage's ops, all runs
@@ -238,9 +232,9 @@ static double bench_linear_once(struct vlm_ctx * x, struct vlm_tensor in, struct
     double times[64];
     for (int r = 0; r <= runs; r++) {
         size_t mark = vlm_arena_mark(x);
-        double t0 = now_ms();
+        double t0 = vlm_now_ms();
         vlm_op_linear(x, in, w, NULL);
-        if (r > 0) times[r - 1] = now_ms() - t0;
+        if (r > 0) times[r - 1] = vlm_now_ms() - t0;
         vlm_arena_reset(x, mark);
     }
     return median(times, runs);
@@ -303,7 +297,8 @@ static int bench_linear(int n_threads, int runs) {
 
 static void usage(FILE * f) {
     fprintf(f,
-            "usage: vlm bench (-m MODEL | --random VARIANT) [--runs N] [--json] [--backend cpu|vulkan|auto] [--threads N]\n\n"
+            "usage: vlm bench (-m MODEL | --random VARIANT) [--runs N] [--json] [--backend cpu|vulkan|auto] [--threads N]\n"
+            "                 [--weights f32|f16|q8_0]\n\n"
             "Times each stage of a model (median of N runs after one warm-up, default 3) and prints ms,\n"
             "GFLOP/s and the fraction of this machine's fp32 peak (OpenBLAS sgemm, measured in the same run).\n"
             "  SAM:  image_encoder (1024x1024 image), prompt_decoder (one point, multimask)\n"

@@ -12,12 +12,6 @@
 
 static bool is_help(const char * a) { return !strcmp(a, "--help") || !strcmp(a, "-h"); }
 
-static double now_ms(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
-}
-
 // Loads a model (a path, a registry name's text GGUF, or the default) and checks it is a language model.
 static struct vlm_model * load_llm(const char * cmd, const char * arg, const struct vlm_model_params * params) {
     char path[PATH_MAX];
@@ -135,9 +129,9 @@ int vlm_cmd_generate(int argc, char ** argv) {
     char * formatted = NULL;
     int32_t * ids = NULL, n_ids = 0;
     float * logits_last = NULL;
-    double t0 = now_ms();
+    double t0 = vlm_now_ms();
     if (!(m = load_llm(cmd, model_path, &mp))) goto done;
-    double t_load = now_ms() - t0;
+    double t_load = vlm_now_ms() - t0;
     const char * text = prompt;
     if (chat) {
         struct vlm_chat_message msgs[2] = { { "system", system }, { "user", prompt } };
@@ -168,12 +162,12 @@ int vlm_cmd_generate(int argc, char ** argv) {
     }
     if (max_tokens > ctx_size - n_ids) max_tokens = ctx_size - n_ids;   // the context ends the text
     vlm_sampler_accept(smp, ids, n_ids);
-    double t1 = now_ms();
+    double t1 = vlm_now_ms();
     if (vlm_llm_decode(s, ids, n_ids) != VLM_STATUS_OK) {
         cli_fail(cmd, "%s", vlm_last_error());
         goto done;
     }
-    double t_prompt = now_ms() - t1;
+    double t_prompt = vlm_now_ms() - t1;
     if (st_path) {
         const int32_t V = vlm_llm_n_vocab(m);
         if (!(logits_last = malloc((size_t)V * sizeof(float)))) {
@@ -184,13 +178,13 @@ int vlm_cmd_generate(int argc, char ** argv) {
     }
     struct vlm_generate_params gp = { .max_tokens = max_tokens, .stop = stops, .n_stop = n_stop,
                                       .on_text = json ? NULL : print_text };
-    double t2 = now_ms();
+    double t2 = vlm_now_ms();
     if (max_tokens > 0 && vlm_llm_generate(s, smp, &gp, &g) != VLM_STATUS_OK) {
         if (!json) printf("\n");
         cli_fail(cmd, "%s", vlm_last_error());
         goto done;
     }
-    double t_gen = now_ms() - t2;
+    double t_gen = vlm_now_ms() - t2;
     if (!json) printf("\n");
     fflush(stdout);   // the text before the statistics on stderr
     if (st_path && !save_generation_tensors(st_path, ids, n_ids, logits_last, vlm_llm_n_vocab(m), &g)) {

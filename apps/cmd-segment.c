@@ -30,12 +30,6 @@
 #define MAX_POINTS 64
 #define MAX_OUTPUTS 6
 
-static double now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
-}
-
 static void usage(FILE * f) {
     fprintf(f,
             "usage: vlm segment [-m MODEL] IMAGE [--point X,Y[,LABEL]]... [--box X0,Y0,X1,Y1] [--mask-input FILE]\n"
@@ -58,7 +52,7 @@ static void usage(FILE * f) {
             "  --embedding FILE        skip the image encoder: load a saved embedding of IMAGE\n"
             "  --everything            automatic mask generation (SamAutomaticMaskGenerator defaults:\n"
             "                          32 points per side, IoU 0.88, stability 0.95, NMS 0.7, no crops)\n"
-            "  --backend cpu|vulkan|auto, --threads N\n" CLI_MODEL_USAGE CLI_LIMITS_USAGE);
+            "  --backend cpu|vulkan|auto, --threads N, --weights f32|f16|q8_0 (how linear weights are kept)\n" CLI_MODEL_USAGE CLI_LIMITS_USAGE);
 }
 
 // ---- outputs (atomic, all-or-nothing) ------------------------------------------------------
@@ -209,9 +203,9 @@ int vlm_cmd_segment(int argc, char ** argv) {
     // the model last: resolving a name may download it (--pull)
     if (!cli_resolve_model(CMD, "-m", model_path, CMD, "model", model_buf, sizeof model_buf)) goto done;
     model_path = model_buf;
-    double t0 = now_ms();
+    double t0 = vlm_now_ms();
     if (!(model = cli_load_model(CMD, model_path, &mp))) goto done;
-    double t_load = now_ms() - t0;
+    double t_load = vlm_now_ms() - t0;
     if (vlm_model_kind(model) != VLM_MODEL_SAM) {
         cli_fail(CMD, "%s: not a SAM model (segment needs Segment Anything weights)", model_path);
         goto done;
@@ -221,7 +215,7 @@ int vlm_cmd_segment(int argc, char ** argv) {
         cli_fail(CMD, "%s", vlm_last_error());
         goto done;
     }
-    t0 = now_ms();
+    t0 = vlm_now_ms();
     if (load_emb) {
         if (vlm_sam_load_embedding(s, load_emb) != VLM_STATUS_OK) {
             cli_fail(CMD, "%s", vlm_last_error());
@@ -237,16 +231,16 @@ int vlm_cmd_segment(int argc, char ** argv) {
         cli_fail(CMD, "%s: %s", image_path, vlm_last_error());
         goto done;
     }
-    double t_enc = now_ms() - t0;
+    double t_enc = vlm_now_ms() - t0;
 
     const int32_t W = img.width, H = img.height;
     if (everything) {
-        t0 = now_ms();
+        t0 = vlm_now_ms();
         if (vlm_sam_everything(s, ep.crop_n_layers > 0 ? &img : NULL, &ep, &er) != VLM_STATUS_OK) {
             cli_fail(CMD, "%s", vlm_last_error());
             goto done;
         }
-        double t_amg = now_ms() - t0;
+        double t_amg = vlm_now_ms() - t0;
         printf("%d masks (points per side %d) — load %.0f ms, encoder %.0f ms, masks %.0f ms [%s]\n", er.n_masks,
                ep.points_per_side, t_load, t_enc, t_amg, vlm_model_backend_name(model));
         for (int32_t i = 0; i < er.n_masks && i < 10; i++)
@@ -300,9 +294,9 @@ int vlm_cmd_segment(int argc, char ** argv) {
     } else {
         struct vlm_sam_prompt p = { .points = n_points ? points : NULL, .n_points = n_points, .box = has_box ? &box : NULL,
                                     .mask_input = mask_input, .multimask_output = multimask };
-        t0 = now_ms();
+        t0 = vlm_now_ms();
         enum vlm_status st = vlm_sam_predict(s, &p, &masks);
-        double t_dec = now_ms() - t0;
+        double t_dec = vlm_now_ms() - t0;
         if (st != VLM_STATUS_OK) {
             cli_fail(CMD, "%s", vlm_last_error());
             goto done;

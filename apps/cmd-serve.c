@@ -104,12 +104,6 @@ struct serve {
     float *            concept_feats;
 };
 
-static double now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
-}
-
 // ---- responses ------------------------------------------------------------------------------
 
 static enum MHD_Result send_buf(struct MHD_Connection * c, unsigned status, const char * type, void * data, size_t n,
@@ -416,14 +410,14 @@ static enum MHD_Result h_segment(struct serve * sv, struct MHD_Connection * c, s
     struct vlm_sam_prompt prompt = { .points = q.n_points ? q.points : NULL, .n_points = q.n_points,
                                      .box = q.has_box ? &box : NULL, .mask_input = mask_input,
                                      .multimask_output = q.multimask };
-    double t0 = now_ms();
+    double t0 = vlm_now_ms();
     pthread_mutex_lock(&sv->sam_mu);
-    double t1 = now_ms();
+    double t1 = vlm_now_ms();
     enum vlm_status st = vlm_sam_predict(e->sam, &prompt, &masks);
     char msg[1024] = "";
     if (st != VLM_STATUS_OK) snprintf(msg, sizeof msg, "%s", vlm_last_error());
     pthread_mutex_unlock(&sv->sam_mu);
-    double t2 = now_ms();
+    double t2 = vlm_now_ms();
     if (st != VLM_STATUS_OK) { ret = send_error(c, status_http(st), "%s", msg); goto done; }
 
     char rid[24];
@@ -442,7 +436,7 @@ static enum MHD_Result h_segment(struct serve * sv, struct MHD_Connection * c, s
     cJSON * tm = cJSON_AddObjectToObject(out, "timings_ms");
     cJSON_AddNumberToObject(tm, "queue", t1 - t0);
     cJSON_AddNumberToObject(tm, "decoder", t2 - t1);
-    cJSON_AddNumberToObject(tm, "encode", now_ms() - t2);
+    cJSON_AddNumberToObject(tm, "encode", vlm_now_ms() - t2);
     ret = send_json(c, 200, out);
     out = NULL;
 done:
@@ -853,7 +847,7 @@ static void usage(FILE * f) {
             "  --timeout S           idle connection timeout, and the longest wait for the VLM, in\n"
             "                        seconds (default 60)\n"
             "  --max-connections N   concurrent connections (default 256)\n"
-            "  --backend cpu|vulkan|auto, --threads N\n" CLI_MODEL_USAGE CLI_LIMITS_USAGE "\n"
+            "  --backend cpu|vulkan|auto, --threads N, --weights f32|f16|q8_0 (how linear weights are kept)\n" CLI_MODEL_USAGE CLI_LIMITS_USAGE "\n"
             "API: GET /v1/health; POST /v1/images (raw bytes), /v1/segment, /v1/everything (JSON);\n"
             "with --clip: POST /v1/embed, /v1/classify, /v1/label. Errors: {\"error\": \"...\"}.\n"
             "with --vlm: POST /v1/chat/completions, GET /v1/models (errors as OpenAI's: {\"error\": {\"message\"}}).\n");

@@ -109,6 +109,8 @@ void              vlm_tensor_shape_str(const struct vlm_tensor * t, char * out, 
 // Records a one-line message as the calling thread's last error (vlm_last_error()) and
 // returns status, so that `return vlm_error(VLM_STATUS_IO, "%s: cannot open", path);` works.
 enum vlm_status vlm_error(enum vlm_status status, const char * fmt, ...) __attribute__((format(printf, 2, 3)));
+// Milliseconds of the monotonic clock (timings of stages and commands).
+double vlm_now_ms(void);
 // The status that went with the last vlm_error of this thread.
 enum vlm_status vlm_last_status(void);
 

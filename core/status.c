@@ -1,8 +1,9 @@
 // status.c — version, status strings, the per-thread last error, backend names, the model
-// header limit of the file readers.
+// header limit of the file readers, the monotonic clock.
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <time.h>
 #include <string.h>
 #include <strings.h>
 
@@ -64,3 +65,9 @@ void vlm_model_file_set_max_header(uint64_t max_bytes) {
 }
 
 uint64_t vlm_model_file_max_header(void) { return atomic_load(&g_max_header); }
+
+double vlm_now_ms(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec * 1e3 + (double)t.tv_nsec * 1e-6;
+}

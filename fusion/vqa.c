@@ -37,12 +37,6 @@ struct vlm_vqa {
     int32_t                     n_recent;
 };
 
-static double now_ms(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
-}
-
 enum vlm_status vlm_vqa_new(struct vlm_model * text, struct vlm_smolvlm_vision * vision,
                             const struct vlm_vqa_params * params, struct vlm_vqa ** out) {
     if (!out) return vlm_error(VLM_STATUS_INVALID_ARG, "vlm_vqa_new: out is NULL");
@@ -198,7 +192,7 @@ static void recent_store(struct vlm_vqa * q) {
 
 static enum vlm_status encode(struct vlm_vqa * q) {
     if (q->encoded) return VLM_STATUS_OK;
-    double t0 = now_ms();
+    double t0 = vlm_now_ms();
     q->timings.image_cached = recent_load(q) || cache_load(q);
     enum vlm_status st = VLM_STATUS_OK;
     if (!q->timings.image_cached || q->params.keep_tensors)
@@ -214,7 +208,7 @@ static enum vlm_status encode(struct vlm_vqa * q) {
     if (st != VLM_STATUS_OK) return st;
     recent_store(q);
     q->encoded = true;
-    q->timings.image_ms = q->timings.image_cached ? 0.0 : now_ms() - t0;
+    q->timings.image_ms = q->timings.image_cached ? 0.0 : vlm_now_ms() - t0;
     return VLM_STATUS_OK;
 }
 
@@ -248,7 +242,7 @@ static int32_t n_ctx_of(const struct vlm_vqa * q) {
 
 enum vlm_status vlm_vqa_prompt(struct vlm_vqa * q, const struct vlm_chat_message * messages, int32_t n_messages) {
     if (!q || !messages || n_messages < 1) return vlm_error(VLM_STATUS_INVALID_ARG, "vlm_vqa_prompt: no messages");
-    q->t0 = now_ms();
+    q->t0 = vlm_now_ms();
     q->timings.image_ms = 0.0;   // unless this prompt encodes the image
     char * formatted = NULL;
     struct vlm_image_prompt p = { 0 };
@@ -271,14 +265,14 @@ enum vlm_status vlm_vqa_prompt(struct vlm_vqa * q, const struct vlm_chat_message
     vlm_llm_rewind(q->session, keep);
     vlm_image_prompt_free(&q->prompt);
     q->prompt = p;
-    double t1 = now_ms();
+    double t1 = vlm_now_ms();
     st = decode_from(q, &q->prompt, keep);
     if (st != VLM_STATUS_OK) {
         vlm_image_prompt_free(&q->prompt);
         vlm_llm_rewind(q->session, 0);
         return st;
     }
-    q->timings.prompt_ms = now_ms() - t1;
+    q->timings.prompt_ms = vlm_now_ms() - t1;
     q->timings.prompt_tokens = q->prompt.n - keep;
     q->timings.reused_tokens = keep;
     if (q->params.keep_tensors) {
@@ -302,10 +296,10 @@ enum vlm_status vlm_vqa_generate(struct vlm_vqa * q, struct vlm_sampler * sample
     const int32_t room = n_ctx_of(q) - q->prompt.n + 1;
     if (g.max_tokens > room) g.max_tokens = room;
     // the first token is sampled from the prompt's logits: its time is the question's time so far
-    double t2 = now_ms();
+    double t2 = vlm_now_ms();
     q->timings.first_token_ms = t2 - q->t0;
     enum vlm_status st = vlm_llm_generate(q->session, sampler, &g, out);
-    q->timings.generate_ms = now_ms() - t2;
+    q->timings.generate_ms = vlm_now_ms() - t2;
     return st;
 }
 

@@ -9,12 +9,6 @@
 #include "model.h"
 #include "sam.h"
 
-static double now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
-}
-
 // (Re)creates the session's device embedding on the model's current context.
 static enum vlm_status session_alloc(struct vlm_sam_session * s) {
     const struct vlm_model * model = s->model;
@@ -115,7 +109,7 @@ enum vlm_status vlm_sam_set_image(struct vlm_sam_session * s, const struct vlm_i
     float * pixels = malloc(3 * S * S * sizeof(float));
     if (!pixels) return vlm_error(VLM_STATUS_OUT_OF_MEMORY, "out of memory");
     struct vlm_image resized = { 0 };
-    double t0 = now_ms();
+    double t0 = vlm_now_ms();
     st = vlm_sam_preprocess(image, sm->img_size, sm->pixel_mean, sm->pixel_std, pixels, &resized);
     if (st != VLM_STATUS_OK) {
         free(pixels);
@@ -142,7 +136,7 @@ enum vlm_status vlm_sam_set_image(struct vlm_sam_session * s, const struct vlm_i
     s->in_w = resized.width;
     s->has_image = true;
     s->emb_serial = vlm_sam_next_serial();
-    s->encode_ms = now_ms() - t0;
+    s->encode_ms = vlm_now_ms() - t0;
     return VLM_STATUS_OK;
 }
 
