@@ -7,7 +7,7 @@
 FROM debian:bookworm-slim AS build
 RUN apt-get update && apt-get install -y --no-install-recommends cmake make gcc pkg-config libpng-dev \
         libjpeg62-turbo-dev libvulkan-dev glslang-tools libstb-dev libopenblas-openmp-dev libcjson-dev \
-        libmicrohttpd-dev libwebp-dev zlib1g-dev dpkg-dev \
+        libmicrohttpd-dev libwebp-dev zlib1g-dev libcurl4-openssl-dev dpkg-dev \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
