@@ -7,6 +7,7 @@ install(TARGETS vlm-lib vlm-shared
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR} NAMELINK_COMPONENT Unspecified)
 install(FILES ${CMAKE_SOURCE_DIR}/include/vlm.h DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 install(FILES ${CMAKE_SOURCE_DIR}/assets/concepts.txt ${CMAKE_SOURCE_DIR}/assets/bpe_simple_vocab_16e6.txt.gz
+              ${CMAKE_SOURCE_DIR}/assets/models.json
         DESTINATION ${CMAKE_INSTALL_DATADIR}/vlm)
 install(DIRECTORY ${CMAKE_SOURCE_DIR}/assets/web DESTINATION ${CMAKE_INSTALL_DATADIR}/vlm)
 

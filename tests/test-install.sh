@@ -17,7 +17,7 @@ fail() { echo "FAIL: $*"; exit 1; }
 prefix=$tmp/prefix
 cmake --install "$build" --prefix "$prefix" >"$tmp/install.log" || { cat "$tmp/install.log"; fail "cmake --install"; }
 for f in bin/vlm include/vlm.h lib/libvlm.a lib/libvlm.so lib/pkgconfig/vlm.pc lib/cmake/vlm/vlmConfig.cmake \
-         share/vlm/concepts.txt share/vlm/bpe_simple_vocab_16e6.txt.gz share/vlm/web/index.html; do
+         share/vlm/concepts.txt share/vlm/bpe_simple_vocab_16e6.txt.gz share/vlm/models.json share/vlm/web/index.html; do
     [ -e "$prefix/$f" ] || fail "not installed: $f"
 done
 echo "ok: installed into a temporary prefix"
@@ -35,6 +35,10 @@ vlm=$prefix/bin/vlm
     { cat concepts.err; fail "vlm concepts from another folder"; }
 [ "$(grep -c . concepts.out)" -ge 4 ] && head -1 concepts.out | grep -q "^prob  *cosine  *concept$" || { cat concepts.out; fail "vlm concepts printed too little"; }
 echo "ok: vlm concepts (concept list and vocabulary from share/vlm)"
+
+"$vlm" models >models.out 2>models.err || { cat models.err; fail "vlm models from another folder"; }
+grep -q "smolvlm-256m" models.out || { cat models.out; fail "vlm models lists no smolvlm-256m"; }
+echo "ok: vlm models (the registry from share/vlm)"
 
 "$vlm" serve -m "$tmp/models/sam.safetensors" --port 0 >serve.out 2>serve.err &
 srv=$!
