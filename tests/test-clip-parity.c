@@ -484,6 +484,42 @@ int main(void) {
         rmdir(dir);
     }
 
+    // ---- linear weights kept as F16 / Q8_0 (--weights): stored so, and close to the reference ----
+    for (int w = 1; px_ref && tok_ref && test_want_backend("cpu") && w <= 2; w++) {
+        const char * wname = w == 1 ? "cpu f16-weights" : "cpu q8_0-weights";
+        mp.backend = VLM_BACKEND_CPU;
+        mp.weights = w == 1 ? VLM_WEIGHTS_F16 : VLM_WEIGHTS_Q8_0;
+        st = vlm_model_load(model_path, &mp, &m);
+        mp.weights = VLM_WEIGHTS_F32;
+        CHECK(st == VLM_STATUS_OK, "%s: load: %s", wname, vlm_last_error());
+        if (st != VLM_STATUS_OK) continue;
+        const enum vlm_dtype want = w == 1 ? VLM_DTYPE_F16 : VLM_DTYPE_Q8_0;
+        struct vlm_tensor t1 = vlm_weights_get(m->ctx, m->weights, "transformer.resblocks.0.mlp.c_fc.weight", 2, NULL);
+        struct vlm_tensor t2 = vlm_weights_get(m->ctx, m->weights, "visual.transformer.resblocks.1.attn.in_proj_weight", 2, NULL);
+        struct vlm_tensor t3 = vlm_weights_get(m->ctx, m->weights, "ln_final.weight", 1, NULL);
+        CHECK(t1.dtype == want && t2.dtype == want && t3.dtype == VLM_DTYPE_F32, "%s: linear weights stored as %s, "
+              "the rest F32 (%s, %s, %s)", wname, vlm_dtype_name(want), vlm_dtype_name(t1.dtype), vlm_dtype_name(t2.dtype),
+              vlm_dtype_name(t3.dtype));
+        struct vlm_clip_params raw = vlm_clip_default_params();
+        raw.normalize = false;
+        float imf[NI * 32], txf[NT * 32];
+        const float * imf_ref = fixture_f32(cs, "image_features", NI * 32), * txf_ref = fixture_f32(cs, "text_features", NT * 32);
+        double ma, mc, ta, tc2;
+        const double min_cos = w == 1 ? 0.99999 : 0.999;
+        bool ok = vlm_clip_encode_pixels(m, px_ref, NI, &raw, imf, NI * 32) == VLM_STATUS_OK &&
+                  vlm_clip_encode_tokens(m, tok_ref, NT, &raw, txf, NT * 32) == VLM_STATUS_OK && imf_ref && txf_ref;
+        if (ok) {
+            compare_rows(imf, imf_ref, NI, 32, &ma, &mc);
+            compare_rows(txf, txf_ref, NT, 32, &ta, &tc2);
+            ok = mc >= min_cos && tc2 >= min_cos;
+            report("image_features", wname, ma, mc, mc >= min_cos);
+            report("text_features", wname, ta, tc2, tc2 >= min_cos);
+        }
+        CHECK(ok, "%s: features within cosine %g of the reference (%s)", wname, min_cos, vlm_last_error());
+        vlm_model_free(m);
+        m = NULL;
+    }
+
     // ---- the token table read in row blocks (what Vulkan does for tables over 64 MiB) ----
     if (tok_ref) {
         setenv("VLM_CLIP_GATHER_ROWS", "10000", 1);   // 5 blocks of the 49408-row table
