@@ -215,36 +215,11 @@ struct vlm_model * cli_load_model(const char * cmd, const char * path, const str
 }
 
 bool cli_write_atomic(const char * path, const void * data, size_t n, char * err, size_t err_size) {
-    char tmp[PATH_MAX + 32];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", path) >= (int)sizeof tmp) {
-        snprintf(err, err_size, "%s: path too long", path);
-        return false;
-    }
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        snprintf(err, err_size, "%s: cannot create: %s", path, strerror(errno));
-        return false;
-    }
-    const char * p = data;
-    size_t left = n;
-    while (left) {
-        ssize_t w = write(fd, p, left);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) {
-            snprintf(err, err_size, "%s: write failed: %s", path, strerror(errno));
-            close(fd);
-            unlink(tmp);
-            return false;
-        }
-        p += w;
-        left -= (size_t)w;
-    }
-    if (fchmod(fd, 0644) != 0 || close(fd) != 0 || rename(tmp, path) != 0) {
-        snprintf(err, err_size, "%s: cannot write: %s", path, strerror(errno));
-        unlink(tmp);
-        return false;
-    }
-    return true;
+    struct vlm_atomic_file af;
+    enum vlm_status st = vlm_atomic_open(&af, path);
+    if (st == VLM_STATUS_OK) st = vlm_atomic_commit(&af, fwrite(data, 1, n, af.f) == n);
+    if (st != VLM_STATUS_OK) snprintf(err, err_size, "%s", vlm_last_error());
+    return st == VLM_STATUS_OK;
 }
 
 bool cli_cache_dir(char * out, size_t n) {

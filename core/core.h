@@ -20,6 +20,7 @@
 #define VLM_CORE_H
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -111,6 +112,19 @@ void              vlm_tensor_shape_str(const struct vlm_tensor * t, char * out, 
 enum vlm_status vlm_error(enum vlm_status status, const char * fmt, ...) __attribute__((format(printf, 2, 3)));
 // Milliseconds of the monotonic clock (timings of stages and commands).
 double vlm_now_ms(void);
+
+// A file written atomically (atomic-file.c): open gives a FILE under a temporary name next to
+// path (mode 0644); commit(ok) flushes, syncs and renames it over path when ok, else (or when
+// any of that fails) removes it and records "write failed" as vlm_error does; discard removes
+// it and leaves the last error as it is (for failures already reported).
+struct vlm_atomic_file {
+    FILE *       f;
+    const char * path;
+    char         tmp[4096 + 16];
+};
+enum vlm_status vlm_atomic_open(struct vlm_atomic_file * a, const char * path);
+enum vlm_status vlm_atomic_commit(struct vlm_atomic_file * a, bool ok);
+void            vlm_atomic_discard(struct vlm_atomic_file * a);
 // The status that went with the last vlm_error of this thread.
 enum vlm_status vlm_last_status(void);
 

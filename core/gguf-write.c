@@ -24,36 +24,6 @@ static bool put_zeros(FILE * f, size_t n) {
     return put(f, z, n);
 }
 
-// Output goes to a temporary file in the same folder (mode 0644), renamed over path only when
-// complete: a failure never leaves a partial file.
-static enum vlm_status atomic_open(const char * path, char * tmp_path, size_t tmp_size, FILE ** out) {
-    *out = NULL;
-    if ((size_t)snprintf(tmp_path, tmp_size, "%s.tmp.XXXXXX", path) >= tmp_size)
-        return vlm_error(VLM_STATUS_INVALID_ARG, "%s: path too long", path);
-    int fd = mkstemp(tmp_path);
-    if (fd < 0) return vlm_error(VLM_STATUS_IO, "%s: cannot create a temporary file: %s", path, strerror(errno));
-    FILE * f = fchmod(fd, 0644) == 0 ? fdopen(fd, "wb") : NULL;
-    if (!f) {
-        enum vlm_status st = vlm_error(VLM_STATUS_IO, "%s: cannot write: %s", path, strerror(errno));
-        close(fd);
-        unlink(tmp_path);
-        return st;
-    }
-    *out = f;
-    return VLM_STATUS_OK;
-}
-
-// Closes f; renames it over path when ok and everything reached the disk, else removes it.
-static enum vlm_status atomic_commit(const char * path, const char * tmp_path, FILE * f, bool ok) {
-    enum vlm_status st = VLM_STATUS_OK;
-    if (!ok || fflush(f) != 0 || fsync(fileno(f)) != 0) st = vlm_error(VLM_STATUS_IO, "%s: write failed: %s", path, strerror(errno));
-    if (fclose(f) != 0 && st == VLM_STATUS_OK) st = vlm_error(VLM_STATUS_IO, "%s: write failed: %s", path, strerror(errno));
-    if (st == VLM_STATUS_OK && rename(tmp_path, path) != 0)
-        st = vlm_error(VLM_STATUS_IO, "%s: cannot write: %s", path, strerror(errno));
-    if (st != VLM_STATUS_OK) unlink(tmp_path);
-    return st;
-}
-
 // Rows [r0, r0 + n) of ft converted to type `to` into out (F32 staging in tmp).
 static void convert_rows(const struct vlm_file_tensor * ft, int64_t row_len, int64_t r0, int64_t n, enum vlm_dtype to,
                          float * tmp, uint8_t * out) {
@@ -84,10 +54,10 @@ enum vlm_status vlm_gguf_write_retyped(const char * path, const struct vlm_gguf 
         }
     }
 
-    char tmp_path[4096];
-    FILE * f = NULL;
-    enum vlm_status status = atomic_open(path, tmp_path, sizeof tmp_path, &f);
+    struct vlm_atomic_file af;
+    enum vlm_status status = vlm_atomic_open(&af, path);
     if (status != VLM_STATUS_OK) return status;
+    FILE * f = af.f;
     float * stage = NULL;
     uint8_t * out = NULL;
     size_t stage_cap = 0, out_cap = 0;
@@ -161,10 +131,9 @@ enum vlm_status vlm_gguf_write_retyped(const char * path, const struct vlm_gguf 
             fprintf(progress, "%-40s %-5s -> %-5s [%" PRId64 ", %" PRId64 "]\n", ft->name,
                     vlm_gguf_type_name(ft->gguf_type), vlm_dtype_name(types[i]), rows, row_len);
     }
-    status = atomic_commit(path, tmp_path, f, ok);
-    f = NULL;
+    status = vlm_atomic_commit(&af, ok);
 fail:
-    if (f) atomic_commit(path, tmp_path, f, false);
+    vlm_atomic_discard(&af);
     free(stage);
     free(out);
     return status;
@@ -316,10 +285,10 @@ void vlm_gguf_builder_tensor(struct vlm_gguf_builder * b, const char * name, int
 enum vlm_status vlm_gguf_builder_write(struct vlm_gguf_builder * b, const char * path) {
     if (!b || !path) return vlm_error(VLM_STATUS_INVALID_ARG, "vlm_gguf_builder_write: missing argument");
     if (b->failed || fflush(b->kv_f) != 0) return vlm_error(VLM_STATUS_OUT_OF_MEMORY, "%s: out of memory", path);
-    char tmp_path[4096];
-    FILE * f = NULL;
-    enum vlm_status st = atomic_open(path, tmp_path, sizeof tmp_path, &f);
+    struct vlm_atomic_file af;
+    enum vlm_status st = vlm_atomic_open(&af, path);
     if (st != VLM_STATUS_OK) return st;
+    FILE * f = af.f;
     bool ok = put(f, "GGUF", 4) && put_u32(f, 3) && put_u64(f, (uint64_t)b->n_t) && put_u64(f, (uint64_t)b->n_kv) &&
               put(f, b->kv, b->kv_len);
     uint64_t offset = 0;
@@ -340,5 +309,5 @@ enum vlm_status vlm_gguf_builder_write(struct vlm_gguf_builder * b, const char *
         size_t n = (size_t)numel * 4;
         ok = put(f, b->t[i].data, n) && put_zeros(f, (GGUF_ALIGN - n % GGUF_ALIGN) % GGUF_ALIGN);
     }
-    return atomic_commit(path, tmp_path, f, ok);
+    return vlm_atomic_commit(&af, ok);
 }

@@ -435,21 +435,6 @@ static void sb_json_string(struct strbuf * b, const char * s) {
     sb_put(b, "\"", 1);
 }
 
-static bool write_all(int fd, const void * data, size_t n) {
-    const uint8_t * p = data;
-    while (n > 0) {
-        size_t chunk = n > (1u << 30) ? (1u << 30) : n;
-        ssize_t w = write(fd, p, chunk);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            return false;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return true;
-}
-
 enum vlm_status vlm_safetensors_write(const char * path, const struct vlm_file_tensor * tensors, int32_t n) {
     if (!path) return vlm_error(VLM_STATUS_INVALID_ARG, "vlm_safetensors_write: path is NULL");
     if (n < 0 || (n > 0 && !tensors))
@@ -458,9 +443,6 @@ enum vlm_status vlm_safetensors_write(const char * path, const struct vlm_file_t
     enum vlm_status status = VLM_STATUS_OK;
     struct strbuf hb = { 0 };
     int32_t * slots = NULL;
-    char tmp[4096];
-    int fd = -1;
-    bool tmp_created = false;
 
     uint32_t n_slots = vlm_name_table_slots(n);
     slots = n_slots ? malloc((size_t)n_slots * sizeof *slots) : NULL;
@@ -524,45 +506,17 @@ enum vlm_status vlm_safetensors_write(const char * path, const struct vlm_file_t
         goto fail;
     }
 
-    if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= sizeof tmp) {
-        status = vlm_error(VLM_STATUS_INVALID_ARG, "%s: path too long", path);
-        goto fail;
-    }
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) { status = vlm_error(VLM_STATUS_IO, "%s: cannot create %s: %s", path, tmp, strerror(errno)); goto fail; }
-    tmp_created = true;
+    struct vlm_atomic_file af;
+    if ((status = vlm_atomic_open(&af, path)) != VLM_STATUS_OK) goto fail;
     uint8_t len8[8];
     for (int i = 0; i < 8; i++) len8[i] = (uint8_t)((uint64_t)hb.n >> (8 * i));
-    bool ok = write_all(fd, len8, 8) && write_all(fd, hb.p, hb.n);
-    for (int32_t i = 0; ok && i < n; i++) ok = write_all(fd, tensors[i].data, tensors[i].nbytes);
-    if (!ok || fsync(fd) != 0) {
-        status = vlm_error(VLM_STATUS_IO, "%s: write failed: %s", path, strerror(errno));
-        goto fail;
-    }
-    if (close(fd) != 0) {
-        fd = -1;
-        status = vlm_error(VLM_STATUS_IO, "%s: write failed: %s", path, strerror(errno));
-        goto fail;
-    }
-    fd = -1;
-    if (rename(tmp, path) != 0) {
-        status = vlm_error(VLM_STATUS_IO, "%s: cannot rename %s into place: %s", path, tmp, strerror(errno));
-        goto fail;
-    }
-    tmp_created = false;
-    // make the rename durable (best effort)
-    {
-        char dir[4096];
-        snprintf(dir, sizeof dir, "%s", path);
-        int dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd >= 0) { fsync(dfd); close(dfd); }
-    }
+    bool ok = fwrite(len8, 1, 8, af.f) == 8 && fwrite(hb.p, 1, hb.n, af.f) == hb.n;
+    for (int32_t i = 0; ok && i < n; i++) ok = fwrite(tensors[i].data, 1, tensors[i].nbytes, af.f) == tensors[i].nbytes;
+    if ((status = vlm_atomic_commit(&af, ok)) != VLM_STATUS_OK) goto fail;
     free(slots);
     free(hb.p);
     return VLM_STATUS_OK;
 fail:
-    if (fd >= 0) close(fd);
-    if (tmp_created) unlink(tmp);
     free(slots);
     free(hb.p);
     return status;

@@ -305,7 +305,8 @@ struct png_state {
     uint8_t *        raw;    // decoded rows before conversion to RGB
     png_bytep *      rows;
     struct vlm_image img;
-    FILE *           file;   // writer
+    FILE *           file;   // writer: out.f while the rows are written
+    struct vlm_atomic_file out;
 };
 
 static void png_on_error(png_structp png, png_const_charp msg) {
@@ -572,34 +573,11 @@ enum vlm_status vlm_png_write(const char * path, const uint8_t * pixels, int32_t
     if (!path || !pixels || width <= 0 || height <= 0 || (channels != 1 && channels != 3 && channels != 4))
         return vlm_error(VLM_STATUS_INVALID_ARG, "%s: cannot write PNG: bad image (%dx%d, %d channels)",
                          path ? path : "(null)", (int)width, (int)height, (int)channels);
-    size_t plen = strlen(path), tlen;
-    if (!vlm_add_size(plen, sizeof ".tmp.XXXXXX", &tlen))
-        return vlm_error(VLM_STATUS_INVALID_ARG, "cannot write PNG: path too long");
-    char * tmp = malloc(tlen);
-    if (!tmp) return vlm_error(VLM_STATUS_OUT_OF_MEMORY, "%s: out of memory", path);
-    snprintf(tmp, tlen, "%s.tmp.XXXXXX", path);
-
     struct png_state * s = calloc(1, sizeof *s);
     enum vlm_status    st = VLM_STATUS_OK;
-    int                fd = -1;
-    volatile int       have_tmp = 0;
-    if (!s) {
-        free(tmp);
-        return vlm_error(VLM_STATUS_OUT_OF_MEMORY, "%s: out of memory", path);
-    }
-    fd = mkstemp(tmp);
-    if (fd < 0) {
-        st = vlm_error(VLM_STATUS_IO, "%s: cannot create a temporary file: %s", path, strerror(errno));
-        goto fail;
-    }
-    have_tmp = 1;
-    (void)fchmod(fd, 0644);
-    s->file = fdopen(fd, "wb");
-    if (!s->file) {
-        st = vlm_error(VLM_STATUS_IO, "%s: cannot open for writing: %s", path, strerror(errno));
-        close(fd);
-        goto fail;
-    }
+    if (!s) return vlm_error(VLM_STATUS_OUT_OF_MEMORY, "%s: out of memory", path);
+    if ((st = vlm_atomic_open(&s->out, path)) != VLM_STATUS_OK) goto fail;
+    s->file = s->out.f;
     s->png = png_create_write_struct(PNG_LIBPNG_VER_STRING, s, png_on_error, png_on_warning);
     if (s->png) s->info = png_create_info_struct(s->png);
     if (!s->png || !s->info) {
@@ -619,26 +597,11 @@ enum vlm_status vlm_png_write(const char * path, const uint8_t * pixels, int32_t
     for (int32_t y = 0; y < height; y++) png_write_row(s->png, (png_const_bytep)(pixels + (size_t)y * stride));
     png_write_end(s->png, NULL);
     png_destroy_write_struct(&s->png, &s->info);
-    if (fflush(s->file) != 0 || fsync(fileno(s->file)) != 0) {
-        st = vlm_error(VLM_STATUS_IO, "%s: write error: %s", path, strerror(errno));
-        goto fail;
-    }
-    FILE * f = s->file;
     s->file = NULL;
-    if (fclose(f) != 0) {
-        st = vlm_error(VLM_STATUS_IO, "%s: write error: %s", path, strerror(errno));
-        goto fail;
-    }
-    if (rename(tmp, path) != 0) {
-        st = vlm_error(VLM_STATUS_IO, "%s: cannot rename the temporary file: %s", path, strerror(errno));
-        goto fail;
-    }
-    have_tmp = 0;
+    st = vlm_atomic_commit(&s->out, true);
 fail:
     if (s->png) png_destroy_write_struct(&s->png, s->info ? &s->info : NULL);
-    if (s->file) fclose(s->file);
-    if (have_tmp) unlink(tmp);
-    free(tmp);
+    vlm_atomic_discard(&s->out);   // after a failure: the temporary file goes
     free(s);
     return st;
 }

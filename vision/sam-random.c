@@ -203,8 +203,6 @@ enum vlm_status vlm_sam_write_random_checkpoint(const char * path, const char * 
     // header JSON
     size_t cap = (size_t)l.n * 256 + 256, len = 0, off = 0;
     char * hdr = malloc(cap);
-    char tmp[1200];
-    FILE * f = NULL;
     float * buf = NULL;
     enum vlm_status st = VLM_STATUS_OK;
     if (!hdr) {
@@ -226,16 +224,14 @@ enum vlm_status vlm_sam_write_random_checkpoint(const char * path, const char * 
     }
     len += (size_t)snprintf(hdr + len, cap - len, "}");
     while (len % 8) hdr[len++] = ' ';
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
     buf = malloc(max_n * sizeof(float));
     if (!buf) {
         st = vlm_error(VLM_STATUS_OUT_OF_MEMORY, "out of memory");
         goto done;
     }
-    if (!(f = fopen(tmp, "wb"))) {
-        st = vlm_error(VLM_STATUS_IO, "%s: cannot create", tmp);
-        goto done;
-    }
+    struct vlm_atomic_file af;
+    if ((st = vlm_atomic_open(&af, path)) != VLM_STATUS_OK) goto done;
+    FILE * f = af.f;
     uint64_t hl = len;
     bool ok = fwrite(&hl, 8, 1, f) == 1 && fwrite(hdr, 1, len, f) == len;
     uint64_t rng = seed ^ 0x5A4D5EEDULL;
@@ -252,12 +248,7 @@ enum vlm_status vlm_sam_write_random_checkpoint(const char * path, const char * 
         }
         ok = fwrite(buf, sizeof(float), n, f) == n;
     }
-    if (fclose(f) != 0) ok = false;
-    f = NULL;
-    if (!ok || rename(tmp, path) != 0) {
-        remove(tmp);
-        st = vlm_error(VLM_STATUS_IO, "%s: write failed", path);
-    }
+    st = vlm_atomic_commit(&af, ok);
 done:
     free(hdr);
     free(buf);
