@@ -542,12 +542,64 @@ __attribute__((target(TARGET_VNNI))) static void pack_activations_q8(const float
     }
 }
 
-__attribute__((target(TARGET_VNNI))) static bool linear_int8_gemm(struct vlm_ctx * x, int64_t M, int64_t N, int64_t K,
-                                                                    const float * A, int64_t lda, enum vlm_dtype wtype,
-                                                                    const void * W, const float * bias, float * C) {
-    const bool    q4 = wtype == VLM_DTYPE_Q4_0;
+// One thread's share of linear_int8_gemm: weight rows [r0, r1) against every packed activation
+// tile. (A function of its own: clang does not give OpenMP's outlined regions the target
+// attribute of the function around them.) False when out of memory.
+struct int8_gemm {
+    const char *    W;
+    size_t          w_row;
+    bool            q4;
+    int64_t         M, N, nb, n_tiles, tiles_per_pass;
+    const uint8_t * ap;
+    const float *   ad;
+    const float *   bias;
+    float *         C;
+};
+
+__attribute__((target(TARGET_VNNI))) static bool gemm_rows_q8(const struct int8_gemm * g, int64_t r0, int64_t r1) {
+    if (r1 <= r0) return true;
+    const int64_t nb = g->nb;
+    int64_t *     sw = malloc((size_t)((r1 - r0) * nb) * sizeof(int64_t));
+    if (!sw) return false;
+    weight_offsets(g->W + (size_t)r0 * g->w_row, g->w_row, g->q4, r1 - r0, nb, sw);
+    for (int64_t t0 = 0; t0 < g->n_tiles; t0 += g->tiles_per_pass) {
+        const int64_t t1 = t0 + g->tiles_per_pass < g->n_tiles ? t0 + g->tiles_per_pass : g->n_tiles;
+        for (int64_t n = r0; n < r1; n += TILE_N) {
+            const char *    w[TILE_N];
+            const int64_t * o[TILE_N];
+            for (int i = 0; i < TILE_N; i++) {   // past r1: the last row again, not stored
+                const int64_t row = n + i < r1 ? n + i : r1 - 1;
+                w[i] = g->W + (size_t)row * g->w_row;
+                o[i] = sw + (row - r0) * nb;
+            }
+            const int nr = r1 - n < TILE_N ? (int)(r1 - n) : TILE_N;
+            float     b4[TILE_N] = { 0 };
+            for (int i = 0; g->bias && i < nr; i++) b4[i] = g->bias[n + i];
+            for (int64_t t = t0; t < t1; t++) {
+                __m256 out[TILE_M / 2];
+                gemm_tile_q8(nb, w, g->q4, o, g->ap + t * nb * TILE_M * VLM_QK, g->ad + t * nb * TILE_M * 4, out);
+                for (int r = 0; r < TILE_M && t * TILE_M + r < g->M; r++) {
+                    float *      c = g->C + (t * TILE_M + r) * g->N + n;
+                    const __m128 v = _mm_add_ps(r % 2 ? _mm256_extractf128_ps(out[r / 2], 1)
+                                                      : _mm256_castps256_ps128(out[r / 2]), _mm_loadu_ps(b4));
+                    if (nr == TILE_N) {
+                        _mm_storeu_ps(c, v);
+                    } else {
+                        float v4[TILE_N];
+                        _mm_storeu_ps(v4, v);
+                        for (int i = 0; i < nr; i++) c[i] = v4[i];
+                    }
+                }
+            }
+        }
+    }
+    free(sw);
+    return true;
+}
+
+static bool linear_int8_gemm(struct vlm_ctx * x, int64_t M, int64_t N, int64_t K, const float * A, int64_t lda,
+                             enum vlm_dtype wtype, const void * W, const float * bias, float * C) {
     const int64_t nb = K / VLM_QK, n_tiles = (M + TILE_M - 1) / TILE_M;
-    const size_t  w_row = vlm_dtype_nbytes(wtype, K);
     const size_t  tile_bytes = (size_t)nb * (TILE_M * VLM_QK + TILE_M * 4 * sizeof(float));   // ap + ad of one tile
     // activation tiles per pass over the weights: about 256 KiB of them, so that they stay in L2
     const int64_t tiles_per_pass = 256 * 1024 / tile_bytes > 0 ? (int64_t)(256 * 1024 / tile_bytes) : 1;
@@ -555,6 +607,8 @@ __attribute__((target(TARGET_VNNI))) static bool linear_int8_gemm(struct vlm_ctx
     uint8_t *     ap = malloc((size_t)(n_tiles * nb) * TILE_M * VLM_QK);
     float *       ad = malloc((size_t)(n_tiles * nb) * TILE_M * 4 * sizeof(float));
     bool          oom = !ap || !ad;
+    const struct int8_gemm g = { W, vlm_dtype_nbytes(wtype, K), wtype == VLM_DTYPE_Q4_0, M, N, nb, n_tiles,
+                                 tiles_per_pass, ap, ad, bias, C };
     if (!oom) {
         #pragma omp parallel num_threads(nt)
         {
@@ -570,47 +624,16 @@ __attribute__((target(TARGET_VNNI))) static bool linear_int8_gemm(struct vlm_ctx
             free(tmp);
             free(tmp_d);
             // each thread an equal range of weight rows, as in linear_widen_gemm
-            const int t_id = THREAD_ID(), n_th = THREAD_COUNT();
+            const int     t_id = THREAD_ID(), n_th = THREAD_COUNT();
             const int64_t r0 = t_id == 0 ? 0 : (N * t_id / n_th) & ~(int64_t)7;
             const int64_t r1 = t_id == n_th - 1 ? N : (N * (t_id + 1) / n_th) & ~(int64_t)7;
-            int64_t *     sw = r1 > r0 && !oom ? malloc((size_t)((r1 - r0) * nb) * sizeof(int64_t)) : NULL;
-            if (r1 > r0 && !oom && !sw) {
+            bool failed;   // packing ran out of memory (all threads passed the barrier of the loop above)
+            #pragma omp atomic read
+            failed = oom;
+            if (!failed && !gemm_rows_q8(&g, r0, r1)) {
                 #pragma omp atomic write
                 oom = true;
             }
-            if (sw) weight_offsets((const char *)W + (size_t)r0 * w_row, w_row, q4, r1 - r0, nb, sw);
-            for (int64_t t0 = 0; sw && t0 < n_tiles; t0 += tiles_per_pass) {
-                const int64_t t1 = t0 + tiles_per_pass < n_tiles ? t0 + tiles_per_pass : n_tiles;
-                for (int64_t n = r0; n < r1; n += TILE_N) {
-                    const char *    w[TILE_N];
-                    const int64_t * o[TILE_N];
-                    for (int i = 0; i < TILE_N; i++) {   // past r1: the last row again, not stored
-                        const int64_t row = n + i < r1 ? n + i : r1 - 1;
-                        w[i] = (const char *)W + (size_t)row * w_row;
-                        o[i] = sw + (row - r0) * nb;
-                    }
-                    const int nr = r1 - n < TILE_N ? (int)(r1 - n) : TILE_N;
-                    float     b4[TILE_N] = { 0 };
-                    for (int i = 0; bias && i < nr; i++) b4[i] = bias[n + i];
-                    for (int64_t t = t0; t < t1; t++) {
-                        __m256 out[TILE_M / 2];
-                        gemm_tile_q8(nb, w, q4, o, ap + t * nb * TILE_M * VLM_QK, ad + t * nb * TILE_M * 4, out);
-                        for (int r = 0; r < TILE_M && t * TILE_M + r < M; r++) {
-                            float *      c = C + (t * TILE_M + r) * N + n;
-                            const __m128 v = _mm_add_ps(r % 2 ? _mm256_extractf128_ps(out[r / 2], 1)
-                                                              : _mm256_castps256_ps128(out[r / 2]), _mm_loadu_ps(b4));
-                            if (nr == TILE_N) {
-                                _mm_storeu_ps(c, v);
-                            } else {
-                                float v4[TILE_N];
-                                _mm_storeu_ps(v4, v);
-                                for (int i = 0; i < nr; i++) c[i] = v4[i];
-                            }
-                        }
-                    }
-                }
-            }
-            free(sw);
         }
     }
     free(ap);
