@@ -6,7 +6,7 @@
 # ../shared/fixtures, whose answers, masks and labels are meaningless but exercise the whole pipeline.
 # VLM_TEXT / VLM_MMPROJ (SmolVLM's GGUF pair), SAM_MODEL, CLIP_MODEL (files, folders or names) override.
 set -euo pipefail
-source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
+VLM_QUIET_BUILD=1 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"   # the build's output to build/build.log
 
 # huggingface.co reachable (directly, or a proxy is set for libcurl)
 online() {

@@ -26,6 +26,7 @@ vlm_install_packages() {
 vlm_build() {
     if [ "${VLM_QUIET_BUILD:-0}" = 1 ]; then
         mkdir -p "$BUILD_DIR"
+        echo "setup: building vlm (output in $BUILD_DIR/build.log)" >&2
         if ! (cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE="${BUILD_TYPE:-Release}" ${CMAKE_ARGS:-} &&
               cmake --build "$BUILD_DIR" -j"$(nproc)") >"$BUILD_DIR/build.log" 2>&1; then
             tail -n 30 "$BUILD_DIR/build.log" >&2
