@@ -4,7 +4,8 @@
 // dot with the F32 activations (F32 products and sums; ggml instead rounds the activations to
 // F16). Threads split the weight rows into chunks; each chunk is dotted with every activation
 // row, four rows at a time, so a weight block is loaded once per four rows and the chunk stays
-// in cache across all of them. With many rows, F16 / BF16 chunks are widened to F32 in a
+// in cache across all of them. With many rows, Q8_0 / Q4_0 go to an 8-bit integer GEMM where the
+// CPU has AVX512-VNNI, and the other types (and those without VNNI) are widened to F32 in a
 // per-thread buffer and multiplied by sgemm.
 // The kernels are plain C, AVX2 + FMA + F16C, and AVX512-VNNI for Q8_0 / Q4_0, chosen at run
 // time (__builtin_cpu_supports, F16C through cpuid; VLM_NO_AVX512=1 stops at AVX2, VLM_NO_AVX2=1
@@ -165,6 +166,13 @@ static void dot_bf16(int64_t K, const void * vw, const struct rows * a, int nr, 
 }
 
 // ---- AVX2 + FMA + F16C -------------------------------------------------------------------------
+
+// Thread t's equal share [r0, r1) of N weight rows, boundaries multiples of 8, so that no thread
+// idles on a short last chunk (the widen + sgemm and the int8 GEMM paths).
+static void thread_rows(int64_t N, int t, int nt, int64_t * r0, int64_t * r1) {
+    *r0 = t == 0 ? 0 : (N * t / nt) & ~(int64_t)7;
+    *r1 = t == nt - 1 ? N : (N * (t + 1) / nt) & ~(int64_t)7;
+}
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -623,10 +631,8 @@ static bool linear_int8_gemm(struct vlm_ctx * x, int64_t M, int64_t N, int64_t K
                 if (tmp && tmp_d) pack_activations_q8(A, lda, M, nb, ap, ad, tmp, tmp_d, t);
             free(tmp);
             free(tmp_d);
-            // each thread an equal range of weight rows, as in linear_widen_gemm
-            const int     t_id = THREAD_ID(), n_th = THREAD_COUNT();
-            const int64_t r0 = t_id == 0 ? 0 : (N * t_id / n_th) & ~(int64_t)7;
-            const int64_t r1 = t_id == n_th - 1 ? N : (N * (t_id + 1) / n_th) & ~(int64_t)7;
+            int64_t r0, r1;
+            thread_rows(N, THREAD_ID(), THREAD_COUNT(), &r0, &r1);
             bool failed;   // packing ran out of memory (all threads passed the barrier of the loop above)
             #pragma omp atomic read
             failed = oom;
@@ -714,10 +720,10 @@ static bool kernel_of(enum vlm_dtype wtype, struct kernel * k) {
     return true;
 }
 
-// Many rows (F16 / BF16 from GEMM_ROWS, block types from VLM_LINEAR_QUANT_GEMM_ROWS): each
-// thread takes an equal range of weight rows (a multiple of 8 wide, so that no thread idles
-// on a short last chunk) and widens it GEMM_CHUNK rows at a time to F32 in its own buffer,
-// each followed by a single-threaded sgemm.
+// Many rows (F16 / BF16 from GEMM_ROWS, block types without the int8 GEMM from
+// VLM_LINEAR_QUANT_GEMM_ROWS): each thread takes its share of the weight rows (thread_rows)
+// and widens it GEMM_CHUNK rows at a time to F32 in its own buffer, each followed by a
+// single-threaded sgemm.
 static bool linear_widen_gemm(struct vlm_ctx * x, int64_t M, int64_t N, int64_t K, const float * A, int64_t lda,
                               enum vlm_dtype wtype, const void * W, const float * bias, float * C) {
     int      nt = x->n_threads;
@@ -734,7 +740,8 @@ static bool linear_widen_gemm(struct vlm_ctx * x, int64_t M, int64_t N, int64_t 
 #endif
         #pragma omp parallel for num_threads(nt) schedule(static, 1)
         for (int t = 0; t < nt; t++) {
-            int64_t r0 = t == 0 ? 0 : (N * t / nt) & ~(int64_t)7, r1 = t == nt - 1 ? N : (N * (t + 1) / nt) & ~(int64_t)7;
+            int64_t r0, r1;
+            thread_rows(N, t, nt, &r0, &r1);
             float * wf = bufs[t];
             for (int64_t n0 = r0; n0 < r1; n0 += GEMM_CHUNK) {
                 int64_t nn = r1 - n0 < GEMM_CHUNK ? r1 - n0 : GEMM_CHUNK;
