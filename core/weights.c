@@ -89,7 +89,6 @@ static const struct vlm_file_tensor * gguf_get(const void * file, int32_t i) {
     return vlm_gguf_tensor((const struct vlm_gguf *)file, i);
 }
 
-// map: the mapped file when tensors keep their stored type (NULL: convert to F32).
 // The type a tensor is stored in: as in the file (map: GGUF kept as stored, or I32), F32, or
 // for the linear weights a policy names, the policy's type.
 static enum vlm_dtype stored_type(const struct vlm_file_tensor * ft, const void * map,
@@ -106,6 +105,8 @@ static enum vlm_dtype stored_type(const struct vlm_file_tensor * ft, const void 
     return VLM_DTYPE_F32;
 }
 
+// map: the mapped file when tensors keep their stored type (NULL: convert to F32, or to lin's
+// type for the linear weights it names).
 static enum vlm_status load(struct vlm_ctx * x, const struct tensor_list * list, const char * const * prefixes,
                             const void * map, size_t map_size, const struct vlm_linear_weights * lin,
                             struct vlm_weights ** out) {
@@ -284,11 +285,7 @@ fail:
 
 enum vlm_status vlm_weights_load(struct vlm_ctx * x, const struct vlm_safetensors * st,
                                  const char * const * prefixes, struct vlm_weights ** out) {
-    if (!out) return vlm_error(VLM_STATUS_INVALID_ARG, "vlm_weights_load: out is NULL");
-    *out = NULL;
-    if (!x || !st) return vlm_error(VLM_STATUS_INVALID_ARG, "vlm_weights_load: no context or file");
-    struct tensor_list list = { st_get, st, st->n_tensors };
-    return load(x, &list, prefixes, NULL, 0, NULL, out);
+    return vlm_weights_load_as(x, st, prefixes, NULL, out);
 }
 
 enum vlm_status vlm_weights_load_as(struct vlm_ctx * x, const struct vlm_safetensors * st, const char * const * prefixes,
