@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "core.h"
 #include "registry.h"
 #include "sha256.h"
 
@@ -35,12 +36,6 @@ struct dl {
     const char *        label;
     double              t0, last_draw, last_data, timeout;
 };
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static size_t on_header(char * p, size_t size, size_t n, void * user) {
     struct dl * d = user;
@@ -102,12 +97,12 @@ static size_t on_body(char * p, size_t size, size_t n, void * user) {
     }
     vlm_sha256_update(&d->sha, p, len);
     d->got += (int64_t)len;
-    d->last_data = now_s();
+    d->last_data = vlm_now_ms() * 1e-3;
     return len;
 }
 
 static void draw(struct dl * d, bool last) {
-    double t = now_s(), el = t - d->t0;
+    double t = vlm_now_ms() * 1e-3, el = t - d->t0;
     if (!last && t - d->last_draw < 0.2) return;
     d->last_draw = t;
     int64_t done = d->have + d->got, total = d->total >= 0 ? d->total : d->expected;
@@ -134,7 +129,7 @@ static void draw(struct dl * d, bool last) {
 static int on_progress(void * user, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow) {
     struct dl * d = user;
     if (d->tty && d->fd >= 0) draw(d, false);
-    d->stalled = now_s() - d->last_data > d->timeout;   // no data for that long: give up (curl is called back ~1/s)
+    d->stalled = vlm_now_ms() * 1e-3 - d->last_data > d->timeout;   // no data for that long: give up (curl is called back ~1/s)
     return d->stalled;
 }
 
@@ -165,21 +160,11 @@ static enum attempt transfer(const char * url, const char * part, const struct v
     struct stat st;
     if (stat(part, &st) == 0 && st.st_size > 0) {
         if (f->size >= 0 && st.st_size > f->size) unlink(part);
-        else {
-            FILE * fp = fopen(part, "rb");
-            unsigned char * buf = malloc(1u << 20);
-            size_t got;
-            while (fp && buf && (got = fread(buf, 1, 1u << 20, fp)) > 0) {
-                vlm_sha256_update(&d.sha, buf, got);
-                d.have += (int64_t)got;
-            }
-            bool ok = fp && buf && !ferror(fp);
-            free(buf);
-            if (fp) fclose(fp);
-            if (!ok) {
-                snprintf(msg, ms, "%s: cannot read: %s", part, strerror(errno));
-                return FAIL;
-            }
+        else if (!vlm_sha256_add_file(&d.sha, part)) {
+            snprintf(msg, ms, "%s: cannot read: %s", part, strerror(errno));
+            return FAIL;
+        } else {
+            d.have = (int64_t)d.sha.n;
         }
     }
     if (f->size >= 0 && d.have == f->size) {   // complete already (interrupted before the rename)
@@ -220,7 +205,7 @@ static enum attempt transfer(const char * url, const char * part, const struct v
         snprintf(range, sizeof range, "%lld-", (long long)d.have);
         curl_easy_setopt(d.curl, CURLOPT_RANGE, range);
     }
-    d.t0 = d.last_draw = d.last_data = now_s();
+    d.t0 = d.last_draw = d.last_data = vlm_now_ms() * 1e-3;
     d.timeout = (double)timeout;
     CURLcode res = curl_easy_perform(d.curl);
     long code = 0;

@@ -224,7 +224,7 @@ bool vlm_models_file_path(const struct vlm_reg_model * m, const struct vlm_reg_f
     return w > 0 && (size_t)w < n;
 }
 
-bool vlm_sha256_file(const char * path, char hex[65]) {
+bool vlm_sha256_add_file(struct vlm_sha256 * s, const char * path) {
     FILE * fp = fopen(path, "rb");
     if (!fp) return false;
     size_t cap = 1u << 20, got;
@@ -234,16 +234,18 @@ bool vlm_sha256_file(const char * path, char hex[65]) {
         errno = ENOMEM;
         return false;
     }
-    struct vlm_sha256 s;
-    vlm_sha256_init(&s);
-    while ((got = fread(buf, 1, cap, fp)) > 0) vlm_sha256_update(&s, buf, got);
+    while ((got = fread(buf, 1, cap, fp)) > 0) vlm_sha256_update(s, buf, got);
     int err = ferror(fp) ? EIO : 0;
     free(buf);
     fclose(fp);
-    if (err) {
-        errno = err;
-        return false;
-    }
+    if (err) errno = err;
+    return err == 0;
+}
+
+bool vlm_sha256_file(const char * path, char hex[65]) {
+    struct vlm_sha256 s;
+    vlm_sha256_init(&s);
+    if (!vlm_sha256_add_file(&s, path)) return false;
     vlm_sha256_final_hex(&s, hex);
     return true;
 }

@@ -63,6 +63,9 @@ bool vlm_pull_model(const char * cmd, const struct vlm_reg_model * m, const char
 bool vlm_cache_record(const char * path, const char * sha256_hex);
 // sha256 of a whole file; false with errno set.
 bool vlm_sha256_file(const char * path, char hex[65]);
+// Adds a whole file to a running hash (s->n counts its bytes too); false with errno set.
+struct vlm_sha256;
+bool vlm_sha256_add_file(struct vlm_sha256 * s, const char * path);
 
 // "1.2 GB", "357.7 MB", "912 kB"
 void vlm_format_bytes(double bytes, char * out, size_t n);
