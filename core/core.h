@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include "vlm.h"
 
@@ -144,6 +145,18 @@ static inline bool vlm_grow_size(size_t cap, size_t need, size_t initial, size_t
     while (cap < need)
         if (__builtin_mul_overflow(cap, (size_t)2, &cap)) return false;
     *out = cap;
+    return true;
+}
+// Grows *arr (of *cap elements of elem bytes) to hold need, by vlm_grow_size from initial;
+// false (arr untouched) on overflow or out of memory.
+static inline bool vlm_grow_array(void ** arr, size_t * cap, size_t need, size_t elem, size_t initial) {
+    if (need <= *cap) return true;
+    size_t c, bytes;
+    if (!vlm_grow_size(*cap, need, initial, &c) || !vlm_mul_size(c, elem, &bytes)) return false;
+    void * p = realloc(*arr, bytes);
+    if (!p) return false;
+    *arr = p;
+    *cap = c;
     return true;
 }
 

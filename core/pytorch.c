@@ -99,17 +99,7 @@ static enum vlm_status pk_fail(struct pk * k, const char * fmt, ...) {
     return vlm_error(VLM_STATUS_BAD_MODEL, "%s: data.pkl byte %zu: %s", k->what, (size_t)(k->p - k->p0), msg);
 }
 
-// Grows *arr (of *cap elements of size elem) to hold need; false on overflow or OOM.
-static bool grow(void ** arr, size_t * cap, size_t need, size_t elem) {
-    if (need <= *cap) return true;
-    size_t c, bytes;
-    if (!vlm_grow_size(*cap, need, 16, &c) || !vlm_mul_size(c, elem, &bytes)) return false;
-    void * p = realloc(*arr, bytes);
-    if (!p) return false;
-    *arr = p;
-    *cap = c;
-    return true;
-}
+static bool grow(void ** arr, size_t * cap, size_t need, size_t elem) { return vlm_grow_array(arr, cap, need, elem, 16); }
 
 static bool grow32(void ** arr, int32_t * cap, size_t need, size_t elem) {
     size_t c = (size_t)*cap;

@@ -320,16 +320,7 @@ struct work {   // per-call buffers
     size_t          n_ids, ids_cap;
 };
 
-static bool grow(void ** p, size_t * cap, size_t need, size_t elem) {
-    if (need <= *cap) return true;
-    size_t c, bytes;
-    if (!vlm_grow_size(*cap, need, 64, &c) || !vlm_mul_size(c, elem, &bytes)) return false;
-    void * q = realloc(*p, bytes);
-    if (!q) return false;
-    *p = q;
-    *cap = c;
-    return true;
-}
+static bool grow(void ** arr, size_t * cap, size_t need, size_t elem) { return vlm_grow_array(arr, cap, need, elem, 64); }
 
 static bool emit(struct work * w, int32_t id) {
     if (!grow((void **)&w->ids, &w->ids_cap, w->n_ids + 1, sizeof *w->ids)) return false;
