@@ -143,11 +143,12 @@ int cli_common_option(const char * cmd, int argc, char ** argv, int * i, struct 
     }
     if (!strcmp(a, "--weights")) {
         const char * v = *i + 1 < argc ? argv[++*i] : "";
-        if (!strcmp(v, "f32")) params->weights = VLM_WEIGHTS_F32;
+        if (!strcmp(v, "auto")) params->weights = VLM_WEIGHTS_AUTO;
+        else if (!strcmp(v, "f32")) params->weights = VLM_WEIGHTS_F32;
         else if (!strcmp(v, "f16")) params->weights = VLM_WEIGHTS_F16;
         else if (!strcmp(v, "q8_0")) params->weights = VLM_WEIGHTS_Q8_0;
         else {
-            cli_usage_error(cmd, "--weights takes f32, f16 or q8_0, not '%s'", v);
+            cli_usage_error(cmd, "--weights takes auto, f32, f16 or q8_0, not '%s'", v);
             return -1;
         }
         return 1;

@@ -49,6 +49,10 @@ int  cli_common_option(const char * cmd, int argc, char ** argv, int * i, struct
 int  cli_limit_option(const char * cmd, int argc, char ** argv, int * i);
 // Prints the lines of `vlm --help` that explain them; subcommands print CLI_LIMITS_USAGE.
 void cli_print_limits_help(FILE * f);
+// The options of every model command that say where and how the model runs.
+#define CLI_BACKEND_USAGE                                                                                     \
+    "  --backend cpu|vulkan|auto, --threads N, --weights auto|f32|f16|q8_0 (how linear weights are kept;\n"     \
+    "  auto, the default: as stored when F16 / BF16, else F32)\n"
 #define CLI_MODEL_USAGE                                                                                       \
     "  a MODEL is a file or folder, or a name of 'vlm models' (after 'vlm pull NAME'; --pull downloads it\n"   \
     "  when missing); without -m the command's default model of 'vlm models' is used\n"

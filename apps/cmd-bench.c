@@ -298,7 +298,7 @@ static int bench_linear(int n_threads, int runs) {
 static void usage(FILE * f) {
     fprintf(f,
             "usage: vlm bench (-m MODEL | --random VARIANT) [--runs N] [--json] [--backend cpu|vulkan|auto] [--threads N]\n"
-            "                 [--weights f32|f16|q8_0]\n\n"
+            "                 [--weights auto|f32|f16|q8_0]\n\n"
             "Times each stage of a model (median of N runs after one warm-up, default 3) and prints ms,\n"
             "GFLOP/s and the fraction of this machine's fp32 peak (OpenBLAS sgemm, measured in the same run).\n"
             "  SAM:  image_encoder (1024x1024 image), prompt_decoder (one point, multimask)\n"

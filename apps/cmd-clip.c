@@ -56,7 +56,7 @@ static void embed_usage(FILE * f) {
             "  --save-tensors OUT.st    pixel_values, image_features, text_features (raw), text_tokens,\n"
             "                           logits_per_image, named as the reference fixtures\n"
             "  --no-truncate            refuse texts over the context (77 tokens) instead of truncating\n"
-            "  --backend cpu|vulkan|auto, --threads N, --weights f32|f16|q8_0 (how linear weights are kept)\n" CLI_MODEL_USAGE CLI_LIMITS_USAGE);
+            CLI_BACKEND_USAGE CLI_MODEL_USAGE CLI_LIMITS_USAGE);
 }
 
 static bool save_tensors(const char * path, const struct vlm_model * m, int32_t ni, int32_t nt, const float * px,
@@ -285,7 +285,7 @@ static void classify_usage(FILE * f) {
             "  --labels-file FILE       one label per line (blank lines and #comments skipped)\n"
             "  --template T             prompt with {} for the label (default \"a photo of a {}.\")\n"
             "  --top K                  print only the K best (default: all)\n"
-            "  --backend cpu|vulkan|auto, --threads N, --weights f32|f16|q8_0 (how linear weights are kept)\n" CLI_MODEL_USAGE CLI_LIMITS_USAGE);
+            CLI_BACKEND_USAGE CLI_MODEL_USAGE CLI_LIMITS_USAGE);
 }
 
 int vlm_cmd_classify(int argc, char ** argv) {
@@ -399,7 +399,7 @@ static void concepts_usage(FILE * f) {
             "  --top K             how many to print (default 10)\n"
             "  --concepts FILE     another concept list (one per line)\n"
             "  --no-cache          neither read nor write the embedding cache\n"
-            "  --backend cpu|vulkan|auto, --threads N, --weights f32|f16|q8_0 (how linear weights are kept)\n" CLI_MODEL_USAGE CLI_LIMITS_USAGE,
+            CLI_BACKEND_USAGE CLI_MODEL_USAGE CLI_LIMITS_USAGE,
             "1,600+");
 }
 

@@ -52,7 +52,7 @@ static void usage(FILE * f) {
             "  --embedding FILE        skip the image encoder: load a saved embedding of IMAGE\n"
             "  --everything            automatic mask generation (SamAutomaticMaskGenerator defaults:\n"
             "                          32 points per side, IoU 0.88, stability 0.95, NMS 0.7, no crops)\n"
-            "  --backend cpu|vulkan|auto, --threads N, --weights f32|f16|q8_0 (how linear weights are kept)\n" CLI_MODEL_USAGE CLI_LIMITS_USAGE);
+            CLI_BACKEND_USAGE CLI_MODEL_USAGE CLI_LIMITS_USAGE);
 }
 
 // ---- outputs (atomic, all-or-nothing) ------------------------------------------------------

@@ -847,7 +847,7 @@ static void usage(FILE * f) {
             "  --timeout S           idle connection timeout, and the longest wait for the VLM, in\n"
             "                        seconds (default 60)\n"
             "  --max-connections N   concurrent connections (default 256)\n"
-            "  --backend cpu|vulkan|auto, --threads N, --weights f32|f16|q8_0 (how linear weights are kept)\n" CLI_MODEL_USAGE CLI_LIMITS_USAGE "\n"
+            CLI_BACKEND_USAGE CLI_MODEL_USAGE CLI_LIMITS_USAGE "\n"
             "API: GET /v1/health; POST /v1/images (raw bytes), /v1/segment, /v1/everything (JSON);\n"
             "with --clip: POST /v1/embed, /v1/classify, /v1/label. Errors: {\"error\": \"...\"}.\n"
             "with --vlm: POST /v1/chat/completions, GET /v1/models (errors as OpenAI's: {\"error\": {\"message\"}}).\n");
