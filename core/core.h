@@ -19,6 +19,7 @@
 #ifndef VLM_CORE_H
 #define VLM_CORE_H
 
+#include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stddef.h>
@@ -172,6 +173,17 @@ static inline uint64_t vlm_hash_u64(uint64_t x) {
     x ^= x >> 30; x *= 0xbf58476d1ce4e5b9ULL;
     x ^= x >> 27; x *= 0x94d049bb133111ebULL;
     return x ^ (x >> 31);
+}
+
+// The pseudo-random numbers of the random checkpoints, benchmark inputs, tests and sampling:
+// splitmix64 (a counter through vlm_hash_u64's finalizer), uniform in (0, 1) with 53 bits, and
+// standard normal by Box-Muller.
+struct vlm_rng { uint64_t state; };
+static inline uint64_t vlm_rng_next(struct vlm_rng * r) { return vlm_hash_u64(r->state += 0x9E3779B97F4A7C15ULL); }
+static inline double   vlm_rng_uniform(struct vlm_rng * r) { return ((double)(vlm_rng_next(r) >> 11) + 0.5) / 9007199254740992.0; }
+static inline double   vlm_rng_normal(struct vlm_rng * r) {
+    double u = vlm_rng_uniform(r), v = vlm_rng_uniform(r);
+    return sqrt(-2.0 * log(u)) * cos(6.283185307179586 * v);
 }
 static inline size_t vlm_pow2_at_least(size_t n) {
     size_t c = 16;

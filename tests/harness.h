@@ -14,6 +14,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "core.h"
+
 static int test_passed, test_failed;
 
 #define CHECK(cond, ...)                                                         \
@@ -113,10 +115,12 @@ static inline void * test_aligned_copy(const void * data, size_t n) {
     return p;
 }
 
-// Deterministic uniform floats in [-1, 1).
+// Deterministic uniform floats in (-1, 1).
 static inline float test_rand(uint64_t * state) {
-    *state = *state * 6364136223846793005ULL + 1442695040888963407ULL;
-    return (float)((*state >> 40) & 0xFFFFFF) / 8388608.0f - 1.0f;
+    struct vlm_rng r = { *state };
+    float v = (float)(2.0 * vlm_rng_uniform(&r) - 1.0);
+    *state = r.state;
+    return v;
 }
 
 // A whole file as a NUL-terminated string (caller frees), NULL if unreadable.
