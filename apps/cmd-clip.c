@@ -17,13 +17,6 @@
 // ---- small helpers -----------------------------------------------------------------------------
 static bool is_help(const char * a) { return !strcmp(a, "--help") || !strcmp(a, "-h"); }
 
-static void l2_normalize(float * v, int32_t n) {
-    double s = 0;
-    for (int32_t i = 0; i < n; i++) s += (double)v[i] * v[i];
-    if (s <= 0) return;
-    float inv = (float)(1.0 / sqrt(s));
-    for (int32_t i = 0; i < n; i++) v[i] *= inv;
-}
 
 static double dot(const float * a, const float * b, int32_t n) {
     double s = 0;
@@ -220,8 +213,8 @@ int vlm_cmd_embed(int argc, char ** argv) {
     }
     memcpy(imn, imf, sizeof *imf * (size_t)e * ni);
     memcpy(txn, txf, sizeof *txf * (size_t)e * nt);
-    for (int32_t i = 0; i < ni; i++) l2_normalize(imn + (size_t)i * e, e);
-    for (int32_t i = 0; i < nt; i++) l2_normalize(txn + (size_t)i * e, e);
+    for (int32_t i = 0; i < ni; i++) vlm_l2_normalize(imn + (size_t)i * e, e);
+    for (int32_t i = 0; i < nt; i++) vlm_l2_normalize(txn + (size_t)i * e, e);
     // ref: clip/model.py CLIP.forward: logits_per_image = exp(logit_scale) * img_n @ txt_n.T
     float scale = vlm_clip_logit_scale(m);
     for (int32_t i = 0; i < ni; i++)
@@ -440,7 +433,11 @@ int vlm_cmd_concepts(int argc, char ** argv) {
     model_path = model_buf;
     if (vlm_image_load(image_path, &img) != VLM_STATUS_OK) { rc = cli_fail(cmd, "%s", vlm_last_error()); goto done; }
     if (!(m = vlm_load_clip(cmd, model_path, &mp))) goto done;
-    if (!vlm_concepts_load(cmd, m, model_path, list_path, use_cache, &cs)) goto done;
+    char err[PATH_MAX + 256];
+    if (!vlm_concepts_load(cmd, m, model_path, list_path, use_cache, NULL, &cs, err, sizeof err)) {
+        cli_fail(cmd, "%s", err);
+        goto done;
+    }
     int32_t e = cs.dim;
     imf = malloc(sizeof *imf * (size_t)e);
     r = malloc(sizeof *r * (size_t)cs.n);

@@ -33,6 +33,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "concepts.h"
 #include "vlm.h"
 
 #define CMD "serve"
@@ -59,7 +60,6 @@ int vlm_cmd_serve(int argc, char ** argv) {
 
 #define RESULTS_MAX 64
 #define DRAIN_EXTRA (64u << 20)   // bytes read and dropped past --max-body before cutting a client off
-#define CONCEPT_CHUNK 64
 
 // One uploaded image: its pixels and SAM session (holding the embedding).
 struct serve_image {
@@ -98,10 +98,7 @@ struct serve {
     pthread_cond_t     concepts_cv;
     int                concepts_state;   // 0 computing, 1 ready, -1 failed
     char               concepts_error[PATH_MAX + 128];
-    char *             concepts_buf;
-    char **            concept_names;
-    int32_t            n_concepts;
-    float *            concept_feats;
+    struct vlm_concepts concepts;
 };
 
 // ---- responses ------------------------------------------------------------------------------
@@ -570,74 +567,18 @@ done:
 
 static void * concepts_thread(void * arg) {
     struct serve * sv = arg;
-    char path[PATH_MAX], err[PATH_MAX + 128] = "";
-    char ** texts = NULL;
-    int32_t n = 0;
-    float * feats = NULL;
-    if (!vlm_clip_find_asset("concepts.txt", path, sizeof path)) {
-        snprintf(err, sizeof err, "assets/concepts.txt not found (set VLM_ASSETS to the assets folder)");
-        goto done;
-    }
-    FILE * f = fopen(path, "rb");
-    char * buf = NULL;
-    long size = -1;
-    if (f && fseek(f, 0, SEEK_END) == 0 && (size = ftell(f)) >= 0 && size < (16 << 20) && fseek(f, 0, SEEK_SET) == 0 &&
-        (buf = malloc((size_t)size + 1)) && fread(buf, 1, (size_t)size, f) == (size_t)size) {
-        buf[size] = 0;
-    } else {
-        free(buf);
-        buf = NULL;
-    }
-    if (f) fclose(f);
-    if (!buf) { snprintf(err, sizeof err, "%s: cannot read", path); goto done; }
-    sv->concepts_buf = buf;
-    int32_t cap = 0;
-    for (char * line = strtok(buf, "\r\n"); line; line = strtok(NULL, "\r\n")) {
-        while (*line == ' ' || *line == '\t') line++;
-        if (!*line || *line == '#') continue;
-        if (n == cap) {
-            cap = cap ? 2 * cap : 1024;
-            char ** t = realloc(sv->concept_names, sizeof *t * (size_t)cap);
-            if (!t) { snprintf(err, sizeof err, "out of memory"); goto done; }
-            sv->concept_names = t;
-        }
-        sv->concept_names[n++] = line;
-    }
-    if (!n) { snprintf(err, sizeof err, "%s: no concepts", path); goto done; }
-    int32_t dim = vlm_clip_embed_dim(sv->clip);
-    feats = malloc(sizeof(float) * (size_t)dim * n);
-    texts = calloc((size_t)n, sizeof *texts);
-    if (!feats || !texts) { snprintf(err, sizeof err, "out of memory"); goto done; }
-    for (int32_t i = 0; i < n; i++) {
-        size_t l = strlen(sv->concept_names[i]) + 32;
-        if (!(texts[i] = malloc(l))) { snprintf(err, sizeof err, "out of memory"); goto done; }
-        snprintf(texts[i], l, "a photo of a %s.", sv->concept_names[i]);
-    }
-    struct vlm_clip_params cp = vlm_clip_default_params();
-    // in chunks, so that other CLIP requests get turns meanwhile
-    for (int32_t i = 0; i < n; i += CONCEPT_CHUNK) {
-        int32_t k = n - i < CONCEPT_CHUNK ? n - i : CONCEPT_CHUNK;
-        pthread_mutex_lock(&sv->clip_mu);
-        enum vlm_status st = vlm_clip_encode_texts(sv->clip, (const char * const *)texts + i, k, &cp, feats + (size_t)i * dim,
-                                                   (size_t)k * dim, NULL);
-        if (st != VLM_STATUS_OK) snprintf(err, sizeof err, "concept texts: %s", vlm_last_error());
-        pthread_mutex_unlock(&sv->clip_mu);
-        if (st != VLM_STATUS_OK) goto done;
-    }
-done:
-    for (int32_t i = 0; texts && i < n; i++) free(texts[i]);
-    free(texts);
+    char err[PATH_MAX + 256] = "";
+    struct vlm_concepts cs;
+    bool ok = vlm_concepts_load("serve", sv->clip, sv->clip_path, NULL, true, &sv->clip_mu, &cs, err, sizeof err);
     pthread_mutex_lock(&sv->concepts_mu);
-    if (err[0]) {
-        free(feats);
+    if (!ok) {
         snprintf(sv->concepts_error, sizeof sv->concepts_error, "%s", err);
         sv->concepts_state = -1;
         fprintf(stderr, "vlm serve: concept labels unavailable: %s\n", err);
     } else {
-        sv->concept_feats = feats;
-        sv->n_concepts = n;
+        sv->concepts = cs;
         sv->concepts_state = 1;
-        fprintf(stderr, "vlm serve: %d concept labels ready\n", n);
+        fprintf(stderr, "vlm serve: %d concept labels ready\n", cs.n);
     }
     pthread_cond_broadcast(&sv->concepts_cv);
     pthread_mutex_unlock(&sv->concepts_mu);
@@ -650,6 +591,7 @@ static enum MHD_Result h_label(struct serve * sv, struct MHD_Connection * c, str
     struct vlm_serve_request q;
     struct vlm_image mask = { 0 }, crop = { 0 };
     float * feat = NULL;
+    struct vlm_ranked * ranked = NULL;
     cJSON * out = NULL;
     if (!begin_request(sv, c, cn, VLM_SERVE_LABEL, &q, &e, &ret)) goto done;
     const double top = q.top;
@@ -695,41 +637,19 @@ static enum MHD_Result h_label(struct serve * sv, struct MHD_Connection * c, str
     pthread_mutex_unlock(&sv->clip_mu);
     if (st != VLM_STATUS_OK) { ret = send_error(c, status_http(st), "%s", msg); goto done; }
     // softmax over all concepts of logit_scale * cosine; the top k, best first
-    const int32_t nc = sv->n_concepts, k = (int32_t)top < nc ? (int32_t)top : nc;
-    const float scale = vlm_clip_logit_scale(sv->clip);
-    int32_t best[100];
-    float bcos[100];
-    double mx = -INFINITY, sum = 0;
-    int32_t nb = 0;
-    for (int32_t i = 0; i < nc; i++) {
-        const float * t = sv->concept_feats + (size_t)i * dim;
-        double cs = 0;
-        for (int32_t j = 0; j < dim; j++) cs += (double)feat[j] * t[j];
-        if (scale * cs > mx) {
-            sum = sum * exp(mx - scale * cs) + 1;
-            mx = scale * cs;
-        } else {
-            sum += exp(scale * cs - mx);
-        }
-        int32_t pos;
-        if (nb < k) pos = nb++;
-        else if (cs > bcos[k - 1]) pos = k - 1;
-        else continue;
-        while (pos > 0 && bcos[pos - 1] < cs) {
-            best[pos] = best[pos - 1];
-            bcos[pos] = bcos[pos - 1];
-            pos--;
-        }
-        best[pos] = i;
-        bcos[pos] = (float)cs;
+    const int32_t nc = sv->concepts.n, k = (int32_t)top < nc ? (int32_t)top : nc;
+    if (!(ranked = malloc(sizeof *ranked * (size_t)nc)) ||
+        !vlm_rank_texts(feat, sv->concepts.feats, nc, dim, vlm_clip_logit_scale(sv->clip), ranked)) {
+        ret = send_error(c, 503, "out of memory");
+        goto done;
     }
     out = cJSON_CreateObject();
     cJSON * a = cJSON_AddArrayToObject(out, "concepts");
-    for (int32_t i = 0; i < nb; i++) {
+    for (int32_t i = 0; i < k; i++) {
         cJSON * o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "label", sv->concept_names[best[i]]);
-        cJSON_AddNumberToObject(o, "prob", exp(scale * bcos[i] - mx) / sum);
-        cJSON_AddNumberToObject(o, "cosine", bcos[i]);
+        cJSON_AddStringToObject(o, "label", sv->concepts.names[ranked[i].index]);
+        cJSON_AddNumberToObject(o, "prob", ranked[i].prob);
+        cJSON_AddNumberToObject(o, "cosine", ranked[i].cosine);
         cJSON_AddItemToArray(a, o);
     }
     ret = send_json(c, 200, out);
@@ -738,6 +658,7 @@ done:
     cJSON_Delete(out);
     vlm_serve_request_free(&q);
     free(feat);
+    free(ranked);
     vlm_image_free(&mask);
     vlm_image_free(&crop);
     cache_release(sv, e);
@@ -1019,9 +940,7 @@ done:
     }
     for (int i = 0; i < RESULTS_MAX; i++) free(sv->results[i].logits);
     vlm_serve_chat_free(sv->chat);
-    free(sv->concept_feats);
-    free(sv->concept_names);
-    free(sv->concepts_buf);
+    vlm_concepts_free(&sv->concepts);
     vlm_model_free(sv->clip);
     vlm_model_free(sv->sam);
     free(sv);

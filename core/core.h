@@ -175,6 +175,16 @@ static inline uint64_t vlm_hash_u64(uint64_t x) {
     return x ^ (x >> 31);
 }
 
+// v / |v| in place (a zero vector stays zero, not NaN): embeddings for cosine similarity.
+// ref: clip/model.py CLIP.forward: features / features.norm(dim=1, keepdim=True)
+static inline void vlm_l2_normalize(float * v, int64_t n) {
+    double s = 0;
+    for (int64_t i = 0; i < n; i++) s += (double)v[i] * v[i];
+    if (s <= 0) return;
+    float inv = (float)(1.0 / sqrt(s));
+    for (int64_t i = 0; i < n; i++) v[i] *= inv;
+}
+
 // The pseudo-random numbers of the random checkpoints, benchmark inputs, tests and sampling:
 // splitmix64 (a counter through vlm_hash_u64's finalizer), uniform in (0, 1) with 53 bits, and
 // standard normal by Box-Muller.
