@@ -179,29 +179,6 @@ bool cli_parse_floats(const char * s, float * out, int n_min, int n_max, int * n
     return true;
 }
 
-char * vlm_read_file(const char * path, size_t max, size_t * n_out) {
-    FILE * f = fopen(path, "rb");
-    if (!f) return NULL;
-    struct stat sb;
-    char * buf = NULL;
-    size_t n = 0;
-    int err = 0;
-    if (fstat(fileno(f), &sb) != 0) err = errno;
-    else if (S_ISDIR(sb.st_mode)) err = EISDIR;
-    else if ((uint64_t)sb.st_size > max) err = EFBIG;
-    else if (!(buf = malloc((size_t)sb.st_size + 1))) err = ENOMEM;
-    else if ((n = fread(buf, 1, (size_t)sb.st_size, f)) != (size_t)sb.st_size || ferror(f)) err = EIO;
-    fclose(f);
-    if (err) {
-        free(buf);
-        errno = err;
-        return NULL;
-    }
-    buf[n] = 0;
-    if (n_out) *n_out = n;
-    return buf;
-}
-
 struct vlm_model * cli_load_model(const char * cmd, const char * path, const struct vlm_model_params * params) {
     struct vlm_model * m = NULL;
     if (!path) {

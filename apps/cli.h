@@ -65,9 +65,6 @@ bool cli_parse_weight_type(const char * s, enum vlm_dtype * out);
 // Parses a float list "a,b,c" into out[n_expected]; false unless exactly n_expected numbers
 // (n_optional more allowed) are present. *n_got receives how many were read.
 bool cli_parse_floats(const char * s, float * out, int n_min, int n_max, int * n_got);
-// A whole file, NUL-terminated (free()); NULL with errno set when unreadable or larger than
-// max bytes (EFBIG). *n_out (optional) receives the size.
-char * vlm_read_file(const char * path, size_t max, size_t * n_out);
 // The per-user cache folder: $XDG_CACHE_HOME/vlm, else ~/.cache/vlm (not created); false
 // when neither variable is set.
 bool cli_cache_dir(char * out, size_t n);

@@ -673,18 +673,10 @@ static enum MHD_Result h_static(struct serve * sv, struct MHD_Connection * c, co
     if (!sv->web_dir[0]) return send_error(c, 404, "the web page (assets/web) was not found: set VLM_ASSETS to the assets folder");
     char path[PATH_MAX + 80];
     snprintf(path, sizeof path, "%s/%s", sv->web_dir, name);
-    FILE * f = fopen(path, "rb");
-    if (!f) return send_error(c, 404, "not found: %.200s", url);
-    char * buf = NULL;
-    long size = -1;
-    bool read_ok = fseek(f, 0, SEEK_END) == 0 && (size = ftell(f)) >= 0 && size < (64 << 20) && fseek(f, 0, SEEK_SET) == 0 &&
-                   (buf = malloc((size_t)size + 1)) && fread(buf, 1, (size_t)size, f) == (size_t)size;
-    fclose(f);
-    if (!read_ok) {
-        free(buf);
-        return send_error(c, 500, "%s: cannot read", path);
-    }
-    return send_buf(c, 200, type, buf, (size_t)size, true);
+    size_t size = 0;
+    char * buf = vlm_read_file(path, 64u << 20, &size);
+    if (!buf) return errno == ENOENT ? send_error(c, 404, "not found: %.200s", url) : send_error(c, 500, "%s: cannot read", path);
+    return send_buf(c, 200, type, buf, size, true);
 }
 
 // ---- dispatch ------------------------------------------------------------------------------------

@@ -115,7 +115,11 @@ enum vlm_status vlm_error(enum vlm_status status, const char * fmt, ...) __attri
 // Milliseconds of the monotonic clock (timings of stages and commands).
 double vlm_now_ms(void);
 
-// A file written atomically (atomic-file.c): open gives a FILE under a temporary name next to
+// A whole file (file.c) as a NUL-terminated buffer (caller frees) and its size in *n_out; NULL
+// with errno set when it cannot be opened or read, is a folder (EISDIR) or holds more than max
+// bytes (EFBIG).
+char * vlm_read_file(const char * path, size_t max, size_t * n_out);
+// A file written atomically (file.c): open gives a FILE under a temporary name next to
 // path (mode 0644); commit(ok) flushes, syncs and renames it over path when ok, else (or when
 // any of that fails) removes it and records "write failed" as vlm_error does; discard removes
 // it and leaves the last error as it is (for failures already reported).

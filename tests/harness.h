@@ -124,18 +124,7 @@ static inline float test_rand(uint64_t * state) {
 }
 
 // A whole file as a NUL-terminated string (caller frees), NULL if unreadable.
-static inline char * test_read_text(const char * path) {
-    FILE * f = fopen(path, "rb");
-    if (!f) return NULL;
-    char * s = NULL;
-    long   n = -1;
-    if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 && (s = malloc((size_t)n + 1))) {
-        if (fread(s, 1, (size_t)n, f) == (size_t)n) s[n] = 0;
-        else { free(s); s = NULL; }
-    }
-    fclose(f);
-    return s;
-}
+static inline char * test_read_text(const char * path) { return vlm_read_file(path, SIZE_MAX, NULL); }
 
 // Runs `env ENV $VLM_CLI ARGS` (env: "NAME=value ..." or NULL; args printf-style) with stdout
 // and stderr captured into out (through a file in log_dir); returns the exit code, 128 +
