@@ -284,7 +284,10 @@ static cJSON * mask_json(const uint8_t * m, int32_t w, int32_t h, double score) 
     int32_t box[4];
     int64_t area = vlm_mask_box(m, w, h, box);
     size_t n = 0;
-    uint8_t * png = vlm_serve_png_encode(m, w, h, 1, true, &n);
+    uint8_t * gray = malloc((size_t)w * h), * png = NULL;   // 0 / 1 -> 0 / 255
+    for (size_t i = 0; gray && i < (size_t)w * h; i++) gray[i] = m[i] ? 255 : 0;
+    if (gray) png = vlm_png_encode(gray, w, h, 1, &n);
+    free(gray);
     char * b64 = png ? vlm_serve_base64_encode(png, n) : NULL;
     free(png);
     cJSON * o = b64 ? cJSON_CreateObject() : NULL;
@@ -319,7 +322,7 @@ static enum MHD_Result h_health(struct serve * sv, struct MHD_Connection * c) {
 
 static enum MHD_Result h_images(struct serve * sv, struct MHD_Connection * c, struct vlm_serve_body * cn) {
     if (!cn->n) return send_error(c, 400, "empty body: POST the raw image file bytes (PNG, JPEG, WebP, ...)");
-    uint64_t h = vlm_serve_fnv1a64(cn->data, cn->n);
+    uint64_t h = vlm_hash_bytes(cn->data, cn->n);
     char id[17];
     snprintf(id, sizeof id, "%016llx", (unsigned long long)h);
     bool cached = true;

@@ -82,7 +82,7 @@ static enum vlm_status sampler_new(const struct vlm_serve_chat_request * r, stru
     sp.min_p = r->min_p;
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
-    sp.seed = r->has_seed ? (uint64_t)r->seed : vlm_serve_fnv1a64(&now, sizeof now);
+    sp.seed = r->has_seed ? (uint64_t)r->seed : vlm_hash_bytes(&now, sizeof now);
     return vlm_sampler_new(&sp, out);
 }
 
@@ -416,7 +416,7 @@ enum MHD_Result vlm_serve_chat_completions(struct vlm_serve_chat * sc, struct MH
     uint64_t k = ++sc->n_ids;
     pthread_mutex_unlock(&sc->mu);
     const long long created = (long long)time(NULL);
-    snprintf(id, sizeof id, "chatcmpl-%016llx", (unsigned long long)vlm_serve_fnv1a64(&(uint64_t[2]){ k, (uint64_t)created }, 16));
+    snprintf(id, sizeof id, "chatcmpl-%016llx", (unsigned long long)vlm_hash_bytes(&(uint64_t[2]){ k, (uint64_t)created }, 16));
     if (r->stream) return start_stream(sc, c, r, smp, id, created, prompt_tokens, region);
 
     struct vlm_generate_params gp = { .max_tokens = r->max_tokens ? r->max_tokens : INT32_MAX, .stop = r->stop,

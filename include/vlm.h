@@ -72,6 +72,8 @@ enum vlm_status vlm_image_load(const char * path, struct vlm_image * out);
 enum vlm_status vlm_image_decode(const uint8_t * bytes, size_t n, struct vlm_image * out);
 // Writes an 8-bit PNG with 1 (gray), 3 (RGB) or 4 (RGBA) channels, atomically (temp + rename).
 enum vlm_status vlm_png_write(const char * path, const uint8_t * pixels, int32_t width, int32_t height, int32_t channels);
+// The same PNG in memory: malloc'd bytes, *n_out of them; NULL on failure (vlm_last_error).
+uint8_t *       vlm_png_encode(const uint8_t * pixels, int32_t width, int32_t height, int32_t channels, size_t * n_out);
 void            vlm_image_free(struct vlm_image * image);
 
 // ---- models ----------------------------------------------------------------------------
