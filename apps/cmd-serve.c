@@ -410,15 +410,11 @@ static enum MHD_Result h_segment(struct serve * sv, struct MHD_Connection * c, s
     struct vlm_sam_prompt prompt = { .points = q.n_points ? q.points : NULL, .n_points = q.n_points,
                                      .box = q.has_box ? &box : NULL, .mask_input = mask_input,
                                      .multimask_output = q.multimask };
-    double t0 = vlm_now_ms();
-    pthread_mutex_lock(&sv->sam_mu);
-    double t1 = vlm_now_ms();
-    enum vlm_status st = vlm_sam_predict(e->sam, &prompt, &masks);
-    char msg[1024] = "";
-    if (st != VLM_STATUS_OK) snprintf(msg, sizeof msg, "%s", vlm_last_error());
-    pthread_mutex_unlock(&sv->sam_mu);
+    double t0 = vlm_now_ms(), t1 = 0;
+    enum vlm_status st;
+    LOCKED_CALL(&sv->sam_mu, st, (t1 = vlm_now_ms(), vlm_sam_predict(e->sam, &prompt, &masks)));
     double t2 = vlm_now_ms();
-    if (st != VLM_STATUS_OK) { ret = send_error(c, status_http(st), "%s", msg); goto done; }
+    if (st != VLM_STATUS_OK) { ret = send_error(c, status_http(st), "%s", vlm_last_error()); goto done; }
 
     char rid[24];
     results_put(sv, e->hash, &masks, rid);
@@ -456,12 +452,9 @@ static enum MHD_Result h_everything(struct serve * sv, struct MHD_Connection * c
     cJSON * out = NULL;
     if (!begin_request(sv, c, cn, VLM_SERVE_EVERYTHING, &q, &e, &ret)) goto done;
     const struct vlm_sam_everything_params p = q.everything;
-    pthread_mutex_lock(&sv->sam_mu);
-    enum vlm_status st = vlm_sam_everything(e->sam, p.crop_n_layers > 0 ? &e->img : NULL, &p, &er);
-    char msg[1024] = "";
-    if (st != VLM_STATUS_OK) snprintf(msg, sizeof msg, "%s", vlm_last_error());
-    pthread_mutex_unlock(&sv->sam_mu);
-    if (st != VLM_STATUS_OK) { ret = send_error(c, status_http(st), "%s", msg); goto done; }
+    enum vlm_status st;
+    LOCKED_CALL(&sv->sam_mu, st, vlm_sam_everything(e->sam, p.crop_n_layers > 0 ? &e->img : NULL, &p, &er));
+    if (st != VLM_STATUS_OK) { ret = send_error(c, status_http(st), "%s", vlm_last_error()); goto done; }
     out = cJSON_CreateObject();
     cJSON_AddStringToObject(out, "image", e->id);
     cJSON_AddNumberToObject(out, "width", er.width);
@@ -506,14 +499,10 @@ static enum MHD_Result h_embed(struct serve * sv, struct MHD_Connection * c, str
     if (!(f = malloc(sizeof(float) * (size_t)dim * (n_texts + 1)))) { ret = send_error(c, 503, "out of memory"); goto done; }
     struct vlm_clip_params cp = vlm_clip_default_params();
     enum vlm_status st = VLM_STATUS_OK;
-    char msg[1024] = "";
-    pthread_mutex_lock(&sv->clip_mu);
-    if (e) st = vlm_clip_encode_image(sv->clip, &e->img, &cp, f, (size_t)dim);
+    if (e) LOCKED_CALL(&sv->clip_mu, st, vlm_clip_encode_image(sv->clip, &e->img, &cp, f, (size_t)dim));
     if (st == VLM_STATUS_OK && n_texts)
-        st = vlm_clip_encode_texts(sv->clip, texts, n_texts, &cp, f + dim, (size_t)dim * n_texts, NULL);
-    if (st != VLM_STATUS_OK) snprintf(msg, sizeof msg, "%s", vlm_last_error());
-    pthread_mutex_unlock(&sv->clip_mu);
-    if (st != VLM_STATUS_OK) { ret = send_error(c, status_http(st), "%s", msg); goto done; }
+        LOCKED_CALL(&sv->clip_mu, st, vlm_clip_encode_texts(sv->clip, texts, n_texts, &cp, f + dim, (size_t)dim * n_texts, NULL));
+    if (st != VLM_STATUS_OK) { ret = send_error(c, status_http(st), "%s", vlm_last_error()); goto done; }
     out = cJSON_CreateObject();
     cJSON_AddNumberToObject(out, "dim", dim);
     if (e) cJSON_AddItemToObject(out, "image_embedding", float_array(f, dim));
@@ -541,12 +530,9 @@ static enum MHD_Result h_classify(struct serve * sv, struct MHD_Connection * c, 
     const char * const * labels = q.texts;
     const int32_t n = q.n_texts;
     if (!(probs = malloc(sizeof(float) * (size_t)n))) { ret = send_error(c, 503, "out of memory"); goto done; }
-    char msg[1024] = "";
-    pthread_mutex_lock(&sv->clip_mu);
-    enum vlm_status st = vlm_clip_classify(sv->clip, &e->img, labels, n, q.template_, probs);
-    if (st != VLM_STATUS_OK) snprintf(msg, sizeof msg, "%s", vlm_last_error());
-    pthread_mutex_unlock(&sv->clip_mu);
-    if (st != VLM_STATUS_OK) { ret = send_error(c, status_http(st), "%s", msg); goto done; }
+    enum vlm_status st;
+    LOCKED_CALL(&sv->clip_mu, st, vlm_clip_classify(sv->clip, &e->img, labels, n, q.template_, probs));
+    if (st != VLM_STATUS_OK) { ret = send_error(c, status_http(st), "%s", vlm_last_error()); goto done; }
     out = cJSON_CreateObject();
     cJSON * a = cJSON_AddArrayToObject(out, "results");
     for (int32_t i = 0; i < n; i++) {
@@ -633,12 +619,9 @@ static enum MHD_Result h_label(struct serve * sv, struct MHD_Connection * c, str
     int32_t dim = vlm_clip_embed_dim(sv->clip);
     if (!(feat = malloc(sizeof(float) * (size_t)dim))) { ret = send_error(c, 503, "out of memory"); goto done; }
     struct vlm_clip_params cp = vlm_clip_default_params();
-    char msg[1024] = "";
-    pthread_mutex_lock(&sv->clip_mu);
-    enum vlm_status st = vlm_clip_encode_image(sv->clip, &crop, &cp, feat, (size_t)dim);
-    if (st != VLM_STATUS_OK) snprintf(msg, sizeof msg, "%s", vlm_last_error());
-    pthread_mutex_unlock(&sv->clip_mu);
-    if (st != VLM_STATUS_OK) { ret = send_error(c, status_http(st), "%s", msg); goto done; }
+    enum vlm_status st;
+    LOCKED_CALL(&sv->clip_mu, st, vlm_clip_encode_image(sv->clip, &crop, &cp, feat, (size_t)dim));
+    if (st != VLM_STATUS_OK) { ret = send_error(c, status_http(st), "%s", vlm_last_error()); goto done; }
     // softmax over all concepts of logit_scale * cosine; the top k, best first
     const int32_t nc = sv->concepts.n, k = (int32_t)top < nc ? (int32_t)top : nc;
     if (!(ranked = malloc(sizeof *ranked * (size_t)nc)) ||

@@ -114,10 +114,9 @@ static int resolve_image(struct vlm_serve_chat * sc, const struct vlm_serve_chat
                                          .multimask_output = true };
         struct vlm_masks masks = { 0 };
         int64_t * counts = NULL, n_counts = 0;
-        pthread_mutex_lock(sc->images.sam_mu);
-        enum vlm_status st = vlm_sam_predict(sam, &prompt, &masks);
+        enum vlm_status st;
+        LOCKED_CALL(sc->images.sam_mu, st, vlm_sam_predict(sam, &prompt, &masks));
         if (st != VLM_STATUS_OK) rc = vlm_serve_fail(err, es, library_status(st), "vlm_region: %s", vlm_last_error());
-        pthread_mutex_unlock(sc->images.sam_mu);
         int32_t best = 0, cbox[4], mb[4];
         for (int32_t i = 1; !rc && i < masks.n_masks; i++)
             if (masks.iou[i] > masks.iou[best]) best = i;

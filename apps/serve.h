@@ -3,11 +3,21 @@
 // needs a server or a model.
 #ifndef VLM_SERVE_H
 #define VLM_SERVE_H
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "vlm.h"
+
+// One model call holding the model's lock (a model runs one request at a time; the others
+// wait). A failed call's message is this thread's vlm_last_error(), still there after the unlock.
+#define LOCKED_CALL(mu, st, call)  \
+    do {                           \
+        pthread_mutex_lock(mu);    \
+        (st) = (call);             \
+        pthread_mutex_unlock(mu);  \
+    } while (0)
 
 // Standard base64 with padding; malloc'd, NUL-terminated. NULL when out of memory.
 char *    vlm_serve_base64_encode(const uint8_t * data, size_t n);
