@@ -189,8 +189,9 @@ size_t vlm_clip_arena_bytes(const struct vlm_safetensors * file) {
 }
 
 // ---- config.json -----------------------------------------------------------------------------
-// Settings that shapes cannot tell (heads, activations, eps), from config.json or
-// open_clip_config.json next to the model: parsed by vlm_clip_config_parse (model-config.c).
+// Settings that shapes cannot tell (heads, activations, eps, pixel normalization), from
+// config.json or open_clip_config.json next to the model (parsed by vlm_clip_config_parse,
+// model-config.c); the sizes it gives must agree with the tensors.
 static enum vlm_status clip_config(const char * model_path, struct clip_hparams * hp, struct vlm_clip_model * c) {
     static const char * const names[] = { "config.json", "open_clip_config.json" };
     char path[1100];
@@ -201,6 +202,20 @@ static enum vlm_status clip_config(const char * model_path, struct clip_hparams 
     enum vlm_status st = vlm_clip_config_parse(text, n, path, &cfg);
     free(text);
     if (st != VLM_STATUS_OK) return st;
+    // sizes the config gives must be the tensors'
+    const struct { const int32_t * given; int32_t tensors; } checks[] = {
+        { &cfg.embed_dim, hp->embed_dim }, { &cfg.image_size, hp->image_size }, { &cfg.patch, hp->patch },
+        { &cfg.vision_width, hp->v_width }, { &cfg.vision_layers, hp->v_layers }, { &cfg.context, hp->context },
+        { &cfg.vocab, hp->vocab }, { &cfg.text_width, hp->t_width }, { &cfg.text_layers, hp->t_layers },
+    };
+    for (size_t i = 0; i < sizeof checks / sizeof *checks; i++)
+        if (*checks[i].given && *checks[i].given != checks[i].tensors)
+            return vlm_error(VLM_STATUS_BAD_MODEL, "%s: %s is %d but the tensors say %d", path,
+                             vlm_clip_config_key(&cfg, checks[i].given), *checks[i].given, checks[i].tensors);
+    if (cfg.has_pixel_norm) {
+        memcpy(c->mean, cfg.pixel_mean, sizeof c->mean);
+        memcpy(c->std, cfg.pixel_std, sizeof c->std);
+    }
     if (cfg.text_heads) hp->t_heads = cfg.text_heads;
     if (cfg.vision_heads) hp->v_heads = cfg.vision_heads;
     if (cfg.vision_head_width && hp->v_width % cfg.vision_head_width == 0) hp->v_heads = hp->v_width / cfg.vision_head_width;
@@ -328,6 +343,8 @@ enum vlm_status vlm_clip_model_init(struct vlm_model * m) {
     // ref: clip/model.py LayerNorm (eps 1e-5), QuickGELU; HF configs may say otherwise
     c->vision.eps = c->text.eps = 1e-5f;
     c->vision.act = c->text.act = VLM_UNARY_QUICK_GELU;
+    memcpy(c->mean, vlm_clip_pixel_mean, sizeof c->mean);
+    memcpy(c->std, vlm_clip_pixel_std, sizeof c->std);
     if ((st = clip_config(m->path, &hp, c)) != VLM_STATUS_OK) goto fail;
 
     c->hf_names = hp.hf;
@@ -345,8 +362,6 @@ enum vlm_status vlm_clip_model_init(struct vlm_model * m) {
     c->text.layers = hp.t_layers;
     c->text.heads = hp.t_heads;
     c->text.mlp = hp.t_mlp;
-    memcpy(c->mean, vlm_clip_pixel_mean, sizeof c->mean);
-    memcpy(c->std, vlm_clip_pixel_std, sizeof c->std);
     size_t arena;
     clip_chunks(&hp, &c->vision_chunk, &c->text_chunk, &arena);
     if (m->ctx->arena_size < arena) {

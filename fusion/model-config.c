@@ -32,18 +32,6 @@ static bool act_parse(const char * s, enum vlm_unary * out) {
     return true;
 }
 
-// o[key] when it is a number in 1..65536 (truncated to an integer), else 0.
-static int32_t json_int(const cJSON * o, const char * key) {
-    const cJSON * v = o ? cJSON_GetObjectItemCaseSensitive(o, key) : NULL;
-    return cJSON_IsNumber(v) && v->valuedouble >= 1 && v->valuedouble <= 65536 ? (int32_t)v->valuedouble : 0;
-}
-
-// o[key] when it is a number in (0, 1), else 0.
-static float json_eps(const cJSON * o, const char * key) {
-    const cJSON * e = o ? cJSON_GetObjectItemCaseSensitive(o, key) : NULL;
-    return cJSON_IsNumber(e) && e->valuedouble > 0 && e->valuedouble < 1 ? (float)e->valuedouble : 0.0f;
-}
-
 // Parses text as a JSON value; NULL (with an error naming name) when it is not JSON.
 static cJSON * parse_json(const char * text, size_t n, const char * name) {
     cJSON * root = cJSON_ParseWithLength(text, n);
@@ -51,60 +39,145 @@ static cJSON * parse_json(const char * text, size_t n, const char * name) {
     return root;
 }
 
+static bool is_int_in(const cJSON * v, double lo, double hi) {
+    return cJSON_IsNumber(v) && v->valuedouble >= lo && v->valuedouble <= hi && v->valuedouble == (double)(int32_t)v->valuedouble;
+}
+
+// n finite numbers (positive when positive) of a JSON array into out.
+static bool float_array(const cJSON * a, int n, bool positive, float * out) {
+    if (!cJSON_IsArray(a) || cJSON_GetArraySize(a) != n) return false;
+    for (int i = 0; i < n; i++) {
+        const cJSON * v = cJSON_GetArrayItem(a, i);
+        if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble) || (positive && !(v->valuedouble > 0))) return false;
+        out[i] = (float)v->valuedouble;
+    }
+    return true;
+}
+
+// The value at a dotted path ("vision_config.hidden_size") below o; NULL when absent or null.
+static const cJSON * json_at(const cJSON * o, const char * path) {
+    char part[64];
+    while (o && path && *path) {
+        const char * dot = strchr(path, '.');
+        size_t len = dot ? (size_t)(dot - path) : strlen(path);
+        if (len >= sizeof part || !cJSON_IsObject(o)) return NULL;
+        memcpy(part, path, len);
+        part[len] = 0;
+        o = cJSON_GetObjectItemCaseSensitive(o, part);
+        path = dot ? dot + 1 : NULL;
+    }
+    return o && !cJSON_IsNull(o) ? o : NULL;
+}
+
+// ref: clip/model.py build_model; transformers/models/clip/configuration_clip.py;
+// open_clip/model.py CLIPVisionCfg / CLIPTextCfg
+static const struct {
+    size_t       offset;
+    const char * key[3];   // per layout: flat, HF, open_clip (NULL: the layout has no such key)
+} clip_keys[] = {
+    { offsetof(struct vlm_clip_config, embed_dim), { "embed_dim", "projection_dim", "embed_dim" } },
+    { offsetof(struct vlm_clip_config, image_size), { "image_resolution", "vision_config.image_size", "vision_cfg.image_size" } },
+    { offsetof(struct vlm_clip_config, patch), { "vision_patch_size", "vision_config.patch_size", "vision_cfg.patch_size" } },
+    { offsetof(struct vlm_clip_config, vision_width), { "vision_width", "vision_config.hidden_size", "vision_cfg.width" } },
+    { offsetof(struct vlm_clip_config, vision_layers), { "vision_layers", "vision_config.num_hidden_layers", "vision_cfg.layers" } },
+    { offsetof(struct vlm_clip_config, vision_heads), { "vision_heads", "vision_config.num_attention_heads", NULL } },
+    { offsetof(struct vlm_clip_config, vision_head_width), { NULL, NULL, "vision_cfg.head_width" } },
+    { offsetof(struct vlm_clip_config, context), { "context_length", "text_config.max_position_embeddings", "text_cfg.context_length" } },
+    { offsetof(struct vlm_clip_config, vocab), { "vocab_size", "text_config.vocab_size", "text_cfg.vocab_size" } },
+    { offsetof(struct vlm_clip_config, text_width), { "transformer_width", "text_config.hidden_size", "text_cfg.width" } },
+    { offsetof(struct vlm_clip_config, text_layers), { "transformer_layers", "text_config.num_hidden_layers", "text_cfg.layers" } },
+    { offsetof(struct vlm_clip_config, text_heads), { "transformer_heads", "text_config.num_attention_heads", "text_cfg.heads" } },
+};
+
+const char * vlm_clip_config_key(const struct vlm_clip_config * cfg, const void * field) {
+    const size_t off = (size_t)((const char *)field - (const char *)cfg);
+    for (size_t i = 0; i < sizeof clip_keys / sizeof *clip_keys; i++)
+        if (clip_keys[i].offset == off && clip_keys[i].key[cfg->layout]) return clip_keys[i].key[cfg->layout];
+    return "?";
+}
+
+// The activation (a string at path below o) into *act; false with an error on an unknown one.
+static bool clip_act(const cJSON * o, const char * path, const char * name, bool * has, enum vlm_unary * act) {
+    const cJSON * a = json_at(o, path);
+    if (!a) return true;
+    if (!cJSON_IsString(a) || !act_parse(a->valuestring, act)) {
+        vlm_error(VLM_STATUS_UNSUPPORTED, "%s: unsupported %s '%.64s'", name, path, cJSON_IsString(a) ? a->valuestring : "?");
+        return false;
+    }
+    *has = true;
+    return true;
+}
+
+// The eps at path below o into *eps; false with an error when present but not in (0, 1).
+static bool clip_eps(const cJSON * o, const char * path, const char * name, float * eps) {
+    const cJSON * e = json_at(o, path);
+    if (!e) return true;
+    if (!cJSON_IsNumber(e) || !(e->valuedouble > 0 && e->valuedouble < 1)) {
+        vlm_error(VLM_STATUS_BAD_MODEL, "%s: %s must be a number in (0, 1)", name, path);
+        return false;
+    }
+    *eps = (float)e->valuedouble;
+    return true;
+}
+
 enum vlm_status vlm_clip_config_parse(const char * text, size_t n, const char * name, struct vlm_clip_config * cfg) {
     memset(cfg, 0, sizeof *cfg);
     cJSON * root = parse_json(text, n, name);
     if (!root) return VLM_STATUS_BAD_MODEL;
-    enum vlm_status st = VLM_STATUS_OK;
+    enum vlm_status st = VLM_STATUS_BAD_MODEL;
     const cJSON * tc = cJSON_GetObjectItemCaseSensitive(root, "text_config");
     const cJSON * vc = cJSON_GetObjectItemCaseSensitive(root, "vision_config");
     const cJSON * oc = cJSON_GetObjectItemCaseSensitive(root, "model_cfg");
     if (!oc && (cJSON_GetObjectItemCaseSensitive(root, "vision_cfg") || cJSON_GetObjectItemCaseSensitive(root, "text_cfg")))
         oc = root;
-    if (cJSON_IsObject(tc) || cJSON_IsObject(vc)) {
-        cfg->text_heads = json_int(tc, "num_attention_heads");
-        cfg->vision_heads = json_int(vc, "num_attention_heads");
-        const cJSON * items[2] = { tc, vc };
-        bool * has[2] = { &cfg->has_text_act, &cfg->has_vision_act };
-        enum vlm_unary * act[2] = { &cfg->text_act, &cfg->vision_act };
-        float * eps[2] = { &cfg->text_eps, &cfg->vision_eps };
-        for (int i = 0; i < 2; i++) {
-            const cJSON * a = items[i] ? cJSON_GetObjectItemCaseSensitive(items[i], "hidden_act") : NULL;
-            if (cJSON_IsString(a)) {
-                if (!act_parse(a->valuestring, act[i])) {
-                    st = vlm_error(VLM_STATUS_UNSUPPORTED, "%s: unsupported hidden_act '%.64s'", name, a->valuestring);
-                    goto done;
-                }
-                *has[i] = true;
-            }
-            *eps[i] = json_eps(items[i], "layer_norm_eps");
+    cfg->layout = cJSON_IsObject(tc) || cJSON_IsObject(vc) ? VLM_CLIP_CONFIG_HF
+                : cJSON_IsObject(oc)                       ? VLM_CLIP_CONFIG_OPEN_CLIP
+                                                           : VLM_CLIP_CONFIG_FLAT;
+    const cJSON * base = cfg->layout == VLM_CLIP_CONFIG_OPEN_CLIP ? oc : root;
+    for (size_t i = 0; i < sizeof clip_keys / sizeof *clip_keys; i++) {
+        const char * key = clip_keys[i].key[cfg->layout];
+        const cJSON * v = key ? json_at(base, key) : NULL;
+        if (!v) continue;
+        if (!is_int_in(v, 1, 65536)) {
+            vlm_error(VLM_STATUS_BAD_MODEL, "%s: %s must be an integer in 1..65536", name, key);
+            goto done;
         }
-    } else if (cJSON_IsObject(oc)) {
-        const cJSON * v = cJSON_GetObjectItemCaseSensitive(oc, "vision_cfg");
-        const cJSON * t = cJSON_GetObjectItemCaseSensitive(oc, "text_cfg");
-        cfg->vision_head_width = json_int(v, "head_width");
+        *(int32_t *)((char *)cfg + clip_keys[i].offset) = (int32_t)v->valuedouble;
+    }
+    if (cfg->layout == VLM_CLIP_CONFIG_HF) {
+        if (!clip_act(root, "text_config.hidden_act", name, &cfg->has_text_act, &cfg->text_act) ||
+            !clip_act(root, "vision_config.hidden_act", name, &cfg->has_vision_act, &cfg->vision_act) ||
+            !clip_eps(root, "text_config.layer_norm_eps", name, &cfg->text_eps) ||
+            !clip_eps(root, "vision_config.layer_norm_eps", name, &cfg->vision_eps))
+            goto done;
+    } else if (cfg->layout == VLM_CLIP_CONFIG_OPEN_CLIP) {
         if (!cfg->vision_head_width) cfg->vision_head_width = 64;   // open_clip's default
-        cfg->text_heads = json_int(t, "heads");
         // ref: open_clip model.py _build_vision_tower: act_layer = QuickGELU if quick_gelu else nn.GELU
         cfg->vision_act = cfg->text_act = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(oc, "quick_gelu"))
                                               ? VLM_UNARY_QUICK_GELU
                                               : VLM_UNARY_GELU_ERF;
         cfg->has_vision_act = cfg->has_text_act = true;
     } else {
-        cfg->text_heads = json_int(root, "transformer_heads");
-        cfg->vision_heads = json_int(root, "vision_heads");
-        const cJSON * a = cJSON_GetObjectItemCaseSensitive(root, "activation");
-        if (!cJSON_IsString(a)) a = cJSON_GetObjectItemCaseSensitive(root, "hidden_act");
-        if (cJSON_IsString(a)) {
-            if (!act_parse(a->valuestring, &cfg->vision_act)) {
-                st = vlm_error(VLM_STATUS_UNSUPPORTED, "%s: unsupported activation '%.64s'", name, a->valuestring);
-                goto done;
-            }
-            cfg->text_act = cfg->vision_act;
-            cfg->has_vision_act = cfg->has_text_act = true;
-        }
-        cfg->vision_eps = cfg->text_eps = json_eps(root, "layer_norm_eps");
+        const char * act = json_at(root, "activation") ? "activation" : "hidden_act";
+        if (!clip_act(root, act, name, &cfg->has_vision_act, &cfg->vision_act) ||
+            !clip_eps(root, "layer_norm_eps", name, &cfg->vision_eps))
+            goto done;
+        cfg->text_act = cfg->vision_act;
+        cfg->has_text_act = cfg->has_vision_act;
+        cfg->text_eps = cfg->vision_eps;
     }
+    const char * mean_key = cfg->layout == VLM_CLIP_CONFIG_OPEN_CLIP ? "preprocess_cfg.mean" : "mean";
+    const char * std_key = cfg->layout == VLM_CLIP_CONFIG_OPEN_CLIP ? "preprocess_cfg.std" : "std";
+    const cJSON * mean = json_at(cfg->layout == VLM_CLIP_CONFIG_OPEN_CLIP ? root : base, mean_key);
+    const cJSON * std = json_at(cfg->layout == VLM_CLIP_CONFIG_OPEN_CLIP ? root : base, std_key);
+    if (cfg->layout != VLM_CLIP_CONFIG_HF && (mean || std)) {
+        if (!float_array(mean, 3, false, cfg->pixel_mean) || !float_array(std, 3, true, cfg->pixel_std)) {
+            vlm_error(VLM_STATUS_BAD_MODEL, "%s: %s and %s must both be 3 finite numbers (std > 0)", name, mean_key, std_key);
+            goto done;
+        }
+        cfg->has_pixel_norm = true;
+    }
+    st = VLM_STATUS_OK;
 done:
     cJSON_Delete(root);
     return st;
@@ -153,20 +226,7 @@ static const cJSON * sam_value(const cJSON * root, const char * section, const c
     return v && !cJSON_IsNull(v) ? v : NULL;
 }
 
-static bool is_int_in(const cJSON * v, double lo, double hi) {
-    return cJSON_IsNumber(v) && v->valuedouble >= lo && v->valuedouble <= hi && v->valuedouble == (double)(int32_t)v->valuedouble;
-}
 
-// n finite numbers (positive when positive) of a JSON array into out.
-static bool float_array(const cJSON * a, int n, bool positive, float * out) {
-    if (!cJSON_IsArray(a) || cJSON_GetArraySize(a) != n) return false;
-    for (int i = 0; i < n; i++) {
-        const cJSON * v = cJSON_GetArrayItem(a, i);
-        if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble) || (positive && !(v->valuedouble > 0))) return false;
-        out[i] = (float)v->valuedouble;
-    }
-    return true;
-}
 
 enum vlm_status vlm_sam_config_parse(const char * text, size_t n, const char * name, struct vlm_sam_config * cfg) {
     memset(cfg, 0, sizeof *cfg);
@@ -212,6 +272,15 @@ enum vlm_status vlm_sam_config_parse(const char * text, size_t n, const char * n
             goto done;
         }
         cfg->mlp_ratio = ratio->valuedouble;
+    }
+    const cJSON * eps = sam_value(root, gsec, "layer_norm_eps");
+    if (eps) {
+        if (!cJSON_IsNumber(eps) || !(eps->valuedouble > 0 && eps->valuedouble < 1)) {
+            st = vlm_error(VLM_STATUS_BAD_MODEL, "%s: %s%slayer_norm_eps must be a number in (0, 1)", name, gsec ? gsec : "",
+                           gsec ? "." : "");
+            goto done;
+        }
+        cfg->layer_norm_eps = eps->valuedouble;
     }
     const cJSON * mean = sam_value(root, NULL, "pixel_mean"), * std = sam_value(root, NULL, "pixel_std");
     if (mean || std) {

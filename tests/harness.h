@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <dirent.h>
 #include <unistd.h>
 
 #include "core.h"
@@ -121,6 +122,21 @@ static inline float test_rand(uint64_t * state) {
     float v = (float)(2.0 * vlm_rng_uniform(&r) - 1.0);
     *state = r.state;
     return v;
+}
+
+// Removes a scratch folder and everything in it (links are removed, not followed).
+static inline void test_rmtree(const char * dir) {
+    DIR * d = opendir(dir);
+    for (struct dirent * e; d && (e = readdir(d));) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        char path[4096 + 256 + 2];
+        struct stat sb;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        if (lstat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) test_rmtree(path);
+        else unlink(path);
+    }
+    if (d) closedir(d);
+    rmdir(dir);
 }
 
 // A whole file as a NUL-terminated string (caller frees), NULL if unreadable.

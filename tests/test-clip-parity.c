@@ -476,12 +476,7 @@ int main(void) {
         } else {
             CHECK(0, "load the HF-named copy: %s", vlm_last_error());
         }
-        char p[600];
-        snprintf(p, sizeof p, "%s/model.safetensors", dir);
-        unlink(p);
-        snprintf(p, sizeof p, "%s/config.json", dir);
-        unlink(p);
-        rmdir(dir);
+        test_rmtree(dir);
     }
 
     // ---- linear weights as stored (the default: the fixture's F16 stays F16, no F32 copy), or

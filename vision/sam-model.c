@@ -281,6 +281,10 @@ static enum vlm_status load_config(const char * model_path, const struct sam_dim
     if (cfg->mlp_ratio > 0 && (int64_t)(d->D * cfg->mlp_ratio) != d->mlp)
         return vlm_error(VLM_STATUS_BAD_MODEL, "%s: %s %g contradicts image_encoder.blocks.0.mlp.lin1.weight (%lld x %lld)", path,
                          KEY(mlp_ratio), cfg->mlp_ratio, (long long)d->mlp, (long long)d->D);
+    // ref: image_encoder.py ImageEncoderViT: norm_layer = partial(nn.LayerNorm, eps=1e-6), as vlm runs it
+    if (cfg->layer_norm_eps > 0 && fabs(cfg->layer_norm_eps - 1e-6) > 1e-12)
+        return vlm_error(VLM_STATUS_UNSUPPORTED, "%s: %s %g: SAM's image encoder normalizes with eps 1e-6", path,
+                         cfg->hf ? "vision_config.layer_norm_eps" : "layer_norm_eps", cfg->layer_norm_eps);
     if (cfg->n_global >= 0) {
         uint64_t given = 0;
         for (int32_t i = 0; i < cfg->n_global; i++) {
