@@ -131,7 +131,7 @@ static inline void test_rmtree(const char * dir) {
         if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
         char path[4096 + 256 + 2];
         struct stat sb;
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, e->d_name) >= sizeof path) continue;
         if (lstat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) test_rmtree(path);
         else unlink(path);
     }
