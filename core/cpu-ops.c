@@ -1149,6 +1149,51 @@ static void op_rope(struct vlm_ctx * x, const struct vlm_op * op) {
     free(cs);
 }
 
+// Depthwise conv2d on channel-last [B, H, W, C]: out[b, oy, ox, c] = bias[c] +
+//   sum_{ky, kx} w[c, 0, ky, kx] * in[b, oy * s - pad + ky, ox * s - pad + kx, c] (zero padding).
+// The kernel is transposed to [kh * kw, C] so that the inner loop runs along contiguous channels.
+static void op_conv2d_dw(struct vlm_ctx * x, const struct vlm_op * op) {
+    const struct vlm_tensor * in = &op->src[0], * dst = &op->dst;
+    int64_t B = in->shape[0], H = in->shape[1], W = in->shape[2], C = in->shape[3];
+    int64_t kh = op->src[1].shape[2], kw = op->src[1].shape[3], Ho = dst->shape[1], Wo = dst->shape[2];
+    int64_t s = op->i[0], pad = op->i[1];
+    const int64_t * st = in->stride;
+    float * w_tmp = NULL, * b_tmp = NULL, * wt = NULL;
+    const float * Wc = as_contig_f32(x, &op->src[1], &w_tmp);
+    const float * bias = vec_f32(x, &op->src[2], &b_tmp);
+    const float * src = vlm_tensor_host(in);
+    float *       out = vlm_tensor_host(dst);
+    if (!Wc || (op->src[2].n_dims && !bias) || !(wt = xmalloc(x, (size_t)(kh * kw * C) * sizeof(float), "conv2d_dw"))) goto done;
+    for (int64_t c = 0; c < C; c++)
+        for (int64_t k = 0; k < kh * kw; k++) wt[k * C + c] = Wc[c * kh * kw + k];
+    #pragma omp parallel for num_threads(x->n_threads) schedule(static) if (B * Ho * Wo * C > 16384)
+    for (int64_t row = 0; row < B * Ho; row++) {
+        int64_t b = row / Ho, oy = row % Ho;
+        for (int64_t ox = 0; ox < Wo; ox++) {
+            float * o = out + ((row * Wo) + ox) * C;
+            for (int64_t c = 0; c < C; c++) o[c] = bias ? bias[c] : 0.0f;
+            for (int64_t ky = 0; ky < kh; ky++) {
+                int64_t iy = oy * s - pad + ky;
+                if (iy < 0 || iy >= H) continue;
+                for (int64_t kx = 0; kx < kw; kx++) {
+                    int64_t ix = ox * s - pad + kx;
+                    if (ix < 0 || ix >= W) continue;
+                    const float * p = src + b * st[0] + iy * st[1] + ix * st[2];
+                    const float * wk = wt + (ky * kw + kx) * C;
+                    if (st[3] == 1)
+                        for (int64_t c = 0; c < C; c++) o[c] += wk[c] * p[c];
+                    else
+                        for (int64_t c = 0; c < C; c++) o[c] += wk[c] * p[c * st[3]];
+                }
+            }
+        }
+    }
+done:
+    free(wt);
+    free(w_tmp);
+    free(b_tmp);
+}
+
 // ---- dispatch ------------------------------------------------------------------------------------
 
 void vlm_cpu_run_op(struct vlm_ctx * x, const struct vlm_op * op) {
@@ -1173,6 +1218,7 @@ void vlm_cpu_run_op(struct vlm_ctx * x, const struct vlm_op * op) {
         case VLM_OP_ATTENTION:        op_attention(x, op); break;
         case VLM_OP_CONV2D:           op_conv2d(x, op); break;
         case VLM_OP_CONV_TRANSPOSE2D: op_conv_transpose2d(x, op); break;
+        case VLM_OP_CONV2D_DW:        op_conv2d_dw(x, op); break;
         case VLM_OP_INTERPOLATE:      op_interpolate(x, op); break;
         case VLM_OP_COPY:             op_copy(x, op); break;
         case VLM_OP_CONCAT:           op_concat(x, op); break;
