@@ -214,7 +214,8 @@ void vlm_sam_apply_coords(const struct vlm_sam_session * s, double x, double y, 
 
 // ---- random checkpoints (sam-random.c) ----
 // Writes a safetensors file with the official key names and shapes of variant "vit_b",
-// "vit_l" or "vit_h" (or "tiny": the fixture's sizes), weights ~N(0, 0.02), norms 1 / 0.
+// "vit_l", "vit_h" or MobileSAM's "vit_t" (or "tiny": the fixture's sizes), weights ~N(0, 0.02),
+// norms 1 / 0 (BatchNorm statistics 0 / 1).
 enum vlm_status vlm_sam_write_random_checkpoint(const char * path, const char * variant, uint64_t seed);
 
 // ---- segment everything (sam-everything.c) ----
