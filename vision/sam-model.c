@@ -270,8 +270,9 @@ static enum vlm_status load_config(const char * model_path, const struct sam_dim
         return vlm_error(VLM_STATUS_BAD_MODEL, "%s: %s %d contradicts image_encoder.patch_embed.proj.weight (patch %lld)", path,
                          KEY(patch_size), cfg->patch_size, (long long)d->patch);
     if (cfg->image_size && cfg->image_size % d->patch)
-        return vlm_error(VLM_STATUS_BAD_MODEL, "%s: %s %d is not a multiple of the patch size %lld (image_encoder.patch_embed.proj.weight)",
-                         path, KEY(image_size), cfg->image_size, (long long)d->patch);
+        return vlm_error(VLM_STATUS_BAD_MODEL, "%s: %s %d is not a multiple of the patch size %lld (%s)", path, KEY(image_size),
+                         cfg->image_size, (long long)d->patch,
+                         d->tinyvit ? "MobileSAM's encoder downsamples by 16" : "image_encoder.patch_embed.proj.weight");
     if (cfg->image_size && !d->tinyvit && cfg->image_size != d->G * d->patch)
         return vlm_error(VLM_STATUS_BAD_MODEL, "%s: %s %d contradicts image_encoder.pos_embed (a %lldx%lld grid of %lld-pixel patches: %lld)",
                          path, KEY(image_size), cfg->image_size, (long long)d->G, (long long)d->G, (long long)d->patch,
@@ -324,7 +325,7 @@ static enum vlm_status model_dims(const struct vlm_safetensors * st, const char 
     if (rc == VLM_STATUS_OK) rc = load_config(model_path, d, cfg);
     if (rc != VLM_STATUS_OK || !d->tinyvit) return rc;
     d->G = (cfg->image_size ? cfg->image_size : 1024) / d->patch;
-    return vlm_tinyvit_dims(st, d->G * d->patch, &d->tv);
+    return vlm_tinyvit_dims(st, model_path, d->G * d->patch, &d->tv);
 }
 
 // ---- arena -------------------------------------------------------------------------------

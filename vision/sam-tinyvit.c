@@ -71,7 +71,66 @@ static enum vlm_status missing(const char * name) {
     return vlm_error(VLM_STATUS_BAD_MODEL, "MobileSAM model: missing or malformed %s", name);
 }
 
-enum vlm_status vlm_tinyvit_dims(const struct vlm_safetensors * st, int64_t img_size, struct vlm_tinyvit_dims * d) {
+// ---- config.json ------------------------------------------------------------------------------
+
+// Checks config.json's TinyViT lists (embed_dims, depths, num_heads, window_sizes: arguments of
+// upstream's TinyViT) and ratios against the shapes.
+static enum vlm_status check_config(const char * model_path, const struct vlm_tinyvit_dims * d) {
+    static const char * const names[] = { "config.json" };
+    char path[1200];
+    size_t n = 0;
+    char * text = vlm_model_config_read(model_path, names, 1, path, sizeof path, &n);
+    if (!text) return VLM_STATUS_OK;
+    cJSON * root = cJSON_ParseWithLength(text, n);
+    free(text);
+    enum vlm_status st = VLM_STATUS_OK;
+    if (!cJSON_IsObject(root)) {
+        cJSON_Delete(root);
+        return vlm_error(VLM_STATUS_BAD_MODEL, "%s: not a JSON object", path);
+    }
+    const struct { const char * key; const int32_t * actual; int32_t first; const char * tensor; } lists[] = {
+        { "embed_dims", d->dim, 0, "image_encoder.layers.%d.blocks.0 (width)" },
+        { "depths", d->depth, 0, "image_encoder.layers.%d.blocks.*" },
+        { "num_heads", d->heads, 1, "image_encoder.layers.%d.blocks.0.attn.attention_biases" },
+        { "window_sizes", d->window, 1, "image_encoder.layers.%d.blocks.0.attn.attention_biases" },
+    };
+    for (size_t i = 0; i < sizeof lists / sizeof *lists && st == VLM_STATUS_OK; i++) {
+        const cJSON * a = cJSON_GetObjectItemCaseSensitive(root, lists[i].key);
+        if (!a || cJSON_IsNull(a)) continue;
+        if (!cJSON_IsArray(a) || cJSON_GetArraySize(a) != d->n_stages) {
+            st = vlm_error(VLM_STATUS_BAD_MODEL, "%s: %s must be a list of %d numbers (the stages of image_encoder.layers.*)", path,
+                           lists[i].key, d->n_stages);
+            break;
+        }
+        // stage 0 (MBConv) has no heads or window: upstream's values there are unused
+        for (int32_t s = lists[i].first; s < d->n_stages; s++) {
+            const cJSON * v = cJSON_GetArrayItem(a, s);
+            if (!cJSON_IsNumber(v) || v->valuedouble != (double)lists[i].actual[s]) {
+                char tensor[96];
+                snprintf(tensor, sizeof tensor, lists[i].tensor, s);
+                st = vlm_error(VLM_STATUS_BAD_MODEL, "%s: %s[%d] contradicts the checkpoint: %s gives %d", path, lists[i].key, s,
+                               tensor, lists[i].actual[s]);
+                break;
+            }
+        }
+    }
+    // ref: MBConv hidden_chans = int(in_chans * expand_ratio); Mlp hidden = int(dim * mlp_ratio)
+    const char * ratios[2] = { "mbconv_expand_ratio", "mlp_ratio" };
+    for (int32_t k = 0; k < 2 && st == VLM_STATUS_OK; k++) {
+        const cJSON * r = cJSON_GetObjectItemCaseSensitive(root, ratios[k]);
+        if (!r || cJSON_IsNull(r)) continue;
+        for (int32_t s = k; s < (k ? d->n_stages : 1) && st == VLM_STATUS_OK; s++)
+            if (!cJSON_IsNumber(r) || (int64_t)(d->dim[s] * r->valuedouble) != d->hidden[s])
+                st = vlm_error(VLM_STATUS_BAD_MODEL, "%s: %s contradicts the checkpoint: image_encoder.layers.%d.blocks.0.%s is "
+                               "%d wide for a width of %d", path, ratios[k], s, k ? "mlp.fc1.weight" : "conv1.c.weight",
+                               d->hidden[s], d->dim[s]);
+    }
+    cJSON_Delete(root);
+    return st;
+}
+
+enum vlm_status vlm_tinyvit_dims(const struct vlm_safetensors * st, const char * model_path, int64_t img_size,
+                                 struct vlm_tinyvit_dims * d) {
     memset(d, 0, sizeof *d);
     char name[160];
     const struct vlm_file_tensor * t = findf(st, name, sizeof name, "image_encoder.patch_embed.seq.%d.c.weight", 2, 0);
@@ -133,7 +192,7 @@ enum vlm_status vlm_tinyvit_dims(const struct vlm_safetensors * st, int64_t img_
         return vlm_error(VLM_STATUS_BAD_MODEL, "MobileSAM model: the encoder's %lldx%lld output is not the %lldx%lld grid of "
                          "a %lld image (image_size in config.json must be a multiple of 16)", (long long)res, (long long)res,
                          (long long)grid, (long long)grid, (long long)img_size);
-    return VLM_STATUS_OK;
+    return check_config(model_path, d);
 }
 
 size_t vlm_tinyvit_arena_floats(const struct vlm_tinyvit_dims * d, int64_t img_size) {
@@ -149,62 +208,6 @@ size_t vlm_tinyvit_arena_floats(const struct vlm_tinyvit_dims * d, int64_t img_s
         if (blk > peak) peak = blk;
     }
     return stem + peak * 2;
-}
-
-// ---- config.json ------------------------------------------------------------------------------
-
-// Checks config.json's TinyViT lists (embed_dims, depths, num_heads, window_sizes: arguments of
-// upstream's TinyViT) and ratios against the shapes.
-static enum vlm_status check_config(const char * model_path, const struct vlm_tinyvit_dims * d) {
-    static const char * const names[] = { "config.json" };
-    char path[1200];
-    size_t n = 0;
-    char * text = vlm_model_config_read(model_path, names, 1, path, sizeof path, &n);
-    if (!text) return VLM_STATUS_OK;
-    cJSON * root = cJSON_ParseWithLength(text, n);
-    free(text);
-    enum vlm_status st = VLM_STATUS_OK;
-    if (!cJSON_IsObject(root)) {
-        cJSON_Delete(root);
-        return vlm_error(VLM_STATUS_BAD_MODEL, "%s: not a JSON object", path);
-    }
-    const struct { const char * key; const int32_t * actual; int32_t first; const char * tensor; } lists[] = {
-        { "embed_dims", d->dim, 0, "image_encoder.layers.*" },
-        { "depths", d->depth, 0, "image_encoder.layers.*.blocks.*" },
-        { "num_heads", d->heads, 1, "image_encoder.layers.*.blocks.0.attn.attention_biases" },
-        { "window_sizes", d->window, 1, "image_encoder.layers.*.blocks.0.attn.attention_biases" },
-    };
-    for (size_t i = 0; i < sizeof lists / sizeof *lists && st == VLM_STATUS_OK; i++) {
-        const cJSON * a = cJSON_GetObjectItemCaseSensitive(root, lists[i].key);
-        if (!a || cJSON_IsNull(a)) continue;
-        if (!cJSON_IsArray(a) || cJSON_GetArraySize(a) != d->n_stages) {
-            st = vlm_error(VLM_STATUS_BAD_MODEL, "%s: %s must be a list of %d numbers (the stages of image_encoder.layers.*)", path,
-                           lists[i].key, d->n_stages);
-            break;
-        }
-        // stage 0 (MBConv) has no heads or window: upstream's values there are unused
-        for (int32_t s = lists[i].first; s < d->n_stages; s++) {
-            const cJSON * v = cJSON_GetArrayItem(a, s);
-            if (!cJSON_IsNumber(v) || v->valuedouble != (double)lists[i].actual[s]) {
-                st = vlm_error(VLM_STATUS_BAD_MODEL, "%s: %s[%d] contradicts the checkpoint: %s gives %d", path, lists[i].key, s,
-                               lists[i].tensor, lists[i].actual[s]);
-                break;
-            }
-        }
-    }
-    // ref: MBConv hidden_chans = int(in_chans * expand_ratio); Mlp hidden = int(dim * mlp_ratio)
-    const char * ratios[2] = { "mbconv_expand_ratio", "mlp_ratio" };
-    for (int32_t k = 0; k < 2 && st == VLM_STATUS_OK; k++) {
-        const cJSON * r = cJSON_GetObjectItemCaseSensitive(root, ratios[k]);
-        if (!r || cJSON_IsNull(r)) continue;
-        for (int32_t s = k; s < (k ? d->n_stages : 1) && st == VLM_STATUS_OK; s++)
-            if (!cJSON_IsNumber(r) || (int64_t)(d->dim[s] * r->valuedouble) != d->hidden[s])
-                st = vlm_error(VLM_STATUS_BAD_MODEL, "%s: %s contradicts the checkpoint: image_encoder.layers.%d.blocks.0.%s is "
-                               "%d wide for a width of %d", path, ratios[k], s, k ? "mlp.fc1.weight" : "conv1.c.weight",
-                               d->hidden[s], d->dim[s]);
-    }
-    cJSON_Delete(root);
-    return st;
 }
 
 // ---- weights --------------------------------------------------------------------------------
@@ -347,8 +350,6 @@ static void block_get(struct loader * L, struct tv_block * b, const struct tv_st
 
 enum vlm_status vlm_tinyvit_init(struct vlm_sam_model * sm, const struct vlm_tinyvit_dims * d) {
     struct vlm_ctx * x = sm->ctx;
-    enum vlm_status st = check_config(sm->model->path, d);
-    if (st != VLM_STATUS_OK) return vlm_ctx_fail(x, st, "%s", vlm_last_error());
     struct vlm_tinyvit * tv = calloc(1, sizeof *tv);
     if (!tv) return vlm_ctx_fail(x, VLM_STATUS_OUT_OF_MEMORY, "out of memory");
     sm->tinyvit = tv;

@@ -143,10 +143,13 @@ struct vlm_tinyvit_dims {
     int32_t res[VLM_TINYVIT_MAX_STAGES], merge_stride[VLM_TINYVIT_MAX_STAGES];   // input side; 0: no merge after
 };
 bool            vlm_tinyvit_detect(const struct vlm_safetensors * st);
-enum vlm_status vlm_tinyvit_dims(const struct vlm_safetensors * st, int64_t img_size, struct vlm_tinyvit_dims * d);
+// Also checks config.json's TinyViT keys (embed_dims, depths, num_heads, window_sizes, mlp_ratio,
+// mbconv_expand_ratio: upstream TinyViT's arguments) next to model_path against the shapes.
+enum vlm_status vlm_tinyvit_dims(const struct vlm_safetensors * st, const char * model_path, int64_t img_size,
+                                 struct vlm_tinyvit_dims * d);
 size_t          vlm_tinyvit_arena_floats(const struct vlm_tinyvit_dims * d, int64_t img_size);
-// Loads the encoder (Conv2d_BN folded, attention bias tables gathered) into sm->tinyvit and
-// checks config.json's TinyViT keys against d. Errors are recorded on sm->ctx.
+// Loads the encoder (Conv2d_BN folded, attention bias tables gathered) into sm->tinyvit. Errors
+// are recorded on sm->ctx.
 enum vlm_status vlm_tinyvit_init(struct vlm_sam_model * sm, const struct vlm_tinyvit_dims * d);
 void            vlm_tinyvit_free(struct vlm_sam_model * sm);
 // As vlm_sam_encode, for MobileSAM.
