@@ -303,8 +303,10 @@ struct vlm_tensor vlm_op_attention(struct vlm_ctx * x, struct vlm_tensor q, stru
 struct vlm_tensor vlm_op_conv2d(struct vlm_ctx * x, struct vlm_tensor in, struct vlm_tensor w, const struct vlm_tensor * b,
                                 int32_t stride, int32_t pad);
 // Depthwise conv2d (groups == channels) on channel-last input: in [B, H, W, C] (any strides),
-// w [C, 1, kh, kw] (F32/F16/BF16, PyTorch's layout), b NULL or [C]; out [B, Ho, Wo, C].
+// w [C, 1, kh, kw] (F32/F16/BF16, PyTorch's layout, kh * kw <= VLM_DW_MAX_TAPS), b NULL or [C];
+// out [B, Ho, Wo, C].
 // ref: torch.nn.Conv2d(C, C, k, stride, pad, groups=C) applied to in.permute(0, 3, 1, 2)
+#define VLM_DW_MAX_TAPS 64
 struct vlm_tensor vlm_op_conv2d_dw(struct vlm_ctx * x, struct vlm_tensor in, struct vlm_tensor w, const struct vlm_tensor * b,
                                    int32_t stride, int32_t pad);
 // conv_transpose2d with kernel == stride (SAM's 2x2 stride 2): w [Cin, Cout, k, k].

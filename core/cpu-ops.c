@@ -1151,7 +1151,36 @@ static void op_rope(struct vlm_ctx * x, const struct vlm_op * op) {
 
 // Depthwise conv2d on channel-last [B, H, W, C]: out[b, oy, ox, c] = bias[c] +
 //   sum_{ky, kx} w[c, 0, ky, kx] * in[b, oy * s - pad + ky, ox * s - pad + kx, c] (zero padding).
-// The kernel is transposed to [kh * kw, C] so that the inner loop runs along contiguous channels.
+// The kernel is transposed to [kh * kw, C] so that each output pixel runs along contiguous
+// channels; tap[t] is the input pixel of tap t (NULL outside the image), channel stride sc.
+static void dw_pixel(float * out, const float * const * tap, const float * w, int64_t taps, const float * bias, int64_t C,
+                     int64_t sc) {
+    for (int64_t c = 0; c < C; c++) {
+        float acc = bias ? bias[c] : 0.0f;
+        for (int64_t t = 0; t < taps; t++)
+            if (tap[t]) acc += w[t * C + c] * tap[t][c * sc];
+        out[c] = acc;
+    }
+}
+#ifdef VLM_HAVE_AVX2_PATH
+__attribute__((target("avx2,fma"))) static void dw_pixel_avx2(float * out, const float * const * tap, const float * w,
+                                                             int64_t taps, const float * bias, int64_t C) {
+    int64_t c = 0;
+    for (; c + 8 <= C; c += 8) {
+        __m256 acc = bias ? _mm256_loadu_ps(bias + c) : _mm256_setzero_ps();
+        for (int64_t t = 0; t < taps; t++)
+            if (tap[t]) acc = _mm256_fmadd_ps(_mm256_loadu_ps(w + t * C + c), _mm256_loadu_ps(tap[t] + c), acc);
+        _mm256_storeu_ps(out + c, acc);
+    }
+    for (; c < C; c++) {
+        float acc = bias ? bias[c] : 0.0f;
+        for (int64_t t = 0; t < taps; t++)
+            if (tap[t]) acc += w[t * C + c] * tap[t][c];
+        out[c] = acc;
+    }
+}
+#endif
+
 static void op_conv2d_dw(struct vlm_ctx * x, const struct vlm_op * op) {
     const struct vlm_tensor * in = &op->src[0], * dst = &op->dst;
     int64_t B = in->shape[0], H = in->shape[1], W = in->shape[2], C = in->shape[3];
@@ -1166,26 +1195,28 @@ static void op_conv2d_dw(struct vlm_ctx * x, const struct vlm_op * op) {
     if (!Wc || (op->src[2].n_dims && !bias) || !(wt = xmalloc(x, (size_t)(kh * kw * C) * sizeof(float), "conv2d_dw"))) goto done;
     for (int64_t c = 0; c < C; c++)
         for (int64_t k = 0; k < kh * kw; k++) wt[k * C + c] = Wc[c * kh * kw + k];
+#ifdef VLM_HAVE_AVX2_PATH
+    const bool avx2 = st[3] == 1 && use_avx2();
+#endif
     #pragma omp parallel for num_threads(x->n_threads) schedule(static) if (B * Ho * Wo * C > 16384)
     for (int64_t row = 0; row < B * Ho; row++) {
         int64_t b = row / Ho, oy = row % Ho;
+        const float * tap[VLM_DW_MAX_TAPS];
         for (int64_t ox = 0; ox < Wo; ox++) {
-            float * o = out + ((row * Wo) + ox) * C;
-            for (int64_t c = 0; c < C; c++) o[c] = bias ? bias[c] : 0.0f;
-            for (int64_t ky = 0; ky < kh; ky++) {
-                int64_t iy = oy * s - pad + ky;
-                if (iy < 0 || iy >= H) continue;
+            for (int64_t ky = 0; ky < kh; ky++)
                 for (int64_t kx = 0; kx < kw; kx++) {
-                    int64_t ix = ox * s - pad + kx;
-                    if (ix < 0 || ix >= W) continue;
-                    const float * p = src + b * st[0] + iy * st[1] + ix * st[2];
-                    const float * wk = wt + (ky * kw + kx) * C;
-                    if (st[3] == 1)
-                        for (int64_t c = 0; c < C; c++) o[c] += wk[c] * p[c];
-                    else
-                        for (int64_t c = 0; c < C; c++) o[c] += wk[c] * p[c * st[3]];
+                    int64_t iy = oy * s - pad + ky, ix = ox * s - pad + kx;
+                    bool inside = iy >= 0 && iy < H && ix >= 0 && ix < W;
+                    tap[ky * kw + kx] = inside ? src + b * st[0] + iy * st[1] + ix * st[2] : NULL;
                 }
+            float * o = out + ((row * Wo) + ox) * C;
+#ifdef VLM_HAVE_AVX2_PATH
+            if (avx2) {
+                dw_pixel_avx2(o, tap, wt, kh * kw, bias, C);
+                continue;
             }
+#endif
+            dw_pixel(o, tap, wt, kh * kw, bias, C, st[3]);
         }
     }
 done:

@@ -462,8 +462,9 @@ struct vlm_tensor vlm_op_conv2d_dw(struct vlm_ctx * x, struct vlm_tensor in, str
                                    int32_t stride, int32_t pad) {
     const char * name = "conv2d_dw";
     if (!as_f32(x, name, "input", &in) || !weight_contig(x, name, "weight", &w, false)) return tensor_empty();
-    if (in.n_dims != 4 || w.n_dims != 4 || w.shape[0] != in.shape[3] || w.shape[1] != 1) {
-        fail_shapes(x, name, "expected input [B, H, W, C] and weight [C, 1, kh, kw]", &in, &w);
+    if (in.n_dims != 4 || w.n_dims != 4 || w.shape[0] != in.shape[3] || w.shape[1] != 1 ||
+        w.shape[2] * w.shape[3] > VLM_DW_MAX_TAPS) {
+        fail_shapes(x, name, "expected input [B, H, W, C] and weight [C, 1, kh, kw] (kh * kw <= 64)", &in, &w);
         return tensor_empty();
     }
     if (stride < 1 || pad < 0) {
