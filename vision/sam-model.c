@@ -104,9 +104,10 @@ static const struct vlm_file_tensor * file_find(const struct vlm_safetensors * s
     return t;
 }
 
-// Every tensor with these suffixes is used only by vlm_op_linear (official and HF SamModel names).
+// Every tensor with these suffixes is used only by vlm_op_linear (official and HF SamModel names;
+// MobileSAM's TinyViT blocks: attn.qkv, attn.proj, mlp.fc1, mlp.fc2).
 const char * const vlm_sam_linear_weights[] = { "attn.qkv.weight", "attn.proj.weight", "mlp.lin1.weight", "mlp.lin2.weight",
-                                                NULL };
+                                                "mlp.fc1.weight", "mlp.fc2.weight", NULL };
 
 static struct vlm_tensor getf(struct vlm_sam_model * sm, int32_t n_dims, const int64_t * shape, const char * fmt, ...)
     __attribute__((format(printf, 4, 5)));
