@@ -804,6 +804,12 @@ static void op_conv2d(struct vlm_ctx * x, const struct vlm_op * op) {
                 int64_t ci = r / (kh * kw), ky = (r / kw) % kh, kx = r % kw;
                 float * c  = col + r * P;
                 const float * plane = src + b * st[0] + ci * st[1];
+                // output columns [ox0, ox1) read inside the image (ix = ox * s - pad + kx in [0, W))
+                int64_t ox0 = kx >= pad ? 0 : (pad - kx + s - 1) / s;
+                int64_t ox1 = W - 1 + pad - kx < 0 ? 0 : (W - 1 + pad - kx) / s + 1;
+                if (ox1 > Wo) ox1 = Wo;
+                if (ox0 > ox1) ox0 = ox1;
+                const int64_t step = s * st[3];
                 for (int64_t oy = 0; oy < Ho; oy++) {
                     int64_t iy = oy * s - pad + ky;
                     float * crow = c + oy * Wo;
@@ -811,11 +817,12 @@ static void op_conv2d(struct vlm_ctx * x, const struct vlm_op * op) {
                         memset(crow, 0, (size_t)Wo * sizeof(float));
                         continue;
                     }
-                    const float * row = plane + iy * st[2];
-                    for (int64_t ox = 0; ox < Wo; ox++) {
-                        int64_t ix = ox * s - pad + kx;
-                        crow[ox] = (ix >= 0 && ix < W) ? row[ix * st[3]] : 0.0f;
-                    }
+                    memset(crow, 0, (size_t)ox0 * sizeof(float));
+                    memset(crow + ox1, 0, (size_t)(Wo - ox1) * sizeof(float));
+                    const float * p = plane + iy * st[2] + (ox0 * s - pad + kx) * st[3];
+                    if (step == 1) memcpy(crow + ox0, p, (size_t)(ox1 - ox0) * sizeof(float));
+                    else
+                        for (int64_t ox = ox0; ox < ox1; ox++, p += step) crow[ox] = *p;
                 }
             }
             Bm  = col;

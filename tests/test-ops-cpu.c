@@ -759,6 +759,8 @@ int main(void) {
     test_conv2d(1, 3, 32, 32, 8, 16, 16, 0, L_CONTIG, VLM_DTYPE_F32);      // patch embedding
     test_conv2d(2, 16, 8, 8, 12, 1, 1, 0, L_CONTIG, VLM_DTYPE_F32);        // 1x1 (direct path)
     test_conv2d(1, 7, 9, 9, 6, 3, 1, 1, L_SLICE, VLM_DTYPE_F16);
+    test_conv2d(1, 2, 5, 4, 3, 3, 3, 2, L_TRANS, VLM_DTYPE_F32);        // padding wider than a stride: empty column ranges
+    test_conv2d(2, 2, 3, 7, 2, 5, 2, 2, L_CONTIG, VLM_DTYPE_F32);       // kernel larger than the input height
     test_conv_transpose2d(1, 16, 8, 8, 8, 2, L_CONTIG);
     test_interpolate(1, 1, 16, 16, 64, 64, false, L_CONTIG);               // SAM mask upscale x4
     test_interpolate(1, 2, 64, 48, 17, 23, false, L_TRANS);                // plain downscale
