@@ -130,7 +130,7 @@ static bool hasf(const struct vlm_safetensors * st, const char * fmt, ...) {
     return file_find(st, name) != NULL;
 }
 
-// HF files by their names.
+// See sam.h; an HF file's tensors are counted under their HF names.
 int64_t vlm_sam_count_indexed(const struct vlm_safetensors * st, const char * official_prefix) {
     char prefix[256];
     if (is_hf_file(st)) hf_name(official_prefix, prefix, sizeof prefix);
