@@ -271,18 +271,13 @@ static enum vlm_status info_safetensors(const char * path, const char * config, 
     cJSON * cj = NULL;
     const char * cstate = NULL;
     if (config) {
-        FILE * cf = fopen(config, "rb");
-        char * text = NULL;
-        long len = -1;
-        if (cf && fseek(cf, 0, SEEK_END) == 0 && (len = ftell(cf)) >= 0 && len < (1 << 24) && fseek(cf, 0, SEEK_SET) == 0 &&
-            (text = malloc((size_t)len + 1)) && fread(text, 1, (size_t)len, cf) == (size_t)len) {
-            text[len] = 0;
+        char * text = vlm_read_file(config, 1u << 24, NULL);
+        if (text) {
             if (!(cj = cJSON_Parse(text))) cstate = " (not valid JSON, ignored)";
         } else {
             cstate = " (unreadable, ignored)";
         }
         free(text);
-        if (cf) fclose(cf);
     }
     const cJSON * isz = cj ? cJSON_GetObjectItemCaseSensitive(cj, "image_size") : NULL;
     char arch[512], extra[512];

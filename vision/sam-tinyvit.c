@@ -119,8 +119,12 @@ static enum vlm_status check_config(const char * model_path, const struct vlm_ti
     for (int32_t k = 0; k < 2 && st == VLM_STATUS_OK; k++) {
         const cJSON * r = cJSON_GetObjectItemCaseSensitive(root, ratios[k]);
         if (!r || cJSON_IsNull(r)) continue;
+        if (!cJSON_IsNumber(r) || !(r->valuedouble > 0 && r->valuedouble <= 1024)) {
+            st = vlm_error(VLM_STATUS_BAD_MODEL, "%s: %s must be a number in (0, 1024]", path, ratios[k]);
+            break;
+        }
         for (int32_t s = k; s < (k ? d->n_stages : 1) && st == VLM_STATUS_OK; s++)
-            if (!cJSON_IsNumber(r) || (int64_t)(d->dim[s] * r->valuedouble) != d->hidden[s])
+            if ((int64_t)(d->dim[s] * r->valuedouble) != d->hidden[s])
                 st = vlm_error(VLM_STATUS_BAD_MODEL, "%s: %s contradicts the checkpoint: image_encoder.layers.%d.blocks.0.%s is "
                                "%d wide for a width of %d", path, ratios[k], s, k ? "mlp.fc1.weight" : "conv1.c.weight",
                                d->hidden[s], d->dim[s]);
@@ -133,8 +137,8 @@ enum vlm_status vlm_tinyvit_dims(const struct vlm_safetensors * st, const char *
                                  struct vlm_tinyvit_dims * d) {
     memset(d, 0, sizeof *d);
     char name[160];
-    const struct vlm_file_tensor * t = findf(st, name, sizeof name, "image_encoder.patch_embed.seq.%d.c.weight", 2, 0);
-    if (!t || t->n_dims != 4) return missing(name);
+    const struct vlm_file_tensor * t = vlm_safetensors_find(st, "image_encoder.patch_embed.seq.2.c.weight");
+    if (!t || t->n_dims != 4) return missing("image_encoder.patch_embed.seq.2.c.weight");
     d->n_stages = (int32_t)vlm_sam_count_indexed(st, "image_encoder.layers.");
     if (d->n_stages < 2 || d->n_stages > VLM_TINYVIT_MAX_STAGES)
         return vlm_error(VLM_STATUS_BAD_MODEL, "MobileSAM model: image_encoder.layers.* has %d stages (2 to %d supported)",
@@ -196,18 +200,19 @@ enum vlm_status vlm_tinyvit_dims(const struct vlm_safetensors * st, const char *
 }
 
 size_t vlm_tinyvit_arena_floats(const struct vlm_tinyvit_dims * d, int64_t img_size) {
-    size_t S = (size_t)img_size, r0 = (size_t)d->res[0];
-    // input, stem outputs (NCHW), the stem's NHWC copy
-    size_t stem = 3 * S * S + (S / 2 + 1) * (S / 2 + 1) * (size_t)d->dim[0] + 3 * r0 * r0 * (size_t)d->dim[0];
+    size_t S = (size_t)img_size, r0 = (size_t)d->res[0], c0 = (size_t)d->dim[0];
+    // input, stem conv1 and its GELU (NCHW at S / 2), conv2 and its NHWC copy
+    size_t stem = 3 * S * S + 2 * (S / 2 + 1) * (S / 2 + 1) * (c0 / 2) + 2 * r0 * r0 * c0;
     size_t peak = 0;
     for (int32_t s = 0; s < d->n_stages; s++) {
-        size_t R = (size_t)d->res[s], ws = s ? (size_t)d->window[s] : 1, Rp = (R + ws - 1) / ws * ws;
-        size_t D = (size_t)d->dim[s], h = (size_t)d->hidden[s];
-        // stage tokens, padded grid, one block's temporaries, the merge's
-        size_t blk = Rp * Rp * D * 10 + R * R * (D * 6 + h * 3) + R * R * (size_t)d->dim[s + 1 < d->n_stages ? s + 1 : s] * 6;
+        size_t R = (size_t)d->res[s], ws = s ? (size_t)d->window[s] : 0, Rp = ws ? (R + ws - 1) / ws * ws : 0;
+        size_t D = (size_t)d->dim[s], h = (size_t)d->hidden[s], out = (size_t)d->dim[s + 1 < d->n_stages ? s + 1 : s];
+        // the stage's tokens and one block's temporaries (mbconv / vit_block: four hidden-wide
+        // tensors, three D-wide; the padded grid's window copies), then the merge's
+        size_t blk = R * R * (D * 4 + h * 4) + Rp * Rp * D * 10 + R * R * out * 3;
         if (blk > peak) peak = blk;
     }
-    return stem + peak * 2;
+    return stem + peak;
 }
 
 // ---- weights --------------------------------------------------------------------------------
