@@ -73,16 +73,8 @@ static enum vlm_status missing(const char * name) {
 
 // ---- config.json ------------------------------------------------------------------------------
 
-// Checks config.json's TinyViT lists (embed_dims, depths, num_heads, window_sizes: arguments of
-// upstream's TinyViT) and ratios against the shapes.
-static enum vlm_status check_config(const char * model_path, const struct vlm_tinyvit_dims * d) {
-    static const char * const names[] = { "config.json" };
-    char path[1200];
-    size_t n = 0;
-    char * text = vlm_model_config_read(model_path, names, 1, path, sizeof path, &n);
-    if (!text) return VLM_STATUS_OK;
+enum vlm_status vlm_tinyvit_config_check(const char * text, size_t n, const char * path, const struct vlm_tinyvit_dims * d) {
     cJSON * root = cJSON_ParseWithLength(text, n);
-    free(text);
     enum vlm_status st = VLM_STATUS_OK;
     if (!cJSON_IsObject(root)) {
         cJSON_Delete(root);
@@ -130,6 +122,18 @@ static enum vlm_status check_config(const char * model_path, const struct vlm_ti
                                d->hidden[s], d->dim[s]);
     }
     cJSON_Delete(root);
+    return st;
+}
+
+// config.json next to the model, when there is one (vlm_tinyvit_config_check).
+static enum vlm_status check_config(const char * model_path, const struct vlm_tinyvit_dims * d) {
+    static const char * const names[] = { "config.json" };
+    char path[1200];
+    size_t n = 0;
+    char * text = vlm_model_config_read(model_path, names, 1, path, sizeof path, &n);
+    if (!text) return VLM_STATUS_OK;
+    enum vlm_status st = vlm_tinyvit_config_check(text, n, path, d);
+    free(text);
     return st;
 }
 

@@ -147,6 +147,8 @@ bool            vlm_tinyvit_detect(const struct vlm_safetensors * st);
 // mbconv_expand_ratio: upstream TinyViT's arguments) next to model_path against the shapes.
 enum vlm_status vlm_tinyvit_dims(const struct vlm_safetensors * st, const char * model_path, int64_t img_size,
                                  struct vlm_tinyvit_dims * d);
+// config.json's bytes (text, n; path names it in errors): its TinyViT keys must agree with d.
+enum vlm_status vlm_tinyvit_config_check(const char * text, size_t n, const char * path, const struct vlm_tinyvit_dims * d);
 size_t          vlm_tinyvit_arena_floats(const struct vlm_tinyvit_dims * d, int64_t img_size);
 // Loads the encoder (Conv2d_BN folded, attention bias tables gathered) into sm->tinyvit. Errors
 // are recorded on sm->ctx.
