@@ -9,6 +9,7 @@
 #define VLM_SAM_H
 
 #include "core.h"
+#include "model-config.h"
 #include "model-file.h"
 
 struct vlm_model;
@@ -133,22 +134,12 @@ struct vlm_tensor vlm_sam_window_partition(struct vlm_ctx * x, struct vlm_tensor
 struct vlm_tensor vlm_sam_window_unpartition(struct vlm_ctx * x, struct vlm_tensor win, int64_t ws, int64_t Hp, int64_t Wp);
 
 // ---- MobileSAM's TinyViT image encoder (sam-tinyvit.c) ----
-#define VLM_TINYVIT_MAX_STAGES 4    // upstream's TinyViT.__init__ stage resolutions assume 4
 #define VLM_TINYVIT_MAX_BLOCKS 32
-// Sizes from the tensor shapes at an image size; stage 0 is MBConv (no heads or window).
-struct vlm_tinyvit_dims {
-    int32_t n_stages, out_dim;
-    int32_t dim[VLM_TINYVIT_MAX_STAGES], depth[VLM_TINYVIT_MAX_STAGES], heads[VLM_TINYVIT_MAX_STAGES];
-    int32_t window[VLM_TINYVIT_MAX_STAGES], hidden[VLM_TINYVIT_MAX_STAGES];   // hidden: MBConv / MLP width
-    int32_t res[VLM_TINYVIT_MAX_STAGES], merge_stride[VLM_TINYVIT_MAX_STAGES];   // input side; 0: no merge after
-};
 bool            vlm_tinyvit_detect(const struct vlm_safetensors * st);
 // Also checks config.json's TinyViT keys (embed_dims, depths, num_heads, window_sizes, mlp_ratio,
 // mbconv_expand_ratio: upstream TinyViT's arguments) next to model_path against the shapes.
 enum vlm_status vlm_tinyvit_dims(const struct vlm_safetensors * st, const char * model_path, int64_t img_size,
                                  struct vlm_tinyvit_dims * d);
-// config.json's bytes (text, n; path names it in errors): its TinyViT keys must agree with d.
-enum vlm_status vlm_tinyvit_config_check(const char * text, size_t n, const char * path, const struct vlm_tinyvit_dims * d);
 size_t          vlm_tinyvit_arena_floats(const struct vlm_tinyvit_dims * d, int64_t img_size);
 // Loads the encoder (Conv2d_BN folded, attention bias tables gathered) into sm->tinyvit. Errors
 // are recorded on sm->ctx.

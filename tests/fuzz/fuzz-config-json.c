@@ -8,7 +8,6 @@
 
 #include "fuzz-common.h"
 #include "model-config.h"
-#include "sam.h"
 #include "vlm.h"
 
 static char g_dir[256], g_model[320], g_config[320];
