@@ -13,8 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <cjson/cJSON.h>
-
 #include "model-config.h"
 #include "model.h"
 #include "sam.h"
@@ -71,8 +69,6 @@ static enum vlm_status missing(const char * name) {
     return vlm_error(VLM_STATUS_BAD_MODEL, "MobileSAM model: missing or malformed %s", name);
 }
 
-// ---- config.json ------------------------------------------------------------------------------
-
 // config.json next to the model, when there is one (vlm_tinyvit_config_check).
 static enum vlm_status check_config(const char * model_path, const struct vlm_tinyvit_dims * d) {
     static const char * const names[] = { "config.json" };
@@ -91,10 +87,11 @@ enum vlm_status vlm_tinyvit_dims(const struct vlm_safetensors * st, const char *
     char name[160];
     const struct vlm_file_tensor * t = vlm_safetensors_find(st, "image_encoder.patch_embed.seq.2.c.weight");
     if (!t || t->n_dims != 4) return missing("image_encoder.patch_embed.seq.2.c.weight");
-    d->n_stages = (int32_t)vlm_sam_count_indexed(st, "image_encoder.layers.");
-    if (d->n_stages < 2 || d->n_stages > VLM_TINYVIT_MAX_STAGES)
-        return vlm_error(VLM_STATUS_BAD_MODEL, "MobileSAM model: image_encoder.layers.* has %d stages (2 to %d supported)",
-                         d->n_stages, VLM_TINYVIT_MAX_STAGES);
+    const int64_t n_stages = vlm_sam_count_indexed(st, "image_encoder.layers.");
+    if (n_stages < 2 || n_stages > VLM_TINYVIT_MAX_STAGES)
+        return vlm_error(VLM_STATUS_BAD_MODEL, "MobileSAM model: image_encoder.layers.* has %lld stages (2 to %d supported)",
+                         (long long)n_stages, VLM_TINYVIT_MAX_STAGES);
+    d->n_stages = (int32_t)n_stages;
     int64_t dim = t->shape[0], res = conv3_out(conv3_out(img_size, 2), 2), grid = img_size / 16;
     for (int32_t s = 0; s < d->n_stages; s++) {
         d->dim[s] = (int32_t)dim;
