@@ -328,6 +328,13 @@ struct vlm_tensor vlm_op_attention(struct vlm_ctx * x, struct vlm_tensor q, stru
 // conv2d: in [B, Cin, H, W], w [Cout, Cin, kh, kw] (F32/F16/BF16), b NULL or [Cout].
 struct vlm_tensor vlm_op_conv2d(struct vlm_ctx * x, struct vlm_tensor in, struct vlm_tensor w, const struct vlm_tensor * b,
                                 int32_t stride, int32_t pad);
+// Depthwise conv2d (groups == channels) on channel-last input: in [B, H, W, C] (any strides),
+// w [C, 1, kh, kw] (F32/F16/BF16, PyTorch's layout, kh * kw <= VLM_DW_MAX_TAPS), b NULL or [C];
+// out [B, Ho, Wo, C].
+// ref: torch.nn.Conv2d(C, C, k, stride, pad, groups=C) applied to in.permute(0, 3, 1, 2)
+#define VLM_DW_MAX_TAPS 64
+struct vlm_tensor vlm_op_conv2d_dw(struct vlm_ctx * x, struct vlm_tensor in, struct vlm_tensor w, const struct vlm_tensor * b,
+                                   int32_t stride, int32_t pad);
 // conv_transpose2d with kernel == stride (SAM's 2x2 stride 2): w [Cin, Cout, k, k].
 struct vlm_tensor vlm_op_conv_transpose2d(struct vlm_ctx * x, struct vlm_tensor in, struct vlm_tensor w,
                                           const struct vlm_tensor * b, int32_t stride);
@@ -363,7 +370,7 @@ enum vlm_op_type {
     VLM_OP_LINEAR, VLM_OP_MATMUL, VLM_OP_BINARY, VLM_OP_SCALE, VLM_OP_UNARY, VLM_OP_LAYER_NORM,
     VLM_OP_RMS_NORM, VLM_OP_LAYER_NORM_2D, VLM_OP_SOFTMAX, VLM_OP_ATTENTION, VLM_OP_CONV2D,
     VLM_OP_CONV_TRANSPOSE2D, VLM_OP_INTERPOLATE, VLM_OP_COPY, VLM_OP_CONCAT, VLM_OP_GATHER, VLM_OP_ROPE,
-    VLM_OP_COUNT
+    VLM_OP_CONV2D_DW, VLM_OP_COUNT
 };
 
 // Parameter conventions (src[] not listed are absent):
@@ -380,6 +387,7 @@ enum vlm_op_type {
 //                    i3 q_pos0 (k, v may have H / group heads: GQA)
 //   CONV2D           src0 in, src1 w, src2 b?, i0 stride, i1 pad
 //   CONV_TRANSPOSE2D src0 in, src1 w, src2 b?, i0 stride
+//   CONV2D_DW        src0 in [B,H,W,C], src1 w [C,1,kh,kw], src2 b?, i0 stride, i1 pad (dst [B,Ho,Wo,C])
 //   INTERPOLATE      src0 in, i0 antialias (dst shape gives the size)
 //   COPY             src0 -> dst (same shape; any strides on both; dtype converted to dst's)
 //   CONCAT           src0, src1, i0 dim

@@ -911,6 +911,12 @@ static void op_conv2d(struct vlm_ctx * x, const struct vlm_op * op) {
                 int64_t ci = r / (kh * kw), ky = (r / kw) % kh, kx = r % kw;
                 float * c  = col + r * P;
                 const float * plane = src + b * st[0] + ci * st[1];
+                // output columns [ox0, ox1) read inside the image (ix = ox * s - pad + kx in [0, W))
+                int64_t ox0 = kx >= pad ? 0 : (pad - kx + s - 1) / s;
+                int64_t ox1 = W - 1 + pad - kx < 0 ? 0 : (W - 1 + pad - kx) / s + 1;
+                if (ox1 > Wo) ox1 = Wo;
+                if (ox0 > ox1) ox0 = ox1;
+                const int64_t step = s * st[3];
                 for (int64_t oy = 0; oy < Ho; oy++) {
                     int64_t iy = oy * s - pad + ky;
                     float * crow = c + oy * Wo;
@@ -918,11 +924,12 @@ static void op_conv2d(struct vlm_ctx * x, const struct vlm_op * op) {
                         memset(crow, 0, (size_t)Wo * sizeof(float));
                         continue;
                     }
-                    const float * row = plane + iy * st[2];
-                    for (int64_t ox = 0; ox < Wo; ox++) {
-                        int64_t ix = ox * s - pad + kx;
-                        crow[ox] = (ix >= 0 && ix < W) ? row[ix * st[3]] : 0.0f;
-                    }
+                    memset(crow, 0, (size_t)ox0 * sizeof(float));
+                    memset(crow + ox1, 0, (size_t)(Wo - ox1) * sizeof(float));
+                    const float * p = plane + iy * st[2] + (ox0 * s - pad + kx) * st[3];
+                    if (step == 1) memcpy(crow + ox0, p, (size_t)(ox1 - ox0) * sizeof(float));
+                    else
+                        for (int64_t ox = ox0; ox < ox1; ox++, p += step) crow[ox] = *p;
                 }
             }
             Bm  = col;
@@ -1256,6 +1263,82 @@ static void op_rope(struct vlm_ctx * x, const struct vlm_op * op) {
     free(cs);
 }
 
+// Depthwise conv2d on channel-last [B, H, W, C]: out[b, oy, ox, c] = bias[c] +
+//   sum_{ky, kx} w[c, 0, ky, kx] * in[b, oy * s - pad + ky, ox * s - pad + kx, c] (zero padding).
+// The kernel is transposed to [kh * kw, C] so that each output pixel runs along contiguous
+// channels; tap[t] is the input pixel of tap t (NULL outside the image), channel stride sc.
+static void dw_pixel(float * out, const float * const * tap, const float * w, int64_t taps, const float * bias, int64_t C,
+                     int64_t sc) {
+    for (int64_t c = 0; c < C; c++) {
+        float acc = bias ? bias[c] : 0.0f;
+        for (int64_t t = 0; t < taps; t++)
+            if (tap[t]) acc += w[t * C + c] * tap[t][c * sc];
+        out[c] = acc;
+    }
+}
+#ifdef VLM_HAVE_AVX2_PATH
+__attribute__((target("avx2,fma"))) static void dw_pixel_avx2(float * out, const float * const * tap, const float * w,
+                                                             int64_t taps, const float * bias, int64_t C) {
+    int64_t c = 0;
+    for (; c + 8 <= C; c += 8) {
+        __m256 acc = bias ? _mm256_loadu_ps(bias + c) : _mm256_setzero_ps();
+        for (int64_t t = 0; t < taps; t++)
+            if (tap[t]) acc = _mm256_fmadd_ps(_mm256_loadu_ps(w + t * C + c), _mm256_loadu_ps(tap[t] + c), acc);
+        _mm256_storeu_ps(out + c, acc);
+    }
+    for (; c < C; c++) {
+        float acc = bias ? bias[c] : 0.0f;
+        for (int64_t t = 0; t < taps; t++)
+            if (tap[t]) acc += w[t * C + c] * tap[t][c];
+        out[c] = acc;
+    }
+}
+#endif
+
+static void op_conv2d_dw(struct vlm_ctx * x, const struct vlm_op * op) {
+    const struct vlm_tensor * in = &op->src[0], * dst = &op->dst;
+    int64_t B = in->shape[0], H = in->shape[1], W = in->shape[2], C = in->shape[3];
+    int64_t kh = op->src[1].shape[2], kw = op->src[1].shape[3], Ho = dst->shape[1], Wo = dst->shape[2];
+    int64_t s = op->i[0], pad = op->i[1];
+    const int64_t * st = in->stride;
+    float * w_tmp = NULL, * b_tmp = NULL, * wt = NULL;
+    const float * Wc = as_contig_f32(x, &op->src[1], &w_tmp);
+    const float * bias = vec_f32(x, &op->src[2], &b_tmp);
+    const float * src = vlm_tensor_host(in);
+    float *       out = vlm_tensor_host(dst);
+    if (!Wc || (op->src[2].n_dims && !bias) || !(wt = xmalloc(x, (size_t)(kh * kw * C) * sizeof(float), "conv2d_dw"))) goto done;
+    for (int64_t c = 0; c < C; c++)
+        for (int64_t k = 0; k < kh * kw; k++) wt[k * C + c] = Wc[c * kh * kw + k];
+#ifdef VLM_HAVE_AVX2_PATH
+    const bool avx2 = st[3] == 1 && use_avx2();
+#endif
+    #pragma omp parallel for num_threads(x->n_threads) schedule(static) if (B * Ho * Wo * C > 16384)
+    for (int64_t row = 0; row < B * Ho; row++) {
+        int64_t b = row / Ho, oy = row % Ho;
+        const float * tap[VLM_DW_MAX_TAPS];
+        for (int64_t ox = 0; ox < Wo; ox++) {
+            for (int64_t ky = 0; ky < kh; ky++)
+                for (int64_t kx = 0; kx < kw; kx++) {
+                    int64_t iy = oy * s - pad + ky, ix = ox * s - pad + kx;
+                    bool inside = iy >= 0 && iy < H && ix >= 0 && ix < W;
+                    tap[ky * kw + kx] = inside ? src + b * st[0] + iy * st[1] + ix * st[2] : NULL;
+                }
+            float * o = out + ((row * Wo) + ox) * C;
+#ifdef VLM_HAVE_AVX2_PATH
+            if (avx2) {
+                dw_pixel_avx2(o, tap, wt, kh * kw, bias, C);
+                continue;
+            }
+#endif
+            dw_pixel(o, tap, wt, kh * kw, bias, C, st[3]);
+        }
+    }
+done:
+    free(wt);
+    free(w_tmp);
+    free(b_tmp);
+}
+
 // ---- dispatch ------------------------------------------------------------------------------------
 
 void vlm_cpu_run_op(struct vlm_ctx * x, const struct vlm_op * op) {
@@ -1280,6 +1363,7 @@ void vlm_cpu_run_op(struct vlm_ctx * x, const struct vlm_op * op) {
         case VLM_OP_ATTENTION:        op_attention(x, op); break;
         case VLM_OP_CONV2D:           op_conv2d(x, op); break;
         case VLM_OP_CONV_TRANSPOSE2D: op_conv_transpose2d(x, op); break;
+        case VLM_OP_CONV2D_DW:        op_conv2d_dw(x, op); break;
         case VLM_OP_INTERPOLATE:      op_interpolate(x, op); break;
         case VLM_OP_COPY:             op_copy(x, op); break;
         case VLM_OP_CONCAT:           op_concat(x, op); break;

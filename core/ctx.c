@@ -155,6 +155,7 @@ void vlm_ctx_profile_flush(struct vlm_ctx * x, const char * label) {
     static const char * const names[VLM_OP_COUNT] = {
         "linear", "matmul", "binary", "scale", "unary", "layer_norm", "rms_norm", "layer_norm_2d", "softmax",
         "attention", "conv2d", "conv_transpose2d", "interpolate", "copy", "concat", "gather", "rope",
+        "conv2d_dw",
     };
     double total = 0;
     for (int i = 0; i < VLM_OP_COUNT; i++) total += x->profile_ms[i];

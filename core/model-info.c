@@ -142,6 +142,42 @@ static void describe_sam(const struct vlm_safetensors * st, const struct sam_nam
              grid > 0 && P > 0 ? grid * P : -1, P, grid, grid > 0 ? 4 * grid : -1, window, globals, prompt);
 }
 
+// MobileSAM (ChaoningZhang/MobileSAM tiny_vit_sam.py TinyViT): per stage the width, depth and, after
+// the MBConv stage 0, heads and window from attention_biases [heads, window^2]. The image size is
+// not in the tensors: config.json's image_size, else upstream's 1024.
+static void describe_mobilesam(const struct vlm_safetensors * st, int64_t image, char * out, size_t size, char * extra,
+                               size_t extra_size) {
+    char dims[128] = "", depths[128] = "", heads[128] = "", windows[128] = "", name[160];
+    size_t nd = 0, nde = 0, nh = 0, nw = 0;
+    int32_t n = count_blocks(st, "image_encoder.layers.");
+    bool released = n == 4;   // build_sam.py build_sam_vit_t: TinyViT-5M
+    static const int64_t R_DIM[4] = { 64, 128, 160, 320 }, R_DEPTH[4] = { 2, 2, 6, 2 }, R_HEADS[4] = { 0, 4, 5, 10 },
+                         R_WIN[4] = { 0, 7, 14, 7 };
+    for (int32_t s = 0; s < n; s++) {
+        snprintf(name, sizeof name, "image_encoder.layers.%d.blocks.", s);
+        int32_t depth = count_blocks(st, name);
+        snprintf(name, sizeof name, "image_encoder.layers.%d.blocks.0.%s", s, s ? "attn.norm.weight" : "conv1.c.weight");
+        int64_t dim = dim_of(st, name, s ? 1 : 4, s ? 0 : 1), h = 0, w = 0;
+        if (s > 0) {
+            snprintf(name, sizeof name, "image_encoder.layers.%d.blocks.0.attn.attention_biases", s);
+            h = dim_of(st, name, 2, 0);
+            int64_t off = dim_of(st, name, 2, 1);
+            while ((w + 1) * (w + 1) <= off) w++;
+            nh += (size_t)snprintf(heads + nh, nh < sizeof heads ? sizeof heads - nh : 0, "%s%" PRId64, s > 1 ? ", " : "", h);
+            nw += (size_t)snprintf(windows + nw, nw < sizeof windows ? sizeof windows - nw : 0, "%s%" PRId64, s > 1 ? ", " : "", w);
+        }
+        nd += (size_t)snprintf(dims + nd, nd < sizeof dims ? sizeof dims - nd : 0, "%s%" PRId64, s ? ", " : "", dim);
+        nde += (size_t)snprintf(depths + nde, nde < sizeof depths ? sizeof depths - nde : 0, "%s%d", s ? ", " : "", depth);
+        released = released && dim == R_DIM[s] && depth == R_DEPTH[s] && h == R_HEADS[s] && w == R_WIN[s];
+    }
+    int64_t prompt = dim_of(st, "mask_decoder.iou_token.weight", 2, 1);
+    released = released && image == 1024 && prompt == 256;
+    snprintf(out, size, "mobilesam (MobileSAM %s: TinyViT encoder, stage widths [%s], depths [%s], heads [%s], windows [%s])",
+             released ? "vit_t" : "custom", dims, depths, heads, windows);
+    snprintf(extra, extra_size, "image %" PRId64 " (grid %" PRId64 ", low-res masks %" PRId64 "), prompt dim %" PRId64, image,
+             image / 16, image / 4, prompt);
+}
+
 struct clip_names {
     const char * patch;     // [W, 3, P, P]
     const char * pos;       // [G*G + 1, W]
@@ -178,10 +214,12 @@ static void describe_clip(const struct vlm_safetensors * st, const struct clip_n
     snprintf(extra, extra_size, "vocabulary %" PRId64 ", %" PRId64 " image positions", V, npos);
 }
 
-static void detect_safetensors(const struct vlm_safetensors * st, char * arch, size_t size, char * extra,
+static void detect_safetensors(const struct vlm_safetensors * st, int64_t image_size, char * arch, size_t size, char * extra,
                                size_t extra_size) {
     extra[0] = 0;
-    if (any_prefix(st, "image_encoder.") && any_prefix(st, "mask_decoder.")) {
+    if (vlm_safetensors_find(st, "image_encoder.patch_embed.seq.0.c.weight") && any_prefix(st, "mask_decoder.")) {
+        describe_mobilesam(st, image_size > 0 ? image_size : 1024, arch, size, extra, extra_size);
+    } else if (any_prefix(st, "image_encoder.") && any_prefix(st, "mask_decoder.")) {
         static const struct sam_names nm = { "image_encoder.patch_embed.proj.weight", "image_encoder.pos_embed",
                                              "image_encoder.blocks.", ".attn.rel_pos_h", "mask_decoder.iou_token.weight",
                                              "" };
@@ -228,28 +266,34 @@ static enum vlm_status info_safetensors(const char * path, const char * config, 
         stats_add(&s, t, (unsigned)t->dtype < sizeof names / sizeof *names ? names[t->dtype] : vlm_dtype_name(t->dtype),
                   (double)numel_of(t) * (double)(fl ? 4 : vlm_dtype_size(t->dtype)));
     }
+    // config.json is informational (and gives MobileSAM's image size): report what it says, and
+    // complain clearly if it is broken
+    cJSON * cj = NULL;
+    const char * cstate = NULL;
+    if (config) {
+        char * text = vlm_read_file(config, 1u << 24, NULL);
+        if (text) {
+            if (!(cj = cJSON_Parse(text))) cstate = " (not valid JSON, ignored)";
+        } else {
+            cstate = " (unreadable, ignored)";
+        }
+        free(text);
+    }
+    const cJSON * isz = cj ? cJSON_GetObjectItemCaseSensitive(cj, "image_size") : NULL;
     char arch[512], extra[512];
-    detect_safetensors(st, arch, sizeof arch, extra, sizeof extra);
+    detect_safetensors(st, cJSON_IsNumber(isz) ? (int64_t)isz->valuedouble : 0, arch, sizeof arch, extra, sizeof extra);
     fprintf(f, "file:          %s\n", path);
     fprintf(f, "format:        %s\n", pytorch ? "PyTorch checkpoint (zip + pickle)" : "safetensors");
     fprintf(f, "architecture:  %s\n", arch);
     if (extra[0]) fprintf(f, "details:       %s\n", extra);
     print_stats(f, &s);
     if (config) {
-        // config.json is informational: report what it says, and complain clearly if it is broken
-        char * text = vlm_read_file(config, 1u << 24, NULL);
-        if (text) {
-            cJSON * j = cJSON_Parse(text);
-            const cJSON * a = j ? cJSON_GetObjectItemCaseSensitive(j, "architecture") : NULL;
-            if (!j) fprintf(f, "config:        %s (not valid JSON, ignored)\n", config);
-            else if (cJSON_IsString(a)) fprintf(f, "config:        %s (architecture \"%s\")\n", config, a->valuestring);
-            else fprintf(f, "config:        %s\n", config);
-            cJSON_Delete(j);
-        } else {
-            fprintf(f, "config:        %s (unreadable, ignored)\n", config);
-        }
-        free(text);
+        const cJSON * a = cj ? cJSON_GetObjectItemCaseSensitive(cj, "architecture") : NULL;
+        if (cstate) fprintf(f, "config:        %s%s\n", config, cstate);
+        else if (cJSON_IsString(a)) fprintf(f, "config:        %s (architecture \"%s\")\n", config, a->valuestring);
+        else fprintf(f, "config:        %s\n", config);
     }
+    cJSON_Delete(cj);
     if (st->metadata_json) fprintf(f, "metadata:      %s\n", st->metadata_json);
     vlm_safetensors_close(st);
     return VLM_STATUS_OK;
@@ -375,8 +419,11 @@ enum vlm_status vlm_model_file_info(const char * path, FILE * f) {
             return vlm_error(VLM_STATUS_IO, "%s: directory has no model.safetensors", path);
         snprintf(config, sizeof config, "%s/config.json", path);
         if (stat(config, &sb) == 0) cfg = config;
-    } else {
+    } else {   // config.json next to the file, as the loaders read it
         snprintf(file, sizeof file, "%s", path);
+        const char * slash = strrchr(path, '/');
+        snprintf(config, sizeof config, "%.*sconfig.json", slash ? (int)(slash - path + 1) : 0, path);
+        if (stat(config, &sb) == 0 && S_ISREG(sb.st_mode)) cfg = config;
     }
     FILE * mf = fopen(file, "rb");
     if (!mf) return vlm_error(VLM_STATUS_IO, "%s: cannot open: %s", file, strerror(errno));

@@ -16,7 +16,7 @@
 //   - ATTENTION: src3 mask, when present, is [B, H, Tq, Tk] (stride 0 on broadcast dims);
 //     src4 rel_h [B, H, Tq, kh], src5 rel_w [B, H, Tq, kw] (both or neither), i1 = kh, i2 = kw.
 //     causal masks key j > query i (indices within the call).
-//   - CONV2D / CONV_TRANSPOSE2D: weights contiguous F32/F16/BF16, bias [Cout] F32/F16/BF16.
+//   - CONV2D / CONV_TRANSPOSE2D / CONV2D_DW: weights contiguous F32/F16/BF16, bias [Cout] F32/F16/BF16.
 //   - COPY: src0 and dst have the same n_dims and shape; CONCAT: same dtype on all three.
 //   - GATHER: src0 [V, D] F32/F16/BF16 (any strides) or a contiguous block dtype, src1 I32 with up
 //     to 3 dims, dst = ids shape + [D].
@@ -81,6 +81,7 @@ static double op_flops(const struct vlm_op * op) {
         case VLM_OP_LINEAR:
         case VLM_OP_MATMUL:           return 2.0 * out * (double)s0->shape[s0->n_dims - 1];
         case VLM_OP_CONV2D:           return 2.0 * out * (double)(s1->shape[1] * s1->shape[2] * s1->shape[3]);
+        case VLM_OP_CONV2D_DW:        return 2.0 * out * (double)(s1->shape[2] * s1->shape[3]);
         case VLM_OP_CONV_TRANSPOSE2D: return 2.0 * (double)vlm_tensor_numel(s0) * (double)(s1->shape[1] * s1->shape[2] * s1->shape[3]);
         case VLM_OP_ATTENTION: {      // q k^T and p v: [B, H, Tq, D] x [Tk, D], [Tq, Tk] x [Tk, Dv]
             double bhq = (double)(s0->shape[0] * s0->shape[1] * s0->shape[2]);
@@ -453,6 +454,38 @@ struct vlm_tensor vlm_op_conv2d(struct vlm_ctx * x, struct vlm_tensor in, struct
     op.i[0] = stride;
     op.i[1] = pad;
     int64_t shape[4] = { in.shape[0], w.shape[0], Ho, Wo };
+    op.dst = vlm_tensor_new(x, VLM_DTYPE_F32, 4, shape);
+    return dispatch(x, &op);
+}
+
+struct vlm_tensor vlm_op_conv2d_dw(struct vlm_ctx * x, struct vlm_tensor in, struct vlm_tensor w, const struct vlm_tensor * b,
+                                   int32_t stride, int32_t pad) {
+    const char * name = "conv2d_dw";
+    if (!as_f32(x, name, "input", &in) || !weight_contig(x, name, "weight", &w, false)) return tensor_empty();
+    if (in.n_dims != 4 || w.n_dims != 4 || w.shape[0] != in.shape[3] || w.shape[1] != 1 ||
+        w.shape[2] * w.shape[3] > VLM_DW_MAX_TAPS) {
+        fail_shapes(x, name, "expected input [B, H, W, C] and weight [C, 1, kh, kw] (kh * kw <= 64)", &in, &w);
+        return tensor_empty();
+    }
+    if (stride < 1 || pad < 0) {
+        vlm_ctx_fail(x, VLM_STATUS_INVALID_ARG, "conv2d_dw: bad stride %d or padding %d", stride, pad);
+        return tensor_empty();
+    }
+    int64_t Ho = (in.shape[1] + 2 * (int64_t)pad - w.shape[2]) / stride + 1;
+    int64_t Wo = (in.shape[2] + 2 * (int64_t)pad - w.shape[3]) / stride + 1;
+    if (in.shape[1] + 2 * (int64_t)pad < w.shape[2] || in.shape[2] + 2 * (int64_t)pad < w.shape[3] || Ho < 1 || Wo < 1) {
+        fail_shapes(x, name, "kernel larger than the padded input", &in, &w);
+        return tensor_empty();
+    }
+    if (b && !check_vec(x, name, "bias", b, w.shape[0])) return tensor_empty();
+    struct vlm_op op;
+    op_init(&op, VLM_OP_CONV2D_DW);
+    op.src[0] = in;
+    op.src[1] = w;
+    if (b) op.src[2] = *b;
+    op.i[0] = stride;
+    op.i[1] = pad;
+    int64_t shape[4] = { in.shape[0], Ho, Wo, in.shape[3] };
     op.dst = vlm_tensor_new(x, VLM_DTYPE_F32, 4, shape);
     return dispatch(x, &op);
 }

@@ -453,6 +453,39 @@ static void op_conv_transpose2d(struct vlm_ctx * x, const struct vlm_op * op) {
     dispatch_1d(x, "conv-transpose2d", b, 4, 1u << 3, &pc, sizeof pc, pc.n, 2.0 * pc.n * pc.cin);
 }
 
+struct pc_conv2d_dw {
+    uint32_t H, W, C, OH, OW, KH, KW, stride, pad, n;
+    uint32_t s[4];
+    uint32_t a_off, w_off, b_off, d_off, w_dt, b_dt, has_bias;
+};
+PC_CHECK(struct pc_conv2d_dw);
+
+static void op_conv2d_dw(struct vlm_ctx * x, const struct vlm_op * op) {
+    const struct vlm_tensor * in = &op->src[0], * w = &op->src[1], * bias = &op->src[2];
+    struct vlm_vk_bind b[4];
+    memset(b, 0, sizeof b);
+    struct pc_conv2d_dw pc;
+    struct view4 vi;
+    memset(&pc, 0, sizeof pc);
+    if (!view4_of(x, in, &vi) || !numel_u32(x, &op->dst, &pc.n)) return;
+    if (!vlm_vk_bind_tensor(x, in, &b[0], &pc.a_off) || !vlm_vk_bind_tensor(x, w, &b[1], &pc.w_off) ||
+        !vlm_vk_bind_tensor(x, &op->dst, &b[3], &pc.d_off))
+        return;
+    if (present(bias)) {
+        if (!vlm_vk_bind_tensor(x, bias, &b[2], &pc.b_off)) return;
+        pc.has_bias = 1;
+        pc.b_dt = dt(bias);
+    }
+    pc.H = vi.ne[1]; pc.W = vi.ne[2]; pc.C = vi.ne[3];
+    pc.OH = (uint32_t) op->dst.shape[1]; pc.OW = (uint32_t) op->dst.shape[2];
+    pc.KH = (uint32_t) w->shape[2]; pc.KW = (uint32_t) w->shape[3];
+    pc.stride = (uint32_t) op->i[0];
+    pc.pad = (uint32_t) op->i[1];
+    for (int i = 0; i < 4; i++) pc.s[i] = vi.st[i];
+    pc.w_dt = dt(w);
+    dispatch_1d(x, "conv2d-dw", b, 4, 1u << 3, &pc, sizeof pc, pc.n, 2.0 * pc.n * pc.KH * pc.KW);
+}
+
 // ---- attention -------------------------------------------------------------------------
 
 // Parameters of attention.comp (too many for push constants): a uint array in the staging
@@ -640,6 +673,7 @@ void vlm_vk_run_op(struct vlm_ctx * x, const struct vlm_op * op) {
     case VLM_OP_CONV2D:           op_conv2d(x, op); break;
     case VLM_OP_CONV_TRANSPOSE2D: op_conv_transpose2d(x, op); break;
     case VLM_OP_INTERPOLATE:      op_interpolate(x, op); break;
+    case VLM_OP_CONV2D_DW:        op_conv2d_dw(x, op); break;
     case VLM_OP_COPY:             record_copy(x, &op->src[0], &op->dst); break;
     case VLM_OP_CONCAT:           op_concat(x, op); break;
     case VLM_OP_GATHER:           op_gather(x, op); break;

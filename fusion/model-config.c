@@ -1,5 +1,5 @@
-// model-config.c — config.json next to a model: reading it, and the CLIP and SAM parsers
-// (see model-config.h).
+// model-config.c — config.json next to a model: reading it, the CLIP and SAM parsers and MobileSAM's
+// TinyViT check (see model-config.h).
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stddef.h>
@@ -291,6 +291,59 @@ enum vlm_status vlm_sam_config_parse(const char * text, size_t n, const char * n
         cfg->has_pixel_norm = true;
     }
 done:
+    cJSON_Delete(root);
+    return st;
+}
+
+// ref: ChaoningZhang/MobileSAM mobile_sam/modeling/tiny_vit_sam.py TinyViT.__init__ arguments
+enum vlm_status vlm_tinyvit_config_check(const char * text, size_t n, const char * path, const struct vlm_tinyvit_dims * d) {
+    cJSON * root = cJSON_ParseWithLength(text, n);
+    enum vlm_status st = VLM_STATUS_OK;
+    if (!cJSON_IsObject(root)) {
+        cJSON_Delete(root);
+        return vlm_error(VLM_STATUS_BAD_MODEL, "%s: not a JSON object", path);
+    }
+    const struct { const char * key; const int32_t * actual; int32_t first; const char * tensor; } lists[] = {
+        { "embed_dims", d->dim, 0, "image_encoder.layers.%d.blocks.0 (width)" },
+        { "depths", d->depth, 0, "image_encoder.layers.%d.blocks.*" },
+        { "num_heads", d->heads, 1, "image_encoder.layers.%d.blocks.0.attn.attention_biases" },
+        { "window_sizes", d->window, 1, "image_encoder.layers.%d.blocks.0.attn.attention_biases" },
+    };
+    for (size_t i = 0; i < sizeof lists / sizeof *lists && st == VLM_STATUS_OK; i++) {
+        const cJSON * a = cJSON_GetObjectItemCaseSensitive(root, lists[i].key);
+        if (!a || cJSON_IsNull(a)) continue;
+        if (!cJSON_IsArray(a) || cJSON_GetArraySize(a) != d->n_stages) {
+            st = vlm_error(VLM_STATUS_BAD_MODEL, "%s: %s must be a list of %d numbers (the stages of image_encoder.layers.*)", path,
+                           lists[i].key, d->n_stages);
+            break;
+        }
+        // stage 0 (MBConv) has no heads or window: upstream's values there are unused
+        for (int32_t s = lists[i].first; s < d->n_stages; s++) {
+            const cJSON * v = cJSON_GetArrayItem(a, s);
+            if (!cJSON_IsNumber(v) || v->valuedouble != (double)lists[i].actual[s]) {
+                char tensor[96];
+                snprintf(tensor, sizeof tensor, lists[i].tensor, s);
+                st = vlm_error(VLM_STATUS_BAD_MODEL, "%s: %s[%d] contradicts the checkpoint: %s gives %d", path, lists[i].key, s,
+                               tensor, lists[i].actual[s]);
+                break;
+            }
+        }
+    }
+    // ref: MBConv hidden_chans = int(in_chans * expand_ratio); Mlp hidden = int(dim * mlp_ratio)
+    const char * ratios[2] = { "mbconv_expand_ratio", "mlp_ratio" };
+    for (int32_t k = 0; k < 2 && st == VLM_STATUS_OK; k++) {
+        const cJSON * r = cJSON_GetObjectItemCaseSensitive(root, ratios[k]);
+        if (!r || cJSON_IsNull(r)) continue;
+        if (!cJSON_IsNumber(r) || !(r->valuedouble > 0 && r->valuedouble <= 1024)) {
+            st = vlm_error(VLM_STATUS_BAD_MODEL, "%s: %s must be a number in (0, 1024]", path, ratios[k]);
+            break;
+        }
+        for (int32_t s = k; s < (k ? d->n_stages : 1) && st == VLM_STATUS_OK; s++)
+            if ((int64_t)(d->dim[s] * r->valuedouble) != d->hidden[s])
+                st = vlm_error(VLM_STATUS_BAD_MODEL, "%s: %s contradicts the checkpoint: image_encoder.layers.%d.blocks.0.%s is "
+                               "%d wide for a width of %d", path, ratios[k], s, k ? "mlp.fc1.weight" : "conv1.c.weight",
+                               d->hidden[s], d->dim[s]);
+    }
     cJSON_Delete(root);
     return st;
 }

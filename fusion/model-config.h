@@ -79,4 +79,18 @@ enum vlm_status vlm_sam_config_parse(const char * text, size_t n, const char * n
 // The key in the file of one of cfg's fields (e.g. &cfg->image_size: "image_size", or
 // "vision_config.image_size" in the HF layout; &cfg->n_global for the global block indexes).
 const char *    vlm_sam_config_key(const struct vlm_sam_config * cfg, const void * field);
+
+// MobileSAM's TinyViT encoder sizes, from the tensor shapes (vision/sam-tinyvit.c); stage 0 is
+// MBConv (no heads or window).
+#define VLM_TINYVIT_MAX_STAGES 4    // upstream's TinyViT.__init__ stage resolutions assume 4
+struct vlm_tinyvit_dims {
+    int32_t n_stages, out_dim;
+    int32_t dim[VLM_TINYVIT_MAX_STAGES], depth[VLM_TINYVIT_MAX_STAGES], heads[VLM_TINYVIT_MAX_STAGES];
+    int32_t window[VLM_TINYVIT_MAX_STAGES], hidden[VLM_TINYVIT_MAX_STAGES];   // hidden: MBConv / MLP width
+    int32_t res[VLM_TINYVIT_MAX_STAGES], merge_stride[VLM_TINYVIT_MAX_STAGES];   // input side; 0: no merge after
+};
+// config.json's bytes (text, n; path names it in errors): the TinyViT keys it gives (upstream
+// TinyViT's embed_dims, depths, num_heads, window_sizes, mlp_ratio, mbconv_expand_ratio) must
+// agree with d. Fails (VLM_STATUS_BAD_MODEL) naming the key and the tensor.
+enum vlm_status vlm_tinyvit_config_check(const char * text, size_t n, const char * path, const struct vlm_tinyvit_dims * d);
 #endif

@@ -18,7 +18,8 @@ struct vlm_model_params vlm_model_default_params(void) {
 
 // Tensor names that identify each architecture (upstream names first, then HF transformers').
 static enum vlm_model_kind detect_kind(const struct vlm_safetensors * st) {
-    static const char * const sam_keys[]  = { "image_encoder.pos_embed", "vision_encoder.pos_embed" };
+    static const char * const sam_keys[]  = { "image_encoder.pos_embed", "vision_encoder.pos_embed",
+                                              "image_encoder.patch_embed.seq.0.c.weight" };   // the last: MobileSAM
     // visual.attnpool.*: a ResNet CLIP, which the CLIP init refuses with its own message
     static const char * const clip_keys[] = { "visual.class_embedding", "vision_model.embeddings.class_embedding",
                                               "visual.attnpool.positional_embedding" };
@@ -103,7 +104,7 @@ enum vlm_status vlm_model_load(const char * path, const struct vlm_model_params 
         if ((st = vlm_model_file_open(m->path, &m->file)) != VLM_STATUS_OK) goto fail;
         m->kind = detect_kind(m->file);
         switch (m->kind) {
-        case VLM_MODEL_SAM: arena = vlm_sam_arena_bytes(m->file); break;
+        case VLM_MODEL_SAM: arena = vlm_sam_arena_bytes(m->file, m->path); break;
         case VLM_MODEL_CLIP: arena = vlm_clip_arena_bytes(m->file); break;
         default:
             st = vlm_error(VLM_STATUS_BAD_MODEL, "%s: not a SAM or CLIP model (no image_encoder.* or visual.* tensors)",

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # bench.sh — full-size benchmark of vlm against the upstream PyTorch reference, in one run on
-# this machine: SAM ViT-B (1024x1024) and CLIP ViT-B/32, random weights at the official shapes.
+# this machine: SAM ViT-B (1024x1024), MobileSAM and CLIP ViT-B/32, random weights at the official shapes.
 #
 #   scripts/bench.sh                       vlm only (CPU backend, and Vulkan when a device works)
-#   SAM_REPO=~/src/segment-anything CLIP_REPO=~/src/CLIP scripts/bench.sh
+#   SAM_REPO=~/src/segment-anything MOBILESAM_REPO=~/src/MobileSAM CLIP_REPO=~/src/CLIP scripts/bench.sh
 #                                          also times the upstream code with PyTorch (python3-torch,
 #                                          python3-torchvision) and prints the ratio vlm / reference
 #   LLAMA_CPP_DIR=~/src/llama.cpp/build scripts/bench.sh
@@ -19,7 +19,7 @@ BACKENDS="${BACKENDS:-cpu vulkan}"
 OUT="$(mktemp -d)"
 trap 'rm -rf "$OUT"' EXIT
 
-for model in sam-vit-b clip-vit-b-32; do
+for model in sam-vit-b sam-vit-t clip-vit-b-32; do
     for backend in $BACKENDS; do
         if "$VLM" bench --random "$model" --backend "$backend" --runs "$RUNS" --json >"$OUT/$model.$backend.json" 2>"$OUT/err"; then
             :
@@ -32,6 +32,7 @@ done
 
 ref_args=()
 [ -n "${SAM_REPO:-}" ] && ref_args+=(--sam-repo "$SAM_REPO")
+[ -n "${MOBILESAM_REPO:-}" ] && ref_args+=(--mobilesam-repo "$MOBILESAM_REPO")
 [ -n "${CLIP_REPO:-}" ] && ref_args+=(--clip-repo "$CLIP_REPO")
 if [ ${#ref_args[@]} -gt 0 ]; then
     vlm_install_packages python3-torch python3-torchvision python3-numpy

@@ -437,6 +437,36 @@ static void test_conv2d(int64_t B, int64_t Cin, int64_t H, int64_t W, int64_t Co
     vlm_arena_reset(X, mark);
 }
 
+// Depthwise conv2d on channel-last input [B, H, W, C] (layout applies to that 4-D input).
+static void test_conv2d_dw(int64_t B, int64_t H, int64_t W, int64_t C, int64_t k, int32_t stride, int32_t pad, int layout,
+                           bool bias) {
+    size_t mark = vlm_arena_mark(X);
+    int64_t is[4] = { B, H, W, C }, wsh[4] = { C, 1, k, k };
+    int64_t Ho = (H + 2 * pad - k) / stride + 1, Wo = (W + 2 * pad - k) / stride + 1, os[4] = { B, Ho, Wo, C };
+    float * id = rand_buf(B * H * W * C), * wd = rand_buf(C * k * k), * bd = rand_buf(C);
+    struct vlm_tensor in = make_in(4, is, id, layout), w = make_in(4, wsh, wd, L_CONTIG), b = make_in(1, &C, bd, L_CONTIG);
+    int64_t n = B * Ho * Wo * C;
+    double * ref = malloc((size_t)n * sizeof(double));
+    for (int64_t bi = 0; bi < B; bi++) for (int64_t oy = 0; oy < Ho; oy++) for (int64_t ox = 0; ox < Wo; ox++)
+    for (int64_t c = 0; c < C; c++) {
+        double s = bias ? bd[c] : 0.0;
+        for (int64_t ky = 0; ky < k; ky++) for (int64_t kx = 0; kx < k; kx++) {
+            int64_t iy = oy * stride - pad + ky, ix = ox * stride - pad + kx;
+            if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
+            s += (double)id[((bi * H + iy) * W + ix) * C + c] * wd[(c * k + ky) * k + kx];
+        }
+        ref[((bi * Ho + oy) * Wo + ox) * C + c] = s;
+    }
+    struct guard gd = guard_begin((size_t)n * 4);
+    struct vlm_tensor y = vlm_op_conv2d_dw(X, in, w, bias ? &b : NULL, stride, pad);
+    char what[160];
+    snprintf(what, sizeof what, "conv2d_dw %lldx%lldx%lldx%lld k=%lld s=%d p=%d %s%s", (long long)B, (long long)H,
+             (long long)W, (long long)C, (long long)k, stride, pad, layout_name[layout], bias ? "" : " no bias");
+    check_out(what, &gd, y, 4, os, ref, NMSE_GEMM);
+    free(id); free(wd); free(bd); free(ref);
+    vlm_arena_reset(X, mark);
+}
+
 static void test_conv_transpose2d(int64_t B, int64_t Cin, int64_t H, int64_t W, int64_t Cout, int32_t k, int layout) {
     size_t mark = vlm_arena_mark(X);
     int64_t is[4] = { B, Cin, H, W }, wsh[4] = { Cin, Cout, k, k }, os[4] = { B, Cout, H * k, W * k };
@@ -688,6 +718,8 @@ int main(void) {
         test_attention(2, 3, 70, 37, 17, 13, true, false, 0, l);
         test_conv2d(2, 3, 11, 9, 5, 3, 2, 1, l, VLM_DTYPE_F32);
         test_conv_transpose2d(2, 5, 3, 7, 4, 2, l);
+        test_conv2d_dw(2, 11, 9, 13, 3, 2, 1, l, true);   // TinyViT's merge (stride 2) and local conv (stride 1)
+        test_conv2d_dw(1, 7, 5, 6, 3, 1, 1, l, l & 1);
         test_interpolate(2, 3, 13, 7, 29, 5, false, l);
         test_interpolate(1, 2, 29, 31, 7, 13, true, l);
         test_copy_concat(l);
@@ -729,6 +761,8 @@ int main(void) {
     test_conv2d(1, 3, 32, 32, 8, 16, 16, 0, L_CONTIG, VLM_DTYPE_F32);      // patch embedding
     test_conv2d(2, 16, 8, 8, 12, 1, 1, 0, L_CONTIG, VLM_DTYPE_F32);        // 1x1 (direct path)
     test_conv2d(1, 7, 9, 9, 6, 3, 1, 1, L_SLICE, VLM_DTYPE_F16);
+    test_conv2d(1, 2, 5, 4, 3, 3, 3, 2, L_TRANS, VLM_DTYPE_F32);        // padding wider than a stride: empty column ranges
+    test_conv2d(2, 2, 3, 7, 2, 5, 2, 2, L_CONTIG, VLM_DTYPE_F32);       // kernel larger than the input height
     test_conv_transpose2d(1, 16, 8, 8, 8, 2, L_CONTIG);
     test_interpolate(1, 1, 16, 16, 64, 64, false, L_CONTIG);               // SAM mask upscale x4
     test_interpolate(1, 2, 64, 48, 17, 23, false, L_TRANS);                // plain downscale

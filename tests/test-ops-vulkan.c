@@ -140,6 +140,7 @@ static float * run_on(struct vlm_ctx * x, const struct tcase * c, int64_t * n_ou
     }
     case VLM_OP_CONV2D: out = vlm_op_conv2d(x, in[0], in[1], opt2, c->i[0], c->i[1]); break;
     case VLM_OP_CONV_TRANSPOSE2D: out = vlm_op_conv_transpose2d(x, in[0], in[1], opt2, c->i[0]); break;
+    case VLM_OP_CONV2D_DW: out = vlm_op_conv2d_dw(x, in[0], in[1], opt2, c->i[0], c->i[1]); break;
     case VLM_OP_INTERPOLATE: out = vlm_op_interpolate(x, in[0], c->i[0], c->i[1], c->i[2] != 0); break;
     case VLM_OP_COPY:
         if (c->i[1]) {   // copy_into a strided destination: dst = transpose of a fresh [.., b, a] tensor
@@ -491,6 +492,26 @@ static void cases_conv(struct vlm_ctx * cpu, struct vlm_ctx * vk) {
         }
         IN(c, 1, L[i].wdt, 0.3f, L[i].Cout, L[i].Cin, L[i].k, L[i].k);
         if (L[i].bias) IN(c, 2, VLM_DTYPE_F32, 1.0f, L[i].Cout);
+        run_case(cpu, vk, &c);
+        case_free(&c);
+    }
+    // depthwise on channel-last input (TinyViT): odd sizes, both strides, a permuted NCHW source, f16 weights
+    struct { int64_t B, H, W, C; int s; enum vlm_dtype wdt; int bias, perm; } DW[] = {
+        { 2, 11, 9, 13, 2, VLM_DTYPE_F32, 1, 0 },
+        { 1, 7, 15, 33, 1, VLM_DTYPE_F16, 0, 1 },
+        { 1, 14, 14, 20, 2, VLM_DTYPE_BF16, 1, 1 },
+    };
+    for (size_t i = 0; i < sizeof DW / sizeof DW[0]; i++) {
+        struct tcase c = { .name = DW[i].perm ? "conv2d_dw(perm)" : "conv2d_dw", .op = VLM_OP_CONV2D_DW,
+                           .i = { DW[i].s, 1 }, .tol = TOL_GEMM };
+        if (DW[i].perm) {
+            IN(c, 0, VLM_DTYPE_F32, 1.0f, DW[i].B, DW[i].C, DW[i].H, DW[i].W);
+            input_perm(&c.in[0], 0, 2, 3, 1);
+        } else {
+            IN(c, 0, VLM_DTYPE_F32, 1.0f, DW[i].B, DW[i].H, DW[i].W, DW[i].C);
+        }
+        IN(c, 1, DW[i].wdt, 0.3f, DW[i].C, 1, 3, 3);
+        if (DW[i].bias) IN(c, 2, VLM_DTYPE_F32, 1.0f, DW[i].C);
         run_case(cpu, vk, &c);
         case_free(&c);
     }

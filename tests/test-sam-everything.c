@@ -1,7 +1,7 @@
 // test-sam-everything.c — automatic mask generation against the reference
 // SamAutomaticMaskGenerator output (segment_everything case) of shared/fixtures/sam-tiny (48
-// masks) and tests/data/sam-mini (8 masks of a model with a 128 input and 2 multimask
-// outputs): mask count and order, bbox, area, predicted_iou, stability_score, point_coords and
+// masks), tests/data/sam-mini (8 masks of a model with a 128 input and 2 multimask
+// outputs) and tests/data/mobilesam-tiny (12 masks of MobileSAM's TinyViT encoder): mask count and order, bbox, area, predicted_iou, stability_score, point_coords and
 // the segmentation of each mask, on CPU and (when present) Vulkan; the filter counts of the
 // result; and on the CPU `vlm segment --everything`: its --json (compressed COCO RLE, decoded
 // here as pycocotools does and compared with the library's masks) and its hint when the
@@ -200,8 +200,8 @@ static bool run(enum vlm_backend_type backend, const char * name, const char * m
     return true;
 }
 
-// The segment_everything case of one fixture folder on every backend.
-static void run_fixture(const char * dir) {
+// The segment_everything case of one fixture folder (model_file in it) on every backend.
+static void run_fixture(const char * dir, const char * model_file) {
     char path[4096], model[4096];
     snprintf(path, sizeof path, "%s/cases.json", dir);
     char * text = test_read_text(path);
@@ -213,7 +213,7 @@ static void run_fixture(const char * dir) {
     struct vlm_safetensors * exp = NULL;
     snprintf(path, sizeof path, "%s/cases.safetensors", dir);
     CHECK(!se || vlm_safetensors_open(path, &exp) == VLM_STATUS_OK, "open %s: %s", path, vlm_last_error());
-    snprintf(model, sizeof model, "%s/model.safetensors", dir);
+    snprintf(model, sizeof model, "%s/%s", dir, model_file);
     printf("== %s\n", dir);
     if (exp && test_want_backend("cpu")) run(VLM_BACKEND_CPU, "cpu", model, se, exp);
     if (exp && test_want_backend("vulkan") && !run(VLM_BACKEND_VULKAN, "vulkan", model, se, exp)) {
@@ -227,7 +227,8 @@ static void run_fixture(const char * dir) {
 int main(void) {
     char tiny[4096];
     snprintf(tiny, sizeof tiny, "%s/sam-tiny", test_fixtures_dir());
-    run_fixture(tiny);
-    run_fixture(test_data("sam-mini"));
+    run_fixture(tiny, "model.safetensors");
+    run_fixture(test_data("sam-mini"), "model.safetensors");
+    run_fixture(test_data("mobilesam-tiny"), "mobile_sam.pt");
     TEST_END();
 }

@@ -4,7 +4,9 @@
 // 256x256 low-res; 4 images x 5 prompt kinds) and tests/data/sam-small (made by
 // scripts/make-sam-fixture.py: 512 input, 32x32 grid, 128x128 low-res, window 7, one global
 // block, prompt dim 24; 9 cases on 3 images) and tests/data/sam-mini (128 input, window 14 over
-// an 8x8 grid, prompt dim 20, 2 multimask outputs, 1 decoder layer, IoU head depth 2; 5 cases).
+// an 8x8 grid, prompt dim 20, 2 multimask outputs, 1 decoder layer, IoU head depth 2; 5 cases),
+// and tests/data/mobilesam-tiny (MobileSAM's TinyViT encoder, made by
+// scripts/make-mobilesam-fixture.py: 256 input, 16x16 grid; read from its mobile_sam.pt; 7 cases).
 #include <cjson/cJSON.h>
 
 #include "harness.h"
@@ -239,9 +241,9 @@ static bool run_backend(enum vlm_backend_type backend, enum vlm_weight_type wt, 
     return true;
 }
 
-// All cases of one fixture folder (model.safetensors, cases.json, cases.safetensors) on every
+// All cases of one fixture folder (the model file, cases.json, cases.safetensors) on every
 // backend; images from the shared fixtures.
-static void run_fixture(const char * dir, int n_cases) {
+static void run_fixture(const char * dir, const char * model_file, int n_cases) {
     char path[4096];
     snprintf(path, sizeof path, "%s/cases.json", dir);
     char * text = test_read_text(path);
@@ -261,7 +263,7 @@ static void run_fixture(const char * dir, int n_cases) {
         return;
     }
     char model[4096];
-    snprintf(model, sizeof model, "%s/model.safetensors", dir);
+    snprintf(model, sizeof model, "%s/%s", dir, model_file);
     struct worst wc, wv, wq[2];
     memset(&wc, 0, sizeof wc);
     memset(&wv, 0, sizeof wv);
@@ -297,8 +299,9 @@ static void run_fixture(const char * dir, int n_cases) {
 int main(void) {
     char tiny[4096];
     snprintf(tiny, sizeof tiny, "%s/sam-tiny", test_fixtures_dir());
-    run_fixture(tiny, 20);
-    run_fixture(test_data("sam-small"), 9);
-    run_fixture(test_data("sam-mini"), 5);
+    run_fixture(tiny, "model.safetensors", 20);
+    run_fixture(test_data("sam-small"), "model.safetensors", 9);
+    run_fixture(test_data("sam-mini"), "model.safetensors", 5);
+    run_fixture(test_data("mobilesam-tiny"), "mobile_sam.pt", 7);
     TEST_END();
 }

@@ -5,11 +5,10 @@
 // (config.json contradicting the shapes, an image size that is not a multiple of the patch, a
 // block missing or extra): each a non-zero exit of `vlm segment` and `vlm serve` with a one-line
 // error naming the key or tensor, and no output file left behind.
-#include <dirent.h>
-
 #include <cjson/cJSON.h>
 
 #include "harness.h"
+#include "variant-files.h"
 #include "model-file.h"
 #include "vlm.h"
 
@@ -152,42 +151,11 @@ static bool write_variant(const char * dir, const char * drop, const char * copy
     return ok;
 }
 
-// sam-small's config.json in dir with key set to the JSON value `value` ("-": removed; NULL:
-// the file unchanged; a value starting with '!' is written instead of the whole file).
-static bool write_config(const char * dir, const char * key, const char * value) {
-    char src[4200], dst[4200];
-    snprintf(src, sizeof src, "%s/config.json", small_dir);
-    snprintf(dst, sizeof dst, "%s/config.json", dir);
-    char * text = test_read_text(src);
-    cJSON * c = text ? cJSON_Parse(text) : NULL;
-    free(text);
-    if (!c) return false;
-    const bool whole = key && value[0] == '!';
-    if (key && !whole) cJSON_DeleteItemFromObjectCaseSensitive(c, key);
-    if (key && !whole && strcmp(value, "-")) cJSON_AddItemToObject(c, key, cJSON_Parse(value));
-    char * s = whole ? strdup(value + 1) : cJSON_Print(c);
-    cJSON_Delete(c);
-    FILE * f = s ? fopen(dst, "w") : NULL;
-    bool ok = f && fputs(s, f) >= 0;
-    if (f) ok = fclose(f) == 0 && ok;
-    free(s);
-    return ok;
-}
-
-static int count_files(const char * dir) {
-    DIR * d = opendir(dir);
-    int n = 0;
-    struct dirent * e;
-    while (d && (e = readdir(d)))
-        if (e->d_name[0] != '.') n++;
-    if (d) closedir(d);
-    return n;
-}
 
 struct bad_model {
     const char * what;
     const char * drop, * copy_from, * copy_to;   // tensors (write_variant)
-    const char * key, * value;                   // config.json (write_config); key "" = no config.json
+    const char * key, * value;                   // config.json (variant_write_config); key "" = no config.json
     const char * expect;                         // in the error message
 };
 
@@ -230,28 +198,14 @@ static void bad_models(void) {
     const char * img = test_fixture("images/gray_odd.jpg");
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         const struct bad_model * c = &cases[i];
-        char dir[600], out[8192];
+        char dir[600];
         snprintf(dir, sizeof dir, "%s/bad-%zu", tmpdir, i);
         mkdir(dir, 0700);
         bool ok = write_variant(dir, c->drop, c->copy_from, c->copy_to) &&
-                  (c->key && !c->key[0] ? true : write_config(dir, c->key, c->value));
+                  (c->key && !c->key[0] ? true : variant_write_config(small_dir, dir, c->key, c->value));
         CHECK(ok, "%s: cannot make the model", c->what);
         if (!ok) continue;
-        int before = count_files(dir);
-        int rc = test_run_cli(out, sizeof out, tmpdir, NULL,
-                              "segment --backend cpu -m '%s' '%s' --point 10,10 -o '%s/m.png' --json '%s/o.json' "
-                              "--save-tensors '%s/t.safetensors'",
-                              dir, img, dir, dir, dir);
-        const char * nl = strchr(out, '\n');
-        CHECK(rc == 1, "%s: exit %d, want 1: %s", c->what, rc, out);
-        CHECK(nl && nl[1] == 0, "%s: not a one-line error: %s", c->what, out);
-        CHECK(strstr(out, c->expect) != NULL, "%s: error lacks '%s': %s", c->what, c->expect, out);
-        CHECK(count_files(dir) == before, "%s: output left behind", c->what);
-        printf("  %-40s exit %d: %s", c->what, rc, out);
-        // the server refuses the model at start with the same message (timeout: in case it serves)
-        char out2[8192];
-        rc = test_run_cli(out2, sizeof out2, tmpdir, "timeout 120", "serve --backend cpu --port 0 -m '%s'", dir);
-        CHECK(rc == 1 && strstr(out2, c->expect) != NULL, "%s: serve: exit %d: %s", c->what, rc, out2);
+        variant_expect_refused(c->what, tmpdir, dir, img, c->expect);
     }
 }
 
@@ -284,7 +238,7 @@ int main(void) {
     snprintf(hf_dir, sizeof hf_dir, "%s/hf-config", tmpdir);
     mkdir(hf_dir, 0700);
     CHECK(write_variant(hf_dir, NULL, NULL, NULL) &&
-              write_config(hf_dir, "image_size",
+              variant_write_config(small_dir, hf_dir, "image_size",
                            "!{\"vision_config\": {\"image_size\": 512, \"patch_size\": 16, \"hidden_size\": 32, "
                            "\"num_hidden_layers\": 3, \"num_attention_heads\": 2, \"window_size\": 7, "
                            "\"global_attn_indexes\": [1], \"mlp_ratio\": 3.0, \"mlp_dim\": null}, "

@@ -142,8 +142,7 @@ static struct vlm_tensor attention(struct vlm_sam_model * sm, const struct vlm_s
     return vlm_op_linear(x, om, blk->proj_w, &blk->proj_b);                                  // [B, T, D]
 }
 
-// ref: image_encoder.py window_partition: padded [Hp, Wp, D] -> [nh*nw, ws*ws, D]
-static struct vlm_tensor window_partition(struct vlm_ctx * x, struct vlm_tensor pad, int64_t ws) {
+struct vlm_tensor vlm_sam_window_partition(struct vlm_ctx * x, struct vlm_tensor pad, int64_t ws) {
     const int64_t Hp = pad.shape[0], Wp = pad.shape[1], D = pad.shape[2], nh = Hp / ws, nw = Wp / ws;
     struct vlm_tensor win = vlm_tensor_new(x, F32, 4, (int64_t[]){ nh * nw, ws, ws, D });
     for (int64_t wy = 0; wy < nh && vlm_ctx_ok(x); wy++) {
@@ -153,8 +152,7 @@ static struct vlm_tensor window_partition(struct vlm_ctx * x, struct vlm_tensor 
     return reshape(win, 3, (int64_t[]){ nh * nw, ws * ws, D });
 }
 
-// ref: image_encoder.py window_unpartition: [nh*nw, ws*ws, D] -> padded [Hp, Wp, D]
-static struct vlm_tensor window_unpartition(struct vlm_ctx * x, struct vlm_tensor win, int64_t ws, int64_t Hp, int64_t Wp) {
+struct vlm_tensor vlm_sam_window_unpartition(struct vlm_ctx * x, struct vlm_tensor win, int64_t ws, int64_t Hp, int64_t Wp) {
     const int64_t D = win.shape[2], nh = Hp / ws, nw = Wp / ws;
     struct vlm_tensor out = vlm_tensor_new(x, F32, 3, (int64_t[]){ Hp, Wp, D });
     struct vlm_tensor w4 = reshape(win, 4, (int64_t[]){ nh * nw, ws, ws, D });
@@ -166,10 +164,28 @@ static struct vlm_tensor window_unpartition(struct vlm_ctx * x, struct vlm_tenso
     return out;
 }
 
+// ref: segment_anything/modeling/image_encoder.py ImageEncoderViT neck (MobileSAM's TinyViT has the same):
+// Conv1x1 (no bias) -> LayerNorm2d -> Conv3x3 (no bias) -> LayerNorm2d
+void vlm_sam_neck(struct vlm_sam_model * sm, struct vlm_tensor tokens, struct vlm_tensor out) {
+    struct vlm_ctx * x = sm->ctx;
+    const int64_t C = sm->prompt_dim, G = sm->grid, D = sm->embed_dim;
+    struct vlm_tensor n0 = vlm_op_linear(x, tokens, reshape(sm->neck0_w, 2, (int64_t[]){ C, D }), NULL);   // [T, C]
+    // LayerNorm2d over channels == layer norm of each token's C values
+    struct vlm_tensor n1 = vlm_op_layer_norm(x, n0, &sm->neck1_w, &sm->neck1_b, 1e-6f);
+    struct vlm_tensor nchw = vlm_op_copy(x, permute(reshape(n1, 4, (int64_t[]){ 1, G, G, C }), 0, 3, 1, 2), F32);   // [1, C, G, G]
+    struct vlm_tensor n2 = vlm_op_conv2d(x, nchw, sm->neck2_w, NULL, 1, 1);
+    struct vlm_tensor n3 = vlm_op_layer_norm_2d(x, n2, sm->neck3_w, sm->neck3_b, 1e-6f);
+    dbg(x, "neck.n0", n0);
+    dbg(x, "neck.nchw", nchw);
+    dbg(x, "neck.n2", n2);
+    vlm_op_copy_into(x, out, n3);
+}
+
 // ref: segment_anything/modeling/image_encoder.py ImageEncoderViT.forward, Block.forward
 enum vlm_status vlm_sam_encode(struct vlm_sam_model * sm, const float * pixels, struct vlm_tensor out) {
     struct vlm_ctx * x = sm->ctx;
     if (!vlm_ctx_ok(x)) return x->status;
+    if (sm->tinyvit) return vlm_tinyvit_encode(sm, pixels, out);
     const size_t mark0 = vlm_arena_mark(x);
     const int64_t G = sm->grid, D = sm->embed_dim, S = sm->img_size, ws = sm->window;
     const int64_t Gp = ws ? (G + ws - 1) / ws * ws : G;
@@ -205,11 +221,11 @@ enum vlm_status vlm_sam_encode(struct vlm_sam_model * sm, const float * pixels, 
             // window_partition pads after norm1: padded tokens are exact zeros (and take part
             // in attention as keys / values, unmasked, as upstream)
             vlm_op_copy_into(x, vlm_tensor_slice(vlm_tensor_slice(pad, 0, 0, G), 1, 0, G), ln);
-            struct vlm_tensor win = window_partition(x, pad, ws);       // [nW, ws*ws, D]
+            struct vlm_tensor win = vlm_sam_window_partition(x, pad, ws);       // [nW, ws*ws, D]
             dbg(x, "pad", pad);
             dbg(x, "win", win);
             struct vlm_tensor a = attention(sm, b, win);                // [nW, ws*ws, D]
-            struct vlm_tensor un = window_unpartition(x, a, ws, Gp, Gp); // [Gp, Gp, D]
+            struct vlm_tensor un = vlm_sam_window_unpartition(x, a, ws, Gp, Gp); // [Gp, Gp, D]
             h1 = vlm_op_add(x, h, vlm_tensor_slice(vlm_tensor_slice(un, 0, 0, G), 1, 0, G));
         }
         // MLP: lin2(GELU(lin1(norm2(x))))
@@ -223,19 +239,7 @@ enum vlm_status vlm_sam_encode(struct vlm_sam_model * sm, const float * pixels, 
         vlm_arena_reset(x, mark);
     }
 
-    // ref: image_encoder.py neck: Conv1x1 (no bias) -> LayerNorm2d -> Conv3x3 (no bias) -> LayerNorm2d
-    const int64_t C = sm->prompt_dim;
-    struct vlm_tensor n0 = vlm_op_linear(x, reshape(h, 2, (int64_t[]){ G * G, D }),
-                                         reshape(sm->neck0_w, 2, (int64_t[]){ C, D }), NULL);   // [T, C]
-    // LayerNorm2d over channels == layer norm of each token's C values
-    struct vlm_tensor n1 = vlm_op_layer_norm(x, n0, &sm->neck1_w, &sm->neck1_b, 1e-6f);
-    struct vlm_tensor nchw = vlm_op_copy(x, permute(reshape(n1, 4, (int64_t[]){ 1, G, G, C }), 0, 3, 1, 2), F32);   // [1, C, G, G]
-    struct vlm_tensor n2 = vlm_op_conv2d(x, nchw, sm->neck2_w, NULL, 1, 1);
-    struct vlm_tensor n3 = vlm_op_layer_norm_2d(x, n2, sm->neck3_w, sm->neck3_b, 1e-6f);
-    dbg(x, "neck.n0", n0);
-    dbg(x, "neck.nchw", nchw);
-    dbg(x, "neck.n2", n2);
-    vlm_op_copy_into(x, out, n3);
+    vlm_sam_neck(sm, reshape(h, 2, (int64_t[]){ G * G, D }), out);
     dbg(x, "embedding", out);
     vlm_ctx_sync(x);
     vlm_arena_reset(x, mark0);

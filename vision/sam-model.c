@@ -104,9 +104,10 @@ static const struct vlm_file_tensor * file_find(const struct vlm_safetensors * s
     return t;
 }
 
-// Every tensor with these suffixes is used only by vlm_op_linear (official and HF SamModel names).
+// Every tensor with these suffixes is used only by vlm_op_linear (official and HF SamModel names;
+// MobileSAM's TinyViT blocks: attn.qkv, attn.proj, mlp.fc1, mlp.fc2).
 const char * const vlm_sam_linear_weights[] = { "attn.qkv.weight", "attn.proj.weight", "mlp.lin1.weight", "mlp.lin2.weight",
-                                                NULL };
+                                                "mlp.fc1.weight", "mlp.fc2.weight", NULL };
 
 static struct vlm_tensor getf(struct vlm_sam_model * sm, int32_t n_dims, const int64_t * shape, const char * fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -129,9 +130,8 @@ static bool hasf(const struct vlm_safetensors * st, const char * fmt, ...) {
     return file_find(st, name) != NULL;
 }
 
-// 1 + the largest N of the file's tensors "<prefix>N.*" (prefix an official name, e.g.
-// "image_encoder.blocks."; HF files by their names), 0 when there are none.
-static int64_t count_indexed(const struct vlm_safetensors * st, const char * official_prefix) {
+// See sam.h; an HF file's tensors are counted under their HF names.
+int64_t vlm_sam_count_indexed(const struct vlm_safetensors * st, const char * official_prefix) {
     char prefix[256];
     if (is_hf_file(st)) hf_name(official_prefix, prefix, sizeof prefix);
     else snprintf(prefix, sizeof prefix, "%s", official_prefix);
@@ -151,7 +151,7 @@ static int64_t count_indexed(const struct vlm_safetensors * st, const char * off
 // later block means that one is missing, not that the checkpoint is shallower.
 static enum vlm_status check_count(const struct vlm_safetensors * st, const char * prefix, const char * first,
                                    int64_t count) {
-    int64_t n = count_indexed(st, prefix);
+    int64_t n = vlm_sam_count_indexed(st, prefix);
     if (n > count)
         return vlm_error(VLM_STATUS_BAD_MODEL, "SAM model: missing tensor %s%lld.%s (the checkpoint has tensors of %s%lld)",
                          prefix, (long long)count, first, prefix, (long long)n - 1);
@@ -161,6 +161,8 @@ static enum vlm_status check_count(const struct vlm_safetensors * st, const char
 // ---- hyper-parameters --------------------------------------------------------------------
 
 struct sam_dims {
+    bool    tinyvit;   // MobileSAM: D the last stage's width, G from the image size (config.json), tv
+    struct vlm_tinyvit_dims tv;
     int64_t D, G, patch, depth, hd, heads, window, mlp, C, dec_depth, dec_mlp, n_mask_tokens, iou_hidden, iou_depth;
     int64_t  mask_in;
     uint64_t global;   // bit i: block i attends globally (VLM_SAM_MAX_BLOCKS <= 64)
@@ -172,6 +174,21 @@ static enum vlm_status infer_dims(const struct vlm_safetensors * st, struct sam_
     const struct vlm_file_tensor * pw = file_find(st, "image_encoder.patch_embed.proj.weight");
     const struct vlm_file_tensor * neck = file_find(st, "image_encoder.neck.0.weight");
     const struct vlm_file_tensor * mt = file_find(st, "mask_decoder.mask_tokens.weight");
+    enum vlm_status rc;
+    if ((d->tinyvit = vlm_tinyvit_detect(st))) {
+        // ref: mobile_sam/build_sam.py build_sam_vit_t: vit_patch_size 16; neck.0 [C, last stage width, 1, 1]
+        if (!neck || neck->n_dims != 4 || !mt || mt->n_dims != 2)
+            return vlm_error(VLM_STATUS_BAD_MODEL, "MobileSAM model: missing or malformed image_encoder.neck.0.weight / "
+                                                   "mask_decoder.mask_tokens.weight");
+        d->patch = 16;
+        d->C = neck->shape[0];
+        d->D = neck->shape[1];
+        d->n_mask_tokens = mt->shape[0];
+        if (d->C < 8 || d->C % 2 || d->n_mask_tokens < 1 || d->n_mask_tokens > VLM_SAM_MAX_MASK_TOKENS)
+            return vlm_error(VLM_STATUS_BAD_MODEL, "MobileSAM model: unsupported prompt dim %lld or %lld mask tokens",
+                             (long long)d->C, (long long)d->n_mask_tokens);
+        goto decoder;
+    }
     if (!pos || pos->n_dims != 4 || !pw || pw->n_dims != 4 || !neck || neck->n_dims != 4 || !mt || mt->n_dims != 2)
         return vlm_error(VLM_STATUS_BAD_MODEL, "SAM model: missing or malformed image_encoder.pos_embed / "
                                                "patch_embed / neck.0 / mask_decoder.mask_tokens");
@@ -187,7 +204,7 @@ static enum vlm_status infer_dims(const struct vlm_safetensors * st, struct sam_
                          (long long)d->G, (long long)d->D, (long long)d->patch, (long long)d->C);
     while (d->depth < VLM_SAM_MAX_BLOCKS && hasf(st, "image_encoder.blocks.%lld.norm1.weight", (long long)d->depth)) d->depth++;
     if (d->depth == 0) return vlm_error(VLM_STATUS_BAD_MODEL, "SAM model: no image_encoder.blocks.*");
-    enum vlm_status rc = check_count(st, "image_encoder.blocks.", "norm1.weight", d->depth);
+    rc = check_count(st, "image_encoder.blocks.", "norm1.weight", d->depth);
     if (rc != VLM_STATUS_OK) return rc;
     const struct vlm_file_tensor * l1 = file_find(st, "image_encoder.blocks.0.mlp.lin1.weight");
     if (!l1 || l1->n_dims != 2) return vlm_error(VLM_STATUS_BAD_MODEL, "SAM model: missing image_encoder.blocks.0.mlp.lin1.weight");
@@ -211,6 +228,7 @@ static enum vlm_status infer_dims(const struct vlm_safetensors * st, struct sam_
     if (d->D % d->hd) return vlm_error(VLM_STATUS_BAD_MODEL, "SAM model: width %lld not a multiple of head dim %lld",
                                        (long long)d->D, (long long)d->hd);
     d->heads = d->D / d->hd;
+decoder:
     while (d->dec_depth < VLM_SAM_MAX_DEC_LAYERS && hasf(st, "mask_decoder.transformer.layers.%lld.norm1.weight", (long long)d->dec_depth))
         d->dec_depth++;
     const struct vlm_file_tensor * dl1 = file_find(st, "mask_decoder.transformer.layers.0.mlp.lin1.weight");
@@ -218,7 +236,7 @@ static enum vlm_status infer_dims(const struct vlm_safetensors * st, struct sam_
         return vlm_error(VLM_STATUS_BAD_MODEL, "SAM model: missing mask_decoder.transformer.layers.*");
     d->dec_mlp = dl1->shape[0];
     if ((rc = check_count(st, "mask_decoder.transformer.layers.", "norm1.weight", d->dec_depth)) != VLM_STATUS_OK) return rc;
-    int64_t n_hyper = count_indexed(st, "mask_decoder.output_hypernetworks_mlps.");
+    int64_t n_hyper = vlm_sam_count_indexed(st, "mask_decoder.output_hypernetworks_mlps.");
     if (n_hyper != d->n_mask_tokens)
         return vlm_error(VLM_STATUS_BAD_MODEL, "SAM model: %lld mask_decoder.output_hypernetworks_mlps.* for the %lld tokens of "
                          "mask_decoder.mask_tokens.weight", (long long)n_hyper, (long long)d->n_mask_tokens);
@@ -253,9 +271,10 @@ static enum vlm_status load_config(const char * model_path, const struct sam_dim
         return vlm_error(VLM_STATUS_BAD_MODEL, "%s: %s %d contradicts image_encoder.patch_embed.proj.weight (patch %lld)", path,
                          KEY(patch_size), cfg->patch_size, (long long)d->patch);
     if (cfg->image_size && cfg->image_size % d->patch)
-        return vlm_error(VLM_STATUS_BAD_MODEL, "%s: %s %d is not a multiple of the patch size %lld (image_encoder.patch_embed.proj.weight)",
-                         path, KEY(image_size), cfg->image_size, (long long)d->patch);
-    if (cfg->image_size && cfg->image_size != d->G * d->patch)
+        return vlm_error(VLM_STATUS_BAD_MODEL, "%s: %s %d is not a multiple of the patch size %lld (%s)", path, KEY(image_size),
+                         cfg->image_size, (long long)d->patch,
+                         d->tinyvit ? "MobileSAM's encoder downsamples by 16" : "image_encoder.patch_embed.proj.weight");
+    if (cfg->image_size && !d->tinyvit && cfg->image_size != d->G * d->patch)
         return vlm_error(VLM_STATUS_BAD_MODEL, "%s: %s %d contradicts image_encoder.pos_embed (a %lldx%lld grid of %lld-pixel patches: %lld)",
                          path, KEY(image_size), cfg->image_size, (long long)d->G, (long long)d->G, (long long)d->patch,
                          (long long)(d->G * d->patch));
@@ -278,7 +297,7 @@ static enum vlm_status load_config(const char * model_path, const struct sam_dim
                              vlm_sam_config_key(cfg, checks[i].given), *checks[i].given, checks[i].tensor,
                              (long long)checks[i].actual);
     // ref: image_encoder.py Block: mlp_dim = int(dim * mlp_ratio)
-    if (cfg->mlp_ratio > 0 && (int64_t)(d->D * cfg->mlp_ratio) != d->mlp)
+    if (cfg->mlp_ratio > 0 && !d->tinyvit && (int64_t)(d->D * cfg->mlp_ratio) != d->mlp)
         return vlm_error(VLM_STATUS_BAD_MODEL, "%s: %s %g contradicts image_encoder.blocks.0.mlp.lin1.weight (%lld x %lld)", path,
                          KEY(mlp_ratio), cfg->mlp_ratio, (long long)d->mlp, (long long)d->D);
     // ref: image_encoder.py ImageEncoderViT: norm_layer = partial(nn.LayerNorm, eps=1e-6), as vlm runs it
@@ -303,13 +322,25 @@ static enum vlm_status load_config(const char * model_path, const struct sam_dim
     return VLM_STATUS_OK;
 }
 
+// Shapes, then config.json; MobileSAM's encoder sizes at the image size the config gives
+// (upstream's 1024 when it gives none).
+static enum vlm_status model_dims(const struct vlm_safetensors * st, const char * model_path, struct sam_dims * d,
+                                  struct vlm_sam_config * cfg) {
+    enum vlm_status rc = infer_dims(st, d);
+    if (rc == VLM_STATUS_OK) rc = load_config(model_path, d, cfg);
+    if (rc != VLM_STATUS_OK || !d->tinyvit) return rc;
+    d->G = (cfg->image_size ? cfg->image_size : 1024) / d->patch;
+    return vlm_tinyvit_dims(st, model_path, d->G * d->patch, &d->tv);
+}
+
 // ---- arena -------------------------------------------------------------------------------
 
 #define MiB ((size_t)1 << 20)
 
-size_t vlm_sam_arena_bytes(const struct vlm_safetensors * st) {
+size_t vlm_sam_arena_bytes(const struct vlm_safetensors * st, const char * model_path) {
     struct sam_dims d;
-    if (infer_dims(st, &d) != VLM_STATUS_OK) return 64 * MiB;   // init reports the error
+    struct vlm_sam_config cfg;
+    if (model_dims(st, model_path, &d, &cfg) != VLM_STATUS_OK) return 64 * MiB;   // init reports the error
     size_t S = (size_t)(d.G * d.patch), T = (size_t)(d.G * d.G), D = (size_t)d.D, H = (size_t)d.heads;
     size_t Gp = d.window ? (size_t)((d.G + d.window - 1) / d.window * d.window) : (size_t)d.G;
     size_t Tp = Gp * Gp, side = (size_t)(d.G > d.window ? d.G : d.window);
@@ -318,6 +349,7 @@ size_t vlm_sam_arena_bytes(const struct vlm_safetensors * st) {
     // one block (window or global, whichever is larger): see sam-encoder.c block()
     size_t tt = Tp > T ? Tp : T;
     enc += tt * D * 12 + 4 * H * tt * side + T * D * 6 + 2 * T * (size_t)d.mlp;
+    if (d.tinyvit) enc = vlm_tinyvit_arena_floats(&d.tv, (int64_t)S) + T * D * 4;   // + the neck
     // decoder with VLM_SAM_DEC_MAX_BATCH prompts: keys, per-layer temporaries, upscaling
     size_t B = VLM_SAM_DEC_MAX_BATCH, C = (size_t)d.C, NT = 64;
     size_t dec = B * T * C * 14 + B * NT * (size_t)d.dec_mlp * 2 + B * T * (C / 4) * 4 * 3 + B * T * (C / 8) * 16 * 3 +
@@ -381,8 +413,7 @@ static float * host_copy(struct vlm_sam_model * sm, const char * name, int64_t n
 enum vlm_status vlm_sam_model_init(struct vlm_model * m) {
     struct sam_dims d;
     struct vlm_sam_config cfg;
-    enum vlm_status st = infer_dims(m->file, &d);
-    if (st == VLM_STATUS_OK) st = load_config(m->path, &d, &cfg);
+    enum vlm_status st = model_dims(m->file, m->path, &d, &cfg);
     if (st != VLM_STATUS_OK) return st;
     struct vlm_sam_model * sm = calloc(1, sizeof *sm);
     if (!sm) return vlm_error(VLM_STATUS_OUT_OF_MEMORY, "out of memory");
@@ -415,10 +446,14 @@ enum vlm_status vlm_sam_model_init(struct vlm_model * m) {
     sm->mask_input_size = 4 * sm->grid;
     const int64_t D = d.D, C = d.C, G = d.G, P = d.patch, hd = d.hd;
 
-    // ref: segment_anything/modeling/image_encoder.py ImageEncoderViT.__init__
-    sm->patch_w = vlm_sam_weight(sm, "image_encoder.patch_embed.proj.weight", 4, (int64_t[]){ D, 3, P, P });
-    sm->patch_b = vlm_sam_weight(sm, "image_encoder.patch_embed.proj.bias", 1, (int64_t[]){ D });
-    sm->pos_embed = vlm_sam_weight(sm, "image_encoder.pos_embed", 4, (int64_t[]){ 1, G, G, D });
+    // ref: segment_anything/modeling/image_encoder.py ImageEncoderViT.__init__ (MobileSAM: sam-tinyvit.c)
+    if (d.tinyvit) {
+        vlm_tinyvit_init(sm, &d.tv);
+    } else {
+        sm->patch_w = vlm_sam_weight(sm, "image_encoder.patch_embed.proj.weight", 4, (int64_t[]){ D, 3, P, P });
+        sm->patch_b = vlm_sam_weight(sm, "image_encoder.patch_embed.proj.bias", 1, (int64_t[]){ D });
+        sm->pos_embed = vlm_sam_weight(sm, "image_encoder.pos_embed", 4, (int64_t[]){ 1, G, G, D });
+    }
     for (int32_t i = 0; i < sm->depth; i++) {
         struct vlm_sam_block * b = &sm->blocks[i];
         const char * p = "image_encoder.blocks";
@@ -558,6 +593,7 @@ void vlm_sam_model_free(struct vlm_sam_model * sm) {
     if (!sm) return;
     if (sm->pbuf && sm->ctx) vlm_buffer_free(sm->ctx, sm->pbuf);
     if (sm->l0_buf && sm->ctx) vlm_buffer_free(sm->ctx, sm->l0_buf);
+    vlm_tinyvit_free(sm);
     free(sm->pe_gauss);
     free(sm->point_embed);
     free(sm->not_a_point);

@@ -16,8 +16,10 @@ struct sam_variant {
     int32_t      D, depth, heads, n_global, global[4], window, C, mask_in, dec_depth, dec_mlp, iou_hidden, n_mask_tokens;
 };
 
-// ref: segment_anything/build_sam.py (vit_h / vit_l / vit_b); "tiny" is the fixture's size
+// ref: segment_anything/build_sam.py (vit_h / vit_l / vit_b); "tiny" is the fixture's size;
+// "vit_t": MobileSAM (mobile_sam/build_sam.py build_sam_vit_t), its TinyViT-5M encoder from tinyvit()
 static const struct sam_variant variants[] = {
+    { "vit_t", 1024, 16, 320, 0, 0, 0, { 0 }, 0, 256, 16, 2, 2048, 256, 4 },
     { "vit_b", 1024, 16, 768, 12, 12, 4, { 2, 5, 8, 11 }, 14, 256, 16, 2, 2048, 256, 4 },
     { "vit_l", 1024, 16, 1024, 24, 16, 4, { 5, 11, 17, 23 }, 14, 256, 16, 2, 2048, 256, 4 },
     { "vit_h", 1024, 16, 1280, 32, 16, 4, { 7, 15, 23, 31 }, 14, 256, 16, 2, 2048, 256, 4 },
@@ -77,13 +79,75 @@ static void norm(struct rt_list * l, const char * p, int64_t n) {
     add(l, INIT_ZEROS, 1, S1(n), "%s.bias", p);
 }
 
+// Conv2d_BN (BatchNorm at its initial statistics; num_batches_tracked is not needed)
+static void conv_bn(struct rt_list * l, const char * p, int64_t cout, int64_t cin, int64_t k) {
+    char q[160];
+    add(l, INIT_NORMAL, 4, S4(cout, cin, k, k), "%s.c.weight", p);
+    snprintf(q, sizeof q, "%s.bn", p);
+    norm(l, q, cout);
+    add(l, INIT_ZEROS, 1, S1(cout), "%s.bn.running_mean", p);
+    add(l, INIT_ONES, 1, S1(cout), "%s.bn.running_var", p);
+}
+
+// ref: mobile_sam/modeling/tiny_vit_sam.py TinyViT tree at build_sam_vit_t's TinyViT-5M sizes
+static void tinyvit(struct rt_list * l) {
+    static const int64_t dims[4] = { 64, 128, 160, 320 }, depths[4] = { 2, 2, 6, 2 }, heads[4] = { 2, 4, 5, 10 },
+                         windows[4] = { 7, 7, 14, 7 };
+    char p[160];
+    conv_bn(l, "image_encoder.patch_embed.seq.0", dims[0] / 2, 3, 3);
+    conv_bn(l, "image_encoder.patch_embed.seq.2", dims[0], dims[0] / 2, 3);
+    for (int32_t s = 0; s < 4; s++) {
+        const int64_t D = dims[s], h = 4 * D;   // mbconv_expand_ratio and mlp_ratio 4
+        for (int32_t b = 0; b < depths[s]; b++) {
+            char q[192];
+            snprintf(p, sizeof p, "image_encoder.layers.%d.blocks.%d", s, b);
+            if (s == 0) {
+                snprintf(q, sizeof q, "%s.conv1", p);
+                conv_bn(l, q, h, D, 1);
+                snprintf(q, sizeof q, "%s.conv2", p);
+                conv_bn(l, q, h, 1, 3);
+                snprintf(q, sizeof q, "%s.conv3", p);
+                conv_bn(l, q, D, h, 1);
+                continue;
+            }
+            add(l, INIT_NORMAL, 2, S2(heads[s], windows[s] * windows[s]), "%s.attn.attention_biases", p);
+            snprintf(q, sizeof q, "%s.attn.norm", p);
+            norm(l, q, D);
+            snprintf(q, sizeof q, "%s.attn.qkv", p);
+            linear(l, q, 3 * D, D);
+            snprintf(q, sizeof q, "%s.attn.proj", p);
+            linear(l, q, D, D);
+            snprintf(q, sizeof q, "%s.mlp.norm", p);
+            norm(l, q, D);
+            snprintf(q, sizeof q, "%s.mlp.fc1", p);
+            linear(l, q, h, D);
+            snprintf(q, sizeof q, "%s.mlp.fc2", p);
+            linear(l, q, D, h);
+            snprintf(q, sizeof q, "%s.local_conv", p);
+            conv_bn(l, q, D, 1, 3);
+        }
+        if (s == 3) break;
+        const char * conv[3] = { "conv1", "conv2", "conv3" };
+        for (int32_t k = 0; k < 3; k++) {
+            snprintf(p, sizeof p, "image_encoder.layers.%d.downsample.%s", s, conv[k]);
+            conv_bn(l, p, dims[s + 1], k == 0 ? D : k == 1 ? 1 : dims[s + 1], k == 1 ? 3 : 1);
+        }
+    }
+    norm(l, "image_encoder.norm_head", dims[3]);
+    linear(l, "image_encoder.head", 1000, dims[3]);
+}
+
 // ref: segment_anything/modeling/*.py module trees (state_dict order)
 static void enumerate(const struct sam_variant * v, struct rt_list * l) {
-    const int64_t D = v->D, P = v->patch, G = v->img_size / v->patch, hd = v->D / v->heads, C = v->C;
+    const int64_t D = v->D, P = v->patch, G = v->img_size / v->patch, hd = v->heads ? v->D / v->heads : 0, C = v->C;
     char p[160];
-    add(l, INIT_NORMAL, 4, S4(1, G, G, D), "image_encoder.pos_embed");
-    add(l, INIT_NORMAL, 4, S4(D, 3, P, P), "image_encoder.patch_embed.proj.weight");
-    add(l, INIT_NORMAL, 1, S1(D), "image_encoder.patch_embed.proj.bias");
+    if (!strcmp(v->name, "vit_t")) {
+        tinyvit(l);
+    } else {
+        add(l, INIT_NORMAL, 4, S4(1, G, G, D), "image_encoder.pos_embed");
+        add(l, INIT_NORMAL, 4, S4(D, 3, P, P), "image_encoder.patch_embed.proj.weight");
+        add(l, INIT_NORMAL, 1, S1(D), "image_encoder.patch_embed.proj.bias");
+    }
     for (int32_t i = 0; i < v->depth; i++) {
         bool global = false;
         for (int32_t g = 0; g < v->n_global; g++) global |= v->global[g] == i;
@@ -180,7 +244,7 @@ enum vlm_status vlm_sam_write_random_checkpoint(const char * path, const char * 
     const struct sam_variant * v = NULL;
     for (size_t i = 0; i < sizeof variants / sizeof *variants; i++)
         if (!strcmp(variants[i].name, variant)) v = &variants[i];
-    if (!v) return vlm_error(VLM_STATUS_INVALID_ARG, "unknown SAM variant '%s' (use vit_b, vit_l, vit_h or tiny)", variant);
+    if (!v) return vlm_error(VLM_STATUS_INVALID_ARG, "unknown SAM variant '%s' (use vit_b, vit_l, vit_h, vit_t or tiny)", variant);
     struct rt_list l = { 0 };
     enumerate(v, &l);
     if (l.oom) {

@@ -9,6 +9,7 @@
 #define VLM_SAM_H
 
 #include "core.h"
+#include "model-config.h"
 #include "model-file.h"
 
 struct vlm_model;
@@ -49,14 +50,17 @@ struct vlm_sam_dec_layer {
     struct vlm_tensor   lin1_w, lin1_b, lin2_w, lin2_b;
 };
 
+struct vlm_tinyvit;
+
 struct vlm_sam_model {
     struct vlm_model * model;
     struct vlm_ctx *   ctx;
+    struct vlm_tinyvit * tinyvit;             // MobileSAM's image encoder (sam-tinyvit.c); NULL: SAM's ViT
 
     // hyper-parameters inferred from tensor shapes (decoder heads and pixel normalization:
     // config.json, else upstream's); the released ViT-B/L/H sizes in the comments
     int32_t img_size, patch, grid;            // 1024, 16, 64
-    int32_t embed_dim, depth, heads, head_dim, window, enc_mlp;
+    int32_t embed_dim, depth, heads, head_dim, window, enc_mlp;   // MobileSAM: embed_dim its last stage's, depth 0
     int32_t prompt_dim;                       // neck / prompt / decoder width C
     int32_t mask_in_chans;
     int32_t dec_depth, dec_heads, dec_mlp;
@@ -99,8 +103,9 @@ struct vlm_sam_model {
     uint64_t            l0_serial;            // 0: nothing cached
 };
 
-// Arena size for a SAM model file (encoder peak vs decoder peak plus post-processing).
-size_t          vlm_sam_arena_bytes(const struct vlm_safetensors * st);
+// Arena size for a SAM model file (encoder peak vs decoder peak plus post-processing);
+// model_path locates config.json.
+size_t          vlm_sam_arena_bytes(const struct vlm_safetensors * st, const char * model_path);
 // Infers the hyper-parameters from tensor shapes, looks up every weight (official or HF
 // transformers names) and builds m->sam.
 enum vlm_status vlm_sam_model_init(struct vlm_model * m);
@@ -112,6 +117,8 @@ void            vlm_sam_model_free(struct vlm_sam_model * sm);
 // Weight lookup by official name (falls back to the HF SamModel name); shape -1 = any.
 struct vlm_tensor vlm_sam_weight(struct vlm_sam_model * sm, const char * official, int32_t n_dims, const int64_t * shape);
 bool              vlm_sam_has_weight(const struct vlm_sam_model * sm, const char * official);
+// 1 + the largest N of the file's tensors "<prefix>N.*" (prefix an official name), 0 when none.
+int64_t           vlm_sam_count_indexed(const struct vlm_safetensors * st, const char * official_prefix);
 
 // ---- image encoder (sam-encoder.c) ----
 // pixels: [3, img_size, img_size] normalized + padded. out: [1, C, grid, grid] (outside the
@@ -120,6 +127,26 @@ enum vlm_status vlm_sam_encode(struct vlm_sam_model * sm, const float * pixels, 
 // get_rel_pos() for every block into the persistent buffer (called by init).
 enum vlm_status vlm_sam_encoder_prepare(struct vlm_sam_model * sm, size_t * pbuf_offset);
 size_t          vlm_sam_encoder_pbuf_bytes(const struct vlm_sam_model * sm);
+// ref: image_encoder.py neck: tokens [grid*grid, embed_dim] -> out [1, C, grid, grid].
+void            vlm_sam_neck(struct vlm_sam_model * sm, struct vlm_tensor tokens, struct vlm_tensor out);
+// ref: image_encoder.py window_partition: padded [Hp, Wp, D] -> [nh*nw, ws*ws, D], and back.
+struct vlm_tensor vlm_sam_window_partition(struct vlm_ctx * x, struct vlm_tensor pad, int64_t ws);
+struct vlm_tensor vlm_sam_window_unpartition(struct vlm_ctx * x, struct vlm_tensor win, int64_t ws, int64_t Hp, int64_t Wp);
+
+// ---- MobileSAM's TinyViT image encoder (sam-tinyvit.c) ----
+#define VLM_TINYVIT_MAX_BLOCKS 32
+bool            vlm_tinyvit_detect(const struct vlm_safetensors * st);
+// Also checks config.json's TinyViT keys (embed_dims, depths, num_heads, window_sizes, mlp_ratio,
+// mbconv_expand_ratio: upstream TinyViT's arguments) next to model_path against the shapes.
+enum vlm_status vlm_tinyvit_dims(const struct vlm_safetensors * st, const char * model_path, int64_t img_size,
+                                 struct vlm_tinyvit_dims * d);
+size_t          vlm_tinyvit_arena_floats(const struct vlm_tinyvit_dims * d, int64_t img_size);
+// Loads the encoder (Conv2d_BN folded, attention bias tables gathered) into sm->tinyvit. Errors
+// are recorded on sm->ctx.
+enum vlm_status vlm_tinyvit_init(struct vlm_sam_model * sm, const struct vlm_tinyvit_dims * d);
+void            vlm_tinyvit_free(struct vlm_sam_model * sm);
+// As vlm_sam_encode, for MobileSAM.
+enum vlm_status vlm_tinyvit_encode(struct vlm_sam_model * sm, const float * pixels, struct vlm_tensor out);
 
 // ---- prompt encoder (sam-prompt.c) ----
 // Prompt in the model's input frame (already transformed by apply_coords). labels 0/1;
@@ -183,7 +210,8 @@ void vlm_sam_apply_coords(const struct vlm_sam_session * s, double x, double y, 
 
 // ---- random checkpoints (sam-random.c) ----
 // Writes a safetensors file with the official key names and shapes of variant "vit_b",
-// "vit_l" or "vit_h" (or "tiny": the fixture's sizes), weights ~N(0, 0.02), norms 1 / 0.
+// "vit_l", "vit_h" or MobileSAM's "vit_t" (or "tiny": the fixture's sizes), weights ~N(0, 0.02),
+// norms 1 / 0 (BatchNorm statistics 0 / 1).
 enum vlm_status vlm_sam_write_random_checkpoint(const char * path, const char * variant, uint64_t seed);
 
 // ---- segment everything (sam-everything.c) ----

@@ -1,6 +1,7 @@
 // fuzz-config-json.c — libFuzzer target: the model config.json readers (fusion/model-config.c)
 // as the loaders use them: the file next to a model read by vlm_model_config_read, then the
-// CLIP parser (HF, open_clip and flat layouts) and the SAM parser on its bytes. The input is
+// CLIP parser (HF, open_clip and flat layouts), the SAM parser and MobileSAM's TinyViT check (against
+// the released TinyViT-5M's sizes) on its bytes. The input is
 // also parsed straight from an exact-size buffer (no NUL after it), so a read past the
 // length is caught by ASan.
 #include <stdbool.h>
@@ -52,6 +53,15 @@ static void check_sam(const uint8_t * data, size_t size) {
     if (s.has_pixel_norm && !(s.pixel_std[0] > 0 && s.pixel_std[1] > 0 && s.pixel_std[2] > 0)) abort();
 }
 
+static void check_tinyvit(const uint8_t * data, size_t size) {
+    // build_sam_vit_t's encoder (mobile_sam/build_sam.py) at 1024
+    static const struct vlm_tinyvit_dims d = { .n_stages = 4, .out_dim = 320, .dim = { 64, 128, 160, 320 },
+                                               .depth = { 2, 2, 6, 2 }, .heads = { 0, 4, 5, 10 }, .window = { 0, 7, 14, 7 },
+                                               .hidden = { 256, 512, 640, 1280 }, .res = { 256, 128, 64, 64 },
+                                               .merge_stride = { 2, 2, 1, 0 } };
+    if (vlm_tinyvit_config_check((const char *)data, size, "config.json", &d) != VLM_STATUS_OK && !vlm_last_error()[0]) abort();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t * data, size_t size) {
     // the loaders' path: config.json next to the model file, read back whole
     FILE * f = fopen(g_config, "wb");
@@ -65,6 +75,7 @@ int LLVMFuzzerTestOneInput(const uint8_t * data, size_t size) {
     if (!text || n != size || memcmp(text, data, size) != 0 || text[n] != 0 || strcmp(path, g_config) != 0) abort();
     check_clip((const uint8_t *)text, n);
     check_sam((const uint8_t *)text, n);
+    check_tinyvit((const uint8_t *)text, n);
     free(text);
 
     // the same bytes with nothing after them
@@ -73,6 +84,7 @@ int LLVMFuzzerTestOneInput(const uint8_t * data, size_t size) {
     memcpy(exact, data, size);
     check_clip(exact, size);
     check_sam(exact, size);
+    check_tinyvit(exact, size);
     free(exact);
     return 0;
 }
