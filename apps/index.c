@@ -155,13 +155,16 @@ enum vlm_status vlm_index_read(const char * path, struct vlm_index * out) {
     if (s != VLM_STATUS_OK) {
         // the reader's message names the file and the problem (truncated data, a bad header, ...)
         if (vlm_last_status() == VLM_STATUS_IO) return s;
-        return vlm_error(VLM_STATUS_BAD_MODEL, "not a valid vlm index: %s", vlm_last_error());
+        char why[1024];
+        snprintf(why, sizeof why, "%s", vlm_last_error());
+        return vlm_error(VLM_STATUS_BAD_MODEL, "not a valid vlm index: %s", why);
     }
     cJSON * meta = st->metadata_json ? cJSON_Parse(st->metadata_json) : NULL;
-    const char * text = get_str(meta, VLM_INDEX_META_KEY);
+    const char * format = get_str(meta, "format"), * text = get_str(meta, VLM_INDEX_META_KEY);
     cJSON * j = text ? cJSON_Parse(text) : NULL;
     const struct vlm_file_tensor * t = vlm_safetensors_find(st, "embeddings");
-    if (!j) s = bad(path, "no JSON \"" VLM_INDEX_META_KEY "\" in the safetensors metadata");
+    if (!format || strcmp(format, VLM_INDEX_FORMAT)) s = bad(path, "the safetensors metadata has no \"format\": \"" VLM_INDEX_FORMAT "\"");
+    else if (!j) s = bad(path, "no JSON \"" VLM_INDEX_META_KEY "\" in the safetensors metadata");
     else if (st->n_tensors != 1 || !t) s = bad(path, "the file must hold the one tensor \"embeddings\"");
     else s = read_meta(path, j, out);
     if (s == VLM_STATUS_OK) {
@@ -213,7 +216,7 @@ enum vlm_status vlm_index_write(const char * path, const struct vlm_index * ix) 
     char * text = cJSON_PrintUnformatted(j);
     cJSON_Delete(j);
     if (!text) return vlm_error(VLM_STATUS_OUT_OF_MEMORY, "%s: out of memory", path);
-    const char * meta[] = { "format", "vlm-index", VLM_INDEX_META_KEY, text, NULL };
+    const char * meta[] = { "format", VLM_INDEX_FORMAT, VLM_INDEX_META_KEY, text, NULL };
     int32_t d = ix->model.embed_dim;
     struct vlm_file_tensor t = { .name = "embeddings", .dtype = VLM_DTYPE_F32, .n_dims = 2, .shape = { ix->n, d },
                                  .data = ix->emb, .nbytes = sizeof(float) * (size_t)ix->n * (size_t)d, .gguf_type = -1 };

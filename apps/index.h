@@ -2,7 +2,8 @@
 // format (read strictly, written atomically), the model it was built with, and the search.
 //
 // The file is safetensors: one tensor "embeddings" [N, D] F32, the images' L2-normalized CLIP
-// embeddings, and in "__metadata__" the key "vlm.index" holding a JSON text:
+// embeddings, and in "__metadata__" (string values, as safetensors wants) "format": "vlm-index"
+// and "vlm.index" holding a JSON text:
 //   {"version": 1, "root": "/abs/folder",
 //    "model": {"name", "file", "size", "mtime", "mtime_ns", "sha256", "embed_dim", "image_size"},
 //    "entries": [{"path": "relative/path.jpg", "size", "mtime", "mtime_ns", "sha256"}, ...]}
@@ -14,6 +15,7 @@
 
 #include "vlm.h"
 
+#define VLM_INDEX_FORMAT   "vlm-index"
 #define VLM_INDEX_META_KEY "vlm.index"
 #define VLM_INDEX_VERSION  1
 
