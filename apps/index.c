@@ -262,7 +262,7 @@ struct vlm_model * vlm_index_load_model(const char * cmd, const struct vlm_index
     }
     if (ix && (strcmp(id->id.sha256, ix->model.id.sha256) || id->embed_dim != ix->model.embed_dim)) {
         cli_fail(cmd, "%s was built with the model %s (%s, sha256 %.12s..., dim %d), not with %s (%s, sha256 %.12s..., "
-                      "dim %d): use -m with the index's model, or index into another --out",
+                      "dim %d): give the index's model (or none: the index names it), or index into another --out",
                  index_path, ix->model.name, ix->model.file, ix->model.id.sha256, (int)ix->model.embed_dim, id->name,
                  id->file, id->id.sha256, (int)id->embed_dim);
         vlm_index_model_free(id), vlm_model_free(m);

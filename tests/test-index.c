@@ -2,7 +2,8 @@
 // the clip-tiny model: a killed run resumes from its checkpoint, undecodable files are reported
 // and skipped, a second run embeds nothing, changed / touched / removed files, search results
 // against a brute-force cosine over `vlm embed`, and bad input (another model, a corrupt index,
-// an empty or missing folder, --top 0) failing with a message and leaving the index as it was.
+// an empty or missing folder, --top 0) failing with a message and leaving the index as it was;
+// `vlm serve --index`: /v1/search as the CLI, /v1/index/ID the file or a thumbnail, by id only.
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
@@ -13,6 +14,7 @@
 
 #include "harness.h"
 #include "model-file.h"
+#include "serve-client.h"
 
 static char tmp[32], out[65536], model[512], imgs[128], ix[160];
 
@@ -54,6 +56,72 @@ static cJSON * search_json(const char * args) {
     cJSON * j = rc == 0 && brace ? cJSON_Parse(brace) : NULL;
     CHECK(j != NULL, "search %s: exit %d, JSON: %s", args, rc, out);
     return j;
+}
+
+// `vlm serve --index`: search and images by id, bad requests answered and the server still up;
+// a --clip of another model refused at start.
+static void check_serve(const char * other_model) {
+    char log_path[256], * body = NULL, * file = NULL;
+    size_t n = 0, file_n = 0;
+    snprintf(log_path, sizeof log_path, "%s/serve.log", tmp);
+    const char * args[] = { "--index", ix, "--backend", "cpu", NULL };
+    struct serve_proc sp = { 0 };
+    if (!serve_start(getenv("VLM_CLI"), args, log_path, &sp)) {
+        CHECK(0, "vlm serve --index did not start (log %s)", log_path);
+        return;
+    }
+    int st = serve_http(sp.port, "GET", "/v1/health", NULL, 0, NULL, &body, NULL);
+    cJSON * j = st == 200 ? cJSON_Parse(body) : NULL;
+    CHECK(j && cJSON_GetObjectItem(j, "index") && cJSON_GetObjectItem(j, "index")->valueint == 4 &&
+          cJSON_IsNull(cJSON_GetObjectItem(j, "model")), "health: 4 indexed images, no SAM: %s", body);
+    cJSON_Delete(j), free(body);
+    // the same results as `vlm search --json`
+    cJSON * cli_res = search_json("--top 3 'a red truck'");
+    st = serve_http(sp.port, "GET", "/v1/search?q=a%20red%20truck&top=3", NULL, 0, NULL, &body, NULL);
+    j = st == 200 ? cJSON_Parse(body) : NULL;
+    const cJSON * a = cJSON_GetObjectItem(j, "results"), * b = cJSON_GetObjectItem(cli_res, "results");
+    bool same = a && b && cJSON_GetArraySize(a) == 3 && cJSON_GetArraySize(b) == 3;
+    for (int i = 0; same && i < 3; i++)
+        same = !strcmp(cJSON_GetObjectItem(cJSON_GetArrayItem(a, i), "path")->valuestring,
+                       cJSON_GetObjectItem(cJSON_GetArrayItem(b, i), "path")->valuestring) &&
+               fabs(cJSON_GetObjectItem(cJSON_GetArrayItem(a, i), "score")->valuedouble -
+                    cJSON_GetObjectItem(cJSON_GetArrayItem(b, i), "score")->valuedouble) < 1e-6;
+    CHECK(same, "GET /v1/search: the results of vlm search (status %d): %s", st, body);
+    // /v1/index/ID: the file's bytes; ?size=N a PNG
+    const cJSON * first = cJSON_GetArrayItem(a, 0);
+    char url[64], path[512];
+    int id = first ? cJSON_GetObjectItem(first, "id")->valueint : 0;
+    snprintf(path, sizeof path, "%s/%s", imgs, first ? cJSON_GetObjectItem(first, "path")->valuestring : "");
+    cJSON_Delete(j), cJSON_Delete(cli_res), free(body);
+    snprintf(url, sizeof url, "/v1/index/%d", id);
+    st = serve_http(sp.port, "GET", url, NULL, 0, NULL, &body, &n);
+    FILE * f = fopen(path, "rb");
+    if (f && (file = malloc(1 << 20))) file_n = fread(file, 1, 1 << 20, f);
+    if (f) fclose(f);
+    CHECK(st == 200 && file && n == file_n && !memcmp(body, file, n), "GET %s: the bytes of %s (%zu bytes)", url, path, n);
+    free(body), free(file);
+    snprintf(url, sizeof url, "/v1/index/%d?size=32", id);
+    st = serve_http(sp.port, "GET", url, NULL, 0, NULL, &body, &n);
+    CHECK(st == 200 && n > 8 && !memcmp(body, "\x89PNG", 4), "GET %s: a PNG thumbnail", url);
+    free(body);
+    static const struct { const char * method, * url; int status; } bad_req[] = {
+        { "GET", "/v1/index/4", 404 }, { "GET", "/v1/index/-1", 404 }, { "GET", "/v1/index/..%2F..%2Fetc%2Fpasswd", 404 },
+        { "GET", "/v1/index/1x", 404 }, { "GET", "/v1/index/0?size=0", 400 }, { "GET", "/v1/search", 400 },
+        { "GET", "/v1/search?q=dog&top=0", 400 }, { "POST", "/v1/search?q=dog", 405 }, { "POST", "/v1/segment", 404 },
+    };
+    for (size_t i = 0; i < sizeof bad_req / sizeof *bad_req; i++) {
+        st = serve_http(sp.port, bad_req[i].method, bad_req[i].url, "{}", 2, "application/json", &body, NULL);
+        CHECK(st == bad_req[i].status && strstr(body ? body : "", "\"error\""), "%s %s: %d (want %d): %s", bad_req[i].method,
+              bad_req[i].url, st, bad_req[i].status, body);
+        free(body);
+    }
+    st = serve_http(sp.port, "GET", "/v1/health", NULL, 0, NULL, &body, NULL);
+    CHECK(st == 200, "still serving after the bad requests");
+    free(body);
+    CHECK(serve_stop(&sp) == 0, "the server exits cleanly on SIGTERM");
+    // --clip of another model than the index's: refused at start
+    int rc = CLI(NULL, "serve --index '%s' --clip '%s' --backend cpu --port 0", ix, other_model);
+    expect_fail("serve --index with another --clip", rc, 1, "clip-tiny");
 }
 
 int main(void) {
@@ -178,6 +246,10 @@ int main(void) {
     expect_fail("index with another model", rc, 1, "clip-tiny");
     snprintf(cmd, sizeof cmd, "cmp -s '%s' '%s'", ix, before_bytes);
     CHECK(system(cmd) == 0, "the index is left as it was");
+
+    snprintf(cmd, sizeof cmd, "'%s' serve --help > /dev/null 2>&1", getenv("VLM_CLI"));
+    if (system(cmd) == 0) check_serve(other);
+    else printf("  vlm was built without libmicrohttpd: serve --index not tested\n");
 
     snprintf(bad, sizeof bad, "%s/truncated.safetensors", tmp);
     snprintf(cmd, sizeof cmd, "head -c $(( $(stat -c %%s '%s') - 40 )) '%s' > '%s'", ix, ix, bad);
