@@ -10,6 +10,11 @@
 #                                          also the language half against llama.cpp on the same
 #                                          GGUF files: SmolLM2-135M (llama-bench pp512 / tg128) and
 #                                          SmolVLM-256M (llama-mtmd-cli on assets/dog.jpg), F16 and Q8_0
+#   [CLIP_REPO=~/src/CLIP] scripts/bench.sh index
+#                                          only the photo indexing: INDEX_IMAGES (default 200) distinct
+#                                          800x534 JPEGs made from assets/dog.jpg, indexed end to end by
+#                                          `vlm index --batch 32` (CPU) and, with CLIP_REPO, by a PyTorch +
+#                                          PIL script (openai/CLIP preprocessing, batch 32): images/s
 # RUNS (default 3) sets the runs per stage; BACKENDS (default "cpu vulkan") the backends;
 # THREADS (default 2) the CPU threads of the llama.cpp comparison (both sides).
 set -euo pipefail
@@ -18,6 +23,38 @@ RUNS="${RUNS:-3}"
 BACKENDS="${BACKENDS:-cpu vulkan}"
 OUT="$(mktemp -d)"
 trap 'rm -rf "$OUT"' EXIT
+
+# ---- photo indexing: vlm index against a PyTorch script, same photos, same threads ------------
+if [ "${1:-}" = index ]; then
+    N="${INDEX_IMAGES:-200}"
+    THREADS="${THREADS:-2}"
+    "$VLM" bench --random clip-vit-b-32 --save-random "$OUT/clip-vit-b-32.safetensors" --backend cpu --runs 1 >/dev/null
+    /usr/bin/python3 "$ROOT/scripts/bench-reference.py" --make-photos "$OUT/photos" --count "$N" --source "$ROOT/assets/dog.jpg"
+    start=$(date +%s.%N)
+    "$VLM" index "$OUT/photos" -m "$OUT/clip-vit-b-32.safetensors" --batch 32 --backend cpu --threads "$THREADS" \
+        >"$OUT/index.log" 2>&1
+    end=$(date +%s.%N)
+    vlm_rate=$(grep -o '[0-9.]* images/s' "$OUT/index.log" | tail -1 | cut -d' ' -f1)
+    echo "| indexer | images | images/s (decode, resize, encode, write) | whole command, model load included |"
+    echo "|---|---:|---:|---:|"
+    echo "| vlm index, CPU, $THREADS threads | $N | $vlm_rate | $(/usr/bin/python3 -c "print(f'{$end - $start:.1f} s')") |"
+    if [ -n "${CLIP_REPO:-}" ]; then
+        vlm_install_packages python3-torch python3-torchvision python3-numpy
+        start=$(date +%s.%N)
+        /usr/bin/python3 "$ROOT/scripts/bench-reference.py" --index-photos "$OUT/photos" --clip-repo "$CLIP_REPO" \
+            --batch 32 --threads "$THREADS" >"$OUT/reference.json"
+        end=$(date +%s.%N)
+        /usr/bin/python3 - "$OUT/reference.json" "$vlm_rate" "$(/usr/bin/python3 -c "print($end - $start)")" <<'PY'
+import json, sys
+j = json.load(open(sys.argv[1]))
+r = j["index"]
+print(f"| PyTorch {j['torch']} + PIL, batch 32, {j['threads']} threads | {r['images']} | {r['images_per_s']:.1f} | "
+      f"{float(sys.argv[3]):.1f} s |")
+print(f"\nvlm / PyTorch: {float(sys.argv[2]) / r['images_per_s']:.2f}x images/s (PyTorch's BLAS: {j['blas']})")
+PY
+    fi
+    exit 0
+fi
 
 for model in sam-vit-b clip-vit-b-32; do
     for backend in $BACKENDS; do
