@@ -96,14 +96,16 @@ static bool walk_dir(struct walk * w, const char * root, const char * rel) {
             ok = !cli_fail(w->cmd, "out of memory");
             break;
         }
-        w->c[w->n++] = (struct cand){ .rel = copy, .old = -1, .row = -1,
-                                      .id = { .size = s.st_size, .mtime = s.st_mtim.tv_sec, .mtime_ns = s.st_mtim.tv_nsec } };
+        struct vlm_index_file id = { .size = s.st_size, .mtime = s.st_mtim.tv_sec, .mtime_ns = s.st_mtim.tv_nsec };
+        w->c[w->n++] = (struct cand){ .rel = copy, .old = -1, .row = -1, .id = id };
     }
     closedir(d);
     return ok;
 }
 
-static int cand_cmp(const void * a, const void * b) { return strcmp(((const struct cand *)a)->rel, ((const struct cand *)b)->rel); }
+static int cand_cmp(const void * a, const void * b) {
+    return strcmp(((const struct cand *)a)->rel, ((const struct cand *)b)->rel);
+}
 
 // ---- the reader thread: read, hash, decode, preprocess -----------------------------------------------
 enum item_kind { ITEM_PIXELS, ITEM_SAME, ITEM_ERROR };
@@ -181,7 +183,8 @@ static void read_one(const struct reader * r, int32_t ci, struct item * it) {
     vlm_sha256_init(&h);
     vlm_sha256_update(&h, bytes, n);
     vlm_sha256_final_hex(&h, it->sha256);
-    if ((it->old_row = find_row(r->old, r->by_sha, true, it->sha256)) >= 0) {   // content already embedded (unchanged, renamed or copied)
+    // content already embedded (unchanged, renamed or copied): not decoded
+    if ((it->old_row = find_row(r->old, r->by_sha, true, it->sha256)) >= 0) {
         it->kind = ITEM_SAME;
         free(bytes);
         return;
@@ -192,7 +195,7 @@ static void read_one(const struct reader * r, int32_t ci, struct item * it) {
         snprintf(msg, sizeof msg, "%s: %s", path, vlm_last_error());
     } else if (!(it->px = malloc(sizeof *it->px * per))) {
         snprintf(msg, sizeof msg, "%s: out of memory", path);
-    } else if (vlm_clip_preprocess(&img, r->size, r->mean, r->std, it->px) != VLM_STATUS_OK) {   // ref: clip/clip.py _transform
+    } else if (vlm_clip_preprocess(&img, r->size, r->mean, r->std, it->px) != VLM_STATUS_OK) {   // clip.py _transform
         snprintf(msg, sizeof msg, "%s: %s", path, vlm_last_error());
         free(it->px), it->px = NULL;
     } else {
@@ -353,7 +356,8 @@ int vlm_cmd_index(int argc, char ** argv) {
             const char * v = argv[++i];
             if (!strcmp(a, "--out")) out_arg = v;
             else if (!strcmp(a, "--batch")) {
-                if (!cli_parse_int(v, 1, 4096, &batch)) return cli_usage_error(cmd, "--batch takes 1 to 4096, not '%s'", v);
+                if (!cli_parse_int(v, 1, 4096, &batch))
+                    return cli_usage_error(cmd, "--batch takes 1 to 4096, not '%s'", v);
             } else if (!strcmp(a, "--checkpoint")) {
                 if (!cli_parse_int(v, 0, 1 << 30, &checkpoint_s))
                     return cli_usage_error(cmd, "--checkpoint takes seconds (0 or more), not '%s'", v);
@@ -374,6 +378,8 @@ int vlm_cmd_index(int argc, char ** argv) {
     float * px = NULL;
     struct reader rd = { 0 };
     bool have_old = false, started = false;
+    int32_t n_failed = 0, n_same = 0;   // undecodable; read again with a known content
+    double secs = 0;
     char out_buf[PATH_MAX];
     struct stat sb;
     if (stat(dir, &sb) != 0) return cli_fail(cmd, "%s: %s", dir, strerror(errno));
@@ -422,6 +428,14 @@ int vlm_cmd_index(int argc, char ** argv) {
         }
     }
 
+    // nothing to read: the index's model stays as it is recorded, not even loaded
+    if (n_todo == 0 && have_old && !model_arg) {
+        mid = old.model;
+        mid.name = strdup(old.model.name), mid.file = strdup(old.model.file);
+        if (!mid.name || !mid.file) { rc = cli_fail(cmd, "out of memory"); goto done; }
+        r.model = &mid, r.dim = mid.embed_dim;
+        goto write;
+    }
     // the model: the index's unless -m names another (an error when it differs)
     if (!(m = vlm_index_load_model(cmd, have_old ? &old : NULL, out_arg, model_arg, &mp, &mid))) goto done;
     r.model = &mid, r.dim = mid.embed_dim;
@@ -438,7 +452,10 @@ int vlm_cmd_index(int argc, char ** argv) {
     }
     pthread_mutex_init(&rd.mu, NULL);
     pthread_cond_init(&rd.not_empty, NULL), pthread_cond_init(&rd.not_full, NULL);
-    if (pthread_create(&rd.thread, NULL, reader_main, &rd) != 0) { rc = cli_fail(cmd, "cannot start a thread"); goto done; }
+    if (pthread_create(&rd.thread, NULL, reader_main, &rd) != 0) {
+        rc = cli_fail(cmd, "cannot start a thread");
+        goto done;
+    }
     started = true;
 
     // encode while the reader decodes the next images
@@ -447,7 +464,7 @@ int vlm_cmd_index(int argc, char ** argv) {
     const long crash_after = crash ? atol(crash) : 0;
     const double t0 = vlm_now_ms();
     double last_write = t0, last_log = t0;
-    int32_t n_done = 0, n_failed = 0, n_same = 0, nb = 0;
+    int32_t n_done = 0, nb = 0;
     struct item it;
     bool ok = true;
     while (ok && reader_pop(&rd, &it)) {
@@ -484,11 +501,13 @@ int vlm_cmd_index(int argc, char ** argv) {
     }
     if (tty && n_todo > 0) fprintf(stderr, "\r\033[K");
     if (!ok) goto done;
-    double secs = (vlm_now_ms() - t0) / 1e3;
+    secs = (vlm_now_ms() - t0) / 1e3;
     if (r.n_new == 0 && n_same == 0 && n_failed == r.n) {
-        rc = cli_fail(cmd, "%s: none of the %d images could be read%s", dir, (int)r.n, have_old ? "; the index is left as it was" : "");
+        rc = cli_fail(cmd, "%s: none of the %d images could be read%s", dir, (int)r.n,
+                      have_old ? "; the index is left as it was" : "");
         goto done;
     }
+write:;
     bool same = false;
     if (!write_index(&r, &same)) goto done;
     int32_t n_kept = r.n - n_todo;
@@ -550,7 +569,8 @@ int vlm_cmd_search(int argc, char ** argv) {
             const char * v = argv[++i];
             if (!strcmp(a, "--image")) image_path = v;
             else if (!strcmp(a, "--top")) {
-                if (!cli_parse_int(v, 1, 1000000, &top)) return cli_usage_error(cmd, "--top takes a positive number, not '%s'", v);
+                if (!cli_parse_int(v, 1, 1000000, &top))
+                    return cli_usage_error(cmd, "--top takes a positive number, not '%s'", v);
             } else model_arg = v;
             continue;
         }
@@ -577,8 +597,11 @@ int vlm_cmd_search(int argc, char ** argv) {
     if (!q || !score || !idx) { rc = cli_fail(cmd, "out of memory"); goto done; }
     double t0 = vlm_now_ms();
     struct vlm_clip_params p = vlm_clip_default_params();   // L2-normalized, as the index
-    enum vlm_status st = image_path ? vlm_clip_encode_image(m, &img, &p, q, (size_t)d) : vlm_clip_encode_text(m, text, &p, q, (size_t)d, NULL);
+    bool cut = false;
+    enum vlm_status st = image_path ? vlm_clip_encode_image(m, &img, &p, q, (size_t)d)
+                                    : vlm_clip_encode_text(m, text, &p, q, (size_t)d, &cut);
     if (st != VLM_STATUS_OK) { rc = cli_fail(cmd, "%s", vlm_last_error()); goto done; }
+    if (cut) fprintf(stderr, "vlm search: warning: the text is longer than the model's context and was truncated\n");
     double t1 = vlm_now_ms();
     int32_t k = vlm_index_top(&ix, q, top, idx, score);
     double t2 = vlm_now_ms();

@@ -73,7 +73,8 @@ static bool is_sha256(const char * s) {
 // A file's size, mtime and sha256 from o; false naming nothing (the caller names the entry).
 static bool get_file_id(const cJSON * o, struct vlm_index_file * f) {
     const char * h = get_str(o, "sha256");
-    if (!get_int(o, "size", 0, 9007199254740992.0, &f->size) || !get_int(o, "mtime", -9007199254740992.0, 9007199254740992.0, &f->mtime) ||
+    const double big = 9007199254740992.0;   // 2^53: whole numbers a JSON double holds exactly
+    if (!get_int(o, "size", 0, big, &f->size) || !get_int(o, "mtime", -big, big, &f->mtime) ||
         !get_int(o, "mtime_ns", 0, 999999999, &f->mtime_ns) || !is_sha256(h))
         return false;
     memcpy(f->sha256, h, 65);
@@ -106,8 +107,8 @@ static enum vlm_status read_meta(const char * path, const cJSON * j, struct vlm_
     const cJSON * es = cJSON_GetObjectItemCaseSensitive(j, "entries");
     if (!get_int(j, "version", 0, 1e9, &version)) return bad(path, "no \"version\"");
     if (version != VLM_INDEX_VERSION)
-        return vlm_error(VLM_STATUS_UNSUPPORTED, "%s: index version %lld, this vlm reads version %d (index the folder again)",
-                         path, (long long)version, VLM_INDEX_VERSION);
+        return vlm_error(VLM_STATUS_UNSUPPORTED, "%s: index version %lld, this vlm reads version %d "
+                         "(index the folder again)", path, (long long)version, VLM_INDEX_VERSION);
     const char * root = get_str(j, "root");
     if (!root || root[0] != '/') return bad(path, "\"root\" is not an absolute folder");
     if (!cJSON_IsObject(m) || !get_str(m, "name") || !get_str(m, "file") || !get_int(m, "embed_dim", 1, 1 << 20, &dim) ||
@@ -127,7 +128,8 @@ static enum vlm_status read_meta(const char * path, const cJSON * j, struct vlm_
         const char * p = get_str(e, "path");
         if (!cJSON_IsObject(e) || !safe_rel_path(p) || !get_file_id(e, &x->id)) {
             char what[96];
-            snprintf(what, sizeof what, "entry %d lacks a safe relative path, size, mtime, mtime_ns or sha256", (int)ix->n);
+            snprintf(what, sizeof what, "entry %d lacks a safe relative path, size, mtime, mtime_ns or sha256",
+                     (int)ix->n);
             return bad(path, what);
         }
         if (!(x->path = strdup(p))) return vlm_error(VLM_STATUS_OUT_OF_MEMORY, "%s: out of memory", path);
@@ -140,7 +142,8 @@ static enum vlm_status read_meta(const char * path, const cJSON * j, struct vlm_
     qsort(sorted, (size_t)ix->n, sizeof *sorted, cmp_path_ptr);
     for (int32_t i = 1; i < ix->n; i++)
         if (!strcmp(sorted[i - 1], sorted[i])) {
-            enum vlm_status st = vlm_error(VLM_STATUS_BAD_MODEL, "%s: not a valid vlm index: path '%s' twice", path, sorted[i]);
+            enum vlm_status st =
+                vlm_error(VLM_STATUS_BAD_MODEL, "%s: not a valid vlm index: path '%s' twice", path, sorted[i]);
             free(sorted);
             return st;
         }
@@ -163,7 +166,8 @@ enum vlm_status vlm_index_read(const char * path, struct vlm_index * out) {
     const char * format = get_str(meta, "format"), * text = get_str(meta, VLM_INDEX_META_KEY);
     cJSON * j = text ? cJSON_Parse(text) : NULL;
     const struct vlm_file_tensor * t = vlm_safetensors_find(st, "embeddings");
-    if (!format || strcmp(format, VLM_INDEX_FORMAT)) s = bad(path, "the safetensors metadata has no \"format\": \"" VLM_INDEX_FORMAT "\"");
+    if (!format || strcmp(format, VLM_INDEX_FORMAT))
+        s = bad(path, "the safetensors metadata has no \"format\": \"" VLM_INDEX_FORMAT "\"");
     else if (!j) s = bad(path, "no JSON \"" VLM_INDEX_META_KEY "\" in the safetensors metadata");
     else if (st->n_tensors != 1 || !t) s = bad(path, "the file must hold the one tensor \"embeddings\"");
     else s = read_meta(path, j, out);
@@ -171,8 +175,8 @@ enum vlm_status vlm_index_read(const char * path, struct vlm_index * out) {
         int32_t d = out->model.embed_dim;
         if (t->dtype != VLM_DTYPE_F32 || t->n_dims != 2 || t->shape[0] != out->n || t->shape[1] != d) {
             char what[160];
-            snprintf(what, sizeof what, "\"embeddings\" is not F32 [%d, %d] (%d entries, model dim %d)", (int)out->n, (int)d,
-                     (int)out->n, (int)d);
+            snprintf(what, sizeof what, "\"embeddings\" is not F32 [%d, %d] (%d entries, model dim %d)", (int)out->n,
+                     (int)d, (int)out->n, (int)d);
             s = bad(path, what);
         } else if (!(out->emb = malloc(t->nbytes ? t->nbytes : 1))) {
             s = vlm_error(VLM_STATUS_OUT_OF_MEMORY, "%s: out of memory", path);
@@ -234,8 +238,8 @@ struct vlm_model * vlm_index_load_model(const char * cmd, const struct vlm_index
     const char * name = model_arg;
     if (!model_arg && ix) {   // the index's own model
         if (access(ix->model.file, R_OK) != 0) {
-            cli_fail(cmd, "%s: its model %s (%s) is not readable (%s); give the model with -m", index_path, ix->model.name,
-                     ix->model.file, strerror(errno));
+            cli_fail(cmd, "%s: its model %s (%s) is not readable (%s); give the model with -m", index_path,
+                     ix->model.name, ix->model.file, strerror(errno));
             return NULL;
         }
         snprintf(buf, sizeof buf, "%s", ix->model.file);
