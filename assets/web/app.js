@@ -716,6 +716,7 @@ async function searchPhotos(q) {
       box.append(b);
     }
     info.textContent = `best ${j.results.length} of ${j.images} photos, ${(j.encode_ms + j.search_ms).toFixed(1)} ms`;
+    history.replaceState(null, '', `?q=${encodeURIComponent(q)}`);
   } catch (e) {
     info.textContent = '';
     setStatus(e.message, true);
@@ -856,6 +857,8 @@ function setup() {
                               (h.index ? ` · ${h.index} photos indexed` : '');
     $('ask').hidden = !h.vlm;
     $('search').hidden = !h.index;
+    const q = new URLSearchParams(location.search).get('q');   // a search's address: /?q=a+red+car
+    if (h.index && q) { $('search-input').value = q; searchPhotos(q); }
     updateButtons();
   }).catch(() => setStatus('cannot reach the server', true));
   updateButtons();
