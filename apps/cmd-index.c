@@ -396,6 +396,9 @@ int vlm_cmd_index(int argc, char ** argv) {
             return cli_fail(cmd, "%s (remove it to index from scratch)", vlm_last_error());
         have_old = true;
         r.old = &old;
+        if (strcmp(old.root, r.root))   // a moved folder, or another one: entries are matched by relative path
+            fprintf(stderr, "vlm %s: note: %s was the index of %s; it becomes the index of %s\n", cmd, out_arg, old.root,
+                    r.root);
     }
 
     // the folder, sorted; the earlier entries matched by path

@@ -165,6 +165,22 @@ int main(void) {
     CHECK(rc == 0 && strstr(out, " 0 embedded, 5 unchanged") && strstr(out, "up to date, nothing embedded"), "second run: %s", out);
     CHECK(before.st_mtim.tv_nsec == after.st_mtim.tv_nsec && before.st_ino == after.st_ino, "an up-to-date index is not rewritten");
 
+    // ---- the Vulkan backend gives the same embeddings (within the CLIP fixtures' 2e-3) ----
+    char vk[256];
+    snprintf(vk, sizeof vk, "%s/vulkan.safetensors", tmp);
+    rc = test_want_backend("vulkan") ? CLI(NULL, "index '%s' -m '%s' --out '%s' --backend vulkan", imgs, model, vk) : -1;
+    struct vlm_safetensors * a = NULL, * b = NULL;
+    if (rc == 0 && vlm_safetensors_open(ix, &a) == VLM_STATUS_OK && vlm_safetensors_open(vk, &b) == VLM_STATUS_OK) {
+        const struct vlm_file_tensor * ta = vlm_safetensors_find(a, "embeddings"), * tb = vlm_safetensors_find(b, "embeddings");
+        double e = ta && tb && ta->nbytes == tb->nbytes ? test_max_abs(tb->data, ta->data, ta->nbytes / 4) : INFINITY;
+        CHECK(e <= 2e-3, "Vulkan index: embeddings within 2e-3 of the CPU's (max abs %.3g)", e);
+        printf("  Vulkan vs CPU index embeddings: max abs %.3g\n", e);
+    } else {
+        CHECK(rc == -1 || !test_require_vulkan(), "VLM_TEST_REQUIRE_VULKAN=1 but the Vulkan index failed: %s", out);
+        printf("  Vulkan not tested: %s\n", rc == -1 ? "VLM_TEST_BACKENDS" : out);
+    }
+    vlm_safetensors_close(a), vlm_safetensors_close(b);
+
     // ---- search against a brute-force cosine over `vlm embed` ----
     static const char * const files[5] = { "dog.jpg", "gray_odd.jpg", "groceries.jpg", "sub/shapes_rgba.png", "truck.jpg" };
     static const char * const texts[3] = { "a photo of a dog", "a red truck", "groceries on a table" };
