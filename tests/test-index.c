@@ -58,6 +58,86 @@ static cJSON * search_json(const char * args) {
     return j;
 }
 
+// The strict reader: copies of the index with one thing wrong in the metadata or the tensor
+// (written with the safetensors writer, so only that thing is wrong) are refused by name; the
+// unchanged copy written the same way is accepted, so the refusals are the reader's.
+static void check_reader(void) {
+    struct vlm_safetensors * st = NULL;
+    CHECK(vlm_safetensors_open(ix, &st) == VLM_STATUS_OK && st->metadata_json, "open the index");
+    if (!st || !st->metadata_json) { vlm_safetensors_close(st); return; }
+    cJSON * meta = cJSON_Parse(st->metadata_json);
+    const char * text = cJSON_GetStringValue(cJSON_GetObjectItem(meta, "vlm.index"));
+    const struct vlm_file_tensor * t = vlm_safetensors_find(st, "embeddings");
+    const int n = t ? (int)t->shape[0] : 0, d = t ? (int)t->shape[1] : 0;
+    float * emb = malloc(sizeof(float) * (size_t)(n + 1) * d);
+    for (int i = 0; emb && i < (n + 1) * d; i++) emb[i] = i < n * d ? (float)test_f32(t->data, (size_t)i) : 0.0f;
+    static const struct { const char * what, * needle; } cases[] = {
+        { "unchanged", NULL },
+        { "version 2", "version 2" },
+        { "a path with ..", "entry 1 lacks a safe relative path" },
+        { "an absolute path", "entry 1 lacks a safe relative path" },
+        { "a path twice", "twice" },
+        { "a bad sha256", "entry 1 lacks" },
+        { "a fractional size", "entry 1 lacks" },
+        { "no model", "\"model\" lacks" },
+        { "a relative root", "\"root\"" },
+        { "one row too many", "\"embeddings\" is not F32" },
+        { "a NaN", "non-finite" },
+        { "F16 embeddings", "\"embeddings\" is not F32" },
+        { "another format", "\"format\": \"vlm-index\"" },
+        { "metadata not JSON", "no JSON" },
+    };
+    char path[160];
+    snprintf(path, sizeof path, "%s/crafted.safetensors", tmp);
+    for (size_t c = 0; text && emb && c < sizeof cases / sizeof *cases; c++) {
+        cJSON * j = cJSON_Parse(text);
+        cJSON * es = cJSON_GetObjectItem(j, "entries"), * e1 = cJSON_GetArrayItem(es, 1);
+        int rows = n;
+        const char * format = "vlm-index";
+        bool nan = false, f16 = false, not_json = false;
+        switch (c) {
+        case 1: cJSON_ReplaceItemInObject(j, "version", cJSON_CreateNumber(2)); break;
+        case 2: cJSON_ReplaceItemInObject(e1, "path", cJSON_CreateString("sub/../../etc/passwd")); break;
+        case 3: cJSON_ReplaceItemInObject(e1, "path", cJSON_CreateString("/etc/passwd")); break;
+        case 4: {
+            const char * first = cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetArrayItem(es, 0), "path"));
+            cJSON_ReplaceItemInObject(e1, "path", cJSON_CreateString(first));
+            break;
+        }
+        case 5: cJSON_ReplaceItemInObject(e1, "sha256", cJSON_CreateString("not-a-hash")); break;
+        case 6: cJSON_ReplaceItemInObject(e1, "size", cJSON_CreateNumber(1.5)); break;
+        case 7: cJSON_DeleteItemFromObject(j, "model"); break;
+        case 8: cJSON_ReplaceItemInObject(j, "root", cJSON_CreateString("photos")); break;
+        case 9: rows = n + 1; break;
+        case 10: nan = true; break;
+        case 11: f16 = true; break;
+        case 12: format = "other"; break;
+        case 13: not_json = true; break;
+        }
+        char * js = cJSON_PrintUnformatted(j);
+        cJSON_Delete(j);
+        if (nan) emb[d + 3] = NAN;
+        const char * m[] = { "format", format, "vlm.index", not_json ? "{\"version\": 1," : js, NULL };
+        struct vlm_file_tensor w = { .name = "embeddings", .dtype = f16 ? VLM_DTYPE_F16 : VLM_DTYPE_F32, .n_dims = 2,
+                                     .shape = { f16 ? 2 * rows : rows, d }, .data = emb,
+                                     .nbytes = sizeof(float) * (size_t)rows * d, .gguf_type = -1 };
+        CHECK(vlm_safetensors_write_meta(path, &w, 1, m) == VLM_STATUS_OK, "write the %s copy", cases[c].what);
+        emb[d + 3] = (float)test_f32(t->data, (size_t)d + 3);
+        free(js);
+        int rc = CLI(NULL, "search '%s' 'a dog' --backend cpu", path);
+        if (!cases[c].needle) {
+            CHECK(rc == 0 && strstr(out, "/dog.jpg"), "the %s copy is read: %s", cases[c].what, out);
+        } else {
+            char what[80];
+            snprintf(what, sizeof what, "index: %s", cases[c].what);
+            expect_fail(what, rc, 1, cases[c].needle);
+        }
+    }
+    cJSON_Delete(meta);
+    free(emb);
+    vlm_safetensors_close(st);
+}
+
 // `vlm serve --index`: search and images by id, bad requests answered and the server still up;
 // a --clip of another model refused at start.
 static void check_serve(const char * other_model) {
@@ -247,6 +327,7 @@ int main(void) {
     CHECK(index_rows(ix, 32) == 4, "4 rows after the removal (got %d)", index_rows(ix, 32));
 
     // ---- bad input ----
+    check_reader();
     char other[256], bad[256], empty[256];
     snprintf(other, sizeof other, "%s/other-clip", tmp);   // the same model with one weight byte changed
     snprintf(cmd, sizeof cmd, "cp -r '%s' '%s' && printf '\\001' | dd of='%s/model.safetensors' bs=1 seek=$(( $(stat -c %%s '%s/model.safetensors') - 1 )) "
