@@ -281,8 +281,12 @@ int32_t vlm_index_top(const struct vlm_index * ix, const float * q, int32_t k, i
     if (k > ix->n) k = ix->n;
     for (int32_t i = 0; i < ix->n && k > 0; i++) {
         const float * e = ix->emb + (size_t)i * d;
-        float s = 0;
-        for (int32_t j = 0; j < d; j++) s += e[j] * q[j];
+        float acc[8] = { 0 }, s = 0;   // 8 partial sums: a vectorizable reduction
+        int32_t j = 0;
+        for (; j + 8 <= d; j += 8)
+            for (int32_t k = 0; k < 8; k++) acc[k] += e[j + k] * q[j + k];
+        for (; j < d; j++) s += e[j] * q[j];
+        for (int32_t k = 0; k < 8; k++) s += acc[k];
         if (got == k && s <= score[k - 1]) continue;
         // insertion into the sorted best-k list (k is small)
         int32_t p = got < k ? got++ : k - 1;
