@@ -335,8 +335,7 @@ static void index_usage(FILE * f) {
             "  --out INDEX              the index file (default DIR/" DEFAULT_INDEX_NAME ")\n"
             "  --batch N                images per forward pass (default 32)\n"
             "  --checkpoint SECONDS     write the index every SECONDS while running (default 60; 0: each batch)\n"
-            "  --backend cpu|vulkan|auto, --threads N, --weights f32|f16|q8_0 (how linear weights are kept)\n" CLI_MODEL_USAGE
-                CLI_LIMITS_USAGE);
+            CLI_BACKEND_USAGE CLI_MODEL_USAGE CLI_LIMITS_USAGE);
 }
 
 int vlm_cmd_index(int argc, char ** argv) {
@@ -551,7 +550,7 @@ static void search_usage(FILE * f) {
             "  --top K                  how many results (default 10)\n"
             "  --json                   machine-readable output on stdout\n"
             "  -m, --model MODEL        the CLIP model (default: the one the index records; another one is an error)\n"
-            "  --backend cpu|vulkan|auto, --threads N, --weights f32|f16|q8_0\n" CLI_LIMITS_USAGE);
+            CLI_BACKEND_USAGE CLI_LIMITS_USAGE);
 }
 
 int vlm_cmd_search(int argc, char ** argv) {

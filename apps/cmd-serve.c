@@ -680,15 +680,12 @@ static enum MHD_Result h_search(struct serve * sv, struct MHD_Connection * c) {
     float * score = f + d;
     int32_t * idx = (int32_t *)(score + top);
     struct vlm_clip_params cp = vlm_clip_default_params();
-    char msg[1024] = "";
     double t0 = vlm_now_ms();
-    pthread_mutex_lock(&sv->clip_mu);
-    enum vlm_status st = vlm_clip_encode_text(sv->clip, q, &cp, f, (size_t)d, NULL);
-    if (st != VLM_STATUS_OK) snprintf(msg, sizeof msg, "%s", vlm_last_error());
-    pthread_mutex_unlock(&sv->clip_mu);
+    enum vlm_status st;
+    LOCKED_CALL(&sv->clip_mu, st, vlm_clip_encode_text(sv->clip, q, &cp, f, (size_t)d, NULL));
     if (st != VLM_STATUS_OK) {
         free(f);
-        return send_error(c, status_http(st), "%s", msg);
+        return send_error(c, status_http(st), "%s", vlm_last_error());
     }
     double t1 = vlm_now_ms();
     int32_t k = vlm_index_top(sv->index, f, top, idx, score);
@@ -727,7 +724,7 @@ static enum MHD_Result h_index_image(struct serve * sv, struct MHD_Connection * 
         int32_t w = s < 1 ? (int32_t)lround(img.width * s) : img.width, h = s < 1 ? (int32_t)lround(img.height * s) : img.height;
         enum vlm_status st = vlm_image_resize(&img, w > 0 ? w : 1, h > 0 ? h : 1, VLM_RESAMPLE_BILINEAR, &small);
         size_t n = 0;
-        uint8_t * png = st == VLM_STATUS_OK ? vlm_serve_png_encode(small.data, small.width, small.height, 3, false, &n) : NULL;
+        uint8_t * png = st == VLM_STATUS_OK ? vlm_png_encode(small.data, small.width, small.height, 3, &n) : NULL;
         vlm_image_free(&img);
         vlm_image_free(&small);
         if (!png) return send_error(c, 500, "image %d: cannot make a thumbnail", id);
