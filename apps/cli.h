@@ -25,6 +25,8 @@ int vlm_cmd_quantize(int argc, char ** argv);
 int vlm_cmd_vqa_score(int argc, char ** argv);
 int vlm_cmd_pull(int argc, char ** argv);
 int vlm_cmd_models(int argc, char ** argv);
+int vlm_cmd_index(int argc, char ** argv);
+int vlm_cmd_search(int argc, char ** argv);
 
 // Writes n bytes to path atomically: a temporary file (mkstemp) in the same folder, then
 // rename; on failure nothing is left and err holds the reason.

@@ -366,6 +366,7 @@ int vlm_cmd_bench(int argc, char ** argv) {
     if (variant) {
         const char * tmpdir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
         snprintf(tmp_path, sizeof tmp_path, "%s/vlm-bench-%d.safetensors", tmpdir, (int)getpid());
+        if (save_random) snprintf(tmp_path, sizeof tmp_path, "%s", save_random);
         enum vlm_status st;
         if (!strncmp(variant, "sam-", 4)) {
             char v[16];
@@ -375,7 +376,6 @@ int vlm_cmd_bench(int argc, char ** argv) {
         } else if (!strcmp(variant, "clip-vit-b-32")) {
             st = vlm_clip_write_random_checkpoint(tmp_path, "ViT-B/32", 1);
         } else if (!strncmp(variant, "smol", 4)) {
-            if (save_random) snprintf(tmp_path, sizeof tmp_path, "%s", save_random);
             st = vlm_llama_write_random(tmp_path, variant, llm_type, 1);
             if (st == VLM_STATUS_OK && !strncmp(variant, "smolvlm", 7)) {   // and its vision projector
                 snprintf(mmproj_tmp, sizeof mmproj_tmp, "%s.mmproj.gguf", tmp_path);

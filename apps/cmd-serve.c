@@ -14,6 +14,10 @@
 //   POST /v1/label       {"image", "mask": base64 PNG, "top": k}  (with --clip) best concepts of
 //                        the object's cut-out (assets/concepts.txt)
 //   POST /v1/chat/completions, GET /v1/models   (with --vlm) OpenAI's format: apps/serve-chat.c
+//   GET  /v1/search?q=TEXT&top=K         (with --index) {"query", "images", "encode_ms", "search_ms",
+//                                        "results": [{"id", "path", "score"}]}, best first
+//   GET  /v1/index/ID[?size=N]           (with --index) the indexed image number ID (the file as it
+//                                        is, or a PNG whose longer side is at most N); never a path
 //   GET  /, /app.js, ... the web page (assets/web)
 //
 // Concurrency: a model is used by one thread at a time, so every SAM call (encoder or
@@ -29,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -55,6 +60,8 @@ int vlm_cmd_serve(int argc, char ** argv) {
 #include <microhttpd.h>
 
 #include "clip.h"
+#include "image.h"
+#include "index.h"
 #include "serve-chat.h"
 #include "serve.h"
 
@@ -86,6 +93,7 @@ struct serve {
     struct vlm_model * sam, * clip;
     struct vlm_serve_chat * chat;   // with --vlm
     const char *       sam_path, * clip_path;
+    struct vlm_index * index;         // with --index: searched with clip (the index's model)
     pthread_mutex_t    sam_mu, clip_mu, cache_mu, results_mu;
     size_t             max_body, cache_budget, cache_bytes;
     struct serve_image * images;
@@ -306,16 +314,23 @@ static cJSON * mask_json(const uint8_t * m, int32_t w, int32_t h, double score) 
 
 // ---- handlers ----------------------------------------------------------------------------------
 
+// The backend of the server's models (they share the process's choice): SAM's, else CLIP's, else the VLM's.
+static const char * backend_name(const struct serve * sv) {
+    return sv->sam ? vlm_model_backend_name(sv->sam) : sv->clip ? vlm_model_backend_name(sv->clip) : vlm_serve_chat_backend(sv->chat);
+}
+
 static enum MHD_Result h_health(struct serve * sv, struct MHD_Connection * c) {
     cJSON * o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "status", "ok");
     if (sv->sam) cJSON_AddStringToObject(o, "model", sv->sam_path);
     else cJSON_AddNullToObject(o, "model");
-    cJSON_AddStringToObject(o, "backend", sv->sam ? vlm_model_backend_name(sv->sam) : vlm_serve_chat_backend(sv->chat));
+    cJSON_AddStringToObject(o, "backend", backend_name(sv));
     if (sv->clip) cJSON_AddStringToObject(o, "clip", sv->clip_path);
     else cJSON_AddNullToObject(o, "clip");
     if (sv->chat) cJSON_AddStringToObject(o, "vlm", vlm_serve_chat_model_name(sv->chat));
     else cJSON_AddNullToObject(o, "vlm");
+    if (sv->index) cJSON_AddNumberToObject(o, "index", sv->index->n);
+    else cJSON_AddNullToObject(o, "index");
     cJSON_AddStringToObject(o, "version", vlm_version());
     return send_json(c, 200, o);
 }
@@ -651,6 +666,81 @@ done:
     return ret;
 }
 
+// ---- the photo index (--index) -------------------------------------------------------------------
+
+static enum MHD_Result h_search(struct serve * sv, struct MHD_Connection * c) {
+    const char * q = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "q");
+    const char * top_s = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "top");
+    int top = 20;
+    if (!q || !*q) return send_error(c, 400, "give the query text as ?q=...");
+    if (top_s && !cli_parse_int(top_s, 1, 1000, &top)) return send_error(c, 400, "top takes 1 to 1000, not '%.40s'", top_s);
+    int32_t d = sv->index->model.embed_dim;
+    float * f = malloc(sizeof *f * (size_t)d + (sizeof(float) + sizeof(int32_t)) * (size_t)top);
+    if (!f) return send_error(c, 503, "out of memory");
+    float * score = f + d;
+    int32_t * idx = (int32_t *)(score + top);
+    struct vlm_clip_params cp = vlm_clip_default_params();
+    double t0 = vlm_now_ms();
+    enum vlm_status st;
+    LOCKED_CALL(&sv->clip_mu, st, vlm_clip_encode_text(sv->clip, q, &cp, f, (size_t)d, NULL));
+    if (st != VLM_STATUS_OK) {
+        free(f);
+        return send_error(c, status_http(st), "%s", vlm_last_error());
+    }
+    double t1 = vlm_now_ms();
+    int32_t k = vlm_index_top(sv->index, f, top, idx, score);
+    double t2 = vlm_now_ms();
+    cJSON * o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "query", q);
+    cJSON_AddNumberToObject(o, "images", sv->index->n);
+    cJSON_AddNumberToObject(o, "encode_ms", round((t1 - t0) * 1000) / 1000);
+    cJSON_AddNumberToObject(o, "search_ms", round((t2 - t1) * 1000) / 1000);
+    cJSON * a = cJSON_AddArrayToObject(o, "results");
+    for (int32_t i = 0; a && i < k; i++) {
+        cJSON * e = cJSON_CreateObject();
+        cJSON_AddNumberToObject(e, "id", idx[i]);
+        cJSON_AddStringToObject(e, "path", sv->index->entries[idx[i]].path);
+        cJSON_AddNumberToObject(e, "score", score[i]);
+        cJSON_AddItemToArray(a, e);
+    }
+    free(f);
+    return send_json(c, 200, o);
+}
+
+// GET /v1/index/ID: the file of entry ID (a decimal number below the entry count), read from
+// the index's root; with ?size=N a PNG thumbnail (longer side N, never enlarged).
+static enum MHD_Result h_index_image(struct serve * sv, struct MHD_Connection * c, const char * url) {
+    const char * id_s = url + strlen("/v1/index/"), * size_s = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "size");
+    int id = -1, size = 0;
+    if (!cli_parse_int(id_s, 0, sv->index->n - 1, &id) || strspn(id_s, "0123456789") != strlen(id_s))
+        return send_error(c, 404, "no image %.40s in the index (ids are 0 to %d)", id_s, (int)sv->index->n - 1);
+    if (size_s && !cli_parse_int(size_s, 16, 4096, &size)) return send_error(c, 400, "size takes 16 to 4096, not '%.40s'", size_s);
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/%s", sv->index->root, sv->index->entries[id].path);
+    if (size) {
+        struct vlm_image img = { 0 }, small = { 0 };
+        if (vlm_image_load(path, &img) != VLM_STATUS_OK) return send_error(c, 404, "image %d: %s", id, vlm_last_error());
+        double s = (double)size / (img.width > img.height ? img.width : img.height);
+        int32_t w = s < 1 ? (int32_t)lround(img.width * s) : img.width, h = s < 1 ? (int32_t)lround(img.height * s) : img.height;
+        enum vlm_status st = vlm_image_resize(&img, w > 0 ? w : 1, h > 0 ? h : 1, VLM_RESAMPLE_BILINEAR, &small);
+        size_t n = 0;
+        uint8_t * png = st == VLM_STATUS_OK ? vlm_png_encode(small.data, small.width, small.height, 3, &n) : NULL;
+        vlm_image_free(&img);
+        vlm_image_free(&small);
+        if (!png) return send_error(c, 500, "image %d: cannot make a thumbnail", id);
+        return send_buf(c, 200, "image/png", png, n, true);
+    }
+    static const char * const types[][2] = { { "jpg", "image/jpeg" }, { "jpeg", "image/jpeg" }, { "png", "image/png" },
+                                             { "webp", "image/webp" }, { "gif", "image/gif" }, { "bmp", "image/bmp" } };
+    const char * dot = strrchr(path, '.'), * type = "application/octet-stream";
+    for (size_t i = 0; dot && i < sizeof types / sizeof *types; i++)
+        if (!strcasecmp(dot + 1, types[i][0])) type = types[i][1];
+    size_t n = 0;
+    char * data = vlm_read_file(path, (size_t)1 << 30, &n);
+    if (!data) return send_error(c, 404, "image %d (%s): %s", id, sv->index->entries[id].path, strerror(errno));
+    return send_buf(c, 200, type, data, n, true);
+}
+
 // ---- static files (assets/web) ----------------------------------------------------------------
 
 static enum MHD_Result h_static(struct serve * sv, struct MHD_Connection * c, const char * url) {
@@ -694,7 +784,7 @@ static enum MHD_Result on_request(void * cls, struct MHD_Connection * c, const c
 
     enum vlm_serve_endpoint ep;
     unsigned models = (sv->sam ? VLM_SERVE_HAVE_SAM : 0) | (sv->clip ? VLM_SERVE_HAVE_CLIP : 0) |
-                      (sv->chat ? VLM_SERVE_HAVE_VLM : 0);
+                      (sv->chat ? VLM_SERVE_HAVE_VLM : 0) | (sv->index ? VLM_SERVE_HAVE_INDEX : 0);
     if ((rc = vlm_serve_route(url, method, models, &ep, err, sizeof err)))
         return send_error(c, (unsigned)rc, "%s", err);
     switch (ep) {
@@ -707,6 +797,8 @@ static enum MHD_Result on_request(void * cls, struct MHD_Connection * c, const c
     case VLM_SERVE_LABEL: return h_label(sv, c, cn);
     case VLM_SERVE_CHAT: return vlm_serve_chat_completions(sv->chat, c, cn->data, cn->n);
     case VLM_SERVE_MODELS: return vlm_serve_chat_models(sv->chat, c);
+    case VLM_SERVE_SEARCH: return h_search(sv, c);
+    case VLM_SERVE_INDEX_IMAGE: return h_index_image(sv, c, url);
     default: return h_static(sv, c, url);
     }
 }
@@ -727,18 +819,21 @@ static void on_completed(void * cls, struct MHD_Connection * c, void ** con_cls,
 
 static void usage(FILE * f) {
     fprintf(f,
-            "usage: vlm serve [-m SAM_MODEL] [--clip CLIP_MODEL] [--vlm TEXT.gguf --mmproj MMPROJ.gguf]\n"
+            "usage: vlm serve [-m SAM_MODEL] [--clip CLIP_MODEL] [--vlm TEXT.gguf --mmproj MMPROJ.gguf] [--index INDEX]\n"
             "                 [--host 127.0.0.1] [--port 8080]\n"
             "                 [--max-body MB] [--cache-mb N] [--max-pixels N] [--timeout S] [--max-connections N]\n\n"
             "A local web page (open the printed URL) and JSON API for interactive segmentation:\n"
             "click points, drag boxes, segment everything, export masks, cut-outs and COCO JSON.\n"
             "With --clip each object is labelled with its best concepts (assets/concepts.txt).\n"
             "With --vlm the page answers questions about the image or a clicked object, and\n"
-            "POST /v1/chat/completions speaks OpenAI's chat API (base URL http://HOST:PORT/v1).\n\n"
+            "POST /v1/chat/completions speaks OpenAI's chat API (base URL http://HOST:PORT/v1).\n"
+            "With --index the page searches the photos of a 'vlm index' by text and shows thumbnails.\n\n"
             "  -m, --model FILE      SAM model (.safetensors file or folder)\n"
             "  --clip FILE           CLIP model: enables /v1/embed, /v1/classify and object labels\n"
             "  --vlm FILE            SmolVLM text model (GGUF): enables /v1/chat/completions\n"
             "  --mmproj FILE         its vision projector (GGUF), needed with --vlm\n"
+            "  --index INDEX         a 'vlm index' file: enables /v1/search and /v1/index/ID with the index's\n"
+            "                        CLIP model (--clip, when given, must be that model); SAM is then optional\n"
             "  --host ADDR           address to listen on (default 127.0.0.1: this machine only)\n"
             "  --port N              TCP port (default 8080; 0 picks a free one)\n"
             "  --max-body MB         largest request body (default 32; larger ones get 413)\n"
@@ -749,7 +844,8 @@ static void usage(FILE * f) {
             CLI_BACKEND_USAGE CLI_MODEL_USAGE CLI_LIMITS_USAGE "\n"
             "API: GET /v1/health; POST /v1/images (raw bytes), /v1/segment, /v1/everything (JSON);\n"
             "with --clip: POST /v1/embed, /v1/classify, /v1/label. Errors: {\"error\": \"...\"}.\n"
-            "with --vlm: POST /v1/chat/completions, GET /v1/models (errors as OpenAI's: {\"error\": {\"message\"}}).\n");
+            "with --vlm: POST /v1/chat/completions, GET /v1/models (errors as OpenAI's: {\"error\": {\"message\"}}).\n"
+            "with --index: GET /v1/search?q=TEXT&top=K, GET /v1/index/ID?size=N.\n");
 }
 
 static bool parse_num(const char * s, double lo, double hi, double * out) {
@@ -773,6 +869,7 @@ static bool find_web_dir(char * out, size_t n) {
 int vlm_cmd_serve(int argc, char ** argv) {
     struct vlm_model_params mp = vlm_model_default_params();
     const char * model_path = NULL, * clip_path = NULL, * vlm_path = NULL, * mmproj_path = NULL, * host = "127.0.0.1";
+    const char * index_path = NULL;
     double port = 8080, max_body_mb = 32, cache_mb = 1024, timeout = 60, max_conn = 256;
     for (int i = 1; i < argc; i++) {
         const char * a = argv[i];
@@ -790,6 +887,7 @@ int vlm_cmd_serve(int argc, char ** argv) {
         else if (!strcmp(a, "--clip")) clip_path = v;
         else if (!strcmp(a, "--vlm")) vlm_path = v;
         else if (!strcmp(a, "--mmproj")) mmproj_path = v;
+        else if (!strcmp(a, "--index")) index_path = v;
         else if (!strcmp(a, "--host")) host = v;
         else if (!strcmp(a, "--port")) {
             if (!parse_num(v, 0, 65535, &port) || port != floor(port)) return cli_usage_error(CMD, "--port takes 0..65535, not '%s'", v);
@@ -806,19 +904,22 @@ int vlm_cmd_serve(int argc, char ** argv) {
         }
     }
     if (mmproj_path && !vlm_path) return cli_usage_error(CMD, "--mmproj goes with --vlm");
-    // models: paths or registry names; without -m and --vlm the default SAM
+    // models: paths or registry names; without -m, --vlm and --index the default SAM
     char sam_buf[PATH_MAX], clip_buf[PATH_MAX], vlm_buf[PATH_MAX], mmproj_buf[PATH_MAX];
     int vlm_kind = vlm_path ? cli_resolve_model(CMD, "--vlm", vlm_path, CMD, "text", vlm_buf, sizeof vlm_buf) : 1;
     if (!vlm_kind) return 1;
     if (vlm_path && !mmproj_path && vlm_kind == 1) return cli_usage_error(CMD, "--vlm TEXT.gguf needs --mmproj MMPROJ.gguf");
     const char * mmproj_opt = mmproj_path ? "--mmproj" : "--vlm", * mmproj_arg = mmproj_path ? mmproj_path : vlm_path;
     if ((vlm_path && !cli_resolve_model(CMD, mmproj_opt, mmproj_arg, CMD, "mmproj", mmproj_buf, sizeof mmproj_buf)) ||
-        ((model_path || !vlm_path) && !cli_resolve_model(CMD, "-m", model_path, CMD, "model", sam_buf, sizeof sam_buf)) ||
+        ((model_path || (!vlm_path && !index_path)) && !cli_resolve_model(CMD, "-m", model_path, CMD, "model", sam_buf, sizeof sam_buf)) ||
         (clip_path && !cli_resolve_model(CMD, "--clip", clip_path, "embed", "model", clip_buf, sizeof clip_buf)))
         return 1;
     if (vlm_path) vlm_path = vlm_buf, mmproj_path = mmproj_buf;
-    if (model_path || !vlm_path) model_path = sam_buf;
+    if (model_path || (!vlm_path && !index_path)) model_path = sam_buf;
     if (clip_path) clip_path = clip_buf;
+    struct vlm_index ix = { 0 };
+    struct vlm_index_model ix_model = { 0 };
+    if (index_path && vlm_index_read(index_path, &ix) != VLM_STATUS_OK) return cli_fail(CMD, "%s", vlm_last_error());
 
     // resolve the address before loading models (a typo should fail fast)
     struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV };
@@ -835,6 +936,7 @@ int vlm_cmd_serve(int argc, char ** argv) {
     struct serve * sv = calloc(1, sizeof *sv);
     if (!sv) {
         freeaddrinfo(ai);
+        vlm_index_free(&ix);
         return cli_fail(CMD, "out of memory");
     }
     pthread_mutex_init(&sv->sam_mu, NULL);
@@ -856,7 +958,11 @@ int vlm_cmd_serve(int argc, char ** argv) {
         cli_fail(CMD, "%s: not a SAM model (-m needs Segment Anything weights)", model_path);
         goto done;
     }
-    if (clip_path) {
+    if (index_path) {   // the index's CLIP model (--clip, when given, checked against it)
+        sv->index = &ix;
+        if (!(sv->clip = vlm_index_load_model(CMD, &ix, index_path, clip_path, &mp, &ix_model))) goto done;
+        if (!clip_path) sv->clip_path = clip_path = ix.model.file;
+    } else if (clip_path) {
         if (!(sv->clip = cli_load_model(CMD, clip_path, &mp))) goto done;
         if (vlm_model_kind(sv->clip) != VLM_MODEL_CLIP) {
             cli_fail(CMD, "%s: not a CLIP model (--clip needs CLIP weights)", clip_path);
@@ -897,8 +1003,9 @@ int vlm_cmd_serve(int argc, char ** argv) {
     int bound = info ? info->port : (int)port;
     bool v6 = ai->ai_family == AF_INET6;
     printf("vlm serve: http://%s%s%s:%d/  (SAM %s, backend %s%s%s%s%s)\n", v6 ? "[" : "", host, v6 ? "]" : "", bound,
-           model_path ? model_path : "none", sv->sam ? vlm_model_backend_name(sv->sam) : vlm_serve_chat_backend(sv->chat),
+           model_path ? model_path : "none", backend_name(sv),
            clip_path ? ", CLIP " : "", clip_path ? clip_path : "", vlm_path ? ", VLM " : "", vlm_path ? vlm_path : "");
+    if (sv->index) printf("vlm serve: searching %s (%d images of %s)\n", index_path, (int)ix.n, ix.root);
     if (strcmp(host, "127.0.0.1") && strcmp(host, "localhost") && strcmp(host, "::1"))
         printf("vlm serve: warning: listening on %s — anyone who can reach this address can use the server\n", host);
     printf("vlm serve: press Ctrl-C to stop\n");
@@ -921,6 +1028,8 @@ done:
     vlm_concepts_free(&sv->concepts);
     vlm_model_free(sv->clip);
     vlm_model_free(sv->sam);
+    vlm_index_model_free(&ix_model);
+    vlm_index_free(&ix);
     free(sv);
     return rc;
 }

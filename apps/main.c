@@ -22,6 +22,8 @@ static const struct vlm_subcommand subcommands[] = {
     { "embed",    vlm_cmd_embed,    "map images and texts into CLIP's shared embedding space" },
     { "classify", vlm_cmd_classify, "zero-shot classify an image against text labels (CLIP)" },
     { "concepts", vlm_cmd_concepts, "tag an image with the best entries of a built-in concept list (CLIP)" },
+    { "index",    vlm_cmd_index,    "embed every image of a folder with CLIP into an index for 'vlm search' (incremental)" },
+    { "search",   vlm_cmd_search,   "the images of an index closest to a text or an image (CLIP)" },
     { "serve",    vlm_cmd_serve,    "a local web page and JSON API for interactive segmentation (SAM, CLIP labels)" },
     { "bench",    vlm_cmd_bench,    "time each model stage, against the machine's peak" },
     { "pull",     vlm_cmd_pull,     "download a model of the registry into the cache (then use its name as -m)" },

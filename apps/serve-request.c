@@ -41,19 +41,27 @@ int vlm_serve_route(const char * url, const char * method, unsigned models, enum
         { "label", VLM_SERVE_LABEL, true, VLM_SERVE_HAVE_CLIP },
         { "chat/completions", VLM_SERVE_CHAT, true, VLM_SERVE_HAVE_VLM },
         { "models", VLM_SERVE_MODELS, false, VLM_SERVE_HAVE_VLM },
+        { "search", VLM_SERVE_SEARCH, false, VLM_SERVE_HAVE_INDEX },
+        { "index/", VLM_SERVE_INDEX_IMAGE, false, VLM_SERVE_HAVE_INDEX },   // index/ID: a prefix
     };
     const char * r = url + 4;
     for (size_t i = 0; i < sizeof routes / sizeof *routes; i++) {
-        if (strcmp(r, routes[i].name) != 0) continue;
+        size_t len = strlen(routes[i].name);
+        bool prefix = routes[i].name[len - 1] == '/';
+        if (prefix ? strncmp(r, routes[i].name, len) != 0 : strcmp(r, routes[i].name) != 0) continue;
         if (routes[i].post ? !post : !get)
             return vlm_serve_fail(err, err_size, 405, "use %s for %.200s", routes[i].post ? "POST" : "GET", url);
         unsigned lacks = routes[i].needs & ~models;
         if (lacks)
             return vlm_serve_fail(err, err_size, 404, "%.200s needs %s: start the server with %s", url,
-                        lacks == VLM_SERVE_HAVE_SAM ? "a SAM model" : lacks == VLM_SERVE_HAVE_CLIP ? "a CLIP model" : "a VLM",
-                        lacks == VLM_SERVE_HAVE_SAM    ? "-m SAM_MODEL"
-                        : lacks == VLM_SERVE_HAVE_CLIP ? "--clip MODEL"
-                                                       : "--vlm TEXT.gguf --mmproj MMPROJ.gguf");
+                        lacks == VLM_SERVE_HAVE_SAM     ? "a SAM model"
+                        : lacks == VLM_SERVE_HAVE_CLIP  ? "a CLIP model"
+                        : lacks == VLM_SERVE_HAVE_INDEX ? "a photo index"
+                                                        : "a VLM",
+                        lacks == VLM_SERVE_HAVE_SAM     ? "-m SAM_MODEL"
+                        : lacks == VLM_SERVE_HAVE_CLIP  ? "--clip MODEL"
+                        : lacks == VLM_SERVE_HAVE_INDEX ? "--index INDEX"
+                                                        : "--vlm TEXT.gguf --mmproj MMPROJ.gguf");
         *ep = routes[i].ep;
         return 0;
     }

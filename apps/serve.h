@@ -52,11 +52,14 @@ enum vlm_serve_endpoint {
     VLM_SERVE_LABEL,        // with --clip
     VLM_SERVE_CHAT,         // POST /v1/chat/completions, with --vlm
     VLM_SERVE_MODELS,       // GET /v1/models, with --vlm
+    VLM_SERVE_SEARCH,       // GET /v1/search?q=..., with --index
+    VLM_SERVE_INDEX_IMAGE,  // GET /v1/index/ID, with --index
 };
 // The models a server has (vlm_serve_route's `models`).
 #define VLM_SERVE_HAVE_SAM  1u
 #define VLM_SERVE_HAVE_CLIP 2u
 #define VLM_SERVE_HAVE_VLM  4u
+#define VLM_SERVE_HAVE_INDEX 8u
 // Maps a method and URL to an endpoint: 404 unknown (or needs a model the server lacks), 405
 // wrong method.
 int vlm_serve_route(const char * url, const char * method, unsigned models, enum vlm_serve_endpoint * ep, char * err,

@@ -46,6 +46,10 @@ void            vlm_safetensors_close(struct vlm_safetensors * st);
 const struct vlm_file_tensor * vlm_safetensors_find(const struct vlm_safetensors * st, const char * name);
 // Writes tensors to path atomically (temp file + rename). data of each tensor is contiguous.
 enum vlm_status vlm_safetensors_write(const char * path, const struct vlm_file_tensor * tensors, int32_t n);
+// The same with a "__metadata__" object: meta is key, value, key, value, ..., NULL (strings, as
+// the format wants them; NULL or empty: none).
+enum vlm_status vlm_safetensors_write_meta(const char * path, const struct vlm_file_tensor * tensors, int32_t n,
+                                           const char * const * meta);
 
 // Maps a whole regular file read-only (*map NULL for an empty file); "<path>: cannot open: ..." etc.
 enum vlm_status vlm_model_file_map(const char * path, void ** map, size_t * size);

@@ -436,6 +436,11 @@ static void sb_json_string(struct strbuf * b, const char * s) {
 }
 
 enum vlm_status vlm_safetensors_write(const char * path, const struct vlm_file_tensor * tensors, int32_t n) {
+    return vlm_safetensors_write_meta(path, tensors, n, NULL);
+}
+
+enum vlm_status vlm_safetensors_write_meta(const char * path, const struct vlm_file_tensor * tensors, int32_t n,
+                                           const char * const * meta) {
     if (!path) return vlm_error(VLM_STATUS_INVALID_ARG, "vlm_safetensors_write: path is NULL");
     if (n < 0 || (n > 0 && !tensors))
         return vlm_error(VLM_STATUS_INVALID_ARG, "%s: invalid tensor list (%d tensors)", path, n);
@@ -449,8 +454,20 @@ enum vlm_status vlm_safetensors_write(const char * path, const struct vlm_file_t
     if (!slots) { status = vlm_error(VLM_STATUS_OUT_OF_MEMORY, "%s: out of memory", path); goto fail; }
     memset(slots, 0xff, (size_t)n_slots * sizeof *slots);
 
-    // header: {"name":{"dtype":"F32","shape":[..],"data_offsets":[b,e]},...} in the given order
+    // header: {"__metadata__":{"key":"value",...},"name":{"dtype":"F32","shape":[..],"data_offsets":[b,e]},...}
+    // in the given order
     sb_puts(&hb, "{");
+    if (meta && meta[0]) {
+        sb_puts(&hb, "\"__metadata__\":{");
+        for (size_t k = 0; meta[k]; k += 2) {
+            if (!meta[k + 1]) { status = vlm_error(VLM_STATUS_INVALID_ARG, "%s: metadata key '%s' has no value", path, meta[k]); goto fail; }
+            if (k) sb_puts(&hb, ",");
+            sb_json_string(&hb, meta[k]);
+            sb_puts(&hb, ":");
+            sb_json_string(&hb, meta[k + 1]);
+        }
+        sb_puts(&hb, n ? "}," : "}");
+    }
     size_t offset = 0;
     for (int32_t i = 0; i < n; i++) {
         const struct vlm_file_tensor * t = &tensors[i];

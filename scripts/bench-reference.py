@@ -6,11 +6,17 @@ facebookresearch/segment-anything, --mobilesam-repo at one of ChaoningZhang/Mobi
 --clip-repo at a checkout of openai/CLIP. Weights are random (upstream initialization) at the
 official shapes: SAM ViT-B, MobileSAM (build_sam_vit_t) and CLIP ViT-B/32, fp32, as `vlm bench`
 uses. Prints one JSON object with the median milliseconds per stage.
+
+For `scripts/bench.sh index`: --make-photos DIR writes --count distinct photos (random crops,
+flips and colour changes of --source, at its size, JPEG), and --index-photos DIR embeds every
+.jpg of DIR as a plain PyTorch indexing script would: PIL decode, openai/CLIP's preprocessing,
+batches of --batch, L2-normalized features saved to a file (temporary name + rename); it prints
+the images/s of that loop.
 """
-import os
 import argparse
 import importlib.util
 import json
+import os
 import statistics
 import sys
 import time
@@ -80,14 +86,18 @@ def bench_mobilesam(repo, runs):
             "prompt_decoder": {"median_ms": dec}}
 
 
-def bench_clip(repo, runs):
+def clip_vit_b_32(repo):
     spec = importlib.util.spec_from_file_location("clip_model", f"{repo}/clip/model.py")
     clip_model = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(clip_model)
     # ViT-B/32 as clip.model.build_model derives it from the released state dict
-    model = clip_model.CLIP(embed_dim=512, image_resolution=224, vision_layers=12, vision_width=768,
-                            vision_patch_size=32, context_length=77, vocab_size=49408,
-                            transformer_width=512, transformer_heads=8, transformer_layers=12).eval().float()
+    return clip_model.CLIP(embed_dim=512, image_resolution=224, vision_layers=12, vision_width=768,
+                           vision_patch_size=32, context_length=77, vocab_size=49408,
+                           transformer_width=512, transformer_heads=8, transformer_layers=12).eval().float()
+
+
+def bench_clip(repo, runs):
+    model = clip_vit_b_32(repo)
     image = torch.randn(1, 3, 224, 224)
     tokens = torch.zeros(8, 77, dtype=torch.long)
     tokens[:, 0] = 49406
@@ -99,6 +109,61 @@ def bench_clip(repo, runs):
     return {"image_encoder": {"median_ms": img}, "text_encoder": {"median_ms": txt}}
 
 
+def make_photos(dst, count, source):
+    import random
+    from PIL import Image, ImageEnhance, ImageOps
+    os.makedirs(dst, exist_ok=True)
+    src = Image.open(source).convert("RGB")
+    w, h = src.size
+    for i in range(count):
+        rng = random.Random(i)
+        s = rng.uniform(0.55, 1.0)
+        cw, ch = int(w * s), int(h * s)
+        x, y = rng.randint(0, w - cw), rng.randint(0, h - ch)
+        im = src.crop((x, y, x + cw, y + ch)).resize((w, h), Image.BILINEAR)
+        if rng.random() < 0.5:
+            im = ImageOps.mirror(im)
+        im = ImageEnhance.Color(ImageEnhance.Brightness(im).enhance(rng.uniform(0.7, 1.3))).enhance(rng.uniform(0.6, 1.4))
+        im.save(f"{dst}/photo-{i:04d}.jpg", quality=90)
+
+
+def index_photos(folder, repo, batch):
+    import numpy as np
+    from PIL import Image
+    from torchvision.transforms import CenterCrop, Compose, InterpolationMode, Normalize, Resize, ToTensor
+    model = clip_vit_b_32(repo)
+    # ref: openai/CLIP clip/clip.py _transform(n_px)
+    n_px = model.visual.input_resolution
+    transform = Compose([Resize(n_px, interpolation=InterpolationMode.BICUBIC), CenterCrop(n_px),
+                         lambda im: im.convert("RGB"), ToTensor(),
+                         Normalize((0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711))])
+    paths = sorted(f"{folder}/{n}" for n in os.listdir(folder) if n.endswith(".jpg"))
+    t0 = time.perf_counter()
+    feats = []
+    with torch.no_grad():
+        for i in range(0, len(paths), batch):
+            x = torch.stack([transform(Image.open(p)) for p in paths[i:i + batch]])
+            f = model.encode_image(x)
+            feats.append(f / f.norm(dim=1, keepdim=True))
+    out = f"{folder}.reference.npy"
+    with open(out + ".tmp", "wb") as fh:
+        np.save(fh, torch.cat(feats).numpy())
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(out + ".tmp", out)
+    s = time.perf_counter() - t0
+    return {"images": len(paths), "seconds": s, "images_per_s": len(paths) / s}
+
+
+def blas_library():
+    """The BLAS library this process (PyTorch) has mapped, e.g. Debian's OpenMP OpenBLAS."""
+    try:
+        libs = {line.split()[-1] for line in open("/proc/self/maps") if "blas" in line}
+        return ", ".join(sorted(os.path.realpath(p) for p in libs))
+    except OSError:
+        return "unknown"
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--sam-repo")
@@ -106,15 +171,26 @@ def main():
     ap.add_argument("--clip-repo")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0 = all cores)")
+    ap.add_argument("--make-photos", metavar="DIR")
+    ap.add_argument("--count", type=int, default=200)
+    ap.add_argument("--source", help="the image --make-photos varies")
+    ap.add_argument("--index-photos", metavar="DIR")
+    ap.add_argument("--batch", type=int, default=32)
     args = ap.parse_args()
+    if args.make_photos:
+        make_photos(args.make_photos, args.count, args.source)
+        return
     torch.set_num_threads(args.threads or os.cpu_count())
-    out = {"torch": torch.__version__, "threads": torch.get_num_threads(), "models": {}}
-    if args.sam_repo:
-        out["models"]["sam-vit-b"] = bench_sam(args.sam_repo, args.runs)
-    if args.mobilesam_repo:
-        out["models"]["sam-vit-t"] = bench_mobilesam(args.mobilesam_repo, args.runs)
-    if args.clip_repo:
-        out["models"]["clip-vit-b-32"] = bench_clip(args.clip_repo, args.runs)
+    out = {"torch": torch.__version__, "threads": torch.get_num_threads(), "blas": blas_library(), "models": {}}
+    if args.index_photos:   # the indexing comparison only
+        out["index"] = index_photos(args.index_photos, args.clip_repo, args.batch)
+    else:
+        if args.sam_repo:
+            out["models"]["sam-vit-b"] = bench_sam(args.sam_repo, args.runs)
+        if args.mobilesam_repo:
+            out["models"]["sam-vit-t"] = bench_mobilesam(args.mobilesam_repo, args.runs)
+        if args.clip_repo:
+            out["models"]["clip-vit-b-32"] = bench_clip(args.clip_repo, args.runs)
     print(json.dumps(out, indent=1))
 
 

@@ -10,6 +10,12 @@
 #                                          also the language half against llama.cpp on the same
 #                                          GGUF files: SmolLM2-135M (llama-bench pp512 / tg128) and
 #                                          SmolVLM-256M (llama-mtmd-cli on assets/dog.jpg), F16 and Q8_0
+#   [CLIP_REPO=~/src/CLIP] scripts/bench.sh index
+#                                          only the photo indexing: INDEX_IMAGES (default 200) distinct
+#                                          800x534 JPEGs made from assets/dog.jpg, indexed end to end by
+#                                          `vlm index --batch 32` (CPU; --weights q8_0, then f32) and, with
+#                                          CLIP_REPO, by a PyTorch + PIL script (openai/CLIP preprocessing,
+#                                          batch 32, fp32): images/s
 # RUNS (default 3) sets the runs per stage; BACKENDS (default "cpu vulkan") the backends;
 # THREADS (default 2) the CPU threads of the llama.cpp comparison (both sides).
 set -euo pipefail
@@ -18,6 +24,48 @@ RUNS="${RUNS:-3}"
 BACKENDS="${BACKENDS:-cpu vulkan}"
 OUT="$(mktemp -d)"
 trap 'rm -rf "$OUT"' EXIT
+
+# ---- photo indexing: vlm index against a PyTorch script, same photos, same threads ------------
+if [ "${1:-}" = index ]; then
+    N="${INDEX_IMAGES:-200}"
+    THREADS="${THREADS:-2}"
+    "$VLM" bench --random clip-vit-b-32 --save-random "$OUT/clip-vit-b-32.safetensors" --backend cpu --runs 1 >/dev/null
+    /usr/bin/python3 "$ROOT/scripts/bench-reference.py" --make-photos "$OUT/photos" --count "$N" --source "$ROOT/assets/dog.jpg"
+    echo "| indexer | images | images/s (decode, resize, encode, write) | whole command, model load included |"
+    echo "|---|---:|---:|---:|"
+    for w in q8_0 f32; do   # f32 last: the ratio below is the fp32 one
+        rm -f "$OUT/photos/.vlm-index.safetensors"
+        start=$(date +%s.%N)
+        "$VLM" index "$OUT/photos" -m "$OUT/clip-vit-b-32.safetensors" --batch 32 --backend cpu --threads "$THREADS" \
+            --weights "$w" >"$OUT/index.log" 2>&1
+        end=$(date +%s.%N)
+        vlm_rate=$(grep -o '[0-9.]* images/s' "$OUT/index.log" | tail -1 | cut -d' ' -f1)
+        echo "| vlm index --weights $w, CPU, $THREADS threads | $N | $vlm_rate | $(/usr/bin/python3 -c "print(f'{$end - $start:.1f} s')") |"
+    done
+    if [ -n "${CLIP_REPO:-}" ]; then
+        vlm_install_packages python3-torch python3-torchvision python3-numpy
+        # PyTorch's OpenMP waits as vlm's do (apps/main.c set_omp_wait): a brief spin on an idle
+        # machine, passive when other processes run (spinning workers then slow everyone down)
+        running=$(cut -d' ' -f4 /proc/loadavg | cut -d/ -f1)
+        if [ -n "${OMP_WAIT_POLICY:-}${GOMP_SPINCOUNT:-}" ]; then omp=()
+        elif [ "$running" -le 1 ]; then omp=(GOMP_SPINCOUNT=10000)
+        else omp=(OMP_WAIT_POLICY=passive); fi
+        start=$(date +%s.%N)
+        env "${omp[@]}" /usr/bin/python3 "$ROOT/scripts/bench-reference.py" --index-photos "$OUT/photos" \
+            --clip-repo "$CLIP_REPO" --batch 32 --threads "$THREADS" >"$OUT/reference.json"
+        end=$(date +%s.%N)
+        /usr/bin/python3 - "$OUT/reference.json" "$vlm_rate" "$(/usr/bin/python3 -c "print($end - $start)")" "${omp[*]}" <<'PY'
+import json, sys
+j = json.load(open(sys.argv[1]))
+r = j["index"]
+print(f"| PyTorch {j['torch']} + PIL, batch 32, {j['threads']} threads | {r['images']} | {r['images_per_s']:.1f} | "
+      f"{float(sys.argv[3]):.1f} s |")
+print(f"\nvlm (f32) / PyTorch (f32): {float(sys.argv[2]) / r['images_per_s']:.2f}x images/s (PyTorch's BLAS: {j['blas']}; "
+      f"OpenMP: {sys.argv[4] or 'as set in the environment'})")
+PY
+    fi
+    exit 0
+fi
 
 for model in sam-vit-b sam-vit-t clip-vit-b-32; do
     for backend in $BACKENDS; do

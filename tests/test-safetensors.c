@@ -239,6 +239,17 @@ static void test_roundtrip(void) {
         st = NULL;
         CHECK(vlm_safetensors_open(path, &st) == VLM_STATUS_OK && st && st->n_tensors == 2, "reopen overwritten file");
         vlm_safetensors_close(st);
+        st = NULL;
+        // with "__metadata__": string values, escaped, read back as the same JSON object
+        const char * meta[] = { "format", "test", "json \"q\"", "{\"a\": [1, 2]}\n", NULL };
+        CHECK(vlm_safetensors_write_meta(path, ts, 2, meta) == VLM_STATUS_OK, "write with metadata: %s", vlm_last_error());
+        CHECK(vlm_safetensors_open(path, &st) == VLM_STATUS_OK && st && st->n_tensors == 2 && st->metadata_json &&
+              !strcmp(st->metadata_json, "{\"format\":\"test\",\"json \\\"q\\\"\":\"{\\\"a\\\": [1, 2]}\\n\"}"),
+              "metadata round trip: %s", st && st->metadata_json ? st->metadata_json : vlm_last_error());
+        vlm_safetensors_close(st);
+        const char * odd[] = { "key", NULL };
+        CHECK(vlm_safetensors_write_meta(tmp_path("odd.safetensors"), ts, 1, odd) == VLM_STATUS_INVALID_ARG &&
+              access(tmp_path("odd.safetensors"), F_OK) != 0, "a metadata key without a value is refused");
     }
 
     // the writer refuses bad input and leaves nothing behind

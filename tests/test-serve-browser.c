@@ -3,7 +3,8 @@
 // through tests/browser/scenario.mjs): open dog.jpg, click points (right / shift: background),
 // drag boxes, cycle masks, undo / redo with the keyboard, segment everything, the three
 // exports, each checked against the JSON API; with the smolvlm-tiny fixtures (--vlm) a question
-// about an object and one about the image, streamed. The screenshot goes to the test's build folder
+// about an object and one about the image, streamed; with an index of the fixture images
+// (--index), a search shown as thumbnails, one opened. The screenshot goes to the test's build folder
 // (serve-BROWSER.png). argv[1]: chromium (default; Debian's /usr/bin/chromium or $CHROMIUM,
 // playwright-core) or firefox (test-serve-firefox; /usr/bin/firefox-esr or $FIREFOX,
 // puppeteer-core). Skipped (77) without node, the browser or its npm driver (`npm ci` at the
@@ -41,20 +42,26 @@ int main(int argc, char ** argv) {
     snprintf(path, sizeof path, "'%s' serve --help > /dev/null 2>&1", cli);
     if (system(path) != 0) SKIP("vlm was built without libmicrohttpd (no `vlm serve`)");
 
-    char cwd[2048];
+    char cwd[2048], cmd[8192];
     if (!getcwd(cwd, sizeof cwd)) snprintf(cwd, sizeof cwd, ".");
     char log_path[2300];
     snprintf(log_path, sizeof log_path, "%s/serve-%s-server.log", cwd, browser);
     const bool vlm = access(text, R_OK) == 0 && access(mmproj, R_OK) == 0;
     if (!vlm) printf("smolvlm-tiny fixtures missing: the page is tested without a VLM\n");
-    const char * args[] = { "-m", sam, "--clip", clip, "--backend", "cpu", vlm ? "--vlm" : NULL, text, "--mmproj", mmproj, NULL };
+    // the photo index: the fixture images, the index file in the build folder
+    static char index_path[2400], images[1024];
+    snprintf(index_path, sizeof index_path, "%s/serve-%s.vlm-index.safetensors", cwd, browser);
+    snprintf(images, sizeof images, "%s", test_fixture("images"));
+    snprintf(cmd, sizeof cmd, "'%s' index '%s' -m '%s' --out '%s' --backend cpu > '%s' 2>&1", cli, images, clip, index_path, log_path);
+    CHECK(system(cmd) == 0, "vlm index of the fixture images (log: %s)", log_path);
+    const char * args[] = { "-m", sam, "--clip", clip, "--index", index_path, "--backend", "cpu",
+                            vlm ? "--vlm" : NULL, text, "--mmproj", mmproj, NULL };
     struct serve_proc sp = { 0 };
     if (!serve_start(cli, args, log_path, &sp)) {
         CHECK(0, "vlm serve did not start (log: %s)", log_path);
         TEST_END();
     }
     printf("server: %s\n", sp.url);
-    char cmd[8192];
     snprintf(cmd, sizeof cmd, "cd '%s' && %s='%s' node tests/browser/serve.mjs %s '%s' '%s' '%s'", src, env, exe, browser, sp.url,
              image, cwd);
     int rc = system(cmd);

@@ -1,6 +1,7 @@
 // app.js — the page of `vlm serve`: open an image, click / drag prompts, see SAM's masks,
 // several objects, segment everything, CLIP labels, exports, and with a VLM questions about
-// the current object or the image, the answer streamed. Plain browser JavaScript: no build
+// the current object or the image, the answer streamed; with a photo index (serve --index) a
+// text search shown as thumbnails, a click opening the photo. Plain browser JavaScript: no build
 // step, no external code.
 'use strict';
 
@@ -23,6 +24,7 @@ const app = {
   askParams: {},       // extra /v1/chat/completions parameters (temperature, max_tokens, ...), from the console or tests
   asking: null,        // the AbortController of the question being answered
   answers: [],         // [{question, objectKey, text, pieces, finish, region, error, done}]
+  search: null,        // the last /v1/search answer
   lastRequest: null, renders: 0, pending: 0,
 };
 window.vlmApp = app;   // for tests and the console
@@ -689,6 +691,49 @@ async function openFile(file) {
   }
 }
 
+// ---- photo search (serve --index) -----------------------------------------------------------------
+async function searchPhotos(q) {
+  const info = $('search-info'), box = $('search-results');
+  info.textContent = 'Searching…';
+  try {
+    const r = await fetch(`/v1/search?q=${encodeURIComponent(q)}&top=24`);
+    const j = await r.json();
+    if (!r.ok) throw new Error(j.error || r.statusText);
+    app.search = j;
+    box.textContent = '';
+    for (const e of j.results) {
+      const b = document.createElement('button');
+      b.className = 'thumb';
+      b.title = `${e.path} — cosine ${e.score.toFixed(3)}` + (haveSamQuiet() ? ' (click to open)' : ' (click to view)');
+      const img = document.createElement('img');
+      img.src = `/v1/index/${e.id}?size=192`;
+      img.alt = e.path;
+      img.loading = 'lazy';
+      const cap = document.createElement('span');
+      cap.textContent = e.score.toFixed(3);
+      b.append(img, cap);
+      b.addEventListener('click', () => openIndexed(e));
+      box.append(b);
+    }
+    info.textContent = `best ${j.results.length} of ${j.images} photos, ${(j.encode_ms + j.search_ms).toFixed(1)} ms`;
+    history.replaceState(null, '', `?q=${encodeURIComponent(q)}`);
+  } catch (e) {
+    info.textContent = '';
+    setStatus(e.message, true);
+  }
+}
+
+function haveSamQuiet() { return !!(app.health && app.health.model); }
+
+// A search result: opened for segmentation when the server has SAM, else shown in a new tab.
+async function openIndexed(e) {
+  if (!haveSamQuiet()) { window.open(`/v1/index/${e.id}`, '_blank'); return; }
+  const r = await fetch(`/v1/index/${e.id}`);
+  if (!r.ok) { setStatus(`${e.path}: ${r.statusText}`, true); return; }
+  const blob = await r.blob();
+  openFile(new File([blob], e.path.split('/').pop(), { type: blob.type }));
+}
+
 function fitStage() {
   if (!app.image) return;
   const wrap = $('stage-wrap').getBoundingClientRect();
@@ -754,6 +799,7 @@ function setupKeys() {
     if (k === 'escape' && drag) { drag = null; renderPrompts(); return; }
     if (k === 'o') { $('file').click(); return; }
     if (k === 'a' && !$('ask').hidden) { e.preventDefault(); $('ask-input').focus(); return; }
+    if (k === 'f' && !$('search').hidden) { e.preventDefault(); $('search-input').focus(); return; }
     if (!app.image) return;
     if (k === 'tab' || k === 'm') { e.preventDefault(); cycleMask(e.shiftKey ? -1 : 1); }
     else if (k === '1' || k === '2' || k === '3') pickMask(Number(k) - 1);
@@ -794,6 +840,12 @@ function setup() {
     if (input.value.trim()) { ask(input.value); input.value = ''; }
   });
   $('ask-input').addEventListener('keydown', (e) => { if (e.key === 'Escape') e.target.blur(); });   // back to the shortcuts
+  $('search-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    const q = $('search-input').value.trim();
+    if (q) searchPhotos(q);
+  });
+  $('search-input').addEventListener('keydown', (e) => { if (e.key === 'Escape') e.target.blur(); });
   window.addEventListener('resize', fitStage);
   setupMouse();
   setupKeys();
@@ -801,8 +853,12 @@ function setup() {
     app.health = h;
     const name = (p) => (p || '').replace(/\/+$/, '').split('/').pop();
     $('server').textContent = (h.model ? `SAM ${name(h.model)}` : 'no SAM') + ` · ${h.backend}` +
-                              (h.clip ? ` · CLIP ${name(h.clip)}` : ' · no CLIP labels') + (h.vlm ? ` · VLM ${h.vlm}` : '');
+                              (h.clip ? ` · CLIP ${name(h.clip)}` : ' · no CLIP labels') + (h.vlm ? ` · VLM ${h.vlm}` : '') +
+                              (h.index ? ` · ${h.index} photos indexed` : '');
     $('ask').hidden = !h.vlm;
+    $('search').hidden = !h.index;
+    const q = new URLSearchParams(location.search).get('q');   // a search's address: /?q=a+red+car
+    if (h.index && q) { $('search-input').value = q; searchPhotos(q); }
     updateButtons();
   }).catch(() => setStatus('cannot reach the server', true));
   updateButtons();

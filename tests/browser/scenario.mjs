@@ -13,6 +13,8 @@
 //   score); undo / redo of segment everything. With a VLM on the server: a question about the
 //   current object (A, typed, Enter) streams in, equal to the API's greedy answer for the same
 //   region, whose mask is the object's; then one about the whole image (a new, empty object).
+//   With a photo index on the server (--index): a search (F, typed, Enter) shows the API's
+//   results in its order as loaded thumbnails, and a click on one opens that photo.
 //   Returns { passed, failed }.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -319,6 +321,26 @@ export async function run(b, { url, imagePath, outDir, name }) {
   await act(() => b.key('Control+Shift+z'));
   s = await state();
   check(s.auto === every.api.masks.length, `redo segment everything: ${s.auto} objects`);
+
+  // 13. with a photo index: search (F, typed, Enter), the thumbnails in the API's order, a click opens one
+  if (await b.evaluate(() => !!(window.vlmApp.health && window.vlmApp.health.index))) {
+    await b.key('f');
+    await b.type('a photo of a dog');
+    await b.key('Enter');
+    await b.waitFor(() => window.vlmApp.search && [...document.querySelectorAll('#search-results img')]
+      .every((i) => i.complete && i.naturalWidth > 0), null, 60000);
+    const api = await (await fetch(new URL('/v1/search?q=a%20photo%20of%20a%20dog&top=24', url))).json();
+    const shown = await b.evaluate(() => [...document.querySelectorAll('#search-results img')].map((i) => i.alt));
+    check(shown.length > 0 && JSON.stringify(shown) === JSON.stringify(api.results.map((r) => r.path)),
+          `search: the page shows ${JSON.stringify(shown)}, the API gives ${JSON.stringify(api.results.map((r) => r.path))}`);
+    const n = await b.evaluate(() => window.vlmApp.renders);
+    await b.clickOn('#search-results button');
+    await b.waitFor((n) => window.vlmApp.renders > n && window.vlmApp.file && window.vlmApp.pending === 0 &&
+                           document.getElementById('progress').hidden, n, 120000);
+    const opened = await b.evaluate(() => window.vlmApp.file.name);
+    check(opened === api.results[0].path.split('/').pop(), `search: a click on the best result opened '${opened}'`);
+    console.log(`search: ${shown.length} thumbnails in the API's order, the best (${api.results[0].path}) opened`);
+  }
 
   check(b.errors.length === 0, `page errors: ${b.errors.join('; ')}`);
   return { passed, failed };
