@@ -1,8 +1,9 @@
-// test-model-mutations.c — small SAM and CLIP checkpoints with every tensor in turn dropped, one
-// of its dimensions grown or shrunk, or given an extra dimension, and with every number of their
-// config.json in turn replaced by a contradicting value: each variant either loads and runs (a
-// click, an image and a text) or fails with a one-line error naming what is wrong; never a
-// crash or a hang (the sanitizer run of the suite also checks for out-of-bounds accesses).
+// test-model-mutations.c — small SAM, MobileSAM and CLIP checkpoints with every tensor in turn
+// dropped, one of its dimensions grown or shrunk, or given an extra dimension, and with every
+// number of their config.json in turn replaced by a contradicting value: each variant either
+// loads and runs (a click, an image and a text) or fails with a one-line error naming what is
+// wrong; never a crash or a hang (the sanitizer run of the suite also checks for out-of-bounds
+// accesses).
 #include <cjson/cJSON.h>
 #include <errno.h>
 
@@ -79,11 +80,11 @@ static size_t numel(const struct vlm_file_tensor * t) {
 
 // Every tensor dropped, its first dimension + 1 (zeros appended), its last dimension - 1
 // (data cut) and a trailing dimension of 1 added.
-static void mutate_tensors(const char * name, const char * model_dir) {
+static void mutate_tensors(const char * name, const char * model_dir, const char * model_file) {
     char path[4200], what[600];
-    snprintf(path, sizeof path, "%s/model.safetensors", model_dir);
+    snprintf(path, sizeof path, "%s/%s", model_dir, model_file);
     struct vlm_safetensors * st = NULL;
-    if (vlm_safetensors_open(path, &st) != VLM_STATUS_OK) {
+    if (vlm_model_file_open(path, &st) != VLM_STATUS_OK) {
         CHECK(0, "%s: %s", path, vlm_last_error());
         return;
     }
@@ -137,14 +138,14 @@ static void mutate_tensors(const char * name, const char * model_dir) {
 }
 
 // Each number of config.json (top level and inside arrays) set to 0, -1, 1e9 and a string.
-static void mutate_config(const char * name, const char * model_dir) {
+static void mutate_config(const char * name, const char * model_dir, const char * model_file) {
     char path[4200], what[600];
     snprintf(path, sizeof path, "%s/config.json", model_dir);
     char * text = vlm_read_file(path, 1u << 20, NULL);
     if (!text) return;
-    snprintf(path, sizeof path, "%s/model.safetensors", model_dir);
+    snprintf(path, sizeof path, "%s/%s", model_dir, model_file);
     struct vlm_safetensors * st = NULL;
-    if (vlm_safetensors_open(path, &st) != VLM_STATUS_OK) {
+    if (vlm_model_file_open(path, &st) != VLM_STATUS_OK) {
         free(text);
         return;
     }
@@ -190,13 +191,20 @@ static void cleanup(void) { test_rmtree(g_dir); }
 int main(void) {
     if (!mkdtemp(g_dir)) SKIP("cannot create a temporary folder: %s", strerror(errno));
     atexit(cleanup);
-    char sam_mini[4096], clip[4096];
-    snprintf(sam_mini, sizeof sam_mini, "%s", test_data("sam-mini"));
-    snprintf(clip, sizeof clip, "%s", test_fixture("clip-tiny"));
-    mutate_tensors("sam-mini", sam_mini);
-    mutate_config("sam-mini", sam_mini);
-    mutate_tensors("clip-tiny", clip);
-    mutate_config("clip-tiny", clip);
+    // the models, each as its file and the config.json beside it (PyTorch files are rewritten as
+    // safetensors, the loaders read both alike)
+    const struct { const char * name, * dir, * file; } models[] = {
+        { "sam-mini", "tests/data/sam-mini", "model.safetensors" },
+        { "mobilesam-tiny", "tests/data/mobilesam-tiny", "mobile_sam.pt" },
+        { "clip-tiny", NULL, "model.safetensors" },
+    };
+    for (size_t i = 0; i < sizeof models / sizeof *models; i++) {
+        char dir[4096];
+        snprintf(dir, sizeof dir, "%s", models[i].dir ? test_data(models[i].dir + strlen("tests/data/"))
+                                                       : test_fixture(models[i].name));
+        mutate_tensors(models[i].name, dir, models[i].file);
+        mutate_config(models[i].name, dir, models[i].file);
+    }
     printf("%d variants loaded and ran, %d refused with a one-line error\n", g_loaded, g_refused);
     CHECK(g_refused > 0 && g_loaded > 0, "both outcomes seen");
     TEST_END();
