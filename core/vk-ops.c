@@ -139,7 +139,8 @@ static void op_unary(struct vlm_ctx * x, const struct vlm_op * op, bool scale) {
     pc.bias = op->f[1];
     // contiguous and 16-byte aligned: one vec4 per invocation (4x fewer memory operations)
     pc.vec4_path = vlm_tensor_is_contiguous(&op->src[0]) && (b[0].off + 4ull * pc.a_off) % 16 == 0 &&
-                   (b[1].off + 4ull * pc.d_off) % 16 == 0 && b[0].off % 16 == 0 && b[1].off % 16 == 0;
+                   (b[1].off + 4ull * pc.d_off) % 16 == 0 && b[0].off % 16 == 0 && b[1].off % 16 == 0 &&
+                   vlm_vk_take_variant(x, VLM_VK_VARIANT_UNARY_VEC4);
     dispatch_1d(x, "unary", b, 2, 1u << 1, &pc, sizeof pc, pc.vec4_path ? (pc.n + 3) / 4 : pc.n, pc.n);
 }
 
@@ -619,13 +620,7 @@ static void op_rope(struct vlm_ctx * x, const struct vlm_op * op) {
 
 // ---- entry -----------------------------------------------------------------------------
 
-void vlm_vk_run_op(struct vlm_ctx * x, const struct vlm_op * op) {
-    if (!x || x->status != VLM_STATUS_OK) return;
-    if (!x->vk) {
-        vlm_ctx_fail(x, VLM_STATUS_UNSUPPORTED, "vk-ops.c: context has no Vulkan device");
-        return;
-    }
-    if (vlm_tensor_numel(&op->dst) == 0) return;   // nothing to compute
+static void record_op(struct vlm_ctx * x, const struct vlm_op * op) {
     switch (op->type) {
     case VLM_OP_LINEAR:           op_linear(x, op); break;
     case VLM_OP_MATMUL:           op_matmul(x, op); break;
@@ -648,4 +643,36 @@ void vlm_vk_run_op(struct vlm_ctx * x, const struct vlm_op * op) {
         vlm_ctx_fail(x, VLM_STATUS_UNSUPPORTED, "vk-ops.c: op %d is not implemented on Vulkan", (int) op->type);
         break;
     }
+}
+
+// The name of the kernel an op just ran: its first variant among used (bits of enum
+// vlm_vk_variant), else the op's own name (its plain kernel).
+static const char * kernel_name(const struct vlm_op * op, uint32_t used) {
+    for (int v = 0; v < VLM_VK_VARIANT_COUNT; v++)
+        if (used & (1u << v)) return vlm_vk_variant_name((enum vlm_vk_variant) v);
+    return vlm_op_name(op->type);
+}
+
+void vlm_vk_run_op(struct vlm_ctx * x, const struct vlm_op * op) {
+    if (!x || x->status != VLM_STATUS_OK) return;
+    if (!x->vk) {
+        vlm_ctx_fail(x, VLM_STATUS_UNSUPPORTED, "vk-ops.c: context has no Vulkan device");
+        return;
+    }
+    if (vlm_tensor_numel(&op->dst) == 0) return;   // nothing to compute
+    const char * inject = vlm_vk_inject(x->vk);
+    if (!*inject) {
+        record_op(x, op);
+        return;
+    }
+    // VLM_SELFTEST_INJECT: this op's kernel gives dst + 0.25 when it is the one named
+    uint32_t before = vlm_vk_variants_used(x->vk, true);
+    record_op(x, op);
+    uint32_t used = vlm_vk_variants_used(x->vk, true);
+    if (strcmp(inject, kernel_name(op, used)) == 0 && op->dst.dtype == VLM_DTYPE_F32) {
+        struct vlm_op wrong = { .type = VLM_OP_SCALE, .f = { 1.0f, 0.25f } };
+        wrong.src[0] = wrong.dst = op->dst;
+        op_unary(x, &wrong, true);
+    }
+    vlm_vk_variants_set(x->vk, before | used);   // the injection's own kernels are not the op's
 }
