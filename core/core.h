@@ -399,7 +399,7 @@ int                 vlm_vk_print_devices(void * file /* FILE * */);
 // Kernel variants: faster kernels beside the plain kernel of an op, chosen per dispatch by
 // vk-ops.c where the shapes suit and the variant is enabled (each is by default; VLM_VK_NO_<X>=1
 // or a failed self-test (selftest.h) turns one off, and the plain kernel runs instead).
-enum vlm_vk_variant { VLM_VK_VARIANT_UNARY_VEC4 = 0, VLM_VK_VARIANT_COUNT };
+enum vlm_vk_variant { VLM_VK_VARIANT_UNARY_VEC4 = 0, VLM_VK_VARIANT_MATVEC, VLM_VK_VARIANT_COUNT };
 const char *        vlm_vk_variant_name(enum vlm_vk_variant v);   // "unary.vec4"
 int                 vlm_vk_variant_find(const char * name);       // the variant of that name, -1 if none
 void                vlm_vk_variant_enable(struct vlm_vk * vk, enum vlm_vk_variant v, bool on);

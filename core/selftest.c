@@ -364,7 +364,8 @@ static void cases_linear(struct run * st) {
     struct { int64_t M, K, N; enum vlm_dtype wdt; bool bias; } L[] = {
         { 1, 7, 5, VLM_DTYPE_F32, false }, { 64, 128, 96, VLM_DTYPE_F32, true }, { 37, 129, 61, VLM_DTYPE_F32, true },
         { 1, 768, 2304, VLM_DTYPE_F16, true }, { 17, 33, 100, VLM_DTYPE_BF16, true }, { 200, 64, 3, VLM_DTYPE_F16, false },
-        { 130, 96, 130, VLM_DTYPE_F32, true },
+        { 130, 96, 130, VLM_DTYPE_F32, true }, { 2, 129, 61, VLM_DTYPE_BF16, true }, { 4, 1000, 33, VLM_DTYPE_F32, true },
+        { 3, 2048, 257, VLM_DTYPE_F16, false }, { 5, 64, 17, VLM_DTYPE_F32, false }, { 1, 64, 45, VLM_DTYPE_BF16, true },
     };
     for (size_t i = 0; i < sizeof L / sizeof L[0]; i++) {
         struct tcase c = { .name = "linear", .op = VLM_OP_LINEAR, .tol = L[i].wdt == VLM_DTYPE_F32 ? TOL_GEMM : 2e-6 };
@@ -383,6 +384,14 @@ static void cases_linear(struct run * st) {
     IN(c, 2, VLM_DTYPE_BF16, 1.0f, 19);
     run_case(st, &c);
     case_free(&c);
+    // 4 rows in two levels that do not merge: [2, 3, 40] sliced to [2, 2, 40] (the matvec's a_row)
+    struct tcase e = { .name = "linear(4 rows, slice)", .op = VLM_OP_LINEAR, .tol = TOL_GEMM };
+    IN(e, 0, VLM_DTYPE_F32, 1.0f, 2, 3, 40);
+    input_slice(&e.in[0], 1, 1, 2);
+    IN(e, 1, VLM_DTYPE_F32, 0.3f, 7, 40);
+    IN(e, 2, VLM_DTYPE_F16, 1.0f, 7);
+    run_case(st, &e);
+    case_free(&e);
     // permuted leading dims [3, 4, 5, K] -> [4, 3, 5, K]
     struct tcase d = { .name = "linear(perm view)", .op = VLM_OP_LINEAR, .tol = TOL_GEMM };
     IN(d, 0, VLM_DTYPE_F32, 1.0f, 3, 4, 5, 40);

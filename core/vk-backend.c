@@ -10,7 +10,7 @@
 //   VLM_VK_TIMEOUT_S=<s>              fence wait limit before DEVICE_LOST (default 60, 600 on CPU devices)
 //   VLM_VK_PIPELINE_CACHE=<path>      load/save the VkPipelineCache there
 //   VLM_VK_VALIDATE=1                 enable VK_LAYER_KHRONOS_validation when installed
-//   VLM_VK_NO_<VARIANT>=1             turn a kernel variant off (VLM_VK_NO_VEC4, see vlm_vk_variant_name)
+//   VLM_VK_NO_<VARIANT>=1             turn a kernel variant off (VLM_VK_NO_VEC4, VLM_VK_NO_MATVEC: variants[])
 //   VLM_SELFTEST_INJECT=<kernel>      for tests: every op that runs <kernel> (an op name such as
 //                                     "softmax" for its plain kernel, or a variant name such as
 //                                     "unary.vec4") adds 0.25 to its F32 output, a wrong result for
@@ -1005,6 +1005,7 @@ static void save_pipeline_cache(struct vlm_vk * vk) {
 
 static const struct { const char * name, * env; } variants[VLM_VK_VARIANT_COUNT] = {
     [VLM_VK_VARIANT_UNARY_VEC4] = { "unary.vec4", "VLM_VK_NO_VEC4" },
+    [VLM_VK_VARIANT_MATVEC]     = { "linear.matvec", "VLM_VK_NO_MATVEC" },
 };
 
 const char * vlm_vk_variant_name(enum vlm_vk_variant v) {

@@ -293,6 +293,8 @@ static void record_gemm(struct vlm_ctx * x, const char * shader, uint32_t M, uin
     vlm_vk_dispatch(x, shader, spec, 12, b, 4, 1u << 3, pc, pc_size, gx, gy, batch, flops);
 }
 
+#define MATVEC_MAX_M 4   // rows up to which LINEAR takes matvec.comp (its MV_MAX_M)
+
 // LINEAR: y[..., N] = x[..., K] @ w[N, K]^T + b. The leading dims of x are merged where
 // their strides allow into at most batch x (m0 x m1) rows.
 static void op_linear(struct vlm_ctx * x, const struct vlm_op * op) {
@@ -344,7 +346,22 @@ static void op_linear(struct vlm_ctx * x, const struct vlm_op * op) {
         if (!fits_u32(x, (int64_t) row_bytes, "row size")) return;
         pc.b_sn = (uint32_t) row_bytes;
     }
-    record_gemm(x, "matmul", pc.M, pc.N, (uint32_t) batch, b, 4, extra, &pc, sizeof pc, 2.0 * batch * M * N * K);
+    double flops = 2.0 * batch * M * N * K;
+    if (M <= MATVEC_MAX_M && vlm_vk_take_variant(x, VLM_VK_VARIANT_MATVEC)) {
+        // few rows: matvec.comp, NR weight rows per workgroup of WG threads striding over K: on a
+        // GPU 64 threads for 2 rows (many workgroups); on a CPU device (lavapipe) one SIMD
+        // width for 16 rows, since every workgroup costs a call there
+        bool cpu_dev = vlm_vk_caps(x->vk)->type == VK_PHYSICAL_DEVICE_TYPE_CPU;
+        uint32_t spec[VLM_VK_MAX_SPEC] = { cpu_dev ? 8 : 64, cpu_dev ? 16 : 2 }, gx, gy;
+        // 4 values per load where every row start is 16-byte aligned
+        spec[2] = in->dtype == VLM_DTYPE_F32 && w->dtype <= VLM_DTYPE_BF16 && K % 4 == 0 && pc.a_off % 4 == 0 &&
+                  s0 % 4 == 0 && s1 % 4 == 0 && sb % 4 == 0 && pc.b_off % 4 == 0 && b[0].off % 16 == 0 && b[1].off % 16 == 0;
+        for (int i = 0; i < 4; i++) spec[6 + i] = extra[i];
+        vlm_vk_grid_1d(groups_of(pc.N, spec[1]), &gx, &gy);
+        vlm_vk_dispatch(x, "matvec", spec, VLM_VK_MAX_SPEC, b, 4, 1u << 3, &pc, sizeof pc, gx, gy, (uint32_t) batch, flops);
+        return;
+    }
+    record_gemm(x, "matmul", pc.M, pc.N, (uint32_t) batch, b, 4, extra, &pc, sizeof pc, flops);
 }
 
 // MATMUL: c[B, M, N] = a[B, M, K] @ b[B, K, N] (3-D views, stride 0 on a broadcast batch).

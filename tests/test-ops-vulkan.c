@@ -36,6 +36,49 @@ static double now_s(void) {
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+// One-row linear at decoder shapes (SmolLM2-135M: hidden 576, MLP 1536, vocabulary 49152),
+// F32 and Q8_0 weights, on the matvec variant and on the tiled GEMM in the same run.
+static void bench_matvec(struct vlm_ctx * vk) {
+    static const struct { int64_t K, N; enum vlm_dtype dt; } L[] = {
+        { 576, 1536, VLM_DTYPE_F32 }, { 1536, 576, VLM_DTYPE_F32 }, { 4096, 4096, VLM_DTYPE_F32 }, { 576, 49152, VLM_DTYPE_Q8_0 }, { 576, 1536, VLM_DTYPE_Q8_0 },
+    };
+    for (size_t i = 0; i < sizeof L / sizeof L[0]; i++) {
+        int64_t K = L[i].K, N = L[i].N;
+        float * h = malloc(sizeof(float) * K * N);
+        void * wq = malloc(vlm_dtype_nbytes(L[i].dt, K * N));
+        for (int64_t k = 0; k < K * N; k++) h[k] = test_rand(&rng) * 0.1f;
+        if (L[i].dt == VLM_DTYPE_F32) memcpy(wq, h, sizeof(float) * K * N);
+        else vlm_dtype_traits(L[i].dt)->from_f32(h, wq, K * N);
+        size_t mark = vlm_arena_mark(vk);
+        int64_t ws[2] = { N, K }, xs[2] = { 1, K };
+        struct vlm_tensor w = vlm_tensor_from_host(vk, L[i].dt, 2, ws, wq);
+        struct vlm_tensor a = vlm_tensor_from_host(vk, VLM_DTYPE_F32, 2, xs, h);
+        double ms[2];
+        for (int plain = 0; plain < 2; plain++) {
+            vlm_vk_variant_enable(vk->vk, VLM_VK_VARIANT_MATVEC, !plain);
+            size_t m0 = vlm_arena_mark(vk);
+            vlm_op_linear(vk, a, w, NULL);   // warm-up: pipeline creation
+            vlm_ctx_sync(vk);
+            int reps = 10;
+            double t0 = now_s();
+            for (int r = 0; r < reps; r++) {
+                vlm_op_linear(vk, a, w, NULL);
+                vlm_ctx_sync(vk);   // one token at a time
+            }
+            ms[plain] = (now_s() - t0) / reps * 1e3;
+            vlm_arena_reset(vk, m0);
+        }
+        vlm_vk_variant_enable(vk->vk, VLM_VK_VARIANT_MATVEC, true);
+        CHECK(vlm_ctx_ok(vk), "linear benchmark failed: %s", vk->error);
+        printf("linear [1, %lld] x [%lld, %lld] %s: matvec %.3f ms (%.2f GFLOP/s), tiled %.3f ms (%.2f GFLOP/s)\n",
+               (long long) K, (long long) N, (long long) K, vlm_dtype_name(L[i].dt), ms[0], 2e-6 * K * N / ms[0], ms[1],
+               2e-6 * K * N / ms[1]);
+        vlm_arena_reset(vk, mark);
+        free(h);
+        free(wq);
+    }
+}
+
 static void bench_matmul(struct vlm_ctx * vk) {
     const int64_t n = 1024;
     float * h = malloc(sizeof(float) * n * n);
@@ -127,7 +170,10 @@ int main(int argc, char ** argv) {
     if (!filter)   // every kernel variant ran on some case (and the plain kernel on the same cases)
         for (int v = 0; v < VLM_VK_VARIANT_COUNT; v++)
             CHECK(variants_seen & (1u << v), "no case ran the variant %s", vlm_vk_variant_name((enum vlm_vk_variant) v));
-    if (!filter || strstr(filter, "bench")) bench_matmul(vk);
+    if (!filter || strstr(filter, "bench")) {
+        bench_matmul(vk);
+        bench_matvec(vk);
+    }
     check_binding_limit(vk);
     vlm_ctx_free(vk);
 
