@@ -62,14 +62,14 @@ int vlm_cmd_info(int argc, char ** argv) {
 
 static void print_row(const struct vlm_selftest_row * r, void * user) {
     (void) user;
-    printf("%-16s %-12s %-28s %-20s %9.2e %9.2e %7.0e  %-4s %7.1f%s%s\n", r->op, r->kernel, r->name, r->shape, r->nmse,
+    printf("%-16s %-14s %-28s %-20s %9.2e %9.2e %7.0e  %-4s %7.1f%s%s\n", r->op, r->kernel, r->name, r->shape, r->nmse,
            r->max_abs, r->tol, r->pass ? "pass" : "FAIL", r->ms, r->error[0] ? "  " : "", r->error);
     fflush(stdout);
 }
 
 // `vlm devices --selftest`: the self-test's table, its verdict, the cache written.
 static int selftest(void) {
-    printf("%-16s %-12s %-28s %-20s %9s %9s %7s  %-4s %7s\n", "op", "kernel", "case", "shape", "nmse", "max_abs", "tol",
+    printf("%-16s %-14s %-28s %-20s %9s %9s %7s  %-4s %7s\n", "op", "kernel", "case", "shape", "nmse", "max_abs", "tol",
            "", "ms");
     struct vlm_selftest_verdict v;
     double t0 = vlm_now_ms();

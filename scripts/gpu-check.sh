@@ -42,7 +42,7 @@ if [ -z "$quick" ]; then
 fi
 if [ "$quick" = 1 ]; then
     TESTS="${TESTS:-test-ops-vulkan test-selftest test-device-faults test-sam-parity test-clip-parity}"
-    BENCHES="${BENCHES:--m:$FIX/sam-tiny -m:$FIX/clip-tiny --random:smollm2-135m:q8_0}"
+    BENCHES="${BENCHES:--m:$FIX/sam-tiny -m:$FIX/clip-tiny -m:$FIX/smolvlm-tiny/smolvlm-tiny-f32.gguf}"
     RUNS="${RUNS:-1}"
 else
     TESTS="${TESTS:-test-ops-vulkan test-ops-quant test-selftest test-device-faults test-sam-parity test-sam-everything test-clip-parity test-llama-parity test-smolvlm-vision test-vlm-prompt}"

@@ -24,7 +24,7 @@ static void check_row(const struct vlm_selftest_row * r, void * user) {
     n_cases_run++;
     int v = vlm_vk_variant_find(r->kernel);
     if (v >= 0) variants_seen |= 1u << v;
-    printf("%-28s %-12s %-22s nmse %.3e  max_abs %.3e%s\n", r->name, r->kernel, r->shape, r->nmse, r->max_abs,
+    printf("%-28s %-14s %-22s nmse %.3e  max_abs %.3e%s\n", r->name, r->kernel, r->shape, r->nmse, r->max_abs,
            r->pass ? "" : "  <-- FAIL");
     CHECK(r->pass, "%s (%s) %s: nmse %.3e > %.1e (max_abs %.3e) %s", r->name, r->kernel, r->shape, r->nmse, r->tol,
           r->max_abs, r->error);
@@ -165,7 +165,7 @@ int main(int argc, char ** argv) {
     if (!cpu) TEST_END();
 
     printf("== %s (default options)\n", vlm_ctx_backend_name(vk));
-    printf("%-28s %-12s %-22s %s\n", "case", "kernel", "shape", "nmse / max_abs");
+    printf("%-28s %-14s %-22s %s\n", "case", "kernel", "shape", "nmse / max_abs");
     run_all(cpu, vk, filter);
     if (!filter)   // every kernel variant ran on some case (and the plain kernel on the same cases)
         for (int v = 0; v < VLM_VK_VARIANT_COUNT; v++)
