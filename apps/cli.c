@@ -144,11 +144,12 @@ int cli_common_option(const char * cmd, int argc, char ** argv, int * i, struct 
     }
     if (!strcmp(a, "--weights")) {
         const char * v = *i + 1 < argc ? argv[++*i] : "";
-        if (!strcmp(v, "f32")) params->weights = VLM_WEIGHTS_F32;
+        if (!strcmp(v, "auto")) params->weights = VLM_WEIGHTS_AUTO;
+        else if (!strcmp(v, "f32")) params->weights = VLM_WEIGHTS_F32;
         else if (!strcmp(v, "f16")) params->weights = VLM_WEIGHTS_F16;
         else if (!strcmp(v, "q8_0")) params->weights = VLM_WEIGHTS_Q8_0;
         else {
-            cli_usage_error(cmd, "--weights takes f32, f16 or q8_0, not '%s'", v);
+            cli_usage_error(cmd, "--weights takes auto, f32, f16 or q8_0, not '%s'", v);
             return -1;
         }
         return 1;
@@ -177,29 +178,6 @@ bool cli_parse_floats(const char * s, float * out, int n_min, int n_max, int * n
     if (n < n_min) return false;
     if (n_got) *n_got = n;
     return true;
-}
-
-char * vlm_read_file(const char * path, size_t max, size_t * n_out) {
-    FILE * f = fopen(path, "rb");
-    if (!f) return NULL;
-    struct stat sb;
-    char * buf = NULL;
-    size_t n = 0;
-    int err = 0;
-    if (fstat(fileno(f), &sb) != 0) err = errno;
-    else if (S_ISDIR(sb.st_mode)) err = EISDIR;
-    else if ((uint64_t)sb.st_size > max) err = EFBIG;
-    else if (!(buf = malloc((size_t)sb.st_size + 1))) err = ENOMEM;
-    else if ((n = fread(buf, 1, (size_t)sb.st_size, f)) != (size_t)sb.st_size || ferror(f)) err = EIO;
-    fclose(f);
-    if (err) {
-        free(buf);
-        errno = err;
-        return NULL;
-    }
-    buf[n] = 0;
-    if (n_out) *n_out = n;
-    return buf;
 }
 
 struct vlm_model * cli_load_model(const char * cmd, const char * path, const struct vlm_model_params * params) {

@@ -49,6 +49,10 @@ int  cli_common_option(const char * cmd, int argc, char ** argv, int * i, struct
 int  cli_limit_option(const char * cmd, int argc, char ** argv, int * i);
 // Prints the lines of `vlm --help` that explain them; subcommands print CLI_LIMITS_USAGE.
 void cli_print_limits_help(FILE * f);
+// The options of every model command that say where and how the model runs.
+#define CLI_BACKEND_USAGE                                                                                     \
+    "  --backend cpu|vulkan|auto, --threads N, --weights auto|f32|f16|q8_0 (how linear weights are kept;\n"     \
+    "  auto, the default: as stored when F16 / BF16, else F32)\n"
 #define CLI_MODEL_USAGE                                                                                       \
     "  a MODEL is a file or folder, or a name of 'vlm models' (after 'vlm pull NAME'; --pull downloads it\n"   \
     "  when missing); without -m the command's default model of 'vlm models' is used\n"
@@ -61,9 +65,6 @@ bool cli_parse_weight_type(const char * s, enum vlm_dtype * out);
 // Parses a float list "a,b,c" into out[n_expected]; false unless exactly n_expected numbers
 // (n_optional more allowed) are present. *n_got receives how many were read.
 bool cli_parse_floats(const char * s, float * out, int n_min, int n_max, int * n_got);
-// A whole file, NUL-terminated (free()); NULL with errno set when unreadable or larger than
-// max bytes (EFBIG). *n_out (optional) receives the size.
-char * vlm_read_file(const char * path, size_t max, size_t * n_out);
 // The per-user cache folder: $XDG_CACHE_HOME/vlm, else ~/.cache/vlm (not created); false
 // when neither variable is set.
 bool cli_cache_dir(char * out, size_t n);

@@ -215,11 +215,8 @@ static enum vlm_status vlm_first_token(void * arg) {
 static void random_image(struct vlm_image * img, int w, int h) {
     img->width = w, img->height = h, img->channels = 3;
     img->data = malloc((size_t)w * h * 3);
-    uint64_t s = 42;
-    for (size_t i = 0; img->data && i < (size_t)w * h * 3; i++) {
-        s = s * 6364136223846793005ULL + 1442695040888963407ULL;
-        img->data[i] = (uint8_t)(s >> 56);
-    }
+    struct vlm_rng r = { 42 };
+    for (size_t i = 0; img->data && i < (size_t)w * h * 3; i++) img->data[i] = (uint8_t)(vlm_rng_next(&r) >> 56);
 }
 
 // ---- --linear: vlm_op_linear per weight dtype on the CPU backend ----
@@ -298,7 +295,7 @@ static int bench_linear(int n_threads, int runs) {
 static void usage(FILE * f) {
     fprintf(f,
             "usage: vlm bench (-m MODEL | --random VARIANT) [--runs N] [--json] [--backend cpu|vulkan|auto] [--threads N]\n"
-            "                 [--weights f32|f16|q8_0]\n\n"
+            "                 [--weights auto|f32|f16|q8_0]\n\n"
             "Times each stage of a model (median of N runs after one warm-up, default 3) and prints ms,\n"
             "GFLOP/s and the fraction of this machine's fp32 peak (OpenBLAS sgemm, measured in the same run).\n"
             "  SAM:  image_encoder (1024x1024 image), prompt_decoder (one point, multimask)\n"
@@ -458,11 +455,8 @@ int vlm_cmd_bench(int argc, char ** argv) {
     } else if (m->kind == VLM_MODEL_LLAMA) {
         struct llm_bench b = { .m = m, .n_prompt = 512, .n_gen = 128 };
         if (!(b.ids = malloc(sizeof(int32_t) * 512))) st = VLM_STATUS_OUT_OF_MEMORY;
-        uint64_t r = 7;
-        for (int32_t i = 0; b.ids && i < 512; i++) {
-            r = r * 6364136223846793005ULL + 1442695040888963407ULL;
-            b.ids[i] = (int32_t)((r >> 33) % (uint64_t)vlm_llm_n_vocab(m));
-        }
+        struct vlm_rng r = { 7 };
+        for (int32_t i = 0; b.ids && i < 512; i++) b.ids[i] = (int32_t)(vlm_rng_next(&r) % (uint64_t)vlm_llm_n_vocab(m));
         stages[n_stages] = (struct bench_stage){ .name = "prompt_eval", .tokens = b.n_prompt };
         if (st == VLM_STATUS_OK) st = time_stage(&stages[n_stages++], m, llm_prompt, &b, runs);
         stages[n_stages] = (struct bench_stage){ .name = "generate", .tokens = b.n_gen };

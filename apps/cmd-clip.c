@@ -17,13 +17,6 @@
 // ---- small helpers -----------------------------------------------------------------------------
 static bool is_help(const char * a) { return !strcmp(a, "--help") || !strcmp(a, "-h"); }
 
-static void l2_normalize(float * v, int32_t n) {
-    double s = 0;
-    for (int32_t i = 0; i < n; i++) s += (double)v[i] * v[i];
-    if (s <= 0) return;
-    float inv = (float)(1.0 / sqrt(s));
-    for (int32_t i = 0; i < n; i++) v[i] *= inv;
-}
 
 static double dot(const float * a, const float * b, int32_t n) {
     double s = 0;
@@ -56,7 +49,7 @@ static void embed_usage(FILE * f) {
             "  --save-tensors OUT.st    pixel_values, image_features, text_features (raw), text_tokens,\n"
             "                           logits_per_image, named as the reference fixtures\n"
             "  --no-truncate            refuse texts over the context (77 tokens) instead of truncating\n"
-            "  --backend cpu|vulkan|auto, --threads N, --weights f32|f16|q8_0 (how linear weights are kept)\n" CLI_MODEL_USAGE CLI_LIMITS_USAGE);
+            CLI_BACKEND_USAGE CLI_MODEL_USAGE CLI_LIMITS_USAGE);
 }
 
 static bool save_tensors(const char * path, const struct vlm_model * m, int32_t ni, int32_t nt, const float * px,
@@ -220,8 +213,8 @@ int vlm_cmd_embed(int argc, char ** argv) {
     }
     memcpy(imn, imf, sizeof *imf * (size_t)e * ni);
     memcpy(txn, txf, sizeof *txf * (size_t)e * nt);
-    for (int32_t i = 0; i < ni; i++) l2_normalize(imn + (size_t)i * e, e);
-    for (int32_t i = 0; i < nt; i++) l2_normalize(txn + (size_t)i * e, e);
+    for (int32_t i = 0; i < ni; i++) vlm_l2_normalize(imn + (size_t)i * e, e);
+    for (int32_t i = 0; i < nt; i++) vlm_l2_normalize(txn + (size_t)i * e, e);
     // ref: clip/model.py CLIP.forward: logits_per_image = exp(logit_scale) * img_n @ txt_n.T
     float scale = vlm_clip_logit_scale(m);
     for (int32_t i = 0; i < ni; i++)
@@ -285,7 +278,7 @@ static void classify_usage(FILE * f) {
             "  --labels-file FILE       one label per line (blank lines and #comments skipped)\n"
             "  --template T             prompt with {} for the label (default \"a photo of a {}.\")\n"
             "  --top K                  print only the K best (default: all)\n"
-            "  --backend cpu|vulkan|auto, --threads N, --weights f32|f16|q8_0 (how linear weights are kept)\n" CLI_MODEL_USAGE CLI_LIMITS_USAGE);
+            CLI_BACKEND_USAGE CLI_MODEL_USAGE CLI_LIMITS_USAGE);
 }
 
 int vlm_cmd_classify(int argc, char ** argv) {
@@ -399,7 +392,7 @@ static void concepts_usage(FILE * f) {
             "  --top K             how many to print (default 10)\n"
             "  --concepts FILE     another concept list (one per line)\n"
             "  --no-cache          neither read nor write the embedding cache\n"
-            "  --backend cpu|vulkan|auto, --threads N, --weights f32|f16|q8_0 (how linear weights are kept)\n" CLI_MODEL_USAGE CLI_LIMITS_USAGE,
+            CLI_BACKEND_USAGE CLI_MODEL_USAGE CLI_LIMITS_USAGE,
             "1,600+");
 }
 
@@ -440,7 +433,11 @@ int vlm_cmd_concepts(int argc, char ** argv) {
     model_path = model_buf;
     if (vlm_image_load(image_path, &img) != VLM_STATUS_OK) { rc = cli_fail(cmd, "%s", vlm_last_error()); goto done; }
     if (!(m = vlm_load_clip(cmd, model_path, &mp))) goto done;
-    if (!vlm_concepts_load(cmd, m, model_path, list_path, use_cache, &cs)) goto done;
+    char err[PATH_MAX + 256];
+    if (!vlm_concepts_load(cmd, m, model_path, list_path, use_cache, NULL, &cs, err, sizeof err)) {
+        cli_fail(cmd, "%s", err);
+        goto done;
+    }
     int32_t e = cs.dim;
     imf = malloc(sizeof *imf * (size_t)e);
     r = malloc(sizeof *r * (size_t)cs.n);

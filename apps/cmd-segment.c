@@ -52,7 +52,7 @@ static void usage(FILE * f) {
             "  --embedding FILE        skip the image encoder: load a saved embedding of IMAGE\n"
             "  --everything            automatic mask generation (SamAutomaticMaskGenerator defaults:\n"
             "                          32 points per side, IoU 0.88, stability 0.95, NMS 0.7, no crops)\n"
-            "  --backend cpu|vulkan|auto, --threads N, --weights f32|f16|q8_0 (how linear weights are kept)\n" CLI_MODEL_USAGE CLI_LIMITS_USAGE);
+            CLI_BACKEND_USAGE CLI_MODEL_USAGE CLI_LIMITS_USAGE);
 }
 
 // ---- outputs (atomic, all-or-nothing) ------------------------------------------------------
@@ -101,371 +101,391 @@ static float * read_mask_input(const char * path, int32_t L) {
     return m;
 }
 
-int vlm_cmd_segment(int argc, char ** argv) {
-    struct vlm_model_params mp = vlm_model_default_params();
-    const char *model_path = NULL, *image_path = NULL, *mask_path = NULL, *out_png = NULL, *overlay = NULL, *json = NULL;
-    const char *save_tensors = NULL, *save_emb = NULL, *load_emb = NULL;
-    struct vlm_point points[MAX_POINTS];
-    int n_points = 0;
-    struct vlm_box box;
-    bool has_box = false, multimask = true, everything = false;
-    struct vlm_sam_everything_params ep = vlm_sam_everything_default_params();
+// ---- parse: the command line, checked before anything heavy --------------------------------
 
+struct segment_args {
+    struct vlm_model_params            mp;
+    const char *                       model_path, * image_path, * mask_path;
+    const char *                       out_png, * overlay, * json, * save_tensors, * save_emb, * load_emb;
+    struct vlm_point                   points[MAX_POINTS];
+    int                                n_points;
+    struct vlm_box                     box;
+    bool                               has_box, multimask, everything;
+    struct vlm_sam_everything_params   ep;
+};
+
+// -1: go on; else the exit code (usage errors 2, --help 0, unreadable inputs 1).
+static int parse_args(int argc, char ** argv, struct segment_args * a) {
+    *a = (struct segment_args){ .mp = vlm_model_default_params(), .multimask = true,
+                                .ep = vlm_sam_everything_default_params() };
     for (int i = 1; i < argc; i++) {
-        const char * a = argv[i];
-        int c = cli_common_option(CMD, argc, argv, &i, &mp);
-        if (c == 0) c = vlm_everything_option(CMD, argc, argv, &i, &ep);
+        const char * o = argv[i];
+        int c = cli_common_option(CMD, argc, argv, &i, &a->mp);
+        if (c == 0) c = vlm_everything_option(CMD, argc, argv, &i, &a->ep);
         if (c < 0) return 2;
         if (c > 0) continue;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+        if (!strcmp(o, "-h") || !strcmp(o, "--help")) {
             usage(stdout);
             return 0;
         }
-        if (!strcmp(a, "--multimask")) { multimask = true; continue; }
-        if (!strcmp(a, "--single")) { multimask = false; continue; }
-        if (!strcmp(a, "--everything")) { everything = true; continue; }
-        if (a[0] == '-' && a[1]) {
-            if (i + 1 >= argc) return cli_usage_error(CMD, "%s needs a value", a);
+        if (!strcmp(o, "--multimask")) { a->multimask = true; continue; }
+        if (!strcmp(o, "--single")) { a->multimask = false; continue; }
+        if (!strcmp(o, "--everything")) { a->everything = true; continue; }
+        if (o[0] == '-' && o[1]) {
+            if (i + 1 >= argc) return cli_usage_error(CMD, "%s needs a value", o);
             const char * v = argv[++i];
-            if (!strcmp(a, "-m") || !strcmp(a, "--model")) model_path = v;
-            else if (!strcmp(a, "-o") || !strcmp(a, "--output")) out_png = v;
-            else if (!strcmp(a, "--overlay")) overlay = v;
-            else if (!strcmp(a, "--json")) json = v;
-            else if (!strcmp(a, "--save-tensors")) save_tensors = v;
-            else if (!strcmp(a, "--save-embedding")) save_emb = v;
-            else if (!strcmp(a, "--embedding")) load_emb = v;
-            else if (!strcmp(a, "--mask-input")) mask_path = v;
-            else if (!strcmp(a, "--point")) {
+            if (!strcmp(o, "-m") || !strcmp(o, "--model")) a->model_path = v;
+            else if (!strcmp(o, "-o") || !strcmp(o, "--output")) a->out_png = v;
+            else if (!strcmp(o, "--overlay")) a->overlay = v;
+            else if (!strcmp(o, "--json")) a->json = v;
+            else if (!strcmp(o, "--save-tensors")) a->save_tensors = v;
+            else if (!strcmp(o, "--save-embedding")) a->save_emb = v;
+            else if (!strcmp(o, "--embedding")) a->load_emb = v;
+            else if (!strcmp(o, "--mask-input")) a->mask_path = v;
+            else if (!strcmp(o, "--point")) {
                 float f[3];
                 int n = 0;
                 if (!cli_parse_floats(v, f, 2, 3, &n)) return cli_usage_error(CMD, "--point takes X,Y[,LABEL], not '%s'", v);
                 if (n == 3 && f[2] != 0.0f && f[2] != 1.0f)
                     return cli_usage_error(CMD, "--point %s: label must be 1 (foreground) or 0 (background)", v);
-                if (n_points == MAX_POINTS) return cli_usage_error(CMD, "at most %d points", MAX_POINTS);
-                points[n_points].x = f[0];
-                points[n_points].y = f[1];
-                points[n_points].label = n == 3 ? (int32_t)f[2] : 1;
-                n_points++;
-            } else if (!strcmp(a, "--box")) {
+                if (a->n_points == MAX_POINTS) return cli_usage_error(CMD, "at most %d points", MAX_POINTS);
+                a->points[a->n_points++] = (struct vlm_point){ f[0], f[1], n == 3 ? (int32_t)f[2] : 1 };
+            } else if (!strcmp(o, "--box")) {
                 float f[4];
                 int n = 0;
                 if (!cli_parse_floats(v, f, 4, 4, &n)) return cli_usage_error(CMD, "--box takes X0,Y0,X1,Y1, not '%s'", v);
                 if (f[0] > f[2] || f[1] > f[3])
                     return cli_usage_error(CMD, "--box %s: needs x0 <= x1 and y0 <= y1", v);
-                box = (struct vlm_box){ f[0], f[1], f[2], f[3] };
-                has_box = true;
+                a->box = (struct vlm_box){ f[0], f[1], f[2], f[3] };
+                a->has_box = true;
             } else {
-                return cli_usage_error(CMD, "unknown option '%s'", a);
+                return cli_usage_error(CMD, "unknown option '%s'", o);
             }
             continue;
         }
-        if (image_path) return cli_usage_error(CMD, "more than one image ('%s' and '%s')", image_path, a);
-        image_path = a;
+        if (a->image_path) return cli_usage_error(CMD, "more than one image ('%s' and '%s')", a->image_path, o);
+        a->image_path = o;
     }
-    if (!image_path) return cli_usage_error(CMD, "no image given");
-    if (!everything && n_points == 0 && !has_box && !mask_path)
+    if (!a->image_path) return cli_usage_error(CMD, "no image given");
+    if (!a->everything && a->n_points == 0 && !a->has_box && !a->mask_path)
         return cli_usage_error(CMD, "no prompt: give --point, --box or --mask-input (or --everything)");
-    if (everything && (n_points || has_box || mask_path || out_png || save_tensors))
+    if (a->everything && (a->n_points || a->has_box || a->mask_path || a->out_png || a->save_tensors))
         return cli_usage_error(CMD, "--everything takes no prompts, -o or --save-tensors (use --json / --overlay)");
     // everything that can be checked without the model, before it is loaded and the encoder runs
-    if (!cli_check_output(CMD, "-o", out_png) || !cli_check_output(CMD, "--overlay", overlay) ||
-        !cli_check_output(CMD, "--json", json) || !cli_check_output(CMD, "--save-tensors", save_tensors) ||
-        !cli_check_output(CMD, "--save-embedding", save_emb))
+    if (!cli_check_output(CMD, "-o", a->out_png) || !cli_check_output(CMD, "--overlay", a->overlay) ||
+        !cli_check_output(CMD, "--json", a->json) || !cli_check_output(CMD, "--save-tensors", a->save_tensors) ||
+        !cli_check_output(CMD, "--save-embedding", a->save_emb))
         return 1;
-    if (mask_path && access(mask_path, R_OK) != 0) return cli_fail(CMD, "--mask-input %s: %s", mask_path, strerror(errno));
-    if (load_emb && access(load_emb, R_OK) != 0) return cli_fail(CMD, "--embedding %s: %s", load_emb, strerror(errno));
-    char model_buf[PATH_MAX];
+    if (a->mask_path && access(a->mask_path, R_OK) != 0) return cli_fail(CMD, "--mask-input %s: %s", a->mask_path, strerror(errno));
+    if (a->load_emb && access(a->load_emb, R_OK) != 0) return cli_fail(CMD, "--embedding %s: %s", a->load_emb, strerror(errno));
+    return -1;
+}
 
-    int rc = 1;
-    struct vlm_image img = { 0 }, resized = { 0 };
-    struct vlm_model * model = NULL;
-    struct vlm_sam_session * s = NULL;
-    struct vlm_masks masks = { 0 };
-    struct vlm_sam_everything_result er = { 0 };
-    struct outputs outs = { .n = 0 };
-    float * mask_input = NULL;
-    uint8_t * ov = NULL;
-    char * text = NULL;
-    cJSON * root = NULL;
-    float * emb = NULL;
+// ---- run: the image, the model, its embedding, then the masks ------------------------------
 
-    if (vlm_image_load(image_path, &img) != VLM_STATUS_OK) {
-        cli_fail(CMD, "%s", vlm_last_error());
-        goto done;
-    }
-    {
-        struct vlm_sam_prompt p = { .points = n_points ? points : NULL, .n_points = n_points, .box = has_box ? &box : NULL };
-        if (vlm_sam_check_prompt(&p, img.width, img.height) != VLM_STATUS_OK) {
-            cli_fail(CMD, "%s: %s", image_path, vlm_last_error());
-            goto done;
-        }
-    }
+struct segment_run {
+    struct vlm_image                  img;
+    struct vlm_model *                model;
+    struct vlm_sam_session *          s;
+    float *                           mask_input;
+    struct vlm_masks                  masks;     // prompts
+    int32_t                           best;      // the mask with the highest predicted IoU
+    struct vlm_sam_everything_result  er;        // --everything
+    double                            t_load, t_enc, t_dec;
+    cJSON *                           json;      // the --json document
+    uint8_t *                         overlay;   // the --overlay pixels [H, W, 3]
+};
+
+static void segment_run_free(struct segment_run * r) {
+    cJSON_Delete(r->json);
+    free(r->overlay);
+    free(r->mask_input);
+    vlm_masks_free(&r->masks);
+    vlm_sam_everything_result_free(&r->er);
+    vlm_sam_session_free(r->s);
+    vlm_model_free(r->model);
+    vlm_image_free(&r->img);
+}
+
+// The image checked against the prompt, the model loaded and the image encoded (or its
+// embedding loaded).
+static bool run_encoder(const struct segment_args * a, struct segment_run * r) {
+    if (vlm_image_load(a->image_path, &r->img) != VLM_STATUS_OK) return !cli_fail(CMD, "%s", vlm_last_error());
+    struct vlm_sam_prompt p = { .points = a->n_points ? a->points : NULL, .n_points = a->n_points,
+                                .box = a->has_box ? &a->box : NULL };
+    if (vlm_sam_check_prompt(&p, r->img.width, r->img.height) != VLM_STATUS_OK)
+        return !cli_fail(CMD, "%s: %s", a->image_path, vlm_last_error());
     // the model last: resolving a name may download it (--pull)
-    if (!cli_resolve_model(CMD, "-m", model_path, CMD, "model", model_buf, sizeof model_buf)) goto done;
-    model_path = model_buf;
+    char model_path[PATH_MAX];
+    if (!cli_resolve_model(CMD, "-m", a->model_path, CMD, "model", model_path, sizeof model_path)) return false;
     double t0 = vlm_now_ms();
-    if (!(model = cli_load_model(CMD, model_path, &mp))) goto done;
-    double t_load = vlm_now_ms() - t0;
-    if (vlm_model_kind(model) != VLM_MODEL_SAM) {
-        cli_fail(CMD, "%s: not a SAM model (segment needs Segment Anything weights)", model_path);
+    if (!(r->model = cli_load_model(CMD, model_path, &a->mp))) return false;
+    r->t_load = vlm_now_ms() - t0;
+    if (vlm_model_kind(r->model) != VLM_MODEL_SAM)
+        return !cli_fail(CMD, "%s: not a SAM model (segment needs Segment Anything weights)", model_path);
+    if (a->mask_path && !(r->mask_input = read_mask_input(a->mask_path, vlm_sam_low_res_size(r->model)))) return false;
+    if (vlm_sam_session_new(r->model, &r->s) != VLM_STATUS_OK) return !cli_fail(CMD, "%s", vlm_last_error());
+    t0 = vlm_now_ms();
+    if (a->load_emb) {
+        if (vlm_sam_load_embedding(r->s, a->load_emb) != VLM_STATUS_OK) return !cli_fail(CMD, "%s", vlm_last_error());
+        int32_t ew = 0, eh = 0;
+        vlm_sam_image_size(r->s, &ew, &eh);
+        if (ew != r->img.width || eh != r->img.height)
+            return !cli_fail(CMD, "%s: embedding is of a %dx%d image, %s is %dx%d", a->load_emb, ew, eh, a->image_path,
+                             r->img.width, r->img.height);
+    } else if (vlm_sam_set_image(r->s, &r->img) != VLM_STATUS_OK) {
+        return !cli_fail(CMD, "%s: %s", a->image_path, vlm_last_error());
+    }
+    r->t_enc = vlm_now_ms() - t0;
+    return true;
+}
+
+static cJSON * json_root(const char * image_path, int32_t W, int32_t H) {
+    cJSON * root = cJSON_CreateObject();
+    cJSON_AddStringToObject(root, "image", image_path);
+    cJSON_AddNumberToObject(root, "width", W);
+    cJSON_AddNumberToObject(root, "height", H);
+    return root;
+}
+
+static uint8_t * overlay_base(const struct vlm_image * img) {
+    uint8_t * ov = malloc((size_t)img->width * img->height * 3);
+    if (ov) memcpy(ov, img->data, (size_t)img->width * img->height * 3);
+    else cli_fail(CMD, "out of memory");
+    return ov;
+}
+
+// --everything: the masks, a summary on stdout, and the JSON / overlay asked for.
+static bool run_everything(const struct segment_args * a, struct segment_run * r) {
+    const int32_t W = r->img.width, H = r->img.height;
+    double t0 = vlm_now_ms();
+    if (vlm_sam_everything(r->s, a->ep.crop_n_layers > 0 ? &r->img : NULL, &a->ep, &r->er) != VLM_STATUS_OK)
+        return !cli_fail(CMD, "%s", vlm_last_error());
+    const struct vlm_sam_everything_result * er = &r->er;
+    printf("%d masks (points per side %d) — load %.0f ms, encoder %.0f ms, masks %.0f ms [%s]\n", er->n_masks,
+           a->ep.points_per_side, r->t_load, r->t_enc, vlm_now_ms() - t0, vlm_model_backend_name(r->model));
+    for (int32_t i = 0; i < er->n_masks && i < 10; i++)
+        printf("  mask %d: iou %.3f stability %.3f area %lld bbox [%d, %d, %d, %d]\n", i, er->masks[i].predicted_iou,
+               er->masks[i].stability_score, (long long)er->masks[i].area, er->masks[i].bbox[0], er->masks[i].bbox[1],
+               er->masks[i].bbox[2], er->masks[i].bbox[3]);
+    if (er->n_masks > 10) printf("  ...\n");
+    vlm_everything_explain(stdout, "  ", er, &a->ep);
+    if (a->json) {
+        r->json = json_root(a->image_path, W, H);
+        cJSON * arr = cJSON_AddArrayToObject(r->json, "masks");
+        for (int32_t i = 0; i < er->n_masks; i++) {
+            const struct vlm_sam_annotation * m = &er->masks[i];
+            cJSON * o = cJSON_CreateObject();
+            cJSON * seg = vlm_mask_rle_json_compressed(m->segmentation, W, H);
+            if (!seg) {
+                cJSON_Delete(o);
+                return !cli_fail(CMD, "out of memory");
+            }
+            cJSON_AddItemToObject(o, "segmentation", seg);
+            cJSON_AddNumberToObject(o, "area", (double)m->area);
+            cJSON * bb = cJSON_AddArrayToObject(o, "bbox");
+            for (int k = 0; k < 4; k++) cJSON_AddItemToArray(bb, cJSON_CreateNumber(m->bbox[k]));
+            cJSON_AddNumberToObject(o, "predicted_iou", m->predicted_iou);
+            cJSON * pc = cJSON_AddArrayToObject(o, "point_coords");
+            cJSON * pt = cJSON_CreateArray();
+            cJSON_AddItemToArray(pt, cJSON_CreateNumber(m->point_coords[0]));
+            cJSON_AddItemToArray(pt, cJSON_CreateNumber(m->point_coords[1]));
+            cJSON_AddItemToArray(pc, pt);
+            cJSON_AddNumberToObject(o, "stability_score", m->stability_score);
+            cJSON * cb = cJSON_AddArrayToObject(o, "crop_box");
+            for (int k = 0; k < 4; k++) cJSON_AddItemToArray(cb, cJSON_CreateNumber(m->crop_box[k]));
+            cJSON_AddItemToArray(arr, o);
+        }
+    }
+    if (a->overlay) {
+        if (!(r->overlay = overlay_base(&r->img))) return false;
+        if (!vlm_overlay_annotations(r->overlay, W, H, er->masks, er->n_masks)) return !cli_fail(CMD, "out of memory");
+    }
+    return true;
+}
+
+// Prompts: the masks, a summary on stdout, and the JSON / overlay asked for.
+static bool run_prompt(const struct segment_args * a, struct segment_run * r) {
+    const int32_t W = r->img.width, H = r->img.height;
+    struct vlm_sam_prompt p = { .points = a->n_points ? a->points : NULL, .n_points = a->n_points,
+                                .box = a->has_box ? &a->box : NULL, .mask_input = r->mask_input,
+                                .multimask_output = a->multimask };
+    double t0 = vlm_now_ms();
+    enum vlm_status st = vlm_sam_predict(r->s, &p, &r->masks);
+    r->t_dec = vlm_now_ms() - t0;
+    if (st != VLM_STATUS_OK) return !cli_fail(CMD, "%s", vlm_last_error());
+    const struct vlm_masks * ms = &r->masks;
+    for (int32_t i = 1; i < ms->n_masks; i++)
+        if (ms->iou[i] > ms->iou[r->best]) r->best = i;
+    printf("%d mask%s — load %.0f ms, encoder %.0f ms%s, decoder %.1f ms [%s]\n", ms->n_masks, ms->n_masks == 1 ? "" : "s",
+           r->t_load, r->t_enc, a->load_emb ? " (embedding loaded)" : "", r->t_dec, vlm_model_backend_name(r->model));
+    for (int32_t i = 0; i < ms->n_masks; i++) {
+        int32_t bb[4];
+        int64_t area = mask_stats(ms->masks + (size_t)i * W * H, W, H, bb);
+        printf("  mask %d: iou %.4f area %lld bbox [%d, %d, %d, %d]%s\n", i, ms->iou[i], (long long)area, bb[0], bb[1],
+               bb[2], bb[3], i == r->best ? "  (best)" : "");
+    }
+    if (a->json) {
+        r->json = json_root(a->image_path, W, H);
+        cJSON_AddNumberToObject(r->json, "best", r->best);
+        cJSON * arr = cJSON_AddArrayToObject(r->json, "masks");
+        for (int32_t i = 0; i < ms->n_masks; i++) {
+            const uint8_t * m = ms->masks + (size_t)i * W * H;
+            int32_t bb[4];
+            int64_t area = mask_stats(m, W, H, bb);
+            cJSON * o = cJSON_CreateObject();
+            cJSON_AddNumberToObject(o, "score", ms->iou[i]);
+            cJSON_AddNumberToObject(o, "area", (double)area);
+            cJSON * b = cJSON_AddArrayToObject(o, "bbox");
+            for (int k = 0; k < 4; k++) cJSON_AddItemToArray(b, cJSON_CreateNumber(bb[k]));
+            cJSON * seg = vlm_mask_rle_json(m, W, H);
+            if (!seg) {
+                cJSON_Delete(o);
+                return !cli_fail(CMD, "out of memory");
+            }
+            cJSON_AddItemToObject(o, "segmentation", seg);
+            cJSON_AddItemToArray(arr, o);
+        }
+        cJSON * tm = cJSON_AddObjectToObject(r->json, "timings_ms");
+        cJSON_AddNumberToObject(tm, "encoder", r->t_enc);
+        cJSON_AddNumberToObject(tm, "decoder", r->t_dec);
+    }
+    if (a->overlay) {
+        if (!(r->overlay = overlay_base(&r->img))) return false;
+        vlm_overlay_tint(r->overlay, W, H, ms->masks + (size_t)r->best * W * H, vlm_overlay_palette[0]);
+        if (a->has_box) vlm_overlay_box(r->overlay, W, H, &a->box);
+        for (int i = 0; i < a->n_points; i++)
+            vlm_overlay_point(r->overlay, W, H, a->points[i].x, a->points[i].y, a->points[i].label);
+    }
+    return true;
+}
+
+// ---- write: every output, all or nothing ---------------------------------------------------
+
+// --save-tensors: resized (U8 [h, w, 3]), image_embeddings, low_res_logits, iou_predictions,
+// masks (U8 [n, H, W]).
+static bool write_tensors(const char * path, const struct segment_run * r) {
+    const int32_t W = r->img.width, H = r->img.height;
+    const struct vlm_masks * ms = &r->masks;
+    struct vlm_image resized = { 0 };
+    float * emb = NULL;
+    bool ok = false;
+    size_t esz = 0, rsz = 0;
+    vlm_sam_session_get_tensor(r->s, "image_embeddings", NULL, 0, &esz);
+    if (!(emb = malloc(esz)) || vlm_sam_session_get_tensor(r->s, "image_embeddings", emb, esz, NULL) != VLM_STATUS_OK) {
+        cli_fail(CMD, "image embeddings: %s", vlm_last_error());
         goto done;
     }
-    if (mask_path && !(mask_input = read_mask_input(mask_path, vlm_sam_low_res_size(model)))) goto done;
-    if (vlm_sam_session_new(model, &s) != VLM_STATUS_OK) {
+    // resized input: from the session, or recomputed (embedding loaded from a file)
+    int32_t rh = 0, rw = 0;
+    vlm_sam_preprocess_shape(H, W, vlm_sam_input_size(r->model), &rh, &rw);
+    if (vlm_sam_session_get_tensor(r->s, "resized", NULL, 0, &rsz) == VLM_STATUS_OK) {
+        if (rsz != (size_t)rw * (size_t)rh * 3) {
+            cli_fail(CMD, "resized image: %zu bytes, expected %dx%dx3", rsz, rh, rw);
+            goto done;
+        }
+        resized = (struct vlm_image){ rw, rh, 3, malloc(rsz) };
+        if (!resized.data || vlm_sam_session_get_tensor(r->s, "resized", resized.data, rsz, NULL) != VLM_STATUS_OK) {
+            cli_fail(CMD, "resized image: %s", vlm_last_error());
+            goto done;
+        }
+    } else if (vlm_image_resize(&r->img, rw, rh, VLM_RESAMPLE_BILINEAR, &resized) != VLM_STATUS_OK) {
+        cli_fail(CMD, "resized image: %s", vlm_last_error());
+        goto done;
+    }
+    const int64_t C = vlm_sam_embed_dim(r->model), G = vlm_sam_embedding_size(r->model), L = ms->low_res_size;
+    if (esz != (size_t)(C * G * G) * sizeof(float)) {
+        cli_fail(CMD, "image embeddings: %zu bytes, expected [1, %lld, %lld, %lld] floats", esz, (long long)C,
+                 (long long)G, (long long)G);
+        goto done;
+    }
+    struct vlm_file_tensor t[5];
+    memset(t, 0, sizeof t);
+    t[0] = (struct vlm_file_tensor){ .name = "resized", .dtype = VLM_DTYPE_U8, .n_dims = 3,
+                                     .shape = { resized.height, resized.width, 3 }, .data = resized.data,
+                                     .nbytes = (size_t)resized.width * resized.height * 3, .gguf_type = -1 };
+    t[1] = (struct vlm_file_tensor){ .name = "image_embeddings", .dtype = VLM_DTYPE_F32, .n_dims = 4,
+                                     .shape = { 1, C, G, G }, .data = emb, .nbytes = esz, .gguf_type = -1 };
+    t[2] = (struct vlm_file_tensor){ .name = "low_res_logits", .dtype = VLM_DTYPE_F32, .n_dims = 3,
+                                     .shape = { ms->n_masks, L, L }, .data = ms->low_res_logits,
+                                     .nbytes = (size_t)(ms->n_masks * L * L) * sizeof(float), .gguf_type = -1 };
+    t[3] = (struct vlm_file_tensor){ .name = "iou_predictions", .dtype = VLM_DTYPE_F32, .n_dims = 1,
+                                     .shape = { ms->n_masks }, .data = ms->iou,
+                                     .nbytes = (size_t)ms->n_masks * sizeof(float), .gguf_type = -1 };
+    t[4] = (struct vlm_file_tensor){ .name = "masks", .dtype = VLM_DTYPE_U8, .n_dims = 3, .shape = { ms->n_masks, H, W },
+                                     .data = ms->masks, .nbytes = (size_t)ms->n_masks * W * H, .gguf_type = -1 };
+    if (vlm_safetensors_write(path, t, 5) != VLM_STATUS_OK) {
         cli_fail(CMD, "%s", vlm_last_error());
         goto done;
     }
-    t0 = vlm_now_ms();
-    if (load_emb) {
-        if (vlm_sam_load_embedding(s, load_emb) != VLM_STATUS_OK) {
-            cli_fail(CMD, "%s", vlm_last_error());
-            goto done;
-        }
-        int32_t ew = 0, eh = 0;
-        vlm_sam_image_size(s, &ew, &eh);
-        if (ew != img.width || eh != img.height) {
-            cli_fail(CMD, "%s: embedding is of a %dx%d image, %s is %dx%d", load_emb, ew, eh, image_path, img.width, img.height);
-            goto done;
-        }
-    } else if (vlm_sam_set_image(s, &img) != VLM_STATUS_OK) {
-        cli_fail(CMD, "%s: %s", image_path, vlm_last_error());
-        goto done;
-    }
-    double t_enc = vlm_now_ms() - t0;
+    ok = true;
+done:
+    free(emb);
+    vlm_image_free(&resized);
+    return ok;
+}
 
-    const int32_t W = img.width, H = img.height;
-    if (everything) {
-        t0 = vlm_now_ms();
-        if (vlm_sam_everything(s, ep.crop_n_layers > 0 ? &img : NULL, &ep, &er) != VLM_STATUS_OK) {
-            cli_fail(CMD, "%s", vlm_last_error());
-            goto done;
-        }
-        double t_amg = vlm_now_ms() - t0;
-        printf("%d masks (points per side %d) — load %.0f ms, encoder %.0f ms, masks %.0f ms [%s]\n", er.n_masks,
-               ep.points_per_side, t_load, t_enc, t_amg, vlm_model_backend_name(model));
-        for (int32_t i = 0; i < er.n_masks && i < 10; i++)
-            printf("  mask %d: iou %.3f stability %.3f area %lld bbox [%d, %d, %d, %d]\n", i, er.masks[i].predicted_iou,
-                   er.masks[i].stability_score, (long long)er.masks[i].area, er.masks[i].bbox[0], er.masks[i].bbox[1],
-                   er.masks[i].bbox[2], er.masks[i].bbox[3]);
-        if (er.n_masks > 10) printf("  ...\n");
-        vlm_everything_explain(stdout, "  ", &er, &ep);
-        if (json) {
-            root = cJSON_CreateObject();
-            cJSON_AddStringToObject(root, "image", image_path);
-            cJSON_AddNumberToObject(root, "width", W);
-            cJSON_AddNumberToObject(root, "height", H);
-            cJSON * arr = cJSON_AddArrayToObject(root, "masks");
-            for (int32_t i = 0; i < er.n_masks; i++) {
-                const struct vlm_sam_annotation * a = &er.masks[i];
-                cJSON * o = cJSON_CreateObject();
-                cJSON * seg = vlm_mask_rle_json_compressed(a->segmentation, W, H);
-                if (!seg) {
-                    cli_fail(CMD, "out of memory");
-                    cJSON_Delete(o);
-                    goto done;
-                }
-                cJSON_AddItemToObject(o, "segmentation", seg);
-                cJSON_AddNumberToObject(o, "area", (double)a->area);
-                cJSON * bb = cJSON_AddArrayToObject(o, "bbox");
-                for (int k = 0; k < 4; k++) cJSON_AddItemToArray(bb, cJSON_CreateNumber(a->bbox[k]));
-                cJSON_AddNumberToObject(o, "predicted_iou", a->predicted_iou);
-                cJSON * pc = cJSON_AddArrayToObject(o, "point_coords");
-                cJSON * pt = cJSON_CreateArray();
-                cJSON_AddItemToArray(pt, cJSON_CreateNumber(a->point_coords[0]));
-                cJSON_AddItemToArray(pt, cJSON_CreateNumber(a->point_coords[1]));
-                cJSON_AddItemToArray(pc, pt);
-                cJSON_AddNumberToObject(o, "stability_score", a->stability_score);
-                cJSON * cb = cJSON_AddArrayToObject(o, "crop_box");
-                for (int k = 0; k < 4; k++) cJSON_AddItemToArray(cb, cJSON_CreateNumber(a->crop_box[k]));
-                cJSON_AddItemToArray(arr, o);
-            }
-        }
-        if (overlay) {
-            if (!(ov = malloc((size_t)W * H * 3))) {
-                cli_fail(CMD, "out of memory");
-                goto done;
-            }
-            memcpy(ov, img.data, (size_t)W * H * 3);
-            if (!vlm_overlay_annotations(ov, W, H, er.masks, er.n_masks)) {
-                cli_fail(CMD, "out of memory");
-                goto done;
-            }
-        }
-    } else {
-        struct vlm_sam_prompt p = { .points = n_points ? points : NULL, .n_points = n_points, .box = has_box ? &box : NULL,
-                                    .mask_input = mask_input, .multimask_output = multimask };
-        t0 = vlm_now_ms();
-        enum vlm_status st = vlm_sam_predict(s, &p, &masks);
-        double t_dec = vlm_now_ms() - t0;
-        if (st != VLM_STATUS_OK) {
-            cli_fail(CMD, "%s", vlm_last_error());
-            goto done;
-        }
-        int32_t best = 0;
-        for (int32_t i = 1; i < masks.n_masks; i++)
-            if (masks.iou[i] > masks.iou[best]) best = i;
-        printf("%d mask%s — load %.0f ms, encoder %.0f ms%s, decoder %.1f ms [%s]\n", masks.n_masks, masks.n_masks == 1 ? "" : "s",
-               t_load, t_enc, load_emb ? " (embedding loaded)" : "", t_dec, vlm_model_backend_name(model));
-        for (int32_t i = 0; i < masks.n_masks; i++) {
-            int32_t bb[4];
-            int64_t area = mask_stats(masks.masks + (size_t)i * W * H, W, H, bb);
-            printf("  mask %d: iou %.4f area %lld bbox [%d, %d, %d, %d]%s\n", i, masks.iou[i], (long long)area, bb[0], bb[1],
-                   bb[2], bb[3], i == best ? "  (best)" : "");
-        }
-        if (json) {
-            root = cJSON_CreateObject();
-            cJSON_AddStringToObject(root, "image", image_path);
-            cJSON_AddNumberToObject(root, "width", W);
-            cJSON_AddNumberToObject(root, "height", H);
-            cJSON_AddNumberToObject(root, "best", best);
-            cJSON * arr = cJSON_AddArrayToObject(root, "masks");
-            for (int32_t i = 0; i < masks.n_masks; i++) {
-                const uint8_t * m = masks.masks + (size_t)i * W * H;
-                int32_t bb[4];
-                int64_t area = mask_stats(m, W, H, bb);
-                cJSON * o = cJSON_CreateObject();
-                cJSON_AddNumberToObject(o, "score", masks.iou[i]);
-                cJSON_AddNumberToObject(o, "area", (double)area);
-                cJSON * b = cJSON_AddArrayToObject(o, "bbox");
-                for (int k = 0; k < 4; k++) cJSON_AddItemToArray(b, cJSON_CreateNumber(bb[k]));
-                cJSON * seg = vlm_mask_rle_json(m, W, H);
-                if (!seg) {
-                    cli_fail(CMD, "out of memory");
-                    cJSON_Delete(o);
-                    goto done;
-                }
-                cJSON_AddItemToObject(o, "segmentation", seg);
-                cJSON_AddItemToArray(arr, o);
-            }
-            cJSON * tm = cJSON_AddObjectToObject(root, "timings_ms");
-            cJSON_AddNumberToObject(tm, "encoder", t_enc);
-            cJSON_AddNumberToObject(tm, "decoder", t_dec);
-        }
-        if (overlay) {
-            if (!(ov = malloc((size_t)W * H * 3))) {
-                cli_fail(CMD, "out of memory");
-                goto done;
-            }
-            memcpy(ov, img.data, (size_t)W * H * 3);
-            vlm_overlay_tint(ov, W, H, masks.masks + (size_t)best * W * H, vlm_overlay_palette[0]);
-            if (has_box) vlm_overlay_box(ov, W, H, &box);
-            for (int i = 0; i < n_points; i++) vlm_overlay_point(ov, W, H, points[i].x, points[i].y, points[i].label);
-        }
-    }
-
-    // ---- write every output; on failure remove the ones already written ----
-    if (json) {
-        text = cJSON_PrintUnformatted(root);
+// Writes each output asked for; on a failure removes those already written.
+static bool write_outputs(const struct segment_args * a, const struct segment_run * r) {
+    const int32_t W = r->img.width, H = r->img.height;
+    struct outputs outs = { .n = 0 };
+    if (a->json) {
+        char * text = cJSON_PrintUnformatted(r->json);
         char err[512] = "out of memory";
-        if (!text || !cli_write_atomic(json, text, strlen(text), err, sizeof err)) {
+        bool ok = text && cli_write_atomic(a->json, text, strlen(text), err, sizeof err);
+        free(text);
+        if (!ok) {
             cli_fail(CMD, "%s", err);
-            goto fail_outputs;
+            goto fail;
         }
-        outs.written[outs.n++] = json;
+        outs.written[outs.n++] = a->json;
     }
-    if (overlay) {
-        if (vlm_png_write(overlay, ov, W, H, 3) != VLM_STATUS_OK) {
+    if (a->overlay) {
+        if (vlm_png_write(a->overlay, r->overlay, W, H, 3) != VLM_STATUS_OK) {
             cli_fail(CMD, "%s", vlm_last_error());
-            goto fail_outputs;
+            goto fail;
         }
-        outs.written[outs.n++] = overlay;
+        outs.written[outs.n++] = a->overlay;
     }
-    if (out_png) {
+    if (a->out_png) {
         uint8_t * g = malloc((size_t)W * H);
         if (!g) {
             cli_fail(CMD, "out of memory");
-            goto fail_outputs;
+            goto fail;
         }
-        int32_t best = 0;
-        for (int32_t i = 1; i < masks.n_masks; i++)
-            if (masks.iou[i] > masks.iou[best]) best = i;
-        const uint8_t * m = masks.masks + (size_t)best * W * H;
+        const uint8_t * m = r->masks.masks + (size_t)r->best * W * H;
         for (size_t i = 0; i < (size_t)W * H; i++) g[i] = m[i] ? 255 : 0;
-        enum vlm_status st = vlm_png_write(out_png, g, W, H, 1);
+        enum vlm_status st = vlm_png_write(a->out_png, g, W, H, 1);
         free(g);
         if (st != VLM_STATUS_OK) {
             cli_fail(CMD, "%s", vlm_last_error());
-            goto fail_outputs;
+            goto fail;
         }
-        outs.written[outs.n++] = out_png;
+        outs.written[outs.n++] = a->out_png;
     }
-    if (save_emb) {
-        if (vlm_sam_save_embedding(s, save_emb) != VLM_STATUS_OK) {
+    if (a->save_emb) {
+        if (vlm_sam_save_embedding(r->s, a->save_emb) != VLM_STATUS_OK) {
             cli_fail(CMD, "%s", vlm_last_error());
-            goto fail_outputs;
+            goto fail;
         }
-        outs.written[outs.n++] = save_emb;
+        outs.written[outs.n++] = a->save_emb;
     }
-    if (save_tensors) {
-        size_t esz = 0, rsz = 0;
-        vlm_sam_session_get_tensor(s, "image_embeddings", NULL, 0, &esz);
-        if (!(emb = malloc(esz)) || vlm_sam_session_get_tensor(s, "image_embeddings", emb, esz, NULL) != VLM_STATUS_OK) {
-            cli_fail(CMD, "image embeddings: %s", vlm_last_error());
-            goto fail_outputs;
-        }
-        // resized input: from the session, or recomputed (embedding loaded from a file)
-        int32_t rh = 0, rw = 0;
-        vlm_sam_preprocess_shape(H, W, vlm_sam_input_size(model), &rh, &rw);
-        if (vlm_sam_session_get_tensor(s, "resized", NULL, 0, &rsz) == VLM_STATUS_OK) {
-            if (rsz != (size_t)rw * (size_t)rh * 3) {
-                cli_fail(CMD, "resized image: %zu bytes, expected %dx%dx3", rsz, rh, rw);
-                goto fail_outputs;
-            }
-            resized.width = rw;
-            resized.height = rh;
-            resized.channels = 3;
-            resized.data = malloc(rsz);
-            if (!resized.data || vlm_sam_session_get_tensor(s, "resized", resized.data, rsz, NULL) != VLM_STATUS_OK) {
-                cli_fail(CMD, "resized image: %s", vlm_last_error());
-                goto fail_outputs;
-            }
-        } else if (vlm_image_resize(&img, rw, rh, VLM_RESAMPLE_BILINEAR, &resized) != VLM_STATUS_OK) {
-            cli_fail(CMD, "resized image: %s", vlm_last_error());
-            goto fail_outputs;
-        }
-        const int64_t C = vlm_sam_embed_dim(model), G = vlm_sam_embedding_size(model), L = masks.low_res_size;
-        if (esz != (size_t)(C * G * G) * sizeof(float)) {
-            cli_fail(CMD, "image embeddings: %zu bytes, expected [1, %lld, %lld, %lld] floats", esz, (long long)C,
-                     (long long)G, (long long)G);
-            goto fail_outputs;
-        }
-        struct vlm_file_tensor t[5];
-        memset(t, 0, sizeof t);
-        t[0] = (struct vlm_file_tensor){ .name = "resized", .dtype = VLM_DTYPE_U8, .n_dims = 3,
-                                         .shape = { resized.height, resized.width, 3 }, .data = resized.data,
-                                         .nbytes = (size_t)resized.width * resized.height * 3, .gguf_type = -1 };
-        t[1] = (struct vlm_file_tensor){ .name = "image_embeddings", .dtype = VLM_DTYPE_F32, .n_dims = 4,
-                                         .shape = { 1, C, G, G }, .data = emb, .nbytes = esz, .gguf_type = -1 };
-        t[2] = (struct vlm_file_tensor){ .name = "low_res_logits", .dtype = VLM_DTYPE_F32, .n_dims = 3,
-                                         .shape = { masks.n_masks, L, L }, .data = masks.low_res_logits,
-                                         .nbytes = (size_t)(masks.n_masks * L * L) * sizeof(float),
-                                         .gguf_type = -1 };
-        t[3] = (struct vlm_file_tensor){ .name = "iou_predictions", .dtype = VLM_DTYPE_F32, .n_dims = 1,
-                                         .shape = { masks.n_masks }, .data = masks.iou,
-                                         .nbytes = (size_t)masks.n_masks * sizeof(float), .gguf_type = -1 };
-        t[4] = (struct vlm_file_tensor){ .name = "masks", .dtype = VLM_DTYPE_U8, .n_dims = 3, .shape = { masks.n_masks, H, W },
-                                         .data = masks.masks, .nbytes = (size_t)masks.n_masks * W * H, .gguf_type = -1 };
-        if (vlm_safetensors_write(save_tensors, t, 5) != VLM_STATUS_OK) {
-            cli_fail(CMD, "%s", vlm_last_error());
-            goto fail_outputs;
-        }
-        outs.written[outs.n++] = save_tensors;
+    if (a->save_tensors) {
+        if (!write_tensors(a->save_tensors, r)) goto fail;
+        outs.written[outs.n++] = a->save_tensors;
     }
-    rc = 0;
-    goto done;
-fail_outputs:
+    return true;
+fail:
     outputs_rollback(&outs);
-done:
-    free(text);
-    cJSON_Delete(root);
-    free(ov);
-    free(emb);
-    free(mask_input);
-    vlm_image_free(&resized);
-    vlm_masks_free(&masks);
-    vlm_sam_everything_result_free(&er);
-    vlm_sam_session_free(s);
-    vlm_model_free(model);
-    vlm_image_free(&img);
-    return rc;
+    return false;
+}
+
+int vlm_cmd_segment(int argc, char ** argv) {
+    struct segment_args a;
+    int rc = parse_args(argc, argv, &a);
+    if (rc >= 0) return rc;
+    struct segment_run r = { 0 };
+    bool ok = run_encoder(&a, &r) && (a.everything ? run_everything(&a, &r) : run_prompt(&a, &r)) && write_outputs(&a, &r);
+    segment_run_free(&r);
+    return ok ? 0 : 1;
 }

@@ -33,6 +33,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "concepts.h"
 #include "vlm.h"
 
 #define CMD "serve"
@@ -59,7 +60,6 @@ int vlm_cmd_serve(int argc, char ** argv) {
 
 #define RESULTS_MAX 64
 #define DRAIN_EXTRA (64u << 20)   // bytes read and dropped past --max-body before cutting a client off
-#define CONCEPT_CHUNK 64
 
 // One uploaded image: its pixels and SAM session (holding the embedding).
 struct serve_image {
@@ -98,10 +98,7 @@ struct serve {
     pthread_cond_t     concepts_cv;
     int                concepts_state;   // 0 computing, 1 ready, -1 failed
     char               concepts_error[PATH_MAX + 128];
-    char *             concepts_buf;
-    char **            concept_names;
-    int32_t            n_concepts;
-    float *            concept_feats;
+    struct vlm_concepts concepts;
 };
 
 // ---- responses ------------------------------------------------------------------------------
@@ -287,7 +284,10 @@ static cJSON * mask_json(const uint8_t * m, int32_t w, int32_t h, double score) 
     int32_t box[4];
     int64_t area = vlm_mask_box(m, w, h, box);
     size_t n = 0;
-    uint8_t * png = vlm_serve_png_encode(m, w, h, 1, true, &n);
+    uint8_t * gray = malloc((size_t)w * h), * png = NULL;   // 0 / 1 -> 0 / 255
+    for (size_t i = 0; gray && i < (size_t)w * h; i++) gray[i] = m[i] ? 255 : 0;
+    if (gray) png = vlm_png_encode(gray, w, h, 1, &n);
+    free(gray);
     char * b64 = png ? vlm_serve_base64_encode(png, n) : NULL;
     free(png);
     cJSON * o = b64 ? cJSON_CreateObject() : NULL;
@@ -322,7 +322,7 @@ static enum MHD_Result h_health(struct serve * sv, struct MHD_Connection * c) {
 
 static enum MHD_Result h_images(struct serve * sv, struct MHD_Connection * c, struct vlm_serve_body * cn) {
     if (!cn->n) return send_error(c, 400, "empty body: POST the raw image file bytes (PNG, JPEG, WebP, ...)");
-    uint64_t h = vlm_serve_fnv1a64(cn->data, cn->n);
+    uint64_t h = vlm_hash_bytes(cn->data, cn->n);
     char id[17];
     snprintf(id, sizeof id, "%016llx", (unsigned long long)h);
     bool cached = true;
@@ -410,15 +410,11 @@ static enum MHD_Result h_segment(struct serve * sv, struct MHD_Connection * c, s
     struct vlm_sam_prompt prompt = { .points = q.n_points ? q.points : NULL, .n_points = q.n_points,
                                      .box = q.has_box ? &box : NULL, .mask_input = mask_input,
                                      .multimask_output = q.multimask };
-    double t0 = vlm_now_ms();
-    pthread_mutex_lock(&sv->sam_mu);
-    double t1 = vlm_now_ms();
-    enum vlm_status st = vlm_sam_predict(e->sam, &prompt, &masks);
-    char msg[1024] = "";
-    if (st != VLM_STATUS_OK) snprintf(msg, sizeof msg, "%s", vlm_last_error());
-    pthread_mutex_unlock(&sv->sam_mu);
+    double t0 = vlm_now_ms(), t1 = 0;
+    enum vlm_status st;
+    LOCKED_CALL(&sv->sam_mu, st, (t1 = vlm_now_ms(), vlm_sam_predict(e->sam, &prompt, &masks)));
     double t2 = vlm_now_ms();
-    if (st != VLM_STATUS_OK) { ret = send_error(c, status_http(st), "%s", msg); goto done; }
+    if (st != VLM_STATUS_OK) { ret = send_error(c, status_http(st), "%s", vlm_last_error()); goto done; }
 
     char rid[24];
     results_put(sv, e->hash, &masks, rid);
@@ -456,12 +452,9 @@ static enum MHD_Result h_everything(struct serve * sv, struct MHD_Connection * c
     cJSON * out = NULL;
     if (!begin_request(sv, c, cn, VLM_SERVE_EVERYTHING, &q, &e, &ret)) goto done;
     const struct vlm_sam_everything_params p = q.everything;
-    pthread_mutex_lock(&sv->sam_mu);
-    enum vlm_status st = vlm_sam_everything(e->sam, p.crop_n_layers > 0 ? &e->img : NULL, &p, &er);
-    char msg[1024] = "";
-    if (st != VLM_STATUS_OK) snprintf(msg, sizeof msg, "%s", vlm_last_error());
-    pthread_mutex_unlock(&sv->sam_mu);
-    if (st != VLM_STATUS_OK) { ret = send_error(c, status_http(st), "%s", msg); goto done; }
+    enum vlm_status st;
+    LOCKED_CALL(&sv->sam_mu, st, vlm_sam_everything(e->sam, p.crop_n_layers > 0 ? &e->img : NULL, &p, &er));
+    if (st != VLM_STATUS_OK) { ret = send_error(c, status_http(st), "%s", vlm_last_error()); goto done; }
     out = cJSON_CreateObject();
     cJSON_AddStringToObject(out, "image", e->id);
     cJSON_AddNumberToObject(out, "width", er.width);
@@ -506,14 +499,10 @@ static enum MHD_Result h_embed(struct serve * sv, struct MHD_Connection * c, str
     if (!(f = malloc(sizeof(float) * (size_t)dim * (n_texts + 1)))) { ret = send_error(c, 503, "out of memory"); goto done; }
     struct vlm_clip_params cp = vlm_clip_default_params();
     enum vlm_status st = VLM_STATUS_OK;
-    char msg[1024] = "";
-    pthread_mutex_lock(&sv->clip_mu);
-    if (e) st = vlm_clip_encode_image(sv->clip, &e->img, &cp, f, (size_t)dim);
+    if (e) LOCKED_CALL(&sv->clip_mu, st, vlm_clip_encode_image(sv->clip, &e->img, &cp, f, (size_t)dim));
     if (st == VLM_STATUS_OK && n_texts)
-        st = vlm_clip_encode_texts(sv->clip, texts, n_texts, &cp, f + dim, (size_t)dim * n_texts, NULL);
-    if (st != VLM_STATUS_OK) snprintf(msg, sizeof msg, "%s", vlm_last_error());
-    pthread_mutex_unlock(&sv->clip_mu);
-    if (st != VLM_STATUS_OK) { ret = send_error(c, status_http(st), "%s", msg); goto done; }
+        LOCKED_CALL(&sv->clip_mu, st, vlm_clip_encode_texts(sv->clip, texts, n_texts, &cp, f + dim, (size_t)dim * n_texts, NULL));
+    if (st != VLM_STATUS_OK) { ret = send_error(c, status_http(st), "%s", vlm_last_error()); goto done; }
     out = cJSON_CreateObject();
     cJSON_AddNumberToObject(out, "dim", dim);
     if (e) cJSON_AddItemToObject(out, "image_embedding", float_array(f, dim));
@@ -541,12 +530,9 @@ static enum MHD_Result h_classify(struct serve * sv, struct MHD_Connection * c, 
     const char * const * labels = q.texts;
     const int32_t n = q.n_texts;
     if (!(probs = malloc(sizeof(float) * (size_t)n))) { ret = send_error(c, 503, "out of memory"); goto done; }
-    char msg[1024] = "";
-    pthread_mutex_lock(&sv->clip_mu);
-    enum vlm_status st = vlm_clip_classify(sv->clip, &e->img, labels, n, q.template_, probs);
-    if (st != VLM_STATUS_OK) snprintf(msg, sizeof msg, "%s", vlm_last_error());
-    pthread_mutex_unlock(&sv->clip_mu);
-    if (st != VLM_STATUS_OK) { ret = send_error(c, status_http(st), "%s", msg); goto done; }
+    enum vlm_status st;
+    LOCKED_CALL(&sv->clip_mu, st, vlm_clip_classify(sv->clip, &e->img, labels, n, q.template_, probs));
+    if (st != VLM_STATUS_OK) { ret = send_error(c, status_http(st), "%s", vlm_last_error()); goto done; }
     out = cJSON_CreateObject();
     cJSON * a = cJSON_AddArrayToObject(out, "results");
     for (int32_t i = 0; i < n; i++) {
@@ -570,74 +556,18 @@ done:
 
 static void * concepts_thread(void * arg) {
     struct serve * sv = arg;
-    char path[PATH_MAX], err[PATH_MAX + 128] = "";
-    char ** texts = NULL;
-    int32_t n = 0;
-    float * feats = NULL;
-    if (!vlm_clip_find_asset("concepts.txt", path, sizeof path)) {
-        snprintf(err, sizeof err, "assets/concepts.txt not found (set VLM_ASSETS to the assets folder)");
-        goto done;
-    }
-    FILE * f = fopen(path, "rb");
-    char * buf = NULL;
-    long size = -1;
-    if (f && fseek(f, 0, SEEK_END) == 0 && (size = ftell(f)) >= 0 && size < (16 << 20) && fseek(f, 0, SEEK_SET) == 0 &&
-        (buf = malloc((size_t)size + 1)) && fread(buf, 1, (size_t)size, f) == (size_t)size) {
-        buf[size] = 0;
-    } else {
-        free(buf);
-        buf = NULL;
-    }
-    if (f) fclose(f);
-    if (!buf) { snprintf(err, sizeof err, "%s: cannot read", path); goto done; }
-    sv->concepts_buf = buf;
-    int32_t cap = 0;
-    for (char * line = strtok(buf, "\r\n"); line; line = strtok(NULL, "\r\n")) {
-        while (*line == ' ' || *line == '\t') line++;
-        if (!*line || *line == '#') continue;
-        if (n == cap) {
-            cap = cap ? 2 * cap : 1024;
-            char ** t = realloc(sv->concept_names, sizeof *t * (size_t)cap);
-            if (!t) { snprintf(err, sizeof err, "out of memory"); goto done; }
-            sv->concept_names = t;
-        }
-        sv->concept_names[n++] = line;
-    }
-    if (!n) { snprintf(err, sizeof err, "%s: no concepts", path); goto done; }
-    int32_t dim = vlm_clip_embed_dim(sv->clip);
-    feats = malloc(sizeof(float) * (size_t)dim * n);
-    texts = calloc((size_t)n, sizeof *texts);
-    if (!feats || !texts) { snprintf(err, sizeof err, "out of memory"); goto done; }
-    for (int32_t i = 0; i < n; i++) {
-        size_t l = strlen(sv->concept_names[i]) + 32;
-        if (!(texts[i] = malloc(l))) { snprintf(err, sizeof err, "out of memory"); goto done; }
-        snprintf(texts[i], l, "a photo of a %s.", sv->concept_names[i]);
-    }
-    struct vlm_clip_params cp = vlm_clip_default_params();
-    // in chunks, so that other CLIP requests get turns meanwhile
-    for (int32_t i = 0; i < n; i += CONCEPT_CHUNK) {
-        int32_t k = n - i < CONCEPT_CHUNK ? n - i : CONCEPT_CHUNK;
-        pthread_mutex_lock(&sv->clip_mu);
-        enum vlm_status st = vlm_clip_encode_texts(sv->clip, (const char * const *)texts + i, k, &cp, feats + (size_t)i * dim,
-                                                   (size_t)k * dim, NULL);
-        if (st != VLM_STATUS_OK) snprintf(err, sizeof err, "concept texts: %s", vlm_last_error());
-        pthread_mutex_unlock(&sv->clip_mu);
-        if (st != VLM_STATUS_OK) goto done;
-    }
-done:
-    for (int32_t i = 0; texts && i < n; i++) free(texts[i]);
-    free(texts);
+    char err[PATH_MAX + 256] = "";
+    struct vlm_concepts cs;
+    bool ok = vlm_concepts_load("serve", sv->clip, sv->clip_path, NULL, true, &sv->clip_mu, &cs, err, sizeof err);
     pthread_mutex_lock(&sv->concepts_mu);
-    if (err[0]) {
-        free(feats);
+    if (!ok) {
         snprintf(sv->concepts_error, sizeof sv->concepts_error, "%s", err);
         sv->concepts_state = -1;
         fprintf(stderr, "vlm serve: concept labels unavailable: %s\n", err);
     } else {
-        sv->concept_feats = feats;
-        sv->n_concepts = n;
+        sv->concepts = cs;
         sv->concepts_state = 1;
-        fprintf(stderr, "vlm serve: %d concept labels ready\n", n);
+        fprintf(stderr, "vlm serve: %d concept labels ready\n", cs.n);
     }
     pthread_cond_broadcast(&sv->concepts_cv);
     pthread_mutex_unlock(&sv->concepts_mu);
@@ -650,6 +580,7 @@ static enum MHD_Result h_label(struct serve * sv, struct MHD_Connection * c, str
     struct vlm_serve_request q;
     struct vlm_image mask = { 0 }, crop = { 0 };
     float * feat = NULL;
+    struct vlm_ranked * ranked = NULL;
     cJSON * out = NULL;
     if (!begin_request(sv, c, cn, VLM_SERVE_LABEL, &q, &e, &ret)) goto done;
     const double top = q.top;
@@ -688,48 +619,23 @@ static enum MHD_Result h_label(struct serve * sv, struct MHD_Connection * c, str
     int32_t dim = vlm_clip_embed_dim(sv->clip);
     if (!(feat = malloc(sizeof(float) * (size_t)dim))) { ret = send_error(c, 503, "out of memory"); goto done; }
     struct vlm_clip_params cp = vlm_clip_default_params();
-    char msg[1024] = "";
-    pthread_mutex_lock(&sv->clip_mu);
-    enum vlm_status st = vlm_clip_encode_image(sv->clip, &crop, &cp, feat, (size_t)dim);
-    if (st != VLM_STATUS_OK) snprintf(msg, sizeof msg, "%s", vlm_last_error());
-    pthread_mutex_unlock(&sv->clip_mu);
-    if (st != VLM_STATUS_OK) { ret = send_error(c, status_http(st), "%s", msg); goto done; }
+    enum vlm_status st;
+    LOCKED_CALL(&sv->clip_mu, st, vlm_clip_encode_image(sv->clip, &crop, &cp, feat, (size_t)dim));
+    if (st != VLM_STATUS_OK) { ret = send_error(c, status_http(st), "%s", vlm_last_error()); goto done; }
     // softmax over all concepts of logit_scale * cosine; the top k, best first
-    const int32_t nc = sv->n_concepts, k = (int32_t)top < nc ? (int32_t)top : nc;
-    const float scale = vlm_clip_logit_scale(sv->clip);
-    int32_t best[100];
-    float bcos[100];
-    double mx = -INFINITY, sum = 0;
-    int32_t nb = 0;
-    for (int32_t i = 0; i < nc; i++) {
-        const float * t = sv->concept_feats + (size_t)i * dim;
-        double cs = 0;
-        for (int32_t j = 0; j < dim; j++) cs += (double)feat[j] * t[j];
-        if (scale * cs > mx) {
-            sum = sum * exp(mx - scale * cs) + 1;
-            mx = scale * cs;
-        } else {
-            sum += exp(scale * cs - mx);
-        }
-        int32_t pos;
-        if (nb < k) pos = nb++;
-        else if (cs > bcos[k - 1]) pos = k - 1;
-        else continue;
-        while (pos > 0 && bcos[pos - 1] < cs) {
-            best[pos] = best[pos - 1];
-            bcos[pos] = bcos[pos - 1];
-            pos--;
-        }
-        best[pos] = i;
-        bcos[pos] = (float)cs;
+    const int32_t nc = sv->concepts.n, k = (int32_t)top < nc ? (int32_t)top : nc;
+    if (!(ranked = malloc(sizeof *ranked * (size_t)nc)) ||
+        !vlm_rank_texts(feat, sv->concepts.feats, nc, dim, vlm_clip_logit_scale(sv->clip), ranked)) {
+        ret = send_error(c, 503, "out of memory");
+        goto done;
     }
     out = cJSON_CreateObject();
     cJSON * a = cJSON_AddArrayToObject(out, "concepts");
-    for (int32_t i = 0; i < nb; i++) {
+    for (int32_t i = 0; i < k; i++) {
         cJSON * o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "label", sv->concept_names[best[i]]);
-        cJSON_AddNumberToObject(o, "prob", exp(scale * bcos[i] - mx) / sum);
-        cJSON_AddNumberToObject(o, "cosine", bcos[i]);
+        cJSON_AddStringToObject(o, "label", sv->concepts.names[ranked[i].index]);
+        cJSON_AddNumberToObject(o, "prob", ranked[i].prob);
+        cJSON_AddNumberToObject(o, "cosine", ranked[i].cosine);
         cJSON_AddItemToArray(a, o);
     }
     ret = send_json(c, 200, out);
@@ -738,6 +644,7 @@ done:
     cJSON_Delete(out);
     vlm_serve_request_free(&q);
     free(feat);
+    free(ranked);
     vlm_image_free(&mask);
     vlm_image_free(&crop);
     cache_release(sv, e);
@@ -752,18 +659,10 @@ static enum MHD_Result h_static(struct serve * sv, struct MHD_Connection * c, co
     if (!sv->web_dir[0]) return send_error(c, 404, "the web page (assets/web) was not found: set VLM_ASSETS to the assets folder");
     char path[PATH_MAX + 80];
     snprintf(path, sizeof path, "%s/%s", sv->web_dir, name);
-    FILE * f = fopen(path, "rb");
-    if (!f) return send_error(c, 404, "not found: %.200s", url);
-    char * buf = NULL;
-    long size = -1;
-    bool read_ok = fseek(f, 0, SEEK_END) == 0 && (size = ftell(f)) >= 0 && size < (64 << 20) && fseek(f, 0, SEEK_SET) == 0 &&
-                   (buf = malloc((size_t)size + 1)) && fread(buf, 1, (size_t)size, f) == (size_t)size;
-    fclose(f);
-    if (!read_ok) {
-        free(buf);
-        return send_error(c, 500, "%s: cannot read", path);
-    }
-    return send_buf(c, 200, type, buf, (size_t)size, true);
+    size_t size = 0;
+    char * buf = vlm_read_file(path, 64u << 20, &size);
+    if (!buf) return errno == ENOENT ? send_error(c, 404, "not found: %.200s", url) : send_error(c, 500, "%s: cannot read", path);
+    return send_buf(c, 200, type, buf, size, true);
 }
 
 // ---- dispatch ------------------------------------------------------------------------------------
@@ -847,7 +746,7 @@ static void usage(FILE * f) {
             "  --timeout S           idle connection timeout, and the longest wait for the VLM, in\n"
             "                        seconds (default 60)\n"
             "  --max-connections N   concurrent connections (default 256)\n"
-            "  --backend cpu|vulkan|auto, --threads N, --weights f32|f16|q8_0 (how linear weights are kept)\n" CLI_MODEL_USAGE CLI_LIMITS_USAGE "\n"
+            CLI_BACKEND_USAGE CLI_MODEL_USAGE CLI_LIMITS_USAGE "\n"
             "API: GET /v1/health; POST /v1/images (raw bytes), /v1/segment, /v1/everything (JSON);\n"
             "with --clip: POST /v1/embed, /v1/classify, /v1/label. Errors: {\"error\": \"...\"}.\n"
             "with --vlm: POST /v1/chat/completions, GET /v1/models (errors as OpenAI's: {\"error\": {\"message\"}}).\n");
@@ -1019,9 +918,7 @@ done:
     }
     for (int i = 0; i < RESULTS_MAX; i++) free(sv->results[i].logits);
     vlm_serve_chat_free(sv->chat);
-    free(sv->concept_feats);
-    free(sv->concept_names);
-    free(sv->concepts_buf);
+    vlm_concepts_free(&sv->concepts);
     vlm_model_free(sv->clip);
     vlm_model_free(sv->sam);
     free(sv);

@@ -83,6 +83,7 @@ struct vlm_model * vlm_load_clip(const char * cmd, const char * path, const stru
 
 // ---- the concept list and its cached text embeddings ----------------------------------------------
 #define CONCEPT_TEMPLATE "a photo of a {}."
+#define CONCEPT_CHUNK    64   // texts per encoding call (the lock is released between them)
 #define CACHE_MAGIC "VLMCLIPC"
 
 // FNV-1a style 64-bit hash over 8-byte words (fast enough to hash a model file per run).
@@ -154,27 +155,31 @@ void vlm_concepts_free(struct vlm_concepts * c) {
 }
 
 bool vlm_concepts_load(const char * cmd, struct vlm_model * m, const char * model_path, const char * list_path,
-                       bool use_cache, struct vlm_concepts * c) {
+                       bool use_cache, pthread_mutex_t * lock, struct vlm_concepts * c, char * err, size_t err_size) {
     memset(c, 0, sizeof *c);
     char list_buf[PATH_MAX];
     if (!list_path) {
-        if (!vlm_clip_find_asset("concepts.txt", list_buf, sizeof list_buf))
-            return !cli_fail(cmd, "the concept list assets/concepts.txt was not found (set VLM_ASSETS to the assets folder)");
+        if (!vlm_clip_find_asset("concepts.txt", list_buf, sizeof list_buf)) {
+            snprintf(err, err_size, "the concept list assets/concepts.txt was not found (set VLM_ASSETS to the assets folder)");
+            return false;
+        }
         list_path = list_buf;
     }
     size_t list_size = 0;
-    if (!(c->buf = vlm_read_file(list_path, 16u << 20, &list_size)))
-        return !cli_fail(cmd, "%s: cannot read: %s", list_path, strerror(errno));
+    if (!(c->buf = vlm_read_file(list_path, 16u << 20, &list_size))) {
+        snprintf(err, err_size, "%s: cannot read: %s", list_path, strerror(errno));
+        return false;
+    }
     // the cache key covers the list as read (before splitting edits the buffer)
     uint64_t key = hash_bytes(0xCBF29CE484222325ULL, c->buf, list_size);
     key = hash_bytes(key, CONCEPT_TEMPLATE, sizeof CONCEPT_TEMPLATE);
     int32_t bad = 0, n = vlm_split_list(c->buf, true, &c->names, &bad), e = vlm_clip_embed_dim(m);
     char ** texts = NULL;
     bool ok = false;
-    if (n < 0) { cli_fail(cmd, "out of memory"); goto done; }
-    if (n == 0) { cli_fail(cmd, "%s: no concepts", list_path); goto done; }
+    if (n < 0) { snprintf(err, err_size, "out of memory"); goto done; }
+    if (n == 0) { snprintf(err, err_size, "%s: no concepts", list_path); goto done; }
     c->n = n, c->dim = e;
-    if (!(c->feats = malloc(sizeof *c->feats * (size_t)e * n))) { cli_fail(cmd, "out of memory"); goto done; }
+    if (!(c->feats = malloc(sizeof *c->feats * (size_t)e * n))) { snprintf(err, err_size, "out of memory"); goto done; }
 
     char cache_path[PATH_MAX] = "", dir[PATH_MAX - 64];
     struct stat sb;
@@ -194,16 +199,21 @@ bool vlm_concepts_load(const char * cmd, struct vlm_model * m, const char * mode
     }
     fprintf(stderr, "vlm %s: computing the text embeddings of %d concepts%s\n", cmd, (int)n,
             cache_path[0] ? " (once per model, then cached)" : "");
-    if (!(texts = calloc((size_t)n, sizeof *texts))) { cli_fail(cmd, "out of memory"); goto done; }
+    if (!(texts = calloc((size_t)n, sizeof *texts))) { snprintf(err, err_size, "out of memory"); goto done; }
     for (int32_t i = 0; i < n; i++) {
         size_t l = strlen(c->names[i]);
-        if (!(texts[i] = malloc(l + 32))) { cli_fail(cmd, "out of memory"); goto done; }
+        if (!(texts[i] = malloc(l + 32))) { snprintf(err, err_size, "out of memory"); goto done; }
         snprintf(texts[i], l + 32, "a photo of a %s.", c->names[i]);   // CONCEPT_TEMPLATE
     }
     struct vlm_clip_params p = vlm_clip_default_params();
-    if (vlm_clip_encode_texts(m, (const char * const *)texts, n, &p, c->feats, (size_t)e * n, NULL) != VLM_STATUS_OK) {
-        cli_fail(cmd, "%s: %s", list_path, vlm_last_error());
-        goto done;
+    for (int32_t i = 0; i < n; i += CONCEPT_CHUNK) {
+        int32_t k = n - i < CONCEPT_CHUNK ? n - i : CONCEPT_CHUNK;
+        if (lock) pthread_mutex_lock(lock);
+        enum vlm_status st = vlm_clip_encode_texts(m, (const char * const *)texts + i, k, &p, c->feats + (size_t)i * e,
+                                                   (size_t)k * e, NULL);
+        if (st != VLM_STATUS_OK) snprintf(err, err_size, "%s: %s", list_path, vlm_last_error());
+        if (lock) pthread_mutex_unlock(lock);
+        if (st != VLM_STATUS_OK) goto done;
     }
     if (cache_path[0]) cache_write(cmd, cache_path, n, e, c->feats);
     ok = true;

@@ -3,6 +3,7 @@
 // embeddings cached per model (apps/concepts.c).
 #ifndef VLM_CONCEPTS_H
 #define VLM_CONCEPTS_H
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include "vlm.h"
@@ -30,8 +31,10 @@ struct vlm_concepts {
 };
 // list_path NULL: assets/concepts.txt (or $VLM_ASSETS/concepts.txt). The embeddings come from
 // $XDG_CACHE_HOME/vlm (~/.cache/vlm), keyed by list and model file, unless !use_cache; else
-// they are computed (a note on stderr) and cached. Errors are printed as "vlm CMD: ...".
+// they are computed (a note "vlm CMD: ..." on stderr) and cached. lock, when not NULL, is held
+// around each chunk of the texts' encoding, so that a server's other CLIP requests get turns.
+// False with the reason in err.
 bool vlm_concepts_load(const char * cmd, struct vlm_model * clip, const char * model_path, const char * list_path,
-                       bool use_cache, struct vlm_concepts * out);
+                       bool use_cache, pthread_mutex_t * lock, struct vlm_concepts * out, char * err, size_t err_size);
 void vlm_concepts_free(struct vlm_concepts * c);
 #endif

@@ -1,4 +1,5 @@
 // describe-objects.c — the objects of `vlm describe --objects` (see describe-objects.h).
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -80,9 +81,12 @@ bool vlm_objects_find(const char * cmd, const struct vlm_objects_params * p, con
         }
     }
     // CLIP: the concept list ranked against every crop
-    if (!(clip = vlm_load_clip(cmd, p->clip_path, &p->model)) ||
-        !vlm_concepts_load(cmd, clip, p->clip_path, NULL, true, &o->concepts))
+    char err[PATH_MAX + 256];
+    if (!(clip = vlm_load_clip(cmd, p->clip_path, &p->model))) goto done;
+    if (!vlm_concepts_load(cmd, clip, p->clip_path, NULL, true, NULL, &o->concepts, err, sizeof err)) {
+        cli_fail(cmd, "%s", err);
         goto done;
+    }
     const int32_t e = o->concepts.dim, nc = o->concepts.n;
     struct vlm_ranked * r = malloc(sizeof *r * (size_t)nc);
     crops = malloc(sizeof *crops * (size_t)(o->n + 1));

@@ -82,7 +82,7 @@ static enum vlm_status sampler_new(const struct vlm_serve_chat_request * r, stru
     sp.min_p = r->min_p;
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
-    sp.seed = r->has_seed ? (uint64_t)r->seed : vlm_serve_fnv1a64(&now, sizeof now);
+    sp.seed = r->has_seed ? (uint64_t)r->seed : vlm_hash_bytes(&now, sizeof now);
     return vlm_sampler_new(&sp, out);
 }
 
@@ -114,10 +114,9 @@ static int resolve_image(struct vlm_serve_chat * sc, const struct vlm_serve_chat
                                          .multimask_output = true };
         struct vlm_masks masks = { 0 };
         int64_t * counts = NULL, n_counts = 0;
-        pthread_mutex_lock(sc->images.sam_mu);
-        enum vlm_status st = vlm_sam_predict(sam, &prompt, &masks);
+        enum vlm_status st;
+        LOCKED_CALL(sc->images.sam_mu, st, vlm_sam_predict(sam, &prompt, &masks));
         if (st != VLM_STATUS_OK) rc = vlm_serve_fail(err, es, library_status(st), "vlm_region: %s", vlm_last_error());
-        pthread_mutex_unlock(sc->images.sam_mu);
         int32_t best = 0, cbox[4], mb[4];
         for (int32_t i = 1; !rc && i < masks.n_masks; i++)
             if (masks.iou[i] > masks.iou[best]) best = i;
@@ -416,7 +415,7 @@ enum MHD_Result vlm_serve_chat_completions(struct vlm_serve_chat * sc, struct MH
     uint64_t k = ++sc->n_ids;
     pthread_mutex_unlock(&sc->mu);
     const long long created = (long long)time(NULL);
-    snprintf(id, sizeof id, "chatcmpl-%016llx", (unsigned long long)vlm_serve_fnv1a64(&(uint64_t[2]){ k, (uint64_t)created }, 16));
+    snprintf(id, sizeof id, "chatcmpl-%016llx", (unsigned long long)vlm_hash_bytes(&(uint64_t[2]){ k, (uint64_t)created }, 16));
     if (r->stream) return start_stream(sc, c, r, smp, id, created, prompt_tokens, region);
 
     struct vlm_generate_params gp = { .max_tokens = r->max_tokens ? r->max_tokens : INT32_MAX, .stop = r->stop,

@@ -3,14 +3,22 @@
 // needs a server or a model.
 #ifndef VLM_SERVE_H
 #define VLM_SERVE_H
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "vlm.h"
 
-// FNV-1a 64 of a byte string (the image ids are its 16 hex digits).
-uint64_t  vlm_serve_fnv1a64(const void * data, size_t n);
+// One model call holding the model's lock (a model runs one request at a time; the others
+// wait). A failed call's message is this thread's vlm_last_error(), still there after the unlock.
+#define LOCKED_CALL(mu, st, call)  \
+    do {                           \
+        pthread_mutex_lock(mu);    \
+        (st) = (call);             \
+        pthread_mutex_unlock(mu);  \
+    } while (0)
+
 // Standard base64 with padding; malloc'd, NUL-terminated. NULL when out of memory.
 char *    vlm_serve_base64_encode(const uint8_t * data, size_t n);
 // Decodes base64 (standard or URL alphabet, optional "data:...;base64," prefix); malloc'd;
@@ -23,10 +31,6 @@ struct vlm_serve_buf {
     bool   oom;
 };
 void      vlm_serve_buf_add(struct vlm_serve_buf * b, const char * s, size_t k);
-// Encodes 8-bit pixels [h, w, channels] (1 gray, 3 RGB, 4 RGBA) as PNG in memory; mask01:
-// nonzero bytes become 255. malloc'd; NULL on failure.
-uint8_t * vlm_serve_png_encode(const uint8_t * pixels, int32_t w, int32_t h, int32_t channels, bool mask01,
-                               size_t * n_out);
 
 // ---- requests (serve-request.c) ----
 // Every function returning int gives 0 on success, else the HTTP status with a one-line

@@ -19,6 +19,7 @@
 #ifndef VLM_CORE_H
 #define VLM_CORE_H
 
+#include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stddef.h>
@@ -114,7 +115,11 @@ enum vlm_status vlm_error(enum vlm_status status, const char * fmt, ...) __attri
 // Milliseconds of the monotonic clock (timings of stages and commands).
 double vlm_now_ms(void);
 
-// A file written atomically (atomic-file.c): open gives a FILE under a temporary name next to
+// A whole file (file.c) as a NUL-terminated buffer (caller frees) and its size in *n_out; NULL
+// with errno set when it cannot be opened or read, is a folder (EISDIR) or holds more than max
+// bytes (EFBIG).
+char * vlm_read_file(const char * path, size_t max, size_t * n_out);
+// A file written atomically (file.c): open gives a FILE under a temporary name next to
 // path (mode 0644); commit(ok) flushes, syncs and renames it over path when ok, else (or when
 // any of that fails) removes it and records "write failed" as vlm_error does; discard removes
 // it and leaves the last error as it is (for failures already reported).
@@ -172,6 +177,27 @@ static inline uint64_t vlm_hash_u64(uint64_t x) {
     x ^= x >> 30; x *= 0xbf58476d1ce4e5b9ULL;
     x ^= x >> 27; x *= 0x94d049bb133111ebULL;
     return x ^ (x >> 31);
+}
+
+// v / |v| in place (a zero vector stays zero, not NaN): embeddings for cosine similarity.
+// ref: clip/model.py CLIP.forward: features / features.norm(dim=1, keepdim=True)
+static inline void vlm_l2_normalize(float * v, int64_t n) {
+    double s = 0;
+    for (int64_t i = 0; i < n; i++) s += (double)v[i] * v[i];
+    if (s <= 0) return;
+    float inv = (float)(1.0 / sqrt(s));
+    for (int64_t i = 0; i < n; i++) v[i] *= inv;
+}
+
+// The pseudo-random numbers of the random checkpoints, benchmark inputs, tests and sampling:
+// splitmix64 (a counter through vlm_hash_u64's finalizer), uniform in (0, 1) with 53 bits, and
+// standard normal by Box-Muller.
+struct vlm_rng { uint64_t state; };
+static inline uint64_t vlm_rng_next(struct vlm_rng * r) { return vlm_hash_u64(r->state += 0x9E3779B97F4A7C15ULL); }
+static inline double   vlm_rng_uniform(struct vlm_rng * r) { return ((double)(vlm_rng_next(r) >> 11) + 0.5) / 9007199254740992.0; }
+static inline double   vlm_rng_normal(struct vlm_rng * r) {
+    double u = vlm_rng_uniform(r), v = vlm_rng_uniform(r);
+    return sqrt(-2.0 * log(u)) * cos(6.283185307179586 * v);
 }
 static inline size_t vlm_pow2_at_least(size_t n) {
     size_t c = 16;

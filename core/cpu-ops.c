@@ -421,6 +421,86 @@ __attribute__((target("avx2,fma"))) static void binary_row_avx2(int kind, float 
              : kind == VLM_BINARY_MUL ? a[i] * b[i] : a[i] / b[i];
 }
 
+// ---- attention products with AVX-512 ---------------------------------------------------------
+// For blocks of query rows, instead of two sgemm calls that repack k and v for every block:
+// k is packed once per (batch, kv head) as kt [D, ldkt] (keys along rows, zero-padded to a
+// multiple of 16), and both products (scores = q @ kt, out = p @ v) are small GEMMs whose tiles
+// of NR rows x NV vectors of 16 columns are accumulated in zmm registers (NR x NV <= 24 of 32).
+#define ATTN_TILE_ROWS 4
+#define ATTN_TILE_VECS 6
+
+// CALL(NR, NV) with compile-time NR = nr (1..4) and NV = nv (1..6), so that each tile's loops
+// unroll and its accumulators stay in registers.
+#define ATTN_TILE_CASES(nv, CALL, NR)                                                   \
+    switch (nv) {                                                                       \
+    case 6: CALL(NR, 6); break;                                                         \
+    case 5: CALL(NR, 5); break;                                                         \
+    case 4: CALL(NR, 4); break;                                                         \
+    case 3: CALL(NR, 3); break;                                                         \
+    case 2: CALL(NR, 2); break;                                                         \
+    default: CALL(NR, 1); break;                                                        \
+    }
+#define ATTN_TILE_DISPATCH(nr, nv, CALL)                                                \
+    switch (nr) {                                                                       \
+    case 4: ATTN_TILE_CASES(nv, CALL, 4) break;                                         \
+    case 3: ATTN_TILE_CASES(nv, CALL, 3) break;                                         \
+    case 2: ATTN_TILE_CASES(nv, CALL, 2) break;                                         \
+    default: ATTN_TILE_CASES(nv, CALL, 1) break;                                        \
+    }
+
+// c[r, 16 v + i] = scale * sum over k < K of a[r, k] * b[k, 16 v + i], for NR rows, NV vectors.
+__attribute__((target("avx512f"), always_inline)) static inline void
+attn_tile_avx512(const float * a, int64_t lda, const float * b, int64_t ldb, int64_t K, float scale, float * c,
+                 int64_t ldc, const int NR, const int NV) {
+    __m512 acc[ATTN_TILE_ROWS][ATTN_TILE_VECS];
+    #pragma GCC unroll 8
+    for (int r = 0; r < NR; r++)
+        #pragma GCC unroll 8
+        for (int v = 0; v < NV; v++) acc[r][v] = _mm512_setzero_ps();
+    for (int64_t k = 0; k < K; k++) {
+        __m512 bv[ATTN_TILE_VECS];
+        #pragma GCC unroll 8
+        for (int v = 0; v < NV; v++) bv[v] = _mm512_loadu_ps(b + k * ldb + 16 * v);
+        #pragma GCC unroll 8
+        for (int r = 0; r < NR; r++) {
+            const __m512 ab = _mm512_set1_ps(a[r * lda + k]);
+            #pragma GCC unroll 8
+            for (int v = 0; v < NV; v++) acc[r][v] = _mm512_fmadd_ps(ab, bv[v], acc[r][v]);
+        }
+    }
+    const __m512 sc = _mm512_set1_ps(scale);
+    #pragma GCC unroll 8
+    for (int r = 0; r < NR; r++)
+        #pragma GCC unroll 8
+        for (int v = 0; v < NV; v++) _mm512_storeu_ps(c + r * ldc + 16 * v, _mm512_mul_ps(acc[r][v], sc));
+}
+
+// c[M, N] = scale * a[M, K] @ b[K, N] for N a multiple of 16 (b's rows ldb apart, c's ldc).
+__attribute__((target("avx512f"))) static void attn_gemm_avx512(const float * a, int64_t lda, int64_t M, const float * b,
+                                                                int64_t ldb, int64_t K, int64_t N, float scale, float * c,
+                                                                int64_t ldc) {
+    for (int64_t j0 = 0; j0 < N; j0 += 16 * ATTN_TILE_VECS) {
+        const int nv = N - j0 >= 16 * ATTN_TILE_VECS ? ATTN_TILE_VECS : (int)((N - j0) / 16);
+        for (int64_t r0 = 0; r0 < M; r0 += ATTN_TILE_ROWS) {
+            const int nr = M - r0 >= ATTN_TILE_ROWS ? ATTN_TILE_ROWS : (int)(M - r0);
+#define ATTN_TILE(NR, NV) attn_tile_avx512(a + r0 * lda, lda, b + j0, ldb, K, scale, c + r0 * ldc + j0, ldc, NR, NV)
+            ATTN_TILE_DISPATCH(nr, nv, ATTN_TILE)
+#undef ATTN_TILE
+        }
+    }
+}
+
+static int g_use_avx512 = -1;   // -1: not checked yet; VLM_NO_AVX512=1 (or VLM_NO_AVX2=1) turns it off
+
+static bool use_avx512(void) {
+    if (g_use_avx512 < 0) {
+        const char * e = getenv("VLM_NO_AVX512"), * e2 = getenv("VLM_NO_AVX2");
+        int ok = __builtin_cpu_supports("avx512f") && !(e && *e == '1') && !(e2 && *e2 == '1');
+        __atomic_store_n(&g_use_avx512, ok, __ATOMIC_RELAXED);
+    }
+    return g_use_avx512 == 1;
+}
+
 static int g_use_avx2 = -1;   // -1: not checked yet; VLM_NO_AVX2=1 forces the plain C path
 
 static bool use_avx2(void) {
@@ -669,7 +749,9 @@ static const float * attn_operand(struct vlm_ctx * x, const struct vlm_tensor * 
 }
 
 // Fused attention, one (batch, head, block of query rows) per work item: scores for the
-// block [RB, Tk] in a per-thread buffer, bias terms, softmax, then @ v.
+// block [RB, Tk] in a per-thread buffer, bias terms, softmax, then @ v; the two products by
+// attn_gemm_avx512 where Dv is a multiple of 16 (k transposed once per op), else by sgemm (or
+// the one-row AVX2 loops when decoding).
 // ref: segment-anything modeling/image_encoder.py Attention.forward, add_decomposed_rel_pos
 static void op_attention(struct vlm_ctx * x, const struct vlm_op * op) {
     const struct vlm_tensor * q = &op->src[0], * k = &op->src[1], * v = &op->src[2];
@@ -687,17 +769,36 @@ static void op_attention(struct vlm_ctx * x, const struct vlm_op * op) {
     const float * M  = has_mask ? vlm_tensor_host(mask) : NULL;
     const float * RH = has_rel ? vlm_tensor_host(rh) : NULL;
     const float * RW = has_rel ? vlm_tensor_host(rw) : NULL;
-    // query rows per block: up to 128 (fewer repackings of k and v by sgemm), as long as the
-    // score block stays within 1 MiB (L2): 64 rows x 4096 keys for SAM's global attention
-    const int64_t RB = Tk <= 2048 ? 128 : 64;
-    int64_t nblk = (Tq + RB - 1) / RB, jobs = B * H * nblk;
     int     nt = x->n_threads;
     bool    oom = false;
+    float * kt = NULL;   // AVX-512 tiles: k^T per (batch, kv head) [D, ldkt]
+    int64_t ldkt = (Tk + 15) / 16 * 16, lds = Tk, RB = 0, nblk = 0, jobs = 0;
     if (!Q || !Kp || !V) goto done;
+#ifdef VLM_HAVE_AVX2_PATH
+    const int64_t Hkv = k->shape[1];
+    if (Tq > 1 && Dv % 16 == 0 && use_avx512() &&
+        (kt = malloc((size_t)(B * Hkv * D) * (size_t)ldkt * sizeof(float)))) {
+        lds = ldkt;
+        #pragma omp parallel for num_threads(nt) schedule(static) if (B * Hkv * D * Tk > 65536)
+        for (int64_t bh = 0; bh < B * Hkv; bh++) {
+            const float * kp = Kp + (bh / Hkv) * ks0 + (bh % Hkv) * ks1;
+            float *       ko = kt + bh * D * ldkt;
+            for (int64_t j = 0; j < Tk; j++)
+                for (int64_t d = 0; d < D; d++) ko[d * ldkt + j] = kp[j * ldk + d];
+            for (int64_t d = 0; d < D; d++) memset(ko + d * ldkt + Tk, 0, (size_t)(ldkt - Tk) * sizeof(float));
+        }
+    }
+#endif
+    // query rows per block: the tiles repack nothing per block, so 32 (a small score block);
+    // sgemm repacks k and v per block, so up to 128 as long as the score block stays within
+    // 1 MiB (L2): 64 rows x 4096 keys for SAM's global attention
+    RB = kt ? 32 : Tk <= 2048 ? 128 : 64;
+    nblk = (Tq + RB - 1) / RB;
+    jobs = B * H * nblk;
 
     #pragma omp parallel num_threads(nt)
     {
-        float * S = malloc((size_t)(Tq < RB ? Tq : RB) * (size_t)Tk * sizeof(float));
+        float * S = malloc((size_t)(Tq < RB ? Tq : RB) * (size_t)lds * sizeof(float));
         if (!S) {
             #pragma omp atomic write
             oom = true;
@@ -712,16 +813,17 @@ static void op_attention(struct vlm_ctx * x, const struct vlm_op * op) {
             const float * vp = V + b * vs0 + (h / group) * vs1;
             // causal: keys after the block's last query are masked for all of its rows
             const int64_t tk = causal && !has_rel && pos0 + q0 + rb < Tk ? pos0 + q0 + rb : Tk;
-            // [rb, tk] = scale * q[rb, D] @ k[tk, D]^T
+            // [rb, tk] = scale * q[rb, D] @ k[tk, D]^T (rows lds apart)
 #ifdef VLM_HAVE_AVX2_PATH
             const bool one_row = rb == 1 && use_avx2();
-            if (one_row) attn_scores_row_avx2(qp, kp, ldk, tk, D, scale, S);
+            if (kt) attn_gemm_avx512(qp, ldq, rb, kt + (b * Hkv + h / group) * D * ldkt, ldkt, D, (tk + 15) / 16 * 16, scale, S, lds);
+            else if (one_row) attn_scores_row_avx2(qp, kp, ldk, tk, D, scale, S);
             else
 #endif
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rb, (int)tk, (int)D, scale, qp, (int)ldq, kp,
-                        (int)ldk, 0.0f, S, (int)tk);
+                        (int)ldk, 0.0f, S, (int)lds);
             for (int64_t r = 0; r < rb; r++) {
-                float * s  = S + r * tk;
+                float * s  = S + r * lds;
                 int64_t qi = q0 + r;
                 if (has_rel) {
                     // attn[q, i * kw + j] + rel_h[q, i] + rel_w[q, j]
@@ -754,18 +856,23 @@ static void op_attention(struct vlm_ctx * x, const struct vlm_op * op) {
             // out[rb, Dv] = p[rb, tk] @ v[tk, Dv]
             float * op_ = O + ((b * H + h) * Tq + q0) * Dv;
 #ifdef VLM_HAVE_AVX2_PATH
+            if (kt) {
+                attn_gemm_avx512(S, lds, rb, vp, ldv, tk, Dv, 1.0f, op_, Dv);
+                continue;
+            }
             if (one_row) {
                 attn_mix_row_avx2(S, vp, ldv, tk, Dv, op_);
                 continue;
             }
 #endif
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rb, (int)Dv, (int)tk, 1.0f, S, (int)tk, vp,
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rb, (int)Dv, (int)tk, 1.0f, S, (int)lds, vp,
                         (int)ldv, 0.0f, op_, (int)Dv);
         }
         free(S);
     }
     if (oom) vlm_ctx_fail(x, VLM_STATUS_OUT_OF_MEMORY, "attention: out of memory for the score block");
 done:
+    free(kt);
     free(q_tmp);
     free(k_tmp);
     free(v_tmp);

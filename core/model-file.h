@@ -82,11 +82,13 @@ enum vlm_status vlm_weights_load(struct vlm_ctx * x, const struct vlm_safetensor
                                  const char * const * prefixes, struct vlm_weights ** out);
 // Linear-layer weights to store in another type than F32: the 2-D float tensors whose names
 // end with one of suffixes (NULL-terminated) become dtype (F16 or Q8_0; a Q8_0 row needs whole
-// blocks, else the tensor stays F32). The model code reads them as it reads F32 ones, and
-// only hands them to vlm_op_linear.
+// blocks, else the tensor stays F32), or with as_stored keep their stored type when it is F16
+// or BF16 (no F32 copy). The model code reads them as it reads F32 ones, and only hands them
+// to vlm_op_linear.
 struct vlm_linear_weights {
     enum vlm_dtype       dtype;
     const char * const * suffixes;
+    bool                 as_stored;   // F16 / BF16 stay so; dtype is then unused
 };
 enum vlm_status vlm_weights_load_as(struct vlm_ctx * x, const struct vlm_safetensors * st, const char * const * prefixes,
                                     const struct vlm_linear_weights * lin, struct vlm_weights ** out);

@@ -237,12 +237,8 @@ static enum vlm_status info_safetensors(const char * path, const char * config, 
     print_stats(f, &s);
     if (config) {
         // config.json is informational: report what it says, and complain clearly if it is broken
-        FILE * cf = fopen(config, "rb");
-        char * text = NULL;
-        long len = -1;
-        if (cf && fseek(cf, 0, SEEK_END) == 0 && (len = ftell(cf)) >= 0 && len < (1 << 24) && fseek(cf, 0, SEEK_SET) == 0 &&
-            (text = malloc((size_t)len + 1)) && fread(text, 1, (size_t)len, cf) == (size_t)len) {
-            text[len] = 0;
+        char * text = vlm_read_file(config, 1u << 24, NULL);
+        if (text) {
             cJSON * j = cJSON_Parse(text);
             const cJSON * a = j ? cJSON_GetObjectItemCaseSensitive(j, "architecture") : NULL;
             if (!j) fprintf(f, "config:        %s (not valid JSON, ignored)\n", config);
@@ -253,7 +249,6 @@ static enum vlm_status info_safetensors(const char * path, const char * config, 
             fprintf(f, "config:        %s (unreadable, ignored)\n", config);
         }
         free(text);
-        if (cf) fclose(cf);
     }
     if (st->metadata_json) fprintf(f, "metadata:      %s\n", st->metadata_json);
     vlm_safetensors_close(st);

@@ -46,24 +46,19 @@ struct tcase {
 struct run {
     struct vlm_ctx * cpu, * dev;
     bool             big, dry;
-    uint64_t         rng, hash;
+    struct vlm_rng   rng;
+    uint64_t         hash;
     int              n_cases, n_failed;
     vlm_selftest_fn  fn;
     void *           user;
     struct vlm_selftest_verdict * verdict;   // NULL: not collected
 };
 
-// Deterministic uniform floats in [-1, 1) (the same generator as tests/harness.h).
-static float rand_uniform(uint64_t * state) {
-    *state = *state * 6364136223846793005ULL + 1442695040888963407ULL;
-    return (float) ((*state >> 40) & 0xFFFFFF) / 8388608.0f - 1.0f;
-}
+// Uniform floats in (-1, 1).
+static float rand_uniform(struct vlm_rng * r) { return (float) (2.0 * vlm_rng_uniform(r) - 1.0); }
 
-static uint64_t hash_add(uint64_t h, const void * p, size_t n) {
-    const uint8_t * b = p;
-    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 1099511628211ULL;
-    return h;
-}
+// h with n more bytes mixed in.
+static uint64_t hash_add(uint64_t h, const void * p, size_t n) { return vlm_hash_u64(h ^ vlm_hash_bytes(p, n)); }
 
 static int64_t numel_of(int nd, const int64_t * s) {
     int64_t n = 1;
@@ -772,8 +767,8 @@ static void run_groups(struct run * st, const char * groups) {
         { "softmax", cases_softmax }, { "attention", cases_attention }, { "conv", cases_conv },
         { "resample", cases_resample }, { "data", cases_data }, { "quant", cases_quant },
     };
-    st->rng = 0x1234567ULL;
-    st->hash = 1469598103934665603ULL;
+    st->rng.state = 0x1234567ULL;
+    st->hash = 0;
     for (size_t g = 0; g < sizeof G / sizeof G[0]; g++)
         if (!groups || strstr(groups, G[g].name)) G[g].fn(st);
 }
@@ -836,7 +831,7 @@ static void cache_key(struct vlm_vk * vk, char * key, size_t key_size, char * pa
     if (e && *e) snprintf(dir, sizeof dir, "%s", e);
     else if (vlm_user_cache_dir(dir, sizeof dir)) ;
     else return;
-    snprintf(path, path_size, "%s/selftest-%016llx.txt", dir, (unsigned long long) hash_add(1469598103934665603ULL, caps->name, strlen(caps->name)));
+    snprintf(path, path_size, "%s/selftest-%016llx.txt", dir, (unsigned long long) vlm_hash_bytes(caps->name, strlen(caps->name)));
 }
 
 // Reads the verdict cached under key; false when absent, stale (another key) or corrupt.

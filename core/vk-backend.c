@@ -960,17 +960,7 @@ static void load_pipeline_cache(struct vlm_vk * vk) {
     const char * path = getenv("VLM_VK_PIPELINE_CACHE");
     if (path && *path) {
         vk->cache_path = strdup(path);
-        FILE * f = fopen(path, "rb");
-        if (f) {
-            if (fseek(f, 0, SEEK_END) == 0) {
-                long len = ftell(f);
-                if (len > 0 && len < (64L << 20) && fseek(f, 0, SEEK_SET) == 0 && (data = malloc((size_t) len))) {
-                    n = fread(data, 1, (size_t) len, f);
-                    if (n != (size_t) len) n = 0;
-                }
-            }
-            fclose(f);
-        }
+        data = vlm_read_file(path, 64u << 20, &n);   // absent or unreadable: an empty cache
     }
     VkPipelineCacheCreateInfo ci = { .sType = VK_STRUCTURE_TYPE_PIPELINE_CACHE_CREATE_INFO, .initialDataSize = n, .pInitialData = n ? data : NULL };
     if (vkCreatePipelineCache(vk->dev, &ci, NULL, &vk->cache) != VK_SUCCESS) {

@@ -1,7 +1,8 @@
 // weights.c — the weight store: named tensors of a model file uploaded once to one backend
 // buffer, floats converted to F32 (F16 / BF16 / quantized on load) or, for the linear weights a
-// policy names, to F16 / Q8_0; each tensor 256-byte aligned; or, for GGUF files loaded as
-// stored, kept in their stored type (on the CPU backend pointing into the file's mapping).
+// policy names, to F16 / Q8_0 or kept as stored F16 / BF16; each tensor 256-byte aligned; or,
+// for GGUF files loaded as stored, kept in their stored type (on the CPU backend pointing into
+// the file's mapping).
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -90,17 +91,19 @@ static const struct vlm_file_tensor * gguf_get(const void * file, int32_t i) {
 }
 
 // The type a tensor is stored in: as in the file (map: GGUF kept as stored, or I32), F32, or
-// for the linear weights a policy names, the policy's type.
+// for the linear weights a policy names, the policy's type (or the stored F16 / BF16).
 static enum vlm_dtype stored_type(const struct vlm_file_tensor * ft, const void * map,
                                   const struct vlm_linear_weights * lin) {
     if (map || !to_convert(ft->dtype)) return ft->dtype;
-    if (!lin || lin->dtype == VLM_DTYPE_F32 || !lin->suffixes || !is_float(ft->dtype) || ft->n_dims != 2)
+    if (!lin || (!lin->as_stored && lin->dtype == VLM_DTYPE_F32) || !lin->suffixes || !is_float(ft->dtype) ||
+        ft->n_dims != 2)
         return VLM_DTYPE_F32;
     const size_t len = strlen(ft->name);
     for (const char * const * sfx = lin->suffixes; *sfx; sfx++) {
         const size_t n = strlen(*sfx);
-        if (len >= n && !strcmp(ft->name + len - n, *sfx))   // a block type needs whole blocks per row
-            return vlm_dtype_nbytes(lin->dtype, ft->shape[1]) ? lin->dtype : VLM_DTYPE_F32;
+        if (len < n || strcmp(ft->name + len - n, *sfx) != 0) continue;
+        if (lin->as_stored) return ft->dtype == VLM_DTYPE_F32 ? VLM_DTYPE_F32 : ft->dtype;
+        return vlm_dtype_nbytes(lin->dtype, ft->shape[1]) ? lin->dtype : VLM_DTYPE_F32;   // whole blocks per row
     }
     return VLM_DTYPE_F32;
 }
@@ -191,7 +194,7 @@ static enum vlm_status load(struct vlm_ctx * x, const struct tensor_list * list,
         }
         // staged as F32 when the buffer is not host memory, or when converted on to dt
         if (dt == VLM_DTYPE_F32 && numel > max_numel) max_numel = numel;
-        if (dt != VLM_DTYPE_F32 && dt != ft->dtype && numel > max_converted) max_converted = numel;
+        if (dt != VLM_DTYPE_F32 && (dt != ft->dtype || is_float(dt)) && numel > max_converted) max_converted = numel;
         src[k] = ft;
         w->params += (int64_t)numel;
         k++;
@@ -237,9 +240,10 @@ static enum vlm_status load(struct vlm_ctx * x, const struct tensor_list * list,
             goto fail;
         }
         if (in_file) continue;
-        if (e->t.dtype == ft->dtype && e->t.dtype != VLM_DTYPE_F32) {   // I32, or a type kept as stored
+        const bool kept = e->t.dtype == ft->dtype && e->t.dtype != VLM_DTYPE_F32;   // I32, or a type kept as stored
+        if (kept && !is_float(ft->dtype)) {
             vlm_tensor_upload(x, e->t, ft->data);
-        } else {   // to F32, checked, then to the policy's type where it names one
+        } else {   // to F32 and checked (F16 / BF16 kept as stored too), then to the policy's type
             const bool as_f32 = e->t.dtype == VLM_DTYPE_F32;
             float *    f = as_f32 && host ? (float *)(host + offsets[i]) : scratch;
             vlm_dtype_traits(ft->dtype)->to_f32(ft->data, f, (int64_t)numel);
@@ -249,7 +253,9 @@ static enum vlm_status load(struct vlm_ctx * x, const struct tensor_list * list,
                                    e->name, (double)f[bad], bad);
                 goto fail;
             }
-            if (!as_f32 && host) {
+            if (kept) {
+                vlm_tensor_upload(x, e->t, ft->data);
+            } else if (!as_f32 && host) {
                 vlm_dtype_traits(e->t.dtype)->from_f32(f, host + offsets[i], (int64_t)numel);
             } else if (!as_f32) {
                 void * q = malloc(vlm_dtype_nbytes(e->t.dtype, (int64_t)numel));

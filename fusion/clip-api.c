@@ -29,15 +29,6 @@ int32_t vlm_clip_image_size(const struct vlm_model * m) { return clip_of(m) ? cl
 int32_t vlm_clip_context_length(const struct vlm_model * m) { return clip_of(m) ? clip_of(m)->context : 0; }
 float   vlm_clip_logit_scale(const struct vlm_model * m) { return clip_of(m) ? clip_of(m)->logit_scale : 0.0f; }
 
-// ref: clip/model.py CLIP.forward: features / features.norm(dim=1, keepdim=True)
-// (a zero vector stays zero instead of becoming NaN).
-static void l2_normalize(float * v, int32_t n) {
-    double s = 0;
-    for (int32_t i = 0; i < n; i++) s += (double)v[i] * v[i];
-    if (s <= 0) return;
-    float inv = (float)(1.0 / sqrt(s));
-    for (int32_t i = 0; i < n; i++) v[i] *= inv;
-}
 
 static enum vlm_status check_out(const char * fn, const struct vlm_clip_model * c, int64_t count, size_t n_out) {
     if (count < 0 || count > INT32_MAX / 2) return vlm_error(VLM_STATUS_INVALID_ARG, "%s: bad count %lld", fn, (long long)count);
@@ -77,7 +68,7 @@ enum vlm_status vlm_clip_encode_pixels(struct vlm_model * m, const float * pixel
         float * v = out + (size_t)i * c->embed_dim;
         for (int32_t j = 0; j < c->embed_dim; j++)
             if (!isfinite(v[j])) return vlm_error(VLM_STATUS_NON_FINITE, "clip image encoder: non-finite feature (image %d)", (int)i);
-        if (p.normalize) l2_normalize(v, c->embed_dim);
+        if (p.normalize) vlm_l2_normalize(v, c->embed_dim);
     }
     return VLM_STATUS_OK;
 }
@@ -200,7 +191,7 @@ enum vlm_status vlm_clip_encode_tokens(struct vlm_model * m, const int32_t * tok
         float * v = out + (size_t)i * c->embed_dim;
         for (int32_t j = 0; j < c->embed_dim; j++)
             if (!isfinite(v[j])) return vlm_error(VLM_STATUS_NON_FINITE, "clip text encoder: non-finite feature (text %d)", (int)i);
-        if (p.normalize) l2_normalize(v, c->embed_dim);
+        if (p.normalize) vlm_l2_normalize(v, c->embed_dim);
     }
     return VLM_STATUS_OK;
 }

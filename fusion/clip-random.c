@@ -24,29 +24,13 @@ static const struct clip_variant variants[] = {
     { "tiny", 64, 16, 128, 2, 32, 77, 49408, 128, 2 },   // the fixtures' shapes
 };
 
-struct rng { uint64_t s; };
-
-static uint64_t rng_next(struct rng * r) {   // splitmix64
-    uint64_t z = (r->s += 0x9E3779B97F4A7C15ULL);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-}
-
-static double rng_uniform(struct rng * r) { return ((double)(rng_next(r) >> 11) + 0.5) / 9007199254740992.0; }
-
-static float rng_normal(struct rng * r) {   // Box-Muller
-    double u = rng_uniform(r), v = rng_uniform(r);
-    return (float)(sqrt(-2.0 * log(u)) * cos(6.283185307179586 * v));
-}
-
 enum fill { FILL_NORMAL, FILL_UNIFORM, FILL_CONST };
 
 struct writer {
     struct vlm_file_tensor * t;
     char **                  names;
     int32_t                  n, cap;
-    struct rng               rng;
+    struct vlm_rng           rng;
     bool                     oom;
 };
 
@@ -67,8 +51,8 @@ static void add(struct writer * w, const char * name, int32_t n_dims, const int6
     char * nm = strdup(name);
     if (!data || !nm) { free(data); free(nm); w->oom = true; return; }
     for (size_t i = 0; i < numel; i++) {
-        float v = fill == FILL_NORMAL ? a * rng_normal(&w->rng)
-                : fill == FILL_UNIFORM ? a * (float)(2.0 * rng_uniform(&w->rng) - 1.0) : a;
+        float v = fill == FILL_NORMAL ? a * (float)vlm_rng_normal(&w->rng)
+                : fill == FILL_UNIFORM ? a * (float)(2.0 * vlm_rng_uniform(&w->rng) - 1.0) : a;
         data[i] = vlm_f32_to_f16(v);
     }
     struct vlm_file_tensor * t = &w->t[w->n];

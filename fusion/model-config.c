@@ -16,22 +16,8 @@ char * vlm_model_config_read(const char * model_path, const char * const * names
     const char * dir = slash ? model_path : ".";
     for (int i = 0; i < n_names; i++) {
         if ((size_t)snprintf(path_out, path_size, "%.*s/%s", dir_len, dir, names[i]) >= path_size) continue;
-        FILE * f = fopen(path_out, "rb");
-        if (!f) continue;
-        long len = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
-        char * buf = len >= 0 && (size_t)len <= VLM_MODEL_CONFIG_MAX_BYTES && fseek(f, 0, SEEK_SET) == 0
-                         ? malloc((size_t)len + 1)
-                         : NULL;
-        size_t n = buf ? fread(buf, 1, (size_t)len, f) : 0;
-        bool ok = buf && n == (size_t)len;
-        fclose(f);
-        if (!ok) {
-            free(buf);
-            continue;
-        }
-        buf[n] = 0;
-        if (n_out) *n_out = n;
-        return buf;
+        char * buf = vlm_read_file(path_out, VLM_MODEL_CONFIG_MAX_BYTES, n_out);
+        if (buf) return buf;
     }
     return NULL;
 }

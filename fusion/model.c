@@ -32,10 +32,12 @@ static enum vlm_model_kind detect_kind(const struct vlm_safetensors * st) {
 // Loads the weights onto m->ctx and runs the architecture's init.
 static enum vlm_status init_weights(struct vlm_model * m) {
     // GGUF weights stay in their stored type (F16, Q8_0, Q4_K, ...): the kernels consume them;
-    // a safetensors model's linear weights are F32, F16 or Q8_0 as asked
+    // a safetensors model's linear weights are F32, F16 or Q8_0 as asked, by default as stored
+    // when that is F16 / BF16
     const struct vlm_linear_weights lin = {
         m->weight_type == VLM_WEIGHTS_F16 ? VLM_DTYPE_F16 : m->weight_type == VLM_WEIGHTS_Q8_0 ? VLM_DTYPE_Q8_0 : VLM_DTYPE_F32,
         m->kind == VLM_MODEL_SAM ? vlm_sam_linear_weights : m->kind == VLM_MODEL_CLIP ? vlm_clip_linear_weights : NULL,
+        m->weight_type == VLM_WEIGHTS_AUTO,
     };
     enum vlm_status st = m->gguf ? vlm_weights_load_gguf_stored(m->ctx, m->gguf, NULL, &m->weights)
                                  : vlm_weights_load_as(m->ctx, m->file, NULL, &lin, &m->weights);

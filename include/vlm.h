@@ -72,16 +72,19 @@ enum vlm_status vlm_image_load(const char * path, struct vlm_image * out);
 enum vlm_status vlm_image_decode(const uint8_t * bytes, size_t n, struct vlm_image * out);
 // Writes an 8-bit PNG with 1 (gray), 3 (RGB) or 4 (RGBA) channels, atomically (temp + rename).
 enum vlm_status vlm_png_write(const char * path, const uint8_t * pixels, int32_t width, int32_t height, int32_t channels);
+// The same PNG in memory: malloc'd bytes, *n_out of them; NULL on failure (vlm_last_error).
+uint8_t *       vlm_png_encode(const uint8_t * pixels, int32_t width, int32_t height, int32_t channels, size_t * n_out);
 void            vlm_image_free(struct vlm_image * image);
 
 // ---- models ----------------------------------------------------------------------------
 enum vlm_model_kind { VLM_MODEL_UNKNOWN = 0, VLM_MODEL_SAM, VLM_MODEL_CLIP, VLM_MODEL_LLAMA };
 
 // How the linear layers' weights of a safetensors / PyTorch model are kept in memory (GGUF
-// files keep their stored types): F32 as loaded (the default), F16 (half the memory) or Q8_0
-// (llama.cpp's 8-bit blocks, about a quarter; multiplied in 8-bit integers on CPUs with
-// AVX512-VNNI). F16 and Q8_0 change the results slightly.
-enum vlm_weight_type { VLM_WEIGHTS_F32 = 0, VLM_WEIGHTS_F16, VLM_WEIGHTS_Q8_0 };
+// files keep their stored types): AUTO (the default) as stored when that is F16 or BF16, else
+// F32; F32 always; F16 (half the memory of F32) or Q8_0 (llama.cpp's 8-bit blocks, about a
+// quarter; multiplied in 8-bit integers on CPUs with AVX512-VNNI). Converting F32 weights to F16
+// or Q8_0 changes the results slightly.
+enum vlm_weight_type { VLM_WEIGHTS_AUTO = 0, VLM_WEIGHTS_F32, VLM_WEIGHTS_F16, VLM_WEIGHTS_Q8_0 };
 
 struct vlm_model_params {
     enum vlm_backend_type backend;   // AUTO: Vulkan if a device works, else CPU

@@ -46,10 +46,8 @@ static void byte_symbol(int byte, char out[3]) {
     }
 }
 
-static float uniform(uint64_t * s, float scale) {
-    *s = *s * 6364136223846793005ULL + 1442695040888963407ULL;
-    return ((float)((*s >> 40) & 0xFFFFFF) / 8388608.0f - 1.0f) * scale;
-}
+// Uniform in [-scale, scale).
+static float uniform(struct vlm_rng * r, float scale) { return (float)(2.0 * vlm_rng_uniform(r) - 1.0) * scale; }
 
 enum vlm_status vlm_llama_write_random(const char * path, const char * variant, enum vlm_dtype type, uint64_t seed) {
     const struct random_shape * sh = NULL;
@@ -131,7 +129,7 @@ enum vlm_status vlm_llama_write_random(const char * path, const char * variant, 
     vlm_gguf_builder_bool(b, "tokenizer.ggml.add_bos_token", false);
     vlm_gguf_builder_u32(b, "general.quantization_version", 2);
 
-    uint64_t s = seed * 0x9E3779B97F4A7C15ull + 1;
+    struct vlm_rng s = { seed * 0x9E3779B97F4A7C15ull + 1 };
     float * p = w;
     const float ws = 0.035f;   // about the 0.02 standard deviation of the released models' matrices
     for (int64_t i = 0; i < V * E; i++) p[i] = uniform(&s, ws);

@@ -11,7 +11,7 @@
 
 struct vlm_sampler {
     struct vlm_sampler_params p;
-    uint64_t  rng[2];        // xorshift128+ state
+    struct vlm_rng rng;
     int32_t * recent;        // ring of the last repeat_last_n accepted tokens
     int32_t   n_recent, head;
     struct cand { int32_t id; float logit; } * cand;
@@ -22,22 +22,6 @@ struct vlm_sampler_params vlm_sampler_default_params(void) {
     struct vlm_sampler_params p = { .temperature = 0.0f, .top_k = 40, .top_p = 0.95f, .min_p = 0.05f,
                                     .repeat_penalty = 1.0f, .repeat_last_n = 64, .seed = 0 };
     return p;
-}
-
-static uint64_t splitmix64(uint64_t * s) {
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-// Uniform in [0, 1) from xorshift128+.
-static double next_uniform(struct vlm_sampler * s) {
-    uint64_t a = s->rng[0], b = s->rng[1];
-    s->rng[0] = b;
-    a ^= a << 23;
-    s->rng[1] = a ^ b ^ (a >> 17) ^ (b >> 26);
-    return (double)((s->rng[1] + b) >> 11) * (1.0 / 9007199254740992.0);
 }
 
 enum vlm_status vlm_sampler_new(const struct vlm_sampler_params * params, struct vlm_sampler ** out) {
@@ -53,9 +37,7 @@ enum vlm_status vlm_sampler_new(const struct vlm_sampler_params * params, struct
     struct vlm_sampler * s = calloc(1, sizeof *s);
     if (!s) return vlm_error(VLM_STATUS_OUT_OF_MEMORY, "out of memory");
     s->p = *params;
-    uint64_t seed = params->seed;
-    s->rng[0] = splitmix64(&seed);
-    s->rng[1] = splitmix64(&seed);
+    s->rng.state = params->seed;
     if (params->repeat_last_n > 0 && !(s->recent = calloc((size_t)params->repeat_last_n, sizeof *s->recent))) {
         free(s);
         return vlm_error(VLM_STATUS_OUT_OF_MEMORY, "out of memory");
@@ -163,7 +145,7 @@ int32_t vlm_sampler_sample(struct vlm_sampler * s, const float * logits, int32_t
     // temperature, softmax, draw
     double sum = 0;
     for (int32_t i = 0; i < n; i++) sum += exp(((double)c[i].logit - c[0].logit) / s->p.temperature);
-    double r = next_uniform(s) * sum, acc = 0;
+    double r = vlm_rng_uniform(&s->rng) * sum, acc = 0;
     int32_t pick = n - 1;
     for (int32_t i = 0; i < n; i++) {
         acc += exp(((double)c[i].logit - c[0].logit) / s->p.temperature);

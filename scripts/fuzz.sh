@@ -33,14 +33,14 @@ LIBS=($(pkg-config --libs libcjson libwebp libpng zlib) -ljpeg -lm -lpthread)
 # The library sources each target needs (only parsers/decoders: no shaders, no Vulkan).
 sources_of() {
     case "$1" in
-        fuzz-safetensors)    echo core/safetensors.c core/atomic-file.c core/dtype.c core/status.c core/half.c ;;
-        fuzz-pytorch)        echo core/pytorch.c core/zip.c core/safetensors.c core/atomic-file.c core/dtype.c core/status.c core/half.c ;;
+        fuzz-safetensors)    echo core/safetensors.c core/file.c core/dtype.c core/status.c core/half.c ;;
+        fuzz-pytorch)        echo core/pytorch.c core/zip.c core/safetensors.c core/file.c core/dtype.c core/status.c core/half.c ;;
         fuzz-gguf)           echo core/gguf.c core/dtype.c core/status.c core/half.c language/bpe-tokenizer.c language/unicode-props.c ;;
         fuzz-bpe-tokenizer)  echo core/gguf.c core/dtype.c core/status.c core/half.c language/bpe-tokenizer.c language/unicode-props.c ;;
-        fuzz-image-decode)   echo vision/image-io.c vision/stb-impl.c core/atomic-file.c core/status.c ;;
-        fuzz-preprocess)     echo vision/image-io.c vision/stb-impl.c vision/resize.c vision/preprocess.c core/atomic-file.c core/status.c ;;
+        fuzz-image-decode)   echo vision/image-io.c vision/stb-impl.c core/file.c core/status.c ;;
+        fuzz-preprocess)     echo vision/image-io.c vision/stb-impl.c vision/resize.c vision/preprocess.c core/file.c core/status.c ;;
         fuzz-clip-tokenizer) echo language/clip-tokenizer.c language/unicode-props.c core/status.c ;;
-        fuzz-config-json)    echo fusion/model-config.c core/status.c ;;
+        fuzz-config-json)    echo fusion/model-config.c core/file.c core/status.c ;;
         fuzz-serve-request)  echo apps/serve-request.c apps/serve-util.c ;;
         *) echo "fuzz.sh: unknown target $1" >&2; return 1 ;;
     esac

@@ -14,6 +14,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "core.h"
+
 static int test_passed, test_failed;
 
 #define CHECK(cond, ...)                                                         \
@@ -113,25 +115,16 @@ static inline void * test_aligned_copy(const void * data, size_t n) {
     return p;
 }
 
-// Deterministic uniform floats in [-1, 1).
+// Deterministic uniform floats in (-1, 1).
 static inline float test_rand(uint64_t * state) {
-    *state = *state * 6364136223846793005ULL + 1442695040888963407ULL;
-    return (float)((*state >> 40) & 0xFFFFFF) / 8388608.0f - 1.0f;
+    struct vlm_rng r = { *state };
+    float v = (float)(2.0 * vlm_rng_uniform(&r) - 1.0);
+    *state = r.state;
+    return v;
 }
 
 // A whole file as a NUL-terminated string (caller frees), NULL if unreadable.
-static inline char * test_read_text(const char * path) {
-    FILE * f = fopen(path, "rb");
-    if (!f) return NULL;
-    char * s = NULL;
-    long   n = -1;
-    if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 && (s = malloc((size_t)n + 1))) {
-        if (fread(s, 1, (size_t)n, f) == (size_t)n) s[n] = 0;
-        else { free(s); s = NULL; }
-    }
-    fclose(f);
-    return s;
-}
+static inline char * test_read_text(const char * path) { return vlm_read_file(path, SIZE_MAX, NULL); }
 
 // Runs `env ENV $VLM_CLI ARGS` (env: "NAME=value ..." or NULL; args printf-style) with stdout
 // and stderr captured into out (through a file in log_dir); returns the exit code, 128 +

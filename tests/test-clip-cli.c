@@ -33,16 +33,8 @@ static int run(const char * env, const char * fmt, ...) {
 }
 
 static char * slurp(const char * path) {
-    FILE * f = fopen(path, "rb");
-    if (!f) return strdup("");
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char * b = malloc((size_t)n + 1);
-    if (fread(b, 1, (size_t)n, f) != (size_t)n) n = 0;
-    b[n] = 0;
-    fclose(f);
-    return b;
+    char * b = vlm_read_file(path, SIZE_MAX, NULL);
+    return b ? b : strdup("");
 }
 
 static bool exists(const char * p) { struct stat s; return stat(p, &s) == 0; }

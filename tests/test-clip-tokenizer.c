@@ -263,9 +263,9 @@ static void test_long_prompt(struct vlm_clip_tokenizer * t) {
                                     "caf\xc3\xa9", "\xe6\x97\xa5\xe6\x9c\xac", "&amp;", "x!!", "supercalifragilistic" };
     char * text = malloc(size + 64);
     size_t n = 0;
-    uint64_t rng = 1;
+    struct vlm_rng r = { 1 };
     while (n < size) {
-        rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
+        uint64_t rng = vlm_rng_next(&r);
         const char * w = words[(rng >> 33) % (sizeof words / sizeof words[0])];
         size_t l = strlen(w);
         memcpy(text + n, w, l);

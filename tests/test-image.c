@@ -24,21 +24,7 @@ static const char * tmp_path(const char * name) {
     return p;
 }
 
-static uint8_t * read_all(const char * path, size_t * n) {
-    FILE * f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t * b = malloc(len > 0 ? (size_t)len : 1);
-    if (b && fread(b, 1, (size_t)len, f) != (size_t)len) {
-        free(b);
-        b = NULL;
-    }
-    fclose(f);
-    *n = (size_t)len;
-    return b;
-}
+static uint8_t * read_all(const char * path, size_t * n) { return (uint8_t *)vlm_read_file(path, SIZE_MAX, n); }
 
 static int write_all(const char * path, const void * b, size_t n) {
     FILE * f = fopen(path, "wb");

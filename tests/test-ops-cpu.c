@@ -719,6 +719,8 @@ int main(void) {
     test_attention(1, 2, 40, 76, 16, 16, false, false, 4, L_CONTIG);        // kw = 19: vector body + tail
     test_attention(1, 3, 67, 67, 8, 8, false, true, 0, L_SLICE);             // causal, odd block tail
     test_attention(1, 1, 200, 200, 64, 64, false, false, 0, L_REVERSE);
+    test_attention(1, 2, 37, 150, 20, 112, false, false, 0, L_CONTIG);      // AVX-512 tiles: row, key and Dv tails
+    test_attention(1, 2, 37, 150, 20, 112, true, true, 0, L_TRANS);
     // decoder forms: GQA ratios 1, 3, 4 and a query offset (KV cache: Tk = pos0 + Tq)
     test_attention_kv(1, 6, 2, 5, 12, 16, 16, false, true, 7, 0, L_CONTIG);
     test_attention_kv(1, 8, 2, 1, 40, 32, 32, false, true, 39, 0, L_SLICE);

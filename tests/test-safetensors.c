@@ -20,18 +20,7 @@ static void write_bytes(const char * path, const void * data, size_t n) {
     fclose(f);
 }
 
-static uint8_t * read_bytes(const char * path, size_t * n) {
-    FILE * f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t * p = malloc((size_t)len + 1);
-    if (p && fread(p, 1, (size_t)len, f) != (size_t)len) { free(p); p = NULL; }
-    fclose(f);
-    *n = (size_t)len;
-    return p;
-}
+static uint8_t * read_bytes(const char * path, size_t * n) { return (uint8_t *)vlm_read_file(path, SIZE_MAX, n); }
 
 static const char * tmp_path(const char * name) {
     static char path[512];

@@ -18,21 +18,7 @@ static char tmpdir[256];
 static const char * cli;
 static const char * sam_dir;
 
-static uint8_t * read_file(const char * path, size_t * n) {
-    FILE * f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long k = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t * b = k >= 0 ? malloc((size_t)k + 1) : NULL;
-    if (b && fread(b, 1, (size_t)k, f) != (size_t)k) {
-        free(b);
-        b = NULL;
-    }
-    fclose(f);
-    if (b) *n = (size_t)k;
-    return b;
-}
+static uint8_t * read_file(const char * path, size_t * n) { return (uint8_t *)vlm_read_file(path, SIZE_MAX, n); }
 
 // POST a JSON text; returns the status, *out the parsed body (NULL if not JSON).
 static int post_json(int port, const char * path, const char * json, cJSON ** out) {

@@ -29,21 +29,7 @@ static char * dog_uri;   // data:image/jpeg;base64,... of images/dog.jpg
 static char ref_answer[4096];
 static int ref_prompt_tokens;
 
-static char * read_bytes(const char * path, size_t * n) {
-    FILE * f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long k = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char * b = k > 0 ? malloc((size_t)k) : NULL;
-    if (b && fread(b, 1, (size_t)k, f) != (size_t)k) {
-        free(b);
-        b = NULL;
-    }
-    fclose(f);
-    *n = b ? (size_t)k : 0;
-    return b;
-}
+static char * read_bytes(const char * path, size_t * n) { return vlm_read_file(path, SIZE_MAX, n); }
 
 // Uploads images/dog.jpg to a server; its id into id[32] (empty on failure).
 static void upload_dog(int at_port, char id[32]) {

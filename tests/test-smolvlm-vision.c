@@ -111,14 +111,9 @@ static void two_threads(struct vlm_smolvlm_vision * v, const struct vlm_smolvlm_
 
 // Copies the fixture mmproj with its projector type renamed (same length) or cut short.
 static const char * write_variant(const char * src, const char * name, const char * from, const char * to, size_t cut) {
-    FILE * f = fopen(src, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char * buf = malloc((size_t)n);
-    if (!buf || fread(buf, 1, (size_t)n, f) != (size_t)n) { fclose(f); free(buf); return NULL; }
-    fclose(f);
+    size_t n = 0;
+    char * buf = vlm_read_file(src, SIZE_MAX, &n);
+    if (!buf) return NULL;
     if (from) {
         char * p = memmem(buf, (size_t)n, from, strlen(from));
         if (p) memcpy(p, to, strlen(to));
@@ -203,14 +198,9 @@ static void q8_0_row(const float * x, size_t n, FILE * f) {
 }
 
 static const char * write_requant(const char * src, const char * name, bool q8) {
-    FILE * f = fopen(src, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    size_t n = (size_t)ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t * buf = malloc(n);
-    if (!buf || fread(buf, 1, n, f) != n) { fclose(f); free(buf); return NULL; }
-    fclose(f);
+    size_t n = 0;
+    uint8_t * buf = (uint8_t *)vlm_read_file(src, SIZE_MAX, &n);
+    if (!buf) return NULL;
     struct rd r = { buf, 8 };
     uint64_t nt = rd_u64(&r), nkv = rd_u64(&r);
     for (uint64_t i = 0; i < nkv; i++) {

@@ -296,6 +296,12 @@ fail_destroyed:
 
 // ---- PNG -------------------------------------------------------------------------------
 
+// PNG bytes collected in memory.
+struct png_out {
+    uint8_t * p;
+    size_t    n, cap;
+};
+
 struct png_state {
     png_structp      png;
     png_infop        info;
@@ -305,8 +311,7 @@ struct png_state {
     uint8_t *        raw;    // decoded rows before conversion to RGB
     png_bytep *      rows;
     struct vlm_image img;
-    FILE *           file;   // writer: out.f while the rows are written
-    struct vlm_atomic_file out;
+    struct png_out * out_mem;   // writer: the encoded bytes
 };
 
 static void png_on_error(png_structp png, png_const_charp msg) {
@@ -558,37 +563,48 @@ enum vlm_status vlm_image_load(const char * path, struct vlm_image * out) {
 
 // ---- PNG writing ---------------------------------------------------------------------------
 
-static void png_write_file(png_structp png, png_bytep data, size_t len) {
-    struct png_state * s = png_get_io_ptr(png);
-    if (fwrite(data, 1, len, s->file) != len) png_error(png, "write error");
+static void png_write_mem(png_structp png, png_bytep data, size_t len) {
+    struct png_out * o = ((struct png_state *)png_get_io_ptr(png))->out_mem;
+    size_t need, cap;
+    if (!vlm_add_size(o->n, len, &need)) png_error(png, "too large");
+    if (need > o->cap) {
+        uint8_t * p = vlm_grow_size(o->cap, need, 4096, &cap) ? realloc(o->p, cap) : NULL;
+        if (!p) png_error(png, "out of memory");
+        o->p = p;
+        o->cap = cap;
+    }
+    memcpy(o->p + o->n, data, len);
+    o->n += len;
 }
 
-static void png_flush_file(png_structp png) {
-    struct png_state * s = png_get_io_ptr(png);
-    if (fflush(s->file) != 0) png_error(png, "write error");
-}
+static void png_flush_mem(png_structp png) { (void)png; }
 
-enum vlm_status vlm_png_write(const char * path, const uint8_t * pixels, int32_t width, int32_t height,
-                              int32_t channels) {
-    if (!path || !pixels || width <= 0 || height <= 0 || (channels != 1 && channels != 3 && channels != 4))
-        return vlm_error(VLM_STATUS_INVALID_ARG, "%s: cannot write PNG: bad image (%dx%d, %d channels)",
-                         path ? path : "(null)", (int)width, (int)height, (int)channels);
+uint8_t * vlm_png_encode(const uint8_t * pixels, int32_t width, int32_t height, int32_t channels, size_t * n_out) {
+    if (!pixels || !n_out || width <= 0 || height <= 0 || (channels != 1 && channels != 3 && channels != 4)) {
+        vlm_error(VLM_STATUS_INVALID_ARG, "cannot encode PNG: bad image (%dx%d, %d channels)", (int)width, (int)height,
+                  (int)channels);
+        return NULL;
+    }
+    struct png_out     out = { 0 };
     struct png_state * s = calloc(1, sizeof *s);
-    enum vlm_status    st = VLM_STATUS_OK;
-    if (!s) return vlm_error(VLM_STATUS_OUT_OF_MEMORY, "%s: out of memory", path);
-    if ((st = vlm_atomic_open(&s->out, path)) != VLM_STATUS_OK) goto fail;
-    s->file = s->out.f;
+    if (!s) {
+        vlm_error(VLM_STATUS_OUT_OF_MEMORY, "PNG: out of memory");
+        return NULL;
+    }
+    s->out_mem = &out;
     s->png = png_create_write_struct(PNG_LIBPNG_VER_STRING, s, png_on_error, png_on_warning);
     if (s->png) s->info = png_create_info_struct(s->png);
     if (!s->png || !s->info) {
-        st = vlm_error(VLM_STATUS_OUT_OF_MEMORY, "%s: cannot create a PNG writer", path);
+        vlm_error(VLM_STATUS_OUT_OF_MEMORY, "cannot create a PNG writer");
         goto fail;
     }
     if (setjmp(png_jmpbuf(s->png))) {
-        st = vlm_error(VLM_STATUS_IO, "%s: cannot write PNG: %s", path, s->msg);
+        vlm_error(VLM_STATUS_OUT_OF_MEMORY, "cannot encode PNG: %s", s->msg);
         goto fail;
     }
-    png_set_write_fn(s->png, s, png_write_file, png_flush_file);
+    png_set_write_fn(s->png, s, png_write_mem, png_flush_mem);
+    png_set_compression_level(s->png, 1);   // masks and photos: the fastest level costs little size
+    if (channels == 1) png_set_filter(s->png, PNG_FILTER_TYPE_BASE, PNG_FILTER_NONE);   // masks: long runs
     const int color = channels == 1 ? PNG_COLOR_TYPE_GRAY : channels == 3 ? PNG_COLOR_TYPE_RGB : PNG_COLOR_TYPE_RGBA;
     png_set_IHDR(s->png, s->info, (png_uint_32)width, (png_uint_32)height, 8, color, PNG_INTERLACE_NONE,
                  PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
@@ -597,11 +613,29 @@ enum vlm_status vlm_png_write(const char * path, const uint8_t * pixels, int32_t
     for (int32_t y = 0; y < height; y++) png_write_row(s->png, (png_const_bytep)(pixels + (size_t)y * stride));
     png_write_end(s->png, NULL);
     png_destroy_write_struct(&s->png, &s->info);
-    s->file = NULL;
-    st = vlm_atomic_commit(&s->out, true);
+    free(s);
+    *n_out = out.n;
+    return out.p;
 fail:
     if (s->png) png_destroy_write_struct(&s->png, s->info ? &s->info : NULL);
-    vlm_atomic_discard(&s->out);   // after a failure: the temporary file goes
     free(s);
+    free(out.p);
+    return NULL;
+}
+
+enum vlm_status vlm_png_write(const char * path, const uint8_t * pixels, int32_t width, int32_t height,
+                              int32_t channels) {
+    if (!path) return vlm_error(VLM_STATUS_INVALID_ARG, "cannot write PNG: no path");
+    size_t    n = 0;
+    uint8_t * png = vlm_png_encode(pixels, width, height, channels, &n);
+    if (!png) {
+        char why[256];
+        snprintf(why, sizeof why, "%s", vlm_last_error());
+        return vlm_error(vlm_last_status(), "%s: %s", path, why);
+    }
+    struct vlm_atomic_file out;
+    enum vlm_status st = vlm_atomic_open(&out, path);
+    if (st == VLM_STATUS_OK) st = vlm_atomic_commit(&out, fwrite(png, 1, n, out.f) == n);
+    free(png);
     return st;
 }

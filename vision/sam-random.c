@@ -175,19 +175,6 @@ static void enumerate(const struct sam_variant * v, struct rt_list * l) {
     }
 }
 
-static uint64_t splitmix(uint64_t * s) {
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ULL);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-}
-
-static float normal(uint64_t * s) {
-    // Box-Muller
-    double u1 = ((splitmix(s) >> 11) + 1.0) / 9007199254740993.0, u2 = (splitmix(s) >> 11) / 9007199254740992.0;
-    return (float)(sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2));
-}
-
 enum vlm_status vlm_sam_write_random_checkpoint(const char * path, const char * variant, uint64_t seed) {
     if (!path || !variant) return vlm_error(VLM_STATUS_INVALID_ARG, "vlm_sam_write_random_checkpoint: NULL argument");
     const struct sam_variant * v = NULL;
@@ -234,7 +221,7 @@ enum vlm_status vlm_sam_write_random_checkpoint(const char * path, const char * 
     FILE * f = af.f;
     uint64_t hl = len;
     bool ok = fwrite(&hl, 8, 1, f) == 1 && fwrite(hdr, 1, len, f) == len;
-    uint64_t rng = seed ^ 0x5A4D5EEDULL;
+    struct vlm_rng rng = { seed ^ 0x5A4D5EEDULL };
     for (int32_t i = 0; i < l.n && ok; i++) {
         size_t n = 1;
         for (int32_t d = 0; d < l.v[i].n_dims; d++) n *= (size_t)l.v[i].shape[d];
@@ -242,8 +229,8 @@ enum vlm_status vlm_sam_write_random_checkpoint(const char * path, const char * 
             switch (l.v[i].init) {
             case INIT_ONES: buf[k] = 1.0f; break;
             case INIT_ZEROS: buf[k] = 0.0f; break;
-            case INIT_GAUSS1: buf[k] = normal(&rng); break;
-            default: buf[k] = 0.02f * normal(&rng); break;
+            case INIT_GAUSS1: buf[k] = (float)vlm_rng_normal(&rng); break;
+            default: buf[k] = 0.02f * (float)vlm_rng_normal(&rng); break;
             }
         }
         ok = fwrite(buf, sizeof(float), n, f) == n;

@@ -23,10 +23,8 @@ static const struct random_mmproj mmprojs[] = {
     { "smolvlm-500m", 512, 16, 768, 3072, 12, 12, 4, 960, 2048 },
 };
 
-static float uniform(uint64_t * s, float scale) {
-    *s = *s * 6364136223846793005ULL + 1442695040888963407ULL;
-    return ((float)((*s >> 40) & 0xFFFFFF) / 8388608.0f - 1.0f) * scale;
-}
+// Uniform in [-scale, scale).
+static float uniform(struct vlm_rng * r, float scale) { return (float)(2.0 * vlm_rng_uniform(r) - 1.0) * scale; }
 
 enum vlm_status vlm_smolvlm_write_random_mmproj(const char * path, const char * variant, enum vlm_dtype type,
                                                 uint64_t seed) {
@@ -68,7 +66,7 @@ enum vlm_status vlm_smolvlm_write_random_mmproj(const char * path, const char * 
     vlm_gguf_builder_u32(b, "clip.vision.preproc_image_size", (uint32_t)r->longest_edge);
     vlm_gguf_builder_u32(b, "general.quantization_version", 2);
 
-    uint64_t s = seed * 0x9E3779B97F4A7C15ull + 7;
+    struct vlm_rng s = { seed * 0x9E3779B97F4A7C15ull + 7 };
     float * p = w;
     const float ws = 0.035f;
     // a named tensor of n random values (or `fill` everywhere when fill != 0)

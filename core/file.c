@@ -1,6 +1,7 @@
-// atomic-file.c — files written under a temporary name in the same folder and renamed over
-// their path only when complete, so that a failed or interrupted write never leaves a partial
-// file under the final name (and an earlier file there stays as it was).
+// file.c — whole files: read into memory with a size limit, and written under a temporary name
+// in the same folder and renamed over their path only when complete, so that a failed or
+// interrupted write never leaves a partial file under the final name (and an earlier file
+// there stays as it was).
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -58,4 +59,27 @@ void vlm_atomic_discard(struct vlm_atomic_file * a) {
     fclose(a->f);
     a->f = NULL;
     unlink(a->tmp);
+}
+
+char * vlm_read_file(const char * path, size_t max, size_t * n_out) {
+    FILE * f = fopen(path, "rb");
+    if (!f) return NULL;
+    struct stat sb;
+    char * buf = NULL;
+    size_t n = 0;
+    int err = 0;
+    if (fstat(fileno(f), &sb) != 0) err = errno;
+    else if (S_ISDIR(sb.st_mode)) err = EISDIR;
+    else if ((uint64_t)sb.st_size > max) err = EFBIG;
+    else if (!(buf = malloc((size_t)sb.st_size + 1))) err = ENOMEM;
+    else if ((n = fread(buf, 1, (size_t)sb.st_size, f)) != (size_t)sb.st_size || ferror(f)) err = EIO;
+    fclose(f);
+    if (err) {
+        free(buf);
+        errno = err;
+        return NULL;
+    }
+    buf[n] = 0;
+    if (n_out) *n_out = n;
+    return buf;
 }
