@@ -97,8 +97,9 @@ int vlm_cmd_devices(int argc, char ** argv) {
                "is turned off. Exit status 1 when a case failed.\n");
         return 0;
     }
-    if (argc == 2 && !strcmp(argv[1], "--selftest")) return selftest();
-    if (argc > 1) return cli_usage_error("devices", "unexpected argument '%s'", argv[1]);
+    bool st = argc > 1 && !strcmp(argv[1], "--selftest");
+    if (argc > (st ? 2 : 1)) return cli_usage_error("devices", "unexpected argument '%s'", argv[st ? 2 : 1]);
+    if (st) return selftest();
     int n = vlm_vk_print_devices(stdout);
     char err[512] = "";
     struct vlm_ctx * x = vlm_ctx_new(VLM_BACKEND_AUTO, 0, 1 << 20, err, sizeof err);

@@ -59,6 +59,8 @@ int main(void) {
               !strstr(log_text, "FAIL"),
           "devices --selftest: exit %d: %s", rc, log_text);
     CHECK(find_cache_file(), "no cache file written in %s", cache_dir);
+    rc = run(NULL, NULL, "devices --selftest %s", "extra", "", "");
+    CHECK(rc == 2 && strstr(log_text, "unexpected argument 'extra'"), "devices --selftest extra: exit %d: %s", rc, log_text);
 
     // references: the CPU; Vulkan with the gate (cache: passed, nothing to say on stderr)
     CHECK(run(NULL, NULL, "embed -m %s --image %s --text 'a dog' --json %s --backend cpu", clip, image, ref_cpu) == 0,
