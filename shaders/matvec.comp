@@ -57,6 +57,24 @@ void main() {
                 for (uint m = 0u; m < MV_MAX_M; m++) acc[r * MV_MAX_M + m] += dot(a[m], w);
             }
         }
+    else if (B_DT == DT_Q8_0)
+        // a 32-value block per step: each row's scale read once, d * sum(a q) per block
+        for (uint blk = tid; blk < p.K / 32u; blk += WG) {
+            float s[NR * MV_MAX_M];
+            for (uint i = 0u; i < NR * MV_MAX_M; i++) s[i] = 0.0;
+            for (uint j = 0u; j < 32u; j++) {
+                float a[MV_MAX_M];
+                for (uint m = 0u; m < MV_MAX_M; m++) a[m] = m < M ? a_load(a_base[m], blk * 32u + j) : 0.0;
+                for (uint r = 0u; r < NR; r++) {
+                    float q = n0 + r < p.N ? float(int(BYTE_AT(data_b, w_base[r] + blk * 34u + 2u + j) << 24u) >> 24) : 0.0;
+                    for (uint m = 0u; m < MV_MAX_M; m++) s[r * MV_MAX_M + m] = fma(a[m], q, s[r * MV_MAX_M + m]);
+                }
+            }
+            for (uint r = 0u; r < NR; r++) {
+                float d = n0 + r < p.N ? HALF_AT(data_b, w_base[r] + blk * 34u) : 0.0;
+                for (uint m = 0u; m < MV_MAX_M; m++) acc[r * MV_MAX_M + m] = fma(d, s[r * MV_MAX_M + m], acc[r * MV_MAX_M + m]);
+            }
+        }
     else
         for (uint k = tid; k < p.K; k += WG) {
             float a[MV_MAX_M];
