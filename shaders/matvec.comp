@@ -7,7 +7,8 @@
 // matrix-vector variant beside matmul.comp's tiles (which waste most of a 16-row tile there).
 // One workgroup per NR weight rows: thread t takes k = t, t + WG, ... (consecutive threads read
 // consecutive weights; each weight is read once for all M rows, block dtypes dequantized as
-// loaded), then a shared-memory tree sum per (row, m).
+// loaded; Q8_0 a 32-value block per step instead, its scale read once), then a shared-memory
+// tree sum per (row, m).
 // Bindings, push constants and accessors: matmul-io.glsl (b_col(n) is weight row n).
 // Dispatch: ceil(N / NR) workgroups folded over x and y (vlm_vk_grid_1d), batch in z.
 layout(local_size_x_id = 0) in;              // spec 0: WG, a power of two
