@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "selftest.h"
 #include "model-file.h"
 #include "registry.h"
 #include "tokenizer.h"
@@ -200,36 +201,10 @@ bool cli_write_atomic(const char * path, const void * data, size_t n, char * err
     return st == VLM_STATUS_OK;
 }
 
-bool cli_cache_dir(char * out, size_t n) {
-    const char * x = getenv("XDG_CACHE_HOME");
-    const char * home = getenv("HOME");
-    if (x && *x == '/') snprintf(out, n, "%s/vlm", x);
-    else if (home && *home) snprintf(out, n, "%s/.cache/vlm", home);
-    else return false;
-    return true;
-}
+// One home for both in core (selftest.c: the self-test's cache needs them too).
+bool cli_cache_dir(char * out, size_t n) { return vlm_user_cache_dir(out, n); }
 
-bool cli_mkdirs(const char * path) {
-    char tmp[PATH_MAX];
-    if (snprintf(tmp, sizeof tmp, "%s", path) >= (int)sizeof tmp) {
-        errno = ENAMETOOLONG;
-        return false;
-    }
-    for (char * p = tmp + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = 0;
-        if (mkdir(tmp, 0755) != 0 && errno != EEXIST) return false;
-        *p = '/';
-    }
-    if (mkdir(tmp, 0755) != 0 && errno != EEXIST) return false;
-    struct stat st;
-    if (stat(tmp, &st) != 0) return false;
-    if (!S_ISDIR(st.st_mode)) {
-        errno = ENOTDIR;
-        return false;
-    }
-    return true;
-}
+bool cli_mkdirs(const char * path) { return vlm_mkdirs(path); }
 
 int cli_resolve_model(const char * cmd, const char * opt, const char * arg, const char * deflt, const char * role, char * out,
                       size_t n) {

@@ -1,4 +1,4 @@
-// cmd-info.c — `vlm info MODEL` and `vlm devices`.
+// cmd-info.c — `vlm info MODEL` and `vlm devices [--selftest]`.
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
@@ -8,6 +8,7 @@
 #include "core.h"
 #include "model-file.h"
 #include "registry.h"
+#include "selftest.h"
 
 static int show(const char * path, int * shown) {
     if ((*shown)++) printf("\n");
@@ -59,12 +60,46 @@ int vlm_cmd_info(int argc, char ** argv) {
     return rc;
 }
 
+static void print_row(const struct vlm_selftest_row * r, void * user) {
+    (void) user;
+    printf("%-16s %-14s %-28s %-20s %9.2e %9.2e %7.0e  %-4s %7.1f%s%s\n", r->op, r->kernel, r->name, r->shape, r->nmse,
+           r->max_abs, r->tol, r->pass ? "pass" : "FAIL", r->ms, r->error[0] ? "  " : "", r->error);
+    fflush(stdout);
+}
+
+// `vlm devices --selftest`: the self-test's table, its verdict, the cache written.
+static int selftest(void) {
+    printf("%-16s %-14s %-28s %-20s %9s %9s %7s  %-4s %7s\n", "op", "kernel", "case", "shape", "nmse", "max_abs", "tol",
+           "", "ms");
+    struct vlm_selftest_verdict v;
+    double t0 = vlm_now_ms();
+    if (!vlm_selftest_device(print_row, NULL, &v)) return cli_fail("devices", "%s", vlm_last_error());
+    printf("\n%d cases, %d failed, %.1f s", v.n_cases, v.n_failed, (vlm_now_ms() - t0) / 1e3);
+    if (v.cache_path[0]) printf("; cached in %s", v.cache_path);
+    printf("\n");
+    if (!v.device_ok) printf("device: NOT USED by --backend auto, refused by --backend vulkan (%s)\n", v.failure);
+    else if (v.bad_variants) {
+        printf("device: used, with these kernel variants disabled:");
+        for (int i = 0; i < VLM_VK_VARIANT_COUNT; i++)
+            if (v.bad_variants & (1u << i)) printf(" %s", vlm_vk_variant_name((enum vlm_vk_variant) i));
+        printf(" (%s)\n", v.failure);
+    } else printf("device: all kernels pass\n");
+    return v.n_failed ? 1 : 0;
+}
+
 int vlm_cmd_devices(int argc, char ** argv) {
     if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-        printf("usage: vlm devices\n\nLists the Vulkan devices, their key limits and the backend 'auto' picks.\n");
+        printf("usage: vlm devices [--selftest]\n\nLists the Vulkan devices, their key limits and the backend 'auto' picks.\n"
+               "--selftest runs every op and kernel variant on the Vulkan device against the CPU backend and prints\n"
+               "a table (op, kernel, case, output shape, errors, tolerance, pass/fail, milliseconds); the verdict is\n"
+               "cached per device, driver and vlm version ($XDG_CACHE_HOME/vlm or ~/.cache/vlm). --backend auto runs\n"
+               "it on a device's first use and takes the device only when its plain kernels pass; a failed variant\n"
+               "is turned off. Exit status 1 when a case failed.\n");
         return 0;
     }
-    if (argc > 1) return cli_usage_error("devices", "unexpected argument '%s'", argv[1]);
+    bool st = argc > 1 && !strcmp(argv[1], "--selftest");
+    if (argc > (st ? 2 : 1)) return cli_usage_error("devices", "unexpected argument '%s'", argv[st ? 2 : 1]);
+    if (st) return selftest();
     int n = vlm_vk_print_devices(stdout);
     char err[512] = "";
     struct vlm_ctx * x = vlm_ctx_new(VLM_BACKEND_AUTO, 0, 1 << 20, err, sizeof err);

@@ -402,6 +402,9 @@ struct vlm_op {
     float             f[4];                 // float parameters
 };
 
+// "linear", "softmax", ... (VLM_PROFILE's and the self-test's name of an op type).
+const char * vlm_op_name(enum vlm_op_type type);
+
 void vlm_cpu_run_op(struct vlm_ctx * x, const struct vlm_op * op);
 // CPU linear with a weight in its stored type (cpu-linear.c): C[M, N] = A[M, K] (row stride
 // lda) @ W[N, K]^T (+ bias[N] when not NULL), W contiguous F16/BF16/Q8_0/Q4_0/Q4_K. False
@@ -427,6 +430,16 @@ enum vlm_status     vlm_vk_sync(struct vlm_ctx * x);
 void                vlm_vk_run_op(struct vlm_ctx * x, const struct vlm_op * op);
 // Prints the Vulkan devices, their key limits and which one AUTO picks (for `vlm devices`).
 int                 vlm_vk_print_devices(void * file /* FILE * */);
+// Kernel variants: faster kernels beside the plain kernel of an op, chosen per dispatch by
+// vk-ops.c where the shapes suit and the variant is enabled (each is by default; VLM_VK_NO_<X>=1
+// or a failed self-test (selftest.h) turns one off, and the plain kernel runs instead).
+enum vlm_vk_variant { VLM_VK_VARIANT_UNARY_VEC4 = 0, VLM_VK_VARIANT_MATVEC, VLM_VK_VARIANT_COUNT };
+const char *        vlm_vk_variant_name(enum vlm_vk_variant v);   // "unary.vec4"
+int                 vlm_vk_variant_find(const char * name);       // the variant of that name, -1 if none
+void                vlm_vk_variant_enable(struct vlm_vk * vk, enum vlm_vk_variant v, bool on);
+bool                vlm_vk_variant_enabled(const struct vlm_vk * vk, enum vlm_vk_variant v);
+// Bit v set: variant v was recorded since the last call with reset (the self-test's attribution).
+uint32_t            vlm_vk_variants_used(struct vlm_vk * vk, bool reset);
 
 // Host view of a CPU tensor's first element (NULL for device tensors).
 void * vlm_tensor_host(const struct vlm_tensor * t);

@@ -11,6 +11,7 @@
 #include <cblas.h>
 
 #include "core.h"
+#include "selftest.h"
 
 #define ARENA_ALIGN 256
 // Arena size used when vlm_ctx_new is given 0 bytes. On the CPU the pages are only touched
@@ -101,11 +102,25 @@ struct vlm_ctx * vlm_ctx_new(enum vlm_backend_type backend, int32_t n_threads, s
             }
             // AUTO: fall back to the CPU
         } else if (backend == VLM_BACKEND_AUTO && !forced && device_is_cpu(vlm_vk_device_name(vk)) &&
-                   !getenv("VLM_VK_FAULT")) {
+                   !getenv("VLM_VK_FAULT") && !getenv("VLM_SELFTEST_INJECT")) {
             // AUTO on a machine whose only Vulkan device runs on the CPU: the CPU backend
-            // (BLAS) is faster than emulated shaders. (Unless a fault is injected: then AUTO
-            // takes the device, so that the CPU fallback can be tested on such a machine.)
+            // (BLAS) is faster than emulated shaders. (Unless a fault or a wrong result is
+            // injected: then AUTO takes the device, so that the CPU fallback and the
+            // self-test's gate can be tested on such a machine.)
             vlm_vk_free(vk);
+        } else if (!vlm_selftest_gate(vk, backend == VLM_BACKEND_AUTO, vkerr, sizeof vkerr)) {
+            // a kernel gave wrong results in the device's self-test: never its outputs
+            vlm_vk_free(vk);
+            if (backend == VLM_BACKEND_VULKAN) {
+                snprintf(msg, sizeof msg, "%.380s; see `vlm devices --selftest` (VLM_VK_SKIP_SELFTEST=1 uses the device anyway)",
+                         vkerr);
+                vlm_error(VLM_STATUS_UNSUPPORTED, "%s", msg);
+                set_err(err, err_size, msg);
+                free(x->profile_ms);
+                free(c);
+                return NULL;
+            }
+            fprintf(stderr, "vlm: %s: using the CPU backend\n", vkerr);
         } else {
             x->vk      = vk;
             x->backend = VLM_BACKEND_KIND_VULKAN;
@@ -152,18 +167,13 @@ fail_msg:
 // context ends (Vulkan ops run asynchronously and are not timed).
 void vlm_ctx_profile_flush(struct vlm_ctx * x, const char * label) {
     if (!x || !x->profile_ms) return;
-    static const char * const names[VLM_OP_COUNT] = {
-        "linear", "matmul", "binary", "scale", "unary", "layer_norm", "rms_norm", "layer_norm_2d", "softmax",
-        "attention", "conv2d", "conv_transpose2d", "interpolate", "copy", "concat", "gather", "rope",
-        "conv2d_dw",
-    };
     double total = 0;
     for (int i = 0; i < VLM_OP_COUNT; i++) total += x->profile_ms[i];
     if (total <= 0) return;
     fprintf(stderr, "vlm profile (%s%s%s): %.1f ms in ops\n", vlm_ctx_backend_name(x), label ? ", " : "", label ? label : "", total);
     for (int i = 0; i < VLM_OP_COUNT; i++)
         if (x->profile_ms[i] > 0)
-            fprintf(stderr, "  %-18s %10.1f ms %5.1f%%\n", names[i], x->profile_ms[i], 100 * x->profile_ms[i] / total);
+            fprintf(stderr, "  %-18s %10.1f ms %5.1f%%\n", vlm_op_name((enum vlm_op_type) i), x->profile_ms[i], 100 * x->profile_ms[i] / total);
     memset(x->profile_ms, 0, VLM_OP_COUNT * sizeof(double));
 }
 

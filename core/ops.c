@@ -27,6 +27,15 @@
 
 #include "core.h"
 
+const char * vlm_op_name(enum vlm_op_type type) {
+    static const char * const names[VLM_OP_COUNT] = {
+        "linear", "matmul", "binary", "scale", "unary", "layer_norm", "rms_norm", "layer_norm_2d", "softmax",
+        "attention", "conv2d", "conv_transpose2d", "interpolate", "copy", "concat", "gather", "rope",
+        "conv2d_dw",
+    };
+    return (unsigned) type < VLM_OP_COUNT ? names[type] : "?";
+}
+
 static struct vlm_tensor tensor_empty(void) {
     struct vlm_tensor t;
     memset(&t, 0, sizeof t);

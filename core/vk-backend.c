@@ -10,6 +10,11 @@
 //   VLM_VK_TIMEOUT_S=<s>              fence wait limit before DEVICE_LOST (default 60, 600 on CPU devices)
 //   VLM_VK_PIPELINE_CACHE=<path>      load/save the VkPipelineCache there
 //   VLM_VK_VALIDATE=1                 enable VK_LAYER_KHRONOS_validation when installed
+//   VLM_VK_NO_<VARIANT>=1             turn a kernel variant off (VLM_VK_NO_VEC4, VLM_VK_NO_MATVEC: variants[])
+//   VLM_SELFTEST_INJECT=<kernel>      for tests: every op that runs <kernel> (an op name such as
+//                                     "softmax" for its plain kernel, or a variant name such as
+//                                     "unary.vec4") adds 0.25 to its F32 output, a wrong result for
+//                                     the self-test (core/selftest.c) to catch
 //   VLM_VK_FAULT=<kind>:<n>           inject a device fault, for tests: oom:<n> fails the n-th device
 //                                     buffer allocation, lost:<n> the n-th submit (device lost),
 //                                     hang:<n> drops the n-th submit so its fence never signals
@@ -76,6 +81,10 @@ struct vlm_vk {
     uint32_t         max_ops;
     double           max_flops;
     uint64_t         timeout_ns;
+
+    uint32_t         variants_off;    // bit v: variant v disabled (environment or self-test)
+    uint32_t         variants_used;   // bit v: variant v recorded since the last reset
+    char             inject[32];      // VLM_SELFTEST_INJECT, "" when unset
 
     enum { FAULT_NONE, FAULT_OOM, FAULT_LOST, FAULT_HANG } fault;   // VLM_VK_FAULT
     uint64_t         fault_at, n_allocs, n_submits;
@@ -211,6 +220,7 @@ static void probe_caps(VkPhysicalDevice pd, struct vlm_vk_caps * c) {
     c->type               = p->deviceType;
     c->api_version        = p->apiVersion;
     c->vendor_id          = p->vendorID;
+    c->driver_version     = p->driverVersion;
     c->max_binding_range  = p->limits.maxStorageBufferRange;
     c->max_alloc          = m3.maxMemoryAllocationSize ? m3.maxMemoryAllocationSize : ((uint64_t) 1 << 30);
     c->min_offset_align   = p->limits.minStorageBufferOffsetAlignment ? p->limits.minStorageBufferOffsetAlignment : 1;
@@ -981,6 +991,46 @@ static void save_pipeline_cache(struct vlm_vk * vk) {
     free(data);
 }
 
+// ---- kernel variants ---------------------------------------------------------------------
+
+static const struct { const char * name, * env; } variants[VLM_VK_VARIANT_COUNT] = {
+    [VLM_VK_VARIANT_UNARY_VEC4] = { "unary.vec4", "VLM_VK_NO_VEC4" },
+    [VLM_VK_VARIANT_MATVEC]     = { "linear.matvec", "VLM_VK_NO_MATVEC" },
+};
+
+const char * vlm_vk_variant_name(enum vlm_vk_variant v) {
+    return (unsigned) v < VLM_VK_VARIANT_COUNT ? variants[v].name : "?";
+}
+
+int vlm_vk_variant_find(const char * name) {
+    for (int v = 0; v < VLM_VK_VARIANT_COUNT; v++)
+        if (strcmp(variants[v].name, name) == 0) return v;
+    return -1;
+}
+
+void vlm_vk_variant_enable(struct vlm_vk * vk, enum vlm_vk_variant v, bool on) {
+    if (on) vk->variants_off &= ~(1u << v);
+    else vk->variants_off |= 1u << v;
+}
+
+bool vlm_vk_variant_enabled(const struct vlm_vk * vk, enum vlm_vk_variant v) { return !(vk->variants_off & (1u << v)); }
+
+uint32_t vlm_vk_variants_used(struct vlm_vk * vk, bool reset) {
+    uint32_t u = vk->variants_used;
+    if (reset) vk->variants_used = 0;
+    return u;
+}
+
+bool vlm_vk_take_variant(struct vlm_ctx * x, enum vlm_vk_variant v) {
+    if (x->vk->variants_off & (1u << v)) return false;
+    x->vk->variants_used |= 1u << v;
+    return true;
+}
+
+void vlm_vk_variants_set(struct vlm_vk * vk, uint32_t used) { vk->variants_used = used; }
+
+const char * vlm_vk_inject(const struct vlm_vk * vk) { return vk->inject; }
+
 // VLM_VK_FAULT=<kind>:<n> (see the top of this file); empty or unset: no fault.
 static bool parse_fault(const char * e, struct vlm_vk * vk) {
     vk->fault = FAULT_NONE;
@@ -1086,6 +1136,10 @@ struct vlm_vk * vlm_vk_init(int32_t device_index, char * err, size_t err_size) {
         snprintf(msg, sizeof msg, "VLM_VK_FAULT=%s: expected oom:<n>, lost:<n> or hang:<n> (n >= 1)", getenv("VLM_VK_FAULT"));
         goto fail;
     }
+    for (int v = 0; v < VLM_VK_VARIANT_COUNT; v++)
+        if (env_flag(variants[v].env)) vk->variants_off |= 1u << v;
+    e = getenv("VLM_SELFTEST_INJECT");
+    snprintf(vk->inject, sizeof vk->inject, "%s", e ? e : "");
     snprintf(vk->label, sizeof vk->label, "vulkan (%s)", vk->caps.name);
     free(devs);
     return vk;

@@ -18,6 +18,7 @@ struct vlm_vk_caps {
     VkPhysicalDeviceType type;
     uint32_t             api_version;
     uint32_t             vendor_id;
+    uint32_t             driver_version;      // VkPhysicalDeviceProperties::driverVersion (self-test cache key)
     uint64_t             max_binding_range;   // maxStorageBufferRange
     uint64_t             max_alloc;           // maxMemoryAllocationSize
     uint64_t             min_offset_align;    // minStorageBufferOffsetAlignment
@@ -63,6 +64,13 @@ bool vlm_vk_bind_host(struct vlm_ctx * x, const void * data, size_t n, struct vl
 void vlm_vk_dispatch(struct vlm_ctx * x, const char * shader, const uint32_t * spec, uint32_t n_spec,
                      const struct vlm_vk_bind * binds, uint32_t n_binds, uint32_t write_mask,
                      const void * push, uint32_t push_size, uint32_t gx, uint32_t gy, uint32_t gz, double flops);
+// Whether vk-ops.c may use kernel variant v for the dispatch it is about to record (enabled on
+// this device); when it is, marks it as used by the current op (vlm_vk_variants_used).
+bool vlm_vk_take_variant(struct vlm_ctx * x, enum vlm_vk_variant v);
+// Sets the used-variants mask (vk-ops.c restores it around an injected wrong result).
+void vlm_vk_variants_set(struct vlm_vk * vk, uint32_t used);
+// VLM_SELFTEST_INJECT (vk-backend.c's header): the kernel whose outputs are made wrong, "" for none.
+const char * vlm_vk_inject(const struct vlm_vk * vk);
 // Splits a number of workgroups over x and y (each <= 65535). The shader recovers the
 // flat index as gl_WorkGroupID.y * gl_NumWorkGroups.x + gl_WorkGroupID.x.
 void vlm_vk_grid_1d(uint64_t groups, uint32_t * gx, uint32_t * gy);

@@ -139,7 +139,8 @@ static void op_unary(struct vlm_ctx * x, const struct vlm_op * op, bool scale) {
     pc.bias = op->f[1];
     // contiguous and 16-byte aligned: one vec4 per invocation (4x fewer memory operations)
     pc.vec4_path = vlm_tensor_is_contiguous(&op->src[0]) && (b[0].off + 4ull * pc.a_off) % 16 == 0 &&
-                   (b[1].off + 4ull * pc.d_off) % 16 == 0 && b[0].off % 16 == 0 && b[1].off % 16 == 0;
+                   (b[1].off + 4ull * pc.d_off) % 16 == 0 && b[0].off % 16 == 0 && b[1].off % 16 == 0 &&
+                   vlm_vk_take_variant(x, VLM_VK_VARIANT_UNARY_VEC4);
     dispatch_1d(x, "unary", b, 2, 1u << 1, &pc, sizeof pc, pc.vec4_path ? (pc.n + 3) / 4 : pc.n, pc.n);
 }
 
@@ -292,6 +293,8 @@ static void record_gemm(struct vlm_ctx * x, const char * shader, uint32_t M, uin
     vlm_vk_dispatch(x, shader, spec, 12, b, 4, 1u << 3, pc, pc_size, gx, gy, batch, flops);
 }
 
+#define MATVEC_MAX_M 4   // rows up to which LINEAR takes matvec.comp (its MV_MAX_M)
+
 // LINEAR: y[..., N] = x[..., K] @ w[N, K]^T + b. The leading dims of x are merged where
 // their strides allow into at most batch x (m0 x m1) rows.
 static void op_linear(struct vlm_ctx * x, const struct vlm_op * op) {
@@ -343,7 +346,22 @@ static void op_linear(struct vlm_ctx * x, const struct vlm_op * op) {
         if (!fits_u32(x, (int64_t) row_bytes, "row size")) return;
         pc.b_sn = (uint32_t) row_bytes;
     }
-    record_gemm(x, "matmul", pc.M, pc.N, (uint32_t) batch, b, 4, extra, &pc, sizeof pc, 2.0 * batch * M * N * K);
+    double flops = 2.0 * batch * M * N * K;
+    if (M <= MATVEC_MAX_M && vlm_vk_take_variant(x, VLM_VK_VARIANT_MATVEC)) {
+        // few rows: matvec.comp, NR weight rows per workgroup of WG threads striding over K: on a
+        // GPU 64 threads for 2 rows (many workgroups); on a CPU device (lavapipe) one SIMD
+        // width for 16 rows, since every workgroup costs a call there
+        bool cpu_dev = vlm_vk_caps(x->vk)->type == VK_PHYSICAL_DEVICE_TYPE_CPU;
+        uint32_t spec[VLM_VK_MAX_SPEC] = { cpu_dev ? 8 : 64, cpu_dev ? 16 : 2 }, gx, gy;
+        // 4 values per load where every row start is 16-byte aligned
+        spec[2] = in->dtype == VLM_DTYPE_F32 && w->dtype <= VLM_DTYPE_BF16 && K % 4 == 0 && pc.a_off % 4 == 0 &&
+                  s0 % 4 == 0 && s1 % 4 == 0 && sb % 4 == 0 && pc.b_off % 4 == 0 && b[0].off % 16 == 0 && b[1].off % 16 == 0;
+        for (int i = 0; i < 4; i++) spec[6 + i] = extra[i];
+        vlm_vk_grid_1d(groups_of(pc.N, spec[1]), &gx, &gy);
+        vlm_vk_dispatch(x, "matvec", spec, VLM_VK_MAX_SPEC, b, 4, 1u << 3, &pc, sizeof pc, gx, gy, (uint32_t) batch, flops);
+        return;
+    }
+    record_gemm(x, "matmul", pc.M, pc.N, (uint32_t) batch, b, 4, extra, &pc, sizeof pc, flops);
 }
 
 // MATMUL: c[B, M, N] = a[B, M, K] @ b[B, K, N] (3-D views, stride 0 on a broadcast batch).
@@ -652,13 +670,7 @@ static void op_rope(struct vlm_ctx * x, const struct vlm_op * op) {
 
 // ---- entry -----------------------------------------------------------------------------
 
-void vlm_vk_run_op(struct vlm_ctx * x, const struct vlm_op * op) {
-    if (!x || x->status != VLM_STATUS_OK) return;
-    if (!x->vk) {
-        vlm_ctx_fail(x, VLM_STATUS_UNSUPPORTED, "vk-ops.c: context has no Vulkan device");
-        return;
-    }
-    if (vlm_tensor_numel(&op->dst) == 0) return;   // nothing to compute
+static void record_op(struct vlm_ctx * x, const struct vlm_op * op) {
     switch (op->type) {
     case VLM_OP_LINEAR:           op_linear(x, op); break;
     case VLM_OP_MATMUL:           op_matmul(x, op); break;
@@ -682,4 +694,36 @@ void vlm_vk_run_op(struct vlm_ctx * x, const struct vlm_op * op) {
         vlm_ctx_fail(x, VLM_STATUS_UNSUPPORTED, "vk-ops.c: op %d is not implemented on Vulkan", (int) op->type);
         break;
     }
+}
+
+// The name of the kernel an op just ran: its first variant among used (bits of enum
+// vlm_vk_variant), else the op's own name (its plain kernel).
+static const char * kernel_name(const struct vlm_op * op, uint32_t used) {
+    for (int v = 0; v < VLM_VK_VARIANT_COUNT; v++)
+        if (used & (1u << v)) return vlm_vk_variant_name((enum vlm_vk_variant) v);
+    return vlm_op_name(op->type);
+}
+
+void vlm_vk_run_op(struct vlm_ctx * x, const struct vlm_op * op) {
+    if (!x || x->status != VLM_STATUS_OK) return;
+    if (!x->vk) {
+        vlm_ctx_fail(x, VLM_STATUS_UNSUPPORTED, "vk-ops.c: context has no Vulkan device");
+        return;
+    }
+    if (vlm_tensor_numel(&op->dst) == 0) return;   // nothing to compute
+    const char * inject = vlm_vk_inject(x->vk);
+    if (!*inject) {
+        record_op(x, op);
+        return;
+    }
+    // VLM_SELFTEST_INJECT: this op's kernel gives dst + 0.25 when it is the one named
+    uint32_t before = vlm_vk_variants_used(x->vk, true);
+    record_op(x, op);
+    uint32_t used = vlm_vk_variants_used(x->vk, true);
+    if (strcmp(inject, kernel_name(op, used)) == 0 && op->dst.dtype == VLM_DTYPE_F32) {
+        struct vlm_op wrong = { .type = VLM_OP_SCALE, .f = { 1.0f, 0.25f } };
+        wrong.src[0] = wrong.dst = op->dst;
+        op_unary(x, &wrong, true);
+    }
+    vlm_vk_variants_set(x->vk, before | used);   // the injection's own kernels are not the op's
 }

@@ -163,6 +163,31 @@ static inline int test_run_cli(char * out, size_t out_size, const char * log_dir
     return WEXITSTATUS(status);
 }
 
+// Whether two files exist and hold the same bytes.
+static inline bool test_same_file(const char * a, const char * b) {
+    FILE * fa = fopen(a, "rb"), * fb = fopen(b, "rb");
+    bool same = fa && fb;
+    while (same) {
+        int ca = fgetc(fa), cb = fgetc(fb);
+        same = ca == cb;
+        if (ca == EOF) break;
+    }
+    if (fa) fclose(fa);
+    if (fb) fclose(fb);
+    return same;
+}
+
+// The CLI lists a Vulkan device (`vlm devices`, output into out); when it does not, skips the
+// test, or fails it under VLM_TEST_REQUIRE_VULKAN=1 (from main: returns its exit code).
+#define TEST_CLI_NEED_VULKAN(out, out_size, log_dir, env)                                                     \
+    do {                                                                                                     \
+        if (test_run_cli(out, out_size, log_dir, env, "devices") != 0 || !strstr(out, "vulkan device 0:")) {  \
+            if (!test_require_vulkan()) SKIP("no Vulkan device");                                            \
+            CHECK(0, "no Vulkan device but VLM_TEST_REQUIRE_VULKAN=1: %s", out);                             \
+            TEST_END();                                                                                      \
+        }                                                                                                    \
+    } while (0)
+
 // VLM_TEST_BACKENDS (e.g. "cpu" or "cpu,vulkan", the default) limits the backends a test tries.
 static inline bool test_want_backend(const char * name) {
     const char * e = getenv("VLM_TEST_BACKENDS");

@@ -10,21 +10,14 @@
 static char tmpdir[256];
 static char log_text[1 << 16];
 
-// Runs the CLI with VLM_VK_FAULT=fault (NULL: none) and a 3 s fence timeout; output in log_text.
+// Runs the CLI with VLM_VK_FAULT=fault (NULL: none), a 3 s fence timeout and no self-test gate
+// (the faults would hit the self-test's own contexts: test-selftest.c covers the gate); output in log_text.
 #define run(fault, ...)                                                                                  \
     test_run_cli(log_text, sizeof log_text, tmpdir, fault_env(fault), __VA_ARGS__)
 static const char * fault_env(const char * fault) {
     static char env[128];
-    snprintf(env, sizeof env, "VLM_VK_FAULT=%s VLM_VK_TIMEOUT_S=3", fault ? fault : "");
+    snprintf(env, sizeof env, "VLM_VK_FAULT=%s VLM_VK_TIMEOUT_S=3 VLM_VK_SKIP_SELFTEST=1", fault ? fault : "");
     return env;
-}
-
-static bool same_file(const char * a, const char * b) {
-    char * x = test_read_text(a), * y = test_read_text(b);
-    bool same = x && y && strcmp(x, y) == 0;
-    free(x);
-    free(y);
-    return same;
 }
 
 static bool exists(const char * path) { return access(path, F_OK) == 0; }
@@ -44,11 +37,7 @@ int main(void) {
     snprintf(image, sizeof image, "%s", test_fixture("images/dog.jpg"));
     snprintf(tmpdir, sizeof tmpdir, "/tmp/vlm-faults-XXXXXX");
     if (!mkdtemp(tmpdir)) SKIP("cannot create a temporary folder");
-    if (run(NULL, "devices") != 0 || !strstr(log_text, "vulkan device 0:")) {
-        if (test_require_vulkan()) CHECK(0, "no Vulkan device but VLM_TEST_REQUIRE_VULKAN=1: %s", log_text);
-        else SKIP("no Vulkan device");
-        TEST_END();
-    }
+    TEST_CLI_NEED_VULKAN(log_text, sizeof log_text, tmpdir, fault_env(NULL));
 
     // references on the CPU
     char ref_png[512], ref_json[512], out[512];
@@ -85,7 +74,7 @@ int main(void) {
         rc = run(f, "segment -m %s %s --point 300,200 -o %s --backend auto", sam, image, out);
         CHECK(rc == 0, "%s, auto: exit %d: %s", f, rc, log_text);
         CHECK(strstr(log_text, "continuing on the CPU") && strstr(log_text, "[cpu]"), "%s, auto: no CPU fallback: %s", f, log_text);
-        CHECK(same_file(out, ref_png), "%s, auto: mask differs from the CPU run", f);
+        CHECK(test_same_file(out, ref_png), "%s, auto: mask differs from the CPU run", f);
     }
 
     // CLIP: a lost device in the text tower (vulkan: error) and in the image tower (auto: all on the CPU)
@@ -94,7 +83,7 @@ int main(void) {
               strstr(log_text, "DEVICE_LOST (injected") && !exists(out),
           "clip lost:2, vulkan: %s", log_text);
     CHECK(run("lost:1", "embed -m %s --image %s --text 'a dog' --json %s --backend auto", clip, image, out) == 0 &&
-              strstr(log_text, "continuing on the CPU") && same_file(out, ref_json),
+              strstr(log_text, "continuing on the CPU") && test_same_file(out, ref_json),
           "clip lost:1, auto: no fallback or different output: %s", log_text);
 
     // a bad fault spec is refused

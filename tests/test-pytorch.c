@@ -297,19 +297,6 @@ static bool same_tensors(const struct vlm_safetensors * a, const struct vlm_safe
     return true;
 }
 
-static bool same_file(const char * a, const char * b) {
-    FILE * fa = fopen(a, "rb"), * fb = fopen(b, "rb");
-    bool same = fa && fb;
-    while (same) {
-        int ca = fgetc(fa), cb = fgetc(fb);
-        same = ca == cb;
-        if (ca == EOF) break;
-    }
-    if (fa) fclose(fa);
-    if (fb) fclose(fb);
-    return same;
-}
-
 static void copy_file(const char * from, const char * to) {
     char * t = test_read_text(from);
     FILE * f = t ? fopen(to, "wb") : NULL;
@@ -401,11 +388,11 @@ static void same_outputs(int kind, const char * st_path, const char * pt_path, c
     if (kind == 0) {
         snprintf(a, sizeof a, "%s/%s-m0.png", dir, tag);
         snprintf(b, sizeof b, "%s/%s-m1.png", dir, tag);
-        CHECK(same_file(a, b), "%s: segment masks from the PyTorch file and the safetensors differ", tag);
+        CHECK(test_same_file(a, b), "%s: segment masks from the PyTorch file and the safetensors differ", tag);
     }
     snprintf(a, sizeof a, "%s/%s-t0.safetensors", dir, tag);
     snprintf(b, sizeof b, "%s/%s-t1.safetensors", dir, tag);
-    CHECK(same_file(a, b), "%s: %s from the PyTorch file and the safetensors differ", tag,
+    CHECK(test_same_file(a, b), "%s: %s from the PyTorch file and the safetensors differ", tag,
           kind == 0 ? "segment stages (embeddings, logits, masks)" : "CLIP features");
 }
 
