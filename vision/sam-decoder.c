@@ -54,6 +54,79 @@ static struct vlm_tensor dec_attention(struct vlm_sam_model * sm, const struct v
     return vlm_op_linear(x, reshape(om, 3, (int64_t[]){ B, Nq, Ci }), a->o_w, &a->o_b);
 }
 
+static struct vlm_tensor permute3(struct vlm_tensor t, int32_t a, int32_t b, int32_t c) {
+    return vlm_tensor_permute(t, (int32_t[]){ a, b, c });
+}
+
+// Rows [.., Ci] of a projection viewed head-first: [H, N, Ci/H] (a view, N = all leading rows).
+static struct vlm_tensor heads_first(struct vlm_tensor t, int64_t H) {
+    const int64_t Ci = t.shape[t.n_dims - 1];
+    return permute3(reshape(t, 3, (int64_t[]){ vlm_tensor_numel(&t) / Ci, H, Ci / H }), 1, 0, 2);
+}
+
+// [P, Q*R, D] -> [Q, P*R, D] (a copy): head-first rows [H, B*N, D] to prompt-first [B, H*N, D] and back.
+static struct vlm_tensor regroup(struct vlm_ctx * x, struct vlm_tensor t, int64_t Q) {
+    const int64_t P = t.shape[0], R = t.shape[1] / Q, D = t.shape[2];
+    struct vlm_tensor c = vlm_op_copy(x, permute(reshape(t, 4, (int64_t[]){ P, Q, R, D }), 1, 0, 2, 3), F32);
+    return reshape(c, 3, (int64_t[]){ Q, P * R, D });
+}
+
+// ref: transformer.py Attention.forward for a few query tokens against the T image tokens
+// (token-to-image and final attention), without projecting the image tokens. With
+// q_h = q_in Wq_h^T + bq_h (head h's rows of the projections):
+//   softmax(s q_h (k_in Wk_h^T + bk_h)^T) = softmax(s (q_h Wk_h) k_in^T)   (q_h bk_h: the same for every key)
+//   softmax(..) (v_in Wv_h^T + bv_h)      = (softmax(..) v_in) Wv_h^T + bv_h (rows of softmax sum to 1)
+// so the image tokens meet [H * Nq, C] rows twice instead of the [T, C] x [C, Ci] key and
+// value projections (T = 4096 against H * Nq = 56 for ViT-B with one point).
+// q_in [B, Nq, C], k_in / v_in [B or 1, T, C] -> [B, Nq, C]
+static struct vlm_tensor dec_attention_to_image(struct vlm_sam_model * sm, const struct vlm_sam_attn * a, struct vlm_tensor q_in,
+                                                struct vlm_tensor k_in, struct vlm_tensor v_in) {
+    struct vlm_ctx * x = sm->ctx;
+    const int64_t H = sm->dec_heads, Ci = a->internal, c = Ci / H;
+    const int64_t B = q_in.shape[0], Nq = q_in.shape[1], C = q_in.shape[2];
+    struct vlm_tensor q = vlm_op_linear(x, q_in, a->q_w, &a->q_b);                               // [B, Nq, Ci]
+    struct vlm_tensor qk = vlm_op_matmul(x, heads_first(q, H), reshape(a->k_w, 3, (int64_t[]){ H, c, C }));   // [H, B*Nq, C]
+    struct vlm_tensor qkb = regroup(x, qk, B);                                                  // [B, H*Nq, C]
+    if (!vlm_ctx_ok(x)) return qkb;
+    struct vlm_tensor s = vlm_op_matmul(x, qkb, vlm_tensor_transpose(k_in, 1, 2));               // [B, H*Nq, T]
+    s = vlm_op_softmax(x, s, 1.0f / sqrtf((float)c), NULL);
+    struct vlm_tensor o = regroup(x, vlm_op_matmul(x, s, v_in), H);                               // [H, B*Nq, C]
+    struct vlm_tensor wv = vlm_tensor_transpose(reshape(a->v_w, 3, (int64_t[]){ H, c, C }), 1, 2);       // [H, C, c]
+    o = vlm_op_matmul(x, o, wv);                                                                  // [H, B*Nq, c]
+    o = vlm_op_add(x, o, reshape(a->v_b, 3, (int64_t[]){ H, 1, c }));
+    struct vlm_tensor om = vlm_op_copy(x, permute3(o, 1, 0, 2), F32);                                    // [B*Nq, H, c]
+    return vlm_op_linear(x, reshape(om, 3, (int64_t[]){ B, Nq, Ci }), a->o_w, &a->o_b);
+}
+
+// ref: transformer.py Attention.forward for the T image tokens as queries against a few
+// tokens (image-to-token), without projecting the image tokens. With k_h, v_h the projected
+// tokens of head h:
+//   (q_in Wq_h^T + bq_h) k_h^T             = q_in (k_h Wq_h)^T + (k_h bq_h)^T
+//   concat_h(softmax_h v_h) Wo^T           = [softmax_1 .. softmax_H] [v_1 Wo_h1^T; ..; v_H Wo_hH^T]
+// (Wo_h: head h's columns of the output projection), so the image tokens meet [C, H * Nk] and
+// [H * Nk, C] matrices instead of the [C, Ci] query and [Ci, C] output projections.
+// q_in [B or 1, T, C], k_in / v_in [B, Nk, C] -> [B, T, C]
+static struct vlm_tensor dec_attention_from_image(struct vlm_sam_model * sm, const struct vlm_sam_attn * a,
+                                                  struct vlm_tensor q_in, struct vlm_tensor k_in, struct vlm_tensor v_in) {
+    struct vlm_ctx * x = sm->ctx;
+    const int64_t H = sm->dec_heads, Ci = a->internal, c = Ci / H;
+    const int64_t B = k_in.shape[0], Nk = k_in.shape[1], T = q_in.shape[1], C = q_in.shape[2];
+    struct vlm_tensor k = heads_first(vlm_op_linear(x, k_in, a->k_w, &a->k_b), H);               // [H, B*Nk, c]
+    struct vlm_tensor v = heads_first(vlm_op_linear(x, v_in, a->v_w, &a->v_b), H);
+    struct vlm_tensor kq = regroup(x, vlm_op_matmul(x, k, reshape(a->q_w, 3, (int64_t[]){ H, c, C })), B);   // [B, H*Nk, C]
+    struct vlm_tensor kb = vlm_op_matmul(x, k, reshape(a->q_b, 3, (int64_t[]){ H, c, 1 }));                // [H, B*Nk, 1]
+    struct vlm_tensor wo = permute3(reshape(a->o_w, 3, (int64_t[]){ C, H, c }), 1, 2, 0);                 // [H, c, C]
+    struct vlm_tensor vo = regroup(x, vlm_op_matmul(x, v, wo), B);                                   // [B, H*Nk, C]
+    if (!vlm_ctx_ok(x)) return vo;
+    const float scale = 1.0f / sqrtf((float)c);
+    // scores [B, T, H, Nk] = scale * (q_in kq^T + kb): kb as the softmax's additive term [B, 1, H, Nk]
+    struct vlm_tensor bias = vlm_op_scale(x, permute(reshape(kb, 4, (int64_t[]){ H, B, 1, Nk }), 1, 2, 0, 3), scale, 0.0f);
+    struct vlm_tensor s = vlm_op_matmul(x, q_in, vlm_tensor_transpose(kq, 1, 2));                          // [B, T, H*Nk]
+    s = vlm_op_softmax(x, reshape(s, 4, (int64_t[]){ B, T, H, Nk }), scale, &bias);
+    struct vlm_tensor o = vlm_op_matmul(x, reshape(s, 3, (int64_t[]){ B, T, H * Nk }), vo);               // [B, T, C]
+    return vlm_op_add(x, o, a->o_b);
+}
+
 uint64_t vlm_sam_next_serial(void) {
     static uint64_t serial;
     return __atomic_add_fetch(&serial, 1, __ATOMIC_RELAXED);
@@ -145,8 +218,8 @@ static enum vlm_status decode_chunk(struct vlm_sam_model * sm, struct vlm_tensor
         // cross attention, tokens to image
         struct vlm_tensor q = vlm_op_add(x, queries, query_pe);
         struct vlm_tensor k = pre ? keys : vlm_op_add(x, keys, key_pe);                        // [1 or B, T, C]
-        queries = ln(x, vlm_op_add(x, queries, dec_attention(sm, &L->t2i, q, k, keys, pre ? &pre_t2i : NULL)),
-                     &L->norm_w[1], &L->norm_b[1]);
+        struct vlm_tensor t2i = pre ? dec_attention(sm, &L->t2i, q, k, keys, &pre_t2i) : dec_attention_to_image(sm, &L->t2i, q, k, keys);
+        queries = ln(x, vlm_op_add(x, queries, t2i), &L->norm_w[1], &L->norm_b[1]);
         // MLP (ReLU)
         struct vlm_tensor m = vlm_op_linear(x, queries, L->lin1_w, &L->lin1_b);
         m = vlm_op_unary(x, VLM_UNARY_RELU, m);
@@ -154,13 +227,14 @@ static enum vlm_status decode_chunk(struct vlm_sam_model * sm, struct vlm_tensor
         queries = ln(x, vlm_op_add(x, queries, m), &L->norm_w[2], &L->norm_b[2]);
         // cross attention, image to tokens
         q = vlm_op_add(x, queries, query_pe);
-        struct vlm_tensor a = dec_attention(sm, &L->i2t, k, q, queries, pre ? &pre_i2t : NULL);   // [B, T, C]
+        struct vlm_tensor a = pre ? dec_attention(sm, &L->i2t, k, q, queries, &pre_i2t)
+                                  : dec_attention_from_image(sm, &L->i2t, k, q, queries);        // [B, T, C]
         keys = ln(x, vlm_op_add(x, keys, a), &L->norm_w[3], &L->norm_b[3]);
     }
     {
         struct vlm_tensor q = vlm_op_add(x, queries, query_pe);
         struct vlm_tensor k = vlm_op_add(x, keys, key_pe);
-        queries = ln(x, vlm_op_add(x, queries, dec_attention(sm, &sm->final_attn, q, k, keys, NULL)), &sm->norm_final_w,
+        queries = ln(x, vlm_op_add(x, queries, dec_attention_to_image(sm, &sm->final_attn, q, k, keys)), &sm->norm_final_w,
                      &sm->norm_final_b);                                                       // hs [B, Nt, C]
     }
 
