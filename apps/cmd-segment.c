@@ -236,7 +236,10 @@ int vlm_cmd_segment(int argc, char ** argv) {
     const int32_t W = img.width, H = img.height;
     if (everything) {
         t0 = vlm_now_ms();
+        struct vlm_everything_bar bar;
+        vlm_everything_progress_bar(&ep, &bar, CMD);
         if (vlm_sam_everything(s, ep.crop_n_layers > 0 ? &img : NULL, &ep, &er) != VLM_STATUS_OK) {
+            if (ep.progress) fputc('\n', stderr);   // below the unfinished bar
             cli_fail(CMD, "%s", vlm_last_error());
             goto done;
         }
