@@ -99,32 +99,42 @@ static struct vlm_tensor dec_attention_to_image(struct vlm_sam_model * sm, const
 }
 
 // ref: transformer.py Attention.forward for the T image tokens as queries against a few
-// tokens (image-to-token), without projecting the image tokens. With k_h, v_h the projected
-// tokens of head h:
-//   (q_in Wq_h^T + bq_h) k_h^T             = q_in (k_h Wq_h)^T + (k_h bq_h)^T
-//   concat_h(softmax_h v_h) Wo^T           = [softmax_1 .. softmax_H] [v_1 Wo_h1^T; ..; v_H Wo_hH^T]
-// (Wo_h: head h's columns of the output projection), so the image tokens meet [C, H * Nk] and
-// [H * Nk, C] matrices instead of the [C, Ci] query and [Ci, C] output projections.
-// q_in [B or 1, T, C], k_in / v_in [B, Nk, C] -> [B, T, C]
+// tokens (image-to-token), without the [T, Ci] x [Ci, C] output projection, and without the
+// query projection of the image tokens unless q (its result, cached) is given. With k_h, v_h
+// the projected tokens of head h and Wo_h head h's columns of the output projection:
+//   (q_in Wq_h^T + bq_h) k_h^T      = q_in (k_h Wq_h)^T + (k_h bq_h)^T
+//   concat_h(P_h v_h) Wo^T + bo     = [P_1 .. P_H] [v_1 Wo_1^T + bo / H; ..; v_H Wo_H^T + bo / H]
+// (each P_h's rows sum to 1, so the H heads add bo once), so the image tokens meet [C, H * Nk]
+// and [H * Nk, C] matrices instead of [C, Ci] and [Ci, C] ones.
+// q_in [B or 1, T, C] or q [1, T, Ci] (q_in unused), k_in / v_in [B, Nk, C] -> [B, T, C]
 static struct vlm_tensor dec_attention_from_image(struct vlm_sam_model * sm, const struct vlm_sam_attn * a,
-                                                  struct vlm_tensor q_in, struct vlm_tensor k_in, struct vlm_tensor v_in) {
+                                                  struct vlm_tensor q_in, struct vlm_tensor k_in, struct vlm_tensor v_in,
+                                                  const struct vlm_tensor * q) {
     struct vlm_ctx * x = sm->ctx;
     const int64_t H = sm->dec_heads, Ci = a->internal, c = Ci / H;
     const int64_t B = k_in.shape[0], Nk = k_in.shape[1], T = q_in.shape[1], C = q_in.shape[2];
     struct vlm_tensor k = heads_first(vlm_op_linear(x, k_in, a->k_w, &a->k_b), H);               // [H, B*Nk, c]
     struct vlm_tensor v = heads_first(vlm_op_linear(x, v_in, a->v_w, &a->v_b), H);
-    struct vlm_tensor kq = regroup(x, vlm_op_matmul(x, k, reshape(a->q_w, 3, (int64_t[]){ H, c, C })), B);   // [B, H*Nk, C]
-    struct vlm_tensor kb = vlm_op_matmul(x, k, reshape(a->q_b, 3, (int64_t[]){ H, c, 1 }));                // [H, B*Nk, 1]
     struct vlm_tensor wo = permute3(reshape(a->o_w, 3, (int64_t[]){ C, H, c }), 1, 2, 0);                 // [H, c, C]
     struct vlm_tensor vo = regroup(x, vlm_op_matmul(x, v, wo), B);                                   // [B, H*Nk, C]
-    if (!vlm_ctx_ok(x)) return vo;
+    vo = vlm_op_add(x, vo, vlm_op_scale(x, a->o_b, 1.0f / (float)H, 0.0f));
     const float scale = 1.0f / sqrtf((float)c);
-    // scores [B, T, H, Nk] = scale * (q_in kq^T + kb): kb as the softmax's additive term [B, 1, H, Nk]
-    struct vlm_tensor bias = vlm_op_scale(x, permute(reshape(kb, 4, (int64_t[]){ H, B, 1, Nk }), 1, 2, 0, 3), scale, 0.0f);
-    struct vlm_tensor s = vlm_op_matmul(x, q_in, vlm_tensor_transpose(kq, 1, 2));                          // [B, T, H*Nk]
-    s = vlm_op_softmax(x, reshape(s, 4, (int64_t[]){ B, T, H, Nk }), scale, &bias);
-    struct vlm_tensor o = vlm_op_matmul(x, reshape(s, 3, (int64_t[]){ B, T, H * Nk }), vo);               // [B, T, C]
-    return vlm_op_add(x, o, a->o_b);
+    struct vlm_tensor p;                                                                          // [B, T, H, Nk]
+    if (q) {
+        // scores [H, T, B*Nk] of every head of the cached projection against every prompt's keys
+        struct vlm_tensor s = vlm_op_matmul(x, heads_first(*q, H), vlm_tensor_transpose(k, 1, 2));
+        s = vlm_op_softmax(x, reshape(s, 4, (int64_t[]){ H, T, B, Nk }), scale, NULL);
+        p = vlm_op_copy(x, permute(s, 2, 1, 0, 3), F32);
+    } else {
+        struct vlm_tensor kq = regroup(x, vlm_op_matmul(x, k, reshape(a->q_w, 3, (int64_t[]){ H, c, C })), B);   // [B, H*Nk, C]
+        struct vlm_tensor kb = vlm_op_matmul(x, k, reshape(a->q_b, 3, (int64_t[]){ H, c, 1 }));                // [H, B*Nk, 1]
+        if (!vlm_ctx_ok(x)) return kb;
+        // scores [B, T, H, Nk] = scale * (q_in kq^T + kb): kb as the softmax's additive term [B, 1, H, Nk]
+        struct vlm_tensor bias = vlm_op_scale(x, permute(reshape(kb, 4, (int64_t[]){ H, B, 1, Nk }), 1, 2, 0, 3), scale, 0.0f);
+        struct vlm_tensor s = vlm_op_matmul(x, q_in, vlm_tensor_transpose(kq, 1, 2));                      // [B, T, H*Nk]
+        p = vlm_op_softmax(x, reshape(s, 4, (int64_t[]){ B, T, H, Nk }), scale, &bias);
+    }
+    return vlm_op_matmul(x, reshape(p, 3, (int64_t[]){ B, T, H * Nk }), vo);                               // [B, T, C]
 }
 
 uint64_t vlm_sam_next_serial(void) {
@@ -227,8 +237,7 @@ static enum vlm_status decode_chunk(struct vlm_sam_model * sm, struct vlm_tensor
         queries = ln(x, vlm_op_add(x, queries, m), &L->norm_w[2], &L->norm_b[2]);
         // cross attention, image to tokens
         q = vlm_op_add(x, queries, query_pe);
-        struct vlm_tensor a = pre ? dec_attention(sm, &L->i2t, k, q, queries, &pre_i2t)
-                                  : dec_attention_from_image(sm, &L->i2t, k, q, queries);        // [B, T, C]
+        struct vlm_tensor a = dec_attention_from_image(sm, &L->i2t, k, q, queries, pre ? &pre_i2t.q : NULL);   // [B, T, C]
         keys = ln(x, vlm_op_add(x, keys, a), &L->norm_w[3], &L->norm_b[3]);
     }
     {
