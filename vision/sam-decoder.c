@@ -249,7 +249,7 @@ static enum vlm_status decode_chunk(struct vlm_sam_model * sm, struct vlm_tensor
 
     // output upscaling: src [B, C, G, G] -> ConvT -> LayerNorm2d -> GELU -> ConvT -> GELU
     struct vlm_tensor grid = batch_view(reshape(keys, 4, (int64_t[]){ keys.shape[0], G, G, C }), B);
-    struct vlm_tensor src = vlm_op_copy(x, permute(grid, 0, 3, 1, 2), F32);
+    struct vlm_tensor src = permute(grid, 0, 3, 1, 2);                                        // channels-last view
     struct vlm_tensor up = vlm_op_conv_transpose2d(x, src, sm->up0_w, &sm->up0_b, 2);           // [B, C/4, 2G, 2G]
     up = vlm_op_layer_norm_2d(x, up, sm->up1_w, sm->up1_b, 1e-6f);
     up = vlm_op_unary(x, VLM_UNARY_GELU_ERF, up);
