@@ -3,6 +3,7 @@
 // with `omp parallel for` over independent outputs, so results do not depend on the number
 // of threads.
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -684,17 +685,25 @@ static void op_softmax(struct vlm_ctx * x, const struct vlm_op * op) {
     if (has_mask) m = v4_of(&op->src[1]);
     float     scale = op->f[0];
     int64_t   rows = d.ne[0] * d.ne[1] * d.ne[2], n = d.ne[3], sa = a.st[3];
-    #pragma omp parallel for num_threads(x->n_threads) schedule(static) if (rows * n > 8192)
-    for (int64_t r = 0; r < rows; r++) {
-        int64_t i2 = r % d.ne[2], i1 = (r / d.ne[2]) % d.ne[1], i0 = r / (d.ne[2] * d.ne[1]);
-        const float * pa = f32_row(&a, i0, i1, i2);
-        float *       pd = (float *)d.p + r * n;
-        for (int64_t i = 0; i < n; i++) pd[i] = scale * pa[i * sa];
-        if (has_mask) {
-            const float * pm = f32_row(&m, i0, i1, i2);
-            for (int64_t i = 0; i < n; i++) pd[i] += pm[i * m.st[3]];
+    int       nt = rows * n > 8192 ? x->n_threads : 1;
+    // each thread a contiguous share of the rows, its row index advanced without divisions
+    // (rows of a few entries, e.g. SAM's 7 tokens, are many)
+    #pragma omp parallel num_threads(nt)
+    {
+        const int t = omp_get_thread_num(), n_t = omp_get_num_threads();
+        const int64_t r0 = rows * t / n_t, r1 = rows * (t + 1) / n_t;
+        int64_t i2 = r0 % d.ne[2], i1 = (r0 / d.ne[2]) % d.ne[1], i0 = r0 / (d.ne[2] * d.ne[1]);
+        for (int64_t r = r0; r < r1; r++) {
+            const float * pa = f32_row(&a, i0, i1, i2);
+            float *       pd = (float *)d.p + r * n;
+            for (int64_t i = 0; i < n; i++) pd[i] = scale * pa[i * sa];
+            if (has_mask) {
+                const float * pm = f32_row(&m, i0, i1, i2);
+                for (int64_t i = 0; i < n; i++) pd[i] += pm[i * m.st[3]];
+            }
+            softmax_row(pd, n);
+            if (++i2 == d.ne[2] && (i2 = 0, ++i1 == d.ne[1])) i1 = 0, i0++;
         }
-        softmax_row(pd, n);
     }
 }
 

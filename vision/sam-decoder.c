@@ -142,35 +142,39 @@ uint64_t vlm_sam_next_serial(void) {
     return __atomic_add_fetch(&serial, 1, __ATOMIC_RELAXED);
 }
 
-// Layer 0's image-side projections of keys [1, T, C] from sm->l0_buf, computed and stored
-// there first when they belong to another embedding.
-static void layer0_projections(struct vlm_sam_model * sm, struct vlm_tensor keys, uint64_t serial, struct dec_proj * t2i,
-                               struct dec_proj * i2t) {
+// The keys [1, T, C] (token-major embedding + dense prompt) of an embedding without mask
+// input and layer 0's image-side projections of them, from sm->l0_buf: computed and stored
+// there first when they belong to another embedding. Returns the keys.
+static struct vlm_tensor layer0_cache(struct vlm_sam_model * sm, struct vlm_tensor emb, struct vlm_tensor dense, uint64_t serial,
+                                      struct dec_proj * t2i, struct dec_proj * i2t) {
     struct vlm_ctx * x = sm->ctx;
     const struct vlm_sam_dec_layer * L = &sm->layers[0];
-    const int64_t T = keys.shape[1], ck = L->t2i.internal, cq = L->i2t.internal;
-    size_t off[3] = { 0 }, end = 0;
-    const int64_t width[3] = { ck, ck, cq };
-    for (int i = 0; i < 3; i++) {
+    const int64_t C = sm->prompt_dim, T = sm->grid * sm->grid, ck = L->t2i.internal, cq = L->i2t.internal;
+    size_t off[4] = { 0 }, end = 0;
+    const int64_t width[4] = { C, ck, ck, cq };
+    for (int i = 0; i < 4; i++) {
         off[i] = end;
         end = (end + (size_t)(T * width[i]) * sizeof(float) + 255) & ~(size_t)255;   // aligned bindings
     }
+    struct vlm_tensor c[4];
     if (!sm->l0_buf) {
         sm->l0_serial = 0;
-        if (!(sm->l0_buf = vlm_buffer_new(x, end))) return;
+        if (!(sm->l0_buf = vlm_buffer_new(x, end))) return (struct vlm_tensor){ 0 };   // the context holds the error
     }
-    struct vlm_tensor c[3];
-    for (int i = 0; i < 3; i++) c[i] = vlm_tensor_in(sm->l0_buf, off[i], F32, 3, (int64_t[]){ 1, T, width[i] });
+    for (int i = 0; i < 4; i++) c[i] = vlm_tensor_in(sm->l0_buf, off[i], F32, 3, (int64_t[]){ 1, T, width[i] });
     if (sm->l0_serial != serial) {
-        struct vlm_tensor k = vlm_op_add(x, keys, sm->dense_pe);
-        vlm_op_copy_into(x, c[0], vlm_op_linear(x, k, L->t2i.k_w, &L->t2i.k_b));
-        vlm_op_copy_into(x, c[1], vlm_op_linear(x, keys, L->t2i.v_w, &L->t2i.v_b));
-        vlm_op_copy_into(x, c[2], vlm_op_linear(x, k, L->i2t.q_w, &L->i2t.q_b));
+        struct vlm_tensor keys = vlm_op_add(x, permute(emb, 0, 2, 3, 1), permute(dense, 0, 2, 3, 1));   // [1, G, G, C]
+        vlm_op_copy_into(x, c[0], reshape(keys, 3, (int64_t[]){ 1, T, C }));
+        struct vlm_tensor k = vlm_op_add(x, c[0], sm->dense_pe);
+        vlm_op_copy_into(x, c[1], vlm_op_linear(x, k, L->t2i.k_w, &L->t2i.k_b));
+        vlm_op_copy_into(x, c[2], vlm_op_linear(x, c[0], L->t2i.v_w, &L->t2i.v_b));
+        vlm_op_copy_into(x, c[3], vlm_op_linear(x, k, L->i2t.q_w, &L->i2t.q_b));
         sm->l0_serial = vlm_ctx_ok(x) ? serial : 0;
     }
-    t2i->k = c[0];
-    t2i->v = c[1];
-    i2t->q = c[2];
+    t2i->k = c[1];
+    t2i->v = c[2];
+    i2t->q = c[3];
+    return c[0];
 }
 
 // ref: segment_anything/modeling/mask_decoder.py MLP.forward (ReLU between layers, no sigmoid)
@@ -202,17 +206,21 @@ static enum vlm_status decode_chunk(struct vlm_sam_model * sm, struct vlm_tensor
         dense = vlm_tensor_from_host(x, F32, 4, (int64_t[]){ 1, C, 1, 1 }, sm->no_mask);       // [1, C, 1, 1]
     }
     // src = repeat_interleave(image_embeddings, B) + dense, flattened token-major: keys [1 or B, T, C].
-    // Without mask inputs the keys are the same for every prompt: they stay at batch 1 (and
-    // with them layer 0's image-side projections) until the first image-to-token update.
-    struct vlm_tensor keys = vlm_op_add(x, permute(emb, 0, 2, 3, 1), permute(dense, 0, 2, 3, 1));   // [1 or B, G, G, C]
-    keys = reshape(keys, 3, (int64_t[]){ keys.shape[0], T, C });
+    // Without mask inputs the keys are the same for every prompt: they stay at batch 1 (and,
+    // cached with the embedding, layer 0's image-side projections) until the first
+    // image-to-token update.
+    struct dec_proj pre_t2i = { 0 }, pre_i2t = { 0 };
+    const bool cached = !mask_inputs && emb_serial && sm->dec_depth > 0;
+    struct vlm_tensor keys;
+    if (cached) {
+        keys = layer0_cache(sm, emb, dense, emb_serial, &pre_t2i, &pre_i2t);
+    } else {
+        keys = vlm_op_add(x, permute(emb, 0, 2, 3, 1), permute(dense, 0, 2, 3, 1));           // [1 or B, G, G, C]
+        keys = reshape(keys, 3, (int64_t[]){ keys.shape[0], T, C });
+    }
     struct vlm_tensor key_pe = sm->dense_pe;                                                   // [1, T, C]
     struct vlm_tensor query_pe = vlm_tensor_from_host(x, F32, 3, (int64_t[]){ B, Nt, C }, tokens);
     struct vlm_tensor queries = query_pe;
-
-    struct dec_proj pre_t2i = { 0 }, pre_i2t = { 0 };
-    const bool cached = !mask_inputs && emb_serial && sm->dec_depth > 0;
-    if (cached) layer0_projections(sm, keys, emb_serial, &pre_t2i, &pre_i2t);
 
     for (int32_t l = 0; l < sm->dec_depth && vlm_ctx_ok(x); l++) {
         const struct vlm_sam_dec_layer * L = &sm->layers[l];

@@ -92,8 +92,9 @@ struct vlm_sam_model {
     struct vlm_buffer * pbuf;
     struct vlm_tensor   dense_pe;             // [1, grid*grid, C] token-major
 
-    // Layer 0's image-side projections (token-to-image keys and values, image-to-token
-    // queries) of the embedding numbered l0_serial: they depend only on the embedding when a
+    // The decoder's keys (embedding + no-mask prompt) and layer 0's image-side projections
+    // (token-to-image keys and values, image-to-token queries) of the embedding numbered
+    // l0_serial: they depend only on the embedding when a
     // prompt has no mask input, so the next prompt on the same image reuses them.
     struct vlm_buffer * l0_buf;
     uint64_t            l0_serial;            // 0: nothing cached
