@@ -142,6 +142,13 @@ uint64_t vlm_sam_next_serial(void) {
     return __atomic_add_fetch(&serial, 1, __ATOMIC_RELAXED);
 }
 
+// src = repeat_interleave(image_embeddings, B) + dense, flattened token-major: the keys
+// [1 or B, T, C] from emb [1, C, G, G] and dense [1 or B, C, G or 1, G or 1].
+static struct vlm_tensor embed_keys(struct vlm_ctx * x, struct vlm_tensor emb, struct vlm_tensor dense) {
+    struct vlm_tensor keys = vlm_op_add(x, permute(emb, 0, 2, 3, 1), permute(dense, 0, 2, 3, 1));   // [1 or B, G, G, C]
+    return reshape(keys, 3, (int64_t[]){ keys.shape[0], keys.shape[1] * keys.shape[2], keys.shape[3] });
+}
+
 // The keys [1, T, C] (token-major embedding + dense prompt) of an embedding without mask
 // input and layer 0's image-side projections of them, from sm->l0_buf: computed and stored
 // there first when they belong to another embedding. Returns the keys.
@@ -163,8 +170,7 @@ static struct vlm_tensor layer0_cache(struct vlm_sam_model * sm, struct vlm_tens
     }
     for (int i = 0; i < 4; i++) c[i] = vlm_tensor_in(sm->l0_buf, off[i], F32, 3, (int64_t[]){ 1, T, width[i] });
     if (sm->l0_serial != serial) {
-        struct vlm_tensor keys = vlm_op_add(x, permute(emb, 0, 2, 3, 1), permute(dense, 0, 2, 3, 1));   // [1, G, G, C]
-        vlm_op_copy_into(x, c[0], reshape(keys, 3, (int64_t[]){ 1, T, C }));
+        vlm_op_copy_into(x, c[0], embed_keys(x, emb, dense));
         struct vlm_tensor k = vlm_op_add(x, c[0], sm->dense_pe);
         vlm_op_copy_into(x, c[1], vlm_op_linear(x, k, L->t2i.k_w, &L->t2i.k_b));
         vlm_op_copy_into(x, c[2], vlm_op_linear(x, c[0], L->t2i.v_w, &L->t2i.v_b));
@@ -194,7 +200,7 @@ static struct vlm_tensor ln(struct vlm_ctx * x, struct vlm_tensor h, const struc
 static enum vlm_status decode_chunk(struct vlm_sam_model * sm, struct vlm_tensor emb, uint64_t emb_serial, int32_t B, int32_t Nt,
                                     const float * tokens, const float * mask_inputs, float * masks_out, float * iou_out) {
     struct vlm_ctx * x = sm->ctx;
-    const int64_t C = sm->prompt_dim, G = sm->grid, T = G * G, NM = sm->n_mask_tokens, M = sm->mask_input_size;
+    const int64_t C = sm->prompt_dim, G = sm->grid, NM = sm->n_mask_tokens, M = sm->mask_input_size;
     const size_t mark = vlm_arena_mark(x);
 
     // dense prompt embeddings: mask_downscaling(mask_input) or no_mask_embed broadcast
@@ -205,19 +211,12 @@ static enum vlm_status decode_chunk(struct vlm_sam_model * sm, struct vlm_tensor
     } else {
         dense = vlm_tensor_from_host(x, F32, 4, (int64_t[]){ 1, C, 1, 1 }, sm->no_mask);       // [1, C, 1, 1]
     }
-    // src = repeat_interleave(image_embeddings, B) + dense, flattened token-major: keys [1 or B, T, C].
     // Without mask inputs the keys are the same for every prompt: they stay at batch 1 (and,
     // cached with the embedding, layer 0's image-side projections) until the first
     // image-to-token update.
     struct dec_proj pre_t2i = { 0 }, pre_i2t = { 0 };
     const bool cached = !mask_inputs && emb_serial && sm->dec_depth > 0;
-    struct vlm_tensor keys;
-    if (cached) {
-        keys = layer0_cache(sm, emb, dense, emb_serial, &pre_t2i, &pre_i2t);
-    } else {
-        keys = vlm_op_add(x, permute(emb, 0, 2, 3, 1), permute(dense, 0, 2, 3, 1));           // [1 or B, G, G, C]
-        keys = reshape(keys, 3, (int64_t[]){ keys.shape[0], T, C });
-    }
+    struct vlm_tensor keys = cached ? layer0_cache(sm, emb, dense, emb_serial, &pre_t2i, &pre_i2t) : embed_keys(x, emb, dense);
     struct vlm_tensor key_pe = sm->dense_pe;                                                   // [1, T, C]
     struct vlm_tensor query_pe = vlm_tensor_from_host(x, F32, 3, (int64_t[]){ B, Nt, C }, tokens);
     struct vlm_tensor queries = query_pe;
