@@ -28,6 +28,8 @@ struct bench_stage {
     double       gflop;    // per run
     int32_t      tokens;   // per run, language-model stages (tokens/s is reported)
     int32_t      tiles;    // per run, the image encoder of a vision-language model
+    int32_t      masks;    // per run, SAM's segment-everything (masks kept)
+    bool         no_warmup;   // stages of many seconds after a stage that warmed the same code up
 };
 
 static int cmp_double(const void * a, const void * b) {
@@ -108,7 +110,7 @@ typedef enum vlm_status (*bench_fn)(void * arg);
 static enum vlm_status time_stage_ctx(struct bench_stage * s, struct vlm_ctx * x, bench_fn fn, void * arg, int runs) {
     double times[64];
     double flops0 = 0;
-    for (int r = 0; r <= runs; r++) {
+    for (int r = s->no_warmup ? 1 : 0; r <= runs; r++) {
         if (r == 1) flops0 = x->flops;
         double t0 = vlm_now_ms();
         enum vlm_status st = fn(arg);
@@ -138,6 +140,19 @@ static enum vlm_status sam_decode(void * arg) {
     struct vlm_masks masks;
     enum vlm_status st = vlm_sam_predict(b->s, &prompt, &masks);
     if (st == VLM_STATUS_OK) vlm_masks_free(&masks);
+    return st;
+}
+
+// SamAutomaticMaskGenerator's defaults (32 x 32 points, batches of 64, no crops) on the
+// embedding the encoder stage set: the masks decoded, filtered, deduplicated and returned.
+struct sam_everything_bench { struct vlm_sam_session * s; int32_t masks; };
+static enum vlm_status sam_everything(void * arg) {
+    struct sam_everything_bench * b = arg;
+    struct vlm_sam_everything_params p = vlm_sam_everything_default_params();
+    struct vlm_sam_everything_result r;
+    enum vlm_status st = vlm_sam_everything(b->s, NULL, &p, &r);
+    b->masks = r.n_masks;
+    vlm_sam_everything_result_free(&r);
     return st;
 }
 
@@ -298,14 +313,16 @@ static void usage(FILE * f) {
             "                 [--weights auto|f32|f16|q8_0]\n\n"
             "Times each stage of a model (median of N runs after one warm-up, default 3) and prints ms,\n"
             "GFLOP/s and the fraction of this machine's fp32 peak (OpenBLAS sgemm, measured in the same run).\n"
-            "  SAM:  image_encoder (1024x1024 image), prompt_decoder (one point, multimask)\n"
+            "  SAM:  image_encoder (1024x1024 image), prompt_decoder (one point, multimask), everything\n"
+            "        (segment everything from the embedding: 32x32 points, batches of 64, no crops; one run;\n"
+            "        CPU backend only)\n"
             "  CLIP: image_encoder (one image), text_encoder (a batch of 8 prompts)\n"
             "  GGUF language model: prompt_eval (512 tokens in one batch) and generate (128 tokens one at a\n"
             "        time), both from an empty context as llama-bench's pp512 / tg128, in tokens/s\n"
             "--random writes full-size random weights first: sam-vit-b, sam-vit-l, sam-vit-h, sam-vit-t (MobileSAM),\n"
             "        clip-vit-b-32, smollm2-135m, smolvlm-256m (GGUF; --type f32|f16|bf16|q8_0|q4_0|q4_k, default q8_0;\n"
-            "        --save-random FILE keeps the file, e.g. to run llama-bench on the same weights; for\n"
-            "        smolvlm-256m the mmproj too, as FILE.mmproj.gguf).\n"
+            "        --save-random FILE keeps the file, e.g. to run llama-bench or the PyTorch reference on the\n"
+            "        same weights; for smolvlm-256m the mmproj too, as FILE.mmproj.gguf).\n"
             "  SmolVLM (-m TEXT.gguf --mmproj MMPROJ.gguf, or --random smolvlm-256m): image_encoder (all\n"
             "        tiles of --image, default an 800x534 image; --max-tiles N as describe's, default %d,\n"
             "        0 for llama.cpp's tiling), prompt_eval (the image prompt), time_to_first_token\n"
@@ -419,6 +436,13 @@ int vlm_cmd_bench(int argc, char ** argv) {
             st = time_stage(&stages[n_stages++], m, sam_encode, &b, runs);
             stages[n_stages] = (struct bench_stage){ .name = "prompt_decoder" };
             if (st == VLM_STATUS_OK) st = time_stage(&stages[n_stages++], m, sam_decode, &b, runs < 10 ? 10 : runs);
+            // CPU backend only: lavapipe would take most of an hour for the 1024 prompts
+            struct sam_everything_bench e = { .s = b.s };
+            if (st == VLM_STATUS_OK && !strcmp(vlm_model_backend_name(m), "cpu")) {
+                stages[n_stages] = (struct bench_stage){ .name = "everything", .no_warmup = true };
+                st = time_stage(&stages[n_stages++], m, sam_everything, &e, 1);   // tens of seconds: one run
+                stages[n_stages - 1].masks = e.masks;
+            }
         }
         vlm_sam_session_free(b.s);
     } else if (m->kind == VLM_MODEL_LLAMA && vision) {
@@ -491,6 +515,7 @@ int vlm_cmd_bench(int argc, char ** argv) {
                    i ? ", " : "", stages[i].name, stages[i].median_ms, stages[i].gflop, gfs, peak > 0 ? gfs / peak : 0);
             if (stages[i].tokens) printf(", \"tokens_per_s\": %.2f", stages[i].tokens / (stages[i].median_ms / 1e3));
             if (stages[i].tiles) printf(", \"tiles\": %d", stages[i].tiles);
+            if (!strcmp(stages[i].name, "everything")) printf(", \"masks\": %d", stages[i].masks);
             if (bandwidth > 0 && !strcmp(stages[i].name, "generate"))
                 printf(", \"bandwidth_fraction\": %.3f", stages[i].tokens * token_bytes / (stages[i].median_ms * 1e6) / bandwidth);
             printf("}");
@@ -511,6 +536,7 @@ int vlm_cmd_bench(int argc, char ** argv) {
                    peak > 0 ? 100 * gfs / peak : 0);
             if (stages[i].tokens) printf(" %10.1f", stages[i].tokens / (stages[i].median_ms / 1e3));
             if (stages[i].tiles) printf("   (%d tiles)", stages[i].tiles);
+            if (!strcmp(stages[i].name, "everything")) printf("   (%d masks)", stages[i].masks);
             if (bandwidth > 0 && !strcmp(stages[i].name, "generate"))
                 printf("   %.0f%% of bandwidth", 100 * stages[i].tokens * token_bytes / (stages[i].median_ms * 1e6) / bandwidth);
             printf("\n");

@@ -259,8 +259,13 @@ static uint8_t * overlay_base(const struct vlm_image * img) {
 static bool run_everything(const struct segment_args * a, struct segment_run * r) {
     const int32_t W = r->img.width, H = r->img.height;
     double t0 = vlm_now_ms();
-    if (vlm_sam_everything(r->s, a->ep.crop_n_layers > 0 ? &r->img : NULL, &a->ep, &r->er) != VLM_STATUS_OK)
+    struct vlm_sam_everything_params ep = a->ep;
+    struct vlm_everything_bar bar;
+    vlm_everything_progress_bar(&ep, &bar, CMD);
+    if (vlm_sam_everything(r->s, ep.crop_n_layers > 0 ? &r->img : NULL, &ep, &r->er) != VLM_STATUS_OK) {
+        if (ep.progress) fputc('\n', stderr);   // below the unfinished bar
         return !cli_fail(CMD, "%s", vlm_last_error());
+    }
     const struct vlm_sam_everything_result * er = &r->er;
     printf("%d masks (points per side %d) — load %.0f ms, encoder %.0f ms, masks %.0f ms [%s]\n", er->n_masks,
            a->ep.points_per_side, r->t_load, r->t_enc, vlm_now_ms() - t0, vlm_model_backend_name(r->model));

@@ -2,6 +2,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "masks.h"
@@ -193,4 +194,25 @@ void vlm_everything_explain(FILE * f, const char * prefix, const struct vlm_sam_
                    "or a denser grid (--points-per-side)\n", opt);
     else
         fprintf(f, "; try a denser grid (--points-per-side)\n");
+}
+
+static void draw_everything_bar(void * user, int32_t done, int32_t total) {
+    const struct vlm_everything_bar * b = user;
+    char bar[31];
+    const int fill = total > 0 ? (int)((int64_t)30 * done / total) : 30;
+    for (int k = 0; k < 30; k++) bar[k] = k < fill ? '#' : '.';
+    bar[30] = 0;
+    const double s = (vlm_now_ms() - b->t0) / 1e3, eta = done > 0 ? s / done * (total - done) : 0;
+    fprintf(stderr, "\r\033[Kvlm %s: [%s] %d/%d points, ETA %d:%02d", b->cmd, bar, (int)done, (int)total, (int)(eta / 60),
+            (int)fmod(eta, 60));
+    if (done >= total) fputc('\n', stderr);
+    fflush(stderr);
+}
+
+void vlm_everything_progress_bar(struct vlm_sam_everything_params * p, struct vlm_everything_bar * bar, const char * cmd) {
+    if (!isatty(STDERR_FILENO)) return;
+    bar->cmd = cmd;
+    bar->t0 = vlm_now_ms();
+    p->progress = draw_everything_bar;
+    p->progress_user = bar;
 }

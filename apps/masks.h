@@ -34,6 +34,11 @@ int vlm_everything_option(const char * cmd, int argc, char ** argv, int * i, str
 // how many, and the option to relax, written to f as "<prefix>no masks left: ...".
 void vlm_everything_explain(FILE * f, const char * prefix, const struct vlm_sam_everything_result * r,
                             const struct vlm_sam_everything_params * p);
+// A progress bar for segment-everything on stderr, only when stderr is a terminal: sets
+// p->progress to redraw "vlm CMD: [####....] 320/1024 points, ETA 0:12" in place (a newline
+// after the last batch). bar must outlive the vlm_sam_everything call.
+struct vlm_everything_bar { const char * cmd; double t0; };
+void vlm_everything_progress_bar(struct vlm_sam_everything_params * p, struct vlm_everything_bar * bar, const char * cmd);
 #define VLM_EVERYTHING_USAGE                                                                                   \
     "  --points-per-side N      segment-everything grid (default 32), --points-per-batch N, --crop-n-layers N,\n" \
     "  --pred-iou-thresh T      --stability-score-thresh T, --box-nms-thresh T, --min-mask-region-area N\n"      \

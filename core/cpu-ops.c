@@ -3,6 +3,7 @@
 // with `omp parallel for` over independent outputs, so results do not depend on the number
 // of threads.
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -336,6 +337,50 @@ __attribute__((target("avx2,fma"))) static void softmax_row_avx2(float * s, int6
     for (; i < n; i++) s[i] *= (float)(1.0 / sum);
 }
 
+// One layer-norm row (contiguous), the scalar path's double sums with 8 lanes: the mean, the
+// centred sum of squares, then y = x * rstd - mean * rstd, times w, plus b.
+__attribute__((target("avx2,fma"))) static void layer_norm_row_avx2(const float * a, float * d, int64_t n, const float * w,
+                                                                    const float * b, float eps) {
+    __m256d s0 = _mm256_setzero_pd(), s1 = _mm256_setzero_pd();
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_loadu_ps(a + i);
+        s0 = _mm256_add_pd(s0, _mm256_cvtps_pd(_mm256_castps256_ps128(v)));
+        s1 = _mm256_add_pd(s1, _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)));
+    }
+    double l[4], sum = 0.0, sq = 0.0;
+    _mm256_storeu_pd(l, _mm256_add_pd(s0, s1));
+    for (int j = 0; j < 4; j++) sum += l[j];
+    for (; i < n; i++) sum += a[i];
+    const double mean = sum / (double)n;
+    const __m256d vm = _mm256_set1_pd(mean);
+    s0 = s1 = _mm256_setzero_pd();
+    for (i = 0; i + 8 <= n; i += 8) {
+        __m256  v = _mm256_loadu_ps(a + i);
+        __m256d t0 = _mm256_sub_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(v)), vm);
+        __m256d t1 = _mm256_sub_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)), vm);
+        s0 = _mm256_fmadd_pd(t0, t0, s0);
+        s1 = _mm256_fmadd_pd(t1, t1, s1);
+    }
+    _mm256_storeu_pd(l, _mm256_add_pd(s0, s1));
+    for (int j = 0; j < 4; j++) sq += l[j];
+    for (; i < n; i++) { double t = a[i] - mean; sq += t * t; }
+    const float rstd = (float)(1.0 / sqrt(sq / (double)n + (double)eps)), shift = -(float)mean * rstd;
+    const __m256 vr = _mm256_set1_ps(rstd), vs = _mm256_set1_ps(shift);
+    for (i = 0; i + 8 <= n; i += 8) {
+        __m256 y = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), vr, vs);
+        if (w) y = _mm256_mul_ps(y, _mm256_loadu_ps(w + i));
+        if (b) y = _mm256_add_ps(y, _mm256_loadu_ps(b + i));
+        _mm256_storeu_ps(d + i, y);
+    }
+    for (; i < n; i++) {
+        float y = a[i] * rstd + shift;
+        if (w) y *= w[i];
+        if (b) y += b[i];
+        d[i] = y;
+    }
+}
+
 // s[i * kw + j] = (s[i * kw + j] + ph[i * sh]) + pw[j] for one score row (SAM rel-pos bias).
 __attribute__((target("avx2,fma"))) static void add_rel_row_avx2(float * s, int64_t kh, int64_t kw, const float * ph,
                                                                   int64_t sh, const float * pw) {
@@ -602,6 +647,12 @@ static void op_layer_norm(struct vlm_ctx * x, const struct vlm_op * op) {
         int64_t i2 = r % d.ne[2], i1 = (r / d.ne[2]) % d.ne[1], i0 = r / (d.ne[2] * d.ne[1]);
         const float * pa = f32_row(&a, i0, i1, i2);
         float *       pd = (float *)d.p + r * n;
+#ifdef VLM_HAVE_AVX2_PATH
+        if (sa == 1 && use_avx2()) {
+            layer_norm_row_avx2(pa, pd, n, w, b, eps);
+            continue;
+        }
+#endif
         double        sum = 0.0, sq = 0.0;
         for (int64_t i = 0; i < n; i++) sum += pa[i * sa];
         double mean = sum / (double)n;
@@ -714,17 +765,25 @@ static void op_softmax(struct vlm_ctx * x, const struct vlm_op * op) {
     if (has_mask) m = v4_of(&op->src[1]);
     float     scale = op->f[0];
     int64_t   rows = d.ne[0] * d.ne[1] * d.ne[2], n = d.ne[3], sa = a.st[3];
-    #pragma omp parallel for num_threads(x->n_threads) schedule(static) if (rows * n > 8192)
-    for (int64_t r = 0; r < rows; r++) {
-        int64_t i2 = r % d.ne[2], i1 = (r / d.ne[2]) % d.ne[1], i0 = r / (d.ne[2] * d.ne[1]);
-        const float * pa = f32_row(&a, i0, i1, i2);
-        float *       pd = (float *)d.p + r * n;
-        for (int64_t i = 0; i < n; i++) pd[i] = scale * pa[i * sa];
-        if (has_mask) {
-            const float * pm = f32_row(&m, i0, i1, i2);
-            for (int64_t i = 0; i < n; i++) pd[i] += pm[i * m.st[3]];
+    int       nt = rows * n > 8192 ? x->n_threads : 1;
+    // each thread a contiguous share of the rows, its row index advanced without divisions
+    // (rows of a few entries, e.g. SAM's 7 tokens, are many)
+    #pragma omp parallel num_threads(nt)
+    {
+        const int t = omp_get_thread_num(), n_t = omp_get_num_threads();
+        const int64_t r0 = rows * t / n_t, r1 = rows * (t + 1) / n_t;
+        int64_t i2 = r0 % d.ne[2], i1 = (r0 / d.ne[2]) % d.ne[1], i0 = r0 / (d.ne[2] * d.ne[1]);
+        for (int64_t r = r0; r < r1; r++) {
+            const float * pa = f32_row(&a, i0, i1, i2);
+            float *       pd = (float *)d.p + r * n;
+            for (int64_t i = 0; i < n; i++) pd[i] = scale * pa[i * sa];
+            if (has_mask) {
+                const float * pm = f32_row(&m, i0, i1, i2);
+                for (int64_t i = 0; i < n; i++) pd[i] += pm[i * m.st[3]];
+            }
+            softmax_row(pd, n);
+            if (++i2 == d.ne[2] && (i2 = 0, ++i1 == d.ne[1])) i1 = 0, i0++;
         }
-        softmax_row(pd, n);
     }
 }
 
@@ -956,14 +1015,18 @@ static void op_conv_transpose2d(struct vlm_ctx * x, const struct vlm_op * op) {
     float * w_tmp = NULL, * b_tmp = NULL, * in_tmp = NULL, * t = NULL;
     const float * Wt = as_contig_f32(x, &op->src[1], &w_tmp);
     const float * bias = vec_f32(x, &op->src[2], &b_tmp);
-    const float * src = as_contig_f32(x, in, &in_tmp);
+    // in[b] is the [Cin, P] matrix of the GEMM, or (channels last: a permuted [B, H, W, Cin]) its
+    // transpose, which BLAS reads as it is
+    const bool    chlast = in->dtype == VLM_DTYPE_F32 && in->stride[1] == 1 && in->stride[3] == Cin && in->stride[2] == W * Cin;
+    const float * src = chlast ? vlm_tensor_host(in) : as_contig_f32(x, in, &in_tmp);
+    const int64_t sb = chlast ? in->stride[0] : Cin * P;
     float *       out = vlm_tensor_host(&op->dst);
     int           nt = x->n_threads;
     int64_t       Wo = W * k;
     if (!Wt || !src || (op->src[2].n_dims && !bias)) goto done;
     if (!(t = xmalloc(x, (size_t)R * (size_t)P * sizeof(float), "conv_transpose2d"))) goto done;
     for (int64_t b = 0; b < B; b++) {
-        gemm(nt, true, false, R, P, Cin, 1.0f, Wt, R, src + b * Cin * P, P, 0.0f, t, P);
+        gemm(nt, true, chlast, R, P, Cin, 1.0f, Wt, R, src + b * sb, chlast ? Cin : P, 0.0f, t, P);
         float * ob = out + b * Cout * P * k * k;
         // out[co, y * k + ky, xx * k + kx] = t[(co, ky, kx), y, xx] + bias[co], one output row at a time
         #pragma omp parallel for num_threads(nt) schedule(static) if (R * P > 32768)

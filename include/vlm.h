@@ -355,6 +355,10 @@ struct vlm_sam_everything_params {
     float   crop_overlap_ratio;         // 512 / 1500
     int32_t crop_n_points_downscale_factor; // 1
     int32_t min_mask_region_area;       // 0 (> 0: remove small holes and islands)
+    // NULL, or called after each batch of points with the points decoded so far and the
+    // total over all crops (from the calling thread)
+    void  (*progress)(void * user, int32_t done, int32_t total);
+    void *  progress_user;
 };
 struct vlm_sam_everything_params vlm_sam_everything_default_params(void);
 struct vlm_sam_annotation {

@@ -3,9 +3,10 @@
 
 The upstream code is not part of vlm: point --sam-repo at a checkout of
 facebookresearch/segment-anything, --mobilesam-repo at one of ChaoningZhang/MobileSAM and
---clip-repo at a checkout of openai/CLIP. Weights are random (upstream initialization) at the
-official shapes: SAM ViT-B, MobileSAM (build_sam_vit_t) and CLIP ViT-B/32, fp32, as `vlm bench`
-uses. Prints one JSON object with the median milliseconds per stage.
+--clip-repo at a checkout of openai/CLIP. Weights are random at the official shapes: SAM ViT-B
+(vlm's random weights and image with --sam-checkpoint, else upstream's initialization), MobileSAM
+(build_sam_vit_t) and CLIP ViT-B/32 (upstream's initialization), fp32, as `vlm bench` uses. Prints
+one JSON object with the median milliseconds per stage.
 
 For `scripts/bench.sh index`: --make-photos DIR writes --count distinct photos (random crops,
 flips and colour changes of --source, at its size, JPEG), and --index-photos DIR embeds every
@@ -34,21 +35,69 @@ def median_ms(fn, runs):
     return statistics.median(times)
 
 
-def bench_sam(repo, runs):
-    sys.path.insert(0, repo)
-    from segment_anything import sam_model_registry, SamPredictor  # noqa: E402
-
-    sam = sam_model_registry["vit_b"]().eval()
-    image = (torch.rand(1024, 1024, 3) * 255).to(torch.uint8).numpy()
-    predictor = SamPredictor(sam)
-    point = [[512.0, 384.0]]
+def load_safetensors(path):
+    """The tensors of a safetensors file (the F32 checkpoint `vlm bench --save-random` writes)."""
     import numpy as np
 
+    with open(path, "rb") as f:
+        n = int.from_bytes(f.read(8), "little")
+        header = json.loads(f.read(n))
+        data = f.read()
+    dtypes = {"F32": np.float32, "F16": np.float16, "I64": np.int64}
+    out = {}
+    for name, t in header.items():
+        if name == "__metadata__":
+            continue
+        a, b = t["data_offsets"]
+        out[name] = torch.from_numpy(np.frombuffer(data[a:b], dtype=dtypes[t["dtype"]]).reshape(t["shape"]).copy())
+    return out
+
+
+def random_image(w, h):
+    """The image `vlm bench` encodes: the top bytes of splitmix64 from seed 42 (cmd-bench.c
+    random_image, core.h vlm_rng_next)."""
+    import numpy as np
+
+    m, s, out = 0xFFFFFFFFFFFFFFFF, 42, bytearray(w * h * 3)
+    for i in range(len(out)):
+        s = (s + 0x9E3779B97F4A7C15) & m
+        z = ((s ^ (s >> 30)) * 0xBF58476D1CE4E5B9) & m
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & m
+        out[i] = (z ^ (z >> 31)) >> 56
+    return np.frombuffer(bytes(out), dtype=np.uint8).reshape(h, w, 3)
+
+
+def bench_sam(repo, runs, checkpoint):
+    sys.path.insert(0, repo)
+    from segment_anything import sam_model_registry, SamAutomaticMaskGenerator, SamPredictor  # noqa: E402
+    import numpy as np
+
+    sam = sam_model_registry["vit_b"]().eval()
+    if checkpoint:   # vlm's random weights, so that both sides keep the same masks
+        sam.load_state_dict(load_safetensors(checkpoint))
+        image = random_image(1024, 1024)
+    else:
+        image = (torch.rand(1024, 1024, 3) * 255).to(torch.uint8).numpy()
+    predictor = SamPredictor(sam)
+    point = [[512.0, 384.0]]
+    out = {}
     with torch.no_grad():
-        enc = median_ms(lambda: predictor.set_image(image), runs)
+        out["image_encoder"] = {"median_ms": median_ms(lambda: predictor.set_image(image), runs)}
+        # SamPredictor.predict on the set embedding: prompt encoder, mask decoder, masks at the
+        # image size (postprocess_masks, threshold), as vlm_sam_predict
         dec = median_ms(lambda: predictor.predict(point_coords=np.array(point), point_labels=np.array([1]),
                                                   multimask_output=True), max(runs, 10))
-    return {"image_encoder": {"median_ms": enc}, "prompt_decoder": {"median_ms": dec}}
+        out["prompt_decoder"] = {"median_ms": dec}
+        # SamAutomaticMaskGenerator.generate with its defaults on the embedding set above: its
+        # crop is the whole image, so set_image / reset_image of the crop are made no-ops and
+        # the time is generate() without the encoder (one run, as vlm bench's)
+        gen = SamAutomaticMaskGenerator(sam)
+        gen.predictor = predictor
+        predictor.set_image, predictor.reset_image = (lambda *a, **k: None), (lambda: None)
+        t0 = time.perf_counter()
+        masks = gen.generate(image)
+        out["everything"] = {"median_ms": (time.perf_counter() - t0) * 1000.0, "masks": len(masks)}
+    return out
 
 
 def bench_mobilesam(repo, runs):
@@ -168,6 +217,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--sam-repo")
     ap.add_argument("--mobilesam-repo")
+    ap.add_argument("--sam-checkpoint", help="safetensors weights for SAM ViT-B (vlm bench --save-random)")
     ap.add_argument("--clip-repo")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0 = all cores)")
@@ -186,7 +236,7 @@ def main():
         out["index"] = index_photos(args.index_photos, args.clip_repo, args.batch)
     else:
         if args.sam_repo:
-            out["models"]["sam-vit-b"] = bench_sam(args.sam_repo, args.runs)
+            out["models"]["sam-vit-b"] = bench_sam(args.sam_repo, args.runs, args.sam_checkpoint)
         if args.mobilesam_repo:
             out["models"]["sam-vit-t"] = bench_mobilesam(args.mobilesam_repo, args.runs)
         if args.clip_repo:

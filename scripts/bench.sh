@@ -69,7 +69,9 @@ fi
 
 for model in sam-vit-b sam-vit-t clip-vit-b-32; do
     for backend in $BACKENDS; do
-        if "$VLM" bench --random "$model" --backend "$backend" --runs "$RUNS" --json >"$OUT/$model.$backend.json" 2>"$OUT/err"; then
+        # --save-random: the PyTorch reference loads the same SAM weights (so both keep the same masks)
+        if "$VLM" bench --random "$model" --backend "$backend" --runs "$RUNS" --json --save-random "$OUT/$model.safetensors" \
+            >"$OUT/$model.$backend.json" 2>"$OUT/err"; then
             :
         else
             echo "bench $model on $backend failed: $(tail -1 "$OUT/err")" >&2
@@ -81,18 +83,24 @@ done
 ref_args=()
 [ -n "${SAM_REPO:-}" ] && ref_args+=(--sam-repo "$SAM_REPO")
 [ -n "${MOBILESAM_REPO:-}" ] && ref_args+=(--mobilesam-repo "$MOBILESAM_REPO")
+[ -n "${SAM_REPO:-}" ] && [ -f "$OUT/sam-vit-b.safetensors" ] && ref_args+=(--sam-checkpoint "$OUT/sam-vit-b.safetensors")
 [ -n "${CLIP_REPO:-}" ] && ref_args+=(--clip-repo "$CLIP_REPO")
 if [ ${#ref_args[@]} -gt 0 ]; then
     vlm_install_packages python3-torch python3-torchvision python3-numpy
-    /usr/bin/python3 "$ROOT/scripts/bench-reference.py" "${ref_args[@]}" --runs "$RUNS" >"$OUT/reference.json"
+    # PyTorch's best configuration: OpenBLAS's OpenMP build first (Debian's default pthread
+    # build runs it 2-3x slower on 2 cores); the report names the BLAS it loaded
+    multiarch="$(/usr/bin/python3 -c 'import sysconfig; print(sysconfig.get_config_var("MULTIARCH") or "")')"
+    LD_LIBRARY_PATH="/usr/lib/$multiarch/openblas-openmp${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
+        /usr/bin/python3 "$ROOT/scripts/bench-reference.py" "${ref_args[@]}" --runs "$RUNS" >"$OUT/reference.json"
 fi
 
 /usr/bin/python3 - "$OUT" <<'PY'
 import glob, json, os, sys
 out = sys.argv[1]
-ref = {}
+ref, refj = {}, {}
 if os.path.exists(f"{out}/reference.json"):
-    ref = json.load(open(f"{out}/reference.json"))["models"]
+    refj = json.load(open(f"{out}/reference.json"))
+    ref = refj["models"]
 print("| model | stage | backend | vlm ms | GFLOP/s | of peak | PyTorch ms | vlm / PyTorch | peak RSS MiB |")
 print("|---|---|---|---:|---:|---:|---:|---:|---:|")
 for path in sorted(glob.glob(f"{out}/*.*.json")):
@@ -107,6 +115,14 @@ for path in sorted(glob.glob(f"{out}/*.*.json")):
               f"{100 * s['peak_fraction']:.0f}% | {rms} | {ratio} | {j['peak_rss_mb']:.0f} |")
 if ref:
     print()
+    print(f"PyTorch {refj['torch']}, {refj['threads']} threads, BLAS: {', '.join(refj['blas']) or 'built in'}")
+for path in sorted(glob.glob(f"{out}/sam-vit-b.*.json")):
+    j = json.load(open(path))
+    e = j["stages"].get("everything")
+    r = ref.get("sam-vit-b", {}).get("everything")
+    if e:
+        print(f"everything ({j['backend']}): vlm kept {e['masks']} masks" + (f", PyTorch {r['masks']}" if r else "") +
+              " (SamAutomaticMaskGenerator defaults: 32x32 points, batch 64, no crops; from the embedding)")
 print(f"peak = OpenBLAS sgemm 2048^3 measured in the same run: "
       + ", ".join(sorted({f"{json.load(open(p))['sgemm_peak_gflops']:.0f} GFLOP/s" for p in glob.glob(f'{out}/*.*.json') if not p.endswith('reference.json')})))
 PY

@@ -28,8 +28,8 @@ static int64_t prod(int nd, const int64_t * s) {
 }
 
 // Layouts of test inputs: the logical tensor is the same, the memory differs.
-enum { L_CONTIG = 0, L_TRANS, L_SLICE, L_REVERSE, L_COUNT };
-static const char * layout_name[L_COUNT] = { "contiguous", "transposed", "sliced", "reversed" };
+enum { L_CONTIG = 0, L_TRANS, L_SLICE, L_REVERSE, L_COUNT, L_CHLAST = L_COUNT };   // L_CHLAST: 4-D, not in the loops
+static const char * layout_name[L_COUNT + 1] = { "contiguous", "transposed", "sliced", "reversed", "channels last" };
 
 // A tensor of logical shape `shape` holding `data` (contiguous logical order) in a given layout.
 static struct vlm_tensor make_in(int nd, const int64_t * shape, const float * data, int layout) {
@@ -51,6 +51,9 @@ static struct vlm_tensor make_in(int nd, const int64_t * shape, const float * da
         vlm_tensor_upload(X, base, nan);
         free(nan);
         view = vlm_tensor_slice(vlm_tensor_slice(base, nd - 1, 2, shape[nd - 1]), 0, 1, shape[0]);
+    } else if (layout == L_CHLAST && nd == 4) {   // stored [B, H, W, C], seen as [B, C, H, W]
+        base = vlm_tensor_new(X, VLM_DTYPE_F32, 4, (int64_t[]){ shape[0], shape[2], shape[3], shape[1] });
+        view = vlm_tensor_permute(base, (int32_t[]){ 0, 3, 1, 2 });
     } else if (layout == L_REVERSE && nd >= 2) {
         int32_t perm[4];
         for (int i = 0; i < nd; i++) { st[i] = shape[nd - 1 - i]; perm[i] = nd - 1 - i; }
@@ -764,6 +767,7 @@ int main(void) {
     test_conv2d(1, 2, 5, 4, 3, 3, 3, 2, L_TRANS, VLM_DTYPE_F32);        // padding wider than a stride: empty column ranges
     test_conv2d(2, 2, 3, 7, 2, 5, 2, 2, L_CONTIG, VLM_DTYPE_F32);       // kernel larger than the input height
     test_conv_transpose2d(1, 16, 8, 8, 8, 2, L_CONTIG);
+    test_conv_transpose2d(3, 16, 8, 9, 8, 2, L_CHLAST);   // SAM's decoder: token-major image tokens, read transposed
     test_interpolate(1, 1, 16, 16, 64, 64, false, L_CONTIG);               // SAM mask upscale x4
     test_interpolate(1, 2, 64, 48, 17, 23, false, L_TRANS);                // plain downscale
     test_interpolate(1, 1, 100, 60, 16, 32, true, L_CONTIG);               // aa: downscale H, upscale W

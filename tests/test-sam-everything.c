@@ -5,7 +5,8 @@
 // the segmentation of each mask, on CPU and (when present) Vulkan; the filter counts of the
 // result; and on the CPU `vlm segment --everything`: its --json (compressed COCO RLE, decoded
 // here as pycocotools does and compared with the library's masks) and its hint when the
-// default thresholds leave no mask.
+// default thresholds leave no mask. Also the progress callback, and vlm_mask_to_rle /
+// vlm_mask_box against their per-pixel definitions.
 #include <cjson/cJSON.h>
 
 #include "harness.h"
@@ -81,6 +82,62 @@ static void check_cli(const char * name, const char * model_path, const char * i
     char cmd[400];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0) fprintf(stderr, "cannot remove %s\n", dir);
+}
+
+struct progress_log { int calls, last, total; bool monotone; };
+static void log_progress(void * user, int32_t done, int32_t total) {
+    struct progress_log * l = user;
+    l->monotone = l->calls == 0 ? done > 0 : l->monotone && done > l->last;
+    l->calls++;
+    l->last = done;
+    l->total = total;
+}
+
+// vlm_mask_to_rle and vlm_mask_box against the plain per-pixel definitions, on sizes that cut
+// the 64 x 64 transpose blocks, masks of 0/1 and of 0/255, empty and full.
+static void check_rle_and_box(void) {
+    static const int32_t sizes[][2] = { { 1, 1 }, { 67, 131 }, { 130, 64 }, { 200, 3 } };
+    uint64_t seed = 7;
+    for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++)
+        for (int kind = 0; kind < 4; kind++) {
+            const int32_t w = sizes[si][0], h = sizes[si][1];
+            uint8_t * m = malloc((size_t)w * h);
+            for (int32_t i = 0; i < w * h; i++) {
+                seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+                const int32_t x = i % w, y = i / w;
+                // 0: empty, 1: full, 2: a random blob of 1s, 3: scattered 255s
+                m[i] = kind == 0 ? 0 : kind == 1 ? 1 : kind == 2 ? ((x - w / 3) * (x - w / 3) + (y - h / 2) * (y - h / 2) < w * h / 8)
+                                                                 : (seed >> 60) == 0 ? 255 : 0;
+            }
+            int64_t * counts = NULL, n = 0, want = 0, run = 0, nc = 0;
+            bool ok = vlm_mask_to_rle(m, w, h, &counts, &n) == VLM_STATUS_OK && n > 0, cur = false;
+            for (int32_t x = 0; ok && x < w; x++)
+                for (int32_t y = 0; ok && y < h; y++) {
+                    const bool v = m[(size_t)y * w + x] != 0;
+                    if (v != cur) {
+                        ok = nc < n && counts[nc++] == run;
+                        run = 0;
+                        cur = v;
+                    }
+                    run++;
+                }
+            ok = ok && nc == n - 1 && counts[nc] == run;
+            CHECK(ok, "rle of a %dx%d mask (kind %d)", w, h, kind);
+            free(counts);
+            int32_t box[4], x0 = w, y0 = h, x1 = -1, y1 = -1;
+            for (int32_t i = 0; i < w * h; i++)
+                if (m[i]) {
+                    want++;
+                    x0 = i % w < x0 ? i % w : x0, x1 = i % w > x1 ? i % w : x1;
+                    y0 = i / w < y0 ? i / w : y0, y1 = i / w > y1 ? i / w : y1;
+                }
+            if (x1 < 0) x0 = y0 = x1 = y1 = 0;
+            const int64_t area = vlm_mask_box(m, w, h, box);
+            CHECK(area == want && box[0] == x0 && box[1] == y0 && box[2] == x1 && box[3] == y1,
+                  "box of a %dx%d mask (kind %d): area %lld [%d %d %d %d], expected %lld [%d %d %d %d]", w, h, kind,
+                  (long long)area, box[0], box[1], box[2], box[3], (long long)want, x0, y0, x1, y1);
+            free(m);
+        }
 }
 
 static bool run(enum vlm_backend_type backend, const char * name, const char * model_path, const cJSON * se,
@@ -177,16 +234,29 @@ static bool run(enum vlm_backend_type backend, const char * name, const char * m
     if (backend == VLM_BACKEND_CPU) check_cli(name, model_path, test_fixture(rel), &p, &r, rd.n_masks);
     vlm_sam_everything_result_free(&rd);
 
-    // the same with the embedding reused (image NULL) gives the same masks
+    // the same with the embedding reused (image NULL) gives the same masks, in batches of 5
+    // points (the last one short) with the progress reported after each
     struct vlm_sam_everything_result r2 = { 0 };
-    st = s ? vlm_sam_everything(s, NULL, &p, &r2) : VLM_STATUS_INVALID_ARG;
+    struct progress_log log = { 0 };
+    struct vlm_sam_everything_params p2 = p;
+    p2.points_per_batch = 5;
+    p2.progress = log_progress;
+    p2.progress_user = &log;
+    st = s ? vlm_sam_everything(s, NULL, &p2, &r2) : VLM_STATUS_INVALID_ARG;
     CHECK(st == VLM_STATUS_OK && r2.n_masks == r.n_masks, "%s: everything on the set image", name);
+    for (int i = 0; i < r2.n_masks && i < r.n_masks; i++)
+        CHECK(llabs(r2.masks[i].area - r.masks[i].area) <= r.width * r.height / 1000 &&
+                  fabsf(r2.masks[i].predicted_iou - r.masks[i].predicted_iou) <= 1e-5f,
+              "%s: mask %d the same in batches of 5 (one-row products may sum in another order)", name, i);
+    CHECK(log.calls == (n_out + 4) / 5 && log.last == n_out && log.total == n_out && log.monotone,
+          "%s: progress: %d calls, last %d of %d (expected %d calls up to %d)", name, log.calls, log.last, log.total,
+          (n_out + 4) / 5, n_out);
     // defaults and a bad parameter
     struct vlm_sam_everything_params d = vlm_sam_everything_default_params();
     CHECK(d.points_per_side == 32 && d.points_per_batch == 64 && fabsf(d.pred_iou_thresh - 0.88f) < 1e-6f &&
               fabsf(d.stability_score_thresh - 0.95f) < 1e-6f && d.stability_score_offset == 1.0f &&
               fabsf(d.box_nms_thresh - 0.7f) < 1e-6f && d.crop_n_layers == 0 && fabsf(d.crop_overlap_ratio - 512.0f / 1500) < 1e-6f &&
-              d.crop_n_points_downscale_factor == 1 && d.min_mask_region_area == 0,
+              d.crop_n_points_downscale_factor == 1 && d.min_mask_region_area == 0 && !d.progress,
           "default params mirror SamAutomaticMaskGenerator");
     d.points_per_side = 0;
     struct vlm_sam_everything_result r3 = { 0 };
@@ -227,6 +297,7 @@ static void run_fixture(const char * dir, const char * model_file) {
 int main(void) {
     char tiny[4096];
     snprintf(tiny, sizeof tiny, "%s/sam-tiny", test_fixtures_dir());
+    check_rle_and_box();
     run_fixture(tiny, "model.safetensors");
     run_fixture(test_data("sam-mini"), "model.safetensors");
     run_fixture(test_data("mobilesam-tiny"), "mobile_sam.pt");

@@ -2,6 +2,7 @@
 // crops, batched decoding, IoU / stability filtering, boxes, NMS, small-region clean-up.
 // Masks are kept as column-major RLE between stages (as upstream) and decoded at the end.
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,45 +41,39 @@ void vlm_sam_point_grid(int32_t n, double * out) {
     }
 }
 
-// ref: amg.py mask_to_rle_pytorch (column-major, counts start with zeros)
+// ref: amg.py mask_to_rle_pytorch (column-major, counts start with zeros). The mask is
+// transposed to column-major 0/1 in 64 x 64 blocks (cache-friendly), then each run ends at the
+// next byte of the other value (memchr).
 enum vlm_status vlm_mask_to_rle(const uint8_t * mask, int32_t width, int32_t height, int64_t ** counts, int64_t * n_counts) {
     if (!mask || !counts || !n_counts || width <= 0 || height <= 0)
         return vlm_error(VLM_STATUS_INVALID_ARG, "vlm_mask_to_rle: bad arguments");
     *counts = NULL;
     *n_counts = 0;
-    size_t cap = 64, n = 0;
-    int64_t * c = malloc(cap * sizeof *c);
-    if (!c) return vlm_error(VLM_STATUS_OUT_OF_MEMORY, "out of memory");
-    uint8_t cur = 0;
-    int64_t run = 0;
-    for (int32_t x = 0; x < width; x++)
-        for (int32_t y = 0; y < height; y++) {
-            uint8_t v = mask[(size_t)y * width + x] ? 1 : 0;
-            if (v != cur) {
-                if (n == cap) {
-                    int64_t * t = realloc(c, 2 * cap * sizeof *c);
-                    if (!t) {
-                        free(c);
-                        return vlm_error(VLM_STATUS_OUT_OF_MEMORY, "out of memory");
-                    }
-                    c = t;
-                    cap *= 2;
-                }
-                c[n++] = run;
-                run = 0;
-                cur = v;
-            }
-            run++;
+    const size_t N = (size_t)width * (size_t)height;
+    uint8_t * t = malloc(N);
+    int64_t * c = NULL;
+    size_t cap = 0, n = 0;
+    if (!t) return vlm_error(VLM_STATUS_OUT_OF_MEMORY, "out of memory");
+    for (int32_t y0 = 0; y0 < height; y0 += 64)
+        for (int32_t x0 = 0; x0 < width; x0 += 64) {
+            const int32_t y1 = y0 + 64 < height ? y0 + 64 : height, x1 = x0 + 64 < width ? x0 + 64 : width;
+            for (int32_t x = x0; x < x1; x++)
+                for (int32_t y = y0; y < y1; y++) t[(size_t)x * height + y] = mask[(size_t)y * width + x] != 0;
         }
-    if (n == cap) {
-        int64_t * t = realloc(c, (cap + 1) * sizeof *c);
-        if (!t) {
+    uint8_t v = 0;
+    for (size_t pos = 0;; v ^= 1) {
+        const uint8_t * q = pos < N ? memchr(t + pos, v ^ 1, N - pos) : NULL;
+        const size_t end = q ? (size_t)(q - t) : N;
+        if (!vlm_grow_array((void **)&c, &cap, n + 1, sizeof *c, 64)) {
             free(c);
+            free(t);
             return vlm_error(VLM_STATUS_OUT_OF_MEMORY, "out of memory");
         }
-        c = t;
+        c[n++] = (int64_t)(end - pos);
+        pos = end;
+        if (!q) break;
     }
-    c[n++] = run;
+    free(t);
     *counts = c;
     *n_counts = (int64_t)n;
     return VLM_STATUS_OK;
@@ -122,20 +117,24 @@ static bool list_push(struct cand_list * l, const struct cand * c) {
     return true;
 }
 
-// ref: amg.py batched_mask_to_box: XYXY with inclusive max; empty -> [0, 0, 0, 0]
+// ref: amg.py batched_mask_to_box: XYXY with inclusive max; empty -> [0, 0, 0, 0]. Rows are
+// counted whole (vectorized) and searched from both ends only when they have a pixel set.
 int64_t vlm_mask_box(const uint8_t * m, int32_t w, int32_t h, int32_t box[4]) {
     int32_t x0 = w, y0 = h, x1 = -1, y1 = -1;
     int64_t area = 0;
     for (int32_t y = 0; y < h; y++) {
         const uint8_t * r = m + (size_t)y * w;
-        for (int32_t x = 0; x < w; x++)
-            if (r[x]) {
-                area++;
-                if (x < x0) x0 = x;
-                if (x > x1) x1 = x;
-                if (y < y0) y0 = y;
-                if (y > y1) y1 = y;
-            }
+        int32_t n = 0;
+        for (int32_t x = 0; x < w; x++) n += r[x] != 0;
+        if (!n) continue;
+        area += n;
+        int32_t a = 0, b = w - 1;
+        while (!r[a]) a++;
+        while (!r[b]) b--;
+        if (a < x0) x0 = a;
+        if (b > x1) x1 = b;
+        if (y0 == h) y0 = y;
+        y1 = y;
     }
     if (x1 < 0) x0 = y0 = x1 = y1 = 0;
     box[0] = x0;
@@ -239,13 +238,17 @@ static enum vlm_status run_nms(struct cand_list * l, const float * scores, float
 }
 
 static void rle_decode(const int64_t * rle, int64_t n, int32_t W, int32_t H, uint8_t * out) {
+    const int64_t N = (int64_t)W * H;
     int64_t pos = 0;
     uint8_t v = 0;
-    for (int64_t i = 0; i < n; i++, v ^= 1)
-        for (int64_t k = 0; k < rle[i] && pos < (int64_t)W * H; k++, pos++) {
-            int64_t x = pos / H, y = pos % H;
+    for (int64_t i = 0; i < n && pos < N; i++, v ^= 1) {
+        const int64_t end = pos + rle[i] < N ? pos + rle[i] : N;
+        int64_t x = pos / H, y = pos % H;   // column-major position
+        for (; pos < end; pos++) {
             out[(size_t)y * W + (size_t)x] = v;
+            if (++y == H) y = 0, x++;
         }
+    }
 }
 
 // ref: amg.py remove_small_regions (OpenCV 8-connected components). Returns true if changed.
@@ -322,33 +325,93 @@ static bool remove_small_regions(uint8_t * mask, int32_t W, int32_t H, int32_t a
     return true;
 }
 
+// What became of one candidate of a batch (the filters in upstream's order).
+enum cand_fate { FATE_LOW_IOU, FATE_UNSTABLE, FATE_CROP_EDGE, FATE_KEPT, FATE_NO_MEMORY };
+
+// ref: amg.py calculate_stability_score, and the mask (logits > 0) in the same pass: counts
+// of logits above +offset and above -offset, row by row (vectorized).
+static float stability_and_mask(const float * logits, size_t n, float offset, uint8_t * bin) {
+    const float hi = 0.0f + offset, lo = 0.0f - offset;
+    int64_t inter = 0, uni = 0;
+    for (size_t r = 0; r < n; r += 4096) {
+        const size_t e = r + 4096 < n ? r + 4096 : n;
+        int32_t ci = 0, cu = 0;
+        for (size_t t = r; t < e; t++) {
+            ci += logits[t] > hi;
+            cu += logits[t] > lo;
+            bin[t] = logits[t] > 0.0f;
+        }
+        inter += ci;
+        uni += cu;
+    }
+    return (float)inter / (float)uni;
+}
+
+// Per-thread buffers of the candidate filters.
+struct cand_work { float * logits, * scratch; uint8_t * bin, * full; };
+
+// ref: automatic_mask_generator.py _process_batch for one candidate: post-processing to the
+// crop, stability filter, box, crop-edge filter, uncrop and RLE. Fills c (rle, box, stability).
+static enum cand_fate filter_candidate(const struct vlm_sam_session * cs, const struct vlm_sam_everything_params * p,
+                                       const int32_t crop[4], int32_t W, int32_t H, const float * low, struct cand_work * w,
+                                       struct cand * c) {
+    const int32_t cw = crop[2] - crop[0], ch = crop[3] - crop[1];
+    if (!vlm_sam_postprocess_host(cs->sm, low, cs->in_h, cs->in_w, ch, cw, w->logits, w->scratch, 1)) return FATE_NO_MEMORY;
+    c->stability = stability_and_mask(w->logits, (size_t)cw * (size_t)ch, p->stability_score_offset, w->bin);
+    if (p->stability_score_thresh > 0.0f && !(c->stability >= p->stability_score_thresh)) return FATE_UNSTABLE;
+    vlm_mask_box(w->bin, cw, ch, c->box);
+    if (near_crop_edge(c->box, crop, W, H)) return FATE_CROP_EDGE;
+    // uncrop the mask into the full image, then RLE
+    const uint8_t * m = w->bin;
+    if (w->full) {
+        for (int32_t y = 0; y < ch; y++) memcpy(w->full + (size_t)(y + crop[1]) * W + crop[0], w->bin + (size_t)y * cw, (size_t)cw);
+        m = w->full;
+    }
+    if (vlm_mask_to_rle(m, W, H, &c->rle, &c->n_rle) != VLM_STATUS_OK) return FATE_NO_MEMORY;
+    memcpy(c->crop, crop, sizeof c->crop);
+    return FATE_KEPT;
+}
+
+// Points decoded so far over all crops, for params->progress.
+struct progress { int32_t done, total; };
+
 // ref: automatic_mask_generator.py _process_crop / _process_batch for one crop whose
-// embedding is set on cs.
+// embedding is set on cs. The candidates of a batch are filtered in parallel (one thread per
+// candidate, in the context's thread count) and kept in upstream's order.
 static enum vlm_status process_crop(struct vlm_sam_session * cs, const struct vlm_sam_everything_params * p,
                                     const int32_t crop[4], int32_t n_side, int32_t W, int32_t H, struct cand_list * out,
-                                    struct vlm_sam_everything_result * stats) {
+                                    struct vlm_sam_everything_result * stats, struct progress * prog) {
     struct vlm_sam_model * sm = cs->sm;
     const int32_t cw = crop[2] - crop[0], ch = crop[3] - crop[1];
     const size_t C = (size_t)sm->prompt_dim, M2 = (size_t)sm->mask_input_size * (size_t)sm->mask_input_size;
     const int32_t NM = sm->n_mask_tokens, Nt = 1 + NM + vlm_sam_sparse_count(1, false);
-    const int32_t n_pts = n_side * n_side, bsz = p->points_per_batch;
-    const size_t HWc = (size_t)cw * (size_t)ch;
+    const int32_t n_pts = n_side * n_side, bsz = p->points_per_batch, n_threads = sm->ctx->n_threads > 1 ? sm->ctx->n_threads : 1;
+    const size_t HWc = (size_t)cw * (size_t)ch, n_scratch = vlm_sam_post_scratch(cs->in_h, cs->in_w, ch, cw);
+    const bool cropped = cw != W || ch != H;
     enum vlm_status st = VLM_STATUS_OK;
     struct cand_list crop_list = { 0 };
     double * grid = malloc((size_t)n_pts * 2 * sizeof(double));
     float * tokens = malloc((size_t)bsz * Nt * C * sizeof(float));
     float * low = malloc((size_t)bsz * NM * M2 * sizeof(float));
     float * iou = malloc((size_t)bsz * NM * sizeof(float));
-    float * logits = malloc(HWc * sizeof(float));
-    uint8_t * bin = malloc(HWc);
-    uint8_t * full = (cw != W || ch != H) ? calloc((size_t)W * H, 1) : NULL;
-    if (!grid || !tokens || !low || !iou || !logits || !bin || ((cw != W || ch != H) && !full)) {
+    struct cand * batch = calloc((size_t)bsz * (size_t)(NM - 1), sizeof *batch);
+    uint8_t * fate = malloc((size_t)bsz * (size_t)(NM - 1));
+    struct cand_work * work = calloc((size_t)n_threads, sizeof *work);
+    bool ok = grid && tokens && low && iou && batch && fate && work;
+    for (int32_t t = 0; ok && t < n_threads; t++) {
+        work[t].logits = malloc(HWc * sizeof(float));
+        work[t].scratch = malloc(n_scratch * sizeof(float));
+        work[t].bin = malloc(HWc);
+        work[t].full = cropped ? calloc((size_t)W * H, 1) : NULL;
+        ok = work[t].logits && work[t].scratch && work[t].bin && (!cropped || work[t].full);
+    }
+    if (!ok) {
         st = vlm_error(VLM_STATUS_OUT_OF_MEMORY, "out of memory");
         goto done;
     }
     vlm_sam_point_grid(n_side, grid);
     for (int32_t b0 = 0; b0 < n_pts && st == VLM_STATUS_OK; b0 += bsz) {
-        const int32_t nb = n_pts - b0 < bsz ? n_pts - b0 : bsz;
+        const int32_t nb = n_pts - b0 < bsz ? n_pts - b0 : bsz, n_cand = nb * (NM - 1);
         for (int32_t i = 0; i < nb; i++) {
             // points_for_image = grid * [crop_w, crop_h]; apply_coords to the crop's input frame
             double px = grid[2 * (b0 + i)] * cw, py = grid[2 * (b0 + i) + 1] * ch;
@@ -364,54 +427,31 @@ static enum vlm_status process_crop(struct vlm_sam_session * cs, const struct vl
             break;
         }
         // flatten(0, 1): point-major, multimask tokens 1..NM-1
-        for (int32_t i = 0; i < nb && st == VLM_STATUS_OK; i++)
-            for (int32_t k = 1; k < NM; k++) {
-                struct cand c;
-                memset(&c, 0, sizeof c);
-                c.iou = iou[(size_t)i * NM + k];
-                c.point[0] = grid[2 * (b0 + i)] * cw;
-                c.point[1] = grid[2 * (b0 + i) + 1] * ch;
-                stats->n_candidates++;
-                if (p->pred_iou_thresh > 0.0f && !(c.iou > p->pred_iou_thresh)) {
-                    stats->n_low_iou++;
-                    continue;
-                }
-                if (vlm_sam_postprocess(sm, low + ((size_t)i * NM + k) * M2, cs->in_h, cs->in_w, ch, cw, logits) !=
-                    VLM_STATUS_OK) {
-                    st = vlm_error(sm->ctx->status, "SAM post-processing: %s", sm->ctx->error);
-                    break;
-                }
-                // ref: amg.py calculate_stability_score
-                int64_t inter = 0, uni = 0;
-                const float hi = 0.0f + p->stability_score_offset, lo = 0.0f - p->stability_score_offset;
-                for (size_t t = 0; t < HWc; t++) {
-                    inter += logits[t] > hi;
-                    uni += logits[t] > lo;
-                    bin[t] = logits[t] > 0.0f;
-                }
-                c.stability = (float)inter / (float)uni;
-                if (p->stability_score_thresh > 0.0f && !(c.stability >= p->stability_score_thresh)) {
-                    stats->n_unstable++;
-                    continue;
-                }
-                vlm_mask_box(bin, cw, ch, c.box);
-                if (near_crop_edge(c.box, crop, W, H)) {
-                    stats->n_crop_edge++;
-                    continue;
-                }
-                // uncrop the mask into the full image, then RLE
-                const uint8_t * m = bin;
-                if (full) {
-                    for (int32_t y = 0; y < ch; y++) memcpy(full + (size_t)(y + crop[1]) * W + crop[0], bin + (size_t)y * cw, (size_t)cw);
-                    m = full;
-                }
-                if ((st = vlm_mask_to_rle(m, W, H, &c.rle, &c.n_rle)) != VLM_STATUS_OK) break;
-                memcpy(c.crop, crop, sizeof c.crop);
-                if (!list_push(&crop_list, &c)) {
-                    cand_free(&c);
-                    st = vlm_error(VLM_STATUS_OUT_OF_MEMORY, "out of memory");
-                }
+        #pragma omp parallel for num_threads(n_threads) schedule(dynamic)
+        for (int32_t j = 0; j < n_cand; j++) {
+            const int32_t i = j / (NM - 1), k = 1 + j % (NM - 1);
+            struct cand * c = &batch[j];
+            memset(c, 0, sizeof *c);
+            c->iou = iou[(size_t)i * NM + k];
+            c->point[0] = grid[2 * (b0 + i)] * cw;
+            c->point[1] = grid[2 * (b0 + i) + 1] * ch;
+            fate[j] = p->pred_iou_thresh > 0.0f && !(c->iou > p->pred_iou_thresh)
+                          ? FATE_LOW_IOU
+                          : filter_candidate(cs, p, crop, W, H, low + ((size_t)i * NM + k) * M2, &work[omp_get_thread_num()], c);
+        }
+        for (int32_t j = 0; j < n_cand; j++) {
+            stats->n_candidates++;
+            if (fate[j] == FATE_LOW_IOU) stats->n_low_iou++;
+            if (fate[j] == FATE_UNSTABLE) stats->n_unstable++;
+            if (fate[j] == FATE_CROP_EDGE) stats->n_crop_edge++;
+            if (fate[j] == FATE_NO_MEMORY && st == VLM_STATUS_OK) st = vlm_error(VLM_STATUS_OUT_OF_MEMORY, "out of memory");
+            if (fate[j] == FATE_KEPT && (st != VLM_STATUS_OK || !list_push(&crop_list, &batch[j]))) {
+                cand_free(&batch[j]);
+                if (st == VLM_STATUS_OK) st = vlm_error(VLM_STATUS_OUT_OF_MEMORY, "out of memory");
             }
+        }
+        prog->done += nb;
+        if (p->progress) p->progress(p->progress_user, prog->done, prog->total);
     }
     if (st != VLM_STATUS_OK) goto done;
     // remove duplicates within this crop (score = predicted IoU)
@@ -444,13 +484,19 @@ static enum vlm_status process_crop(struct vlm_sam_session * cs, const struct vl
     }
 done:
     list_free(&crop_list);
+    for (int32_t t = 0; work && t < n_threads; t++) {
+        free(work[t].logits);
+        free(work[t].scratch);
+        free(work[t].bin);
+        free(work[t].full);
+    }
+    free(work);
+    free(batch);
+    free(fate);
     free(grid);
     free(tokens);
     free(low);
     free(iou);
-    free(logits);
-    free(bin);
-    free(full);
     return st;
 }
 
@@ -494,11 +540,11 @@ static enum vlm_status everything_once(struct vlm_sam_session * s, const struct 
     int32_t n_crops = 1;
     for (int32_t l = 1; l <= p.crop_n_layers; l++) n_crops += (1 << l) * (1 << l);
     int32_t (*crops)[4] = malloc((size_t)n_crops * sizeof *crops);
-    int32_t * layer = malloc((size_t)n_crops * sizeof(int32_t));
+    int32_t * side = malloc((size_t)n_crops * sizeof(int32_t));   // points per side of each crop
     struct cand_list all = { 0 };
     uint8_t * tmp = NULL;
     struct vlm_sam_session * cs = NULL;
-    if (!crops || !layer) {
+    if (!crops || !side) {
         st = vlm_error(VLM_STATUS_OUT_OF_MEMORY, "out of memory");
         goto fail;
     }
@@ -506,7 +552,7 @@ static enum vlm_status everything_once(struct vlm_sam_session * s, const struct 
     crops[0][1] = 0;
     crops[0][2] = W;
     crops[0][3] = H;
-    layer[0] = 0;
+    side[0] = p.points_per_side;
     {
         int32_t k = 1;
         const int32_t short_side = W < H ? W : H;
@@ -522,13 +568,16 @@ static enum vlm_status everything_once(struct vlm_sam_session * s, const struct 
                     crops[k][1] = y0;
                     crops[k][2] = x0 + crop_w < W ? x0 + crop_w : W;
                     crops[k][3] = y0 + crop_h < H ? y0 + crop_h : H;
-                    layer[k++] = l + 1;
+                    // ref: amg.py build_all_layer_point_grids: int(n_per_side / factor^layer)
+                    side[k++] = (int32_t)(p.points_per_side / pow(p.crop_n_points_downscale_factor, l + 1));
                 }
         }
     }
+    struct progress prog = { 0, 0 };
+    for (int32_t ci = 0; ci < n_crops; ci++)
+        if (side[ci] >= 1 && crops[ci][2] > crops[ci][0] && crops[ci][3] > crops[ci][1]) prog.total += side[ci] * side[ci];
     for (int32_t ci = 0; ci < n_crops; ci++) {
-        // ref: amg.py build_all_layer_point_grids: int(n_per_side / factor^layer)
-        int32_t n_side = (int32_t)(p.points_per_side / pow(p.crop_n_points_downscale_factor, layer[ci]));
+        const int32_t n_side = side[ci];
         if (n_side < 1) continue;
         struct vlm_sam_session * use = s;
         if (ci > 0) {
@@ -548,7 +597,7 @@ static enum vlm_status everything_once(struct vlm_sam_session * s, const struct 
             if (st != VLM_STATUS_OK) goto fail;
             use = cs;
         }
-        if ((st = process_crop(use, &p, crops[ci], n_side, W, H, &all, out)) != VLM_STATUS_OK) goto fail;
+        if ((st = process_crop(use, &p, crops[ci], n_side, W, H, &all, out, &prog)) != VLM_STATUS_OK) goto fail;
     }
     // remove duplicates between crops, preferring smaller crops
     if (n_crops > 1) {
@@ -621,7 +670,6 @@ static enum vlm_status everything_once(struct vlm_sam_session * s, const struct 
             goto fail;
         }
         out->n_masks = i + 1;
-        rle_decode(c->rle, c->n_rle, W, H, a->segmentation);
         a->area = 0;
         for (int64_t k = 1; k < c->n_rle; k += 2) a->area += c->rle[k];
         a->bbox[0] = c->box[0];
@@ -637,9 +685,11 @@ static enum vlm_status everything_once(struct vlm_sam_session * s, const struct 
         a->crop_box[2] = c->crop[2] - c->crop[0];
         a->crop_box[3] = c->crop[3] - c->crop[1];
     }
+    #pragma omp parallel for num_threads(s->sm->ctx->n_threads > 1 ? s->sm->ctx->n_threads : 1) schedule(dynamic)
+    for (int32_t i = 0; i < all.n; i++) rle_decode(all.v[i].rle, all.v[i].n_rle, W, H, out->masks[i].segmentation);
     list_free(&all);
     free(crops);
-    free(layer);
+    free(side);
     free(tmp);
     vlm_sam_session_free(cs);
     return VLM_STATUS_OK;
@@ -647,7 +697,7 @@ fail:
     vlm_sam_everything_result_free(out);
     list_free(&all);
     free(crops);
-    free(layer);
+    free(side);
     free(tmp);
     vlm_sam_session_free(cs);
     return st;

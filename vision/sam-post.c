@@ -1,5 +1,7 @@
 // sam-post.c — SAM mask post-processing (Sam.postprocess_masks): low-res logits -> input
-// frame -> crop -> original size, bilinear with align_corners=False and no antialiasing.
+// frame -> crop -> original size, bilinear with align_corners=False and no antialiasing; on the
+// host (separable, only the crop, threaded) or as ops on the Vulkan backend.
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -8,45 +10,110 @@
 // ref: pytorch aten/src/ATen/native/UpSample.h area_pixel_compute_source_index (align_corners
 // False, linear) and upsample_bilinear2d: src = scale * (dst + 0.5) - 0.5 clamped at 0,
 // i0 = (int)src, i1 = i0 + (i0 < in - 1), lambda = src - i0; scale = in / out in float.
-static void coeffs(int32_t in, int32_t out, int32_t * i0, int32_t * i1, float * l1) {
-    const float scale = (float)in / (float)out;
-    for (int32_t d = 0; d < out; d++) {
-        float s = scale * ((float)d + 0.5f) - 0.5f;
-        if (s < 0) s = 0;
-        int32_t a = (int32_t)s;
-        if (a > in - 1) a = in - 1;
-        i0[d] = a;
-        i1[d] = a + (a < in - 1 ? 1 : 0);
-        l1[d] = s - (float)a;
+static void coeffs_one(int32_t in, float scale, int32_t d, int32_t * i0, int32_t * i1, float * l1) {
+    float s = scale * ((float)d + 0.5f) - 0.5f;
+    if (s < 0) s = 0;
+    int32_t a = (int32_t)s;
+    if (a > in - 1) a = in - 1;
+    *i0 = a;
+    *i1 = a + (a < in - 1 ? 1 : 0);
+    *l1 = s - (float)a;
+}
+
+// One bilinear pass, rows [r0, r1) of a dst_h x dst_w window at the top left of the
+// full_h x full_w resize of src: separable, each source row's horizontal interpolation
+// computed once (row scratch: 2 * dst_w floats) and blended in the same order as upstream's
+// h0l * (w0l * a + w1l * b) + h1l * (w0l * c + w1l * d), so the result is identical.
+struct taps { int32_t * i0, * i1; float * l1; };
+
+static void bilinear_rows(const float * src, int64_t src_stride, const struct taps * ty, const struct taps * tx, float * dst,
+                          int32_t dst_w, int32_t r0, int32_t r1, float * rows) {
+    int32_t have[2] = { -1, -1 };   // source row held by each scratch row
+    for (int32_t oy = r0; oy < r1; oy++) {
+        const float * h[2];
+        const int32_t want[2] = { ty->i0[oy], ty->i1[oy] };
+        for (int k = 0; k < 2; k++) {
+            int32_t slot = have[0] == want[k] ? 0 : have[1] == want[k] ? 1 : -1;
+            if (slot < 0) {
+                slot = have[0] == want[1 - k] ? 1 : 0;   // keep the row the other tap uses
+                const float * r = src + (int64_t)want[k] * src_stride;
+                float * o = rows + (size_t)slot * dst_w;
+                for (int32_t ox = 0; ox < dst_w; ox++) {
+                    const float w1l = tx->l1[ox], w0l = 1.0f - w1l;
+                    o[ox] = w0l * r[tx->i0[ox]] + w1l * r[tx->i1[ox]];
+                }
+                have[slot] = want[k];
+            }
+            h[k] = rows + (size_t)slot * dst_w;
+        }
+        const float h1l = ty->l1[oy], h0l = 1.0f - h1l;
+        float * o = dst + (int64_t)oy * dst_w;
+        for (int32_t ox = 0; ox < dst_w; ox++) o[ox] = h0l * h[0][ox] + h1l * h[1][ox];
     }
 }
 
-void vlm_sam_bilinear_host(const float * src, int32_t src_h, int32_t src_w, int64_t src_stride, float * dst,
-                           int32_t dst_h, int32_t dst_w) {
-    int32_t * y0 = malloc(sizeof(int32_t) * (size_t)(dst_h + dst_w) * 2);
-    float * ly = malloc(sizeof(float) * (size_t)(dst_h + dst_w));
-    if (!y0 || !ly) {
-        free(y0);
-        free(ly);
-        memset(dst, 0, sizeof(float) * (size_t)dst_h * (size_t)dst_w);
-        return;
+// Taps of the first dst_n of full_n outputs from in_n inputs; NULL when out of memory.
+static bool taps_new(int32_t in, int32_t full, int32_t dst_n, struct taps * t) {
+    t->i0 = malloc(sizeof(int32_t) * (size_t)dst_n * 2);
+    t->l1 = malloc(sizeof(float) * (size_t)dst_n);
+    if (!t->i0 || !t->l1) {
+        free(t->i0);
+        free(t->l1);
+        return false;
     }
-    int32_t *y1 = y0 + dst_h, *x0 = y1 + dst_h, *x1 = x0 + dst_w;
-    float * lx = ly + dst_h;
-    coeffs(src_h, dst_h, y0, y1, ly);
-    coeffs(src_w, dst_w, x0, x1, lx);
-    for (int32_t oy = 0; oy < dst_h; oy++) {
-        const float h1l = ly[oy], h0l = 1.0f - h1l;
-        const float * r0 = src + (int64_t)y0[oy] * src_stride;
-        const float * r1 = src + (int64_t)y1[oy] * src_stride;
-        float * o = dst + (int64_t)oy * dst_w;
-        for (int32_t ox = 0; ox < dst_w; ox++) {
-            const float w1l = lx[ox], w0l = 1.0f - w1l;
-            o[ox] = h0l * (w0l * r0[x0[ox]] + w1l * r0[x1[ox]]) + h1l * (w0l * r1[x0[ox]] + w1l * r1[x1[ox]]);
+    t->i1 = t->i0 + dst_n;
+    const float scale = (float)in / (float)full;
+    for (int32_t d = 0; d < dst_n; d++) coeffs_one(in, scale, d, &t->i0[d], &t->i1[d], &t->l1[d]);
+    return true;
+}
+
+static void taps_free(struct taps * t) {
+    free(t->i0);
+    free(t->l1);
+}
+
+size_t vlm_sam_post_scratch(int32_t in_h, int32_t in_w, int32_t orig_h, int32_t orig_w) {
+    const bool resize = in_h != orig_h || in_w != orig_w;
+    return (resize ? (size_t)in_h * (size_t)in_w : 0) + 2 * (size_t)(in_w > orig_w ? in_w : orig_w);
+}
+
+// ref: segment_anything/modeling/sam.py Sam.postprocess_masks, on the host
+bool vlm_sam_postprocess_host(const struct vlm_sam_model * sm, const float * low_res, int32_t in_h, int32_t in_w, int32_t orig_h,
+                              int32_t orig_w, float * out, float * scratch, int32_t n_threads) {
+    const int32_t M = sm->mask_input_size, S = sm->img_size;
+    const bool resize = in_h != orig_h || in_w != orig_w;
+    float * up = resize ? scratch : out;   // the [in_h, in_w] crop of the S x S upsample
+    float * rows = resize ? scratch + (size_t)in_h * (size_t)in_w : scratch;
+    struct taps ty = { 0 }, tx = { 0 }, oy = { 0 }, ox = { 0 };
+    bool ok = taps_new(M, S, in_h, &ty) && taps_new(M, S, in_w, &tx);
+    if (ok && resize) ok = taps_new(in_h, orig_h, orig_h, &oy) && taps_new(in_w, orig_w, orig_w, &ox);
+    if (ok) {
+        // each thread a contiguous share of the rows and its own two scratch rows
+        #pragma omp parallel num_threads(n_threads > 1 ? n_threads : 1)
+        {
+            const int nt = omp_get_num_threads(), t = omp_get_thread_num();
+            float * my_rows = n_threads > 1 ? malloc(2 * sizeof(float) * (size_t)(in_w > orig_w ? in_w : orig_w)) : rows;
+            if (my_rows) {
+                bilinear_rows(low_res, M, &ty, &tx, up, in_w, (int32_t)((int64_t)in_h * t / nt), (int32_t)((int64_t)in_h * (t + 1) / nt),
+                              my_rows);
+            }
+            #pragma omp barrier
+            if (my_rows && resize) {
+                bilinear_rows(up, in_w, &oy, &ox, out, orig_w, (int32_t)((int64_t)orig_h * t / nt),
+                              (int32_t)((int64_t)orig_h * (t + 1) / nt), my_rows);
+            }
+            if (!my_rows) {
+                #pragma omp atomic write
+                ok = false;
+            }
+            if (my_rows != rows) free(my_rows);
         }
     }
-    free(y0);
-    free(ly);
+    taps_free(&ty);
+    taps_free(&tx);
+    taps_free(&oy);
+    taps_free(&ox);
+    return ok;
 }
 
 // ref: segment_anything/modeling/sam.py Sam.postprocess_masks
@@ -59,14 +126,12 @@ enum vlm_status vlm_sam_postprocess(struct vlm_sam_model * sm, const float * low
     bool fits = vlm_mul_size((size_t)orig_h, (size_t)orig_w, &need) && vlm_mul_size(need, sizeof(float), &need) &&
                 vlm_add_size(need, (size_t)(S * S + M * M) * sizeof(float) + 4096, &need) &&
                 x->arena_used + need <= x->arena_size;
-    if (!fits) {
-        // host path (same formula) for outputs larger than the activation arena
-        float * up = malloc(sizeof(float) * (size_t)(S * S));
-        if (!up) return vlm_ctx_fail(x, VLM_STATUS_OUT_OF_MEMORY, "out of memory");
-        vlm_sam_bilinear_host(low_res, (int32_t)M, (int32_t)M, M, up, (int32_t)S, (int32_t)S);
-        vlm_sam_bilinear_host(up, in_h, in_w, S, out, orig_h, orig_w);
-        free(up);
-        return x->status;
+    if (x->backend == VLM_BACKEND_KIND_CPU || !fits) {
+        // on the host: the CPU backend, and outputs larger than the activation arena
+        float * scratch = malloc(sizeof(float) * vlm_sam_post_scratch(in_h, in_w, orig_h, orig_w));
+        bool ok = scratch && vlm_sam_postprocess_host(sm, low_res, in_h, in_w, orig_h, orig_w, out, scratch, x->n_threads);
+        free(scratch);
+        return ok ? x->status : vlm_ctx_fail(x, VLM_STATUS_OUT_OF_MEMORY, "out of memory");
     }
     const size_t mark = vlm_arena_mark(x);
     struct vlm_tensor lr = vlm_tensor_from_host(x, VLM_DTYPE_F32, 4, (int64_t[]){ 1, 1, M, M }, low_res);

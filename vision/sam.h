@@ -96,8 +96,9 @@ struct vlm_sam_model {
     struct vlm_buffer * pbuf;
     struct vlm_tensor   dense_pe;             // [1, grid*grid, C] token-major
 
-    // Layer 0's image-side projections (token-to-image keys and values, image-to-token
-    // queries) of the embedding numbered l0_serial: they depend only on the embedding when a
+    // The decoder's keys (embedding + no-mask prompt) and layer 0's image-side projections
+    // (token-to-image keys and values, image-to-token queries) of the embedding numbered
+    // l0_serial: they depend only on the embedding when a
     // prompt has no mask input, so the next prompt on the same image reuses them.
     struct vlm_buffer * l0_buf;
     uint64_t            l0_serial;            // 0: nothing cached
@@ -177,14 +178,17 @@ enum vlm_status vlm_sam_decode(struct vlm_sam_model * sm, struct vlm_tensor emb,
 // ---- post-processing (sam-post.c) ----
 // ref: segment_anything/modeling/sam.py Sam.postprocess_masks for one mask: low-res logits
 // [4G, 4G] -> bilinear to img_size -> crop [in_h, in_w] -> bilinear to [orig_h, orig_w].
-// out: [orig_h, orig_w] logits. Runs on the backend, or on the host when the output does
-// not fit in the arena.
+// out: [orig_h, orig_w] logits. Runs on the host on the CPU backend (and for outputs larger
+// than the arena), else on the backend.
 enum vlm_status vlm_sam_postprocess(struct vlm_sam_model * sm, const float * low_res, int32_t in_h, int32_t in_w,
                                     int32_t orig_h, int32_t orig_w, float * out);
-// Host reference of torch.nn.functional.interpolate(bilinear, align_corners=False) on one
-// plane (src may be a crop: row stride src_stride).
-void vlm_sam_bilinear_host(const float * src, int32_t src_h, int32_t src_w, int64_t src_stride,
-                           float * dst, int32_t dst_h, int32_t dst_w);
+// The same on the host, without the context (callable from several threads at once): only the
+// crop of the img_size upsample is computed, and the second resize is skipped when the crop
+// has the original size (it would copy). scratch: vlm_sam_post_scratch() floats; n_threads
+// threads over rows (1 when the caller threads over masks). False when out of memory.
+size_t vlm_sam_post_scratch(int32_t in_h, int32_t in_w, int32_t orig_h, int32_t orig_w);
+bool   vlm_sam_postprocess_host(const struct vlm_sam_model * sm, const float * low_res, int32_t in_h, int32_t in_w,
+                                int32_t orig_h, int32_t orig_w, float * out, float * scratch, int32_t n_threads);
 
 // ---- session internals (sam-api.c) ----
 struct vlm_sam_session {
