@@ -403,12 +403,12 @@ int vlm_cmd_index(int argc, char ** argv) {
     // the folder, sorted; the earlier entries matched by path
     if (!walk_dir(&w, r.root, "")) goto done;
     r.c = w.c, r.n = (int32_t)w.n;
-    qsort(r.c, w.n, sizeof *r.c, cand_cmp);
     if (r.n == 0) {
         rc = cli_fail(cmd, "%s: no images found (%d other files; .jpg .jpeg .png .webp .bmp .gif .tga are read)%s", dir,
                       (int)w.n_other, have_old ? "; the index is left as it was" : "");
         goto done;
     }
+    qsort(r.c, w.n, sizeof *r.c, cand_cmp);
     int32_t n_todo = 0, n_removed = have_old ? old.n : 0;
     if (!(todo = malloc(sizeof *todo * (size_t)r.n)) || !(by_sha = malloc(sizeof *by_sha * (size_t)(old.n + 1)))) {
         rc = cli_fail(cmd, "out of memory");
