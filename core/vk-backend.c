@@ -10,6 +10,8 @@
 //   VLM_VK_TIMEOUT_S=<s>              fence wait limit before DEVICE_LOST (default 60, 600 on CPU devices)
 //   VLM_VK_PIPELINE_CACHE=<path>      load/save the VkPipelineCache there
 //   VLM_VK_VALIDATE=1                 enable VK_LAYER_KHRONOS_validation when installed
+//   VLM_VK_MAX_BINDING_BYTES=<n>      for tests: use a smaller maxStorageBufferRange (>= 4096), so
+//                                     that tables larger than it (split into several bindings) are small
 //   VLM_VK_NO_<VARIANT>=1             turn a kernel variant off (VLM_VK_NO_VEC4, VLM_VK_NO_MATVEC: variants[])
 //   VLM_SELFTEST_INJECT=<kernel>      for tests: every op that runs <kernel> (an op name such as
 //                                     "softmax" for its plain kernel, or a variant name such as
@@ -1101,6 +1103,9 @@ static struct vk_device * device_new(int32_t device_index, char * msg, size_t ms
     const char * why = device_unusable(d->phys, &d->caps);
     if (why) { snprintf(msg, msg_size, "Vulkan device %d (%s): %s", idx, d->caps.name, why); goto fail; }
     find_compute_queue(d->phys, &d->qfam);
+    const char * cap = getenv("VLM_VK_MAX_BINDING_BYTES");   // tests: a smaller binding range
+    if (cap && strtoull(cap, NULL, 10) >= 4096 && strtoull(cap, NULL, 10) < d->caps.max_binding_range)
+        d->caps.max_binding_range = strtoull(cap, NULL, 10);
     if (env_flag("VLM_VK_DISABLE_PUSH_DESCRIPTOR")) d->caps.push_descriptor = false;
 
     float prio = 1.0f;

@@ -262,7 +262,7 @@ struct pc_matmul {
     uint32_t M, N, K, a_kcontig, b_ncontig;
     uint32_t a_off, a_sb, a_sm0, a_sm1, a_m1, a_sk;
     uint32_t b_off, b_sb, b_sk, b_sn;
-    uint32_t c_off, d_off;
+    uint32_t c_off, d_off, d_sm;
 };
 PC_CHECK(struct pc_matmul);
 
@@ -295,9 +295,44 @@ static void record_gemm(struct vlm_ctx * x, const char * shader, uint32_t M, uin
 
 #define MATVEC_MAX_M 4   // rows up to which LINEAR takes matvec.comp (its MV_MAX_M)
 
-// LINEAR: y[..., N] = x[..., K] @ w[N, K]^T + b. The leading dims of x are merged where
-// their strides allow into at most batch x (m0 x m1) rows.
+// Rows of a table (a weight [N, K] or an embedding table [V, D]) per binding when the whole
+// table exceeds the device's maxStorageBufferRange, 0 when it fits. The offset of a block is
+// aligned down to minStorageBufferOffsetAlignment when bound: room is left for that.
+static int64_t rows_per_binding(struct vlm_ctx * x, const struct vlm_tensor * t) {
+    const struct vlm_vk_caps * c = vlm_vk_caps(x->vk);
+    const size_t row = vlm_dtype_is_block(t->dtype) ? vlm_dtype_nbytes(t->dtype, t->shape[1])
+                                                    : (size_t) t->stride[0] * vlm_dtype_size(t->dtype);
+    size_t extent;
+    if (!vlm_tensor_extent(t, &extent) || extent + c->min_offset_align + 4 <= c->max_binding_range) return 0;
+    int64_t rows = row ? (int64_t) ((c->max_binding_range - c->min_offset_align - 4) / row) : 0;
+    if (rows < 1) vlm_ctx_fail(x, VLM_STATUS_UNSUPPORTED, "vk-ops.c: one row of %zu bytes exceeds the binding range", row);
+    return rows;
+}
+
+static void linear_fits(struct vlm_ctx * x, const struct vlm_op * op);
+
+// LINEAR: y[..., N] = x[..., K] @ w[N, K]^T + b. A weight larger than the binding range runs
+// as blocks of its rows, each writing its columns of y.
 static void op_linear(struct vlm_ctx * x, const struct vlm_op * op) {
+    const int64_t N = op->src[1].shape[0], rows = rows_per_binding(x, &op->src[1]);
+    if (rows == 0 || !vlm_ctx_ok(x)) {
+        if (vlm_ctx_ok(x)) linear_fits(x, op);
+        return;
+    }
+    const int last = op->dst.n_dims - 1;
+    for (int64_t n0 = 0; n0 < N && vlm_ctx_ok(x); n0 += rows) {
+        const int64_t nb = N - n0 < rows ? N - n0 : rows;
+        struct vlm_op part = *op;
+        part.src[1] = vlm_tensor_slice(op->src[1], 0, n0, nb);
+        if (present(&op->src[2])) part.src[2] = vlm_tensor_slice(op->src[2], 0, n0, nb);
+        part.dst = vlm_tensor_slice(op->dst, last, n0, nb);   // its columns: rows keep the stride N
+        linear_fits(x, &part);
+    }
+}
+
+// LINEAR with a weight that fits one binding. The leading dims of x are merged where their
+// strides allow into at most batch x (m0 x m1) rows; y's rows may be strided (a block of columns).
+static void linear_fits(struct vlm_ctx * x, const struct vlm_op * op) {
     const struct vlm_tensor * in = &op->src[0], * w = &op->src[1], * bias = &op->src[2];
     struct vlm_vk_bind b[4];
     memset(b, 0, sizeof b);
@@ -335,7 +370,9 @@ static void op_linear(struct vlm_ctx * x, const struct vlm_op * op) {
         extra[2] = 1;
         extra[3] = dt(bias);
     }
-    pc.M = (uint32_t) M; pc.N = (uint32_t) N; pc.K = (uint32_t) K;
+    const int64_t d_sm = op->dst.n_dims >= 2 ? op->dst.stride[op->dst.n_dims - 2] : N;
+    if (!fits_u32(x, d_sm, "stride")) return;
+    pc.M = (uint32_t) M; pc.N = (uint32_t) N; pc.K = (uint32_t) K; pc.d_sm = (uint32_t) d_sm;
     pc.a_kcontig = 1;                       // innermost stride 1 (ops.c guarantees it)
     pc.b_ncontig = 0;                       // w [N, K]: k is contiguous
     pc.a_sb = (uint32_t) sb; pc.a_sm0 = (uint32_t) s0; pc.a_sm1 = (uint32_t) s1; pc.a_m1 = (uint32_t) m1;
@@ -382,7 +419,7 @@ static void op_matmul(struct vlm_ctx * x, const struct vlm_op * op) {
     if (!vlm_vk_bind_tensor(x, a, &b[0], &pc.a_off) || !vlm_vk_bind_tensor(x, bt, &b[1], &pc.b_off) ||
         !vlm_vk_bind_tensor(x, &op->dst, &b[3], &pc.d_off))
         return;
-    pc.M = (uint32_t) M; pc.N = (uint32_t) N; pc.K = (uint32_t) K;
+    pc.M = (uint32_t) M; pc.N = (uint32_t) N; pc.K = (uint32_t) K; pc.d_sm = (uint32_t) N;
     pc.a_sb = (uint32_t) (a->shape[0] == 1 ? 0 : a->stride[0]);
     pc.a_sm0 = 0; pc.a_m1 = pc.M ? pc.M : 1; pc.a_sm1 = (uint32_t) a->stride[1]; pc.a_sk = (uint32_t) a->stride[2];
     pc.b_sb = (uint32_t) (bt->shape[0] == 1 ? 0 : bt->stride[0]);
@@ -596,12 +633,28 @@ struct pc_gather {
     uint32_t D, V, ne1, ne2;
     uint32_t si[3], i_off;
     uint32_t t_s0, t_s1, t_off, t_dt;
-    uint32_t d_off, n;
+    uint32_t d_off, n, r0, v_total;
 };
 PC_CHECK(struct pc_gather);
 
+static void gather_rows(struct vlm_ctx * x, const struct vlm_op * op, int64_t r0, int64_t rn);
+
+// GATHER: a table larger than the binding range runs as blocks of its rows (each dispatch
+// writes the ids of its block; the first one also the zeros of ids outside the table).
 static void op_gather(struct vlm_ctx * x, const struct vlm_op * op) {
-    const struct vlm_tensor * tab = &op->src[0], * ids = &op->src[1];
+    const int64_t V = op->src[0].shape[0], rows = rows_per_binding(x, &op->src[0]);
+    if (!vlm_ctx_ok(x)) return;
+    if (rows == 0) {
+        gather_rows(x, op, 0, V);
+        return;
+    }
+    for (int64_t r0 = 0; r0 < V && vlm_ctx_ok(x); r0 += rows) gather_rows(x, op, r0, V - r0 < rows ? V - r0 : rows);
+}
+
+// GATHER over table rows [r0, r0 + rn).
+static void gather_rows(struct vlm_ctx * x, const struct vlm_op * op, int64_t r0, int64_t rn) {
+    const struct vlm_tensor * ids = &op->src[1];
+    const struct vlm_tensor block = vlm_tensor_slice(op->src[0], 0, r0, rn), * tab = &block;
     struct vlm_vk_bind b[3];
     struct pc_gather pc;
     memset(&pc, 0, sizeof pc);
@@ -614,8 +667,11 @@ static void op_gather(struct vlm_ctx * x, const struct vlm_op * op) {
     if (!vlm_vk_bind_tensor(x, tab, &b[0], &pc.t_off) || !vlm_vk_bind_tensor(x, ids, &b[1], &pc.i_off) ||
         !vlm_vk_bind_tensor(x, &op->dst, &b[2], &pc.d_off))
         return;
+    if (!fits_u32(x, op->src[0].shape[0], "rows")) return;
     pc.D = (uint32_t) tab->shape[1];
-    pc.V = (uint32_t) tab->shape[0];
+    pc.V = (uint32_t) rn;
+    pc.r0 = (uint32_t) r0;
+    pc.v_total = (uint32_t) op->src[0].shape[0];
     pc.ne1 = vi.ne[2]; pc.ne2 = vi.ne[3];
     pc.si[0] = vi.st[1]; pc.si[1] = vi.st[2]; pc.si[2] = vi.st[3];
     // block dtypes (contiguous): t_s0 is the row's bytes

@@ -431,11 +431,6 @@ enum vlm_status vlm_clip_model_init(struct vlm_model * m) {
         goto fail;
     }
     c->logit_scale = expf(raw);
-    // rows of the token table per gather: all of it on the CPU, 64 MiB blocks on Vulkan;
-    // VLM_CLIP_GATHER_ROWS overrides (tests use it to exercise the blocked path)
-    c->gather_rows = m->ctx->backend == VLM_BACKEND_KIND_VULKAN ? (int64_t)((64u << 20) / ((size_t)hp.t_width * 4)) : 0;
-    const char * gr = getenv("VLM_CLIP_GATHER_ROWS");
-    if (gr && atoll(gr) > 0) c->gather_rows = atoll(gr);
     clip_load_tokenizer(m, c);
     m->clip = c;
     return VLM_STATUS_OK;
@@ -557,39 +552,10 @@ done:;
     return st;
 }
 
-// token_embedding[ids] for n ids. A device binding may not span the whole table (lavapipe
-// and some GPUs allow 128 MiB; ViT-L's table is 152 MB), so on Vulkan the table is read in row
-// blocks of gather_rows: x = sum_j gather(block_j, local ids) * in_block_j, which is exact
-// (each id is in one block; the other terms are exact zeros).
+// token_embedding[ids] for n ids -> [n, D] (a table larger than a device binding is split by the backend).
 static struct vlm_tensor embed_tokens(struct vlm_ctx * ctx, const struct vlm_clip_model * c, const int32_t * ids,
                                       int64_t n) {
-    int64_t v = c->tok_emb.shape[0], rows = c->gather_rows;
-    if (rows <= 0 || rows >= v) return vlm_op_gather(ctx, c->tok_emb, vlm_tensor_from_host(ctx, VLM_DTYPE_I32, 1, SHAPE(n), ids));
-    int32_t * local = malloc(sizeof *local * (size_t)n);
-    float * in = malloc(sizeof *in * (size_t)n);
-    struct vlm_tensor x = { 0 };
-    if (!local || !in) {
-        vlm_ctx_fail(ctx, VLM_STATUS_OUT_OF_MEMORY, "out of memory");
-        goto done;
-    }
-    for (int64_t start = 0; start < v; start += rows) {
-        int64_t len = v - start < rows ? v - start : rows, hits = 0;
-        for (int64_t i = 0; i < n; i++) {
-            bool here = ids[i] >= start && ids[i] < start + len;
-            local[i] = here ? (int32_t)(ids[i] - start) : 0;
-            in[i] = here ? 1.0f : 0.0f;
-            hits += here;
-        }
-        if (!hits) continue;
-        struct vlm_tensor g = vlm_op_gather(ctx, vlm_tensor_slice(c->tok_emb, 0, start, len),
-                                            vlm_tensor_from_host(ctx, VLM_DTYPE_I32, 1, SHAPE(n), local));   // [N, D]
-        if (hits < n) g = vlm_op_mul(ctx, g, vlm_tensor_from_host(ctx, VLM_DTYPE_F32, 2, SHAPE(n, 1), in));
-        x = x.n_dims ? vlm_op_add(ctx, x, g) : g;
-    }
-done:
-    free(local);
-    free(in);
-    return x;
+    return vlm_op_gather(ctx, c->tok_emb, vlm_tensor_from_host(ctx, VLM_DTYPE_I32, 1, SHAPE(n), ids));
 }
 
 // ref: clip/model.py CLIP.encode_text on one chunk of n token rows [n, context].

@@ -34,7 +34,6 @@ struct vlm_clip_model {
     struct vlm_tensor txt_proj;       // OpenAI [Dt, E]; HF Linear weight [E, Dt]
     float             logit_scale;    // exp(logit_scale)
     float             mean[3], std[3];
-    int64_t           gather_rows;    // token-table rows per gather (0 = the whole table)
     // batching: most images / texts per forward (the arena is sized for these)
     int32_t           vision_chunk, text_chunk;
     // tokenizer (NULL when no vocabulary was found: text calls fail with tokenizer_error)

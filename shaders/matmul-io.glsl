@@ -15,7 +15,7 @@ layout(push_constant) uniform Params {   // mirrors struct pc_matmul (core/vk-op
     uint M, N, K, a_kcontig, b_ncontig;
     uint a_off, a_sb, a_sm0, a_sm1, a_m1, a_sk;
     uint b_off, b_sb, b_sk, b_sn;
-    uint c_off, d_off;
+    uint c_off, d_off, d_sm;   // d_sm: D's row stride (N, or more for a block of columns)
 } p;
 
 uint a_row(uint m) { uint r0 = fdiv(m, p.a_m1); return p.a_off + gl_WorkGroupID.z * p.a_sb + r0 * p.a_sm0 + (m - r0 * p.a_m1) * p.a_sm1; }
@@ -30,6 +30,6 @@ float b_load(uint base, uint k) {
 }
 void d_store(uint m, uint n, float v) {
     if (HAS_BIAS != 0u) { uint i = p.c_off + n; v += LOAD(data_c, BIAS_DT, i); }
-    data_d[p.d_off + (gl_WorkGroupID.z * p.M + m) * p.N + n] = v;
+    data_d[p.d_off + (gl_WorkGroupID.z * p.M + m) * p.d_sm + n] = v;
 }
 

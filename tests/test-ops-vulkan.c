@@ -139,6 +139,68 @@ static void check_binding_limit(struct vlm_ctx * vk) {
     vlm_arena_reset(vk, mark);
 }
 
+// Weights and tables larger than the binding range (a device with a 64 KiB range, set through
+// VLM_VK_MAX_BINDING_BYTES): linear runs as blocks of weight rows writing their columns, gather
+// as blocks of table rows; both equal the same ops on a device with the whole range.
+static void check_split_bindings(void) {
+    char err[512] = "";
+    struct vlm_ctx * whole = vlm_ctx_new(VLM_BACKEND_VULKAN, 0, 64u << 20, err, sizeof err);
+    CHECK(whole != NULL, "vulkan context: %s", err);
+    if (!whole) return;
+    setenv("VLM_VK_MAX_BINDING_BYTES", "65536", 1);
+    struct vlm_ctx * vk = vlm_ctx_new(VLM_BACKEND_VULKAN, 0, 64u << 20, err, sizeof err);
+    unsetenv("VLM_VK_MAX_BINDING_BYTES");
+    CHECK(vk != NULL, "vulkan context with VLM_VK_MAX_BINDING_BYTES: %s", err);
+    if (!vk) {
+        vlm_ctx_free(whole);
+        return;
+    }
+    enum { N = 700, K = 96, V = 3000, D = 16 };
+    static float w[N * K], bias[N], in[3 * K], tab[V * D], got[3 * N], want[3 * N];
+    static uint8_t wq[N * K / 32 * 34];
+    struct vlm_rng rng = { 11 };
+    for (int i = 0; i < N * K; i++) w[i] = (float)vlm_rng_normal(&rng);
+    for (int i = 0; i < N; i++) bias[i] = (float)vlm_rng_normal(&rng);
+    for (int i = 0; i < 3 * K; i++) in[i] = (float)vlm_rng_normal(&rng);
+    for (int i = 0; i < V * D; i++) tab[i] = (float)vlm_rng_normal(&rng);
+    vlm_dtype_traits(VLM_DTYPE_Q8_0)->from_f32(w, wq, N * K);
+    const int32_t ids[6] = { 0, 2999, 1234, -1, 3000, 700 };
+    for (int q8 = 0; q8 < 2; q8++)
+        for (int64_t M = 1; M <= 3; M += 2) {   // M = 1: the matrix-vector kernel; 3: the tiled one
+            struct vlm_tensor r[2];
+            struct vlm_ctx * xs[2] = { whole, vk };
+            size_t marks[2];
+            for (int b = 0; b < 2; b++) {
+                struct vlm_ctx * x = xs[b];
+                marks[b] = vlm_arena_mark(x);
+                struct vlm_tensor wt = vlm_tensor_from_host(x, q8 ? VLM_DTYPE_Q8_0 : VLM_DTYPE_F32, 2, (int64_t[]){ N, K },
+                                                            q8 ? (const void *)wq : w);
+                struct vlm_tensor bt = vlm_tensor_from_host(x, VLM_DTYPE_F32, 1, (int64_t[]){ N }, bias);
+                r[b] = vlm_op_linear(x, vlm_tensor_from_host(x, VLM_DTYPE_F32, 2, (int64_t[]){ M, K }, in), wt, &bt);
+            }
+            vlm_tensor_download(whole, r[0], want);
+            vlm_tensor_download(vk, r[1], got);
+            double e = test_nmse(got, want, (size_t)(M * N));
+            printf("linear %s [%lld, %d] x [%d, %d] over 64 KiB bindings: nmse %.3g\n", q8 ? "q8_0" : "f32", (long long)M, K,
+                   N, K, e);
+            CHECK(vlm_ctx_ok(vk) && e == 0, "split linear %s M=%lld: nmse %.3g (%s)", q8 ? "q8_0" : "f32", (long long)M,
+                  e, vk->error);
+            for (int b = 0; b < 2; b++) vlm_arena_reset(xs[b], marks[b]);
+        }
+    size_t mark = vlm_arena_mark(vk);
+    struct vlm_tensor g = vlm_op_gather(vk, vlm_tensor_from_host(vk, VLM_DTYPE_F32, 2, (int64_t[]){ V, D }, tab),
+                                        vlm_tensor_from_host(vk, VLM_DTYPE_I32, 1, (int64_t[]){ 6 }, ids));
+    vlm_tensor_download(vk, g, got);
+    int bad = 0;
+    for (int i = 0; i < 6; i++)
+        for (int d = 0; d < D; d++) bad += got[i * D + d] != (ids[i] >= 0 && ids[i] < V ? tab[ids[i] * D + d] : 0.0f);
+    printf("gather [%d, %d] over 64 KiB bindings: %d wrong values\n", V, D, bad);
+    CHECK(vlm_ctx_ok(vk) && bad == 0, "split gather: %d wrong values (%s)", bad, vk->error);
+    vlm_arena_reset(vk, mark);
+    vlm_ctx_free(vk);
+    vlm_ctx_free(whole);
+}
+
 static void run_all(struct vlm_ctx * cpu, struct vlm_ctx * vk, const char * filter) {
     vlm_selftest_run(cpu, vk, filter, true, check_row, NULL);
 }
@@ -176,6 +238,7 @@ int main(int argc, char ** argv) {
     }
     check_binding_limit(vk);
     vlm_ctx_free(vk);
+    check_split_bindings();
 
     // the descriptor-pool path
     setenv("VLM_VK_DISABLE_PUSH_DESCRIPTOR", "1", 1);
