@@ -303,5 +303,6 @@ int main(void) {
     run_fixture(test_data("sam-small"), "model.safetensors", 9);
     run_fixture(test_data("sam-mini"), "model.safetensors", 5);
     run_fixture(test_data("mobilesam-tiny"), "mobile_sam.pt", 7);
+    run_fixture(test_data("slimsam-tiny"), "model.safetensors", 6);
     TEST_END();
 }
