@@ -186,6 +186,7 @@ enum vlm_status vlm_sam_encode(struct vlm_sam_model * sm, const float * pixels, 
     struct vlm_ctx * x = sm->ctx;
     if (!vlm_ctx_ok(x)) return x->status;
     if (sm->tinyvit) return vlm_tinyvit_encode(sm, pixels, out);
+    if (sm->effsam) return vlm_effsam_encode(sm, pixels, out);
     const size_t mark0 = vlm_arena_mark(x);
     const int64_t G = sm->grid, D = sm->embed_dim, S = sm->img_size, ws = sm->window;
     const int64_t Gp = ws ? (G + ws - 1) / ws * ws : G;
