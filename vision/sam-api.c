@@ -33,6 +33,8 @@ int32_t vlm_sam_input_size(const struct vlm_model * model) { return sam_of(model
 int32_t vlm_sam_embed_dim(const struct vlm_model * model) { return sam_of(model) ? sam_of(model)->prompt_dim : 0; }
 int32_t vlm_sam_embedding_size(const struct vlm_model * model) { return sam_of(model) ? sam_of(model)->grid : 0; }
 int32_t vlm_sam_low_res_size(const struct vlm_model * model) { return sam_of(model) ? sam_of(model)->mask_input_size : 0; }
+bool    vlm_sam_stretches_input(const struct vlm_model * model) { return sam_of(model) && sam_of(model)->effsam; }
+int32_t vlm_sam_max_points(const struct vlm_model * model) { return sam_of(model) ? sam_of(model)->max_points : 0; }
 
 enum vlm_status vlm_sam_session_new(const struct vlm_model * model, struct vlm_sam_session ** out) {
     if (!out) return vlm_error(VLM_STATUS_INVALID_ARG, "vlm_sam_session_new: out is NULL");

@@ -21,9 +21,9 @@ struct vlm_effsam {
     struct vlm_tensor    pos;     // [1, G, G, D]: pos_embed without its class token, resized to the grid
 };
 
+// ref: efficient_sam_decoder.py PromptEncoder.invalid_points: EfficientSAM's alone
 bool vlm_effsam_detect(const struct vlm_safetensors * st) {
-    return vlm_safetensors_find(st, "prompt_encoder.invalid_points.weight") != NULL &&
-           vlm_safetensors_find(st, "image_encoder.blocks.0.mlp.fc1.weight") != NULL;
+    return vlm_safetensors_find(st, "prompt_encoder.invalid_points.weight") != NULL;
 }
 
 // ref: efficient_sam_encoder.py get_abs_pos(abs_pos, has_cls_token=True, [G, G]): the [1, 1 + s*s, D]

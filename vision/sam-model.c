@@ -207,8 +207,8 @@ static enum vlm_status infer_dims(const struct vlm_safetensors * st, struct sam_
                              "%lld, %lld mask tokens)", (long long)d->D, (long long)d->patch, (long long)d->C,
                              (long long)d->n_mask_tokens);
         while (d->depth < VLM_SAM_MAX_BLOCKS && hasf(st, "image_encoder.blocks.%lld.norm1.weight", (long long)d->depth)) d->depth++;
-        if (d->depth == 0) return vlm_error(VLM_STATUS_BAD_MODEL, "EfficientSAM model: no image_encoder.blocks.*");
         if ((rc = check_count(st, "image_encoder.blocks.", "norm1.weight", d->depth)) != VLM_STATUS_OK) return rc;
+        if (d->depth == 0) return vlm_error(VLM_STATUS_BAD_MODEL, "EfficientSAM model: no image_encoder.blocks.*");
         const struct vlm_file_tensor * f1 = file_find(st, "image_encoder.blocks.0.mlp.fc1.weight");
         if (!f1 || f1->n_dims != 2)
             return vlm_error(VLM_STATUS_BAD_MODEL, "EfficientSAM model: missing or malformed image_encoder.blocks.0.mlp.fc1.weight");
@@ -229,9 +229,9 @@ static enum vlm_status infer_dims(const struct vlm_safetensors * st, struct sam_
         return vlm_error(VLM_STATUS_BAD_MODEL, "SAM model: unsupported sizes (grid %lld, width %lld, patch %lld, prompt dim %lld)",
                          (long long)d->G, (long long)d->D, (long long)d->patch, (long long)d->C);
     while (d->depth < VLM_SAM_MAX_BLOCKS && hasf(st, "image_encoder.blocks.%lld.norm1.weight", (long long)d->depth)) d->depth++;
-    if (d->depth == 0) return vlm_error(VLM_STATUS_BAD_MODEL, "SAM model: no image_encoder.blocks.*");
-    rc = check_count(st, "image_encoder.blocks.", "norm1.weight", d->depth);
+    rc = check_count(st, "image_encoder.blocks.", "norm1.weight", d->depth);   // a missing block 0 named first
     if (rc != VLM_STATUS_OK) return rc;
+    if (d->depth == 0) return vlm_error(VLM_STATUS_BAD_MODEL, "SAM model: no image_encoder.blocks.*");
     const struct vlm_file_tensor * l1 = file_find(st, "image_encoder.blocks.0.mlp.lin1.weight");
     if (!l1 || l1->n_dims != 2) return vlm_error(VLM_STATUS_BAD_MODEL, "SAM model: missing image_encoder.blocks.0.mlp.lin1.weight");
     d->mlp = l1->shape[0];
@@ -386,10 +386,13 @@ static enum vlm_status model_dims(const struct vlm_safetensors * st, const char 
     if (d->tinyvit) return vlm_tinyvit_dims(st, model_path, d->G * d->patch, &d->tv);
     // ref: build_efficient_sam.py: ViT-T 192 wide with 3 heads, ViT-S 384 with 6 (head dim 64); the
     // heads are not in the shapes
+    if (cfg->heads && d->D % cfg->heads)
+        return vlm_error(VLM_STATUS_BAD_MODEL, "EfficientSAM model: config.json: encoder_num_heads %d does not divide the "
+                         "encoder width %lld (image_encoder.patch_embed.proj.weight)", cfg->heads, (long long)d->D);
     d->heads = cfg->heads ? cfg->heads : d->D % 64 == 0 ? d->D / 64 : 0;
-    if (d->heads <= 0 || d->D % d->heads)
+    if (d->heads <= 0)
         return vlm_error(VLM_STATUS_BAD_MODEL, "EfficientSAM model: cannot tell the heads of a %lld-wide encoder (give "
-                         "encoder_num_heads in config.json; a divisor of the width)", (long long)d->D);
+                         "encoder_num_heads in config.json)", (long long)d->D);
     d->hd = d->D / d->heads;
     return VLM_STATUS_OK;
 }
