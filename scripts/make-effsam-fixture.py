@@ -67,25 +67,23 @@ CONFIG = {
     "pixel_std": [0.229, 0.224, 0.225],
 }
 SEED = 13
-# Prompts as fractions of the image (W, H), as make-sam-fixture.py places them.
-POS, NEG, BOX, REFINE = (0.4, 0.55), (0.8, 0.7), (0.1, 0.2, 0.7, 0.9), (0.3, 0.3)
 IMAGES = {"gray_odd.jpg": ["point", "points_posneg", "box", "box_negpoint", "points_six"],
           "shapes_rgba.png": ["points_posneg"]}
 
 
-def case_prompts(kind, w, h):
-    def pt(f):
-        return [f[0] * w, f[1] * h]
+def load_sam_fixture():
+    """scripts/make-sam-fixture.py: its prompts and safetensors writer."""
+    spec = importlib.util.spec_from_file_location("make_sam_fixture", os.path.join(HERE, "make-sam-fixture.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
 
-    box = [BOX[0] * w, BOX[1] * h, BOX[2] * w, BOX[3] * h]
-    six = [pt((0.1 + 0.15 * i, 0.2 + 0.1 * i)) for i in range(6)]
-    return {
-        "point": ([pt(POS)], [1], None, True),
-        "points_posneg": ([pt(REFINE), pt(NEG)], [1, 0], None, False),
-        "box": (None, None, box, False),
-        "box_negpoint": ([pt(NEG)], [0], box, True),
-        "points_six": (six, [1, 0, 1, 1, 0, 1], None, True),   # the decoder's 6 inputs, no padding
-    }[kind]
+
+def case_prompts(sam_fixture, kind, w, h):
+    """make-sam-fixture.py's prompt kinds, and points_six: the decoder's 6 inputs, no padding."""
+    if kind != "points_six":
+        return sam_fixture.case_prompts(kind, w, h)
+    return [[(0.1 + 0.15 * i) * w, (0.2 + 0.1 * i) * h] for i in range(6)], [1, 0, 1, 1, 0, 1], None, True
 
 
 def build(repo, c):
@@ -143,14 +141,8 @@ def randomize(sam, seed):
                 p.copy_(scale * n / fan_in ** 0.5)
 
 
-def load_writer():
-    spec = importlib.util.spec_from_file_location("convert", os.path.join(HERE, "convert-to-safetensors.py"))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod.write_safetensors
-
-
 def make(repo, images_dir, out):
+    sam_fixture = load_sam_fixture()
     torch.manual_seed(SEED)   # the PE matrix's init
     sam = build(repo, CONFIG)
     randomize(sam, SEED)
@@ -173,7 +165,7 @@ def make(repo, images_dir, out):
             expected[f"{stem}.image_embeddings"] = emb.clone()
             for kind in kinds:
                 name = f"{stem}.{kind}"
-                coords, labels, box, multimask = case_prompts(kind, w, h)
+                coords, labels, box, multimask = case_prompts(sam_fixture, kind, w, h)
                 pts, lab = list(coords or []), list(labels or [])
                 if box:
                     pts += [box[:2], box[2:]]
@@ -191,7 +183,7 @@ def make(repo, images_dir, out):
                 on = (up > 0).float().reshape(up.shape[0], -1).mean(1)
                 print(f"{name}: iou {np.round(iou.numpy(), 3).tolist()} foreground {np.round(on.numpy(), 3).tolist()} "
                       f"logits [{low.min():.2f}, {low.max():.2f}]")
-    load_writer()(expected, os.path.join(out, "cases.safetensors"))
+    sam_fixture.load_writer()(expected, os.path.join(out, "cases.safetensors"))
     with open(os.path.join(out, "cases.json"), "w") as f:
         json.dump({"cases": cases}, f, indent=1)
         f.write("\n")

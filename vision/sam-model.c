@@ -191,50 +191,35 @@ static enum vlm_status infer_dims(const struct vlm_safetensors * st, struct sam_
                              (long long)d->C, (long long)d->n_mask_tokens);
         goto decoder;
     }
-    if ((d->effsam = vlm_effsam_detect(st))) {
-        // ref: efficient_sam_encoder.py ImageEncoderViT.__init__: patch_embed.proj [D, 3, P, P]; pos_embed
-        // [1, 1 + (224 / P)^2, D] (the pretraining grid: the image size is config.json's, else 1024)
-        if (!pw || pw->n_dims != 4 || !neck || neck->n_dims != 4 || !mt || mt->n_dims != 2)
-            return vlm_error(VLM_STATUS_BAD_MODEL, "EfficientSAM model: missing or malformed image_encoder.patch_embed.proj.weight "
-                                                   "/ image_encoder.neck.0.weight / mask_decoder.mask_tokens.weight");
-        d->D = pw->shape[0];
-        d->patch = pw->shape[2];
-        d->C = neck->shape[0];
-        d->n_mask_tokens = mt->shape[0];
-        if (d->D <= 0 || d->patch <= 0 || d->patch > 64 || d->C < 8 || d->C % 2 || d->n_mask_tokens < 1 ||
-            d->n_mask_tokens > VLM_SAM_MAX_MASK_TOKENS)
-            return vlm_error(VLM_STATUS_BAD_MODEL, "EfficientSAM model: unsupported sizes (width %lld, patch %lld, prompt dim "
-                             "%lld, %lld mask tokens)", (long long)d->D, (long long)d->patch, (long long)d->C,
-                             (long long)d->n_mask_tokens);
-        while (d->depth < VLM_SAM_MAX_BLOCKS && hasf(st, "image_encoder.blocks.%lld.norm1.weight", (long long)d->depth)) d->depth++;
-        if ((rc = check_count(st, "image_encoder.blocks.", "norm1.weight", d->depth)) != VLM_STATUS_OK) return rc;
-        if (d->depth == 0) return vlm_error(VLM_STATUS_BAD_MODEL, "EfficientSAM model: no image_encoder.blocks.*");
-        const struct vlm_file_tensor * f1 = file_find(st, "image_encoder.blocks.0.mlp.fc1.weight");
-        if (!f1 || f1->n_dims != 2)
-            return vlm_error(VLM_STATUS_BAD_MODEL, "EfficientSAM model: missing or malformed image_encoder.blocks.0.mlp.fc1.weight");
-        d->mlp = f1->shape[0];
-        goto decoder;
-    }
-    if (!pos || pos->n_dims != 4 || !pw || pw->n_dims != 4 || !neck || neck->n_dims != 4 || !mt || mt->n_dims != 2)
-        return vlm_error(VLM_STATUS_BAD_MODEL, "SAM model: missing or malformed image_encoder.pos_embed / "
-                                               "patch_embed / neck.0 / mask_decoder.mask_tokens");
-    d->G = pos->shape[1];
-    d->D = pos->shape[3];
+    // SAM's ViT (pos_embed [1, G, G, D]) or EfficientSAM's (ref: efficient_sam_encoder.py
+    // ImageEncoderViT.__init__: pos_embed [1, 1 + (224 / P)^2, D] of the pretraining grid, so G comes
+    // from the image size: config.json's, else 1024; MLP fc1 / fc2 for lin1 / lin2; no rel_pos)
+    d->effsam = vlm_effsam_detect(st);
+    const char * who = d->effsam ? "EfficientSAM model" : "SAM model";
+    if ((!d->effsam && (!pos || pos->n_dims != 4)) || !pw || pw->n_dims != 4 || !neck || neck->n_dims != 4 || !mt ||
+        mt->n_dims != 2)
+        return vlm_error(VLM_STATUS_BAD_MODEL, "%s: missing or malformed %spatch_embed / neck.0 / mask_decoder.mask_tokens", who,
+                         d->effsam ? "image_encoder." : "image_encoder.pos_embed / ");
+    d->G = d->effsam ? 1 : pos->shape[1];
+    d->D = d->effsam ? pw->shape[0] : pos->shape[3];
     d->patch = pw->shape[2];
     d->C = neck->shape[0];
     d->n_mask_tokens = mt->shape[0];
     // prompt dim C: C / 2 Fourier pairs in the positional encoding, C // 4 and C // 8 upscaling channels
-    if (pos->shape[2] != d->G || d->G <= 0 || d->G > 256 || d->D <= 0 || d->patch <= 0 || d->patch > 64 ||
+    if ((!d->effsam && pos->shape[2] != d->G) || d->G <= 0 || d->G > 256 || d->D <= 0 || d->patch <= 0 || d->patch > 64 ||
         d->C < 8 || d->C % 2 || d->n_mask_tokens < 1 || d->n_mask_tokens > VLM_SAM_MAX_MASK_TOKENS)
-        return vlm_error(VLM_STATUS_BAD_MODEL, "SAM model: unsupported sizes (grid %lld, width %lld, patch %lld, prompt dim %lld)",
-                         (long long)d->G, (long long)d->D, (long long)d->patch, (long long)d->C);
+        return vlm_error(VLM_STATUS_BAD_MODEL, "%s: unsupported sizes (grid %lld, width %lld, patch %lld, prompt dim %lld, "
+                         "%lld mask tokens)", who, (long long)d->G, (long long)d->D, (long long)d->patch, (long long)d->C,
+                         (long long)d->n_mask_tokens);
     while (d->depth < VLM_SAM_MAX_BLOCKS && hasf(st, "image_encoder.blocks.%lld.norm1.weight", (long long)d->depth)) d->depth++;
     rc = check_count(st, "image_encoder.blocks.", "norm1.weight", d->depth);   // a missing block 0 named first
     if (rc != VLM_STATUS_OK) return rc;
-    if (d->depth == 0) return vlm_error(VLM_STATUS_BAD_MODEL, "SAM model: no image_encoder.blocks.*");
-    const struct vlm_file_tensor * l1 = file_find(st, "image_encoder.blocks.0.mlp.lin1.weight");
-    if (!l1 || l1->n_dims != 2) return vlm_error(VLM_STATUS_BAD_MODEL, "SAM model: missing image_encoder.blocks.0.mlp.lin1.weight");
+    if (d->depth == 0) return vlm_error(VLM_STATUS_BAD_MODEL, "%s: no image_encoder.blocks.*", who);
+    const char * l1_name = d->effsam ? "image_encoder.blocks.0.mlp.fc1.weight" : "image_encoder.blocks.0.mlp.lin1.weight";
+    const struct vlm_file_tensor * l1 = file_find(st, l1_name);
+    if (!l1 || l1->n_dims != 2) return vlm_error(VLM_STATUS_BAD_MODEL, "%s: missing %s", who, l1_name);
     d->mlp = l1->shape[0];
+    if (d->effsam) goto decoder;   // heads: model_dims, from config.json
     for (int64_t i = 0; i < d->depth; i++) {
         char name[128];
         snprintf(name, sizeof name, "image_encoder.blocks.%lld.attn.rel_pos_h", (long long)i);
