@@ -229,6 +229,12 @@ struct vlm_ctx {
 // into err (when err is not NULL).
 struct vlm_ctx * vlm_ctx_new(enum vlm_backend_type backend, int32_t n_threads, size_t arena_bytes,
                              char * err, size_t err_size);
+// A session's context (llama.cpp's llama_context beside its llama_model): the model
+// context's backend and device, its own activation arena (arena_bytes, 0 = default) and
+// command recording. Buffers of model_ctx (the weights) are read in it; model_ctx must
+// outlive it and must not be recording (sync it after uploading the weights). Each context
+// is used by one thread at a time; several contexts on one device run from several threads.
+struct vlm_ctx * vlm_ctx_new_session(struct vlm_ctx * model_ctx, size_t arena_bytes, char * err, size_t err_size);
 void             vlm_ctx_free(struct vlm_ctx * x);
 const char *     vlm_ctx_backend_name(const struct vlm_ctx * x);   // "cpu" or "vulkan (llvmpipe ...)"
 static inline bool vlm_ctx_ok(const struct vlm_ctx * x) { return x->status == VLM_STATUS_OK; }
@@ -420,6 +426,8 @@ void vlm_cpu_quantize_row_q8_0(const float * x, void * y, int64_t K);
 
 // Vulkan backend (vk-*.c). Errors go into x's sticky status.
 struct vlm_vk *     vlm_vk_init(int32_t device_index, char * err, size_t err_size);  // NULL + reason on failure
+// Another context's recording state on the same device (weights and buffers are shared).
+struct vlm_vk *     vlm_vk_share(struct vlm_vk * other, char * err, size_t err_size);
 void                vlm_vk_free(struct vlm_vk * vk);
 const char *        vlm_vk_device_name(const struct vlm_vk * vk);
 struct vlm_buffer * vlm_vk_buffer_new(struct vlm_ctx * x, size_t bytes);

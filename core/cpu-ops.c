@@ -3,6 +3,7 @@
 // with `omp parallel for` over independent outputs, so results do not depend on the number
 // of threads.
 #include <math.h>
+#include <pthread.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1404,15 +1405,34 @@ done:
 
 // ---- dispatch ------------------------------------------------------------------------------------
 
+// One CPU op at a time in the process: each op already uses every core of its context, and
+// OpenBLAS's OpenMP build is not documented as safe when several OpenMP root teams (the
+// contexts of several threads) call it at once. Contexts used from several threads (a model's
+// sessions) interleave op by op.
+static pthread_mutex_t cpu_op_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void run_op(struct vlm_ctx * x, const struct vlm_op * op);
+
 void vlm_cpu_run_op(struct vlm_ctx * x, const struct vlm_op * op) {
     if (!vlm_ctx_ok(x)) return;
-    // BLAS calls below run inside OpenMP regions and must stay single-threaded, even when
-    // other code (e.g. a peak measurement) changed OpenBLAS's thread count meanwhile.
-    if (openblas_get_num_threads() != 1) openblas_set_num_threads(1);
     if (op->dst.n_dims == 0 || !vlm_tensor_host(&op->dst)) {
         vlm_ctx_fail(x, VLM_STATUS_INVALID_ARG, "cpu: op %d has no host output", (int)op->type);
         return;
     }
+    pthread_mutex_lock(&cpu_op_lock);
+    // BLAS calls below run inside OpenMP regions and must stay single-threaded, even when
+    // other code (e.g. a peak measurement) changed OpenBLAS's thread count meanwhile. OpenBLAS's
+    // OpenMP build also follows the calling thread's omp_get_max_threads(), a per-thread
+    // setting: a thread's first op would otherwise run BLAS on every core and round differently.
+    if (openblas_get_num_threads() != 1 || omp_get_max_threads() != 1) {
+        openblas_set_num_threads(1);
+        omp_set_num_threads(1);
+    }
+    run_op(x, op);
+    pthread_mutex_unlock(&cpu_op_lock);
+}
+
+static void run_op(struct vlm_ctx * x, const struct vlm_op * op) {
     switch (op->type) {
         case VLM_OP_LINEAR:           op_linear(x, op); break;
         case VLM_OP_MATMUL:           op_matmul(x, op); break;

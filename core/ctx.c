@@ -47,6 +47,8 @@ static int32_t env_device_index(void) {
     return (end && *end == '\0' && v >= 0 && v < 64) ? (int32_t)v : -1;
 }
 
+static struct vlm_ctx * ctx_new_arena(struct ctx_impl * c, size_t arena_bytes, char * err, size_t err_size);
+
 struct vlm_ctx * vlm_ctx_new(enum vlm_backend_type backend, int32_t n_threads, size_t arena_bytes,
                              char * err, size_t err_size) {
     char   msg[512];
@@ -134,11 +136,55 @@ struct vlm_ctx * vlm_ctx_new(enum vlm_backend_type backend, int32_t n_threads, s
     // BLAS runs single-threaded: the CPU backend splits work over OpenMP threads itself, so
     // that one threading runtime owns the cores (no oversubscription, deterministic splits).
     openblas_set_num_threads(1);
+    return ctx_new_arena(c, arena_bytes, err, err_size);
 
+fail_msg:
+    vlm_error(VLM_STATUS_INVALID_ARG, "%s", msg);
+    set_err(err, err_size, msg);
+    free(x->profile_ms);
+    free(c);
+    return NULL;
+}
+
+struct vlm_ctx * vlm_ctx_new_session(struct vlm_ctx * model_ctx, size_t arena_bytes, char * err, size_t err_size) {
+    struct ctx_impl * c = calloc(1, sizeof *c);
+    if (!c) {
+        set_err(err, err_size, "out of memory creating the execution context");
+        vlm_error(VLM_STATUS_OUT_OF_MEMORY, "out of memory creating the execution context");
+        return NULL;
+    }
+    struct vlm_ctx * x = &c->pub;
+    x->status    = VLM_STATUS_OK;
+    x->backend   = model_ctx->backend;
+    x->n_threads = model_ctx->n_threads;
+    snprintf(c->name, sizeof c->name, "%s", vlm_ctx_backend_name(model_ctx));
+    if (model_ctx->profile_ms) x->profile_ms = calloc(VLM_OP_COUNT, sizeof(double));
+    if (model_ctx->vk) {
+        char vkerr[300] = "";
+        if (!(x->vk = vlm_vk_share(model_ctx->vk, vkerr, sizeof vkerr))) {
+            char msg[400];
+            snprintf(msg, sizeof msg, "cannot create a session on the Vulkan device: %s", vkerr);
+            vlm_error(VLM_STATUS_DEVICE_OOM, "%s", msg);
+            set_err(err, err_size, msg);
+            free(x->profile_ms);
+            free(c);
+            return NULL;
+        }
+    }
+    return ctx_new_arena(c, arena_bytes, err, err_size);
+}
+
+// The arena of a new context (the context is freed on failure).
+static struct vlm_ctx * ctx_new_arena(struct ctx_impl * c, size_t arena_bytes, char * err, size_t err_size) {
+    struct vlm_ctx * x = &c->pub;
+    char msg[512];
     if (arena_bytes == 0) arena_bytes = ARENA_DEFAULT_BYTES;
     if (!vlm_align_size(arena_bytes, ARENA_ALIGN, &arena_bytes)) {
         snprintf(msg, sizeof msg, "activation arena size %zu is too large", arena_bytes);
-        goto fail_msg;
+        vlm_error(VLM_STATUS_INVALID_ARG, "%s", msg);
+        set_err(err, err_size, msg);
+        vlm_ctx_free(x);
+        return NULL;
     }
     x->arena = vlm_buffer_new(x, arena_bytes);
     if (!x->arena) {
@@ -154,13 +200,6 @@ struct vlm_ctx * vlm_ctx_new(enum vlm_backend_type backend, int32_t n_threads, s
     x->arena_used = 0;
     x->arena_peak = 0;
     return x;
-
-fail_msg:
-    vlm_error(VLM_STATUS_INVALID_ARG, "%s", msg);
-    set_err(err, err_size, msg);
-    free(x->profile_ms);
-    free(c);
-    return NULL;
 }
 
 // VLM_PROFILE=1: wall time per op type of the CPU backend, printed to stderr when the

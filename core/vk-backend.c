@@ -20,6 +20,7 @@
 //                                     hang:<n> drops the n-th submit so its fence never signals
 //                                     (the wait times out after VLM_VK_TIMEOUT_S)
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,27 +64,23 @@ struct vk_slot {
     uint32_t           pool_sets;   // size of the last pool
 };
 
-struct vlm_vk {
+// The device, shared by every context made on it (a model's and its sessions'): created by
+// vlm_vk_init, freed with the last context. `lock` guards the queue (vkQueueSubmit), the
+// pipeline and module lists, the fault counters and the reference count.
+struct vk_device {
+    pthread_mutex_t  lock;
+    int32_t          refs;
     VkInstance       instance;
     VkPhysicalDevice phys;
     VkDevice         dev;
     VkQueue          queue;
     uint32_t         qfam;
     struct vlm_vk_caps caps;
-    char             label[300];   // "vulkan (llvmpipe ...)"
-
-    VkCommandPool    cmd_pool;
-    struct vk_slot   slots[VLM_VK_SLOTS];
-    uint32_t         cur;          // slot being recorded
-    bool             recording;
-    uint32_t         batch_ops;
-    double           batch_flops;
     uint32_t         max_ops;
     double           max_flops;
     uint64_t         timeout_ns;
 
     uint32_t         variants_off;    // bit v: variant v disabled (environment or self-test)
-    uint32_t         variants_used;   // bit v: variant v recorded since the last reset
     char             inject[32];      // VLM_SELFTEST_INJECT, "" when unset
 
     enum { FAULT_NONE, FAULT_OOM, FAULT_LOST, FAULT_HANG } fault;   // VLM_VK_FAULT
@@ -98,10 +95,23 @@ struct vlm_vk {
     struct vk_pipeline *  pipes;
     size_t                n_pipes, cap_pipes;
     PFN_vkCmdPushDescriptorSetKHR push_desc;
+    struct vlm_vk_buffer  dummy;
+};
+
+// One context's recording state on a shared device: its command buffers and fences, its
+// staging ring and its hazard lists. Used by one thread at a time (the context's user).
+struct vlm_vk {
+    struct vk_device *    d;
+    VkCommandPool    cmd_pool;
+    struct vk_slot   slots[VLM_VK_SLOTS];
+    uint32_t         cur;          // slot being recorded
+    bool             recording;
+    uint32_t         batch_ops;
+    double           batch_flops;
+    uint32_t         variants_used;   // bit v: variant v recorded since the last reset
 
     struct vlm_vk_buffer  staging;
     size_t                staging_used;
-    struct vlm_vk_buffer  dummy;
 
     struct vk_range_list  reads, writes;   // since the last barrier
 };
@@ -359,9 +369,9 @@ int vlm_vk_print_devices(void * file) {
 
 // ---- memory ----------------------------------------------------------------------------
 
-static int find_memory_type(const struct vlm_vk * vk, uint32_t bits, VkMemoryPropertyFlags want) {
+static int find_memory_type(const struct vk_device * d, uint32_t bits, VkMemoryPropertyFlags want) {
     VkPhysicalDeviceMemoryProperties mp;
-    vkGetPhysicalDeviceMemoryProperties(vk->phys, &mp);
+    vkGetPhysicalDeviceMemoryProperties(d->phys, &mp);
     for (uint32_t i = 0; i < mp.memoryTypeCount; i++)
         if ((bits & (1u << i)) && (mp.memoryTypes[i].propertyFlags & want) == want) return (int) i;
     return -1;
@@ -369,17 +379,17 @@ static int find_memory_type(const struct vlm_vk * vk, uint32_t bits, VkMemoryPro
 
 // Creates a buffer; host = true asks for host-visible coherent memory (staging), else
 // device-local (host-visible coherent preferred when the device has such memory).
-static VkResult vk_buffer_create(struct vlm_vk * vk, VkDeviceSize size, bool host, struct vlm_vk_buffer * out) {
+static VkResult vk_buffer_create(struct vk_device * d, VkDeviceSize size, bool host, struct vlm_vk_buffer * out) {
     memset(out, 0, sizeof *out);
     VkBufferCreateInfo bi = {
         .sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO, .size = size,
         .usage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_TRANSFER_SRC_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT,
         .sharingMode = VK_SHARING_MODE_EXCLUSIVE,
     };
-    VkResult r = vkCreateBuffer(vk->dev, &bi, NULL, &out->buf);
+    VkResult r = vkCreateBuffer(d->dev, &bi, NULL, &out->buf);
     if (r != VK_SUCCESS) return r;
     VkMemoryRequirements req;
-    vkGetBufferMemoryRequirements(vk->dev, out->buf, &req);
+    vkGetBufferMemoryRequirements(d->dev, out->buf, &req);
     const VkMemoryPropertyFlags hv = VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT;
     const VkMemoryPropertyFlags dl = VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT;
     VkMemoryPropertyFlags tries[3];
@@ -388,25 +398,25 @@ static VkResult vk_buffer_create(struct vlm_vk * vk, VkDeviceSize size, bool hos
         tries[n_tries++] = hv | VK_MEMORY_PROPERTY_HOST_CACHED_BIT;
         tries[n_tries++] = hv;
     } else {
-        if (vk->caps.uma) tries[n_tries++] = dl | hv;
+        if (d->caps.uma) tries[n_tries++] = dl | hv;
         tries[n_tries++] = dl;
         tries[n_tries++] = 0;
     }
     r = VK_ERROR_OUT_OF_DEVICE_MEMORY;
     for (int t = 0; t < n_tries && r != VK_SUCCESS; t++) {
-        int mt = find_memory_type(vk, req.memoryTypeBits, tries[t]);
+        int mt = find_memory_type(d, req.memoryTypeBits, tries[t]);
         if (mt < 0) continue;
         VkMemoryAllocateInfo ai = { .sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO, .allocationSize = req.size, .memoryTypeIndex = (uint32_t) mt };
-        r = vkAllocateMemory(vk->dev, &ai, NULL, &out->mem);
+        r = vkAllocateMemory(d->dev, &ai, NULL, &out->mem);
         if (r == VK_SUCCESS && (tries[t] & hv) == hv) {
-            if (vkMapMemory(vk->dev, out->mem, 0, VK_WHOLE_SIZE, 0, &out->map) != VK_SUCCESS) out->map = NULL;
+            if (vkMapMemory(d->dev, out->mem, 0, VK_WHOLE_SIZE, 0, &out->map) != VK_SUCCESS) out->map = NULL;
         }
     }
-    if (r != VK_SUCCESS) { vkDestroyBuffer(vk->dev, out->buf, NULL); out->buf = VK_NULL_HANDLE; return r; }
-    r = vkBindBufferMemory(vk->dev, out->buf, out->mem, 0);
+    if (r != VK_SUCCESS) { vkDestroyBuffer(d->dev, out->buf, NULL); out->buf = VK_NULL_HANDLE; return r; }
+    r = vkBindBufferMemory(d->dev, out->buf, out->mem, 0);
     if (r != VK_SUCCESS) {
-        vkDestroyBuffer(vk->dev, out->buf, NULL);
-        vkFreeMemory(vk->dev, out->mem, NULL);
+        vkDestroyBuffer(d->dev, out->buf, NULL);
+        vkFreeMemory(d->dev, out->mem, NULL);
         memset(out, 0, sizeof *out);
         return r;
     }
@@ -414,9 +424,9 @@ static VkResult vk_buffer_create(struct vlm_vk * vk, VkDeviceSize size, bool hos
     return VK_SUCCESS;
 }
 
-static void vk_buffer_destroy(struct vlm_vk * vk, struct vlm_vk_buffer * b) {
-    if (b->buf) vkDestroyBuffer(vk->dev, b->buf, NULL);
-    if (b->mem) vkFreeMemory(vk->dev, b->mem, NULL);   // unmaps implicitly
+static void vk_buffer_destroy(struct vk_device * d, struct vlm_vk_buffer * b) {
+    if (b->buf) vkDestroyBuffer(d->dev, b->buf, NULL);
+    if (b->mem) vkFreeMemory(d->dev, b->mem, NULL);   // unmaps implicitly
     memset(b, 0, sizeof *b);
 }
 
@@ -440,17 +450,17 @@ static bool wait_slot(struct vlm_ctx * x, struct vk_slot * s) {
     struct vlm_vk * vk = x->vk;
     if (!s->submitted) return true;
     if (x->status == VLM_STATUS_DEVICE_LOST) return false;   // one timeout is enough
-    VkResult r = vkWaitForFences(vk->dev, 1, &s->fence, VK_TRUE, vk->timeout_ns);
+    VkResult r = vkWaitForFences(vk->d->dev, 1, &s->fence, VK_TRUE, vk->d->timeout_ns);
     if (r == VK_TIMEOUT) {
         vlm_ctx_fail(x, VLM_STATUS_DEVICE_LOST, "vk-backend.c: GPU work did not finish within %.0f s (VLM_VK_TIMEOUT_S); treating the device as lost",
-                     vk->timeout_ns / 1e9);
+                     vk->d->timeout_ns / 1e9);
         return false;
     }
     if (r != VK_SUCCESS) return vk_fail(x, r, "vkWaitForFences");
     s->submitted = false;
-    if (vkResetFences(vk->dev, 1, &s->fence) != VK_SUCCESS) return vk_fail(x, VK_ERROR_DEVICE_LOST, "vkResetFences");
+    if (vkResetFences(vk->d->dev, 1, &s->fence) != VK_SUCCESS) return vk_fail(x, VK_ERROR_DEVICE_LOST, "vkResetFences");
     // descriptor sets of this slot are free again
-    for (uint32_t i = 0; i < s->n_pools; i++) vkResetDescriptorPool(vk->dev, s->pools[i], 0);
+    for (uint32_t i = 0; i < s->n_pools; i++) vkResetDescriptorPool(vk->d->dev, s->pools[i], 0);
     s->cur_pool = 0;
     return true;
 }
@@ -484,12 +494,16 @@ static bool submit_batch(struct vlm_ctx * x) {
     vk->recording = false;
     VK_TRY(x, vkEndCommandBuffer(s->cb));
     VkSubmitInfo si = { .sType = VK_STRUCTURE_TYPE_SUBMIT_INFO, .commandBufferCount = 1, .pCommandBuffers = &s->cb };
-    bool injected = (vk->fault == FAULT_LOST || vk->fault == FAULT_HANG) && ++vk->n_submits == vk->fault_at;
-    if (injected && vk->fault == FAULT_LOST) {
+    struct vk_device * d = vk->d;
+    pthread_mutex_lock(&d->lock);   // the queue is shared by the device's contexts
+    bool injected = (d->fault == FAULT_LOST || d->fault == FAULT_HANG) && ++d->n_submits == d->fault_at;
+    VkResult r = injected ? VK_SUCCESS : vkQueueSubmit(d->queue, 1, &si, s->fence);   // hang: never submitted, never signals
+    pthread_mutex_unlock(&d->lock);
+    if (injected && d->fault == FAULT_LOST) {
         vlm_ctx_fail(x, VLM_STATUS_DEVICE_LOST, "vk-backend.c: vkQueueSubmit failed: VK_ERROR_DEVICE_LOST (injected by VLM_VK_FAULT)");
         return false;
     }
-    if (!injected) VK_TRY(x, vkQueueSubmit(vk->queue, 1, &si, s->fence));   // hang: never submitted, never signals
+    if (r != VK_SUCCESS) return vk_fail(x, r, "vkQueueSubmit");
     s->submitted = true;
     vk->cur = (vk->cur + 1) % VLM_VK_SLOTS;
     return true;
@@ -570,7 +584,7 @@ static void maybe_submit(struct vlm_ctx * x, double flops) {
     struct vlm_vk * vk = x->vk;
     vk->batch_ops++;
     vk->batch_flops += flops;
-    if (vk->batch_ops >= vk->max_ops || vk->batch_flops >= vk->max_flops) submit_batch(x);
+    if (vk->batch_ops >= vk->d->max_ops || vk->batch_flops >= vk->d->max_flops) submit_batch(x);
 }
 
 // ---- staging ---------------------------------------------------------------------------
@@ -580,7 +594,7 @@ static void maybe_submit(struct vlm_ctx * x, double flops) {
 // SIZE_MAX on failure. *got may be less than n when n exceeds the ring (callers chunk).
 static size_t staging_alloc(struct vlm_ctx * x, size_t n, size_t * got) {
     struct vlm_vk * vk = x->vk;
-    size_t align = vk->caps.min_offset_align > 16 ? vk->caps.min_offset_align : 16;
+    size_t align = vk->d->caps.min_offset_align > 16 ? vk->d->caps.min_offset_align : 16;
     size_t off;
     if (!vlm_align_size(vk->staging_used, align, &off)) off = SIZE_MAX;
     if (off == SIZE_MAX || off + n > vk->staging.size) {
@@ -590,11 +604,11 @@ static size_t staging_alloc(struct vlm_ctx * x, size_t n, size_t * got) {
             size_t want = n < STAGING_MAX ? n : STAGING_MAX;
             if (want < vk->staging.size * 2) want = vk->staging.size * 2 < STAGING_MAX ? vk->staging.size * 2 : STAGING_MAX;
             struct vlm_vk_buffer nb;
-            if (vk_buffer_create(vk, want, true, &nb) == VK_SUCCESS && nb.map) {
-                vk_buffer_destroy(vk, &vk->staging);
+            if (vk_buffer_create(vk->d, want, true, &nb) == VK_SUCCESS && nb.map) {
+                vk_buffer_destroy(vk->d, &vk->staging);
                 vk->staging = nb;
             } else if (nb.buf) {
-                vk_buffer_destroy(vk, &nb);
+                vk_buffer_destroy(vk->d, &nb);
             }
         }
     }
@@ -606,7 +620,7 @@ static size_t staging_alloc(struct vlm_ctx * x, size_t n, size_t * got) {
 bool vlm_vk_bind_host(struct vlm_ctx * x, const void * data, size_t n, struct vlm_vk_bind * b) {
     struct vlm_vk * vk = x->vk;
     size_t got = 0;
-    if (n > vk->caps.max_binding_range)
+    if (n > vk->d->caps.max_binding_range)
         return vlm_ctx_fail(x, VLM_STATUS_UNSUPPORTED, "vk-backend.c: %zu bytes of op parameters exceed the binding range", n), false;
     if (!begin_batch(x)) return false;
     size_t off = staging_alloc(x, n, &got);
@@ -635,9 +649,9 @@ struct vlm_buffer * vlm_vk_buffer_new(struct vlm_ctx * x, size_t bytes) {
         vlm_ctx_fail(x, VLM_STATUS_DEVICE_OOM, "vk-backend.c: buffer size %zu overflows", bytes);
         return NULL;
     }
-    if (size > vk->caps.max_alloc) {
+    if (size > vk->d->caps.max_alloc) {
         vlm_ctx_fail(x, VLM_STATUS_DEVICE_OOM, "vk-backend.c: buffer of %zu MiB exceeds the device's maxMemoryAllocationSize (%" PRIu64 " MiB)",
-                     size >> 20, vk->caps.max_alloc >> 20);
+                     size >> 20, vk->d->caps.max_alloc >> 20);
         return NULL;
     }
     struct vlm_buffer * b = calloc(1, sizeof *b);
@@ -647,8 +661,10 @@ struct vlm_buffer * vlm_vk_buffer_new(struct vlm_ctx * x, size_t bytes) {
         vlm_ctx_fail(x, VLM_STATUS_OUT_OF_MEMORY, "vk-backend.c: out of host memory");
         return NULL;
     }
-    bool injected = vk->fault == FAULT_OOM && ++vk->n_allocs == vk->fault_at;
-    VkResult r = injected ? VK_ERROR_OUT_OF_DEVICE_MEMORY : vk_buffer_create(vk, size, false, vb);
+    pthread_mutex_lock(&vk->d->lock);
+    bool injected = vk->d->fault == FAULT_OOM && ++vk->d->n_allocs == vk->d->fault_at;
+    pthread_mutex_unlock(&vk->d->lock);
+    VkResult r = injected ? VK_ERROR_OUT_OF_DEVICE_MEMORY : vk_buffer_create(vk->d, size, false, vb);
     if (r != VK_SUCCESS) {
         free(b); free(vb);
         vlm_ctx_fail(x, vk_status(r) == VLM_STATUS_DEVICE_LOST ? VLM_STATUS_DEVICE_OOM : vk_status(r),
@@ -672,10 +688,10 @@ void vlm_vk_buffer_free(struct vlm_ctx * x, struct vlm_buffer * b) {
             submit_batch(x);
             for (uint32_t i = 0; i < VLM_VK_SLOTS; i++) {
                 struct vk_slot * s = &vk->slots[i];
-                if (s->submitted) vkWaitForFences(vk->dev, 1, &s->fence, VK_TRUE, vk->timeout_ns);
+                if (s->submitted) vkWaitForFences(vk->d->dev, 1, &s->fence, VK_TRUE, vk->d->timeout_ns);
             }
         }
-        vk_buffer_destroy(vk, vkbuf(b));
+        vk_buffer_destroy(vk->d, vkbuf(b));
     }
     free(b->vk);
     free(b);
@@ -770,14 +786,14 @@ bool vlm_vk_bind_tensor(struct vlm_ctx * x, const struct vlm_tensor * t, struct 
         return vlm_ctx_fail(x, VLM_STATUS_INVALID_ARG, "vk-backend.c: tensor %s at byte %zu is misaligned or outside its buffer",
                             shape, t->offset), false;
     }
-    uint64_t align = vk->caps.min_offset_align;
+    uint64_t align = vk->d->caps.min_offset_align;
     uint64_t lo = (uint64_t) t->offset / align * align;
     uint64_t hi = (end + 3) & ~(uint64_t) 3;
     if (hi > vb->size) hi = vb->size;
-    if (hi - lo > vk->caps.max_binding_range) {
+    if (hi - lo > vk->d->caps.max_binding_range) {
         vlm_tensor_shape_str(t, shape, sizeof shape);
         return vlm_ctx_fail(x, VLM_STATUS_UNSUPPORTED, "vk-backend.c: tensor %s spans %" PRIu64 " MiB, more than the device's maxStorageBufferRange (%" PRIu64 " MiB)",
-                            shape, (hi - lo) >> 20, vk->caps.max_binding_range >> 20), false;
+                            shape, (hi - lo) >> 20, vk->d->caps.max_binding_range >> 20), false;
     }
     if ((t->offset - lo) / es > UINT32_MAX || last > UINT32_MAX) {
         vlm_tensor_shape_str(t, shape, sizeof shape);
@@ -794,44 +810,45 @@ bool vlm_vk_bind_tensor(struct vlm_ctx * x, const struct vlm_tensor * t, struct 
 
 static VkShaderModule get_module(struct vlm_ctx * x, const char * name) {
     struct vlm_vk * vk = x->vk;
-    for (size_t i = 0; i < vk->n_modules; i++)
-        if (strcmp(vk->modules[i].name, name) == 0) return vk->modules[i].mod;
+    for (size_t i = 0; i < vk->d->n_modules; i++)
+        if (strcmp(vk->d->modules[i].name, name) == 0) return vk->d->modules[i].mod;
     const struct vlm_shader_blob * blob = vlm_shader_find(name);
     if (!blob) {
         vlm_ctx_fail(x, VLM_STATUS_UNSUPPORTED, "vk-backend.c: shader '%s' is not embedded in this build", name);
         return VK_NULL_HANDLE;
     }
-    if (vk->n_modules == vk->cap_modules) {
-        size_t cap = vk->cap_modules ? vk->cap_modules * 2 : 32;
-        struct vk_module * m = realloc(vk->modules, cap * sizeof *m);
+    if (vk->d->n_modules == vk->d->cap_modules) {
+        size_t cap = vk->d->cap_modules ? vk->d->cap_modules * 2 : 32;
+        struct vk_module * m = realloc(vk->d->modules, cap * sizeof *m);
         if (!m) { vlm_ctx_fail(x, VLM_STATUS_OUT_OF_MEMORY, "vk-backend.c: out of host memory"); return VK_NULL_HANDLE; }
-        vk->modules = m;
-        vk->cap_modules = cap;
+        vk->d->modules = m;
+        vk->d->cap_modules = cap;
     }
     VkShaderModuleCreateInfo ci = { .sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO, .codeSize = blob->size, .pCode = blob->code };
     VkShaderModule mod;
-    VkResult r = vkCreateShaderModule(vk->dev, &ci, NULL, &mod);
+    VkResult r = vkCreateShaderModule(vk->d->dev, &ci, NULL, &mod);
     if (r != VK_SUCCESS) { vk_fail(x, r, "vkCreateShaderModule"); return VK_NULL_HANDLE; }
-    vk->modules[vk->n_modules++] = (struct vk_module) { blob->name, mod };
+    vk->d->modules[vk->d->n_modules++] = (struct vk_module) { blob->name, mod };
     return mod;
 }
 
-static VkPipeline get_pipeline(struct vlm_ctx * x, const char * shader, const uint32_t * spec, uint32_t n_spec) {
+// The pipeline of (shader, spec), created on first use. Called with the device lock held.
+static VkPipeline find_or_create_pipeline(struct vlm_ctx * x, const char * shader, const uint32_t * spec, uint32_t n_spec) {
     struct vlm_vk * vk = x->vk;
-    for (size_t i = 0; i < vk->n_pipes; i++) {
-        struct vk_pipeline * p = &vk->pipes[i];
+    for (size_t i = 0; i < vk->d->n_pipes; i++) {
+        struct vk_pipeline * p = &vk->d->pipes[i];
         if (p->n_spec == n_spec && strcmp(p->shader, shader) == 0 &&
             (n_spec == 0 || memcmp(p->spec, spec, n_spec * sizeof *spec) == 0))   // spec may be NULL
             return p->pipe;
     }
     VkShaderModule mod = get_module(x, shader);
     if (!mod) return VK_NULL_HANDLE;
-    if (vk->n_pipes == vk->cap_pipes) {
-        size_t cap = vk->cap_pipes ? vk->cap_pipes * 2 : 64;
-        struct vk_pipeline * p = realloc(vk->pipes, cap * sizeof *p);
+    if (vk->d->n_pipes == vk->d->cap_pipes) {
+        size_t cap = vk->d->cap_pipes ? vk->d->cap_pipes * 2 : 64;
+        struct vk_pipeline * p = realloc(vk->d->pipes, cap * sizeof *p);
         if (!p) { vlm_ctx_fail(x, VLM_STATUS_OUT_OF_MEMORY, "vk-backend.c: out of host memory"); return VK_NULL_HANDLE; }
-        vk->pipes = p;
-        vk->cap_pipes = cap;
+        vk->d->pipes = p;
+        vk->d->cap_pipes = cap;
     }
     VkSpecializationMapEntry entries[VLM_VK_MAX_SPEC];
     for (uint32_t i = 0; i < n_spec; i++) entries[i] = (VkSpecializationMapEntry) { i, i * 4, 4 };
@@ -840,20 +857,27 @@ static VkPipeline get_pipeline(struct vlm_ctx * x, const char * shader, const ui
         .sType  = VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO,
         .stage  = { .sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO, .stage = VK_SHADER_STAGE_COMPUTE_BIT,
                     .module = mod, .pName = "main", .pSpecializationInfo = n_spec ? &si : NULL },
-        .layout = vk->layout,
+        .layout = vk->d->layout,
     };
     VkPipeline pipe;
-    VkResult r = vkCreateComputePipelines(vk->dev, vk->cache, 1, &ci, NULL, &pipe);
+    VkResult r = vkCreateComputePipelines(vk->d->dev, vk->d->cache, 1, &ci, NULL, &pipe);
     if (r != VK_SUCCESS) { vk_fail(x, r, "vkCreateComputePipelines"); return VK_NULL_HANDLE; }
-    struct vk_pipeline * p = &vk->pipes[vk->n_pipes++];
+    struct vk_pipeline * p = &vk->d->pipes[vk->d->n_pipes++];
     p->shader = shader;
-    for (size_t i = 0; i < vk->n_modules; i++)   // keep a pointer that outlives the caller's string
-        if (strcmp(vk->modules[i].name, shader) == 0) p->shader = vk->modules[i].name;
+    for (size_t i = 0; i < vk->d->n_modules; i++)   // keep a pointer that outlives the caller's string
+        if (strcmp(vk->d->modules[i].name, shader) == 0) p->shader = vk->d->modules[i].name;
     memset(p->spec, 0, sizeof p->spec);
     if (n_spec) memcpy(p->spec, spec, n_spec * sizeof *spec);   // spec may be NULL when n_spec is 0
     p->n_spec = n_spec;
     p->pipe = pipe;
     return pipe;
+}
+
+static VkPipeline get_pipeline(struct vlm_ctx * x, const char * shader, const uint32_t * spec, uint32_t n_spec) {
+    pthread_mutex_lock(&x->vk->d->lock);
+    VkPipeline p = find_or_create_pipeline(x, shader, spec, n_spec);
+    pthread_mutex_unlock(&x->vk->d->lock);
+    return p;
 }
 
 static VkDescriptorSet alloc_set(struct vlm_ctx * x) {
@@ -862,9 +886,9 @@ static VkDescriptorSet alloc_set(struct vlm_ctx * x) {
     for (;;) {
         if (s->cur_pool < s->n_pools) {
             VkDescriptorSetAllocateInfo ai = { .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO,
-                                               .descriptorPool = s->pools[s->cur_pool], .descriptorSetCount = 1, .pSetLayouts = &vk->dsl };
+                                               .descriptorPool = s->pools[s->cur_pool], .descriptorSetCount = 1, .pSetLayouts = &vk->d->dsl };
             VkDescriptorSet set;
-            VkResult r = vkAllocateDescriptorSets(vk->dev, &ai, &set);
+            VkResult r = vkAllocateDescriptorSets(vk->d->dev, &ai, &set);
             if (r == VK_SUCCESS) return set;
             if (r != VK_ERROR_OUT_OF_POOL_MEMORY && r != VK_ERROR_FRAGMENTED_POOL) { vk_fail(x, r, "vkAllocateDescriptorSets"); return VK_NULL_HANDLE; }
             s->cur_pool++;
@@ -875,11 +899,11 @@ static VkDescriptorSet alloc_set(struct vlm_ctx * x) {
         VkDescriptorPoolSize ps = { VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, sets * VLM_VK_MAX_BINDINGS };
         VkDescriptorPoolCreateInfo ci = { .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO, .maxSets = sets, .poolSizeCount = 1, .pPoolSizes = &ps };
         VkDescriptorPool pool;
-        VkResult r = vkCreateDescriptorPool(vk->dev, &ci, NULL, &pool);
+        VkResult r = vkCreateDescriptorPool(vk->d->dev, &ci, NULL, &pool);
         if (r != VK_SUCCESS) { vk_fail(x, r, "vkCreateDescriptorPool"); return VK_NULL_HANDLE; }
         VkDescriptorPool * np = realloc(s->pools, (s->n_pools + 1) * sizeof *np);
         if (!np) {
-            vkDestroyDescriptorPool(vk->dev, pool, NULL);
+            vkDestroyDescriptorPool(vk->d->dev, pool, NULL);
             vlm_ctx_fail(x, VLM_STATUS_OUT_OF_MEMORY, "vk-backend.c: out of host memory");
             return VK_NULL_HANDLE;
         }
@@ -906,7 +930,7 @@ void vlm_vk_dispatch(struct vlm_ctx * x, const char * shader, const uint32_t * s
         return;
     }
     if (gx == 0 || gy == 0 || gz == 0) return;   // empty op
-    if (gx > vk->caps.max_wg_count[0] || gy > vk->caps.max_wg_count[1] || gz > vk->caps.max_wg_count[2]) {
+    if (gx > vk->d->caps.max_wg_count[0] || gy > vk->d->caps.max_wg_count[1] || gz > vk->d->caps.max_wg_count[2]) {
         vlm_ctx_fail(x, VLM_STATUS_UNSUPPORTED, "vk-backend.c: %s: grid %ux%ux%u exceeds the device limits", shader, gx, gy, gz);
         return;
     }
@@ -924,7 +948,7 @@ void vlm_vk_dispatch(struct vlm_ctx * x, const char * shader, const uint32_t * s
             if (write_mask & (1u << i)) wr[n_wr++] = r;
             else rd[n_rd++] = r;
         } else {
-            infos[i] = (VkDescriptorBufferInfo) { vk->dummy.buf, 0, DUMMY_BYTES };
+            infos[i] = (VkDescriptorBufferInfo) { vk->d->dummy.buf, 0, DUMMY_BYTES };
         }
     }
     if (!track_access(x, rd, n_rd, wr, n_wr)) return;
@@ -934,57 +958,57 @@ void vlm_vk_dispatch(struct vlm_ctx * x, const char * shader, const uint32_t * s
         .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, .pBufferInfo = infos,
     };
     vkCmdBindPipeline(cb, VK_PIPELINE_BIND_POINT_COMPUTE, pipe);
-    if (vk->push_desc) {
-        vk->push_desc(cb, VK_PIPELINE_BIND_POINT_COMPUTE, vk->layout, 0, 1, &w);
+    if (vk->d->push_desc) {
+        vk->d->push_desc(cb, VK_PIPELINE_BIND_POINT_COMPUTE, vk->d->layout, 0, 1, &w);
     } else {
         VkDescriptorSet set = alloc_set(x);
         if (!set) return;
         w.dstSet = set;
-        vkUpdateDescriptorSets(vk->dev, 1, &w, 0, NULL);
-        vkCmdBindDescriptorSets(cb, VK_PIPELINE_BIND_POINT_COMPUTE, vk->layout, 0, 1, &set, 0, NULL);
+        vkUpdateDescriptorSets(vk->d->dev, 1, &w, 0, NULL);
+        vkCmdBindDescriptorSets(cb, VK_PIPELINE_BIND_POINT_COMPUTE, vk->d->layout, 0, 1, &set, 0, NULL);
     }
-    if (push_size) vkCmdPushConstants(cb, vk->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, push_size, push);
+    if (push_size) vkCmdPushConstants(cb, vk->d->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, push_size, push);
     vkCmdDispatch(cb, gx, gy, gz);
     maybe_submit(x, flops);
 }
 
 // ---- init / free -----------------------------------------------------------------------
 
-const struct vlm_vk_caps * vlm_vk_caps(const struct vlm_vk * vk) { return &vk->caps; }
+const struct vlm_vk_caps * vlm_vk_caps(const struct vlm_vk * vk) { return &vk->d->caps; }
 
-const char * vlm_vk_device_name(const struct vlm_vk * vk) { return vk ? vk->caps.name : "none"; }
+const char * vlm_vk_device_name(const struct vlm_vk * vk) { return vk ? vk->d->caps.name : "none"; }
 
-static void load_pipeline_cache(struct vlm_vk * vk) {
+static void load_pipeline_cache(struct vk_device * d) {
     void * data = NULL;
     size_t n = 0;
     const char * path = getenv("VLM_VK_PIPELINE_CACHE");
     if (path && *path) {
-        vk->cache_path = strdup(path);
+        d->cache_path = strdup(path);
         data = vlm_read_file(path, 64u << 20, &n);   // absent or unreadable: an empty cache
     }
     VkPipelineCacheCreateInfo ci = { .sType = VK_STRUCTURE_TYPE_PIPELINE_CACHE_CREATE_INFO, .initialDataSize = n, .pInitialData = n ? data : NULL };
-    if (vkCreatePipelineCache(vk->dev, &ci, NULL, &vk->cache) != VK_SUCCESS) {
+    if (vkCreatePipelineCache(d->dev, &ci, NULL, &d->cache) != VK_SUCCESS) {
         ci.initialDataSize = 0;   // a stale or foreign cache file: start empty
         ci.pInitialData = NULL;
-        if (vkCreatePipelineCache(vk->dev, &ci, NULL, &vk->cache) != VK_SUCCESS) vk->cache = VK_NULL_HANDLE;
+        if (vkCreatePipelineCache(d->dev, &ci, NULL, &d->cache) != VK_SUCCESS) d->cache = VK_NULL_HANDLE;
     }
     free(data);
 }
 
-static void save_pipeline_cache(struct vlm_vk * vk) {
-    if (!vk->cache || !vk->cache_path) return;
+static void save_pipeline_cache(struct vk_device * d) {
+    if (!d->cache || !d->cache_path) return;
     size_t n = 0;
-    if (vkGetPipelineCacheData(vk->dev, vk->cache, &n, NULL) != VK_SUCCESS || n == 0) return;
+    if (vkGetPipelineCacheData(d->dev, d->cache, &n, NULL) != VK_SUCCESS || n == 0) return;
     void * data = malloc(n);
     if (!data) return;
-    if (vkGetPipelineCacheData(vk->dev, vk->cache, &n, data) == VK_SUCCESS) {
+    if (vkGetPipelineCacheData(d->dev, d->cache, &n, data) == VK_SUCCESS) {
         char tmp[4096];
-        snprintf(tmp, sizeof tmp, "%s.tmp", vk->cache_path);
+        snprintf(tmp, sizeof tmp, "%s.tmp", d->cache_path);
         FILE * f = fopen(tmp, "wb");
         if (f) {
             bool ok = fwrite(data, 1, n, f) == n;
             ok = fclose(f) == 0 && ok;
-            if (ok) rename(tmp, vk->cache_path);
+            if (ok) rename(tmp, d->cache_path);
             else remove(tmp);
         }
     }
@@ -1009,11 +1033,11 @@ int vlm_vk_variant_find(const char * name) {
 }
 
 void vlm_vk_variant_enable(struct vlm_vk * vk, enum vlm_vk_variant v, bool on) {
-    if (on) vk->variants_off &= ~(1u << v);
-    else vk->variants_off |= 1u << v;
+    if (on) vk->d->variants_off &= ~(1u << v);
+    else vk->d->variants_off |= 1u << v;
 }
 
-bool vlm_vk_variant_enabled(const struct vlm_vk * vk, enum vlm_vk_variant v) { return !(vk->variants_off & (1u << v)); }
+bool vlm_vk_variant_enabled(const struct vlm_vk * vk, enum vlm_vk_variant v) { return !(vk->d->variants_off & (1u << v)); }
 
 uint32_t vlm_vk_variants_used(struct vlm_vk * vk, bool reset) {
     uint32_t u = vk->variants_used;
@@ -1022,18 +1046,18 @@ uint32_t vlm_vk_variants_used(struct vlm_vk * vk, bool reset) {
 }
 
 bool vlm_vk_take_variant(struct vlm_ctx * x, enum vlm_vk_variant v) {
-    if (x->vk->variants_off & (1u << v)) return false;
+    if (x->vk->d->variants_off & (1u << v)) return false;
     x->vk->variants_used |= 1u << v;
     return true;
 }
 
 void vlm_vk_variants_set(struct vlm_vk * vk, uint32_t used) { vk->variants_used = used; }
 
-const char * vlm_vk_inject(const struct vlm_vk * vk) { return vk->inject; }
+const char * vlm_vk_inject(const struct vlm_vk * vk) { return vk->d->inject; }
 
 // VLM_VK_FAULT=<kind>:<n> (see the top of this file); empty or unset: no fault.
-static bool parse_fault(const char * e, struct vlm_vk * vk) {
-    vk->fault = FAULT_NONE;
+static bool parse_fault(const char * e, struct vk_device * d) {
+    d->fault = FAULT_NONE;
     if (!e || !*e) return true;
     static const struct { const char * name; int kind; } kinds[] = {
         { "oom:", FAULT_OOM }, { "lost:", FAULT_LOST }, { "hang:", FAULT_HANG } };
@@ -1043,50 +1067,55 @@ static bool parse_fault(const char * e, struct vlm_vk * vk) {
         char * end = NULL;
         unsigned long long at = strtoull(e + n, &end, 10);
         if (!end || *end || at < 1 || e[n] == '-') return false;
-        vk->fault = kinds[i].kind;
-        vk->fault_at = at;
+        d->fault = kinds[i].kind;
+        d->fault_at = at;
         return true;
     }
     return false;
 }
 
-struct vlm_vk * vlm_vk_init(int32_t device_index, char * err, size_t err_size) {
-    char msg[256] = "";
-    struct vlm_vk * vk = calloc(1, sizeof *vk);
+static void device_release(struct vk_device * d);
+
+// Creates the device (instance, logical device, queue, pipeline layout and cache, the dummy
+// binding). NULL with the reason in msg on failure.
+static struct vk_device * device_new(int32_t device_index, char * msg, size_t msg_size) {
+    struct vk_device * d = calloc(1, sizeof *d);
     VkPhysicalDevice * devs = NULL;
-    if (!vk) { snprintf(msg, sizeof msg, "out of host memory"); goto fail; }
-    VkResult r = create_instance(&vk->instance, env_flag("VLM_VK_VALIDATE"));
-    if (r != VK_SUCCESS) { snprintf(msg, sizeof msg, "no Vulkan driver (vkCreateInstance: %s)", vk_result_str(r)); vk->instance = VK_NULL_HANDLE; goto fail; }
-    uint32_t n = list_devices(vk->instance, &devs);
-    if (n == 0) { snprintf(msg, sizeof msg, "no Vulkan devices"); goto fail; }
+    if (!d) { snprintf(msg, msg_size, "out of host memory"); return NULL; }
+    pthread_mutex_init(&d->lock, NULL);
+    d->refs = 1;
+    VkResult r = create_instance(&d->instance, env_flag("VLM_VK_VALIDATE"));
+    if (r != VK_SUCCESS) { snprintf(msg, msg_size, "no Vulkan driver (vkCreateInstance: %s)", vk_result_str(r)); d->instance = VK_NULL_HANDLE; goto fail; }
+    uint32_t n = list_devices(d->instance, &devs);
+    if (n == 0) { snprintf(msg, msg_size, "no Vulkan devices"); goto fail; }
     int idx = device_index >= 0 ? device_index : env_device_index();
     if (idx < 0) {
         idx = pick_auto(devs, n);
-        if (idx < 0) { snprintf(msg, sizeof msg, "no usable Vulkan device (see `vlm devices`)"); goto fail; }
+        if (idx < 0) { snprintf(msg, msg_size, "no usable Vulkan device (see `vlm devices`)"); goto fail; }
     } else if ((uint32_t) idx >= n) {
-        snprintf(msg, sizeof msg, "Vulkan device %d requested but only %u present", idx, n);
+        snprintf(msg, msg_size, "Vulkan device %d requested but only %u present", idx, n);
         goto fail;
     }
-    vk->phys = devs[idx];
-    probe_caps(vk->phys, &vk->caps);
-    const char * why = device_unusable(vk->phys, &vk->caps);
-    if (why) { snprintf(msg, sizeof msg, "Vulkan device %d (%s): %s", idx, vk->caps.name, why); goto fail; }
-    find_compute_queue(vk->phys, &vk->qfam);
-    if (env_flag("VLM_VK_DISABLE_PUSH_DESCRIPTOR")) vk->caps.push_descriptor = false;
+    d->phys = devs[idx];
+    probe_caps(d->phys, &d->caps);
+    const char * why = device_unusable(d->phys, &d->caps);
+    if (why) { snprintf(msg, msg_size, "Vulkan device %d (%s): %s", idx, d->caps.name, why); goto fail; }
+    find_compute_queue(d->phys, &d->qfam);
+    if (env_flag("VLM_VK_DISABLE_PUSH_DESCRIPTOR")) d->caps.push_descriptor = false;
 
     float prio = 1.0f;
-    VkDeviceQueueCreateInfo qi = { .sType = VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO, .queueFamilyIndex = vk->qfam, .queueCount = 1, .pQueuePriorities = &prio };
+    VkDeviceQueueCreateInfo qi = { .sType = VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO, .queueFamilyIndex = d->qfam, .queueCount = 1, .pQueuePriorities = &prio };
     const char * exts[1];
     uint32_t n_exts = 0;
-    if (vk->caps.push_descriptor) exts[n_exts++] = VK_KHR_PUSH_DESCRIPTOR_EXTENSION_NAME;
+    if (d->caps.push_descriptor) exts[n_exts++] = VK_KHR_PUSH_DESCRIPTOR_EXTENSION_NAME;
     VkDeviceCreateInfo di = { .sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO, .queueCreateInfoCount = 1, .pQueueCreateInfos = &qi,
                               .enabledExtensionCount = n_exts, .ppEnabledExtensionNames = exts };
-    r = vkCreateDevice(vk->phys, &di, NULL, &vk->dev);
-    if (r != VK_SUCCESS) { snprintf(msg, sizeof msg, "vkCreateDevice: %s", vk_result_str(r)); vk->dev = VK_NULL_HANDLE; goto fail; }
-    vkGetDeviceQueue(vk->dev, vk->qfam, 0, &vk->queue);
-    if (vk->caps.push_descriptor) {
-        vk->push_desc = (PFN_vkCmdPushDescriptorSetKHR) vkGetDeviceProcAddr(vk->dev, "vkCmdPushDescriptorSetKHR");
-        if (!vk->push_desc) vk->caps.push_descriptor = false;
+    r = vkCreateDevice(d->phys, &di, NULL, &d->dev);
+    if (r != VK_SUCCESS) { snprintf(msg, msg_size, "vkCreateDevice: %s", vk_result_str(r)); d->dev = VK_NULL_HANDLE; goto fail; }
+    vkGetDeviceQueue(d->dev, d->qfam, 0, &d->queue);
+    if (d->caps.push_descriptor) {
+        d->push_desc = (PFN_vkCmdPushDescriptorSetKHR) vkGetDeviceProcAddr(d->dev, "vkCmdPushDescriptorSetKHR");
+        if (!d->push_desc) d->caps.push_descriptor = false;
     }
 
     VkDescriptorSetLayoutBinding lb[VLM_VK_MAX_BINDINGS];
@@ -1094,88 +1123,138 @@ struct vlm_vk * vlm_vk_init(int32_t device_index, char * err, size_t err_size) {
         lb[i] = (VkDescriptorSetLayoutBinding) { i, VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, 1, VK_SHADER_STAGE_COMPUTE_BIT, NULL };
     VkDescriptorSetLayoutCreateInfo dci = {
         .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_LAYOUT_CREATE_INFO, .bindingCount = VLM_VK_MAX_BINDINGS, .pBindings = lb,
-        .flags = vk->caps.push_descriptor ? VK_DESCRIPTOR_SET_LAYOUT_CREATE_PUSH_DESCRIPTOR_BIT_KHR : 0,
+        .flags = d->caps.push_descriptor ? VK_DESCRIPTOR_SET_LAYOUT_CREATE_PUSH_DESCRIPTOR_BIT_KHR : 0,
     };
-    r = vkCreateDescriptorSetLayout(vk->dev, &dci, NULL, &vk->dsl);
-    if (r != VK_SUCCESS) { snprintf(msg, sizeof msg, "vkCreateDescriptorSetLayout: %s", vk_result_str(r)); goto fail; }
+    r = vkCreateDescriptorSetLayout(d->dev, &dci, NULL, &d->dsl);
+    if (r != VK_SUCCESS) { snprintf(msg, msg_size, "vkCreateDescriptorSetLayout: %s", vk_result_str(r)); goto fail; }
     VkPushConstantRange pr = { VK_SHADER_STAGE_COMPUTE_BIT, 0, VLM_VK_PUSH_BYTES };
-    VkPipelineLayoutCreateInfo pci = { .sType = VK_STRUCTURE_TYPE_PIPELINE_LAYOUT_CREATE_INFO, .setLayoutCount = 1, .pSetLayouts = &vk->dsl,
+    VkPipelineLayoutCreateInfo pci = { .sType = VK_STRUCTURE_TYPE_PIPELINE_LAYOUT_CREATE_INFO, .setLayoutCount = 1, .pSetLayouts = &d->dsl,
                                        .pushConstantRangeCount = 1, .pPushConstantRanges = &pr };
-    r = vkCreatePipelineLayout(vk->dev, &pci, NULL, &vk->layout);
-    if (r != VK_SUCCESS) { snprintf(msg, sizeof msg, "vkCreatePipelineLayout: %s", vk_result_str(r)); goto fail; }
-    load_pipeline_cache(vk);
+    r = vkCreatePipelineLayout(d->dev, &pci, NULL, &d->layout);
+    if (r != VK_SUCCESS) { snprintf(msg, msg_size, "vkCreatePipelineLayout: %s", vk_result_str(r)); goto fail; }
+    load_pipeline_cache(d);
 
-    VkCommandPoolCreateInfo cpi = { .sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO, .flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT,
-                                    .queueFamilyIndex = vk->qfam };
-    r = vkCreateCommandPool(vk->dev, &cpi, NULL, &vk->cmd_pool);
-    if (r != VK_SUCCESS) { snprintf(msg, sizeof msg, "vkCreateCommandPool: %s", vk_result_str(r)); goto fail; }
-    for (uint32_t i = 0; i < VLM_VK_SLOTS; i++) {
-        VkCommandBufferAllocateInfo ai = { .sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO, .commandPool = vk->cmd_pool,
-                                           .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY, .commandBufferCount = 1 };
-        r = vkAllocateCommandBuffers(vk->dev, &ai, &vk->slots[i].cb);
-        if (r != VK_SUCCESS) { snprintf(msg, sizeof msg, "vkAllocateCommandBuffers: %s", vk_result_str(r)); goto fail; }
-        VkFenceCreateInfo fi = { .sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO };
-        r = vkCreateFence(vk->dev, &fi, NULL, &vk->slots[i].fence);
-        if (r != VK_SUCCESS) { snprintf(msg, sizeof msg, "vkCreateFence: %s", vk_result_str(r)); goto fail; }
-    }
-    r = vk_buffer_create(vk, STAGING_INITIAL, true, &vk->staging);
-    if (r != VK_SUCCESS || !vk->staging.map) { snprintf(msg, sizeof msg, "cannot create the staging buffer: %s", vk_result_str(r)); goto fail; }
-    r = vk_buffer_create(vk, DUMMY_BYTES, false, &vk->dummy);
-    if (r != VK_SUCCESS) { snprintf(msg, sizeof msg, "cannot create a buffer: %s", vk_result_str(r)); goto fail; }
+    r = vk_buffer_create(d, DUMMY_BYTES, false, &d->dummy);
+    if (r != VK_SUCCESS) { snprintf(msg, msg_size, "cannot create a buffer: %s", vk_result_str(r)); goto fail; }
 
-    vk->max_ops = 64;
+    d->max_ops = 64;
     const char * e = getenv("VLM_VK_MAX_OPS_PER_SUBMIT");
-    if (e && atoi(e) > 0) vk->max_ops = (uint32_t) atoi(e);
-    bool cpu_dev = vk->caps.type == VK_PHYSICAL_DEVICE_TYPE_CPU;
-    vk->max_flops = cpu_dev ? 20e9 : 200e9;
+    if (e && atoi(e) > 0) d->max_ops = (uint32_t) atoi(e);
+    bool cpu_dev = d->caps.type == VK_PHYSICAL_DEVICE_TYPE_CPU;
+    d->max_flops = cpu_dev ? 20e9 : 200e9;
     double timeout_s = cpu_dev ? 600 : 60;
     e = getenv("VLM_VK_TIMEOUT_S");
     if (e && atof(e) > 0) timeout_s = atof(e);
-    vk->timeout_ns = (uint64_t) (timeout_s * 1e9);
-    if (!parse_fault(getenv("VLM_VK_FAULT"), vk)) {
-        snprintf(msg, sizeof msg, "VLM_VK_FAULT=%s: expected oom:<n>, lost:<n> or hang:<n> (n >= 1)", getenv("VLM_VK_FAULT"));
+    d->timeout_ns = (uint64_t) (timeout_s * 1e9);
+    if (!parse_fault(getenv("VLM_VK_FAULT"), d)) {
+        snprintf(msg, msg_size, "VLM_VK_FAULT=%s: expected oom:<n>, lost:<n> or hang:<n> (n >= 1)", getenv("VLM_VK_FAULT"));
         goto fail;
     }
     for (int v = 0; v < VLM_VK_VARIANT_COUNT; v++)
-        if (env_flag(variants[v].env)) vk->variants_off |= 1u << v;
+        if (env_flag(variants[v].env)) d->variants_off |= 1u << v;
     e = getenv("VLM_SELFTEST_INJECT");
-    snprintf(vk->inject, sizeof vk->inject, "%s", e ? e : "");
-    snprintf(vk->label, sizeof vk->label, "vulkan (%s)", vk->caps.name);
+    snprintf(d->inject, sizeof d->inject, "%s", e ? e : "");
     free(devs);
+    return d;
+fail:
+    free(devs);
+    device_release(d);
+    return NULL;
+}
+
+// Drops one reference; the last one waits for the device and destroys it.
+static void device_release(struct vk_device * d) {
+    if (!d) return;
+    pthread_mutex_lock(&d->lock);
+    bool last = --d->refs == 0;
+    pthread_mutex_unlock(&d->lock);
+    if (!last) return;
+    if (d->dev) {
+        vkDeviceWaitIdle(d->dev);
+        save_pipeline_cache(d);
+        for (size_t i = 0; i < d->n_pipes; i++) vkDestroyPipeline(d->dev, d->pipes[i].pipe, NULL);
+        for (size_t i = 0; i < d->n_modules; i++) vkDestroyShaderModule(d->dev, d->modules[i].mod, NULL);
+        vk_buffer_destroy(d, &d->dummy);
+        if (d->cache) vkDestroyPipelineCache(d->dev, d->cache, NULL);
+        if (d->layout) vkDestroyPipelineLayout(d->dev, d->layout, NULL);
+        if (d->dsl) vkDestroyDescriptorSetLayout(d->dev, d->dsl, NULL);
+        vkDestroyDevice(d->dev, NULL);
+    }
+    if (d->instance) vkDestroyInstance(d->instance, NULL);
+    free(d->pipes);
+    free(d->modules);
+    free(d->cache_path);
+    pthread_mutex_destroy(&d->lock);
+    free(d);
+}
+
+// A context's recording state on d (taking a reference to d): command buffers, fences, the
+// staging ring. NULL with the reason in msg on failure (the reference is dropped).
+static struct vlm_vk * recorder_new(struct vk_device * d, char * msg, size_t msg_size) {
+    struct vlm_vk * vk = calloc(1, sizeof *vk);
+    if (!vk) {
+        snprintf(msg, msg_size, "out of host memory");
+        device_release(d);
+        return NULL;
+    }
+    vk->d = d;
+    VkCommandPoolCreateInfo cpi = { .sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO, .flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT,
+                                    .queueFamilyIndex = vk->d->qfam };
+    VkResult r = vkCreateCommandPool(vk->d->dev, &cpi, NULL, &vk->cmd_pool);
+    if (r != VK_SUCCESS) { snprintf(msg, msg_size, "vkCreateCommandPool: %s", vk_result_str(r)); goto fail; }
+    for (uint32_t i = 0; i < VLM_VK_SLOTS; i++) {
+        VkCommandBufferAllocateInfo ai = { .sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO, .commandPool = vk->cmd_pool,
+                                           .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY, .commandBufferCount = 1 };
+        r = vkAllocateCommandBuffers(vk->d->dev, &ai, &vk->slots[i].cb);
+        if (r != VK_SUCCESS) { snprintf(msg, msg_size, "vkAllocateCommandBuffers: %s", vk_result_str(r)); goto fail; }
+        VkFenceCreateInfo fi = { .sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO };
+        r = vkCreateFence(vk->d->dev, &fi, NULL, &vk->slots[i].fence);
+        if (r != VK_SUCCESS) { snprintf(msg, msg_size, "vkCreateFence: %s", vk_result_str(r)); goto fail; }
+    }
+    r = vk_buffer_create(vk->d, STAGING_INITIAL, true, &vk->staging);
+    if (r != VK_SUCCESS || !vk->staging.map) { snprintf(msg, msg_size, "cannot create the staging buffer: %s", vk_result_str(r)); goto fail; }
     return vk;
 fail:
-    if (err && err_size) snprintf(err, err_size, "vk-backend.c: %s", msg);
-    free(devs);
     vlm_vk_free(vk);
     return NULL;
 }
 
+struct vlm_vk * vlm_vk_init(int32_t device_index, char * err, size_t err_size) {
+    char msg[256] = "";
+    struct vk_device * d = device_new(device_index, msg, sizeof msg);
+    struct vlm_vk * vk = d ? recorder_new(d, msg, sizeof msg) : NULL;
+    if (!vk && err && err_size) snprintf(err, err_size, "vk-backend.c: %s", msg);
+    return vk;
+}
+
+struct vlm_vk * vlm_vk_share(struct vlm_vk * other, char * err, size_t err_size) {
+    char msg[256] = "";
+    pthread_mutex_lock(&other->d->lock);
+    other->d->refs++;
+    pthread_mutex_unlock(&other->d->lock);
+    struct vlm_vk * vk = recorder_new(other->d, msg, sizeof msg);
+    if (!vk && err && err_size) snprintf(err, err_size, "vk-backend.c: %s", msg);
+    return vk;
+}
+
 void vlm_vk_free(struct vlm_vk * vk) {
     if (!vk) return;
-    if (vk->dev) {
-        vkDeviceWaitIdle(vk->dev);
-        save_pipeline_cache(vk);
-        for (size_t i = 0; i < vk->n_pipes; i++) vkDestroyPipeline(vk->dev, vk->pipes[i].pipe, NULL);
-        for (size_t i = 0; i < vk->n_modules; i++) vkDestroyShaderModule(vk->dev, vk->modules[i].mod, NULL);
-        for (uint32_t i = 0; i < VLM_VK_SLOTS; i++) {
-            struct vk_slot * s = &vk->slots[i];
-            for (uint32_t j = 0; j < s->n_pools; j++) vkDestroyDescriptorPool(vk->dev, s->pools[j], NULL);
-            free(s->pools);
-            if (s->fence) vkDestroyFence(vk->dev, s->fence, NULL);
-        }
-        if (vk->cmd_pool) vkDestroyCommandPool(vk->dev, vk->cmd_pool, NULL);
-        vk_buffer_destroy(vk, &vk->staging);
-        vk_buffer_destroy(vk, &vk->dummy);
-        if (vk->cache) vkDestroyPipelineCache(vk->dev, vk->cache, NULL);
-        if (vk->layout) vkDestroyPipelineLayout(vk->dev, vk->layout, NULL);
-        if (vk->dsl) vkDestroyDescriptorSetLayout(vk->dev, vk->dsl, NULL);
-        vkDestroyDevice(vk->dev, NULL);
+    struct vk_device * d = vk->d;
+    if (!idle(vk)) {   // its command buffers may be in flight (a hang's never signal: no fence waits)
+        pthread_mutex_lock(&d->lock);
+        vkQueueWaitIdle(d->queue);
+        pthread_mutex_unlock(&d->lock);
     }
-    if (vk->instance) vkDestroyInstance(vk->instance, NULL);
-    free(vk->pipes);
-    free(vk->modules);
+    for (uint32_t i = 0; i < VLM_VK_SLOTS; i++) {
+        struct vk_slot * s = &vk->slots[i];
+        for (uint32_t j = 0; j < s->n_pools; j++) vkDestroyDescriptorPool(d->dev, s->pools[j], NULL);
+        free(s->pools);
+        if (s->fence) vkDestroyFence(d->dev, s->fence, NULL);
+    }
+    if (vk->cmd_pool) vkDestroyCommandPool(d->dev, vk->cmd_pool, NULL);
+    vk_buffer_destroy(d, &vk->staging);
     free(vk->reads.v);
     free(vk->writes.v);
-    free(vk->cache_path);
     free(vk);
+    device_release(d);
 }

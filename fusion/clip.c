@@ -436,11 +436,6 @@ enum vlm_status vlm_clip_model_init(struct vlm_model * m) {
     c->gather_rows = m->ctx->backend == VLM_BACKEND_KIND_VULKAN ? (int64_t)((64u << 20) / ((size_t)hp.t_width * 4)) : 0;
     const char * gr = getenv("VLM_CLIP_GATHER_ROWS");
     if (gr && atoll(gr) > 0) c->gather_rows = atoll(gr);
-    if (pthread_mutex_init(&c->lock, NULL) != 0) {
-        st = vlm_error(VLM_STATUS_OUT_OF_MEMORY, "clip init: cannot create a mutex");
-        goto fail;
-    }
-    c->lock_ok = true;
     clip_load_tokenizer(m, c);
     m->clip = c;
     return VLM_STATUS_OK;
@@ -451,7 +446,6 @@ fail:
 
 void vlm_clip_model_free(struct vlm_clip_model * c) {
     if (!c) return;
-    if (c->lock_ok) pthread_mutex_destroy(&c->lock);
     free(c->vision.blocks);
     free(c->text.blocks);
     vlm_clip_tokenizer_free(c->tokenizer);
@@ -526,8 +520,7 @@ static enum vlm_status finish(struct vlm_ctx * ctx, const char * what) {
 }
 
 // ref: clip/model.py VisionTransformer.forward on one chunk of n images.
-static enum vlm_status vision_chunk(struct vlm_model * m, const float * pixels, int32_t n, float * out) {
-    struct vlm_ctx * ctx = m->ctx;
+static enum vlm_status vision_chunk(struct vlm_model * m, struct vlm_ctx * ctx, const float * pixels, int32_t n, float * out) {
     const struct vlm_clip_model * c = m->clip;
     int64_t s = c->image_size, d = c->vision.width, g = c->grid, np = g * g, t = np + 1;
     size_t mark = vlm_arena_mark(ctx);
@@ -602,8 +595,7 @@ done:
 // ref: clip/model.py CLIP.encode_text on one chunk of n token rows [n, context].
 // Positions after the last pooled (EOT) token never reach a pooled vector under the causal
 // mask, so the sequence is cut to the longest prefix any row needs: exact and much cheaper.
-static enum vlm_status text_chunk(struct vlm_model * m, const int32_t * tokens, int32_t n, float * out) {
-    struct vlm_ctx * ctx = m->ctx;
+static enum vlm_status text_chunk(struct vlm_model * m, struct vlm_ctx * ctx, const int32_t * tokens, int32_t n, float * out) {
     const struct vlm_clip_model * c = m->clip;
     int64_t d = c->text.width, ctxlen = c->context;
     int32_t * ids = malloc(sizeof *ids * (size_t)n * (size_t)ctxlen);
@@ -660,14 +652,13 @@ enum vlm_status vlm_clip_forward_images(struct vlm_model * m, const float * pixe
     if (!m || !m->clip) return vlm_error(VLM_STATUS_UNSUPPORTED, "not a CLIP model");
     const struct vlm_clip_model * c = m->clip;
     size_t per = (size_t)3 * c->image_size * c->image_size;
-    enum vlm_status st = VLM_STATUS_OK;
-    pthread_mutex_lock(&m->clip->lock);
+    struct vlm_ctx * x = vlm_model_ctx_acquire(m);   // calls from several threads run in parallel
+    enum vlm_status st = x ? VLM_STATUS_OK : vlm_last_status();
     for (int32_t i = 0; i < n && st == VLM_STATUS_OK; i += c->vision_chunk) {
         int32_t k = n - i < c->vision_chunk ? n - i : c->vision_chunk;
-        st = vision_chunk(m, pixels + per * i, k, out + (size_t)c->embed_dim * i);
-        if (st != VLM_STATUS_OK) vlm_ctx_recover(m->ctx);
+        st = vision_chunk(m, x, pixels + per * i, k, out + (size_t)c->embed_dim * i);
     }
-    pthread_mutex_unlock(&m->clip->lock);
+    vlm_model_ctx_release(m, x);   // recovers it after an error
     return st;
 }
 
@@ -687,10 +678,9 @@ enum vlm_status vlm_clip_forward_texts(struct vlm_model * m, const int32_t * tok
                              (int)tokens[i], (int)c->vocab);
     if (n <= 0) return VLM_STATUS_OK;
     if (n <= c->text_chunk) {   // one forward, in the caller's order
-        pthread_mutex_lock(&m->clip->lock);
-        enum vlm_status st = text_chunk(m, tokens, n, out);
-        if (st != VLM_STATUS_OK) vlm_ctx_recover(m->ctx);
-        pthread_mutex_unlock(&m->clip->lock);
+        struct vlm_ctx * x = vlm_model_ctx_acquire(m);
+        enum vlm_status st = x ? text_chunk(m, x, tokens, n, out) : vlm_last_status();
+        vlm_model_ctx_release(m, x);
         return st;
     }
     // Many texts: chunks of similar length (sorted by pooled position), so that little of
@@ -712,17 +702,17 @@ enum vlm_status vlm_clip_forward_texts(struct vlm_model * m, const int32_t * tok
         order[i] = (struct text_len){ best, i };
     }
     qsort(order, (size_t)n, sizeof *order, text_len_cmp);
-    pthread_mutex_lock(&m->clip->lock);
+    struct vlm_ctx * x = vlm_model_ctx_acquire(m);
+    if (!x) st = vlm_last_status();
     for (int32_t i = 0; i < n && st == VLM_STATUS_OK; i += c->text_chunk) {
         int32_t k = n - i < c->text_chunk ? n - i : c->text_chunk;
         for (int32_t j = 0; j < k; j++)
             memcpy(tk + (size_t)j * ctxlen, tokens + (size_t)order[i + j].index * ctxlen, sizeof *tk * ctxlen);
-        st = text_chunk(m, tk, k, fo);
+        st = text_chunk(m, x, tk, k, fo);
         for (int32_t j = 0; j < k && st == VLM_STATUS_OK; j++)
             memcpy(out + (size_t)order[i + j].index * e, fo + (size_t)j * e, sizeof *fo * e);
     }
-    if (st != VLM_STATUS_OK) vlm_ctx_recover(m->ctx);
-    pthread_mutex_unlock(&m->clip->lock);
+    vlm_model_ctx_release(m, x);
 done:
     free(order);
     free(tk);

@@ -6,7 +6,6 @@
 // used only for what shapes cannot tell (heads for non-OpenAI head widths, the activation).
 #ifndef VLM_CLIP_H
 #define VLM_CLIP_H
-#include <pthread.h>
 
 #include "core.h"
 #include "model-file.h"
@@ -38,9 +37,6 @@ struct vlm_clip_model {
     int64_t           gather_rows;    // token-table rows per gather (0 = the whole table)
     // batching: most images / texts per forward (the arena is sized for these)
     int32_t           vision_chunk, text_chunk;
-    // serializes forwards: the context's arena is shared, so concurrent calls take turns
-    pthread_mutex_t   lock;
-    bool              lock_ok;
     // tokenizer (NULL when no vocabulary was found: text calls fail with tokenizer_error)
     struct vlm_clip_tokenizer * tokenizer;
     char              tokenizer_error[1536];

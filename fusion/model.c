@@ -96,6 +96,7 @@ enum vlm_status vlm_model_load(const char * path, const struct vlm_model_params 
     enum vlm_status st = VLM_STATUS_OK;
     struct vlm_model * m = calloc(1, sizeof *m);
     if (!m) return vlm_error(VLM_STATUS_OUT_OF_MEMORY, "out of memory");
+    pthread_mutex_init(&m->pool_mu, NULL);
     resolve_model_file(path, m->path, sizeof m->path);
 
     size_t arena = 0;
@@ -129,9 +130,12 @@ enum vlm_status vlm_model_load(const char * path, const struct vlm_model_params 
         goto fail;
     }
     m->can_fall_back = auto_backend && m->ctx->backend == VLM_BACKEND_KIND_VULKAN;
+    m->arena_bytes = arena;
     st = init_weights(m);
     if (st != VLM_STATUS_OK && vlm_model_fall_back_to_cpu(m, st)) st = VLM_STATUS_OK;   // already re-initialized
     if (st != VLM_STATUS_OK) goto fail;
+    if ((st = vlm_ctx_sync(m->ctx)) != VLM_STATUS_OK) goto fail;   // the weights are on the device for every context
+    m->pool[m->n_pool++] = m->ctx;
     *out = m;
     return VLM_STATUS_OK;
 fail:
@@ -157,6 +161,11 @@ bool vlm_model_fall_back_to_cpu(struct vlm_model * m, enum vlm_status st) {
     fprintf(stderr, "vlm: warning: %s: %s; continuing on the CPU\n", vlm_ctx_backend_name(m->ctx),
             m->ctx->error[0] ? m->ctx->error : vlm_last_error());
     m->can_fall_back = false;
+    pthread_mutex_lock(&m->pool_mu);   // the free contexts of the lost device go; borrowed ones at release
+    for (int32_t i = 0; i < m->n_pool; i++)
+        if (m->pool[i] != m->ctx) vlm_ctx_free(m->pool[i]);
+    m->n_pool = 0;
+    pthread_mutex_unlock(&m->pool_mu);
     free_weights(m);
     vlm_ctx_free(m->lost_ctx);
     m->lost_ctx = m->ctx;
@@ -167,14 +176,57 @@ bool vlm_model_fall_back_to_cpu(struct vlm_model * m, enum vlm_status st) {
         vlm_error(VLM_STATUS_OUT_OF_MEMORY, "CPU fallback: %s", err);
         return false;
     }
-    return init_weights(m) == VLM_STATUS_OK;
+    if (init_weights(m) != VLM_STATUS_OK) return false;
+    pthread_mutex_lock(&m->pool_mu);
+    m->pool[m->n_pool++] = m->ctx;
+    pthread_mutex_unlock(&m->pool_mu);
+    return true;
+}
+
+struct vlm_ctx * vlm_model_ctx_acquire(const struct vlm_model * cm) {
+    struct vlm_model * m = (struct vlm_model *)cm;   // the pool is the model's only mutable part (locked)
+    pthread_mutex_lock(&m->pool_mu);
+    struct vlm_ctx * x = NULL;
+    if (m->n_pool > 0) {   // m->ctx when free (a single user always runs on it), else the last one in
+        int32_t take = m->n_pool - 1;
+        for (int32_t i = 0; i < m->n_pool; i++)
+            if (m->pool[i] == m->ctx) take = i;
+        x = m->pool[take];
+        m->pool[take] = m->pool[--m->n_pool];
+    } else if (m->n_made + 1 < VLM_MODEL_MAX_CTX) {
+        char err[512] = "";
+        if ((x = vlm_ctx_new_session(m->ctx, m->arena_bytes, err, sizeof err))) m->n_made++;
+        else vlm_error(vlm_last_status(), "%s: %s", m->path, err);
+    } else {
+        vlm_error(VLM_STATUS_UNSUPPORTED, "%s: more than %d threads run this model at once", m->path, VLM_MODEL_MAX_CTX);
+    }
+    pthread_mutex_unlock(&m->pool_mu);
+    return x;
+}
+
+void vlm_model_ctx_release(const struct vlm_model * cm, struct vlm_ctx * x) {
+    struct vlm_model * m = (struct vlm_model *)cm;
+    if (!x) return;
+    if (!vlm_ctx_ok(x)) vlm_ctx_recover(x);
+    pthread_mutex_lock(&m->pool_mu);
+    bool current = x == m->ctx || (m->ctx && x->backend == m->ctx->backend && x != m->lost_ctx);
+    if (current && vlm_ctx_ok(x) && m->n_pool < VLM_MODEL_MAX_CTX) {
+        m->pool[m->n_pool++] = x;
+    } else if (x != m->ctx && x != m->lost_ctx) {
+        vlm_ctx_free(x);
+        if (m->n_made > 0) m->n_made--;
+    }
+    pthread_mutex_unlock(&m->pool_mu);
 }
 
 void vlm_model_free(struct vlm_model * m) {
     if (!m) return;
+    for (int32_t i = 0; i < m->n_pool; i++)
+        if (m->pool[i] != m->ctx) vlm_ctx_free(m->pool[i]);
     free_weights(m);
     vlm_ctx_free(m->ctx);
     vlm_ctx_free(m->lost_ctx);
+    pthread_mutex_destroy(&m->pool_mu);
     vlm_safetensors_close(m->file);
     vlm_gguf_close(m->gguf);
     free(m);

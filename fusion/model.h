@@ -4,6 +4,8 @@
 // to the architecture's init (vision/sam.h, fusion/clip.h).
 #ifndef VLM_MODEL_H
 #define VLM_MODEL_H
+#include <pthread.h>
+
 #include "core.h"
 #include "model-file.h"
 
@@ -11,9 +13,11 @@ struct vlm_sam_model;    // vision/sam.h
 struct vlm_clip_model;   // fusion/clip.h
 struct vlm_llama_model;  // language/llama.h
 
+#define VLM_MODEL_MAX_CTX 16   // compute contexts of one model (threads running it at once)
+
 struct vlm_model {
     enum vlm_model_kind     kind;
-    struct vlm_ctx *        ctx;       // backend, weights and arena; one user at a time
+    struct vlm_ctx *        ctx;       // backend and weights; its arena is the first compute context
     struct vlm_safetensors *file;      // safetensors models
     struct vlm_gguf *       gguf;      // GGUF models
     struct vlm_weights *    weights;
@@ -27,7 +31,21 @@ struct vlm_model {
     bool                    can_fall_back;
     uint32_t                generation;    // +1 at each move; sessions re-create their buffers
     struct vlm_ctx *        lost_ctx;      // the failed context, kept until the model is freed
+    // The compute contexts (activation arena, command recording) that calls borrow: ctx first,
+    // more made on the same device when several threads run the model at once. The weights and
+    // configuration are read-only after load; everything else a call changes is in its context
+    // or in the caller's session (SAM's image embedding, the LLM's KV cache).
+    pthread_mutex_t         pool_mu;
+    struct vlm_ctx *        pool[VLM_MODEL_MAX_CTX];   // free contexts
+    int32_t                 n_pool, n_made;            // free ones; made beside ctx
+    size_t                  arena_bytes;
 };
+
+// Borrows a compute context for one call (ctx itself when free: a single user always gets it);
+// NULL with the reason in vlm_last_error() when none can be made. Give it back with
+// vlm_model_ctx_release (a context with a sticky error is recovered or dropped there).
+struct vlm_ctx * vlm_model_ctx_acquire(const struct vlm_model * m);
+void             vlm_model_ctx_release(const struct vlm_model * m, struct vlm_ctx * x);
 
 // When m's backend was chosen automatically and `st` says its Vulkan device was lost or ran
 // out of memory: reloads the model on the CPU (printing a warning) and returns true, so the

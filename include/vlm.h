@@ -94,6 +94,10 @@ struct vlm_model_params {
 };
 struct vlm_model_params vlm_model_default_params(void);
 
+// A model is its weights and configuration, read-only after load: several threads may use one
+// model at once (each call borrows a compute context: its activation arena and command
+// recording, made on demand on the same device), each with its own sessions. A session (SAM's
+// image, the language model's KV cache) is used by one thread at a time.
 struct vlm_model;
 // Loads a model file (.safetensors or .gguf) or a directory holding model.safetensors
 // (+ config.json). The architecture is inferred from the tensor names and shapes (safetensors)
@@ -121,7 +125,7 @@ const char *        vlm_model_backend_name(const struct vlm_model * model);   //
 // the context (77). Longer texts keep <start>, their first context-2 tokens and <end>
 // (truncate = true, reported through `truncated`), or fail with VLM_STATUS_INVALID_ARG.
 // All calls fail with VLM_STATUS_UNSUPPORTED on a model that is not CLIP. Several threads may
-// call them on one model: the forward passes take turns.
+// call them on one model at once.
 struct vlm_clip_params {
     bool normalize;   // L2-normalize features (default true); false: raw encode_image / encode_text
     bool truncate;    // over-long texts: true (default) truncate, false refuse

@@ -2,7 +2,6 @@
 // sessions with a growing KV cache, and the batched forward pass.
 // ref: llama.cpp src/models/llama.cpp (llm_build_llama), src/llama-model.cpp (LLM_ARCH_LLAMA)
 #include <math.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -123,14 +122,11 @@ enum vlm_status vlm_llama_model_init(struct vlm_model * m) {
     if (vlm_bpe_n_vocab(lm->vocab) != hp->n_vocab)
         return vlm_error(VLM_STATUS_BAD_MODEL, "%s: the tokenizer has %d tokens but token_embd.weight %d rows", m->path,
                          vlm_bpe_n_vocab(lm->vocab), hp->n_vocab);
-    if (pthread_mutex_init(&lm->lock, NULL) != 0) return vlm_error(VLM_STATUS_OUT_OF_MEMORY, "cannot create a lock");
-    lm->lock_ok = true;
     return VLM_STATUS_OK;
 }
 
 void vlm_llama_model_free(struct vlm_llama_model * lm) {
     if (!lm) return;
-    if (lm->lock_ok) pthread_mutex_destroy(&lm->lock);
     vlm_bpe_vocab_free(lm->vocab);
     free(lm->layers);
     free(lm);
@@ -192,9 +188,8 @@ struct vlm_llm_session_params vlm_llm_session_default_params(void) {
 }
 
 // (Re)allocates the KV cache for cap positions, keeping the first n_past of the old one.
-static enum vlm_status kv_reserve(struct vlm_llm_session * s, int32_t cap) {
+static enum vlm_status kv_reserve(struct vlm_llm_session * s, struct vlm_ctx * x, int32_t cap) {
     const struct vlm_llama_hparams * hp = &s->model->llama->hp;
-    struct vlm_ctx * x = s->model->ctx;
     size_t per = (size_t)hp->n_head_kv * (size_t)cap * (size_t)hp->head_dim * sizeof(float);
     size_t aligned = (per + 255) / 256 * 256, total;
     if (!vlm_mul_size(aligned, 2 * (size_t)hp->n_layer, &total))
@@ -242,7 +237,11 @@ enum vlm_status vlm_llm_session_new(const struct vlm_model * m, const struct vlm
 
 void vlm_llm_session_free(struct vlm_llm_session * s) {
     if (!s) return;
-    if (s->kv) vlm_buffer_free(s->model->ctx, s->kv);
+    if (s->kv) {   // on the model's device: freed through any of its contexts
+        struct vlm_ctx * x = vlm_model_ctx_acquire(s->model);
+        if (x) vlm_buffer_free(x, s->kv);
+        vlm_model_ctx_release(s->model, x);
+    }
     free(s->k);
     free(s->logits);
     free(s);
@@ -270,10 +269,10 @@ enum vlm_status vlm_llm_rewind(struct vlm_llm_session * s, int32_t n_past) {
 // across layers; each layer's temporaries are released at its end). With logits_out, the
 // logits of the last row (or of every row, all_rows) are downloaded there.
 // ref: llama.cpp src/models/llama.cpp llm_build_llama::llm_build_llama
-static void forward(struct vlm_llm_session * s, struct vlm_tensor res, int64_t T, float * logits_out, bool all_rows) {
+static void forward(struct vlm_llm_session * s, struct vlm_ctx * x, struct vlm_tensor res, int64_t T, float * logits_out,
+                    bool all_rows) {
     const struct vlm_llama_model * lm = s->model->llama;
     const struct vlm_llama_hparams * hp = &lm->hp;
-    struct vlm_ctx * x = s->model->ctx;
     const int64_t H = hp->n_head, Hkv = hp->n_head_kv, Dh = hp->head_dim;
     const int32_t pos0 = s->n_past;
     const int32_t to_bhtd[4] = { 0, 2, 1, 3 };   // [1, T, H, Dh] <-> [1, H, T, Dh]
@@ -331,14 +330,14 @@ static enum vlm_status decode(struct vlm_llm_session * s, const int32_t * ids, c
     s->logits = lg;
     s->n_out = 0;
 
-    struct vlm_ctx * x = s->model->ctx;
+    struct vlm_ctx * x = vlm_model_ctx_acquire(s->model);   // sessions on one model run in parallel
+    if (!x) return vlm_last_status();
     enum vlm_status st = VLM_STATUS_OK;
-    pthread_mutex_lock(&lm->lock);
     if (s->n_past + n > s->cap) {   // grow the cache: at least double, in steps of 256 positions
         int32_t need = s->n_past + n, cap = s->cap ? s->cap : 256;
         while (cap < need) cap *= 2;
         if (cap > s->n_ctx) cap = s->n_ctx;
-        st = kv_reserve(s, cap);
+        st = kv_reserve(s, x, cap);
     }
     for (int32_t i0 = 0; st == VLM_STATUS_OK && i0 < n && vlm_ctx_ok(x); i0 += VLM_LLAMA_BATCH) {
         int32_t T = n - i0 < VLM_LLAMA_BATCH ? n - i0 : VLM_LLAMA_BATCH;
@@ -348,16 +347,15 @@ static enum vlm_status decode(struct vlm_llm_session * s, const int32_t * ids, c
         else res = vlm_tensor_from_host(x, VLM_DTYPE_F32, 2, (int64_t[]){ T, hp->n_embd }, embd + (size_t)i0 * hp->n_embd);
         // every batch's rows with logits_all, else only the last row of the last batch
         float * out = all ? lg + (size_t)i0 * V : (i0 + T == n ? lg : NULL);
-        forward(s, res, T, out, all);
+        forward(s, x, res, T, out, all);
         vlm_arena_reset(x, mark);
         if (vlm_ctx_ok(x)) s->n_past += T;
     }
     if (st == VLM_STATUS_OK) st = vlm_ctx_sync(x);
     if (st != VLM_STATUS_OK) {
         st = vlm_error(st, "decode: %s", x->error[0] ? x->error : vlm_last_error());
-        vlm_ctx_recover(x);
     }
-    pthread_mutex_unlock(&lm->lock);
+    vlm_model_ctx_release(s->model, x);   // recovers a context with an error
     if (st == VLM_STATUS_OK) s->n_out = all ? n : 1;
     return st;
 }

@@ -5,7 +5,6 @@
 // what changes per conversation: the KV cache, the position and the last logits.
 #ifndef VLM_LLAMA_H
 #define VLM_LLAMA_H
-#include <pthread.h>
 #include "core.h"
 #include "model-file.h"
 
@@ -34,8 +33,6 @@ struct vlm_llama_model {
     bool                     tied_output;
     struct vlm_llama_layer * layers;        // [n_layer]
     struct vlm_bpe_vocab *   vocab;
-    pthread_mutex_t          lock;          // one forward pass at a time on the model's context
-    bool                     lock_ok;
 };
 
 // Reads the hyper-parameters of a llama GGUF (errors name the missing key).

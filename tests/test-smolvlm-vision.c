@@ -259,7 +259,8 @@ static const char * write_requant(const char * src, const char * name, bool q8) 
 }
 
 // The F16 copy holds the same values (the fixture's weights are on the F16 grid): the same
-// embeddings. The Q8_0 copy is close.
+// embeddings up to float rounding (F16 weights go through their own kernel, whose sums run in
+// another order than sgemm's: 1.7e-6 on an AVX-512 EPYC). The Q8_0 copy is close.
 static void requantized(const char * mmproj, const struct vlm_model_params * mp, const struct vlm_smolvlm_tiles * tiles,
                         const float * embd_f32, const float * embd_ref) {
     static float e[NTILE * NTOK * NEMBD];
@@ -274,7 +275,7 @@ static void requantized(const char * mmproj, const struct vlm_model_params * mp,
         printf("%-5s mmproj: image_embd max abs %.3g vs the F32 file, %.3g vs llama.cpp (cosine %.6f)\n",
                q8 ? "Q8_0" : "F16", d, dr, c);
         if (q8) CHECK(st == VLM_STATUS_OK && c > 0.999, "Q8_0 mmproj: cosine %.6f", c);
-        else CHECK(st == VLM_STATUS_OK && d <= 1e-6 && dr <= 2e-3, "F16 mmproj: %.3g vs F32, %.3g vs llama.cpp", d, dr);
+        else CHECK(st == VLM_STATUS_OK && d <= 1e-5 && dr <= 2e-3, "F16 mmproj: %.3g vs F32, %.3g vs llama.cpp", d, dr);
         vlm_smolvlm_vision_free(v);
         if (p) unlink(p);
     }

@@ -9,10 +9,10 @@
 #include "model.h"
 #include "sam.h"
 
-// (Re)creates the session's device embedding on the model's current context.
-static enum vlm_status session_alloc(struct vlm_sam_session * s) {
+// (Re)creates the session's device embedding on the model's current device (x: a compute
+// context borrowed from the model).
+static enum vlm_status session_alloc(struct vlm_sam_session * s, struct vlm_ctx * x) {
     const struct vlm_model * model = s->model;
-    struct vlm_ctx * x = model->ctx;
     s->sm = model->sam;
     s->generation = model->generation;
     const int64_t C = s->sm->prompt_dim, G = s->sm->grid;
@@ -23,6 +23,8 @@ static enum vlm_status session_alloc(struct vlm_sam_session * s) {
     s->emb = vlm_tensor_in(s->ebuf, 0, VLM_DTYPE_F32, 4, (int64_t[]){ 1, C, G, G });
     return VLM_STATUS_OK;
 }
+
+static bool retry_on_cpu(struct vlm_sam_session * s, enum vlm_status st, struct vlm_ctx ** x);
 
 // The SAM state of a model, NULL when it is not SAM.
 static const struct vlm_sam_model * sam_of(const struct vlm_model * model) {
@@ -45,8 +47,10 @@ enum vlm_status vlm_sam_session_new(const struct vlm_model * model, struct vlm_s
     struct vlm_sam_session * s = calloc(1, sizeof *s);
     if (!s) return vlm_error(VLM_STATUS_OUT_OF_MEMORY, "out of memory");
     s->model = model;
-    enum vlm_status st = session_alloc(s);
-    if (st != VLM_STATUS_OK && vlm_sam_session_fall_back(s, st)) st = VLM_STATUS_OK;
+    struct vlm_ctx * x = vlm_model_ctx_acquire(model);
+    enum vlm_status st = x ? session_alloc(s, x) : vlm_last_status();
+    if (st != VLM_STATUS_OK && x && retry_on_cpu(s, st, &x)) st = VLM_STATUS_OK;
+    vlm_model_ctx_release(model, x);
     if (st != VLM_STATUS_OK) {
         vlm_sam_session_free(s);
         return st;
@@ -55,10 +59,18 @@ enum vlm_status vlm_sam_session_new(const struct vlm_model * model, struct vlm_s
     return VLM_STATUS_OK;
 }
 
-// Frees the device embedding on the context it was made on.
+// Frees the device embedding and the decoder cache on the device they were made on.
 static void session_release(struct vlm_sam_session * s) {
-    if (s->ebuf) vlm_buffer_free(s->generation == s->model->generation ? s->model->ctx : s->model->lost_ctx, s->ebuf);
+    if (!s->ebuf && !s->dec_cache.buf) return;
+    const bool current = s->generation == s->model->generation;
+    struct vlm_ctx * x = current ? vlm_model_ctx_acquire(s->model) : s->model->lost_ctx;
+    if (x) {
+        vlm_buffer_free(x, s->ebuf);
+        vlm_buffer_free(x, s->dec_cache.buf);
+    }
+    if (current) vlm_model_ctx_release(s->model, x);
     s->ebuf = NULL;
+    s->dec_cache = (struct vlm_sam_dec_cache){ 0 };
 }
 
 void vlm_sam_session_free(struct vlm_sam_session * s) {
@@ -69,27 +81,36 @@ void vlm_sam_session_free(struct vlm_sam_session * s) {
     free(s);
 }
 
-// Follows the model to its current context after a CPU fallback (of this or another session).
-static enum vlm_status session_sync(struct vlm_sam_session * s) {
+// Follows the model to its current device after a CPU fallback (of this or another session).
+static enum vlm_status session_sync(struct vlm_sam_session * s, struct vlm_ctx * x) {
     if (s->generation == s->model->generation) return VLM_STATUS_OK;
     session_release(s);
-    enum vlm_status st = session_alloc(s);
-    if (st == VLM_STATUS_OK && s->has_image) vlm_tensor_upload(s->model->ctx, s->emb, s->emb_host);
-    return st == VLM_STATUS_OK && !vlm_ctx_ok(s->model->ctx) ? s->model->ctx->status : st;
+    enum vlm_status st = session_alloc(s, x);
+    if (st == VLM_STATUS_OK && s->has_image) vlm_tensor_upload(x, s->emb, s->emb_host);
+    return st == VLM_STATUS_OK && !vlm_ctx_ok(x) ? x->status : st;
 }
 
 bool vlm_sam_session_fall_back(struct vlm_sam_session * s, enum vlm_status st) {
-    return vlm_model_fall_back_to_cpu((struct vlm_model *)s->model, st) && session_sync(s) == VLM_STATUS_OK;
+    return vlm_model_fall_back_to_cpu((struct vlm_model *)s->model, st);
+}
+
+// After a call failed on x: when the model moved to the CPU, swaps x for a CPU context and
+// moves the session's buffers along; true when the call should be retried.
+static bool retry_on_cpu(struct vlm_sam_session * s, enum vlm_status st, struct vlm_ctx ** x) {
+    if (!vlm_sam_session_fall_back(s, st)) return false;
+    vlm_model_ctx_release(s->model, *x);   // the lost device's context: dropped
+    *x = vlm_model_ctx_acquire(s->model);
+    return *x && session_sync(s, *x) == VLM_STATUS_OK;
 }
 
 // Keeps the host copy of the embedding that was just computed or loaded.
-static enum vlm_status keep_host_copy(struct vlm_sam_session * s, const float * from_host) {
+static enum vlm_status keep_host_copy(struct vlm_sam_session * s, struct vlm_ctx * x, const float * from_host) {
     size_t n = (size_t)vlm_tensor_numel(&s->emb);
     if (!s->emb_host && !(s->emb_host = malloc(n * sizeof(float))))
         return vlm_error(VLM_STATUS_OUT_OF_MEMORY, "out of memory");
     if (from_host) memcpy(s->emb_host, from_host, n * sizeof(float));
-    else vlm_tensor_download(s->sm->ctx, s->emb, s->emb_host);
-    return vlm_ctx_ok(s->sm->ctx) ? VLM_STATUS_OK : s->sm->ctx->status;
+    else vlm_tensor_download(x, s->emb, s->emb_host);
+    return vlm_ctx_ok(x) ? VLM_STATUS_OK : x->status;
 }
 
 // The context's sticky error as a thread error (and a status).
@@ -102,38 +123,37 @@ enum vlm_status vlm_sam_set_image(struct vlm_sam_session * s, const struct vlm_i
     if (image->channels != 3 || image->width <= 0 || image->height <= 0)
         return vlm_error(VLM_STATUS_INVALID_ARG, "vlm_sam_set_image: need an RGB image (got %dx%d with %d channels)",
                          image->width, image->height, image->channels);
-    enum vlm_status st = session_sync(s);
-    if (st != VLM_STATUS_OK) return st;
-    struct vlm_sam_model * sm = s->sm;
-    struct vlm_ctx * x = sm->ctx;
-    if (!vlm_ctx_ok(x)) return ctx_error(x, "SAM");
-    const size_t S = (size_t)sm->img_size;
-    float * pixels = malloc(3 * S * S * sizeof(float));
-    if (!pixels) return vlm_error(VLM_STATUS_OUT_OF_MEMORY, "out of memory");
-    struct vlm_image resized = { 0 };
-    double t0 = vlm_now_ms();
-    if (sm->effsam) {
-        // EfficientSAM: the whole image stretched to the input square, no uint8 resize to keep
-        st = vlm_effsam_preprocess(sm, image, pixels);
-    } else {
-        st = vlm_sam_preprocess(image, sm->img_size, sm->pixel_mean, sm->pixel_std, pixels, &resized);
-    }
+    struct vlm_ctx * x = vlm_model_ctx_acquire(s->model);
+    if (!x) return vlm_last_status();
+    enum vlm_status st = session_sync(s, x);
     if (st != VLM_STATUS_OK) {
-        free(pixels);
+        vlm_model_ctx_release(s->model, x);
         return st;
     }
+    struct vlm_sam_model * sm = s->sm;
+    const size_t S = (size_t)sm->img_size;
+    float * pixels = malloc(3 * S * S * sizeof(float));
+    struct vlm_image resized = { 0 };
+    double t0 = vlm_now_ms();
+    if (!pixels) st = vlm_error(VLM_STATUS_OUT_OF_MEMORY, "out of memory");
+    // EfficientSAM: the whole image stretched to the input square, no uint8 resize to keep
+    else if (sm->effsam) st = vlm_effsam_preprocess(sm, image, pixels);
+    else st = vlm_sam_preprocess(image, sm->img_size, sm->pixel_mean, sm->pixel_std, pixels, &resized);
     s->has_image = false;
-    st = vlm_sam_encode(sm, pixels, s->emb);
-    if (st != VLM_STATUS_OK && vlm_sam_session_fall_back(s, st)) {
-        sm = s->sm;
-        x = sm->ctx;
-        st = vlm_sam_encode(sm, pixels, s->emb);
+    if (st == VLM_STATUS_OK) {
+        st = vlm_sam_encode(x, sm, pixels, s->emb);
+        if (st != VLM_STATUS_OK && retry_on_cpu(s, st, &x)) {
+            sm = s->sm;
+            st = vlm_sam_encode(x, sm, pixels, s->emb);
+        }
+        if (st == VLM_STATUS_OK) st = keep_host_copy(s, x, NULL);
+        if (st != VLM_STATUS_OK) st = x ? ctx_error(x, "SAM image encoder") : vlm_last_status();
     }
     free(pixels);
-    if (st == VLM_STATUS_OK) st = keep_host_copy(s, NULL);
+    vlm_model_ctx_release(s->model, x);
     if (st != VLM_STATUS_OK) {
         vlm_image_free(&resized);
-        return ctx_error(x, "SAM image encoder");
+        return st;
     }
     vlm_image_free(&s->resized);
     s->resized = resized;
@@ -199,6 +219,7 @@ static bool read_size_pair(const struct vlm_safetensors * st, const char * name,
 enum vlm_status vlm_sam_load_embedding(struct vlm_sam_session * s, const char * path) {
     if (!s || !path) return vlm_error(VLM_STATUS_INVALID_ARG, "vlm_sam_load_embedding: NULL argument");
     struct vlm_safetensors * st = NULL;
+    struct vlm_ctx * x = NULL;
     enum vlm_status rc = vlm_safetensors_open(path, &st);
     if (rc != VLM_STATUS_OK) return rc;
     const struct vlm_file_tensor * e = vlm_safetensors_find(st, "image_embeddings");
@@ -221,10 +242,14 @@ enum vlm_status vlm_sam_load_embedding(struct vlm_sam_session * s, const char * 
                        orig[0], orig[1]);
         goto done;
     }
-    if ((rc = session_sync(s)) != VLM_STATUS_OK) goto done;
-    vlm_tensor_upload(s->sm->ctx, s->emb, e->data);
-    if (!vlm_ctx_ok(s->sm->ctx) || keep_host_copy(s, e->data) != VLM_STATUS_OK) {
-        rc = ctx_error(s->sm->ctx, path);
+    if (!(x = vlm_model_ctx_acquire(s->model))) {
+        rc = vlm_last_status();
+        goto done;
+    }
+    if ((rc = session_sync(s, x)) != VLM_STATUS_OK) goto done;
+    vlm_tensor_upload(x, s->emb, e->data);
+    if (!vlm_ctx_ok(x) || keep_host_copy(s, x, e->data) != VLM_STATUS_OK) {
+        rc = ctx_error(x, path);
         goto done;
     }
     vlm_image_free(&s->resized);
@@ -236,6 +261,7 @@ enum vlm_status vlm_sam_load_embedding(struct vlm_sam_session * s, const char * 
     s->emb_serial = vlm_sam_next_serial();
     s->encode_ms = 0;
 done:
+    vlm_model_ctx_release(s->model, x);
     vlm_safetensors_close(st);
     return rc;
 }
@@ -368,10 +394,9 @@ static void build_tokens(const struct vlm_sam_session * s, const struct vlm_sam_
 }
 
 // Decodes prompts idx[0..n) (same token count and mask presence) and fills out[idx[i]].
-static enum vlm_status predict_group(struct vlm_sam_session * s, const struct vlm_sam_prompt * prompts, const int32_t * idx,
-                                     int32_t n, struct vlm_masks * out) {
+static enum vlm_status predict_group(struct vlm_ctx * x, struct vlm_sam_session * s, const struct vlm_sam_prompt * prompts,
+                                     const int32_t * idx, int32_t n, struct vlm_masks * out) {
     struct vlm_sam_model * sm = s->sm;
-    struct vlm_ctx * x = sm->ctx;
     const struct vlm_sam_prompt * p0 = &prompts[idx[0]];
     const int32_t Nt = 1 + sm->n_mask_tokens + vlm_sam_sparse_count(sm, p0->n_points, p0->box != NULL);
     const size_t C = (size_t)sm->prompt_dim, M2 = (size_t)sm->mask_input_size * (size_t)sm->mask_input_size;
@@ -390,7 +415,7 @@ static enum vlm_status predict_group(struct vlm_sam_session * s, const struct vl
         build_tokens(s, &prompts[idx[i]], tokens + (size_t)i * Nt * C);
         if (mi) memcpy(mi + (size_t)i * M2, prompts[idx[i]].mask_input, M2 * sizeof(float));
     }
-    if (vlm_sam_decode(sm, s->emb, s->emb_serial, n, Nt, tokens, mi, masks, iou) != VLM_STATUS_OK) {
+    if (vlm_sam_decode(x, sm, &s->dec_cache, s->emb, s->emb_serial, n, Nt, tokens, mi, masks, iou) != VLM_STATUS_OK) {
         st = ctx_error(x, "SAM mask decoder");
         goto done;
     }
@@ -414,7 +439,7 @@ static enum vlm_status predict_group(struct vlm_sam_session * s, const struct vl
             const float * lr = masks + ((size_t)i * NM + (size_t)(first + j)) * M2;
             o->iou[j] = iou[(size_t)i * NM + (size_t)(first + j)];
             memcpy(o->low_res_logits + (size_t)j * M2, lr, M2 * sizeof(float));
-            if (vlm_sam_postprocess(sm, lr, s->in_h, s->in_w, s->orig_h, s->orig_w, logits) != VLM_STATUS_OK) {
+            if (vlm_sam_postprocess(x, sm, lr, s->in_h, s->in_w, s->orig_h, s->orig_w, logits) != VLM_STATUS_OK) {
                 st = ctx_error(x, "SAM post-processing");
                 goto done;
             }
@@ -431,10 +456,9 @@ done:
     return st;
 }
 
-static enum vlm_status predict_batch_once(struct vlm_sam_session * s, const struct vlm_sam_prompt * prompts, int32_t n,
-                                          struct vlm_masks * out) {
+static enum vlm_status predict_batch_once(struct vlm_ctx * x, struct vlm_sam_session * s, const struct vlm_sam_prompt * prompts,
+                                          int32_t n, struct vlm_masks * out) {
     if (n <= 0) return VLM_STATUS_INVALID_ARG;
-    if (!vlm_ctx_ok(s->sm->ctx)) return ctx_error(s->sm->ctx, "SAM");
     for (int32_t i = 0; i < n; i++) {
         enum vlm_status st = validate(s, &prompts[i], n > 1 ? i : -1);
         if (st != VLM_STATUS_OK) return st;
@@ -458,7 +482,7 @@ static enum vlm_status predict_batch_once(struct vlm_sam_session * s, const stru
             done[j] = true;
             idx[m++] = j;
         }
-        st = predict_group(s, prompts, idx, m, out);
+        st = predict_group(x, s, prompts, idx, m, out);
     }
 end:
     if (st != VLM_STATUS_OK)
@@ -473,11 +497,12 @@ enum vlm_status vlm_sam_predict_batch(struct vlm_sam_session * s, const struct v
     if (!s || !prompts || !out || n <= 0) return vlm_error(VLM_STATUS_INVALID_ARG, "vlm_sam_predict_batch: bad arguments");
     for (int32_t i = 0; i < n; i++) memset(&out[i], 0, sizeof out[i]);
     if (!s->has_image) return vlm_error(VLM_STATUS_INVALID_ARG, "vlm_sam_predict: no image set (call vlm_sam_set_image first)");
-    enum vlm_status st = session_sync(s);
-    if (st != VLM_STATUS_OK) return st;
-    st = predict_batch_once(s, prompts, n, out);
-    if (st != VLM_STATUS_OK && vlm_sam_session_fall_back(s, st))
-        st = predict_batch_once(s, prompts, n, out);
+    struct vlm_ctx * x = vlm_model_ctx_acquire(s->model);
+    if (!x) return vlm_last_status();
+    enum vlm_status st = session_sync(s, x);
+    if (st == VLM_STATUS_OK) st = predict_batch_once(x, s, prompts, n, out);
+    if (st != VLM_STATUS_OK && retry_on_cpu(s, st, &x)) st = predict_batch_once(x, s, prompts, n, out);
+    vlm_model_ctx_release(s->model, x);
     return st;
 }
 

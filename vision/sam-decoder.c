@@ -36,9 +36,8 @@ struct dec_proj { struct vlm_tensor q, k, v; };
 // ref: segment_anything/modeling/transformer.py Attention.forward
 // q_in [B or 1, Nq, C], k_in / v_in [B or 1, Nk, C] -> [B, Nq, C]; an input of batch 1 is
 // projected once and shared by the B prompts; pre (or NULL) supplies projections.
-static struct vlm_tensor dec_attention(struct vlm_sam_model * sm, const struct vlm_sam_attn * a, struct vlm_tensor q_in,
+static struct vlm_tensor dec_attention(struct vlm_ctx * x, struct vlm_sam_model * sm, const struct vlm_sam_attn * a, struct vlm_tensor q_in,
                                        struct vlm_tensor k_in, struct vlm_tensor v_in, const struct dec_proj * pre) {
-    struct vlm_ctx * x = sm->ctx;
     const int64_t H = sm->dec_heads, Ci = a->internal;
     struct vlm_tensor q = pre && pre->q.n_dims ? pre->q : vlm_op_linear(x, q_in, a->q_w, &a->q_b);   // [B or 1, Nq, Ci]
     struct vlm_tensor k = pre && pre->k.n_dims ? pre->k : vlm_op_linear(x, k_in, a->k_w, &a->k_b);   // [B or 1, Nk, Ci]
@@ -79,9 +78,8 @@ static struct vlm_tensor regroup(struct vlm_ctx * x, struct vlm_tensor t, int64_
 // so the image tokens meet [H * Nq, C] rows twice instead of the [T, C] x [C, Ci] key and
 // value projections (T = 4096 against H * Nq = 56 for ViT-B with one point).
 // q_in [B, Nq, C], k_in / v_in [B or 1, T, C] -> [B, Nq, C]
-static struct vlm_tensor dec_attention_to_image(struct vlm_sam_model * sm, const struct vlm_sam_attn * a, struct vlm_tensor q_in,
+static struct vlm_tensor dec_attention_to_image(struct vlm_ctx * x, struct vlm_sam_model * sm, const struct vlm_sam_attn * a, struct vlm_tensor q_in,
                                                 struct vlm_tensor k_in, struct vlm_tensor v_in) {
-    struct vlm_ctx * x = sm->ctx;
     const int64_t H = sm->dec_heads, Ci = a->internal, c = Ci / H;
     const int64_t B = q_in.shape[0], Nq = q_in.shape[1], C = q_in.shape[2];
     struct vlm_tensor q = vlm_op_linear(x, q_in, a->q_w, &a->q_b);                               // [B, Nq, Ci]
@@ -107,10 +105,9 @@ static struct vlm_tensor dec_attention_to_image(struct vlm_sam_model * sm, const
 // (each P_h's rows sum to 1, so the H heads add bo once), so the image tokens meet [C, H * Nk]
 // and [H * Nk, C] matrices instead of [C, Ci] and [Ci, C] ones.
 // q_in [B or 1, T, C] or q [1, T, Ci] (q_in unused), k_in / v_in [B, Nk, C] -> [B, T, C]
-static struct vlm_tensor dec_attention_from_image(struct vlm_sam_model * sm, const struct vlm_sam_attn * a,
+static struct vlm_tensor dec_attention_from_image(struct vlm_ctx * x, struct vlm_sam_model * sm, const struct vlm_sam_attn * a,
                                                   struct vlm_tensor q_in, struct vlm_tensor k_in, struct vlm_tensor v_in,
                                                   const struct vlm_tensor * q) {
-    struct vlm_ctx * x = sm->ctx;
     const int64_t H = sm->dec_heads, Ci = a->internal, c = Ci / H;
     const int64_t B = k_in.shape[0], Nk = k_in.shape[1], T = q_in.shape[1], C = q_in.shape[2];
     struct vlm_tensor k = heads_first(vlm_op_linear(x, k_in, a->k_w, &a->k_b), H);               // [H, B*Nk, c]
@@ -150,11 +147,11 @@ static struct vlm_tensor embed_keys(struct vlm_ctx * x, struct vlm_tensor emb, s
 }
 
 // The keys [1, T, C] (token-major embedding + dense prompt) of an embedding without mask
-// input and layer 0's image-side projections of them, from sm->l0_buf: computed and stored
+// input and layer 0's image-side projections of them, from the session's cache: computed and stored
 // there first when they belong to another embedding. Returns the keys.
-static struct vlm_tensor layer0_cache(struct vlm_sam_model * sm, struct vlm_tensor emb, struct vlm_tensor dense, uint64_t serial,
+static struct vlm_tensor layer0_cache(struct vlm_ctx * x, struct vlm_sam_model * sm, struct vlm_sam_dec_cache * cache,
+                                      struct vlm_tensor emb, struct vlm_tensor dense, uint64_t serial,
                                       struct dec_proj * t2i, struct dec_proj * i2t) {
-    struct vlm_ctx * x = sm->ctx;
     const struct vlm_sam_dec_layer * L = &sm->layers[0];
     const int64_t C = sm->prompt_dim, T = sm->grid * sm->grid, ck = L->t2i.internal, cq = L->i2t.internal;
     size_t off[4] = { 0 }, end = 0;
@@ -164,18 +161,18 @@ static struct vlm_tensor layer0_cache(struct vlm_sam_model * sm, struct vlm_tens
         end = (end + (size_t)(T * width[i]) * sizeof(float) + 255) & ~(size_t)255;   // aligned bindings
     }
     struct vlm_tensor c[4];
-    if (!sm->l0_buf) {
-        sm->l0_serial = 0;
-        if (!(sm->l0_buf = vlm_buffer_new(x, end))) return (struct vlm_tensor){ 0 };   // the context holds the error
+    if (!cache->buf) {
+        cache->serial = 0;
+        if (!(cache->buf = vlm_buffer_new(x, end))) return (struct vlm_tensor){ 0 };   // the context holds the error
     }
-    for (int i = 0; i < 4; i++) c[i] = vlm_tensor_in(sm->l0_buf, off[i], F32, 3, (int64_t[]){ 1, T, width[i] });
-    if (sm->l0_serial != serial) {
+    for (int i = 0; i < 4; i++) c[i] = vlm_tensor_in(cache->buf, off[i], F32, 3, (int64_t[]){ 1, T, width[i] });
+    if (cache->serial != serial) {
         vlm_op_copy_into(x, c[0], embed_keys(x, emb, dense));
         struct vlm_tensor k = vlm_op_add(x, c[0], sm->dense_pe);
         vlm_op_copy_into(x, c[1], vlm_op_linear(x, k, L->t2i.k_w, &L->t2i.k_b));
         vlm_op_copy_into(x, c[2], vlm_op_linear(x, c[0], L->t2i.v_w, &L->t2i.v_b));
         vlm_op_copy_into(x, c[3], vlm_op_linear(x, k, L->i2t.q_w, &L->i2t.q_b));
-        sm->l0_serial = vlm_ctx_ok(x) ? serial : 0;
+        cache->serial = vlm_ctx_ok(x) ? serial : 0;
     }
     t2i->k = c[1];
     t2i->v = c[2];
@@ -207,9 +204,9 @@ static struct vlm_tensor ln(struct vlm_ctx * x, struct vlm_tensor h, const struc
 }
 
 // ref: mask_decoder.py MaskDecoder.predict_masks + transformer.py TwoWayTransformer.forward
-static enum vlm_status decode_chunk(struct vlm_sam_model * sm, struct vlm_tensor emb, uint64_t emb_serial, int32_t B, int32_t Nt,
+static enum vlm_status decode_chunk(struct vlm_ctx * x, struct vlm_sam_model * sm, struct vlm_sam_dec_cache * cache,
+                                    struct vlm_tensor emb, uint64_t emb_serial, int32_t B, int32_t Nt,
                                     const float * tokens, const float * mask_inputs, float * masks_out, float * iou_out) {
-    struct vlm_ctx * x = sm->ctx;
     const int64_t C = sm->prompt_dim, G = sm->grid, NM = sm->n_mask_tokens, M = sm->mask_input_size;
     const size_t mark = vlm_arena_mark(x);
 
@@ -217,7 +214,7 @@ static enum vlm_status decode_chunk(struct vlm_sam_model * sm, struct vlm_tensor
     struct vlm_tensor dense;
     if (mask_inputs) {
         struct vlm_tensor mi = vlm_tensor_from_host(x, F32, 4, (int64_t[]){ B, 1, M, M }, mask_inputs);
-        dense = vlm_sam_embed_masks(sm, mi);                                                   // [B, C, G, G]
+        dense = vlm_sam_embed_masks(x, sm, mi);                                                   // [B, C, G, G]
     } else {
         dense = vlm_tensor_from_host(x, F32, 4, (int64_t[]){ 1, C, 1, 1 }, sm->no_mask);       // [1, C, 1, 1]
     }
@@ -225,8 +222,8 @@ static enum vlm_status decode_chunk(struct vlm_sam_model * sm, struct vlm_tensor
     // cached with the embedding, layer 0's image-side projections) until the first
     // image-to-token update.
     struct dec_proj pre_t2i = { 0 }, pre_i2t = { 0 };
-    const bool cached = !mask_inputs && emb_serial && sm->dec_depth > 0;
-    struct vlm_tensor keys = cached ? layer0_cache(sm, emb, dense, emb_serial, &pre_t2i, &pre_i2t) : embed_keys(x, emb, dense);
+    const bool cached = cache && !mask_inputs && emb_serial && sm->dec_depth > 0;
+    struct vlm_tensor keys = cached ? layer0_cache(x, sm, cache, emb, dense, emb_serial, &pre_t2i, &pre_i2t) : embed_keys(x, emb, dense);
     struct vlm_tensor key_pe = sm->dense_pe;                                                   // [1, T, C]
     struct vlm_tensor query_pe = vlm_tensor_from_host(x, F32, 3, (int64_t[]){ B, Nt, C }, tokens);
     struct vlm_tensor queries = query_pe;
@@ -236,23 +233,23 @@ static enum vlm_status decode_chunk(struct vlm_sam_model * sm, struct vlm_tensor
         const bool pre = l == 0 && cached;
         // self attention (layer 0 skips the PE and the residual)
         if (l == 0) {
-            struct vlm_tensor a = dec_attention(sm, &L->self_attn, queries, queries, queries, NULL);
+            struct vlm_tensor a = dec_attention(x, sm, &L->self_attn, queries, queries, queries, NULL);
             // ref: EfficientSAM two_way_transformer.py TwoWayAttentionBlock.forward: with the residual
             queries = sm->effsam ? vlm_op_add(x, queries, a) : a;
         } else if (sm->effsam) {
             // ref: EfficientSAM TwoWayAttentionBlock.forward: queries = queries + query_pe, then
             // queries + self_attn(q=queries, k=queries, v=queries)
             struct vlm_tensor q = vlm_op_add(x, queries, query_pe);
-            queries = vlm_op_add(x, q, dec_attention(sm, &L->self_attn, q, q, q, NULL));
+            queries = vlm_op_add(x, q, dec_attention(x, sm, &L->self_attn, q, q, q, NULL));
         } else {
             struct vlm_tensor q = vlm_op_add(x, queries, query_pe);
-            queries = vlm_op_add(x, queries, dec_attention(sm, &L->self_attn, q, q, queries, NULL));
+            queries = vlm_op_add(x, queries, dec_attention(x, sm, &L->self_attn, q, q, queries, NULL));
         }
         queries = ln(x, queries, &L->norm_w[0], &L->norm_b[0]);
         // cross attention, tokens to image
         struct vlm_tensor q = vlm_op_add(x, queries, query_pe);
         struct vlm_tensor k = pre ? keys : vlm_op_add(x, keys, key_pe);                        // [1 or B, T, C]
-        struct vlm_tensor t2i = pre ? dec_attention(sm, &L->t2i, q, k, keys, &pre_t2i) : dec_attention_to_image(sm, &L->t2i, q, k, keys);
+        struct vlm_tensor t2i = pre ? dec_attention(x, sm, &L->t2i, q, k, keys, &pre_t2i) : dec_attention_to_image(x, sm, &L->t2i, q, k, keys);
         queries = ln(x, vlm_op_add(x, queries, t2i), &L->norm_w[1], &L->norm_b[1]);
         // MLP (ReLU; EfficientSAM GELU)
         struct vlm_tensor m = vlm_op_linear(x, queries, L->lin1_w, &L->lin1_b);
@@ -261,13 +258,13 @@ static enum vlm_status decode_chunk(struct vlm_sam_model * sm, struct vlm_tensor
         queries = ln(x, vlm_op_add(x, queries, m), &L->norm_w[2], &L->norm_b[2]);
         // cross attention, image to tokens
         q = vlm_op_add(x, queries, query_pe);
-        struct vlm_tensor a = dec_attention_from_image(sm, &L->i2t, k, q, queries, pre ? &pre_i2t.q : NULL);   // [B, T, C]
+        struct vlm_tensor a = dec_attention_from_image(x, sm, &L->i2t, k, q, queries, pre ? &pre_i2t.q : NULL);   // [B, T, C]
         keys = ln(x, vlm_op_add(x, keys, a), &L->norm_w[3], &L->norm_b[3]);
     }
     {
         struct vlm_tensor q = vlm_op_add(x, queries, query_pe);
         struct vlm_tensor k = vlm_op_add(x, keys, key_pe);
-        queries = ln(x, vlm_op_add(x, queries, dec_attention_to_image(sm, &sm->final_attn, q, k, keys)), &sm->norm_final_w,
+        queries = ln(x, vlm_op_add(x, queries, dec_attention_to_image(x, sm, &sm->final_attn, q, k, keys)), &sm->norm_final_w,
                      &sm->norm_final_b);                                                       // hs [B, Nt, C]
     }
 
@@ -296,15 +293,16 @@ static enum vlm_status decode_chunk(struct vlm_sam_model * sm, struct vlm_tensor
     return x->status;
 }
 
-enum vlm_status vlm_sam_decode(struct vlm_sam_model * sm, struct vlm_tensor emb, uint64_t emb_serial, int32_t batch, int32_t n_tokens,
+enum vlm_status vlm_sam_decode(struct vlm_ctx * x, struct vlm_sam_model * sm, struct vlm_sam_dec_cache * cache, struct vlm_tensor emb,
+                               uint64_t emb_serial, int32_t batch, int32_t n_tokens,
                                const float * tokens, const float * mask_inputs, float * masks_out, float * iou_out) {
     const size_t C = (size_t)sm->prompt_dim, M2 = (size_t)sm->mask_input_size * (size_t)sm->mask_input_size;
     const size_t NM = (size_t)sm->n_mask_tokens;
-    for (int32_t b0 = 0; b0 < batch && vlm_ctx_ok(sm->ctx); b0 += VLM_SAM_DEC_MAX_BATCH) {
+    for (int32_t b0 = 0; b0 < batch && vlm_ctx_ok(x); b0 += VLM_SAM_DEC_MAX_BATCH) {
         int32_t nb = batch - b0 < VLM_SAM_DEC_MAX_BATCH ? batch - b0 : VLM_SAM_DEC_MAX_BATCH;
-        decode_chunk(sm, emb, emb_serial, nb, n_tokens, tokens + (size_t)b0 * n_tokens * C,
+        decode_chunk(x, sm, cache, emb, emb_serial, nb, n_tokens, tokens + (size_t)b0 * n_tokens * C,
                      mask_inputs ? mask_inputs + (size_t)b0 * M2 : NULL, masks_out + (size_t)b0 * NM * M2,
                      iou_out + (size_t)b0 * NM);
     }
-    return sm->ctx->status;
+    return x->status;
 }

@@ -99,8 +99,7 @@ void vlm_effsam_free(struct vlm_sam_model * sm) {
 }
 
 // ref: efficient_sam_encoder.py ImageEncoderViT.forward
-enum vlm_status vlm_effsam_encode(struct vlm_sam_model * sm, const float * pixels, struct vlm_tensor out) {
-    struct vlm_ctx * x = sm->ctx;
+enum vlm_status vlm_effsam_encode(struct vlm_ctx * x, struct vlm_sam_model * sm, const float * pixels, struct vlm_tensor out) {
     const struct vlm_effsam * e = sm->effsam;
     const size_t mark = vlm_arena_mark(x);
     const int64_t G = sm->grid, D = sm->embed_dim, S = sm->img_size, T = G * G;
@@ -109,7 +108,7 @@ enum vlm_status vlm_effsam_encode(struct vlm_sam_model * sm, const float * pixel
     struct vlm_tensor h = vlm_op_add(x, vlm_tensor_permute(pe, (int32_t[]){ 0, 2, 3, 1 }), e->pos);   // [1, G, G, D]
     h = vlm_tensor_reshape(h, 3, (int64_t[]){ 1, T, D });
     for (int32_t i = 0; i < e->tower.layers && vlm_ctx_ok(x); i++) vlm_vit_block_forward(x, &e->tower, &e->tower.blocks[i], h, false);
-    vlm_sam_neck(sm, vlm_tensor_reshape(h, 2, (int64_t[]){ T, D }), out);                             // [1, C, G, G]
+    vlm_sam_neck(x, sm, vlm_tensor_reshape(h, 2, (int64_t[]){ T, D }), out);                             // [1, C, G, G]
     vlm_ctx_sync(x);
     vlm_arena_reset(x, mark);
     return x->status;

@@ -102,8 +102,7 @@ enum vlm_status vlm_sam_encoder_prepare(struct vlm_sam_model * sm, size_t * off)
 
 // ref: segment_anything/modeling/image_encoder.py Attention.forward (use_rel_pos=True) and
 // add_decomposed_rel_pos. xin [B, S*S, D] -> [B, S*S, D].
-static struct vlm_tensor attention(struct vlm_sam_model * sm, const struct vlm_sam_block * blk, struct vlm_tensor xin) {
-    struct vlm_ctx * x = sm->ctx;
+static struct vlm_tensor attention(struct vlm_ctx * x, struct vlm_sam_model * sm, const struct vlm_sam_block * blk, struct vlm_tensor xin) {
     const int64_t B = xin.shape[0], T = xin.shape[1], D = sm->embed_dim, H = sm->heads, hd = sm->head_dim, S = blk->size;
     struct vlm_tensor qkv = vlm_op_linear(x, xin, blk->qkv_w, &blk->qkv_b);   // [B, T, 3D]
     if (!vlm_ctx_ok(x)) return qkv;
@@ -166,8 +165,7 @@ struct vlm_tensor vlm_sam_window_unpartition(struct vlm_ctx * x, struct vlm_tens
 
 // ref: segment_anything/modeling/image_encoder.py ImageEncoderViT neck (MobileSAM's TinyViT has the same):
 // Conv1x1 (no bias) -> LayerNorm2d -> Conv3x3 (no bias) -> LayerNorm2d
-void vlm_sam_neck(struct vlm_sam_model * sm, struct vlm_tensor tokens, struct vlm_tensor out) {
-    struct vlm_ctx * x = sm->ctx;
+void vlm_sam_neck(struct vlm_ctx * x, struct vlm_sam_model * sm, struct vlm_tensor tokens, struct vlm_tensor out) {
     const int64_t C = sm->prompt_dim, G = sm->grid, D = sm->embed_dim;
     struct vlm_tensor n0 = vlm_op_linear(x, tokens, reshape(sm->neck0_w, 2, (int64_t[]){ C, D }), NULL);   // [T, C]
     // LayerNorm2d over channels == layer norm of each token's C values
@@ -182,11 +180,10 @@ void vlm_sam_neck(struct vlm_sam_model * sm, struct vlm_tensor tokens, struct vl
 }
 
 // ref: segment_anything/modeling/image_encoder.py ImageEncoderViT.forward, Block.forward
-enum vlm_status vlm_sam_encode(struct vlm_sam_model * sm, const float * pixels, struct vlm_tensor out) {
-    struct vlm_ctx * x = sm->ctx;
+enum vlm_status vlm_sam_encode(struct vlm_ctx * x, struct vlm_sam_model * sm, const float * pixels, struct vlm_tensor out) {
     if (!vlm_ctx_ok(x)) return x->status;
-    if (sm->tinyvit) return vlm_tinyvit_encode(sm, pixels, out);
-    if (sm->effsam) return vlm_effsam_encode(sm, pixels, out);
+    if (sm->tinyvit) return vlm_tinyvit_encode(x, sm, pixels, out);
+    if (sm->effsam) return vlm_effsam_encode(x, sm, pixels, out);
     const size_t mark0 = vlm_arena_mark(x);
     const int64_t G = sm->grid, D = sm->embed_dim, S = sm->img_size, ws = sm->window;
     const int64_t Gp = ws ? (G + ws - 1) / ws * ws : G;
@@ -216,7 +213,7 @@ enum vlm_status vlm_sam_encode(struct vlm_sam_model * sm, const float * pixels, 
         struct vlm_tensor ln = vlm_op_layer_norm(x, h, &b->norm1_w, &b->norm1_b, 1e-6f);   // [G, G, D]
         struct vlm_tensor h1;
         if (b->global) {
-            struct vlm_tensor a = attention(sm, b, reshape(ln, 3, (int64_t[]){ 1, G * G, D }));   // [1, T, D]
+            struct vlm_tensor a = attention(x, sm, b, reshape(ln, 3, (int64_t[]){ 1, G * G, D }));   // [1, T, D]
             h1 = vlm_op_add(x, h, reshape(a, 3, (int64_t[]){ G, G, D }));
         } else {
             // window_partition pads after norm1: padded tokens are exact zeros (and take part
@@ -225,7 +222,7 @@ enum vlm_status vlm_sam_encode(struct vlm_sam_model * sm, const float * pixels, 
             struct vlm_tensor win = vlm_sam_window_partition(x, pad, ws);       // [nW, ws*ws, D]
             dbg(x, "pad", pad);
             dbg(x, "win", win);
-            struct vlm_tensor a = attention(sm, b, win);                // [nW, ws*ws, D]
+            struct vlm_tensor a = attention(x, sm, b, win);                // [nW, ws*ws, D]
             struct vlm_tensor un = vlm_sam_window_unpartition(x, a, ws, Gp, Gp); // [Gp, Gp, D]
             h1 = vlm_op_add(x, h, vlm_tensor_slice(vlm_tensor_slice(un, 0, 0, G), 1, 0, G));
         }
@@ -240,7 +237,7 @@ enum vlm_status vlm_sam_encode(struct vlm_sam_model * sm, const float * pixels, 
         vlm_arena_reset(x, mark);
     }
 
-    vlm_sam_neck(sm, reshape(h, 2, (int64_t[]){ G * G, D }), out);
+    vlm_sam_neck(x, sm, reshape(h, 2, (int64_t[]){ G * G, D }), out);
     dbg(x, "embedding", out);
     vlm_ctx_sync(x);
     vlm_arena_reset(x, mark0);

@@ -397,7 +397,8 @@ static enum vlm_status process_crop(struct vlm_sam_session * cs, const struct vl
     struct cand * batch = calloc((size_t)bsz * (size_t)(NM - 1), sizeof *batch);
     uint8_t * fate = malloc((size_t)bsz * (size_t)(NM - 1));
     struct cand_work * work = calloc((size_t)n_threads, sizeof *work);
-    bool ok = grid && tokens && low && iou && batch && fate && work;
+    struct vlm_ctx * x = vlm_model_ctx_acquire(cs->model);
+    bool ok = x && grid && tokens && low && iou && batch && fate && work;
     for (int32_t t = 0; ok && t < n_threads; t++) {
         work[t].logits = malloc(HWc * sizeof(float));
         work[t].scratch = malloc(n_scratch * sizeof(float));
@@ -406,7 +407,7 @@ static enum vlm_status process_crop(struct vlm_sam_session * cs, const struct vl
         ok = work[t].logits && work[t].scratch && work[t].bin && (!cropped || work[t].full);
     }
     if (!ok) {
-        st = vlm_error(VLM_STATUS_OUT_OF_MEMORY, "out of memory");
+        st = x ? vlm_error(VLM_STATUS_OUT_OF_MEMORY, "out of memory") : vlm_last_status();
         goto done;
     }
     vlm_sam_point_grid(n_side, grid);
@@ -422,8 +423,8 @@ static enum vlm_status process_crop(struct vlm_sam_session * cs, const struct vl
             memcpy(t, sm->out_tokens, (size_t)(1 + NM) * C * sizeof(float));
             vlm_sam_embed_sparse(sm, c, &label, 1, NULL, t + (size_t)(1 + NM) * C);
         }
-        if (vlm_sam_decode(sm, cs->emb, cs->emb_serial, nb, Nt, tokens, NULL, low, iou) != VLM_STATUS_OK) {
-            st = vlm_error(sm->ctx->status, "SAM mask decoder: %s", sm->ctx->error);
+        if (vlm_sam_decode(x, sm, &cs->dec_cache, cs->emb, cs->emb_serial, nb, Nt, tokens, NULL, low, iou) != VLM_STATUS_OK) {
+            st = vlm_error(x->status, "SAM mask decoder: %s", x->error);
             break;
         }
         // flatten(0, 1): point-major, multimask tokens 1..NM-1
@@ -483,6 +484,7 @@ static enum vlm_status process_crop(struct vlm_sam_session * cs, const struct vl
         c->rle = NULL;   // moved
     }
 done:
+    vlm_model_ctx_release(cs->model, x);
     list_free(&crop_list);
     for (int32_t t = 0; work && t < n_threads; t++) {
         free(work[t].logits);

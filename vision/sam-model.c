@@ -677,7 +677,6 @@ fail:
 void vlm_sam_model_free(struct vlm_sam_model * sm) {
     if (!sm) return;
     if (sm->pbuf && sm->ctx) vlm_buffer_free(sm->ctx, sm->pbuf);
-    if (sm->l0_buf && sm->ctx) vlm_buffer_free(sm->ctx, sm->l0_buf);
     vlm_tinyvit_free(sm);
     vlm_effsam_free(sm);
     free(sm->pe_gauss);

@@ -213,9 +213,8 @@ bool vlm_sam_postprocess_host(const struct vlm_sam_model * sm, const float * low
 }
 
 // ref: segment_anything/modeling/sam.py Sam.postprocess_masks
-enum vlm_status vlm_sam_postprocess(struct vlm_sam_model * sm, const float * low_res, int32_t in_h, int32_t in_w,
+enum vlm_status vlm_sam_postprocess(struct vlm_ctx * x, struct vlm_sam_model * sm, const float * low_res, int32_t in_h, int32_t in_w,
                                     int32_t orig_h, int32_t orig_w, float * out) {
-    struct vlm_ctx * x = sm->ctx;
     if (!vlm_ctx_ok(x)) return x->status;
     const int64_t M = sm->mask_input_size, S = sm->img_size;
     size_t need = 0;

@@ -95,8 +95,7 @@ void vlm_sam_embed_sparse(const struct vlm_sam_model * sm, const float * coords,
 
 // ref: prompt_encoder.py PromptEncoder.mask_downscaling: Conv(1->c/4, k2 s2) -> LayerNorm2d ->
 // GELU -> Conv(c/4->c, k2 s2) -> LayerNorm2d -> GELU -> Conv(c->C, 1x1). [B,1,4G,4G] -> [B,C,G,G]
-struct vlm_tensor vlm_sam_embed_masks(struct vlm_sam_model * sm, struct vlm_tensor masks) {
-    struct vlm_ctx * x = sm->ctx;
+struct vlm_tensor vlm_sam_embed_masks(struct vlm_ctx * x, struct vlm_sam_model * sm, struct vlm_tensor masks) {
     struct vlm_tensor h = vlm_op_conv2d(x, masks, sm->md_w[0], &sm->md_b[0], 2, 0);
     h = vlm_op_layer_norm_2d(x, h, sm->md_ln_w[0], sm->md_ln_b[0], 1e-6f);
     h = vlm_op_unary(x, VLM_UNARY_GELU_ERF, h);

@@ -424,8 +424,7 @@ static struct vlm_tensor merge(struct vlm_ctx * x, const struct tv_stage * s, st
 }
 
 // ref: TinyViT.forward_features (patch_embed, layers) then the shared neck.
-enum vlm_status vlm_tinyvit_encode(struct vlm_sam_model * sm, const float * pixels, struct vlm_tensor out) {
-    struct vlm_ctx * x = sm->ctx;
+enum vlm_status vlm_tinyvit_encode(struct vlm_ctx * x, struct vlm_sam_model * sm, const float * pixels, struct vlm_tensor out) {
     const struct vlm_tinyvit * tv = sm->tinyvit;
     const size_t mark0 = vlm_arena_mark(x);
     const int64_t S = sm->img_size;
@@ -452,7 +451,7 @@ enum vlm_status vlm_tinyvit_encode(struct vlm_sam_model * sm, const float * pixe
         }
         if (s->merge_stride) h = merge(x, s, h);
     }
-    vlm_sam_neck(sm, vlm_tensor_reshape(h, 2, (int64_t[]){ (int64_t)sm->grid * sm->grid, sm->embed_dim }), out);
+    vlm_sam_neck(x, sm, vlm_tensor_reshape(h, 2, (int64_t[]){ (int64_t)sm->grid * sm->grid, sm->embed_dim }), out);
     vlm_ctx_sync(x);
     vlm_arena_reset(x, mark0);
     return x->status;

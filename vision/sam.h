@@ -106,12 +106,15 @@ struct vlm_sam_model {
     struct vlm_buffer * pbuf;
     struct vlm_tensor   dense_pe;             // [1, grid*grid, C] token-major
 
-    // The decoder's keys (embedding + no-mask prompt) and layer 0's image-side projections
-    // (token-to-image keys and values, image-to-token queries) of the embedding numbered
-    // l0_serial: they depend only on the embedding when a
-    // prompt has no mask input, so the next prompt on the same image reuses them.
-    struct vlm_buffer * l0_buf;
-    uint64_t            l0_serial;            // 0: nothing cached
+};
+
+// A session's decoder cache: the keys (embedding + no-mask prompt) and layer 0's image-side
+// projections (token-to-image keys and values, image-to-token queries) of the embedding
+// numbered `serial`: they depend only on the embedding when a prompt has no mask input, so
+// the next prompt on the same image reuses them.
+struct vlm_sam_dec_cache {
+    struct vlm_buffer * buf;
+    uint64_t            serial;               // 0: nothing cached
 };
 
 // Arena size for a SAM model file (encoder peak vs decoder peak plus post-processing);
@@ -134,12 +137,12 @@ int64_t           vlm_sam_count_indexed(const struct vlm_safetensors * st, const
 // ---- image encoder (sam-encoder.c) ----
 // pixels: [3, img_size, img_size] normalized + padded. out: [1, C, grid, grid] (outside the
 // arena). Returns the context status.
-enum vlm_status vlm_sam_encode(struct vlm_sam_model * sm, const float * pixels, struct vlm_tensor out);
+enum vlm_status vlm_sam_encode(struct vlm_ctx * x, struct vlm_sam_model * sm, const float * pixels, struct vlm_tensor out);
 // get_rel_pos() for every block into the persistent buffer (called by init).
 enum vlm_status vlm_sam_encoder_prepare(struct vlm_sam_model * sm, size_t * pbuf_offset);
 size_t          vlm_sam_encoder_pbuf_bytes(const struct vlm_sam_model * sm);
 // ref: image_encoder.py neck: tokens [grid*grid, embed_dim] -> out [1, C, grid, grid].
-void            vlm_sam_neck(struct vlm_sam_model * sm, struct vlm_tensor tokens, struct vlm_tensor out);
+void            vlm_sam_neck(struct vlm_ctx * x, struct vlm_sam_model * sm, struct vlm_tensor tokens, struct vlm_tensor out);
 // ref: image_encoder.py window_partition: padded [Hp, Wp, D] -> [nh*nw, ws*ws, D], and back.
 struct vlm_tensor vlm_sam_window_partition(struct vlm_ctx * x, struct vlm_tensor pad, int64_t ws);
 struct vlm_tensor vlm_sam_window_unpartition(struct vlm_ctx * x, struct vlm_tensor win, int64_t ws, int64_t Hp, int64_t Wp);
@@ -157,7 +160,7 @@ size_t          vlm_tinyvit_arena_floats(const struct vlm_tinyvit_dims * d, int6
 enum vlm_status vlm_tinyvit_init(struct vlm_sam_model * sm, const struct vlm_tinyvit_dims * d);
 void            vlm_tinyvit_free(struct vlm_sam_model * sm);
 // As vlm_sam_encode, for MobileSAM.
-enum vlm_status vlm_tinyvit_encode(struct vlm_sam_model * sm, const float * pixels, struct vlm_tensor out);
+enum vlm_status vlm_tinyvit_encode(struct vlm_ctx * x, struct vlm_sam_model * sm, const float * pixels, struct vlm_tensor out);
 
 // ---- EfficientSAM (sam-effsam.c) ----
 bool            vlm_effsam_detect(const struct vlm_safetensors * st);
@@ -165,7 +168,7 @@ bool            vlm_effsam_detect(const struct vlm_safetensors * st);
 enum vlm_status vlm_effsam_init(struct vlm_sam_model * sm, int32_t depth, int32_t heads, int32_t mlp);
 void            vlm_effsam_free(struct vlm_sam_model * sm);
 // As vlm_sam_encode, for EfficientSAM.
-enum vlm_status vlm_effsam_encode(struct vlm_sam_model * sm, const float * pixels, struct vlm_tensor out);
+enum vlm_status vlm_effsam_encode(struct vlm_ctx * x, struct vlm_sam_model * sm, const float * pixels, struct vlm_tensor out);
 // ref: efficient_sam.py EfficientSam.preprocess on ToTensor's input: RGB / 255, bilinear resize to
 // img_size x img_size (align_corners False, no antialias), (x - mean) / std. out [3, S, S].
 enum vlm_status vlm_effsam_preprocess(const struct vlm_sam_model * sm, const struct vlm_image * img, float * out);
@@ -182,18 +185,19 @@ void    vlm_sam_embed_sparse(const struct vlm_sam_model * sm, const float * coor
 // ref: prompt_encoder.py PositionEmbeddingRandom: Fourier features of (x, y) in [0, 1].
 void    vlm_sam_pe_encode(const struct vlm_sam_model * sm, float x, float y, float * out /* [C] */);
 // Dense embeddings of mask inputs [B, 1, 256, 256] -> [B, C, grid, grid] (ops).
-struct vlm_tensor vlm_sam_embed_masks(struct vlm_sam_model * sm, struct vlm_tensor masks);
+struct vlm_tensor vlm_sam_embed_masks(struct vlm_ctx * x, struct vlm_sam_model * sm, struct vlm_tensor masks);
 // Dense PE [grid*grid, C] (host, token-major) for init.
 void    vlm_sam_dense_pe_host(const struct vlm_sam_model * sm, float * out);
 
 // ---- mask decoder (sam-decoder.c) ----
 // One batched decoder call. emb [1, C, G, G]; tokens host [B, Nt, C] (output tokens +
 // sparse); dense: NULL for no mask (no_mask_embed), else device [B, C, G, G].
-// Outputs on the host: masks [B, n_mask_tokens, 4G, 4G], iou [B, n_mask_tokens].
-// emb_serial numbers the embedding's content (vlm_sam_next_serial), for the layer-0 cache;
-// 0: not cached.
+// Outputs on the host: masks [B, n_mask_tokens, 4G, 4G], iou [B, n_mask_tokens]. x: the
+// caller's compute context; cache (NULL: none) the session's layer-0 cache, emb_serial the
+// embedding's number in it (vlm_sam_next_serial; 0: not cached).
 uint64_t        vlm_sam_next_serial(void);
-enum vlm_status vlm_sam_decode(struct vlm_sam_model * sm, struct vlm_tensor emb, uint64_t emb_serial, int32_t batch, int32_t n_tokens,
+enum vlm_status vlm_sam_decode(struct vlm_ctx * x, struct vlm_sam_model * sm, struct vlm_sam_dec_cache * cache, struct vlm_tensor emb,
+                               uint64_t emb_serial, int32_t batch, int32_t n_tokens,
                                const float * tokens, const float * mask_inputs /* [B, 4G, 4G] or NULL */,
                                float * masks_out, float * iou_out);
 
@@ -202,7 +206,7 @@ enum vlm_status vlm_sam_decode(struct vlm_sam_model * sm, struct vlm_tensor emb,
 // [4G, 4G] -> bilinear to img_size -> crop [in_h, in_w] -> bilinear to [orig_h, orig_w].
 // out: [orig_h, orig_w] logits. Runs on the host on the CPU backend (and for outputs larger
 // than the arena), else on the backend.
-enum vlm_status vlm_sam_postprocess(struct vlm_sam_model * sm, const float * low_res, int32_t in_h, int32_t in_w,
+enum vlm_status vlm_sam_postprocess(struct vlm_ctx * x, struct vlm_sam_model * sm, const float * low_res, int32_t in_h, int32_t in_w,
                                     int32_t orig_h, int32_t orig_w, float * out);
 // The same on the host, without the context (callable from several threads at once): only the
 // crop of the img_size upsample is computed, and the second resize is skipped when the crop
@@ -219,20 +223,20 @@ bool   vlm_interp_plane(const float * src, int32_t in_h, int32_t in_w, float * d
 struct vlm_sam_session {
     const struct vlm_model * model;
     struct vlm_sam_model *   sm;
-    struct vlm_buffer *      ebuf;            // image embedding storage on the model's context
+    struct vlm_buffer *      ebuf;            // image embedding storage on the model's device
     struct vlm_tensor        emb;             // [1, C, G, G]
     float *                  emb_host;        // host copy of emb (saving, and re-upload after a CPU fallback)
     uint32_t                 generation;      // model->generation that ebuf belongs to
     uint64_t                 emb_serial;      // numbers the embedding's content (decoder cache)
+    struct vlm_sam_dec_cache dec_cache;       // on the model's device, like ebuf
     bool                     has_image;
     int32_t                  orig_h, orig_w;  // original image size
     int32_t                  in_h, in_w;      // ResizeLongestSide size
     struct vlm_image         resized;         // uint8 [in_h, in_w, 3] (empty after load_embedding)
     double                   encode_ms;
 };
-// After a device fault on an automatically chosen backend: moves the model to the CPU and
-// the session's buffers with it (the embedding is re-uploaded). True when the caller should
-// retry the failed call.
+// After a device fault on an automatically chosen backend: moves the model to the CPU; the
+// session's buffers follow at its next call. True when the caller should retry the failed call.
 bool vlm_sam_session_fall_back(struct vlm_sam_session * s, enum vlm_status st);
 // The model input's frame of an h x w image: ResizeLongestSide's (EfficientSAM: img_size square).
 void vlm_sam_input_shape(const struct vlm_sam_model * sm, int32_t h, int32_t w, int32_t * in_h, int32_t * in_w);
