@@ -320,6 +320,7 @@ static void usage(FILE * f) {
             "  GGUF language model: prompt_eval (512 tokens in one batch) and generate (128 tokens one at a\n"
             "        time), both from an empty context as llama-bench's pp512 / tg128, in tokens/s\n"
             "--random writes full-size random weights first: sam-vit-b, sam-vit-l, sam-vit-h, sam-vit-t (MobileSAM),\n"
+            "        efficientsam-vit-t, efficientsam-vit-s, slimsam-50, slimsam-77 (HF SlimSAM's shapes, official names),\n"
             "        clip-vit-b-32, smollm2-135m, smolvlm-256m (GGUF; --type f32|f16|bf16|q8_0|q4_0|q4_k, default q8_0;\n"
             "        --save-random FILE keeps the file, e.g. to run llama-bench or the PyTorch reference on the\n"
             "        same weights; for smolvlm-256m the mmproj too, as FILE.mmproj.gguf).\n"
@@ -385,7 +386,15 @@ int vlm_cmd_bench(int argc, char ** argv) {
         snprintf(tmp_path, sizeof tmp_path, "%s/vlm-bench-%d.safetensors", tmpdir, (int)getpid());
         if (save_random) snprintf(tmp_path, sizeof tmp_path, "%s", save_random);
         enum vlm_status st;
-        if (!strncmp(variant, "sam-", 4)) {
+        // the fast SAM family's names -> vlm_sam_write_random_checkpoint's variants
+        static const char * const family[][2] = { { "efficientsam-vit-t", "effsam_t" }, { "efficientsam-vit-s", "effsam_s" },
+                                                  { "slimsam-50", "slimsam_50" }, { "slimsam-77", "slimsam_77" } };
+        const char * sam_random = NULL;
+        for (size_t i = 0; i < sizeof family / sizeof *family; i++)
+            if (!strcmp(variant, family[i][0])) sam_random = family[i][1];
+        if (sam_random) {
+            st = vlm_sam_write_random_checkpoint(tmp_path, sam_random, 1);
+        } else if (!strncmp(variant, "sam-", 4)) {
             char v[16];
             snprintf(v, sizeof v, "%s", variant + 4);
             for (char * p = v; *p; p++) if (*p == '-') *p = '_';   // sam-vit-b -> vit_b

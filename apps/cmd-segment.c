@@ -394,7 +394,7 @@ static bool write_tensors(const char * path, const struct segment_run * r) {
             cli_fail(CMD, "resized image: %s", vlm_last_error());
             goto done;
         }
-    } else if (vlm_image_resize(&r->img, rw, rh, VLM_RESAMPLE_BILINEAR, &resized) != VLM_STATUS_OK) {
+    } else if (!vlm_sam_stretches_input(r->model) && vlm_image_resize(&r->img, rw, rh, VLM_RESAMPLE_BILINEAR, &resized) != VLM_STATUS_OK) {
         cli_fail(CMD, "resized image: %s", vlm_last_error());
         goto done;
     }
@@ -419,7 +419,9 @@ static bool write_tensors(const char * path, const struct segment_run * r) {
                                      .nbytes = (size_t)ms->n_masks * sizeof(float), .gguf_type = -1 };
     t[4] = (struct vlm_file_tensor){ .name = "masks", .dtype = VLM_DTYPE_U8, .n_dims = 3, .shape = { ms->n_masks, H, W },
                                      .data = ms->masks, .nbytes = (size_t)ms->n_masks * W * H, .gguf_type = -1 };
-    if (vlm_safetensors_write(path, t, 5) != VLM_STATUS_OK) {
+    // EfficientSAM: no uint8 resized image (its input is a float resize of the whole image)
+    const int32_t skip = resized.data ? 0 : 1;
+    if (vlm_safetensors_write(path, t + skip, 5 - skip) != VLM_STATUS_OK) {
         cli_fail(CMD, "%s", vlm_last_error());
         goto done;
     }

@@ -129,6 +129,9 @@ static void describe_sam(const struct vlm_safetensors * st, const struct sam_nam
         { "vit_b", 768, 12, 12, "2, 5, 8, 11" },
         { "vit_l", 1024, 24, 16, "5, 11, 17, 23" },
         { "vit_h", 1280, 32, 16, "7, 15, 23, 31" },
+        // SlimSAM (HF nielsr/slimsam-50-uniform, -77-uniform: ViT-B pruned to these widths, MLP 1536 / 696)
+        { "SlimSAM-50", 384, 12, 12, "2, 5, 8, 11" },
+        { "SlimSAM-77", 168, 12, 12, "2, 5, 8, 11" },
     };
     const char * variant = NULL;
     for (size_t i = 0; i < sizeof known / sizeof *known; i++)
@@ -140,6 +143,25 @@ static void describe_sam(const struct vlm_safetensors * st, const struct sam_nam
     snprintf(extra, extra_size, "image %" PRId64 " (patch %" PRId64 ", grid %" PRId64 ", low-res masks %" PRId64 "), "
              "window %" PRId64 ", global attention blocks [%s], prompt dim %" PRId64,
              grid > 0 && P > 0 ? grid * P : -1, P, grid, grid > 0 ? 4 * grid : -1, window, globals, prompt);
+}
+
+// EfficientSAM (yformer/EfficientSAM efficient_sam_encoder.py ImageEncoderViT): a plain ViT; its image
+// size and heads are not in the tensors (config.json's image_size and encoder_num_heads, else
+// upstream's 1024 and a head dim of 64).
+static void describe_effsam(const struct vlm_safetensors * st, int64_t image, int64_t heads, char * out, size_t size,
+                            char * extra, size_t extra_size) {
+    int64_t D = dim_of(st, "image_encoder.patch_embed.proj.weight", 4, 0), P = dim_of(st, "image_encoder.patch_embed.proj.weight", 4, 2);
+    int64_t mlp = dim_of(st, "image_encoder.blocks.0.mlp.fc1.weight", 2, 0), prompt = dim_of(st, "mask_decoder.iou_token.weight", 2, 1);
+    int32_t depth = count_blocks(st, "image_encoder.blocks.");
+    if (heads <= 0) heads = D > 0 && D % 64 == 0 ? D / 64 : -1;
+    // build_efficient_sam.py: ViT-T 192 wide with 3 heads, ViT-S 384 with 6; 12 blocks, image 1024, prompt dim 256
+    const char * variant = "custom";
+    if (depth == 12 && P == 16 && image == 1024 && prompt == 256 && mlp == 4 * D) variant = D == 192 ? "vit_t" : D == 384 ? "vit_s" : variant;
+    snprintf(out, size, "efficientsam (EfficientSAM %s: ViT encoder embed %" PRId64 ", depth %d, heads %" PRId64 ", MLP %" PRId64 ")",
+             variant, D, depth, heads, mlp);
+    snprintf(extra, extra_size, "image %" PRId64 " (patch %" PRId64 ", grid %" PRId64 ", low-res masks %" PRId64 "), prompt dim %" PRId64
+             ", %d mask tokens", image, P, P > 0 ? image / P : -1, P > 0 ? 4 * image / P : -1, prompt,
+             (int)dim_of(st, "mask_decoder.mask_tokens.weight", 2, 0));
 }
 
 // MobileSAM (ChaoningZhang/MobileSAM tiny_vit_sam.py TinyViT): per stage the width, depth and, after
@@ -214,11 +236,13 @@ static void describe_clip(const struct vlm_safetensors * st, const struct clip_n
     snprintf(extra, extra_size, "vocabulary %" PRId64 ", %" PRId64 " image positions", V, npos);
 }
 
-static void detect_safetensors(const struct vlm_safetensors * st, int64_t image_size, char * arch, size_t size, char * extra,
-                               size_t extra_size) {
+static void detect_safetensors(const struct vlm_safetensors * st, int64_t image_size, int64_t heads, char * arch, size_t size,
+                               char * extra, size_t extra_size) {
     extra[0] = 0;
     if (vlm_safetensors_find(st, "image_encoder.patch_embed.seq.0.c.weight") && any_prefix(st, "mask_decoder.")) {
         describe_mobilesam(st, image_size > 0 ? image_size : 1024, arch, size, extra, extra_size);
+    } else if (vlm_safetensors_find(st, "prompt_encoder.invalid_points.weight") && any_prefix(st, "image_encoder.blocks.")) {
+        describe_effsam(st, image_size > 0 ? image_size : 1024, heads, arch, size, extra, extra_size);
     } else if (any_prefix(st, "image_encoder.") && any_prefix(st, "mask_decoder.")) {
         static const struct sam_names nm = { "image_encoder.patch_embed.proj.weight", "image_encoder.pos_embed",
                                              "image_encoder.blocks.", ".attn.rel_pos_h", "mask_decoder.iou_token.weight",
@@ -281,7 +305,9 @@ static enum vlm_status info_safetensors(const char * path, const char * config, 
     }
     const cJSON * isz = cj ? cJSON_GetObjectItemCaseSensitive(cj, "image_size") : NULL;
     char arch[512], extra[512];
-    detect_safetensors(st, cJSON_IsNumber(isz) ? (int64_t)isz->valuedouble : 0, arch, sizeof arch, extra, sizeof extra);
+    const cJSON * nh = cj ? cJSON_GetObjectItemCaseSensitive(cj, "encoder_num_heads") : NULL;
+    detect_safetensors(st, cJSON_IsNumber(isz) ? (int64_t)isz->valuedouble : 0, cJSON_IsNumber(nh) ? (int64_t)nh->valuedouble : 0,
+                       arch, sizeof arch, extra, sizeof extra);
     fprintf(f, "file:          %s\n", path);
     fprintf(f, "format:        %s\n", pytorch ? "PyTorch checkpoint (zip + pickle)" : "safetensors");
     fprintf(f, "architecture:  %s\n", arch);

@@ -703,6 +703,13 @@ enum vlm_status vlm_pytorch_open(const char * path, struct vlm_safetensors ** ou
                        pk_kind_name[rk]);
         goto fail;
     }
+    // a training checkpoint's {"model": state_dict} (EfficientSAM's efficient_sam_vit*.pt, loaded
+    // upstream as torch.load(f)["model"]): the state dict's own names
+    if (rk == PK_DICT && k.nodes[root].n == 2) {
+        const struct pk_node * key = &k.nodes[k.nodes[root].items[0]];
+        int32_t v = k.nodes[root].items[1];
+        if (key->kind == PK_STR && key->len == 5 && !memcmp(key->s, "model", 5) && k.nodes[v].kind == PK_DICT) root = v;
+    }
     char name[PK_MAX_NAME + 1] = "";
     if ((rc = flatten(&k, root, 0, name, 0)) != VLM_STATUS_OK) goto fail;
 

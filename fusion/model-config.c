@@ -195,6 +195,7 @@ static const struct {
     { "encoder_depth", "vision_config", "num_hidden_layers", offsetof(struct vlm_sam_config, depth), 65536 },
     { "encoder_num_heads", "vision_config", "num_attention_heads", offsetof(struct vlm_sam_config, heads), 65536 },
     { "window_size", "vision_config", "window_size", offsetof(struct vlm_sam_config, window), 65536 },
+    { "encoder_mlp_dim", "vision_config", "mlp_dim", offsetof(struct vlm_sam_config, enc_mlp), 65536 },
     { "prompt_embed_dim", "prompt_encoder_config", "hidden_size", offsetof(struct vlm_sam_config, prompt_dim), 65536 },
     { "mask_in_chans", "prompt_encoder_config", "mask_input_channels", offsetof(struct vlm_sam_config, mask_in_chans), 65536 },
     { "decoder_depth", "mask_decoder_config", "num_hidden_layers", offsetof(struct vlm_sam_config, decoder_depth), 65536 },
@@ -203,6 +204,7 @@ static const struct {
     { "num_multimask_outputs", "mask_decoder_config", "num_multimask_outputs", offsetof(struct vlm_sam_config, n_multimask), 65536 },
     { "iou_head_depth", "mask_decoder_config", "iou_head_depth", offsetof(struct vlm_sam_config, iou_depth), 65536 },
     { "iou_head_hidden_dim", "mask_decoder_config", "iou_head_hidden_dim", offsetof(struct vlm_sam_config, iou_hidden), 65536 },
+    { "decoder_max_num_input_points", "mask_decoder_config", "decoder_max_num_input_points", offsetof(struct vlm_sam_config, max_points), 1024 },
 };
 
 const char * vlm_sam_config_key(const struct vlm_sam_config * cfg, const void * field) {

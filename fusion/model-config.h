@@ -64,8 +64,10 @@ struct vlm_sam_config {
     int32_t image_size, patch_size, embed_dim, depth, heads, window;
     double  mlp_ratio;               // encoder MLP width / embed dim
     double  layer_norm_eps;          // the image encoder's, in (0, 1)
+    int32_t enc_mlp;                 // encoder MLP width (HF vision_config.mlp_dim: SlimSAM's pruned width)
     int32_t prompt_dim, mask_in_chans;
     int32_t decoder_depth, decoder_mlp, decoder_heads, n_multimask, iou_depth, iou_hidden;
+    int32_t max_points;              // EfficientSAM's decoder_max_num_input_points
     int32_t n_global;                // -1: not given
     int32_t global_idx[VLM_SAM_CONFIG_MAX_GLOBAL];
     bool    has_pixel_norm;

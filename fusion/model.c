@@ -19,7 +19,8 @@ struct vlm_model_params vlm_model_default_params(void) {
 // Tensor names that identify each architecture (upstream names first, then HF transformers').
 static enum vlm_model_kind detect_kind(const struct vlm_safetensors * st) {
     static const char * const sam_keys[]  = { "image_encoder.pos_embed", "vision_encoder.pos_embed",
-                                              "image_encoder.patch_embed.seq.0.c.weight" };   // the last: MobileSAM
+                                              "image_encoder.patch_embed.seq.0.c.weight",     // MobileSAM
+                                              "prompt_encoder.invalid_points.weight" };       // EfficientSAM
     // visual.attnpool.*: a ResNet CLIP, which the CLIP init refuses with its own message
     static const char * const clip_keys[] = { "visual.class_embedding", "vision_model.embeddings.class_embedding",
                                               "visual.attnpool.positional_embedding" };

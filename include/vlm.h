@@ -300,6 +300,11 @@ int32_t vlm_sam_input_size(const struct vlm_model * model);      // S: encoder i
 int32_t vlm_sam_embed_dim(const struct vlm_model * model);       // C: image embedding channels
 int32_t vlm_sam_embedding_size(const struct vlm_model * model);  // G: image embedding side (S / patch)
 int32_t vlm_sam_low_res_size(const struct vlm_model * model);    // L: low-res logits / mask_input side (4 G)
+// EfficientSAM: the image is stretched to the S x S input (no longest-side resize, no padding,
+// so no uint8 "resized" image), a prompt has at most vlm_sam_max_points points (a box counts as
+// two) and no mask input. SAM, MobileSAM, SlimSAM: false and 0 (no limit).
+bool    vlm_sam_stretches_input(const struct vlm_model * model);
+int32_t vlm_sam_max_points(const struct vlm_model * model);
 // L of the released checkpoints only; kept for old callers: use vlm_sam_low_res_size(model).
 #define VLM_SAM_LOW_RES 256
 struct vlm_sam_prompt {

@@ -2,10 +2,10 @@
 """Times the upstream PyTorch reference models on this machine, for `scripts/bench.sh`.
 
 The upstream code is not part of vlm: point --sam-repo at a checkout of
-facebookresearch/segment-anything, --mobilesam-repo at one of ChaoningZhang/MobileSAM and
---clip-repo at a checkout of openai/CLIP. Weights are random at the official shapes: SAM ViT-B
+facebookresearch/segment-anything, --mobilesam-repo at one of ChaoningZhang/MobileSAM,
+--effsam-repo at one of yformer/EfficientSAM and --clip-repo at a checkout of openai/CLIP. Weights are random at the official shapes: SAM ViT-B
 (vlm's random weights and image with --sam-checkpoint, else upstream's initialization), MobileSAM
-(build_sam_vit_t) and CLIP ViT-B/32 (upstream's initialization), fp32, as `vlm bench` uses. Prints
+(build_sam_vit_t), EfficientSAM-Ti (vlm's random weights with --effsam-checkpoint) and CLIP ViT-B/32 (upstream's initialization), fp32, as `vlm bench` uses. Prints
 one JSON object with the median milliseconds per stage.
 
 For `scripts/bench.sh index`: --make-photos DIR writes --count distinct photos (random crops,
@@ -135,6 +135,28 @@ def bench_mobilesam(repo, runs):
             "prompt_decoder": {"median_ms": dec}}
 
 
+def bench_effsam(repo, runs, checkpoint):
+    """EfficientSAM-Ti (efficient_sam/build_efficient_sam.py build_efficient_sam_vitt's arguments) as its
+    example runs it: get_image_embeddings of ToTensor's image, then predict_masks of one point with
+    the bicubic resize to the image size. vlm's random weights and image with --effsam-checkpoint."""
+    sys.path.insert(0, repo)
+    from efficient_sam.efficient_sam import build_efficient_sam  # noqa: E402
+
+    sam = build_efficient_sam(encoder_patch_embed_dim=192, encoder_num_heads=3).eval()
+    if checkpoint:
+        sam.load_state_dict(load_safetensors(checkpoint))
+        image = torch.from_numpy(random_image(1024, 1024).copy())
+    else:
+        image = (torch.rand(1024, 1024, 3) * 255).to(torch.uint8)
+    x = (image.permute(2, 0, 1).float() / 255)[None]   # torchvision ToTensor
+    pts, lab = torch.tensor([[[[512.0, 384.0]]]]), torch.tensor([[[1.0]]])
+    with torch.no_grad():
+        enc = median_ms(lambda: sam.get_image_embeddings(x), runs)
+        emb = sam.get_image_embeddings(x)
+        dec = median_ms(lambda: sam.predict_masks(emb, pts, lab, True, 1024, 1024, 1024, 1024), max(runs, 10))
+    return {"image_encoder": {"median_ms": enc}, "prompt_decoder": {"median_ms": dec}}
+
+
 def clip_vit_b_32(repo):
     spec = importlib.util.spec_from_file_location("clip_model", f"{repo}/clip/model.py")
     clip_model = importlib.util.module_from_spec(spec)
@@ -218,6 +240,8 @@ def main():
     ap.add_argument("--sam-repo")
     ap.add_argument("--mobilesam-repo")
     ap.add_argument("--sam-checkpoint", help="safetensors weights for SAM ViT-B (vlm bench --save-random)")
+    ap.add_argument("--effsam-repo", help="a checkout of yformer/EfficientSAM")
+    ap.add_argument("--effsam-checkpoint", help="safetensors weights for EfficientSAM-Ti (vlm bench --save-random)")
     ap.add_argument("--clip-repo")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0 = all cores)")
@@ -239,6 +263,8 @@ def main():
             out["models"]["sam-vit-b"] = bench_sam(args.sam_repo, args.runs, args.sam_checkpoint)
         if args.mobilesam_repo:
             out["models"]["sam-vit-t"] = bench_mobilesam(args.mobilesam_repo, args.runs)
+        if args.effsam_repo:
+            out["models"]["efficientsam-vit-t"] = bench_effsam(args.effsam_repo, args.runs, args.effsam_checkpoint)
         if args.clip_repo:
             out["models"]["clip-vit-b-32"] = bench_clip(args.clip_repo, args.runs)
     print(json.dumps(out, indent=1))

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Makes tests/data/sam-small and tests/data/sam-mini: SAMs whose shapes differ from the
-released ViT-B/L/H, with reference outputs of the upstream code on them, for the parity and
-CLI tests.
+"""Makes tests/data/sam-small, tests/data/sam-mini and tests/data/slimsam-tiny: SAMs whose
+shapes differ from the released ViT-B/L/H, with reference outputs of the upstream code on them,
+for the parity and CLI tests.
 
   python3 scripts/make-sam-fixture.py --sam-repo ~/src/segment-anything \\
       [--images ../shared/fixtures/images] [--out-dir tests/data] [--variant sam-small]
@@ -16,8 +16,15 @@ arguments, with seeded random weights:
              padded window), 4 heads, MLP ratio 2, prompt dim 20 (not a multiple of 8: the
              upscaling widths 20 // 4 and 20 // 8 round down), mask input channels 6, 1 decoder
              layer with 5 heads, 2 multimask outputs, IoU head depth 2.
+  slimsam-tiny  a SlimSAM as its HF transformers SamModel checkpoints are (SlimSAM-50 / -77:
+             SAM ViT-B with the encoder width and MLP pruned, hidden_size 384 / 168, mlp_dim
+             1536 / 696, 12 heads of 32 / 14): image 256 (16x16 grid), width 36 with 3 heads of
+             12, MLP 50 (not a multiple of the width: upstream's mlp_ratio cannot say it, so the
+             blocks' lin1 / lin2 are rebuilt at 50 before the weights are drawn), window 7 and
+             global attention in block 1, prompt dim 32; saved under the HF names
+             (convert_sam_to_hf.py's renames, sam-spec.md B.3) with an HF config.json.
 The files have the layout of shared/fixtures/sam-tiny: model.safetensors (official key
-names), config.json, cases.json, cases.safetensors.
+names, or HF ones), config.json, cases.json, cases.safetensors.
 
 Made with facebookresearch/segment-anything at commit dca509fe793f601edb92606367a655c15ac00fdf
 (the script prints the commit of --sam-repo when it is a git checkout), Debian's
@@ -78,7 +85,67 @@ VARIANTS = {
         "images": {"gray_odd.jpg": ALL_KINDS},
         "everything": "gray_odd.jpg",
     },
+    "slimsam-tiny": {
+        "seed": 14,
+        "config": {**BASE, "image_size": 256, "encoder_embed_dim": 36, "encoder_depth": 2, "encoder_num_heads": 3,
+                   "encoder_global_attn_indexes": [1], "window_size": 7, "mlp_ratio": 4, "prompt_embed_dim": 32,
+                   "mask_in_chans": 16, "decoder_depth": 2, "decoder_mlp_dim": 64, "decoder_num_heads": 8,
+                   "num_multimask_outputs": 3, "iou_head_depth": 3, "iou_head_hidden_dim": 32},
+        "mlp_dim": 50,
+        "hf": True,
+        "images": {"gray_odd.jpg": ALL_KINDS, "shapes_rgba.png": ["box"]},
+    },
 }
+
+# ref: transformers/models/sam/convert_sam_to_hf.py KEYS_TO_MODIFY_MAPPING, as sam-spec.md B.3
+# writes it out; the PE matrix is saved once, as shared_image_embedding.positional_embedding.
+HF_RENAMES = [("image_encoder.", "vision_encoder."), (".patch_embed.proj.", ".patch_embed.projection."),
+              (".blocks.", ".layers."), (".neck.0.", ".neck.conv1."), (".neck.1.", ".neck.layer_norm1."),
+              (".neck.2.", ".neck.conv2."), (".neck.3.", ".neck.layer_norm2."), (".point_embeddings.", ".point_embed."),
+              (".mask_downscaling.0.", ".mask_embed.conv1."), (".mask_downscaling.1.", ".mask_embed.layer_norm1."),
+              (".mask_downscaling.3.", ".mask_embed.conv2."), (".mask_downscaling.4.", ".mask_embed.layer_norm2."),
+              (".mask_downscaling.6.", ".mask_embed.conv3."), (".output_upscaling.0.", ".upscale_conv1."),
+              (".output_upscaling.1.", ".upscale_layer_norm."), (".output_upscaling.3.", ".upscale_conv2."),
+              (".norm1.", ".layer_norm1."), (".norm2.", ".layer_norm2."), (".norm3.", ".layer_norm3."),
+              (".norm4.", ".layer_norm4."), (".norm_final_attn.", ".layer_norm_final_attn.")]
+
+
+def hf_name(name):
+    if name == "prompt_encoder.pe_layer.positional_encoding_gaussian_matrix":
+        return "shared_image_embedding.positional_embedding"
+    for a, b in HF_RENAMES:
+        name = name.replace(a, b)
+    for head in ("output_hypernetworks_mlps.", "iou_prediction_head."):   # 3-layer MLPs
+        if head in name:
+            name = name.replace(".layers.0.", ".proj_in.").replace(".layers.1.", ".layers.0.").replace(
+                ".layers.2.", ".proj_out.")
+    return name
+
+
+def hf_config(c, mlp_dim):
+    """config.json as SamConfig.to_dict() writes the keys that differ from its defaults."""
+    return {"architectures": ["SamModel"], "model_type": "sam",
+            "vision_config": {"hidden_size": c["encoder_embed_dim"], "mlp_dim": mlp_dim,
+                              "num_attention_heads": c["encoder_num_heads"], "num_hidden_layers": c["encoder_depth"],
+                              "image_size": c["image_size"], "window_size": c["window_size"],
+                              "global_attn_indexes": c["encoder_global_attn_indexes"],
+                              "output_channels": c["prompt_embed_dim"]},
+            "prompt_encoder_config": {"hidden_size": c["prompt_embed_dim"], "image_size": c["image_size"],
+                                      "image_embedding_size": c["image_size"] // c["patch_size"],
+                                      "mask_input_channels": c["mask_in_chans"]},
+            "mask_decoder_config": {"hidden_size": c["prompt_embed_dim"], "mlp_dim": c["decoder_mlp_dim"],
+                                    "num_attention_heads": c["decoder_num_heads"],
+                                    "num_hidden_layers": c["decoder_depth"],
+                                    "iou_head_depth": c["iou_head_depth"],
+                                    "iou_head_hidden_dim": c["iou_head_hidden_dim"]}}
+
+
+def prune_mlp(sam, mlp_dim):
+    """SlimSAM's pruned MLP width: each block's lin1 / lin2 at mlp_dim (weights drawn afterwards)."""
+    for blk in sam.image_encoder.blocks:
+        d = blk.mlp.lin1.in_features
+        blk.mlp.lin1 = torch.nn.Linear(d, mlp_dim)
+        blk.mlp.lin2 = torch.nn.Linear(mlp_dim, d)
 
 
 def load_writer():
@@ -194,14 +261,17 @@ def everything(sam, images_dir, image, expected):
 def make(sam_repo, images_dir, out, variant):
     config = variant["config"]
     sam = build(sam_repo, config)
+    if "mlp_dim" in variant:
+        prune_mlp(sam, variant["mlp_dim"])
     randomize(sam, variant["seed"])
     from segment_anything import SamPredictor
 
     write = load_writer()
     os.makedirs(out, exist_ok=True)
-    write({k: v for k, v in sam.state_dict().items()}, os.path.join(out, "model.safetensors"))
+    hf = variant.get("hf", False)
+    write({hf_name(k) if hf else k: v for k, v in sam.state_dict().items()}, os.path.join(out, "model.safetensors"))
     with open(os.path.join(out, "config.json"), "w") as f:
-        json.dump({k: config[k] for k in KEY_ORDER}, f, indent=1)
+        json.dump(hf_config(config, variant["mlp_dim"]) if hf else {k: config[k] for k in KEY_ORDER}, f, indent=1)
         f.write("\n")
 
     predictor = SamPredictor(sam)

@@ -91,6 +91,16 @@ static inline double test_nmse(const float * a, const float * ref, size_t n) {
     return den > 0 ? num / den : num;
 }
 
+// Binary masks (nonzero = on) against the reference's: the same size, at most 0.1% of the pixels
+// differing (those whose logit is near zero may flip).
+static inline void test_check_masks(const char * what, const void * got, size_t got_n, const void * ref, size_t ref_n) {
+    CHECK(got && ref && got_n == ref_n, "%s: masks size", what);
+    if (!got || !ref || got_n != ref_n) return;
+    size_t nd = 0;
+    for (size_t i = 0; i < got_n; i++) nd += (((const uint8_t *)got)[i] != 0) != (((const uint8_t *)ref)[i] != 0);
+    CHECK(nd <= got_n / 1000, "%s: masks differ on %zu of %zu pixels", what, nd, got_n);
+}
+
 static inline double test_max_abs(const float * a, const float * ref, size_t n) {
     double m = 0;
     for (size_t i = 0; i < n; i++) {

@@ -1,4 +1,4 @@
-// test-model-mutations.c — small SAM, MobileSAM and CLIP checkpoints with every tensor in turn
+// test-model-mutations.c — small SAM, MobileSAM, EfficientSAM, SlimSAM and CLIP checkpoints with every tensor in turn
 // dropped, one of its dimensions grown or shrunk, or given an extra dimension, and with every
 // number of their config.json in turn replaced by a contradicting value: each variant either
 // loads and runs (a click, an image and a text) or fails with a one-line error naming what is
@@ -80,7 +80,9 @@ static size_t numel(const struct vlm_file_tensor * t) {
 
 // Every tensor dropped, its first dimension + 1 (zeros appended), its last dimension - 1
 // (data cut) and a trailing dimension of 1 added.
-static void mutate_tensors(const char * name, const char * model_dir, const char * model_file) {
+// only: mutate just the tensors whose names start with it (NULL: all); skip: not those starting with it.
+static void mutate_tensors(const char * name, const char * model_dir, const char * model_file, const char * only,
+                           const char * skip) {
     char path[4200], what[600];
     snprintf(path, sizeof path, "%s/%s", model_dir, model_file);
     struct vlm_safetensors * st = NULL;
@@ -97,6 +99,8 @@ static void mutate_tensors(const char * name, const char * model_dir, const char
     uint8_t * grown = calloc(1, max_bytes * 2 + 64);
     for (int32_t i = 0; t && grown && i < n; i++) {
         const struct vlm_file_tensor * orig = &st->tensors[i];
+        if ((only && strncmp(orig->name, only, strlen(only)) != 0) || (skip && !strncmp(orig->name, skip, strlen(skip))))
+            continue;
         for (int kind = 0; kind < 4; kind++) {
             memcpy(t, st->tensors, sizeof *t * (size_t)n);
             struct vlm_file_tensor * m = &t[i];
@@ -193,16 +197,20 @@ int main(void) {
     atexit(cleanup);
     // the models, each as its file and the config.json beside it (PyTorch files are rewritten as
     // safetensors, the loaders read both alike)
-    const struct { const char * name, * dir, * file; } models[] = {
-        { "sam-mini", "tests/data/sam-mini", "model.safetensors" },
-        { "mobilesam-tiny", "tests/data/mobilesam-tiny", "mobile_sam.pt" },
-        { "clip-tiny", NULL, "model.safetensors" },
+    // (SlimSAM's decoder is SAM's under HF names: only its pruned encoder's first block is mutated;
+    // EfficientSAM's second decoder layer is read as its first)
+    const struct { const char * name, * dir, * file, * only, * skip; } models[] = {
+        { "sam-mini", "tests/data/sam-mini", "model.safetensors", NULL, NULL },
+        { "mobilesam-tiny", "tests/data/mobilesam-tiny", "mobile_sam.pt", NULL, NULL },
+        { "effsam-tiny", "tests/data/effsam-tiny", "efficient_sam_tiny.pt", NULL, "mask_decoder.transformer.layers.1." },
+        { "slimsam-tiny", "tests/data/slimsam-tiny", "model.safetensors", "vision_encoder.layers.0.", NULL },
+        { "clip-tiny", NULL, "model.safetensors", NULL, NULL },
     };
     for (size_t i = 0; i < sizeof models / sizeof *models; i++) {
         char dir[4096];
         snprintf(dir, sizeof dir, "%s", models[i].dir ? test_data(models[i].dir + strlen("tests/data/"))
                                                        : test_fixture(models[i].name));
-        mutate_tensors(models[i].name, dir, models[i].file);
+        mutate_tensors(models[i].name, dir, models[i].file, models[i].only, models[i].skip);
         mutate_config(models[i].name, dir, models[i].file);
     }
     printf("%d variants loaded and ran, %d refused with a one-line error\n", g_loaded, g_refused);

@@ -8,6 +8,28 @@
 #include <cjson/cJSON.h>
 
 #include "harness.h"
+#include "model-file.h"
+
+// src (safetensors or a PyTorch checkpoint) copied to dir/model.safetensors (I64 tensors such as
+// BatchNorm's num_batches_tracked left out: the loaders never read them), without the tensors
+// whose names start with drop (NULL: none).
+static inline bool variant_write_model(const char * src, const char * dir, const char * drop) {
+    char dst[4200];
+    snprintf(dst, sizeof dst, "%s/model.safetensors", dir);
+    struct vlm_safetensors * st = NULL;
+    if (vlm_model_file_open(src, &st) != VLM_STATUS_OK) return false;
+    struct vlm_file_tensor * t = calloc((size_t)st->n_tensors + 1, sizeof *t);
+    int32_t n = 0;
+    for (int32_t i = 0; t && i < st->n_tensors; i++) {
+        const struct vlm_file_tensor * f = &st->tensors[i];
+        if (f->dtype == VLM_DTYPE_I64 || (drop && !strncmp(f->name, drop, strlen(drop)))) continue;
+        t[n++] = *f;
+    }
+    bool ok = t && vlm_safetensors_write(dst, t, n) == VLM_STATUS_OK;
+    free(t);
+    vlm_safetensors_close(st);
+    return ok;
+}
 
 // fixture_dir/config.json copied to dir with key set to the JSON value `value` ("-": removed;
 // key NULL: the file unchanged; a value starting with '!' is written instead of the whole file).

@@ -35,6 +35,8 @@ int32_t vlm_sam_input_size(const struct vlm_model * model) { return sam_of(model
 int32_t vlm_sam_embed_dim(const struct vlm_model * model) { return sam_of(model) ? sam_of(model)->prompt_dim : 0; }
 int32_t vlm_sam_embedding_size(const struct vlm_model * model) { return sam_of(model) ? sam_of(model)->grid : 0; }
 int32_t vlm_sam_low_res_size(const struct vlm_model * model) { return sam_of(model) ? sam_of(model)->mask_input_size : 0; }
+bool    vlm_sam_stretches_input(const struct vlm_model * model) { return sam_of(model) && sam_of(model)->effsam; }
+int32_t vlm_sam_max_points(const struct vlm_model * model) { return sam_of(model) ? sam_of(model)->max_points : 0; }
 
 enum vlm_status vlm_sam_session_new(const struct vlm_model * model, struct vlm_sam_session ** out) {
     if (!out) return vlm_error(VLM_STATUS_INVALID_ARG, "vlm_sam_session_new: out is NULL");
@@ -133,8 +135,10 @@ enum vlm_status vlm_sam_set_image(struct vlm_sam_session * s, const struct vlm_i
     float * pixels = malloc(3 * S * S * sizeof(float));
     struct vlm_image resized = { 0 };
     double t0 = vlm_now_ms();
-    st = pixels ? vlm_sam_preprocess(image, sm->img_size, sm->pixel_mean, sm->pixel_std, pixels, &resized)
-                : vlm_error(VLM_STATUS_OUT_OF_MEMORY, "out of memory");
+    if (!pixels) st = vlm_error(VLM_STATUS_OUT_OF_MEMORY, "out of memory");
+    // EfficientSAM: the whole image stretched to the input square, no uint8 resize to keep
+    else if (sm->effsam) st = vlm_effsam_preprocess(sm, image, pixels);
+    else st = vlm_sam_preprocess(image, sm->img_size, sm->pixel_mean, sm->pixel_std, pixels, &resized);
     s->has_image = false;
     if (st == VLM_STATUS_OK) {
         st = vlm_sam_encode(x, sm, pixels, s->emb);
@@ -155,8 +159,7 @@ enum vlm_status vlm_sam_set_image(struct vlm_sam_session * s, const struct vlm_i
     s->resized = resized;
     s->orig_h = image->height;
     s->orig_w = image->width;
-    s->in_h = resized.height;
-    s->in_w = resized.width;
+    vlm_sam_input_shape(sm, image->height, image->width, &s->in_h, &s->in_w);
     s->has_image = true;
     s->emb_serial = vlm_sam_next_serial();
     s->encode_ms = vlm_now_ms() - t0;
@@ -233,7 +236,7 @@ enum vlm_status vlm_sam_load_embedding(struct vlm_sam_session * s, const char * 
     }
     // input_size must be what ResizeLongestSide gives for original_size
     int32_t nh = 0, nw = 0;
-    vlm_sam_preprocess_shape(orig[0], orig[1], s->sm->img_size, &nh, &nw);
+    vlm_sam_input_shape(s->sm, orig[0], orig[1], &nh, &nw);
     if (nh != inp[0] || nw != inp[1]) {
         rc = vlm_error(VLM_STATUS_INVALID_ARG, "%s: input_size %dx%d does not match original_size %dx%d", path, inp[0], inp[1],
                        orig[0], orig[1]);
@@ -276,7 +279,7 @@ enum vlm_status vlm_sam_session_get_tensor(const struct vlm_sam_session * s, con
         return VLM_STATUS_OK;
     }
     if (!strcmp(name, "resized")) {
-        if (!s->resized.data) return vlm_error(VLM_STATUS_INVALID_ARG, "resized: not available (embedding was loaded)");
+        if (!s->resized.data) return vlm_error(VLM_STATUS_INVALID_ARG, "resized: not available (the embedding was loaded, or EfficientSAM, whose input is a float resize)");
         size_t n = (size_t)s->resized.width * (size_t)s->resized.height * 3;
         if (size) *size = n;
         if (!out) return VLM_STATUS_OK;
@@ -295,8 +298,20 @@ void vlm_masks_free(struct vlm_masks * m) {
     memset(m, 0, sizeof *m);
 }
 
-// ref: segment_anything/utils/transforms.py ResizeLongestSide.apply_coords (double, per axis)
+void vlm_sam_input_shape(const struct vlm_sam_model * sm, int32_t h, int32_t w, int32_t * in_h, int32_t * in_w) {
+    if (sm->effsam) *in_h = *in_w = sm->img_size;
+    else vlm_sam_preprocess_shape(h, w, sm->img_size, in_h, in_w);
+}
+
+// ref: segment_anything/utils/transforms.py ResizeLongestSide.apply_coords (double, per axis);
+// EfficientSAM efficient_sam.py get_rescaled_pts: x * img_size / input_w in float
 void vlm_sam_apply_coords(const struct vlm_sam_session * s, double x, double y, float * ox, float * oy) {
+    if (s->sm->effsam) {
+        const float S = (float)s->sm->img_size;
+        *ox = (float)x * S / (float)s->orig_w;
+        *oy = (float)y * S / (float)s->orig_h;
+        return;
+    }
     *ox = (float)(x * ((double)s->in_w / (double)s->orig_w));
     *oy = (float)(y * ((double)s->in_h / (double)s->orig_h));
 }
@@ -343,6 +358,12 @@ static enum vlm_status validate(const struct vlm_sam_session * s, const struct v
         return vlm_error(VLM_STATUS_INVALID_ARG, "%s: no prompt (give at least one point, a box or a mask input)", who);
     enum vlm_status st = check_geometry(p, s->orig_w, s->orig_h, who);
     if (st != VLM_STATUS_OK) return st;
+    const struct vlm_sam_model * sm = s->sm;
+    if (sm->effsam && p->mask_input)
+        return vlm_error(VLM_STATUS_INVALID_ARG, "%s: EfficientSAM takes no mask input (give points or a box)", who);
+    if (sm->effsam && p->n_points + (p->box ? 2 : 0) > sm->max_points)
+        return vlm_error(VLM_STATUS_INVALID_ARG, "%s: EfficientSAM takes at most %d points (a box counts as 2), got %d%s", who,
+                         sm->max_points, p->n_points + (p->box ? 2 : 0), p->box ? " with the box" : "");
     if (p->mask_input) {
         const size_t n = (size_t)s->sm->mask_input_size * (size_t)s->sm->mask_input_size;
         for (size_t i = 0; i < n; i++)
@@ -377,7 +398,7 @@ static enum vlm_status predict_group(struct vlm_ctx * x, struct vlm_sam_session 
                                      const int32_t * idx, int32_t n, struct vlm_masks * out) {
     struct vlm_sam_model * sm = s->sm;
     const struct vlm_sam_prompt * p0 = &prompts[idx[0]];
-    const int32_t Nt = 1 + sm->n_mask_tokens + vlm_sam_sparse_count(p0->n_points, p0->box != NULL);
+    const int32_t Nt = 1 + sm->n_mask_tokens + vlm_sam_sparse_count(sm, p0->n_points, p0->box != NULL);
     const size_t C = (size_t)sm->prompt_dim, M2 = (size_t)sm->mask_input_size * (size_t)sm->mask_input_size;
     const size_t NM = (size_t)sm->n_mask_tokens, HW = (size_t)s->orig_h * (size_t)s->orig_w;
     enum vlm_status st = VLM_STATUS_OK;
@@ -453,9 +474,9 @@ static enum vlm_status predict_batch_once(struct vlm_ctx * x, struct vlm_sam_ses
     for (int32_t i = 0; i < n && st == VLM_STATUS_OK; i++) {
         if (done[i]) continue;
         int32_t m = 0;
-        const int32_t ns = vlm_sam_sparse_count(prompts[i].n_points, prompts[i].box != NULL);
+        const int32_t ns = vlm_sam_sparse_count(s->sm, prompts[i].n_points, prompts[i].box != NULL);
         for (int32_t j = i; j < n; j++) {
-            if (done[j] || vlm_sam_sparse_count(prompts[j].n_points, prompts[j].box != NULL) != ns ||
+            if (done[j] || vlm_sam_sparse_count(s->sm, prompts[j].n_points, prompts[j].box != NULL) != ns ||
                 (prompts[j].mask_input != NULL) != (prompts[i].mask_input != NULL))
                 continue;
             done[j] = true;

@@ -180,13 +180,23 @@ static struct vlm_tensor layer0_cache(struct vlm_ctx * x, struct vlm_sam_model *
     return c[0];
 }
 
-// ref: segment_anything/modeling/mask_decoder.py MLP.forward (ReLU between layers, no sigmoid)
+// ref: segment_anything/modeling/mask_decoder.py MLP.forward (ReLU between layers, no sigmoid);
+// EfficientSAM mlp.py MLPBlock.forward (GELU)
 static struct vlm_tensor mlp(struct vlm_ctx * x, const struct vlm_sam_mlp * m, struct vlm_tensor h) {
     for (int32_t i = 0; i < m->n_layers; i++) {
         h = vlm_op_linear(x, h, m->w[i], &m->b[i]);
-        if (i < m->n_layers - 1) h = vlm_op_unary(x, VLM_UNARY_RELU, h);
+        if (i < m->n_layers - 1) h = vlm_op_unary(x, m->act, h);
     }
     return h;
+}
+
+// ref: torch.nn.GroupNorm(1, c) (EfficientSAM's upscaling): [B, c, H, W] normalized over each
+// prompt's c * H * W values together, then per-channel weight and bias; eps 1e-5.
+static struct vlm_tensor group_norm1(struct vlm_ctx * x, struct vlm_tensor h, struct vlm_tensor w, struct vlm_tensor b) {
+    const int64_t B = h.shape[0], c = h.shape[1], H = h.shape[2], W = h.shape[3];
+    struct vlm_tensor n = vlm_op_layer_norm(x, vlm_tensor_reshape(h, 2, (int64_t[]){ B, c * H * W }), NULL, NULL, 1e-5f);
+    n = vlm_op_mul(x, vlm_tensor_reshape(n, 4, (int64_t[]){ B, c, H, W }), vlm_tensor_reshape(w, 4, (int64_t[]){ 1, c, 1, 1 }));
+    return vlm_op_add(x, n, vlm_tensor_reshape(b, 4, (int64_t[]){ 1, c, 1, 1 }));
 }
 
 static struct vlm_tensor ln(struct vlm_ctx * x, struct vlm_tensor h, const struct vlm_tensor * w, const struct vlm_tensor * b) {
@@ -223,7 +233,14 @@ static enum vlm_status decode_chunk(struct vlm_ctx * x, struct vlm_sam_model * s
         const bool pre = l == 0 && cached;
         // self attention (layer 0 skips the PE and the residual)
         if (l == 0) {
-            queries = dec_attention(x, sm, &L->self_attn, queries, queries, queries, NULL);
+            struct vlm_tensor a = dec_attention(x, sm, &L->self_attn, queries, queries, queries, NULL);
+            // ref: EfficientSAM two_way_transformer.py TwoWayAttentionBlock.forward: with the residual
+            queries = sm->effsam ? vlm_op_add(x, queries, a) : a;
+        } else if (sm->effsam) {
+            // ref: EfficientSAM TwoWayAttentionBlock.forward: queries = queries + query_pe, then
+            // queries + self_attn(q=queries, k=queries, v=queries)
+            struct vlm_tensor q = vlm_op_add(x, queries, query_pe);
+            queries = vlm_op_add(x, q, dec_attention(x, sm, &L->self_attn, q, q, q, NULL));
         } else {
             struct vlm_tensor q = vlm_op_add(x, queries, query_pe);
             queries = vlm_op_add(x, queries, dec_attention(x, sm, &L->self_attn, q, q, queries, NULL));
@@ -234,9 +251,9 @@ static enum vlm_status decode_chunk(struct vlm_ctx * x, struct vlm_sam_model * s
         struct vlm_tensor k = pre ? keys : vlm_op_add(x, keys, key_pe);                        // [1 or B, T, C]
         struct vlm_tensor t2i = pre ? dec_attention(x, sm, &L->t2i, q, k, keys, &pre_t2i) : dec_attention_to_image(x, sm, &L->t2i, q, k, keys);
         queries = ln(x, vlm_op_add(x, queries, t2i), &L->norm_w[1], &L->norm_b[1]);
-        // MLP (ReLU)
+        // MLP (ReLU; EfficientSAM GELU)
         struct vlm_tensor m = vlm_op_linear(x, queries, L->lin1_w, &L->lin1_b);
-        m = vlm_op_unary(x, VLM_UNARY_RELU, m);
+        m = vlm_op_unary(x, sm->dec_act, m);
         m = vlm_op_linear(x, m, L->lin2_w, &L->lin2_b);
         queries = ln(x, vlm_op_add(x, queries, m), &L->norm_w[2], &L->norm_b[2]);
         // cross attention, image to tokens
@@ -251,11 +268,11 @@ static enum vlm_status decode_chunk(struct vlm_ctx * x, struct vlm_sam_model * s
                      &sm->norm_final_b);                                                       // hs [B, Nt, C]
     }
 
-    // output upscaling: src [B, C, G, G] -> ConvT -> LayerNorm2d -> GELU -> ConvT -> GELU
+    // output upscaling: src [B, C, G, G] -> ConvT -> LayerNorm2d (EfficientSAM: GroupNorm(1)) -> GELU -> ConvT -> GELU
     struct vlm_tensor grid = batch_view(reshape(keys, 4, (int64_t[]){ keys.shape[0], G, G, C }), B);
     struct vlm_tensor src = permute(grid, 0, 3, 1, 2);                                        // channels-last view
     struct vlm_tensor up = vlm_op_conv_transpose2d(x, src, sm->up0_w, &sm->up0_b, 2);           // [B, C/4, 2G, 2G]
-    up = vlm_op_layer_norm_2d(x, up, sm->up1_w, sm->up1_b, 1e-6f);
+    up = sm->effsam ? group_norm1(x, up, sm->up1_w, sm->up1_b) : vlm_op_layer_norm_2d(x, up, sm->up1_w, sm->up1_b, 1e-6f);
     up = vlm_op_unary(x, VLM_UNARY_GELU_ERF, up);
     up = vlm_op_conv_transpose2d(x, up, sm->up3_w, &sm->up3_b, 2);                              // [B, C/8, 4G, 4G]
     up = vlm_op_unary(x, VLM_UNARY_GELU_ERF, up);

@@ -183,6 +183,7 @@ void vlm_sam_neck(struct vlm_ctx * x, struct vlm_sam_model * sm, struct vlm_tens
 enum vlm_status vlm_sam_encode(struct vlm_ctx * x, struct vlm_sam_model * sm, const float * pixels, struct vlm_tensor out) {
     if (!vlm_ctx_ok(x)) return x->status;
     if (sm->tinyvit) return vlm_tinyvit_encode(x, sm, pixels, out);
+    if (sm->effsam) return vlm_effsam_encode(x, sm, pixels, out);
     const size_t mark0 = vlm_arena_mark(x);
     const int64_t G = sm->grid, D = sm->embed_dim, S = sm->img_size, ws = sm->window;
     const int64_t Gp = ws ? (G + ws - 1) / ws * ws : G;

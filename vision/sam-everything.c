@@ -384,7 +384,7 @@ static enum vlm_status process_crop(struct vlm_sam_session * cs, const struct vl
     struct vlm_sam_model * sm = cs->sm;
     const int32_t cw = crop[2] - crop[0], ch = crop[3] - crop[1];
     const size_t C = (size_t)sm->prompt_dim, M2 = (size_t)sm->mask_input_size * (size_t)sm->mask_input_size;
-    const int32_t NM = sm->n_mask_tokens, Nt = 1 + NM + vlm_sam_sparse_count(1, false);
+    const int32_t NM = sm->n_mask_tokens, Nt = 1 + NM + vlm_sam_sparse_count(sm, 1, false);
     const int32_t n_pts = n_side * n_side, bsz = p->points_per_batch, n_threads = sm->ctx->n_threads > 1 ? sm->ctx->n_threads : 1;
     const size_t HWc = (size_t)cw * (size_t)ch, n_scratch = vlm_sam_post_scratch(cs->in_h, cs->in_w, ch, cw);
     const bool cropped = cw != W || ch != H;

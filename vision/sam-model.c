@@ -163,6 +163,8 @@ static enum vlm_status check_count(const struct vlm_safetensors * st, const char
 struct sam_dims {
     bool    tinyvit;   // MobileSAM: D the last stage's width, G from the image size (config.json), tv
     struct vlm_tinyvit_dims tv;
+    bool    effsam;    // EfficientSAM: G from the image size (config.json), heads from it or D / 64
+    int64_t u1, u2;    // output upscaling widths (SAM: C / 4, C / 8)
     int64_t D, G, patch, depth, hd, heads, window, mlp, C, dec_depth, dec_mlp, n_mask_tokens, iou_hidden, iou_depth;
     int64_t  mask_in;
     uint64_t global;   // bit i: block i attends globally (VLM_SAM_MAX_BLOCKS <= 64)
@@ -189,26 +191,35 @@ static enum vlm_status infer_dims(const struct vlm_safetensors * st, struct sam_
                              (long long)d->C, (long long)d->n_mask_tokens);
         goto decoder;
     }
-    if (!pos || pos->n_dims != 4 || !pw || pw->n_dims != 4 || !neck || neck->n_dims != 4 || !mt || mt->n_dims != 2)
-        return vlm_error(VLM_STATUS_BAD_MODEL, "SAM model: missing or malformed image_encoder.pos_embed / "
-                                               "patch_embed / neck.0 / mask_decoder.mask_tokens");
-    d->G = pos->shape[1];
-    d->D = pos->shape[3];
+    // SAM's ViT (pos_embed [1, G, G, D]) or EfficientSAM's (ref: efficient_sam_encoder.py
+    // ImageEncoderViT.__init__: pos_embed [1, 1 + (224 / P)^2, D] of the pretraining grid, so G comes
+    // from the image size: config.json's, else 1024; MLP fc1 / fc2 for lin1 / lin2; no rel_pos)
+    d->effsam = vlm_effsam_detect(st);
+    const char * who = d->effsam ? "EfficientSAM model" : "SAM model";
+    if ((!d->effsam && (!pos || pos->n_dims != 4)) || !pw || pw->n_dims != 4 || !neck || neck->n_dims != 4 || !mt ||
+        mt->n_dims != 2)
+        return vlm_error(VLM_STATUS_BAD_MODEL, "%s: missing or malformed %spatch_embed / neck.0 / mask_decoder.mask_tokens", who,
+                         d->effsam ? "image_encoder." : "image_encoder.pos_embed / ");
+    d->G = d->effsam ? 1 : pos->shape[1];
+    d->D = d->effsam ? pw->shape[0] : pos->shape[3];
     d->patch = pw->shape[2];
     d->C = neck->shape[0];
     d->n_mask_tokens = mt->shape[0];
     // prompt dim C: C / 2 Fourier pairs in the positional encoding, C // 4 and C // 8 upscaling channels
-    if (pos->shape[2] != d->G || d->G <= 0 || d->G > 256 || d->D <= 0 || d->patch <= 0 || d->patch > 64 ||
+    if ((!d->effsam && pos->shape[2] != d->G) || d->G <= 0 || d->G > 256 || d->D <= 0 || d->patch <= 0 || d->patch > 64 ||
         d->C < 8 || d->C % 2 || d->n_mask_tokens < 1 || d->n_mask_tokens > VLM_SAM_MAX_MASK_TOKENS)
-        return vlm_error(VLM_STATUS_BAD_MODEL, "SAM model: unsupported sizes (grid %lld, width %lld, patch %lld, prompt dim %lld)",
-                         (long long)d->G, (long long)d->D, (long long)d->patch, (long long)d->C);
+        return vlm_error(VLM_STATUS_BAD_MODEL, "%s: unsupported sizes (grid %lld, width %lld, patch %lld, prompt dim %lld, "
+                         "%lld mask tokens)", who, (long long)d->G, (long long)d->D, (long long)d->patch, (long long)d->C,
+                         (long long)d->n_mask_tokens);
     while (d->depth < VLM_SAM_MAX_BLOCKS && hasf(st, "image_encoder.blocks.%lld.norm1.weight", (long long)d->depth)) d->depth++;
-    if (d->depth == 0) return vlm_error(VLM_STATUS_BAD_MODEL, "SAM model: no image_encoder.blocks.*");
-    rc = check_count(st, "image_encoder.blocks.", "norm1.weight", d->depth);
+    rc = check_count(st, "image_encoder.blocks.", "norm1.weight", d->depth);   // a missing block 0 named first
     if (rc != VLM_STATUS_OK) return rc;
-    const struct vlm_file_tensor * l1 = file_find(st, "image_encoder.blocks.0.mlp.lin1.weight");
-    if (!l1 || l1->n_dims != 2) return vlm_error(VLM_STATUS_BAD_MODEL, "SAM model: missing image_encoder.blocks.0.mlp.lin1.weight");
+    if (d->depth == 0) return vlm_error(VLM_STATUS_BAD_MODEL, "%s: no image_encoder.blocks.*", who);
+    const char * l1_name = d->effsam ? "image_encoder.blocks.0.mlp.fc1.weight" : "image_encoder.blocks.0.mlp.lin1.weight";
+    const struct vlm_file_tensor * l1 = file_find(st, l1_name);
+    if (!l1 || l1->n_dims != 2) return vlm_error(VLM_STATUS_BAD_MODEL, "%s: missing %s", who, l1_name);
     d->mlp = l1->shape[0];
+    if (d->effsam) goto decoder;   // heads: model_dims, from config.json
     for (int64_t i = 0; i < d->depth; i++) {
         char name[128];
         snprintf(name, sizeof name, "image_encoder.blocks.%lld.attn.rel_pos_h", (long long)i);
@@ -231,7 +242,9 @@ static enum vlm_status infer_dims(const struct vlm_safetensors * st, struct sam_
 decoder:
     while (d->dec_depth < VLM_SAM_MAX_DEC_LAYERS && hasf(st, "mask_decoder.transformer.layers.%lld.norm1.weight", (long long)d->dec_depth))
         d->dec_depth++;
-    const struct vlm_file_tensor * dl1 = file_find(st, "mask_decoder.transformer.layers.0.mlp.lin1.weight");
+    // ref: EfficientSAM two_way_transformer.py TwoWayAttentionBlock: MLPBlock(C, mlp_dim, C, 1): layers.0.0, fc
+    const struct vlm_file_tensor * dl1 = file_find(st, d->effsam ? "mask_decoder.transformer.layers.0.mlp.layers.0.0.weight"
+                                                                 : "mask_decoder.transformer.layers.0.mlp.lin1.weight");
     if (d->dec_depth == 0 || !dl1 || dl1->n_dims != 2)
         return vlm_error(VLM_STATUS_BAD_MODEL, "SAM model: missing mask_decoder.transformer.layers.*");
     d->dec_mlp = dl1->shape[0];
@@ -240,6 +253,30 @@ decoder:
     if (n_hyper != d->n_mask_tokens)
         return vlm_error(VLM_STATUS_BAD_MODEL, "SAM model: %lld mask_decoder.output_hypernetworks_mlps.* for the %lld tokens of "
                          "mask_decoder.mask_tokens.weight", (long long)n_hyper, (long long)d->n_mask_tokens);
+    if (d->effsam) {
+        // ref: efficient_sam_decoder.py MaskDecoder: iou_prediction_head = MLPBlock (layers.N.0 then fc, GELU),
+        // final_output_upscaling_layers.{0,1}.0 ConvTranspose2d [C, u1, 2, 2], [u1, u2, 2, 2]
+        while (d->iou_depth < VLM_SAM_MAX_MLP_LAYERS - 1 &&
+               hasf(st, "mask_decoder.iou_prediction_head.layers.%lld.0.weight", (long long)d->iou_depth))
+            d->iou_depth++;
+        const struct vlm_file_tensor * ih = file_find(st, "mask_decoder.iou_prediction_head.layers.0.0.weight");
+        if (d->iou_depth < 1 || !ih || ih->n_dims != 2 || !hasf(st, "mask_decoder.iou_prediction_head.fc.weight"))
+            return vlm_error(VLM_STATUS_BAD_MODEL, "EfficientSAM model: missing mask_decoder.iou_prediction_head.layers.0.0.weight "
+                                                   "or .fc.weight");
+        d->iou_depth++;   // the hidden layers and fc
+        d->iou_hidden = ih->shape[0];
+        const struct vlm_file_tensor * u0 = file_find(st, "mask_decoder.final_output_upscaling_layers.0.0.weight");
+        const struct vlm_file_tensor * u1 = file_find(st, "mask_decoder.final_output_upscaling_layers.1.0.weight");
+        if (vlm_sam_count_indexed(st, "mask_decoder.final_output_upscaling_layers.") != 2 || !u0 || u0->n_dims != 4 || !u1 ||
+            u1->n_dims != 4)
+            return vlm_error(VLM_STATUS_BAD_MODEL, "EfficientSAM model: missing or malformed mask_decoder.final_output_upscaling_"
+                                                   "layers.{0,1}.0.weight (two upscaling layers are supported)");
+        d->u1 = u0->shape[1];
+        d->u2 = u1->shape[1];
+        return VLM_STATUS_OK;
+    }
+    d->u1 = d->C / 4;
+    d->u2 = d->C / 8;
     while (d->iou_depth < VLM_SAM_MAX_MLP_LAYERS && hasf(st, "mask_decoder.iou_prediction_head.layers.%lld.weight", (long long)d->iou_depth))
         d->iou_depth++;
     const struct vlm_file_tensor * ih = file_find(st, "mask_decoder.iou_prediction_head.layers.0.weight");
@@ -274,14 +311,14 @@ static enum vlm_status load_config(const char * model_path, const struct sam_dim
         return vlm_error(VLM_STATUS_BAD_MODEL, "%s: %s %d is not a multiple of the patch size %lld (%s)", path, KEY(image_size),
                          cfg->image_size, (long long)d->patch,
                          d->tinyvit ? "MobileSAM's encoder downsamples by 16" : "image_encoder.patch_embed.proj.weight");
-    if (cfg->image_size && !d->tinyvit && cfg->image_size != d->G * d->patch)
+    if (cfg->image_size && !d->tinyvit && !d->effsam && cfg->image_size != d->G * d->patch)
         return vlm_error(VLM_STATUS_BAD_MODEL, "%s: %s %d contradicts image_encoder.pos_embed (a %lldx%lld grid of %lld-pixel patches: %lld)",
                          path, KEY(image_size), cfg->image_size, (long long)d->G, (long long)d->G, (long long)d->patch,
                          (long long)(d->G * d->patch));
     const struct { const int32_t * given; int64_t actual; const char * tensor; } checks[] = {
         { &cfg->embed_dim, d->D, "image_encoder.pos_embed" },
         { &cfg->depth, d->depth, "image_encoder.blocks.*" },
-        { &cfg->heads, d->heads, "image_encoder.blocks.0.attn.rel_pos_h (head dim)" },
+        { &cfg->heads, d->effsam ? cfg->heads : d->heads, "image_encoder.blocks.0.attn.rel_pos_h (head dim)" },   // EfficientSAM: config.json tells
         { &cfg->window, d->window ? d->window : cfg->window, "image_encoder.blocks.*.attn.rel_pos_h" },   // all global: no window
         { &cfg->prompt_dim, d->C, "image_encoder.neck.0.weight" },
         { &cfg->mask_in_chans, d->mask_in, "prompt_encoder.mask_downscaling.3.weight" },
@@ -290,6 +327,7 @@ static enum vlm_status load_config(const char * model_path, const struct sam_dim
         { &cfg->n_multimask, d->n_mask_tokens - 1, "mask_decoder.mask_tokens.weight" },
         { &cfg->iou_depth, d->iou_depth, "mask_decoder.iou_prediction_head.layers.*" },
         { &cfg->iou_hidden, d->iou_hidden, "mask_decoder.iou_prediction_head.layers.0.weight" },
+        { &cfg->enc_mlp, d->mlp, "image_encoder.blocks.0.mlp.lin1.weight" },
     };
     for (size_t i = 0; i < sizeof checks / sizeof *checks; i++)
         if (*checks[i].given && *checks[i].given != checks[i].actual)
@@ -328,9 +366,20 @@ static enum vlm_status model_dims(const struct vlm_safetensors * st, const char 
                                   struct vlm_sam_config * cfg) {
     enum vlm_status rc = infer_dims(st, d);
     if (rc == VLM_STATUS_OK) rc = load_config(model_path, d, cfg);
-    if (rc != VLM_STATUS_OK || !d->tinyvit) return rc;
+    if (rc != VLM_STATUS_OK || (!d->tinyvit && !d->effsam)) return rc;
     d->G = (cfg->image_size ? cfg->image_size : 1024) / d->patch;
-    return vlm_tinyvit_dims(st, model_path, d->G * d->patch, &d->tv);
+    if (d->tinyvit) return vlm_tinyvit_dims(st, model_path, d->G * d->patch, &d->tv);
+    // ref: build_efficient_sam.py: ViT-T 192 wide with 3 heads, ViT-S 384 with 6 (head dim 64); the
+    // heads are not in the shapes
+    if (cfg->heads && d->D % cfg->heads)
+        return vlm_error(VLM_STATUS_BAD_MODEL, "EfficientSAM model: config.json: encoder_num_heads %d does not divide the "
+                         "encoder width %lld (image_encoder.patch_embed.proj.weight)", cfg->heads, (long long)d->D);
+    d->heads = cfg->heads ? cfg->heads : d->D % 64 == 0 ? d->D / 64 : 0;
+    if (d->heads <= 0)
+        return vlm_error(VLM_STATUS_BAD_MODEL, "EfficientSAM model: cannot tell the heads of a %lld-wide encoder (give "
+                         "encoder_num_heads in config.json)", (long long)d->D);
+    d->hd = d->D / d->heads;
+    return VLM_STATUS_OK;
 }
 
 // ---- arena -------------------------------------------------------------------------------
@@ -385,14 +434,21 @@ static void sam_attn_get(struct vlm_sam_model * sm, struct vlm_sam_attn * a, con
     a->o_b = getf(sm, 1, b_out, "%s.out_proj.bias", prefix);
 }
 
+// ref: mask_decoder.py MLP (layers.N, ReLU); EfficientSAM mlp.py MLPBlock (layers.N.0 then fc, GELU)
 static void sam_mlp_get(struct vlm_sam_model * sm, struct vlm_sam_mlp * m, const char * prefix, int32_t n_layers,
                         int64_t in, int64_t hidden, int64_t out) {
     m->n_layers = n_layers;
+    m->act = sm->effsam ? VLM_UNARY_GELU_ERF : VLM_UNARY_RELU;
     for (int32_t i = 0; i < n_layers; i++) {
         int64_t o = i == n_layers - 1 ? out : hidden, k = i == 0 ? in : hidden;
         int64_t ws[2] = { o, k }, bs[1] = { o };
-        m->w[i] = getf(sm, 2, ws, "%s.layers.%d.weight", prefix, i);
-        m->b[i] = getf(sm, 1, bs, "%s.layers.%d.bias", prefix, i);
+        if (sm->effsam && i == n_layers - 1) {
+            m->w[i] = getf(sm, 2, ws, "%s.fc.weight", prefix);
+            m->b[i] = getf(sm, 1, bs, "%s.fc.bias", prefix);
+        } else {
+            m->w[i] = getf(sm, 2, ws, sm->effsam ? "%s.layers.%d.0.weight" : "%s.layers.%d.weight", prefix, i);
+            m->b[i] = getf(sm, 1, bs, sm->effsam ? "%s.layers.%d.0.bias" : "%s.layers.%d.bias", prefix, i);
+        }
     }
 }
 
@@ -436,23 +492,33 @@ enum vlm_status vlm_sam_model_init(struct vlm_model * m) {
     sm->dec_depth = (int32_t)d.dec_depth;
     sm->dec_mlp = (int32_t)d.dec_mlp;
     sm->dec_heads = cfg.decoder_heads ? cfg.decoder_heads : 8;   // upstream's TwoWayTransformer num_heads
-    memcpy(sm->pixel_mean, cfg.has_pixel_norm ? cfg.pixel_mean : vlm_sam_pixel_mean, sizeof sm->pixel_mean);
-    memcpy(sm->pixel_std, cfg.has_pixel_norm ? cfg.pixel_std : vlm_sam_pixel_std, sizeof sm->pixel_std);
+    // ref: efficient_sam.py EfficientSam.__init__ pixel_mean / pixel_std (ImageNet's, on the 0..1 scale)
+    static const float effsam_mean[3] = { 0.485f, 0.456f, 0.406f }, effsam_std[3] = { 0.229f, 0.224f, 0.225f };
+    memcpy(sm->pixel_mean, cfg.has_pixel_norm ? cfg.pixel_mean : d.effsam ? effsam_mean : vlm_sam_pixel_mean, sizeof sm->pixel_mean);
+    memcpy(sm->pixel_std, cfg.has_pixel_norm ? cfg.pixel_std : d.effsam ? effsam_std : vlm_sam_pixel_std, sizeof sm->pixel_std);
+    sm->dec_act = d.effsam ? VLM_UNARY_GELU_ERF : VLM_UNARY_RELU;   // efficient_sam.py build_efficient_sam: activation "gelu"
+    sm->max_points = d.effsam ? (cfg.max_points ? cfg.max_points : 6) : 0;   // build_efficient_sam: decoder_max_num_input_points
     sm->n_mask_tokens = (int32_t)d.n_mask_tokens;
     sm->iou_hidden = (int32_t)d.iou_hidden;
     sm->iou_depth = (int32_t)d.iou_depth;
-    sm->upscale_c1 = sm->prompt_dim / 4;
-    sm->upscale_c2 = sm->prompt_dim / 8;
+    sm->upscale_c1 = (int32_t)d.u1;
+    sm->upscale_c2 = (int32_t)d.u2;
     sm->mask_input_size = 4 * sm->grid;
     const int64_t D = d.D, C = d.C, G = d.G, P = d.patch, hd = d.hd;
 
-    // ref: segment_anything/modeling/image_encoder.py ImageEncoderViT.__init__ (MobileSAM: sam-tinyvit.c)
+    // ref: segment_anything/modeling/image_encoder.py ImageEncoderViT.__init__ (MobileSAM: sam-tinyvit.c,
+    // EfficientSAM: sam-effsam.c)
     if (d.tinyvit) {
         vlm_tinyvit_init(sm, &d.tv);
     } else {
         sm->patch_w = vlm_sam_weight(sm, "image_encoder.patch_embed.proj.weight", 4, (int64_t[]){ D, 3, P, P });
         sm->patch_b = vlm_sam_weight(sm, "image_encoder.patch_embed.proj.bias", 1, (int64_t[]){ D });
-        sm->pos_embed = vlm_sam_weight(sm, "image_encoder.pos_embed", 4, (int64_t[]){ 1, G, G, D });
+        if (d.effsam) {
+            sm->depth = 0;   // its blocks are sm->effsam's
+            if (vlm_ctx_ok(x)) vlm_effsam_init(sm, (int32_t)d.depth, (int32_t)d.heads, (int32_t)d.mlp);
+        } else {
+            sm->pos_embed = vlm_sam_weight(sm, "image_encoder.pos_embed", 4, (int64_t[]){ 1, G, G, D });
+        }
     }
     for (int32_t i = 0; i < sm->depth; i++) {
         struct vlm_sam_block * b = &sm->blocks[i];
@@ -484,28 +550,39 @@ enum vlm_status vlm_sam_model_init(struct vlm_model * m) {
 
     // ref: segment_anything/modeling/prompt_encoder.py PromptEncoder.__init__
     if (vlm_ctx_ok(x)) sm->pe_gauss = host_copy(sm, "prompt_encoder.pe_layer.positional_encoding_gaussian_matrix", 2, C / 2);
-    if (vlm_ctx_ok(x) && !(sm->point_embed = malloc((size_t)(4 * C) * sizeof(float))))
+    if (vlm_ctx_ok(x) && !(sm->point_embed = calloc((size_t)(4 * C), sizeof(float))))
         vlm_ctx_fail(x, VLM_STATUS_OUT_OF_MEMORY, "out of memory");
+    // ref: efficient_sam_decoder.py PromptEncoder.__init__: label 0 adds nothing (row 0 stays zero),
+    // 1 point_embeddings, 2 / 3 the box corners
+    static const char * const effsam_points[4] = { NULL, "prompt_encoder.point_embeddings.weight",
+                                                   "prompt_encoder.bbox_top_left_embeddings.weight",
+                                                   "prompt_encoder.bbox_bottom_right_embeddings.weight" };
     for (int32_t j = 0; j < 4 && vlm_ctx_ok(x); j++) {
         char name[128];
         snprintf(name, sizeof name, "prompt_encoder.point_embeddings.%d.weight", j);
-        float * e = host_copy(sm, name, 1, C);
+        if (d.effsam && !effsam_points[j]) continue;
+        float * e = host_copy(sm, d.effsam ? effsam_points[j] : name, 1, C);
         if (e) memcpy(sm->point_embed + j * C, e, (size_t)C * sizeof(float));
         free(e);
     }
-    if (vlm_ctx_ok(x)) sm->not_a_point = host_copy(sm, "prompt_encoder.not_a_point_embed.weight", 1, C);
-    if (vlm_ctx_ok(x)) sm->no_mask = host_copy(sm, "prompt_encoder.no_mask_embed.weight", 1, C);
+    if (vlm_ctx_ok(x))
+        sm->not_a_point = host_copy(sm, d.effsam ? "prompt_encoder.invalid_points.weight" : "prompt_encoder.not_a_point_embed.weight", 1, C);
+    if (vlm_ctx_ok(x) && d.effsam && !(sm->no_mask = calloc((size_t)C, sizeof(float))))   // no dense prompt: zeros
+        vlm_ctx_fail(x, VLM_STATUS_OUT_OF_MEMORY, "out of memory");
+    if (vlm_ctx_ok(x) && !d.effsam) sm->no_mask = host_copy(sm, "prompt_encoder.no_mask_embed.weight", 1, C);
     const int64_t c4 = d.mask_in / 4, c16 = d.mask_in;
-    sm->md_w[0] = vlm_sam_weight(sm, "prompt_encoder.mask_downscaling.0.weight", 4, (int64_t[]){ c4, 1, 2, 2 });
-    sm->md_b[0] = vlm_sam_weight(sm, "prompt_encoder.mask_downscaling.0.bias", 1, (int64_t[]){ c4 });
-    sm->md_ln_w[0] = vlm_sam_weight(sm, "prompt_encoder.mask_downscaling.1.weight", 1, (int64_t[]){ c4 });
-    sm->md_ln_b[0] = vlm_sam_weight(sm, "prompt_encoder.mask_downscaling.1.bias", 1, (int64_t[]){ c4 });
-    sm->md_w[1] = vlm_sam_weight(sm, "prompt_encoder.mask_downscaling.3.weight", 4, (int64_t[]){ c16, c4, 2, 2 });
-    sm->md_b[1] = vlm_sam_weight(sm, "prompt_encoder.mask_downscaling.3.bias", 1, (int64_t[]){ c16 });
-    sm->md_ln_w[1] = vlm_sam_weight(sm, "prompt_encoder.mask_downscaling.4.weight", 1, (int64_t[]){ c16 });
-    sm->md_ln_b[1] = vlm_sam_weight(sm, "prompt_encoder.mask_downscaling.4.bias", 1, (int64_t[]){ c16 });
-    sm->md_w[2] = vlm_sam_weight(sm, "prompt_encoder.mask_downscaling.6.weight", 4, (int64_t[]){ C, c16, 1, 1 });
-    sm->md_b[2] = vlm_sam_weight(sm, "prompt_encoder.mask_downscaling.6.bias", 1, (int64_t[]){ C });
+    if (!d.effsam) {
+        sm->md_w[0] = vlm_sam_weight(sm, "prompt_encoder.mask_downscaling.0.weight", 4, (int64_t[]){ c4, 1, 2, 2 });
+        sm->md_b[0] = vlm_sam_weight(sm, "prompt_encoder.mask_downscaling.0.bias", 1, (int64_t[]){ c4 });
+        sm->md_ln_w[0] = vlm_sam_weight(sm, "prompt_encoder.mask_downscaling.1.weight", 1, (int64_t[]){ c4 });
+        sm->md_ln_b[0] = vlm_sam_weight(sm, "prompt_encoder.mask_downscaling.1.bias", 1, (int64_t[]){ c4 });
+        sm->md_w[1] = vlm_sam_weight(sm, "prompt_encoder.mask_downscaling.3.weight", 4, (int64_t[]){ c16, c4, 2, 2 });
+        sm->md_b[1] = vlm_sam_weight(sm, "prompt_encoder.mask_downscaling.3.bias", 1, (int64_t[]){ c16 });
+        sm->md_ln_w[1] = vlm_sam_weight(sm, "prompt_encoder.mask_downscaling.4.weight", 1, (int64_t[]){ c16 });
+        sm->md_ln_b[1] = vlm_sam_weight(sm, "prompt_encoder.mask_downscaling.4.bias", 1, (int64_t[]){ c16 });
+        sm->md_w[2] = vlm_sam_weight(sm, "prompt_encoder.mask_downscaling.6.weight", 4, (int64_t[]){ C, c16, 1, 1 });
+        sm->md_b[2] = vlm_sam_weight(sm, "prompt_encoder.mask_downscaling.6.bias", 1, (int64_t[]){ C });
+    }
 
     // ref: segment_anything/modeling/mask_decoder.py MaskDecoder.__init__, transformer.py TwoWayTransformer
     for (int32_t l = 0; l < sm->dec_depth && vlm_ctx_ok(x); l++) {
@@ -521,21 +598,29 @@ enum vlm_status vlm_sam_model_init(struct vlm_model * m) {
             L->norm_w[k] = getf(sm, 1, (int64_t[]){ C }, "mask_decoder.transformer.layers.%d.norm%d.weight", l, k + 1);
             L->norm_b[k] = getf(sm, 1, (int64_t[]){ C }, "mask_decoder.transformer.layers.%d.norm%d.bias", l, k + 1);
         }
-        L->lin1_w = getf(sm, 2, (int64_t[]){ d.dec_mlp, C }, "mask_decoder.transformer.layers.%d.mlp.lin1.weight", l);
-        L->lin1_b = getf(sm, 1, (int64_t[]){ d.dec_mlp }, "mask_decoder.transformer.layers.%d.mlp.lin1.bias", l);
-        L->lin2_w = getf(sm, 2, (int64_t[]){ C, d.dec_mlp }, "mask_decoder.transformer.layers.%d.mlp.lin2.weight", l);
-        L->lin2_b = getf(sm, 1, (int64_t[]){ C }, "mask_decoder.transformer.layers.%d.mlp.lin2.bias", l);
+        // ref: transformer.py MLPBlock lin1 / lin2; EfficientSAM mlp.py MLPBlock(C, mlp, C, 1): layers.0.0 / fc
+        const char * n1 = d.effsam ? "mlp.layers.0.0" : "mlp.lin1", * n2 = d.effsam ? "mlp.fc" : "mlp.lin2";
+        L->lin1_w = getf(sm, 2, (int64_t[]){ d.dec_mlp, C }, "mask_decoder.transformer.layers.%d.%s.weight", l, n1);
+        L->lin1_b = getf(sm, 1, (int64_t[]){ d.dec_mlp }, "mask_decoder.transformer.layers.%d.%s.bias", l, n1);
+        L->lin2_w = getf(sm, 2, (int64_t[]){ C, d.dec_mlp }, "mask_decoder.transformer.layers.%d.%s.weight", l, n2);
+        L->lin2_b = getf(sm, 1, (int64_t[]){ C }, "mask_decoder.transformer.layers.%d.%s.bias", l, n2);
     }
     sam_attn_get(sm, &sm->final_attn, "mask_decoder.transformer.final_attn_token_to_image", C);
     sm->norm_final_w = vlm_sam_weight(sm, "mask_decoder.transformer.norm_final_attn.weight", 1, (int64_t[]){ C });
     sm->norm_final_b = vlm_sam_weight(sm, "mask_decoder.transformer.norm_final_attn.bias", 1, (int64_t[]){ C });
-    const int64_t u1 = C / 4, u2 = C / 8;
-    sm->up0_w = vlm_sam_weight(sm, "mask_decoder.output_upscaling.0.weight", 4, (int64_t[]){ C, u1, 2, 2 });
-    sm->up0_b = vlm_sam_weight(sm, "mask_decoder.output_upscaling.0.bias", 1, (int64_t[]){ u1 });
-    sm->up1_w = vlm_sam_weight(sm, "mask_decoder.output_upscaling.1.weight", 1, (int64_t[]){ u1 });
-    sm->up1_b = vlm_sam_weight(sm, "mask_decoder.output_upscaling.1.bias", 1, (int64_t[]){ u1 });
-    sm->up3_w = vlm_sam_weight(sm, "mask_decoder.output_upscaling.3.weight", 4, (int64_t[]){ u1, u2, 2, 2 });
-    sm->up3_b = vlm_sam_weight(sm, "mask_decoder.output_upscaling.3.bias", 1, (int64_t[]){ u2 });
+    // ref: mask_decoder.py output_upscaling (ConvT, LayerNorm2d, GELU, ConvT, GELU); EfficientSAM
+    // efficient_sam_decoder.py final_output_upscaling_layers.{0: ConvT, GroupNorm(1), GELU; 1: ConvT, GELU}
+    const int64_t u1 = d.u1, u2 = d.u2;
+    static const char * const up_names[2][3] = { { "output_upscaling.0", "output_upscaling.1", "output_upscaling.3" },
+                                                  { "final_output_upscaling_layers.0.0", "final_output_upscaling_layers.0.1",
+                                                    "final_output_upscaling_layers.1.0" } };
+    const char * const * un = up_names[d.effsam];
+    sm->up0_w = getf(sm, 4, (int64_t[]){ C, u1, 2, 2 }, "mask_decoder.%s.weight", un[0]);
+    sm->up0_b = getf(sm, 1, (int64_t[]){ u1 }, "mask_decoder.%s.bias", un[0]);
+    sm->up1_w = getf(sm, 1, (int64_t[]){ u1 }, "mask_decoder.%s.weight", un[1]);
+    sm->up1_b = getf(sm, 1, (int64_t[]){ u1 }, "mask_decoder.%s.bias", un[1]);
+    sm->up3_w = getf(sm, 4, (int64_t[]){ u1, u2, 2, 2 }, "mask_decoder.%s.weight", un[2]);
+    sm->up3_b = getf(sm, 1, (int64_t[]){ u2 }, "mask_decoder.%s.bias", un[2]);
     for (int32_t t = 0; t < sm->n_mask_tokens && vlm_ctx_ok(x); t++) {
         char p[128];
         snprintf(p, sizeof p, "mask_decoder.output_hypernetworks_mlps.%d", t);
@@ -593,6 +678,7 @@ void vlm_sam_model_free(struct vlm_sam_model * sm) {
     if (!sm) return;
     if (sm->pbuf && sm->ctx) vlm_buffer_free(sm->ctx, sm->pbuf);
     vlm_tinyvit_free(sm);
+    vlm_effsam_free(sm);
     free(sm->pe_gauss);
     free(sm->point_embed);
     free(sm->not_a_point);

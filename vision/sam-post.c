@@ -1,6 +1,9 @@
 // sam-post.c — SAM mask post-processing (Sam.postprocess_masks): low-res logits -> input
 // frame -> crop -> original size, bilinear with align_corners=False and no antialiasing; on the
-// host (separable, only the crop, threaded) or as ops on the Vulkan backend.
+// host (separable, only the crop, threaded) or as ops on the Vulkan backend. EfficientSAM:
+// low-res logits -> original size in one bicubic resize, on the host. Also torch's bilinear and
+// bicubic F.interpolate of one plane (EfficientSAM's input and pos_embed).
+#include <math.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,6 +62,8 @@ static bool taps_new(int32_t in, int32_t full, int32_t dst_n, struct taps * t) {
     if (!t->i0 || !t->l1) {
         free(t->i0);
         free(t->l1);
+        t->i0 = NULL;   // taps_free may follow
+        t->l1 = NULL;
         return false;
     }
     t->i1 = t->i0 + dst_n;
@@ -72,6 +77,94 @@ static void taps_free(struct taps * t) {
     free(t->l1);
 }
 
+// ref: pytorch aten/src/ATen/native/UpSample.h get_cubic_upsample_coefficients (A = -0.75) and
+// cpu/UpSampleKernel.cpp compute_indices_weights_cubic: src = scale * (dst + 0.5) - 0.5 (not
+// clamped), i = floor(src), t = src - i; taps i - 1 .. i + 2 clamped to the input; float.
+struct cubic_taps { int32_t * i; float * w; };   // [n, 4] each
+
+static bool cubic_taps_new(int32_t in, int32_t out, struct cubic_taps * t) {
+    t->i = malloc(sizeof(int32_t) * 4 * (size_t)out);
+    t->w = malloc(sizeof(float) * 4 * (size_t)out);
+    if (!t->i || !t->w) {
+        free(t->i);
+        free(t->w);
+        return false;
+    }
+    const float scale = (float)in / (float)out, A = -0.75f;
+    for (int32_t d = 0; d < out; d++) {
+        const float src = scale * ((float)d + 0.5f) - 0.5f;
+        int32_t i0 = (int32_t)floorf(src);
+        if (i0 > in - 1) i0 = in - 1;
+        float x = src - (float)i0;   // guard_index_and_lambda: clamped to [0, 1]
+        x = x < 0 ? 0 : x > 1 ? 1 : x;
+        const float x1 = x + 1.0f, x2 = 1.0f - x, x3 = x2 + 1.0f;
+        float * w = t->w + 4 * (size_t)d;
+        w[0] = ((A * x1 - 5 * A) * x1 + 8 * A) * x1 - 4 * A;   // cubic_convolution2
+        w[1] = ((A + 2) * x - (A + 3)) * x * x + 1;             // cubic_convolution1
+        w[2] = ((A + 2) * x2 - (A + 3)) * x2 * x2 + 1;
+        w[3] = ((A * x3 - 5 * A) * x3 + 8 * A) * x3 - 4 * A;
+        for (int32_t k = 0; k < 4; k++) {
+            int32_t j = i0 - 1 + k;
+            t->i[4 * (size_t)d + k] = j < 0 ? 0 : j > in - 1 ? in - 1 : j;
+        }
+    }
+    return true;
+}
+
+// Separable, horizontal taps first: each output is sum_y wy * (sum_x wx * src), accumulated in
+// upstream's order (cpu/UpSampleKernel.cpp Interpolate<2>::eval), so the result is the same.
+static bool bicubic_plane(const float * src, int32_t in_h, int32_t in_w, float * dst, int32_t out_h, int32_t out_w) {
+    struct cubic_taps ty = { 0 }, tx = { 0 };
+    float * rows = malloc(sizeof(float) * (size_t)in_h * (size_t)out_w);
+    bool ok = rows && cubic_taps_new(in_h, out_h, &ty);
+    if (ok && !cubic_taps_new(in_w, out_w, &tx)) {
+        free(ty.i);
+        free(ty.w);
+        ok = false;
+    }
+    if (ok) {
+        for (int32_t y = 0; y < in_h; y++) {
+            const float * r = src + (size_t)y * in_w;
+            float * o = rows + (size_t)y * out_w;
+            for (int32_t x = 0; x < out_w; x++) {
+                const int32_t * i = tx.i + 4 * (size_t)x;
+                const float * w = tx.w + 4 * (size_t)x;
+                float acc = r[i[0]] * w[0];
+                for (int k = 1; k < 4; k++) acc += r[i[k]] * w[k];
+                o[x] = acc;
+            }
+        }
+        for (int32_t y = 0; y < out_h; y++) {
+            const int32_t * i = ty.i + 4 * (size_t)y;
+            const float * w = ty.w + 4 * (size_t)y;
+            float * o = dst + (size_t)y * out_w;
+            for (int32_t x = 0; x < out_w; x++) {
+                float acc = rows[(size_t)i[0] * out_w + x] * w[0];
+                for (int k = 1; k < 4; k++) acc += rows[(size_t)i[k] * out_w + x] * w[k];
+                o[x] = acc;
+            }
+        }
+        free(ty.i);
+        free(ty.w);
+        free(tx.i);
+        free(tx.w);
+    }
+    free(rows);
+    return ok;
+}
+
+bool vlm_interp_plane(const float * src, int32_t in_h, int32_t in_w, float * dst, int32_t out_h, int32_t out_w, bool bicubic) {
+    if (bicubic) return bicubic_plane(src, in_h, in_w, dst, out_h, out_w);
+    struct taps ty = { 0 }, tx = { 0 };
+    float * rows = malloc(2 * sizeof(float) * (size_t)out_w);
+    bool ok = rows && taps_new(in_h, out_h, out_h, &ty) && taps_new(in_w, out_w, out_w, &tx);
+    if (ok) bilinear_rows(src, in_w, &ty, &tx, dst, out_w, 0, out_h, rows);
+    taps_free(&ty);
+    taps_free(&tx);
+    free(rows);
+    return ok;
+}
+
 size_t vlm_sam_post_scratch(int32_t in_h, int32_t in_w, int32_t orig_h, int32_t orig_w) {
     const bool resize = in_h != orig_h || in_w != orig_w;
     return (resize ? (size_t)in_h * (size_t)in_w : 0) + 2 * (size_t)(in_w > orig_w ? in_w : orig_w);
@@ -81,6 +174,9 @@ size_t vlm_sam_post_scratch(int32_t in_h, int32_t in_w, int32_t orig_h, int32_t 
 bool vlm_sam_postprocess_host(const struct vlm_sam_model * sm, const float * low_res, int32_t in_h, int32_t in_w, int32_t orig_h,
                               int32_t orig_w, float * out, float * scratch, int32_t n_threads) {
     const int32_t M = sm->mask_input_size, S = sm->img_size;
+    // ref: efficient_sam.py EfficientSam.predict_masks: F.interpolate(low_res_masks, (output_h,
+    // output_w), mode="bicubic") of the original size, no crop
+    if (sm->effsam) return vlm_interp_plane(low_res, M, M, out, orig_h, orig_w, true);
     const bool resize = in_h != orig_h || in_w != orig_w;
     float * up = resize ? scratch : out;   // the [in_h, in_w] crop of the S x S upsample
     float * rows = resize ? scratch + (size_t)in_h * (size_t)in_w : scratch;
@@ -125,7 +221,7 @@ enum vlm_status vlm_sam_postprocess(struct vlm_ctx * x, struct vlm_sam_model * s
     bool fits = vlm_mul_size((size_t)orig_h, (size_t)orig_w, &need) && vlm_mul_size(need, sizeof(float), &need) &&
                 vlm_add_size(need, (size_t)(S * S + M * M) * sizeof(float) + 4096, &need) &&
                 x->arena_used + need <= x->arena_size;
-    if (x->backend == VLM_BACKEND_KIND_CPU || !fits) {
+    if (x->backend == VLM_BACKEND_KIND_CPU || !fits || sm->effsam) {
         // on the host: the CPU backend, and outputs larger than the activation arena
         float * scratch = malloc(sizeof(float) * vlm_sam_post_scratch(in_h, in_w, orig_h, orig_w));
         bool ok = scratch && vlm_sam_postprocess_host(sm, low_res, in_h, in_w, orig_h, orig_w, out, scratch, x->n_threads);

@@ -32,14 +32,42 @@ void vlm_sam_dense_pe_host(const struct vlm_sam_model * sm, float * out) {
         }
 }
 
-int32_t vlm_sam_sparse_count(int32_t n_points, bool has_box) {
+int32_t vlm_sam_sparse_count(const struct vlm_sam_model * sm, int32_t n_points, bool has_box) {
+    if (sm->effsam) return sm->max_points;   // points padded (truncated upstream) to decoder_max_num_input_points
     // points (+ a padding point when there is no box) + 2 box corners
     return (n_points > 0 ? n_points + (has_box ? 0 : 1) : 0) + (has_box ? 2 : 0);
+}
+
+// ref: efficient_sam.py EfficientSam.predict_masks (points padded to decoder_max_num_input_points
+// with coordinates -1 and label -1) and efficient_sam_decoder.py PromptEncoder._embed_points: every
+// point's PE of (p + 0.5) / size, plus invalid_points (-1), point_embeddings (1), the box corner
+// embeddings (2, 3) or nothing (0); the padding's PE is kept. A box is its two corners, after the points.
+static void effsam_sparse(const struct vlm_sam_model * sm, const float * coords, const int32_t * labels, int32_t n_points,
+                          const float * box, float * out) {
+    const int32_t C = sm->prompt_dim;
+    const float S = (float)sm->img_size;
+    for (int32_t i = 0; i < sm->max_points; i++) {
+        float px = -1.0f, py = -1.0f;
+        const float * e = sm->not_a_point;
+        if (i < n_points) {
+            px = coords[2 * i];
+            py = coords[2 * i + 1];
+            e = sm->point_embed + (size_t)(labels[i] == 1 ? 1 : 0) * C;
+        } else if (box && i < n_points + 2) {
+            px = box[2 * (i - n_points)];
+            py = box[2 * (i - n_points) + 1];
+            e = sm->point_embed + (size_t)(2 + i - n_points) * C;
+        }
+        float * o = out + (size_t)i * C;
+        vlm_sam_pe_encode(sm, (px + 0.5f) / S, (py + 0.5f) / S, o);
+        for (int32_t c = 0; c < C; c++) o[c] += e[c];
+    }
 }
 
 // ref: prompt_encoder.py PromptEncoder._embed_points, _embed_boxes, forward (sparse part)
 void vlm_sam_embed_sparse(const struct vlm_sam_model * sm, const float * coords, const int32_t * labels,
                           int32_t n_points, const float * box, float * out) {
+    if (sm->effsam) return effsam_sparse(sm, coords, labels, n_points, box, out);
     const int32_t C = sm->prompt_dim;
     const float S = (float)sm->img_size;
     float * o = out;

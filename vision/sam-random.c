@@ -14,16 +14,26 @@ struct sam_variant {
     const char * name;
     int32_t      img_size, patch;
     int32_t      D, depth, heads, n_global, global[4], window, C, mask_in, dec_depth, dec_mlp, iou_hidden, n_mask_tokens;
+    int32_t      mlp;      // encoder MLP width; 0: 4 D
+    bool         effsam;   // EfficientSAM's module tree (effsam_encoder() and its decoder names)
 };
 
 // ref: segment_anything/build_sam.py (vit_h / vit_l / vit_b); "tiny" is the fixture's size;
-// "vit_t": MobileSAM (mobile_sam/build_sam.py build_sam_vit_t), its TinyViT-5M encoder from tinyvit()
+// "vit_t": MobileSAM (mobile_sam/build_sam.py build_sam_vit_t), its TinyViT-5M encoder from tinyvit();
+// "slimsam_50" / "slimsam_77": the HF SlimSAM-50 / -77 checkpoints' shapes (ViT-B pruned to 384 / 168
+// wide, MLP 1536 / 696, 12 heads), under the official names; "effsam_t" / "effsam_s": EfficientSAM
+// (efficient_sam/build_efficient_sam.py build_efficient_sam_vitt / _vits: 192 wide with 3 heads /
+// 384 with 6, 12 global blocks, MLP 4 D, prompt dim 256)
 static const struct sam_variant variants[] = {
-    { "vit_t", 1024, 16, 320, 0, 0, 0, { 0 }, 0, 256, 16, 2, 2048, 256, 4 },
-    { "vit_b", 1024, 16, 768, 12, 12, 4, { 2, 5, 8, 11 }, 14, 256, 16, 2, 2048, 256, 4 },
-    { "vit_l", 1024, 16, 1024, 24, 16, 4, { 5, 11, 17, 23 }, 14, 256, 16, 2, 2048, 256, 4 },
-    { "vit_h", 1024, 16, 1280, 32, 16, 4, { 7, 15, 23, 31 }, 14, 256, 16, 2, 2048, 256, 4 },
-    { "tiny", 1024, 16, 48, 4, 3, 2, { 1, 3 }, 14, 32, 8, 2, 64, 32, 4 },
+    { "vit_t", 1024, 16, 320, 0, 0, 0, { 0 }, 0, 256, 16, 2, 2048, 256, 4, 0, false },
+    { "vit_b", 1024, 16, 768, 12, 12, 4, { 2, 5, 8, 11 }, 14, 256, 16, 2, 2048, 256, 4, 0, false },
+    { "vit_l", 1024, 16, 1024, 24, 16, 4, { 5, 11, 17, 23 }, 14, 256, 16, 2, 2048, 256, 4, 0, false },
+    { "vit_h", 1024, 16, 1280, 32, 16, 4, { 7, 15, 23, 31 }, 14, 256, 16, 2, 2048, 256, 4, 0, false },
+    { "tiny", 1024, 16, 48, 4, 3, 2, { 1, 3 }, 14, 32, 8, 2, 64, 32, 4, 0, false },
+    { "slimsam_50", 1024, 16, 384, 12, 12, 4, { 2, 5, 8, 11 }, 14, 256, 16, 2, 2048, 256, 4, 1536, false },
+    { "slimsam_77", 1024, 16, 168, 12, 12, 4, { 2, 5, 8, 11 }, 14, 256, 16, 2, 2048, 256, 4, 696, false },
+    { "effsam_t", 1024, 16, 192, 12, 3, 0, { 0 }, 0, 256, 0, 2, 2048, 256, 4, 0, true },
+    { "effsam_s", 1024, 16, 384, 12, 6, 0, { 0 }, 0, 256, 0, 2, 2048, 256, 4, 0, true },
 };
 
 enum init_kind { INIT_NORMAL = 0, INIT_ONES, INIT_ZEROS, INIT_GAUSS1 };
@@ -69,6 +79,7 @@ static void add(struct rt_list * l, enum init_kind init, int32_t n_dims, const i
 #define S1(a) ((int64_t[]){ a })
 #define S2(a, b) ((int64_t[]){ a, b })
 #define S4(a, b, c, d) ((int64_t[]){ a, b, c, d })
+#define S3(a, b, c) ((int64_t[]){ a, b, c })
 
 static void linear(struct rt_list * l, const char * p, int64_t out, int64_t in) {
     add(l, INIT_NORMAL, 2, S2(out, in), "%s.weight", p);
@@ -137,18 +148,42 @@ static void tinyvit(struct rt_list * l) {
     linear(l, "image_encoder.head", 1000, dims[3]);
 }
 
-// ref: segment_anything/modeling/*.py module trees (state_dict order)
+// ref: efficient_sam/efficient_sam_encoder.py ImageEncoderViT.__init__ (pos_embed of the 224-pixel
+// pretraining grid plus a class token; the neck is SAM's, added by enumerate())
+static void effsam_encoder(const struct sam_variant * v, struct rt_list * l) {
+    const int64_t D = v->D, P = v->patch, g = 224 / v->patch;
+    char p[160];
+    add(l, INIT_NORMAL, 4, S4(D, 3, P, P), "image_encoder.patch_embed.proj.weight");
+    add(l, INIT_NORMAL, 1, S1(D), "image_encoder.patch_embed.proj.bias");
+    add(l, INIT_NORMAL, 3, S3(1, g * g + 1, D), "image_encoder.pos_embed");
+    for (int32_t i = 0; i < v->depth; i++) {
+        const char * parts[6] = { "norm1", "attn.qkv", "attn.proj", "norm2", "mlp.fc1", "mlp.fc2" };
+        const int64_t out[6] = { D, 3 * D, D, D, 4 * D, D }, in[6] = { 0, D, D, 0, D, 4 * D };
+        for (int32_t k = 0; k < 6; k++) {
+            snprintf(p, sizeof p, "image_encoder.blocks.%d.%s", i, parts[k]);
+            if (in[k]) linear(l, p, out[k], in[k]);
+            else norm(l, p, out[k]);
+        }
+    }
+}
+
+// ref: segment_anything/modeling/*.py module trees (state_dict order); EfficientSAM's
+// efficient_sam/efficient_sam_decoder.py, two_way_transformer.py where it names them otherwise
 static void enumerate(const struct sam_variant * v, struct rt_list * l) {
     const int64_t D = v->D, P = v->patch, G = v->img_size / v->patch, hd = v->heads ? v->D / v->heads : 0, C = v->C;
+    const int64_t mlp = v->mlp ? v->mlp : 4 * D;
+    const bool eff = v->effsam;
     char p[160];
     if (!strcmp(v->name, "vit_t")) {
         tinyvit(l);
+    } else if (eff) {
+        effsam_encoder(v, l);
     } else {
         add(l, INIT_NORMAL, 4, S4(1, G, G, D), "image_encoder.pos_embed");
         add(l, INIT_NORMAL, 4, S4(D, 3, P, P), "image_encoder.patch_embed.proj.weight");
         add(l, INIT_NORMAL, 1, S1(D), "image_encoder.patch_embed.proj.bias");
     }
-    for (int32_t i = 0; i < v->depth; i++) {
+    for (int32_t i = 0; i < v->depth && !eff; i++) {
         bool global = false;
         for (int32_t g = 0; g < v->n_global; g++) global |= v->global[g] == i;
         int64_t L = global ? 2 * G - 1 : 2 * v->window - 1;
@@ -163,9 +198,9 @@ static void enumerate(const struct sam_variant * v, struct rt_list * l) {
         snprintf(p, sizeof p, "image_encoder.blocks.%d.norm2", i);
         norm(l, p, D);
         snprintf(p, sizeof p, "image_encoder.blocks.%d.mlp.lin1", i);
-        linear(l, p, 4 * D, D);
+        linear(l, p, mlp, D);
         snprintf(p, sizeof p, "image_encoder.blocks.%d.mlp.lin2", i);
-        linear(l, p, D, 4 * D);
+        linear(l, p, D, mlp);
     }
     add(l, INIT_NORMAL, 4, S4(C, D, 1, 1), "image_encoder.neck.0.weight");
     norm(l, "image_encoder.neck.1", C);
@@ -173,9 +208,13 @@ static void enumerate(const struct sam_variant * v, struct rt_list * l) {
     norm(l, "image_encoder.neck.3", C);
 
     add(l, INIT_GAUSS1, 2, S2(2, C / 2), "prompt_encoder.pe_layer.positional_encoding_gaussian_matrix");
-    for (int32_t j = 0; j < 4; j++) add(l, INIT_NORMAL, 2, S2(1, C), "prompt_encoder.point_embeddings.%d.weight", j);
-    add(l, INIT_NORMAL, 2, S2(1, C), "prompt_encoder.not_a_point_embed.weight");
+    if (eff) {   // ref: efficient_sam_decoder.py PromptEncoder.__init__ (no mask input)
+        const char * e[4] = { "invalid_points", "point_embeddings", "bbox_top_left_embeddings", "bbox_bottom_right_embeddings" };
+        for (int32_t j = 0; j < 4; j++) add(l, INIT_NORMAL, 2, S2(1, C), "prompt_encoder.%s.weight", e[j]);
+    }
+    for (int32_t j = 0; j < 4 && !eff; j++) add(l, INIT_NORMAL, 2, S2(1, C), "prompt_encoder.point_embeddings.%d.weight", j);
     const int64_t m4 = v->mask_in / 4, m = v->mask_in;
+    if (!eff) {
     add(l, INIT_NORMAL, 4, S4(m4, 1, 2, 2), "prompt_encoder.mask_downscaling.0.weight");
     add(l, INIT_NORMAL, 1, S1(m4), "prompt_encoder.mask_downscaling.0.bias");
     norm(l, "prompt_encoder.mask_downscaling.1", m4);
@@ -185,6 +224,8 @@ static void enumerate(const struct sam_variant * v, struct rt_list * l) {
     add(l, INIT_NORMAL, 4, S4(C, m, 1, 1), "prompt_encoder.mask_downscaling.6.weight");
     add(l, INIT_NORMAL, 1, S1(C), "prompt_encoder.mask_downscaling.6.bias");
     add(l, INIT_NORMAL, 2, S2(1, C), "prompt_encoder.no_mask_embed.weight");
+    add(l, INIT_NORMAL, 2, S2(1, C), "prompt_encoder.not_a_point_embed.weight");
+    }
 
     static const char * const attn_names[3] = { "self_attn", "cross_attn_token_to_image", "cross_attn_image_to_token" };
     for (int32_t li = 0; li < v->dec_depth; li++) {
@@ -203,9 +244,9 @@ static void enumerate(const struct sam_variant * v, struct rt_list * l) {
             } else if (a == 1) {
                 snprintf(p, sizeof p, "mask_decoder.transformer.layers.%d.norm2", li);
                 norm(l, p, C);
-                snprintf(p, sizeof p, "mask_decoder.transformer.layers.%d.mlp.lin1", li);
+                snprintf(p, sizeof p, "mask_decoder.transformer.layers.%d.mlp.%s", li, eff ? "layers.0.0" : "lin1");
                 linear(l, p, v->dec_mlp, C);
-                snprintf(p, sizeof p, "mask_decoder.transformer.layers.%d.mlp.lin2", li);
+                snprintf(p, sizeof p, "mask_decoder.transformer.layers.%d.mlp.%s", li, eff ? "fc" : "lin2");
                 linear(l, p, C, v->dec_mlp);
                 snprintf(p, sizeof p, "mask_decoder.transformer.layers.%d.norm3", li);
                 norm(l, p, C);
@@ -223,18 +264,25 @@ static void enumerate(const struct sam_variant * v, struct rt_list * l) {
     norm(l, "mask_decoder.transformer.norm_final_attn", C);
     add(l, INIT_NORMAL, 2, S2(1, C), "mask_decoder.iou_token.weight");
     add(l, INIT_NORMAL, 2, S2(v->n_mask_tokens, C), "mask_decoder.mask_tokens.weight");
-    add(l, INIT_NORMAL, 4, S4(C, C / 4, 2, 2), "mask_decoder.output_upscaling.0.weight");
-    add(l, INIT_NORMAL, 1, S1(C / 4), "mask_decoder.output_upscaling.0.bias");
-    norm(l, "mask_decoder.output_upscaling.1", C / 4);
-    add(l, INIT_NORMAL, 4, S4(C / 4, C / 8, 2, 2), "mask_decoder.output_upscaling.3.weight");
-    add(l, INIT_NORMAL, 1, S1(C / 8), "mask_decoder.output_upscaling.3.bias");
+    // (EfficientSAM: final_output_upscaling_layers.{0.0, 0.1 GroupNorm, 1.0}; MLPBlocks layers.N.0 then fc)
+    const char * up[3] = { "output_upscaling.0", "output_upscaling.1", "output_upscaling.3" };
+    if (eff) up[0] = "final_output_upscaling_layers.0.0", up[1] = "final_output_upscaling_layers.0.1",
+             up[2] = "final_output_upscaling_layers.1.0";
+    add(l, INIT_NORMAL, 4, S4(C, C / 4, 2, 2), "mask_decoder.%s.weight", up[0]);
+    add(l, INIT_NORMAL, 1, S1(C / 4), "mask_decoder.%s.bias", up[0]);
+    snprintf(p, sizeof p, "mask_decoder.%s", up[1]);
+    norm(l, p, C / 4);
+    add(l, INIT_NORMAL, 4, S4(C / 4, C / 8, 2, 2), "mask_decoder.%s.weight", up[2]);
+    add(l, INIT_NORMAL, 1, S1(C / 8), "mask_decoder.%s.bias", up[2]);
     for (int32_t t = 0; t < v->n_mask_tokens; t++)
         for (int32_t k = 0; k < 3; k++) {
-            snprintf(p, sizeof p, "mask_decoder.output_hypernetworks_mlps.%d.layers.%d", t, k);
+            if (eff && k == 2) snprintf(p, sizeof p, "mask_decoder.output_hypernetworks_mlps.%d.fc", t);
+            else snprintf(p, sizeof p, "mask_decoder.output_hypernetworks_mlps.%d.layers.%d%s", t, k, eff ? ".0" : "");
             linear(l, p, k == 2 ? C / 8 : C, C);
         }
     for (int32_t k = 0; k < 3; k++) {
-        snprintf(p, sizeof p, "mask_decoder.iou_prediction_head.layers.%d", k);
+        if (eff && k == 2) snprintf(p, sizeof p, "mask_decoder.iou_prediction_head.fc");
+        else snprintf(p, sizeof p, "mask_decoder.iou_prediction_head.layers.%d%s", k, eff ? ".0" : "");
         linear(l, p, k == 2 ? v->n_mask_tokens : v->iou_hidden, k == 0 ? C : v->iou_hidden);
     }
 }
@@ -244,7 +292,7 @@ enum vlm_status vlm_sam_write_random_checkpoint(const char * path, const char * 
     const struct sam_variant * v = NULL;
     for (size_t i = 0; i < sizeof variants / sizeof *variants; i++)
         if (!strcmp(variants[i].name, variant)) v = &variants[i];
-    if (!v) return vlm_error(VLM_STATUS_INVALID_ARG, "unknown SAM variant '%s' (use vit_b, vit_l, vit_h, vit_t or tiny)", variant);
+    if (!v) return vlm_error(VLM_STATUS_INVALID_ARG, "unknown SAM variant '%s' (use vit_b, vit_l, vit_h, vit_t, slimsam_50, slimsam_77, effsam_t, effsam_s or tiny)", variant);
     struct rt_list l = { 0 };
     enumerate(v, &l);
     if (l.oom) {

@@ -37,9 +37,10 @@ struct vlm_sam_attn {
     int32_t           internal;               // q/k/v projection width
 };
 
-// ref: segment_anything/modeling/mask_decoder.py MLP
+// ref: segment_anything/modeling/mask_decoder.py MLP (EfficientSAM: mlp.py MLPBlock, GELU)
 struct vlm_sam_mlp {
     int32_t           n_layers;
+    enum vlm_unary    act;                    // between layers: ReLU (SAM), GELU (EfficientSAM)
     struct vlm_tensor w[VLM_SAM_MAX_MLP_LAYERS], b[VLM_SAM_MAX_MLP_LAYERS];
 };
 
@@ -51,11 +52,20 @@ struct vlm_sam_dec_layer {
 };
 
 struct vlm_tinyvit;
+struct vlm_effsam;
 
 struct vlm_sam_model {
     struct vlm_model * model;
     struct vlm_ctx *   ctx;
     struct vlm_tinyvit * tinyvit;             // MobileSAM's image encoder (sam-tinyvit.c); NULL: SAM's ViT
+    // EfficientSAM (yformer/EfficientSAM, sam-effsam.c): a plain ViT encoder; its input stretched
+    // to img_size (no padding) and normalized on the 0..1 scale; max_points sparse tokens always
+    // (padded with invalid points); no mask input; decoder self-attention with a residual and
+    // the PE on the values in every layer, GELU MLPs, GroupNorm(1) in the upscaling; low-res
+    // masks resized bicubically straight to the original size. NULL: SAM.
+    struct vlm_effsam * effsam;
+    int32_t           max_points;             // EfficientSAM's decoder_max_num_input_points (6)
+    enum vlm_unary    dec_act;                // the two-way transformer's MLP: ReLU (SAM), GELU (EfficientSAM)
 
     // hyper-parameters inferred from tensor shapes (decoder heads and pixel normalization:
     // config.json, else upstream's); the released ViT-B/L/H sizes in the comments
@@ -66,9 +76,9 @@ struct vlm_sam_model {
     int32_t dec_depth, dec_heads, dec_mlp;
     int32_t n_mask_tokens;                    // num_multimask_outputs + 1
     int32_t iou_hidden, iou_depth;
-    int32_t upscale_c1, upscale_c2;           // C/4, C/8
+    int32_t upscale_c1, upscale_c2;           // C/4, C/8 (EfficientSAM: from the tensors)
     int32_t mask_input_size;                  // 4 * grid = 256
-    float   pixel_mean[3], pixel_std[3];      // RGB, 0..255 scale
+    float   pixel_mean[3], pixel_std[3];      // RGB, 0..255 scale (EfficientSAM: 0..1)
 
     // image encoder
     struct vlm_tensor    patch_w, patch_b, pos_embed;
@@ -77,9 +87,9 @@ struct vlm_sam_model {
 
     // prompt encoder (small tables also kept on the host)
     float * pe_gauss;                         // [2, C/2]
-    float * point_embed;                      // [4, C]: neg, pos, box TL, box BR
-    float * not_a_point;                      // [C]
-    float * no_mask;                          // [C]
+    float * point_embed;                      // [4, C]: neg, pos, box TL, box BR (EfficientSAM: neg 0)
+    float * not_a_point;                      // [C] (EfficientSAM: invalid_points)
+    float * no_mask;                          // [C] (EfficientSAM: zeros, it has no dense prompt)
     float * out_tokens;                       // [1 + n_mask_tokens, C]: iou token, mask tokens
     struct vlm_tensor md_w[3], md_b[3];       // mask_downscaling convs 0, 3, 6
     struct vlm_tensor md_ln_w[2], md_ln_b[2]; // mask_downscaling LayerNorm2d 1, 4
@@ -88,7 +98,7 @@ struct vlm_sam_model {
     struct vlm_sam_dec_layer layers[VLM_SAM_MAX_DEC_LAYERS];
     struct vlm_sam_attn      final_attn;
     struct vlm_tensor        norm_final_w, norm_final_b;
-    struct vlm_tensor        up0_w, up0_b, up1_w, up1_b, up3_w, up3_b;
+    struct vlm_tensor        up0_w, up0_b, up1_w, up1_b, up3_w, up3_b;   // up1: LayerNorm2d (EfficientSAM: GroupNorm(1))
     struct vlm_sam_mlp       hyper[VLM_SAM_MAX_MASK_TOKENS];
     struct vlm_sam_mlp       iou_head;
 
@@ -152,11 +162,23 @@ void            vlm_tinyvit_free(struct vlm_sam_model * sm);
 // As vlm_sam_encode, for MobileSAM.
 enum vlm_status vlm_tinyvit_encode(struct vlm_ctx * x, struct vlm_sam_model * sm, const float * pixels, struct vlm_tensor out);
 
+// ---- EfficientSAM (sam-effsam.c) ----
+bool            vlm_effsam_detect(const struct vlm_safetensors * st);
+// The encoder's depth blocks and pos_embed (resized to the grid) into sm->effsam. Errors on sm->ctx.
+enum vlm_status vlm_effsam_init(struct vlm_sam_model * sm, int32_t depth, int32_t heads, int32_t mlp);
+void            vlm_effsam_free(struct vlm_sam_model * sm);
+// As vlm_sam_encode, for EfficientSAM.
+enum vlm_status vlm_effsam_encode(struct vlm_ctx * x, struct vlm_sam_model * sm, const float * pixels, struct vlm_tensor out);
+// ref: efficient_sam.py EfficientSam.preprocess on ToTensor's input: RGB / 255, bilinear resize to
+// img_size x img_size (align_corners False, no antialias), (x - mean) / std. out [3, S, S].
+enum vlm_status vlm_effsam_preprocess(const struct vlm_sam_model * sm, const struct vlm_image * img, float * out);
+
 // ---- prompt encoder (sam-prompt.c) ----
 // Prompt in the model's input frame (already transformed by apply_coords). labels 0/1;
 // box NULL for none. Writes the sparse embeddings [n_tokens, C] (n_tokens from
 // vlm_sam_sparse_count).
-int32_t vlm_sam_sparse_count(int32_t n_points, bool has_box);
+// EfficientSAM: always sm->max_points (boxes count as two points; more is refused earlier).
+int32_t vlm_sam_sparse_count(const struct vlm_sam_model * sm, int32_t n_points, bool has_box);
 void    vlm_sam_embed_sparse(const struct vlm_sam_model * sm, const float * coords /* [n, 2] */,
                              const int32_t * labels, int32_t n_points, const float * box /* [4] or NULL */,
                              float * out);
@@ -193,6 +215,9 @@ enum vlm_status vlm_sam_postprocess(struct vlm_ctx * x, struct vlm_sam_model * s
 size_t vlm_sam_post_scratch(int32_t in_h, int32_t in_w, int32_t orig_h, int32_t orig_w);
 bool   vlm_sam_postprocess_host(const struct vlm_sam_model * sm, const float * low_res, int32_t in_h, int32_t in_w,
                                 int32_t orig_h, int32_t orig_w, float * out, float * scratch, int32_t n_threads);
+// One plane through torch.nn.functional.interpolate (align_corners False), on the host:
+// bilinear (no antialias) or bicubic (A = -0.75, edges clamped). False when out of memory.
+bool   vlm_interp_plane(const float * src, int32_t in_h, int32_t in_w, float * dst, int32_t out_h, int32_t out_w, bool bicubic);
 
 // ---- session internals (sam-api.c) ----
 struct vlm_sam_session {
@@ -213,6 +238,8 @@ struct vlm_sam_session {
 // After a device fault on an automatically chosen backend: moves the model to the CPU; the
 // session's buffers follow at its next call. True when the caller should retry the failed call.
 bool vlm_sam_session_fall_back(struct vlm_sam_session * s, enum vlm_status st);
+// The model input's frame of an h x w image: ResizeLongestSide's (EfficientSAM: img_size square).
+void vlm_sam_input_shape(const struct vlm_sam_model * sm, int32_t h, int32_t w, int32_t * in_h, int32_t * in_w);
 // Transforms original-image (x, y) to the input frame as ResizeLongestSide.apply_coords.
 void vlm_sam_apply_coords(const struct vlm_sam_session * s, double x, double y, float * ox, float * oy);
 
