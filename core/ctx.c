@@ -49,16 +49,22 @@ static int32_t env_device_index(void) {
 
 static struct vlm_ctx * ctx_new_arena(struct ctx_impl * c, size_t arena_bytes, char * err, size_t err_size);
 
-struct vlm_ctx * vlm_ctx_new(enum vlm_backend_type backend, int32_t n_threads, size_t arena_bytes,
-                             char * err, size_t err_size) {
-    char   msg[512];
-    bool   forced = backend != VLM_BACKEND_AUTO;   // vulkan asked for explicitly (argument or env)
+// A zeroed context (NULL with the reason in err and the thread's error when out of memory).
+static struct ctx_impl * ctx_alloc(char * err, size_t err_size) {
     struct ctx_impl * c = calloc(1, sizeof *c);
     if (!c) {
         set_err(err, err_size, "out of memory creating the execution context");
         vlm_error(VLM_STATUS_OUT_OF_MEMORY, "out of memory creating the execution context");
-        return NULL;
     }
+    return c;
+}
+
+struct vlm_ctx * vlm_ctx_new(enum vlm_backend_type backend, int32_t n_threads, size_t arena_bytes,
+                             char * err, size_t err_size) {
+    char   msg[512];
+    bool   forced = backend != VLM_BACKEND_AUTO;   // vulkan asked for explicitly (argument or env)
+    struct ctx_impl * c = ctx_alloc(err, err_size);
+    if (!c) return NULL;
     struct vlm_ctx * x = &c->pub;
     x->status = VLM_STATUS_OK;
 
@@ -147,12 +153,8 @@ fail_msg:
 }
 
 struct vlm_ctx * vlm_ctx_new_session(struct vlm_ctx * model_ctx, size_t arena_bytes, char * err, size_t err_size) {
-    struct ctx_impl * c = calloc(1, sizeof *c);
-    if (!c) {
-        set_err(err, err_size, "out of memory creating the execution context");
-        vlm_error(VLM_STATUS_OUT_OF_MEMORY, "out of memory creating the execution context");
-        return NULL;
-    }
+    struct ctx_impl * c = ctx_alloc(err, err_size);
+    if (!c) return NULL;
     struct vlm_ctx * x = &c->pub;
     x->status    = VLM_STATUS_OK;
     x->backend   = model_ctx->backend;

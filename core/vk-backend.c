@@ -1103,9 +1103,9 @@ static struct vk_device * device_new(int32_t device_index, char * msg, size_t ms
     const char * why = device_unusable(d->phys, &d->caps);
     if (why) { snprintf(msg, msg_size, "Vulkan device %d (%s): %s", idx, d->caps.name, why); goto fail; }
     find_compute_queue(d->phys, &d->qfam);
-    const char * cap = getenv("VLM_VK_MAX_BINDING_BYTES");   // tests: a smaller binding range
-    if (cap && strtoull(cap, NULL, 10) >= 4096 && strtoull(cap, NULL, 10) < d->caps.max_binding_range)
-        d->caps.max_binding_range = strtoull(cap, NULL, 10);
+    const char * cap_env = getenv("VLM_VK_MAX_BINDING_BYTES");   // tests: a smaller binding range
+    const uint64_t cap = cap_env ? strtoull(cap_env, NULL, 10) : 0;
+    if (cap >= 4096 && cap < d->caps.max_binding_range) d->caps.max_binding_range = cap;
     if (env_flag("VLM_VK_DISABLE_PUSH_DESCRIPTOR")) d->caps.push_descriptor = false;
 
     float prio = 1.0f;

@@ -155,6 +155,13 @@ static void free_weights(struct vlm_model * m) {
     m->weights = NULL;
 }
 
+// Frees the pool's free contexts other than m->ctx (which the model frees itself) and empties it.
+static void pool_clear(struct vlm_model * m) {
+    for (int32_t i = 0; i < m->n_pool; i++)
+        if (m->pool[i] != m->ctx) vlm_ctx_free(m->pool[i]);
+    m->n_pool = 0;
+}
+
 bool vlm_model_fall_back_to_cpu(struct vlm_model * m, enum vlm_status st) {
     if (!m || !m->can_fall_back || (st != VLM_STATUS_DEVICE_LOST && st != VLM_STATUS_DEVICE_OOM)) return false;
     if (m->ctx->backend != VLM_BACKEND_KIND_VULKAN) return false;
@@ -162,9 +169,7 @@ bool vlm_model_fall_back_to_cpu(struct vlm_model * m, enum vlm_status st) {
             m->ctx->error[0] ? m->ctx->error : vlm_last_error());
     m->can_fall_back = false;
     pthread_mutex_lock(&m->pool_mu);   // the free contexts of the lost device go; borrowed ones at release
-    for (int32_t i = 0; i < m->n_pool; i++)
-        if (m->pool[i] != m->ctx) vlm_ctx_free(m->pool[i]);
-    m->n_pool = 0;
+    pool_clear(m);
     pthread_mutex_unlock(&m->pool_mu);
     free_weights(m);
     vlm_ctx_free(m->lost_ctx);
@@ -221,8 +226,7 @@ void vlm_model_ctx_release(const struct vlm_model * cm, struct vlm_ctx * x) {
 
 void vlm_model_free(struct vlm_model * m) {
     if (!m) return;
-    for (int32_t i = 0; i < m->n_pool; i++)
-        if (m->pool[i] != m->ctx) vlm_ctx_free(m->pool[i]);
+    pool_clear(m);
     free_weights(m);
     vlm_ctx_free(m->ctx);
     vlm_ctx_free(m->lost_ctx);
