@@ -95,7 +95,7 @@ static double read_bandwidth_gbs(int n_threads) {
 static double tensor_bytes(const struct vlm_tensor * t) { return (double)vlm_dtype_nbytes(t->dtype, vlm_tensor_numel(t)); }
 
 static double llama_bytes_per_token(const struct vlm_model * m) {
-    const struct vlm_llama_model * lm = m->llama;
+    const struct vlm_llama_model * lm = vlm_llama_of(m);
     double bytes = tensor_bytes(&lm->output) + tensor_bytes(&lm->output_norm);
     for (int32_t il = 0; il < lm->hp.n_layer; il++) {
         const struct vlm_llama_layer * L = &lm->layers[il];
@@ -428,15 +428,15 @@ int vlm_cmd_bench(int argc, char ** argv) {
     if (!m) return 1;
     double peak = sgemm_peak_gflops(m->ctx->n_threads);
     // language models on the CPU: generation against the memory bandwidth
-    double bandwidth = m->kind == VLM_MODEL_LLAMA && !strcmp(vlm_model_backend_name(m), "cpu")
+    double bandwidth = vlm_model_kind(m) == VLM_MODEL_LLAMA && !strcmp(vlm_model_backend_name(m), "cpu")
                            ? read_bandwidth_gbs(m->ctx->n_threads) : 0;
-    double token_bytes = m->kind == VLM_MODEL_LLAMA ? llama_bytes_per_token(m) : 0;
+    double token_bytes = vlm_model_kind(m) == VLM_MODEL_LLAMA ? llama_bytes_per_token(m) : 0;
 
     struct bench_stage stages[BENCH_MAX_STAGES];
     int n_stages = 0;
     enum vlm_status st = VLM_STATUS_OK;
     struct vlm_image img = { 0 };
-    if (m->kind == VLM_MODEL_SAM) {
+    if (vlm_model_kind(m) == VLM_MODEL_SAM) {
         struct sam_bench b = { .img = &img };
         const int32_t S = vlm_sam_input_size(m);   // an image the encoder takes without resizing
         random_image(&img, S, S);
@@ -454,7 +454,7 @@ int vlm_cmd_bench(int argc, char ** argv) {
             }
         }
         vlm_sam_session_free(b.s);
-    } else if (m->kind == VLM_MODEL_LLAMA && vision) {
+    } else if (vlm_model_kind(m) == VLM_MODEL_LLAMA && vision) {
         // an 800x534 photo unless --image: llama.cpp's tiling makes 4x3 tiles + the overview of it
         struct vlm_bench b = { .m = m, .v = vision, .img = &img, .tiling = { .max_tiles = max_tiles } };
         if (image_path) st = vlm_image_load(image_path, &img);
@@ -485,7 +485,7 @@ int vlm_cmd_bench(int argc, char ** argv) {
         free(b.embd);
         vlm_smolvlm_tiles_free(&b.tiles);
         vlm_image_prompt_free(&b.prompt);
-    } else if (m->kind == VLM_MODEL_LLAMA) {
+    } else if (vlm_model_kind(m) == VLM_MODEL_LLAMA) {
         struct llm_bench b = { .m = m, .n_prompt = 512, .n_gen = 128 };
         if (!(b.ids = malloc(sizeof(int32_t) * 512))) st = VLM_STATUS_OUT_OF_MEMORY;
         struct vlm_rng r = { 7 };

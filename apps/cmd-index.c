@@ -441,7 +441,7 @@ int vlm_cmd_index(int argc, char ** argv) {
     // the model: the index's unless -m names another (an error when it differs)
     if (!(m = vlm_index_load_model(cmd, have_old ? &old : NULL, out_arg, model_arg, &mp, &mid))) goto done;
     r.model = &mid, r.dim = mid.embed_dim;
-    const struct vlm_clip_model * cm = m->clip;
+    const struct vlm_clip_model * cm = vlm_clip_of(m);
     int32_t s = cm->image_size;
     size_t per = (size_t)3 * s * s;
     rd = (struct reader){ .root = r.root, .c = r.c, .todo = todo, .n_todo = n_todo, .old = have_old ? &old : NULL,

@@ -250,10 +250,10 @@ struct vlm_model * vlm_index_load_model(const char * cmd, const struct vlm_index
     if (!name) name = buf;
     struct vlm_model * m = vlm_load_clip(cmd, buf, params);
     if (!m) return NULL;
-    // m->path: the weights file of a folder
-    bool same_file = ix && realpath(m->path, abs) && !strcmp(abs, ix->model.file);
-    if (!realpath(m->path, abs) || !vlm_index_file_id(abs, same_file ? &ix->model.id : NULL, &id->id)) {
-        cli_fail(cmd, "%s: cannot read: %s", m->path, strerror(errno));
+    // m->src.path: the weights file of a folder
+    bool same_file = ix && realpath(m->src.path, abs) && !strcmp(abs, ix->model.file);
+    if (!realpath(m->src.path, abs) || !vlm_index_file_id(abs, same_file ? &ix->model.id : NULL, &id->id)) {
+        cli_fail(cmd, "%s: cannot read: %s", m->src.path, strerror(errno));
         vlm_model_free(m);
         return NULL;
     }

@@ -15,19 +15,15 @@ struct vlm_clip_params vlm_clip_default_params(void) {
     return p;
 }
 
-static const struct vlm_clip_model * clip_of(const struct vlm_model * m) {
-    return m && m->kind == VLM_MODEL_CLIP ? m->clip : NULL;
-}
-
 static enum vlm_status not_clip(const char * fn, const struct vlm_model * m) {
     if (!m) return vlm_error(VLM_STATUS_INVALID_ARG, "%s: model is NULL", fn);
-    return vlm_error(VLM_STATUS_UNSUPPORTED, "%s: %s is not a CLIP model", fn, m->path);
+    return vlm_error(VLM_STATUS_UNSUPPORTED, "%s: %s is not a CLIP model", fn, m->src.path);
 }
 
-int32_t vlm_clip_embed_dim(const struct vlm_model * m) { return clip_of(m) ? clip_of(m)->embed_dim : 0; }
-int32_t vlm_clip_image_size(const struct vlm_model * m) { return clip_of(m) ? clip_of(m)->image_size : 0; }
-int32_t vlm_clip_context_length(const struct vlm_model * m) { return clip_of(m) ? clip_of(m)->context : 0; }
-float   vlm_clip_logit_scale(const struct vlm_model * m) { return clip_of(m) ? clip_of(m)->logit_scale : 0.0f; }
+int32_t vlm_clip_embed_dim(const struct vlm_model * m) { return vlm_clip_of(m) ? vlm_clip_of(m)->embed_dim : 0; }
+int32_t vlm_clip_image_size(const struct vlm_model * m) { return vlm_clip_of(m) ? vlm_clip_of(m)->image_size : 0; }
+int32_t vlm_clip_context_length(const struct vlm_model * m) { return vlm_clip_of(m) ? vlm_clip_of(m)->context : 0; }
+float   vlm_clip_logit_scale(const struct vlm_model * m) { return vlm_clip_of(m) ? vlm_clip_of(m)->logit_scale : 0.0f; }
 
 
 static enum vlm_status check_out(const char * fn, const struct vlm_clip_model * c, int64_t count, size_t n_out) {
@@ -42,7 +38,7 @@ static enum vlm_status check_out(const char * fn, const struct vlm_clip_model * 
 // ---- images ------------------------------------------------------------------------------------
 enum vlm_status vlm_clip_preprocess_image(const struct vlm_model * m, const struct vlm_image * image, float * out,
                                           size_t n_out) {
-    const struct vlm_clip_model * c = clip_of(m);
+    const struct vlm_clip_model * c = vlm_clip_of(m);
     if (!c) return not_clip("vlm_clip_preprocess_image", m);
     if (!image || !out) return vlm_error(VLM_STATUS_INVALID_ARG, "vlm_clip_preprocess_image: NULL argument");
     size_t need = (size_t)3 * c->image_size * c->image_size;
@@ -54,7 +50,7 @@ enum vlm_status vlm_clip_preprocess_image(const struct vlm_model * m, const stru
 
 enum vlm_status vlm_clip_encode_pixels(struct vlm_model * m, const float * pixels, int32_t n,
                                        const struct vlm_clip_params * params, float * out, size_t n_out) {
-    const struct vlm_clip_model * c = clip_of(m);
+    const struct vlm_clip_model * c = vlm_clip_of(m);
     if (!c) return not_clip("vlm_clip_encode_pixels", m);
     if (!pixels || !out || n < 0) return vlm_error(VLM_STATUS_INVALID_ARG, "vlm_clip_encode_pixels: bad arguments");
     enum vlm_status st = check_out("vlm_clip_encode_pixels", c, n, n_out);
@@ -63,7 +59,7 @@ enum vlm_status vlm_clip_encode_pixels(struct vlm_model * m, const float * pixel
     st = vlm_clip_forward_images(m, pixels, n, out);
     if (st != VLM_STATUS_OK && vlm_model_fall_back_to_cpu(m, st)) st = vlm_clip_forward_images(m, pixels, n, out);
     if (st != VLM_STATUS_OK) return st;
-    c = clip_of(m);   // a CPU fallback re-creates the model state
+    c = vlm_clip_of(m);   // a CPU fallback re-creates the model state
     for (int32_t i = 0; i < n; i++) {
         float * v = out + (size_t)i * c->embed_dim;
         for (int32_t j = 0; j < c->embed_dim; j++)
@@ -75,7 +71,7 @@ enum vlm_status vlm_clip_encode_pixels(struct vlm_model * m, const float * pixel
 
 enum vlm_status vlm_clip_encode_images(struct vlm_model * m, const struct vlm_image * images, int32_t n,
                                        const struct vlm_clip_params * params, float * out, size_t n_out) {
-    const struct vlm_clip_model * c = clip_of(m);
+    const struct vlm_clip_model * c = vlm_clip_of(m);
     if (!c) return not_clip("vlm_clip_encode_images", m);
     if ((!images && n > 0) || !out || n < 0) return vlm_error(VLM_STATUS_INVALID_ARG, "vlm_clip_encode_images: bad arguments");
     enum vlm_status st = check_out("vlm_clip_encode_images", c, n, n_out);
@@ -130,7 +126,7 @@ static long utf8_invalid_at(const char * s) {
 
 enum vlm_status vlm_clip_tokenize_text(const struct vlm_model * m, const char * text, bool truncate, int32_t * out,
                                        size_t n_out, bool * truncated) {
-    const struct vlm_clip_model * c = clip_of(m);
+    const struct vlm_clip_model * c = vlm_clip_of(m);
     if (truncated) *truncated = false;
     if (!c) return not_clip("vlm_clip_tokenize_text", m);
     if (!text || !out) return vlm_error(VLM_STATUS_INVALID_ARG, "vlm_clip_tokenize_text: NULL argument");
@@ -170,14 +166,14 @@ enum vlm_status vlm_clip_tokenize_text(const struct vlm_model * m, const char * 
     free(ids);
     for (int64_t i = 0; i < ctx; i++)
         if (out[i] < 0 || out[i] >= c->vocab)
-            return vlm_error(VLM_STATUS_BAD_MODEL, "%s: token id %d is outside the model's vocabulary (%d)", m->path,
+            return vlm_error(VLM_STATUS_BAD_MODEL, "%s: token id %d is outside the model's vocabulary (%d)", m->src.path,
                              (int)out[i], (int)c->vocab);
     return VLM_STATUS_OK;
 }
 
 enum vlm_status vlm_clip_encode_tokens(struct vlm_model * m, const int32_t * tokens, int32_t n,
                                        const struct vlm_clip_params * params, float * out, size_t n_out) {
-    const struct vlm_clip_model * c = clip_of(m);
+    const struct vlm_clip_model * c = vlm_clip_of(m);
     if (!c) return not_clip("vlm_clip_encode_tokens", m);
     if ((!tokens && n > 0) || !out || n < 0) return vlm_error(VLM_STATUS_INVALID_ARG, "vlm_clip_encode_tokens: bad arguments");
     enum vlm_status st = check_out("vlm_clip_encode_tokens", c, n, n_out);
@@ -186,7 +182,7 @@ enum vlm_status vlm_clip_encode_tokens(struct vlm_model * m, const int32_t * tok
     st = vlm_clip_forward_texts(m, tokens, n, out);
     if (st != VLM_STATUS_OK && vlm_model_fall_back_to_cpu(m, st)) st = vlm_clip_forward_texts(m, tokens, n, out);
     if (st != VLM_STATUS_OK) return st;
-    c = clip_of(m);   // a CPU fallback re-creates the model state
+    c = vlm_clip_of(m);   // a CPU fallback re-creates the model state
     for (int32_t i = 0; i < n; i++) {
         float * v = out + (size_t)i * c->embed_dim;
         for (int32_t j = 0; j < c->embed_dim; j++)
@@ -199,7 +195,7 @@ enum vlm_status vlm_clip_encode_tokens(struct vlm_model * m, const int32_t * tok
 enum vlm_status vlm_clip_encode_texts(struct vlm_model * m, const char * const * texts, int32_t n,
                                       const struct vlm_clip_params * params, float * out, size_t n_out,
                                       bool * truncated) {
-    const struct vlm_clip_model * c = clip_of(m);
+    const struct vlm_clip_model * c = vlm_clip_of(m);
     if (!c) return not_clip("vlm_clip_encode_texts", m);
     if ((!texts && n > 0) || !out || n < 0) return vlm_error(VLM_STATUS_INVALID_ARG, "vlm_clip_encode_texts: bad arguments");
     enum vlm_status st = check_out("vlm_clip_encode_texts", c, n, n_out);
@@ -242,7 +238,7 @@ static char * fill_template(const char * template_, const char * label) {
 
 enum vlm_status vlm_clip_classify(struct vlm_model * m, const struct vlm_image * image, const char * const * labels,
                                   int32_t n_labels, const char * template_, float * probs) {
-    const struct vlm_clip_model * c = clip_of(m);
+    const struct vlm_clip_model * c = vlm_clip_of(m);
     if (!c) return not_clip("vlm_clip_classify", m);
     if (!image || !labels || !probs) return vlm_error(VLM_STATUS_INVALID_ARG, "vlm_clip_classify: NULL argument");
     if (n_labels < 1) return vlm_error(VLM_STATUS_INVALID_ARG, "vlm_clip_classify: no labels");

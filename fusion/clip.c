@@ -179,28 +179,24 @@ static bool hp_sane(const struct clip_hparams * hp) {
            hp->embed_dim <= 65536;
 }
 
-size_t vlm_clip_arena_bytes(const struct vlm_safetensors * file) {
+enum vlm_status vlm_clip_arena_bytes(const struct vlm_model_source * src, size_t * arena) {
     struct clip_hparams hp;
-    if (!file || clip_infer(file, "model", &hp) != VLM_STATUS_OK || !hp_sane(&hp)) return 0;
+    *arena = 0;   // not a CLIP ViT: init reports why
+    if (clip_infer(src->file, "model", &hp) != VLM_STATUS_OK || !hp_sane(&hp)) return VLM_STATUS_OK;
     int32_t vc, tc;
-    size_t arena;
-    clip_chunks(&hp, &vc, &tc, &arena);
-    return arena;
+    clip_chunks(&hp, &vc, &tc, arena);
+    return VLM_STATUS_OK;
 }
 
 // ---- config.json -----------------------------------------------------------------------------
 // Settings that shapes cannot tell (heads, activations, eps, pixel normalization), from
-// config.json or open_clip_config.json next to the model (parsed by vlm_clip_config_parse,
-// model-config.c); the sizes it gives must agree with the tensors.
-static enum vlm_status clip_config(const char * model_path, struct clip_hparams * hp, struct vlm_clip_model * c) {
-    static const char * const names[] = { "config.json", "open_clip_config.json" };
-    char path[1100];
-    size_t n = 0;
-    char * text = vlm_model_config_read(model_path, names, 2, path, sizeof path, &n);
-    if (!text) return VLM_STATUS_OK;
+// config.json or open_clip_config.json next to the model (the source's config, parsed by
+// vlm_clip_config_parse, model-config.c); the sizes it gives must agree with the tensors.
+static enum vlm_status clip_config(const struct vlm_model_source * src, struct clip_hparams * hp, struct vlm_clip_model * c) {
+    if (!src->config) return VLM_STATUS_OK;
+    const char * path = src->config_path;
     struct vlm_clip_config cfg;
-    enum vlm_status st = vlm_clip_config_parse(text, n, path, &cfg);
-    free(text);
+    enum vlm_status st = vlm_clip_config_parse(src->config, src->config_len, path, &cfg);
     if (st != VLM_STATUS_OK) return st;
     // sizes the config gives must be the tensors'
     const struct { const int32_t * given; int32_t tensors; } checks[] = {
@@ -256,7 +252,7 @@ static enum vlm_status bind_blocks(struct vlm_model * m, struct vlm_vit_tower * 
     if (!tw->blocks) return vlm_error(VLM_STATUS_OUT_OF_MEMORY, "out of memory");
     for (int32_t l = 0; l < tw->layers; l++) {
         vlm_vit_block_bind(m->ctx, m->weights, tw, hf ? &hf_block_names : &openai_block_names, prefix, l, &tw->blocks[l]);
-        if (!vlm_ctx_ok(m->ctx)) return vlm_error(VLM_STATUS_BAD_MODEL, "%s: %s", m->path, m->ctx->error);
+        if (!vlm_ctx_ok(m->ctx)) return vlm_error(VLM_STATUS_BAD_MODEL, "%s: %s", m->src.path, m->ctx->error);
     }
     return VLM_STATUS_OK;
 }
@@ -309,7 +305,7 @@ bool vlm_clip_find_asset(const char * name, char * out, size_t out_size) {
 // merges.txt), else the copy of OpenAI's file in assets/.
 static void clip_load_tokenizer(struct vlm_model * m, struct vlm_clip_model * c) {
     char dir[1024], p1[1200], p2[1200];
-    model_dir(m->path, dir, sizeof dir);
+    model_dir(m->src.path, dir, sizeof dir);
     enum vlm_status st = VLM_STATUS_UNSUPPORTED;
     snprintf(p1, sizeof p1, "%s/bpe_simple_vocab_16e6.txt.gz", dir);
     snprintf(p2, sizeof p2, "%s/vocab.json", dir);
@@ -323,7 +319,7 @@ static void clip_load_tokenizer(struct vlm_model * m, struct vlm_clip_model * c)
         snprintf(c->tokenizer_error, sizeof c->tokenizer_error,
                  "%s: no CLIP BPE vocabulary: put bpe_simple_vocab_16e6.txt.gz (or vocab.json + merges.txt) next to "
                  "the model, or set VLM_ASSETS to the assets folder",
-                 m->path);
+                 m->src.path);
         return;
     }
     if (st != VLM_STATUS_OK) {
@@ -333,11 +329,11 @@ static void clip_load_tokenizer(struct vlm_model * m, struct vlm_clip_model * c)
 }
 
 enum vlm_status vlm_clip_model_init(struct vlm_model * m) {
-    if (!m || !m->ctx || !m->file || !m->weights) return vlm_error(VLM_STATUS_INVALID_ARG, "clip init: model not loaded");
+    if (!m || !m->ctx || !m->src.file || !m->weights) return vlm_error(VLM_STATUS_INVALID_ARG, "clip init: model not loaded");
     struct clip_hparams hp;
-    enum vlm_status st = clip_infer(m->file, m->path, &hp);
+    enum vlm_status st = clip_infer(m->src.file, m->src.path, &hp);
     if (st != VLM_STATUS_OK) return st;
-    if (!hp_sane(&hp)) return vlm_error(VLM_STATUS_BAD_MODEL, "%s: CLIP dimensions out of range", m->path);
+    if (!hp_sane(&hp)) return vlm_error(VLM_STATUS_BAD_MODEL, "%s: CLIP dimensions out of range", m->src.path);
     struct vlm_clip_model * c = calloc(1, sizeof *c);
     if (!c) return vlm_error(VLM_STATUS_OUT_OF_MEMORY, "out of memory");
     // ref: clip/model.py LayerNorm (eps 1e-5), QuickGELU; HF configs may say otherwise
@@ -345,7 +341,7 @@ enum vlm_status vlm_clip_model_init(struct vlm_model * m) {
     c->vision.act = c->text.act = VLM_UNARY_QUICK_GELU;
     memcpy(c->mean, vlm_clip_pixel_mean, sizeof c->mean);
     memcpy(c->std, vlm_clip_pixel_std, sizeof c->std);
-    if ((st = clip_config(m->path, &hp, c)) != VLM_STATUS_OK) goto fail;
+    if ((st = clip_config(&m->src, &hp, c)) != VLM_STATUS_OK) goto fail;
 
     c->hf_names = hp.hf;
     c->embed_dim = hp.embed_dim;
@@ -365,7 +361,7 @@ enum vlm_status vlm_clip_model_init(struct vlm_model * m) {
     size_t arena;
     clip_chunks(&hp, &c->vision_chunk, &c->text_chunk, &arena);
     if (m->ctx->arena_size < arena) {
-        st = vlm_error(VLM_STATUS_INVALID_ARG, "%s: activation arena %zu bytes, CLIP needs %zu", m->path,
+        st = vlm_error(VLM_STATUS_INVALID_ARG, "%s: activation arena %zu bytes, CLIP needs %zu", m->src.path,
                        m->ctx->arena_size, arena);
         goto fail;
     }
@@ -406,7 +402,7 @@ enum vlm_status vlm_clip_model_init(struct vlm_model * m) {
         c->txt_proj   = vlm_weights_get(x, w, "text_projection.weight", 2, SHAPE(e, dt));
     }
     if (!vlm_ctx_ok(x)) {
-        st = vlm_error(VLM_STATUS_BAD_MODEL, "%s: %s", m->path, x->error);
+        st = vlm_error(VLM_STATUS_BAD_MODEL, "%s: %s", m->src.path, x->error);
         goto fail;
     }
     if ((st = bind_blocks(m, &c->vision, hp.hf, hp.hf ? "vision_model.encoder.layers." : "visual.transformer.resblocks.")) !=
@@ -416,23 +412,23 @@ enum vlm_status vlm_clip_model_init(struct vlm_model * m) {
         goto fail;
 
     // logit_scale: a scalar ([] or [1]) read from the mapped file; exp() as CLIP.forward does.
-    const struct vlm_file_tensor * ls = vlm_safetensors_find(m->file, "logit_scale");
+    const struct vlm_file_tensor * ls = vlm_safetensors_find(m->src.file, "logit_scale");
     float raw = logf(1.0f / 0.07f);   // ref: CLIP.__init__ initial value, used when absent
     if (ls) {
         if (ls->nbytes != vlm_dtype_size(ls->dtype) || (ls->dtype != VLM_DTYPE_F32 && ls->dtype != VLM_DTYPE_F16 &&
                                                          ls->dtype != VLM_DTYPE_BF16)) {
-            st = vlm_error(VLM_STATUS_BAD_MODEL, "%s: logit_scale is not a float scalar", m->path);
+            st = vlm_error(VLM_STATUS_BAD_MODEL, "%s: logit_scale is not a float scalar", m->src.path);
             goto fail;
         }
         vlm_dtype_traits(ls->dtype)->to_f32(ls->data, &raw, 1);
     }
     if (!isfinite(raw) || raw > 20.0f) {
-        st = vlm_error(VLM_STATUS_NON_FINITE, "%s: logit_scale %g is not usable", m->path, (double)raw);
+        st = vlm_error(VLM_STATUS_NON_FINITE, "%s: logit_scale %g is not usable", m->src.path, (double)raw);
         goto fail;
     }
     c->logit_scale = expf(raw);
     clip_load_tokenizer(m, c);
-    m->clip = c;
+    m->arch = c;
     return VLM_STATUS_OK;
 fail:
     vlm_clip_model_free(c);
@@ -516,7 +512,7 @@ static enum vlm_status finish(struct vlm_ctx * ctx, const char * what) {
 
 // ref: clip/model.py VisionTransformer.forward on one chunk of n images.
 static enum vlm_status vision_chunk(struct vlm_model * m, struct vlm_ctx * ctx, const float * pixels, int32_t n, float * out) {
-    const struct vlm_clip_model * c = m->clip;
+    const struct vlm_clip_model * c = vlm_clip_of(m);
     int64_t s = c->image_size, d = c->vision.width, g = c->grid, np = g * g, t = np + 1;
     size_t mark = vlm_arena_mark(ctx);
     struct vlm_tensor img = vlm_tensor_from_host(ctx, VLM_DTYPE_F32, 4, SHAPE(n, 3, s, s), pixels);   // [B, 3, S, S]
@@ -562,7 +558,7 @@ static struct vlm_tensor embed_tokens(struct vlm_ctx * ctx, const struct vlm_cli
 // Positions after the last pooled (EOT) token never reach a pooled vector under the causal
 // mask, so the sequence is cut to the longest prefix any row needs: exact and much cheaper.
 static enum vlm_status text_chunk(struct vlm_model * m, struct vlm_ctx * ctx, const int32_t * tokens, int32_t n, float * out) {
-    const struct vlm_clip_model * c = m->clip;
+    const struct vlm_clip_model * c = vlm_clip_of(m);
     int64_t d = c->text.width, ctxlen = c->context;
     int32_t * ids = malloc(sizeof *ids * (size_t)n * (size_t)ctxlen);
     int32_t * rows = malloc(sizeof *rows * (size_t)n);
@@ -615,8 +611,8 @@ done:;
 }
 
 enum vlm_status vlm_clip_forward_images(struct vlm_model * m, const float * pixels, int32_t n, float * out) {
-    if (!m || !m->clip) return vlm_error(VLM_STATUS_UNSUPPORTED, "not a CLIP model");
-    const struct vlm_clip_model * c = m->clip;
+    if (!vlm_clip_of(m)) return vlm_error(VLM_STATUS_UNSUPPORTED, "not a CLIP model");
+    const struct vlm_clip_model * c = vlm_clip_of(m);
     size_t per = (size_t)3 * c->image_size * c->image_size;
     struct vlm_ctx * x = vlm_model_ctx_acquire(m);   // calls from several threads run in parallel
     enum vlm_status st = x ? VLM_STATUS_OK : vlm_last_status();
@@ -636,8 +632,8 @@ static int text_len_cmp(const void * a, const void * b) {
 }
 
 enum vlm_status vlm_clip_forward_texts(struct vlm_model * m, const int32_t * tokens, int32_t n, float * out) {
-    if (!m || !m->clip) return vlm_error(VLM_STATUS_UNSUPPORTED, "not a CLIP model");
-    const struct vlm_clip_model * c = m->clip;
+    if (!vlm_clip_of(m)) return vlm_error(VLM_STATUS_UNSUPPORTED, "not a CLIP model");
+    const struct vlm_clip_model * c = vlm_clip_of(m);
     for (size_t i = 0; i < (size_t)n * c->context; i++)
         if (tokens[i] < 0 || tokens[i] >= c->vocab)
             return vlm_error(VLM_STATUS_INVALID_ARG, "clip text encoder: token id %d out of range (vocabulary %d)",

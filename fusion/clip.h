@@ -8,7 +8,7 @@
 #define VLM_CLIP_H
 
 #include "core.h"
-#include "model-file.h"
+#include "model-family.h"
 #include "vit.h"
 
 struct vlm_model;       // fusion/model.h
@@ -41,10 +41,14 @@ struct vlm_clip_model {
     char              tokenizer_error[1536];
 };
 
-// Activation arena needed for a CLIP model file (0 when the file is not a CLIP ViT).
-size_t          vlm_clip_arena_bytes(const struct vlm_safetensors * file);
-// Called by vlm_model_load once m->ctx, m->file and m->weights are set: fills m->clip.
+// The family (clip-family.c: detection, `vlm info`) and its hooks (clip.c): the activation
+// arena for a CLIP model source (0 when it is not a CLIP ViT); init, called by vlm_model_load
+// once m->ctx, m->src and m->weights are set, fills m->arch.
+extern const struct vlm_model_family vlm_clip_family;
+enum vlm_status vlm_clip_arena_bytes(const struct vlm_model_source * src, size_t * arena);
 enum vlm_status vlm_clip_model_init(struct vlm_model * m);
+// m's CLIP state, NULL when m is not a CLIP model.
+struct vlm_clip_model * vlm_clip_of(const struct vlm_model * m);
 // Name suffixes of CLIP's linear weights (attention and MLP of both towers, OpenAI and HF
 // names), NULL-terminated: kept as F16 / Q8_0 when a model is loaded so.
 extern const char * const vlm_clip_linear_weights[];

@@ -1,5 +1,5 @@
-// model-config.c — config.json next to a model: reading it, the CLIP and SAM parsers and MobileSAM's
-// TinyViT check (see model-config.h).
+// model-config.c — config.json next to a model: the CLIP and SAM parsers and MobileSAM's TinyViT
+// check (see model-config.h; the file is read by core/config-file.c).
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stddef.h>
@@ -8,19 +8,6 @@
 #include <string.h>
 
 #include "model-config.h"
-
-char * vlm_model_config_read(const char * model_path, const char * const * names, int n_names, char * path_out,
-                             size_t path_size, size_t * n_out) {
-    const char * slash = strrchr(model_path, '/');
-    int dir_len = slash ? (int)(slash - model_path) : 1;
-    const char * dir = slash ? model_path : ".";
-    for (int i = 0; i < n_names; i++) {
-        if ((size_t)snprintf(path_out, path_size, "%.*s/%s", dir_len, dir, names[i]) >= path_size) continue;
-        char * buf = vlm_read_file(path_out, VLM_MODEL_CONFIG_MAX_BYTES, n_out);
-        if (buf) return buf;
-    }
-    return NULL;
-}
 
 static bool act_parse(const char * s, enum vlm_unary * out) {
     if (!strcmp(s, "quick_gelu")) *out = VLM_UNARY_QUICK_GELU;

@@ -1,8 +1,8 @@
 // model-config.h — config.json next to a model: the settings that tensor shapes cannot tell
 // (attention heads, activations, layer-norm eps). The parsers take the file's bytes and
 // need no model, so the fuzz target tests/fuzz/fuzz-config-json.c runs them directly; the
-// loaders (fusion/clip.c, vision/sam-model.c) read the file with vlm_model_config_read and
-// apply what the parser found.
+// loader reads the file (core/config-file.c) and the families (fusion/clip.c,
+// vision/sam-model.c) apply what the parser found.
 #ifndef VLM_MODEL_CONFIG_H
 #define VLM_MODEL_CONFIG_H
 #include <stdbool.h>
@@ -10,15 +10,6 @@
 #include <stdint.h>
 
 #include "core.h"
-
-// Larger config files are not read (treated as absent).
-#define VLM_MODEL_CONFIG_MAX_BYTES ((size_t)4 << 20)
-
-// Reads the first of names[0..n_names) that exists in the folder of model_path (the model
-// file). Returns the NUL-terminated text (malloc'd; *n_out its length) and its path in
-// path_out, or NULL when none is there or readable within VLM_MODEL_CONFIG_MAX_BYTES.
-char * vlm_model_config_read(const char * model_path, const char * const * names, int n_names, char * path_out,
-                             size_t path_size, size_t * n_out);
 
 // CLIP, in one of three layouts:
 //   HF transformers: projection_dim, text_config / vision_config {hidden_size, num_hidden_layers,

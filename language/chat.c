@@ -6,6 +6,7 @@
 
 #include "core.h"
 #include "gguf-meta.h"
+#include "llama.h"
 #include "model.h"
 
 enum chat_format { CHAT_CHATML, CHAT_SMOLVLM };
@@ -41,10 +42,10 @@ enum vlm_status vlm_llm_chat_format(const struct vlm_model * m, const struct vlm
                                     bool add_assistant, char ** out) {
     if (!out) return vlm_error(VLM_STATUS_INVALID_ARG, "vlm_llm_chat_format: out is NULL");
     *out = NULL;
-    if (!m || m->kind != VLM_MODEL_LLAMA) return vlm_error(VLM_STATUS_UNSUPPORTED, "not a language model");
+    if (!vlm_llama_of(m)) return vlm_error(VLM_STATUS_UNSUPPORTED, "not a language model");
     if (n < 0 || (n > 0 && !msgs)) return vlm_error(VLM_STATUS_INVALID_ARG, "vlm_llm_chat_format: bad messages");
     const char * tmpl = NULL;
-    vlm_gguf_get_str(m->gguf, "tokenizer.chat_template", &tmpl);
+    vlm_gguf_get_str(m->src.gguf, "tokenizer.chat_template", &tmpl);
     enum chat_format fmt = CHAT_CHATML;
     enum vlm_status st = detect(tmpl, &fmt);
     if (st != VLM_STATUS_OK) return st;

@@ -86,9 +86,9 @@ size_t vlm_llama_arena_bytes(const struct vlm_llama_hparams * hp, int32_t n_batc
 enum vlm_status vlm_llama_model_init(struct vlm_model * m) {
     struct vlm_llama_model * lm = calloc(1, sizeof *lm);
     if (!lm) return vlm_error(VLM_STATUS_OUT_OF_MEMORY, "out of memory");
-    m->llama = lm;
-    enum vlm_status st = vlm_llama_read_hparams(m->gguf, &lm->hp);
-    if (st != VLM_STATUS_OK) return vlm_error(st, "%s: %s", m->path, vlm_last_error());
+    m->arch = lm;
+    enum vlm_status st = vlm_llama_read_hparams(m->src.gguf, &lm->hp);
+    if (st != VLM_STATUS_OK) return vlm_error(st, "%s: %s", m->src.path, vlm_last_error());
     const struct vlm_llama_hparams * hp = &lm->hp;
     struct vlm_ctx * x = m->ctx;
     const struct vlm_weights * w = m->weights;
@@ -112,15 +112,15 @@ enum vlm_status vlm_llama_model_init(struct vlm_model * m) {
         L->w_up      = vlm_weights_getf(x, w, 2, (int64_t[]){ F, E }, "blk.%d.ffn_up.weight", i);
         L->w_down    = vlm_weights_getf(x, w, 2, (int64_t[]){ E, F }, "blk.%d.ffn_down.weight", i);
     }
-    if (!vlm_ctx_ok(x)) return vlm_error(x->status, "%s: %s", m->path, x->error);
+    if (!vlm_ctx_ok(x)) return vlm_error(x->status, "%s: %s", m->src.path, x->error);
     char extra[160];
     snprintf(extra, sizeof extra, "blk.%d.attn_norm.weight", hp->n_layer);
     if (vlm_weights_has(w, extra))
-        return vlm_error(VLM_STATUS_BAD_MODEL, "%s: tensor '%s' beyond llama.block_count = %d", m->path, extra, hp->n_layer);
-    if ((st = vlm_bpe_vocab_load(m->gguf, &lm->vocab)) != VLM_STATUS_OK)
-        return vlm_error(st, "%s: %s", m->path, vlm_last_error());
+        return vlm_error(VLM_STATUS_BAD_MODEL, "%s: tensor '%s' beyond llama.block_count = %d", m->src.path, extra, hp->n_layer);
+    if ((st = vlm_bpe_vocab_load(m->src.gguf, &lm->vocab)) != VLM_STATUS_OK)
+        return vlm_error(st, "%s: %s", m->src.path, vlm_last_error());
     if (vlm_bpe_n_vocab(lm->vocab) != hp->n_vocab)
-        return vlm_error(VLM_STATUS_BAD_MODEL, "%s: the tokenizer has %d tokens but token_embd.weight %d rows", m->path,
+        return vlm_error(VLM_STATUS_BAD_MODEL, "%s: the tokenizer has %d tokens but token_embd.weight %d rows", m->src.path,
                          vlm_bpe_n_vocab(lm->vocab), hp->n_vocab);
     return VLM_STATUS_OK;
 }
@@ -132,13 +132,9 @@ void vlm_llama_model_free(struct vlm_llama_model * lm) {
     free(lm);
 }
 
-static const struct vlm_llama_model * llama_of(const struct vlm_model * m) {
-    return m && m->kind == VLM_MODEL_LLAMA ? m->llama : NULL;
-}
-
-int32_t vlm_llm_n_vocab(const struct vlm_model * m) { return llama_of(m) ? m->llama->hp.n_vocab : 0; }
-int32_t vlm_llm_n_embd(const struct vlm_model * m) { return llama_of(m) ? m->llama->hp.n_embd : 0; }
-int32_t vlm_llm_n_ctx_train(const struct vlm_model * m) { return llama_of(m) ? m->llama->hp.n_ctx_train : 0; }
+int32_t vlm_llm_n_vocab(const struct vlm_model * m) { return vlm_llama_of(m) ? vlm_llama_of(m)->hp.n_vocab : 0; }
+int32_t vlm_llm_n_embd(const struct vlm_model * m) { return vlm_llama_of(m) ? vlm_llama_of(m)->hp.n_embd : 0; }
+int32_t vlm_llm_n_ctx_train(const struct vlm_model * m) { return vlm_llama_of(m) ? vlm_llama_of(m)->hp.n_ctx_train : 0; }
 
 static enum vlm_status not_llm(const char * fn) {
     return vlm_error(VLM_STATUS_UNSUPPORTED, "%s: not a language model (load a llama GGUF)", fn);
@@ -149,23 +145,23 @@ enum vlm_status vlm_llm_tokenize(const struct vlm_model * m, const char * text, 
     if (!ids || !n_ids || !text) return vlm_error(VLM_STATUS_INVALID_ARG, "vlm_llm_tokenize: NULL argument");
     *ids = NULL;
     *n_ids = 0;
-    if (!llama_of(m)) return not_llm("vlm_llm_tokenize");
-    return vlm_bpe_tokenize(m->llama->vocab, text, strlen(text), true, parse_special, ids, n_ids);
+    if (!vlm_llama_of(m)) return not_llm("vlm_llm_tokenize");
+    return vlm_bpe_tokenize(vlm_llama_of(m)->vocab, text, strlen(text), true, parse_special, ids, n_ids);
 }
 
 size_t vlm_llm_token_piece(const struct vlm_model * m, int32_t id, char * out, size_t cap) {
     size_t len = 0;
-    const char * piece = llama_of(m) ? vlm_bpe_token_piece(m->llama->vocab, id, true, &len) : NULL;
+    const char * piece = vlm_llama_of(m) ? vlm_bpe_token_piece(vlm_llama_of(m)->vocab, id, true, &len) : NULL;
     if (piece && out) memcpy(out, piece, len < cap ? len : cap);
     return len;
 }
 
 int32_t vlm_llm_token_id(const struct vlm_model * m, const char * text) {
-    return llama_of(m) && text ? vlm_bpe_token_id(m->llama->vocab, text) : -1;
+    return vlm_llama_of(m) && text ? vlm_bpe_token_id(vlm_llama_of(m)->vocab, text) : -1;
 }
 
 bool vlm_llm_is_eog(const struct vlm_model * m, int32_t id) {
-    return llama_of(m) ? vlm_bpe_is_eog(m->llama->vocab, id) : false;
+    return vlm_llama_of(m) ? vlm_bpe_is_eog(vlm_llama_of(m)->vocab, id) : false;
 }
 
 // ---- sessions -----------------------------------------------------------------------------
@@ -189,7 +185,7 @@ struct vlm_llm_session_params vlm_llm_session_default_params(void) {
 
 // (Re)allocates the KV cache for cap positions, keeping the first n_past of the old one.
 static enum vlm_status kv_reserve(struct vlm_llm_session * s, struct vlm_ctx * x, int32_t cap) {
-    const struct vlm_llama_hparams * hp = &s->model->llama->hp;
+    const struct vlm_llama_hparams * hp = &vlm_llama_of(s->model)->hp;
     size_t per = (size_t)hp->n_head_kv * (size_t)cap * (size_t)hp->head_dim * sizeof(float);
     size_t aligned = (per + 255) / 256 * 256, total;
     if (!vlm_mul_size(aligned, 2 * (size_t)hp->n_layer, &total))
@@ -222,7 +218,7 @@ enum vlm_status vlm_llm_session_new(const struct vlm_model * m, const struct vlm
                                     struct vlm_llm_session ** out) {
     if (!out) return vlm_error(VLM_STATUS_INVALID_ARG, "vlm_llm_session_new: out is NULL");
     *out = NULL;
-    if (!llama_of(m)) return not_llm("vlm_llm_session_new");
+    if (!vlm_llama_of(m)) return not_llm("vlm_llm_session_new");
     struct vlm_llm_session_params defaults = vlm_llm_session_default_params();
     if (!params) params = &defaults;
     if (params->n_ctx < 0) return vlm_error(VLM_STATUS_INVALID_ARG, "n_ctx %d < 0", params->n_ctx);
@@ -230,7 +226,7 @@ enum vlm_status vlm_llm_session_new(const struct vlm_model * m, const struct vlm
     if (!s) return vlm_error(VLM_STATUS_OUT_OF_MEMORY, "out of memory");
     s->model = m;
     s->params = *params;
-    s->n_ctx = params->n_ctx > 0 ? params->n_ctx : m->llama->hp.n_ctx_train;
+    s->n_ctx = params->n_ctx > 0 ? params->n_ctx : vlm_llama_of(m)->hp.n_ctx_train;
     *out = s;
     return VLM_STATUS_OK;
 }
@@ -248,7 +244,7 @@ void vlm_llm_session_free(struct vlm_llm_session * s) {
 }
 
 const float * vlm_llm_logits(const struct vlm_llm_session * s) {
-    return s && s->logits && s->n_out > 0 ? s->logits + (size_t)(s->n_out - 1) * (size_t)s->model->llama->hp.n_vocab : NULL;
+    return s && s->logits && s->n_out > 0 ? s->logits + (size_t)(s->n_out - 1) * (size_t)vlm_llama_of(s->model)->hp.n_vocab : NULL;
 }
 
 int32_t vlm_llm_n_past(const struct vlm_llm_session * s) { return s ? s->n_past : 0; }
@@ -271,7 +267,7 @@ enum vlm_status vlm_llm_rewind(struct vlm_llm_session * s, int32_t n_past) {
 // ref: llama.cpp src/models/llama.cpp llm_build_llama::llm_build_llama
 static void forward(struct vlm_llm_session * s, struct vlm_ctx * x, struct vlm_tensor res, int64_t T, float * logits_out,
                     bool all_rows) {
-    const struct vlm_llama_model * lm = s->model->llama;
+    const struct vlm_llama_model * lm = vlm_llama_of(s->model);
     const struct vlm_llama_hparams * hp = &lm->hp;
     const int64_t H = hp->n_head, Hkv = hp->n_head_kv, Dh = hp->head_dim;
     const int32_t pos0 = s->n_past;
@@ -315,7 +311,7 @@ static void forward(struct vlm_llm_session * s, struct vlm_ctx * x, struct vlm_t
 static enum vlm_status decode(struct vlm_llm_session * s, const int32_t * ids, const float * embd, int32_t n) {
     if (!s) return vlm_error(VLM_STATUS_INVALID_ARG, "vlm_llm_decode: session is NULL");
     if (n <= 0 || (!ids && !embd)) return vlm_error(VLM_STATUS_INVALID_ARG, "vlm_llm_decode: nothing to decode");
-    struct vlm_llama_model * lm = s->model->llama;
+    struct vlm_llama_model * lm = vlm_llama_of(s->model);
     const struct vlm_llama_hparams * hp = &lm->hp;
     if (n > s->n_ctx - s->n_past)
         return vlm_error(VLM_STATUS_INVALID_ARG, "context overflow: %d positions after %d exceed the context of %d", n,

@@ -6,7 +6,7 @@
 #ifndef VLM_LLAMA_H
 #define VLM_LLAMA_H
 #include "core.h"
-#include "model-file.h"
+#include "model-family.h"
 
 struct vlm_model;
 struct vlm_bpe_vocab;   // tokenizer.h
@@ -39,9 +39,13 @@ struct vlm_llama_model {
 enum vlm_status vlm_llama_read_hparams(const struct vlm_gguf * g, struct vlm_llama_hparams * hp);
 // Activation arena for batches of up to n_batch tokens.
 size_t          vlm_llama_arena_bytes(const struct vlm_llama_hparams * hp, int32_t n_batch);
-// Model family hooks (fusion/model.c): binds the weights of m->weights and the vocabulary.
+// The family (llama-family.c: detection, arena, `vlm info`) and its init: binds the weights of
+// m->weights and the vocabulary into m->arch.
+extern const struct vlm_model_family vlm_llama_family;
 enum vlm_status vlm_llama_model_init(struct vlm_model * m);
 void            vlm_llama_model_free(struct vlm_llama_model * lm);
+// m's decoder state, NULL when m is not a llama model.
+struct vlm_llama_model * vlm_llama_of(const struct vlm_model * m);
 
 // The model a session was made from.
 const struct vlm_model * vlm_llm_session_model(const struct vlm_llm_session * s);

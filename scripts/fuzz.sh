@@ -40,7 +40,7 @@ sources_of() {
         fuzz-image-decode)   echo vision/image-io.c vision/stb-impl.c core/file.c core/status.c ;;
         fuzz-preprocess)     echo vision/image-io.c vision/stb-impl.c vision/resize.c vision/preprocess.c core/file.c core/status.c ;;
         fuzz-clip-tokenizer) echo language/clip-tokenizer.c language/unicode-props.c core/status.c ;;
-        fuzz-config-json)    echo fusion/model-config.c core/file.c core/status.c ;;
+        fuzz-config-json)    echo fusion/model-config.c core/config-file.c core/file.c core/status.c ;;
         fuzz-serve-request)  echo apps/serve-request.c apps/serve-util.c ;;
         *) echo "fuzz.sh: unknown target $1" >&2; return 1 ;;
     esac

@@ -86,8 +86,8 @@ static void run_backend(struct vlm_model * m, const char * name, const struct vl
     report("image_features", name, ma, mc, ok);
 
     // more images than one forward takes: chunked, same answers
-    if (m->clip->vision_chunk < 64) {
-        int nb = m->clip->vision_chunk + 3;
+    if (vlm_clip_of(m)->vision_chunk < 64) {
+        int nb = vlm_clip_of(m)->vision_chunk + 3;
         float * many = malloc(sizeof *many * 3 * 64 * 64 * (size_t)nb), * mf = malloc(sizeof *mf * 32 * (size_t)nb);
         for (int i = 0; i < nb; i++) memcpy(many + (size_t)i * 3 * 64 * 64, px_ref + (size_t)(i % NI) * 3 * 64 * 64, sizeof *many * 3 * 64 * 64);
         st = vlm_clip_encode_pixels(m, many, nb, &raw, mf, (size_t)32 * nb);
@@ -121,8 +121,8 @@ static void run_backend(struct vlm_model * m, const char * name, const struct vl
     report("text single=batch", name, ma, test_cosine(txf1, txf + 64, 32), st == VLM_STATUS_OK && ma <= 1e-4);
 
     // more texts than one forward takes (sorted-by-length chunks): same rows, same answers
-    if (m->clip->text_chunk < 200) {
-        int nb = m->clip->text_chunk + 7;
+    if (vlm_clip_of(m)->text_chunk < 200) {
+        int nb = vlm_clip_of(m)->text_chunk + 7;
         int32_t * many = malloc(sizeof *many * 77 * (size_t)nb);
         float * mf = malloc(sizeof *mf * 32 * (size_t)nb);
         for (int i = 0; i < nb; i++) memcpy(many + (size_t)i * 77, tok_ref + (size_t)((i * 5) % NT) * 77, 77 * sizeof *many);
@@ -310,10 +310,10 @@ int main(void) {
     CHECK(vlm_model_kind(m) == VLM_MODEL_CLIP, "model kind is CLIP");
     CHECK(vlm_clip_image_size(m) == 64 && vlm_clip_context_length(m) == 77, "image size %d, context %d",
           vlm_clip_image_size(m), vlm_clip_context_length(m));
-    CHECK(m->clip->vision.heads == 2 && m->clip->text.heads == 2 && m->clip->vision.layers == 2 &&
-              m->clip->text.layers == 2 && m->clip->patch == 16 && m->clip->vocab == 49408,
-          "hyper-parameters inferred from shapes (heads %d/%d, layers %d/%d)", m->clip->vision.heads,
-          m->clip->text.heads, m->clip->vision.layers, m->clip->text.layers);
+    CHECK(vlm_clip_of(m)->vision.heads == 2 && vlm_clip_of(m)->text.heads == 2 && vlm_clip_of(m)->vision.layers == 2 &&
+              vlm_clip_of(m)->text.layers == 2 && vlm_clip_of(m)->patch == 16 && vlm_clip_of(m)->vocab == 49408,
+          "hyper-parameters inferred from shapes (heads %d/%d, layers %d/%d)", vlm_clip_of(m)->vision.heads,
+          vlm_clip_of(m)->text.heads, vlm_clip_of(m)->vision.layers, vlm_clip_of(m)->text.layers);
 
     // ---- preprocessing: pixel_values ----
     const float * px_ref = fixture_f32(cs, "pixel_values", NI * 3 * 64 * 64);
@@ -469,7 +469,7 @@ int main(void) {
         CHECK(ok, "write the HF-named copy: %s", vlm_last_error());
         mp.backend = VLM_BACKEND_CPU;
         if (ok && vlm_model_load(dir, &mp, &m) == VLM_STATUS_OK) {
-            CHECK(m->clip->hf_names, "HF names detected");
+            CHECK(vlm_clip_of(m)->hf_names, "HF names detected");
             if (px_ref && tok_ref) run_backend(m, "cpu (HF names)", cs, px_ref, px, tok_ref);
             vlm_model_free(m);
             m = NULL;
@@ -490,7 +490,7 @@ int main(void) {
         mp.weights = VLM_WEIGHTS_AUTO;
         CHECK(st == VLM_STATUS_OK, "%s: load: %s", wname, vlm_last_error());
         if (st != VLM_STATUS_OK) continue;
-        const struct vlm_file_tensor * stored = vlm_safetensors_find(m->file, "transformer.resblocks.0.mlp.c_fc.weight");
+        const struct vlm_file_tensor * stored = vlm_safetensors_find(m->src.file, "transformer.resblocks.0.mlp.c_fc.weight");
         const enum vlm_dtype want = w == 1 ? VLM_DTYPE_F16 : w == 2 ? VLM_DTYPE_Q8_0
                                   : stored && stored->dtype != VLM_DTYPE_F32 ? stored->dtype : VLM_DTYPE_F32;
         struct vlm_tensor t1 = vlm_weights_get(m->ctx, m->weights, "transformer.resblocks.0.mlp.c_fc.weight", 2, NULL);

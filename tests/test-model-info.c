@@ -1,6 +1,7 @@
 // test-model-info.c — `vlm info` (vlm_model_file_info): architecture detection from tensor
 // names and shapes on synthetic SAM / CLIP headers (official and HF naming), errors on bad
-// paths and malformed files, and the fixtures (safetensors directory, GGUF text and mmproj).
+// paths and malformed files, one policy for a broken config.json in every family, and the fixtures
+// (safetensors directory, GGUF text and mmproj).
 #include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -8,6 +9,7 @@
 #include "core.h"
 #include "harness.h"
 #include "model-file.h"
+#include "vlm.h"
 
 static char g_dir[256];
 static uint8_t * g_zeros;   // shared zero data for synthetic tensors
@@ -177,10 +179,61 @@ static void test_fixtures(void) {
                    "per tile, longest edge 512");
 }
 
+// One policy for a family's config file, whichever the family: vlm_model_load and `vlm info` both
+// refuse a config.json that is not a JSON object, naming the file; a bad value is refused by the
+// family's parser naming the key. A file no family claims is refused naming the families.
+static void expect_refused(const char * path, const char * want1, const char * want2) {
+    struct vlm_model_params mp = vlm_model_default_params();
+    mp.backend = VLM_BACKEND_CPU;
+    struct vlm_model * m = NULL;
+    enum vlm_status st = vlm_model_load(path, &mp, &m);
+    CHECK(st != VLM_STATUS_OK && !m, "load %s succeeded", path);
+    CHECK(strstr(vlm_last_error(), want1) && strstr(vlm_last_error(), want2), "load %s: '%s' lacks '%s' / '%s'", path,
+          vlm_last_error(), want1, want2);
+    vlm_model_free(m);
+}
+
+static void test_config_policy(void) {
+    static const struct { const char * family, * fixture; } fams[] = { { "cfg-sam", "sam-tiny" }, { "cfg-clip", "clip-tiny" } };
+    static const struct { const char * text, * want; } configs[] = {
+        { "{\"image_size\": ", "config.json: not valid JSON" },
+        { "[1, 2]", "config.json: not a JSON object" },
+    };
+    char src[1024], dst[1024];
+    for (size_t f = 0; f < sizeof fams / sizeof *fams; f++) {
+        snprintf(src, sizeof src, "%s/%s/model.safetensors", test_fixtures_dir(), fams[f].fixture);
+        if (access(src, R_OK) != 0) continue;   // no fixtures: test_fixtures skips
+        mkdir(tmp_path(fams[f].family), 0755);
+        snprintf(dst, sizeof dst, "%s/%s/model.safetensors", g_dir, fams[f].family);
+        CHECK(symlink(src, dst) == 0, "symlink %s", dst);
+        snprintf(dst, sizeof dst, "%s/%s/config.json", g_dir, fams[f].family);
+        for (size_t c = 0; c < sizeof configs / sizeof *configs; c++) {
+            FILE * cf = fopen(dst, "w");
+            fputs(configs[c].text, cf);
+            fclose(cf);
+            expect_refused(tmp_path(fams[f].family), dst, configs[c].want);
+            enum vlm_status st;
+            free(info(tmp_path(fams[f].family), &st));
+            CHECK(st == VLM_STATUS_BAD_MODEL && strstr(vlm_last_error(), configs[c].want), "info %s: %s", fams[f].family,
+                  vlm_last_error());
+        }
+        // a value of the wrong kind: the family's parser names the key
+        FILE * cf = fopen(dst, "w");
+        fputs(f == 0 ? "{\"image_size\": \"big\"}" : "{\"vision_width\": \"wide\"}", cf);
+        fclose(cf);
+        expect_refused(tmp_path(fams[f].family), "config.json", f == 0 ? "image_size" : "vision_width");
+    }
+    // tensors of no family
+    static struct spec s[1];
+    int n = 0;
+    add(s, &n, "encoder.layer.0.weight", 2, 4, 4, 0, 0);
+    expect_refused(write_spec("other.safetensors", s, n), "no model family recognizes its tensors", "sam, clip");
+}
+
 static void cleanup(void) {
     char p[1024];
-    const char * subs[] = { "dir", "empty-dir", "" };
-    for (int s = 0; s < 3; s++) {
+    const char * subs[] = { "dir", "empty-dir", "cfg-sam", "cfg-clip", "" };
+    for (int s = 0; s < 5; s++) {
         char d[700];
         snprintf(d, sizeof d, "%s%s%s", g_dir, *subs[s] ? "/" : "", subs[s]);
         DIR * h = opendir(d);
@@ -203,6 +256,7 @@ int main(void) {
     atexit(cleanup);
     test_synthetic();
     test_errors();
+    test_config_policy();
     if (test_failed) TEST_END();
     test_fixtures();   // skips when the fixtures are absent
     TEST_END();

@@ -28,7 +28,7 @@ int main(void) {
     st = vlm_model_load(path, &mp, &m);
     CHECK(st == VLM_STATUS_OK, "load random tiny: %s", vlm_last_error());
     if (!m) TEST_END();
-    const struct vlm_sam_model * sm = m->sam;
+    const struct vlm_sam_model * sm = vlm_sam_of(m);
     CHECK(vlm_model_kind(m) == VLM_MODEL_SAM && sm, "kind SAM");
     CHECK(sm->embed_dim == 48 && sm->depth == 4 && sm->heads == 3 && sm->head_dim == 16 && sm->window == 14,
           "encoder sizes inferred (D %d depth %d heads %d hd %d window %d)", sm->embed_dim, sm->depth, sm->heads, sm->head_dim,

@@ -13,7 +13,7 @@
 // context borrowed from the model).
 static enum vlm_status session_alloc(struct vlm_sam_session * s, struct vlm_ctx * x) {
     const struct vlm_model * model = s->model;
-    s->sm = model->sam;
+    s->sm = vlm_sam_of(model);
     s->generation = model->generation;
     const int64_t C = s->sm->prompt_dim, G = s->sm->grid;
     s->ebuf = vlm_buffer_new(x, (size_t)(C * G * G) * sizeof(float));
@@ -26,24 +26,18 @@ static enum vlm_status session_alloc(struct vlm_sam_session * s, struct vlm_ctx 
 
 static bool retry_on_cpu(struct vlm_sam_session * s, enum vlm_status st, struct vlm_ctx ** x);
 
-// The SAM state of a model, NULL when it is not SAM.
-static const struct vlm_sam_model * sam_of(const struct vlm_model * model) {
-    return model && model->kind == VLM_MODEL_SAM ? model->sam : NULL;
-}
-
-int32_t vlm_sam_input_size(const struct vlm_model * model) { return sam_of(model) ? sam_of(model)->img_size : 0; }
-int32_t vlm_sam_embed_dim(const struct vlm_model * model) { return sam_of(model) ? sam_of(model)->prompt_dim : 0; }
-int32_t vlm_sam_embedding_size(const struct vlm_model * model) { return sam_of(model) ? sam_of(model)->grid : 0; }
-int32_t vlm_sam_low_res_size(const struct vlm_model * model) { return sam_of(model) ? sam_of(model)->mask_input_size : 0; }
-bool    vlm_sam_stretches_input(const struct vlm_model * model) { return sam_of(model) && sam_of(model)->effsam; }
-int32_t vlm_sam_max_points(const struct vlm_model * model) { return sam_of(model) ? sam_of(model)->max_points : 0; }
+int32_t vlm_sam_input_size(const struct vlm_model * model) { return vlm_sam_of(model) ? vlm_sam_of(model)->img_size : 0; }
+int32_t vlm_sam_embed_dim(const struct vlm_model * model) { return vlm_sam_of(model) ? vlm_sam_of(model)->prompt_dim : 0; }
+int32_t vlm_sam_embedding_size(const struct vlm_model * model) { return vlm_sam_of(model) ? vlm_sam_of(model)->grid : 0; }
+int32_t vlm_sam_low_res_size(const struct vlm_model * model) { return vlm_sam_of(model) ? vlm_sam_of(model)->mask_input_size : 0; }
+bool    vlm_sam_stretches_input(const struct vlm_model * model) { return vlm_sam_of(model) && vlm_sam_of(model)->effsam; }
+int32_t vlm_sam_max_points(const struct vlm_model * model) { return vlm_sam_of(model) ? vlm_sam_of(model)->max_points : 0; }
 
 enum vlm_status vlm_sam_session_new(const struct vlm_model * model, struct vlm_sam_session ** out) {
     if (!out) return vlm_error(VLM_STATUS_INVALID_ARG, "vlm_sam_session_new: out is NULL");
     *out = NULL;
     if (!model) return vlm_error(VLM_STATUS_INVALID_ARG, "vlm_sam_session_new: model is NULL");
-    if (model->kind != VLM_MODEL_SAM || !model->sam)
-        return vlm_error(VLM_STATUS_UNSUPPORTED, "%s: not a SAM model", model->path);
+    if (!vlm_sam_of(model)) return vlm_error(VLM_STATUS_UNSUPPORTED, "%s: not a SAM model", model->src.path);
     struct vlm_sam_session * s = calloc(1, sizeof *s);
     if (!s) return vlm_error(VLM_STATUS_OUT_OF_MEMORY, "out of memory");
     s->model = model;

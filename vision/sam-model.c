@@ -135,16 +135,7 @@ int64_t vlm_sam_count_indexed(const struct vlm_safetensors * st, const char * of
     char prefix[256];
     if (is_hf_file(st)) hf_name(official_prefix, prefix, sizeof prefix);
     else snprintf(prefix, sizeof prefix, "%s", official_prefix);
-    const size_t n = strlen(prefix);
-    int64_t count = 0;
-    for (int32_t i = 0; i < st->n_tensors; i++) {
-        const char * name = st->tensors[i].name;
-        char * end = NULL;
-        if (strncmp(name, prefix, n) != 0) continue;
-        long long v = strtoll(name + n, &end, 10);
-        if (end != name + n && *end == '.' && v >= 0 && v < (1LL << 30) && v + 1 > count) count = v + 1;
-    }
-    return count;
+    return vlm_file_count_indexed(st, prefix);
 }
 
 // Blocks are counted up to the first one missing `first` (its first tensor): a tensor of a
@@ -289,19 +280,16 @@ decoder:
     return VLM_STATUS_OK;
 }
 
-// config.json next to the model (parsed by vlm_sam_config_parse, model-config.c): the decoder
-// heads and pixel normalization, which shapes cannot tell, are taken from it; every other value
-// it gives must agree with the shapes d. cfg is zeroed (n_global -1) when there is none.
-static enum vlm_status load_config(const char * model_path, const struct sam_dims * d, struct vlm_sam_config * cfg) {
-    static const char * const names[] = { "config.json" };
-    char path[1200];
-    size_t n = 0;
-    char * text = vlm_model_config_read(model_path, names, 1, path, sizeof path, &n);
+// config.json next to the model (the source's config, parsed by vlm_sam_config_parse,
+// model-config.c): the decoder heads and pixel normalization, which shapes cannot tell, are
+// taken from it; every other value it gives must agree with the shapes d. cfg is zeroed
+// (n_global -1) when there is none.
+static enum vlm_status load_config(const struct vlm_model_source * src, const struct sam_dims * d, struct vlm_sam_config * cfg) {
     memset(cfg, 0, sizeof *cfg);
     cfg->n_global = -1;
-    if (!text) return VLM_STATUS_OK;
-    enum vlm_status st = vlm_sam_config_parse(text, n, path, cfg);
-    free(text);
+    if (!src->config) return VLM_STATUS_OK;
+    const char * path = src->config_path;
+    enum vlm_status st = vlm_sam_config_parse(src->config, src->config_len, path, cfg);
     if (st != VLM_STATUS_OK) return st;
 #define KEY(field) vlm_sam_config_key(cfg, &cfg->field)
     if (cfg->patch_size && cfg->patch_size != d->patch)
@@ -362,13 +350,12 @@ static enum vlm_status load_config(const char * model_path, const struct sam_dim
 
 // Shapes, then config.json; MobileSAM's encoder sizes at the image size the config gives
 // (upstream's 1024 when it gives none).
-static enum vlm_status model_dims(const struct vlm_safetensors * st, const char * model_path, struct sam_dims * d,
-                                  struct vlm_sam_config * cfg) {
-    enum vlm_status rc = infer_dims(st, d);
-    if (rc == VLM_STATUS_OK) rc = load_config(model_path, d, cfg);
+static enum vlm_status model_dims(const struct vlm_model_source * src, struct sam_dims * d, struct vlm_sam_config * cfg) {
+    enum vlm_status rc = infer_dims(src->file, d);
+    if (rc == VLM_STATUS_OK) rc = load_config(src, d, cfg);
     if (rc != VLM_STATUS_OK || (!d->tinyvit && !d->effsam)) return rc;
     d->G = (cfg->image_size ? cfg->image_size : 1024) / d->patch;
-    if (d->tinyvit) return vlm_tinyvit_dims(st, model_path, d->G * d->patch, &d->tv);
+    if (d->tinyvit) return vlm_tinyvit_dims(src, d->G * d->patch, &d->tv);
     // ref: build_efficient_sam.py: ViT-T 192 wide with 3 heads, ViT-S 384 with 6 (head dim 64); the
     // heads are not in the shapes
     if (cfg->heads && d->D % cfg->heads)
@@ -386,10 +373,11 @@ static enum vlm_status model_dims(const struct vlm_safetensors * st, const char 
 
 #define MiB ((size_t)1 << 20)
 
-size_t vlm_sam_arena_bytes(const struct vlm_safetensors * st, const char * model_path) {
+enum vlm_status vlm_sam_arena_bytes(const struct vlm_model_source * src, size_t * out) {
     struct sam_dims d;
     struct vlm_sam_config cfg;
-    if (model_dims(st, model_path, &d, &cfg) != VLM_STATUS_OK) return 64 * MiB;   // init reports the error
+    *out = 64 * MiB;
+    if (model_dims(src, &d, &cfg) != VLM_STATUS_OK) return VLM_STATUS_OK;   // init reports the error
     size_t S = (size_t)(d.G * d.patch), T = (size_t)(d.G * d.G), D = (size_t)d.D, H = (size_t)d.heads;
     size_t Gp = d.window ? (size_t)((d.G + d.window - 1) / d.window * d.window) : (size_t)d.G;
     size_t Tp = Gp * Gp, side = (size_t)(d.G > d.window ? d.G : d.window);
@@ -407,7 +395,8 @@ size_t vlm_sam_arena_bytes(const struct vlm_safetensors * st, const char * model
     // post-processing of one mask: 1024x1024 plus an original-size plane up to 16 Mpixel
     bytes += S * S * 4 + 64 * MiB;
     bytes += 256 * 1024;   // per-tensor alignment (256 B x ~1000 tensors)
-    return bytes;
+    *out = bytes;
+    return VLM_STATUS_OK;
 }
 
 // ---- init --------------------------------------------------------------------------------
@@ -416,7 +405,7 @@ static void sam_attn_get(struct vlm_sam_model * sm, struct vlm_sam_attn * a, con
     const struct vlm_file_tensor * q = NULL;
     char name[256];
     snprintf(name, sizeof name, "%s.q_proj.weight", prefix);
-    q = file_find(sm->model->file, name);
+    q = file_find(sm->model->src.file, name);
     int64_t ci = q && q->n_dims == 2 ? q->shape[0] : C;
     a->internal = (int32_t)ci;
     // ref: transformer.py Attention.__init__: "num_heads must divide embedding_dim"
@@ -469,11 +458,11 @@ static float * host_copy(struct vlm_sam_model * sm, const char * name, int64_t n
 enum vlm_status vlm_sam_model_init(struct vlm_model * m) {
     struct sam_dims d;
     struct vlm_sam_config cfg;
-    enum vlm_status st = model_dims(m->file, m->path, &d, &cfg);
+    enum vlm_status st = model_dims(&m->src, &d, &cfg);
     if (st != VLM_STATUS_OK) return st;
     struct vlm_sam_model * sm = calloc(1, sizeof *sm);
     if (!sm) return vlm_error(VLM_STATUS_OUT_OF_MEMORY, "out of memory");
-    m->sam = sm;
+    m->arch = sm;
     sm->model = m;
     sm->ctx = m->ctx;
     struct vlm_ctx * x = m->ctx;
@@ -668,9 +657,9 @@ enum vlm_status vlm_sam_model_init(struct vlm_model * m) {
     return VLM_STATUS_OK;
 fail:
     st = x->status != VLM_STATUS_OK ? x->status : VLM_STATUS_BAD_MODEL;
-    vlm_error(st, "%s: %s", m->path, x->error[0] ? x->error : "SAM model init failed");
+    vlm_error(st, "%s: %s", m->src.path, x->error[0] ? x->error : "SAM model init failed");
     vlm_sam_model_free(sm);
-    m->sam = NULL;
+    m->arch = NULL;
     return st;
 }
 

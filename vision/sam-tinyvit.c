@@ -69,20 +69,8 @@ static enum vlm_status missing(const char * name) {
     return vlm_error(VLM_STATUS_BAD_MODEL, "MobileSAM model: missing or malformed %s", name);
 }
 
-// config.json next to the model, when there is one (vlm_tinyvit_config_check).
-static enum vlm_status check_config(const char * model_path, const struct vlm_tinyvit_dims * d) {
-    static const char * const names[] = { "config.json" };
-    char path[1200];
-    size_t n = 0;
-    char * text = vlm_model_config_read(model_path, names, 1, path, sizeof path, &n);
-    if (!text) return VLM_STATUS_OK;
-    enum vlm_status st = vlm_tinyvit_config_check(text, n, path, d);
-    free(text);
-    return st;
-}
-
-enum vlm_status vlm_tinyvit_dims(const struct vlm_safetensors * st, const char * model_path, int64_t img_size,
-                                 struct vlm_tinyvit_dims * d) {
+enum vlm_status vlm_tinyvit_dims(const struct vlm_model_source * src, int64_t img_size, struct vlm_tinyvit_dims * d) {
+    const struct vlm_safetensors * st = src->file;
     memset(d, 0, sizeof *d);
     char name[160];
     const struct vlm_file_tensor * t = vlm_safetensors_find(st, "image_encoder.patch_embed.seq.2.c.weight");
@@ -145,7 +133,7 @@ enum vlm_status vlm_tinyvit_dims(const struct vlm_safetensors * st, const char *
         return vlm_error(VLM_STATUS_BAD_MODEL, "MobileSAM model: the encoder's %lldx%lld output is not the %lldx%lld grid of "
                          "a %lld image (image_size in config.json must be a multiple of 16)", (long long)res, (long long)res,
                          (long long)grid, (long long)grid, (long long)img_size);
-    return check_config(model_path, d);
+    return src->config ? vlm_tinyvit_config_check(src->config, src->config_len, src->config_path, d) : VLM_STATUS_OK;
 }
 
 size_t vlm_tinyvit_arena_floats(const struct vlm_tinyvit_dims * d, int64_t img_size) {

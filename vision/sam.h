@@ -10,7 +10,7 @@
 
 #include "core.h"
 #include "model-config.h"
-#include "model-file.h"
+#include "model-family.h"
 
 struct vlm_model;
 
@@ -117,12 +117,15 @@ struct vlm_sam_dec_cache {
     uint64_t            serial;               // 0: nothing cached
 };
 
-// Arena size for a SAM model file (encoder peak vs decoder peak plus post-processing);
-// model_path locates config.json.
-size_t          vlm_sam_arena_bytes(const struct vlm_safetensors * st, const char * model_path);
-// Infers the hyper-parameters from tensor shapes, looks up every weight (official or HF
-// transformers names) and builds m->sam.
+// The family (sam-family.c: detection, `vlm info`) and its hooks (sam-model.c). The arena of
+// one compute context for a SAM model source (encoder peak vs decoder peak plus post-processing).
+extern const struct vlm_model_family vlm_sam_family;
+enum vlm_status vlm_sam_arena_bytes(const struct vlm_model_source * src, size_t * bytes);
+// Infers the hyper-parameters from tensor shapes and config, looks up every weight (official or
+// HF transformers names) and builds m->arch.
 enum vlm_status vlm_sam_model_init(struct vlm_model * m);
+// m's SAM state, NULL when m is not a SAM model.
+struct vlm_sam_model * vlm_sam_of(const struct vlm_model * m);
 // Name suffixes of SAM's linear weights (image encoder and decoder MLPs, attention projections
 // of the encoder), NULL-terminated: kept as F16 / Q8_0 when a model is loaded so.
 extern const char * const vlm_sam_linear_weights[];
@@ -150,10 +153,9 @@ struct vlm_tensor vlm_sam_window_unpartition(struct vlm_ctx * x, struct vlm_tens
 // ---- MobileSAM's TinyViT image encoder (sam-tinyvit.c) ----
 #define VLM_TINYVIT_MAX_BLOCKS 32
 bool            vlm_tinyvit_detect(const struct vlm_safetensors * st);
-// Also checks config.json's TinyViT keys (embed_dims, depths, num_heads, window_sizes, mlp_ratio,
-// mbconv_expand_ratio: upstream TinyViT's arguments) next to model_path against the shapes.
-enum vlm_status vlm_tinyvit_dims(const struct vlm_safetensors * st, const char * model_path, int64_t img_size,
-                                 struct vlm_tinyvit_dims * d);
+// Also checks the config's TinyViT keys (embed_dims, depths, num_heads, window_sizes, mlp_ratio,
+// mbconv_expand_ratio: upstream TinyViT's arguments) against the shapes.
+enum vlm_status vlm_tinyvit_dims(const struct vlm_model_source * src, int64_t img_size, struct vlm_tinyvit_dims * d);
 size_t          vlm_tinyvit_arena_floats(const struct vlm_tinyvit_dims * d, int64_t img_size);
 // Loads the encoder (Conv2d_BN folded, attention bias tables gathered) into sm->tinyvit. Errors
 // are recorded on sm->ctx.

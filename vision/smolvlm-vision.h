@@ -18,8 +18,12 @@
 #include <stdint.h>
 
 #include "core.h"
-#include "model-file.h"
+#include "model-family.h"
 #include "vit.h"
+
+// The projector file as a model family (smolvlm-family.c): `vlm info` describes it, vlm_model_load
+// refuses it.
+extern const struct vlm_model_family vlm_mmproj_family;
 
 // Projector types of the clip.projector_type key that are supported.
 enum vlm_mmproj_projector { VLM_MMPROJ_IDEFICS3 = 0, VLM_MMPROJ_COUNT };

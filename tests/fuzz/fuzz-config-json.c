@@ -1,5 +1,5 @@
 // fuzz-config-json.c — libFuzzer target: the model config.json readers (fusion/model-config.c)
-// as the loaders use them: the file next to a model read by vlm_model_config_read, then the
+// as the loaders use them: the file next to a model read by vlm_model_config_load, then the
 // CLIP parser (HF, open_clip and flat layouts), the SAM parser and MobileSAM's TinyViT check (against
 // the released TinyViT-5M's sizes) on its bytes. The input is
 // also parsed straight from an exact-size buffer (no NUL after it), so a read past the
@@ -8,6 +8,7 @@
 
 #include "fuzz-common.h"
 #include "model-config.h"
+#include "model-family.h"
 #include "vlm.h"
 
 static char g_dir[256], g_model[320], g_config[320];
@@ -68,15 +69,19 @@ int LLVMFuzzerTestOneInput(const uint8_t * data, size_t size) {
     if (!f) abort();
     if (size && fwrite(data, 1, size, f) != size) abort();
     fclose(f);
-    static const char * const names[] = { "open_clip_config.json", "config.json" };
+    static const char * const names[] = { "open_clip_config.json", "config.json", NULL };
     char path[400];
     size_t n = 0;
-    char * text = vlm_model_config_read(g_model, names, 2, path, sizeof path, &n);
-    if (!text || n != size || memcmp(text, data, size) != 0 || text[n] != 0 || strcmp(path, g_config) != 0) abort();
-    check_clip((const uint8_t *)text, n);
-    check_sam((const uint8_t *)text, n);
-    check_tinyvit((const uint8_t *)text, n);
-    free(text);
+    char * text = NULL;
+    if (vlm_model_config_load(g_model, names, path, sizeof path, &text, &n) == VLM_STATUS_OK) {   // a JSON object
+        if (!text || n != size || memcmp(text, data, size) != 0 || text[n] != 0 || strcmp(path, g_config) != 0) abort();
+        check_clip((const uint8_t *)text, n);
+        check_sam((const uint8_t *)text, n);
+        check_tinyvit((const uint8_t *)text, n);
+        free(text);
+    } else if (text || !strstr(vlm_last_error(), "config.json: ")) {   // refused, naming the file
+        abort();
+    }
 
     // the same bytes with nothing after them
     uint8_t * exact = malloc(size ? size : 1);

@@ -1,89 +1,35 @@
-// model.c — vlm_model_load: opens a model file, infers the architecture from its tensor
-// names, creates the backend context and hands the weights to the architecture's init.
+// model.c — vlm_model_load: opens a model source (model-source.c: the format, the family that
+// claims the file, its config), creates the backend context, uploads the weights and hands
+// them to the family's init; then the pool of compute contexts that calls borrow.
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
-#include "model.h"
-#include "clip.h"
-#include "sam.h"
 #include "gguf-meta.h"
-#include "llama.h"
+#include "model.h"
 
 struct vlm_model_params vlm_model_default_params(void) {
     struct vlm_model_params p = { .backend = VLM_BACKEND_AUTO, .device_index = -1, .n_threads = 0 };
     return p;
 }
 
-// Tensor names that identify each architecture (upstream names first, then HF transformers').
-static enum vlm_model_kind detect_kind(const struct vlm_safetensors * st) {
-    static const char * const sam_keys[]  = { "image_encoder.pos_embed", "vision_encoder.pos_embed",
-                                              "image_encoder.patch_embed.seq.0.c.weight",     // MobileSAM
-                                              "prompt_encoder.invalid_points.weight" };       // EfficientSAM
-    // visual.attnpool.*: a ResNet CLIP, which the CLIP init refuses with its own message
-    static const char * const clip_keys[] = { "visual.class_embedding", "vision_model.embeddings.class_embedding",
-                                              "visual.attnpool.positional_embedding" };
-    for (size_t i = 0; i < sizeof sam_keys / sizeof *sam_keys; i++)
-        if (vlm_safetensors_find(st, sam_keys[i])) return VLM_MODEL_SAM;
-    for (size_t i = 0; i < sizeof clip_keys / sizeof *clip_keys; i++)
-        if (vlm_safetensors_find(st, clip_keys[i])) return VLM_MODEL_CLIP;
-    return VLM_MODEL_UNKNOWN;
-}
-
-// Loads the weights onto m->ctx and runs the architecture's init.
+// Loads the weights onto m->ctx and runs the family's init.
 static enum vlm_status init_weights(struct vlm_model * m) {
     // GGUF weights stay in their stored type (F16, Q8_0, Q4_K, ...): the kernels consume them;
     // a safetensors model's linear weights are F32, F16 or Q8_0 as asked, by default as stored
     // when that is F16 / BF16
     const struct vlm_linear_weights lin = {
         m->weight_type == VLM_WEIGHTS_F16 ? VLM_DTYPE_F16 : m->weight_type == VLM_WEIGHTS_Q8_0 ? VLM_DTYPE_Q8_0 : VLM_DTYPE_F32,
-        m->kind == VLM_MODEL_SAM ? vlm_sam_linear_weights : m->kind == VLM_MODEL_CLIP ? vlm_clip_linear_weights : NULL,
+        m->family->linear_weights,
         m->weight_type == VLM_WEIGHTS_AUTO,
     };
-    enum vlm_status st = m->gguf ? vlm_weights_load_gguf_stored(m->ctx, m->gguf, NULL, &m->weights)
-                                 : vlm_weights_load_as(m->ctx, m->file, NULL, &lin, &m->weights);
-    if (st != VLM_STATUS_OK) return st;
-    switch (m->kind) {
-    case VLM_MODEL_SAM: return vlm_sam_model_init(m);
-    case VLM_MODEL_CLIP: return vlm_clip_model_init(m);
-    case VLM_MODEL_LLAMA: return vlm_llama_model_init(m);
-    default: return vlm_error(VLM_STATUS_BAD_MODEL, "%s: unknown model kind", m->path);
-    }
+    enum vlm_status st = m->src.gguf ? vlm_weights_load_gguf_stored(m->ctx, m->src.gguf, NULL, &m->weights)
+                                     : vlm_weights_load_as(m->ctx, m->src.file, NULL, &lin, &m->weights);
+    return st == VLM_STATUS_OK ? m->family->init(m) : st;
 }
 
-static bool is_gguf_file(const char * path) {
-    FILE * f = fopen(path, "rb");
-    char magic[4] = { 0 };
-    bool yes = f && fread(magic, 1, 4, f) == 4 && !memcmp(magic, "GGUF", 4);
-    if (f) fclose(f);
-    return yes;
-}
-
-// A GGUF model: its architecture from general.architecture, and the arena it needs.
-static enum vlm_status open_gguf(struct vlm_model * m, size_t * arena) {
-    enum vlm_status st = vlm_gguf_open(m->path, &m->gguf);
-    if (st != VLM_STATUS_OK) return st;
-    const char * arch = NULL, * type = NULL;
-    if (!vlm_gguf_get_str(m->gguf, "general.architecture", &arch))
-        return vlm_error(VLM_STATUS_BAD_MODEL, "%s: missing GGUF key 'general.architecture'", m->path);
-    if (!strcmp(arch, "clip") || (vlm_gguf_get_str(m->gguf, "general.type", &type) && !strcmp(type, "mmproj")))
-        return vlm_error(VLM_STATUS_BAD_MODEL, "%s: a vision projector (mmproj), not a text model: pass it with --mmproj",
-                         m->path);
-    if (strcmp(arch, "llama") != 0)
-        return vlm_error(VLM_STATUS_UNSUPPORTED, "%s: unsupported architecture '%s' (supported: llama)", m->path, arch);
-    struct vlm_llama_hparams hp;
-    if ((st = vlm_llama_read_hparams(m->gguf, &hp)) != VLM_STATUS_OK) return vlm_error(st, "%s: %s", m->path, vlm_last_error());
-    m->kind = VLM_MODEL_LLAMA;
-    *arena = vlm_llama_arena_bytes(&hp, VLM_LLAMA_BATCH);
-    return VLM_STATUS_OK;
-}
-
-// A model is a .safetensors file or a directory holding model.safetensors.
-static void resolve_model_file(const char * path, char * out, size_t out_size) {
-    struct stat s;
-    if (stat(path, &s) == 0 && S_ISDIR(s.st_mode)) snprintf(out, out_size, "%s/model.safetensors", path);
-    else snprintf(out, out_size, "%s", path);
+void * vlm_model_arch(const struct vlm_model * m, const struct vlm_model_family * family) {
+    return m && m->family == family ? m->arch : NULL;
 }
 
 enum vlm_status vlm_model_load(const char * path, const struct vlm_model_params * params, struct vlm_model ** out) {
@@ -97,23 +43,14 @@ enum vlm_status vlm_model_load(const char * path, const struct vlm_model_params 
     struct vlm_model * m = calloc(1, sizeof *m);
     if (!m) return vlm_error(VLM_STATUS_OUT_OF_MEMORY, "out of memory");
     pthread_mutex_init(&m->pool_mu, NULL);
-    resolve_model_file(path, m->path, sizeof m->path);
-
-    size_t arena = 0;
-    if (is_gguf_file(m->path)) {
-        if ((st = open_gguf(m, &arena)) != VLM_STATUS_OK) goto fail;
-    } else {
-        if ((st = vlm_model_file_open(m->path, &m->file)) != VLM_STATUS_OK) goto fail;
-        m->kind = detect_kind(m->file);
-        switch (m->kind) {
-        case VLM_MODEL_SAM: arena = vlm_sam_arena_bytes(m->file, m->path); break;
-        case VLM_MODEL_CLIP: arena = vlm_clip_arena_bytes(m->file); break;
-        default:
-            st = vlm_error(VLM_STATUS_BAD_MODEL, "%s: not a SAM or CLIP model (no image_encoder.* or visual.* tensors)",
-                           m->path);
-            goto fail;
-        }
+    if ((st = vlm_model_source_open(path, true, &m->src)) != VLM_STATUS_OK) goto fail;
+    m->family = m->src.family;
+    if (!m->family->init) {
+        st = vlm_error(VLM_STATUS_BAD_MODEL, "%s: %s", m->src.path, m->family->load_refusal);
+        goto fail;
     }
+    size_t arena = 0;
+    if ((st = m->family->arena_bytes(&m->src, &arena)) != VLM_STATUS_OK) goto fail;
 
     char err[512] = "";
     const char * env = getenv("VLM_BACKEND");
@@ -143,14 +80,10 @@ fail:
     return st;
 }
 
-// Frees the architecture's state and the weights (on m->ctx).
+// Frees the family's state and the weights (on m->ctx).
 static void free_weights(struct vlm_model * m) {
-    vlm_sam_model_free(m->sam);
-    vlm_clip_model_free(m->clip);
-    vlm_llama_model_free(m->llama);
-    m->sam = NULL;
-    m->clip = NULL;
-    m->llama = NULL;
+    if (m->arch) m->family->free(m->arch);
+    m->arch = NULL;
     if (m->ctx) vlm_weights_free(m->ctx, m->weights);
     m->weights = NULL;
 }
@@ -201,9 +134,9 @@ struct vlm_ctx * vlm_model_ctx_acquire(const struct vlm_model * cm) {
     } else if (m->n_made + 1 < VLM_MODEL_MAX_CTX) {
         char err[512] = "";
         if ((x = vlm_ctx_new_session(m->ctx, m->arena_bytes, err, sizeof err))) m->n_made++;
-        else vlm_error(vlm_last_status(), "%s: %s", m->path, err);
+        else vlm_error(vlm_last_status(), "%s: %s", m->src.path, err);
     } else {
-        vlm_error(VLM_STATUS_UNSUPPORTED, "%s: more than %d threads run this model at once", m->path, VLM_MODEL_MAX_CTX);
+        vlm_error(VLM_STATUS_UNSUPPORTED, "%s: more than %d threads run this model at once", m->src.path, VLM_MODEL_MAX_CTX);
     }
     pthread_mutex_unlock(&m->pool_mu);
     return x;
@@ -231,11 +164,10 @@ void vlm_model_free(struct vlm_model * m) {
     vlm_ctx_free(m->ctx);
     vlm_ctx_free(m->lost_ctx);
     pthread_mutex_destroy(&m->pool_mu);
-    vlm_safetensors_close(m->file);
-    vlm_gguf_close(m->gguf);
+    vlm_model_source_close(&m->src);
     free(m);
 }
 
-enum vlm_model_kind vlm_model_kind(const struct vlm_model * m) { return m ? m->kind : VLM_MODEL_UNKNOWN; }
+enum vlm_model_kind vlm_model_kind(const struct vlm_model * m) { return m && m->family ? m->family->kind : VLM_MODEL_UNKNOWN; }
 
 const char * vlm_model_backend_name(const struct vlm_model * m) { return m && m->ctx ? vlm_ctx_backend_name(m->ctx) : ""; }

@@ -1,30 +1,22 @@
-// model.h — what a struct vlm_model (public, opaque) holds: the backend context that owns
-// the weights and the activation arena, the model file, and the architecture's own state.
-// vlm_model_load (model.c) detects the architecture from tensor names and hands the weights
-// to the architecture's init (vision/sam.h, fusion/clip.h).
+// model.h — what a struct vlm_model (public, opaque) holds: the source it was loaded from, the
+// backend context that owns the weights, the family's own state and the pool of compute
+// contexts its calls borrow. vlm_model_load (model.c) asks the families (model-family.h)
+// which one the file is and hands the weights to that family's init.
 #ifndef VLM_MODEL_H
 #define VLM_MODEL_H
 #include <pthread.h>
 
 #include "core.h"
-#include "model-file.h"
-
-struct vlm_sam_model;    // vision/sam.h
-struct vlm_clip_model;   // fusion/clip.h
-struct vlm_llama_model;  // language/llama.h
+#include "model-family.h"
 
 #define VLM_MODEL_MAX_CTX 16   // compute contexts of one model (threads running it at once)
 
 struct vlm_model {
-    enum vlm_model_kind     kind;
+    struct vlm_model_source src;       // the file, its family and config
+    const struct vlm_model_family * family;   // src.family
+    void *                  arch;      // the family's state (its init makes it, e.g. a vlm_sam_model)
     struct vlm_ctx *        ctx;       // backend and weights; its arena is the first compute context
-    struct vlm_safetensors *file;      // safetensors models
-    struct vlm_gguf *       gguf;      // GGUF models
     struct vlm_weights *    weights;
-    struct vlm_sam_model *  sam;       // kind == VLM_MODEL_SAM
-    struct vlm_clip_model * clip;      // kind == VLM_MODEL_CLIP
-    struct vlm_llama_model *llama;     // kind == VLM_MODEL_LLAMA
-    char                    path[1024];
     enum vlm_weight_type    weight_type;   // how the linear weights of a safetensors model are kept
     // Backend fallback: a model whose backend was chosen automatically moves to the CPU when
     // its Vulkan device is lost or runs out of memory (vlm_model_fall_back_to_cpu).
@@ -40,6 +32,10 @@ struct vlm_model {
     int32_t                 n_pool, n_made;            // free ones; made beside ctx
     size_t                  arena_bytes;
 };
+
+// The family's state when m is of that family, else NULL (each family's accessor, e.g.
+// vlm_sam_of, is this with its own type).
+void * vlm_model_arch(const struct vlm_model * m, const struct vlm_model_family * family);
 
 // Borrows a compute context for one call (ctx itself when free: a single user always gets it);
 // NULL with the reason in vlm_last_error() when none can be made. Give it back with
