@@ -280,8 +280,9 @@ struct vlm_tensor vlm_tensor_from_host(struct vlm_ctx * x, enum vlm_dtype dtype,
 // weights may be F32, F16 or BF16 where noted, and also Q8_0, Q4_0, Q4_K (contiguous) for
 // linear, gather and copy. Outputs are new contiguous F32 tensors.
 
+// STEP: 1 where x > 0, else 0 (a mask threshold at 0; NaN gives 0).
 enum vlm_unary { VLM_UNARY_GELU_ERF = 0, VLM_UNARY_GELU_TANH, VLM_UNARY_QUICK_GELU, VLM_UNARY_RELU,
-                 VLM_UNARY_SILU, VLM_UNARY_SIGMOID, VLM_UNARY_COUNT };
+                 VLM_UNARY_SILU, VLM_UNARY_SIGMOID, VLM_UNARY_STEP, VLM_UNARY_COUNT };
 enum vlm_binary { VLM_BINARY_ADD = 0, VLM_BINARY_SUB, VLM_BINARY_MUL, VLM_BINARY_DIV, VLM_BINARY_COUNT };
 
 // y[..., N] = x[..., K] @ w[N, K]^T + b[N]. x: any leading dims, innermost contiguous.

@@ -54,6 +54,8 @@ static inline void store_f(enum vlm_dtype d, char * p, float f) {
         case VLM_DTYPE_F32:  memcpy(p, &f, 4); break;
         case VLM_DTYPE_F16:  { uint16_t h = vlm_f32_to_f16(f); memcpy(p, &h, 2); break; }
         case VLM_DTYPE_BF16: { uint16_t h = vlm_f32_to_bf16(f); memcpy(p, &h, 2); break; }
+        // rounded half to even and clamped, as copy.comp (NaN gives 0)
+        case VLM_DTYPE_U8:   *(uint8_t *)p = (uint8_t)fminf(fmaxf(nearbyintf(f), 0.0f), 255.0f); break;
         default:             break;
     }
 }
@@ -627,6 +629,7 @@ static void op_unary(struct vlm_ctx * x, const struct vlm_op * op) {
                 for (int64_t i = 0; i < n; i++) { float v = pa[i * sa]; pd[i] = v / (1.0f + expf(-v)); }
                 break;
             case VLM_UNARY_SIGMOID:    for (int64_t i = 0; i < n; i++) pd[i] = sigmoidf(pa[i * sa]); break;
+            case VLM_UNARY_STEP:       for (int64_t i = 0; i < n; i++) pd[i] = pa[i * sa] > 0.0f ? 1.0f : 0.0f; break;
             default: break;
         }
     }

@@ -547,7 +547,7 @@ static bool copy_dtypes_ok(const struct vlm_tensor * from, enum vlm_dtype to) {
     if (vlm_dtype_is_block(from->dtype)) return to == VLM_DTYPE_F32 && vlm_tensor_is_contiguous(from);
     if (from->dtype == to) return (unsigned)to < VLM_DTYPE_COUNT && !vlm_dtype_is_block(to);
     if (is_float_dtype(to)) return is_float_dtype(from->dtype) || from->dtype == VLM_DTYPE_I32 || from->dtype == VLM_DTYPE_U8;
-    return false;
+    return to == VLM_DTYPE_U8 && is_float_dtype(from->dtype);   // rounded half to even, clamped to [0, 255]
 }
 
 struct vlm_tensor vlm_op_copy(struct vlm_ctx * x, struct vlm_tensor in, enum vlm_dtype dtype) {

@@ -461,7 +461,7 @@ static void cases_elementwise(struct run * st) {
     run_case(st, &con);
     case_free(&con);
 
-    static const char * un_names[] = { "gelu_erf", "gelu_tanh", "quick_gelu", "relu", "silu", "sigmoid" };
+    static const char * un_names[] = { "gelu_erf", "gelu_tanh", "quick_gelu", "relu", "silu", "sigmoid", "step" };
     for (int op = 0; op < VLM_UNARY_COUNT; op++) {
         struct tcase u = { .name = un_names[op], .op = VLM_OP_UNARY, .i = { op }, .tol = TOL_ELEM };
         IN(u, 0, VLM_DTYPE_F32, 6.0f, 5, 7, 11, 13);
@@ -681,7 +681,7 @@ static void cases_data(struct run * st) {
         { VLM_DTYPE_BF16, VLM_DTYPE_F32, 0, "copy(bf16->f32)" }, { VLM_DTYPE_I32, VLM_DTYPE_I32, 0, "copy(i32)" },
         { VLM_DTYPE_U8, VLM_DTYPE_F32, 0, "copy(u8->f32)" }, { VLM_DTYPE_I32, VLM_DTYPE_F32, 0, "copy(i32->f32)" },
         { VLM_DTYPE_F32, VLM_DTYPE_F16, 1, "copy_into(f16 strided)" }, { VLM_DTYPE_F32, VLM_DTYPE_F32, 1, "copy_into(f32 strided)" },
-        { VLM_DTYPE_U8, VLM_DTYPE_U8, 0, "copy(u8)" },
+        { VLM_DTYPE_U8, VLM_DTYPE_U8, 0, "copy(u8)" }, { VLM_DTYPE_F32, VLM_DTYPE_U8, 0, "copy(f32->u8)" },
     };
     for (size_t i = 0; i < sizeof L / sizeof L[0]; i++) {
         struct tcase c = { .name = L[i].name, .op = VLM_OP_COPY, .i = { L[i].to, L[i].into }, .tol = TOL_EXACT };

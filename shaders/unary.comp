@@ -3,7 +3,7 @@
 #include "common.glsl"
 
 // unary.comp: d = f(a) elementwise over a 4-D view; d contiguous F32.
-// op: 0 gelu (erf), 1 gelu (tanh), 2 quick_gelu, 3 relu, 4 silu, 5 sigmoid (enum vlm_unary),
+// op: 0 gelu (erf), 1 gelu (tanh), 2 quick_gelu, 3 relu, 4 silu, 5 sigmoid, 6 step (enum vlm_unary),
 //     100 scale: d = scale * a + bias.
 // Bindings: 0 a (f32), 1 d. Dispatch: ceil(n / 256) workgroups folded over x/y.
 layout(local_size_x = 256) in;
@@ -70,6 +70,7 @@ float apply(float v) {
     case 3u: return max(v, 0.0);
     case 4u: return v * sigmoid(v);
     case 5u: return sigmoid(v);
+    case 6u: return v > 0.0 ? 1.0 : 0.0;
     default: return p.scale * v + p.bias;
     }
 }

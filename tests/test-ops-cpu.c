@@ -231,6 +231,7 @@ static double ref_unary(int op, double v) {
         case VLM_UNARY_QUICK_GELU: return v / (1.0 + exp(-1.702 * v));
         case VLM_UNARY_RELU:       return v > 0 ? v : 0;
         case VLM_UNARY_SILU:       return v / (1.0 + exp(-v));
+        case VLM_UNARY_STEP:       return v > 0 ? 1 : 0;
         default:                   return 1.0 / (1.0 + exp(-v));
     }
 }
@@ -603,6 +604,14 @@ static void test_copy_concat(int layout) {
     vlm_tensor_download(X, dview, y);
     for (int64_t i = 0; i < n; i++) ref[i] = d[i];
     CHECK(vlm_ctx_ok(X) && nmse_d(y, ref, n) == 0.0, "copy_into permuted destination (%s)", layout_name[layout]);
+    // f32 -> u8: rounded half to even, clamped to [0, 255] (NaN: 0), through the layout's view
+    static const float from[8] = { -1.2f, 0.5f, 1.5f, 2.5f, 254.6f, 300.0f, 3.49f, NAN };
+    static const uint8_t want[8] = { 0, 0, 2, 2, 255, 255, 3, 0 };
+    struct vlm_tensor f8 = make_in(2, (int64_t[]){ 2, 4 }, from, layout);
+    uint8_t got[8] = { 0 };
+    vlm_tensor_download(X, vlm_op_copy(X, f8, VLM_DTYPE_U8), got);
+    CHECK(vlm_ctx_ok(X) && !memcmp(got, want, sizeof want), "copy f32->u8 %s: %u %u %u %u %u %u %u %u", layout_name[layout],
+          got[0], got[1], got[2], got[3], got[4], got[5], got[6], got[7]);
     // concat along each dim
     for (int dim = 0; dim < 4; dim++) {
         int64_t cs[4];

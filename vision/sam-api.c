@@ -400,8 +400,7 @@ static enum vlm_status predict_group(struct vlm_ctx * x, struct vlm_sam_session 
     float * mi = p0->mask_input ? malloc((size_t)n * M2 * sizeof(float)) : NULL;
     float * masks = malloc((size_t)n * NM * M2 * sizeof(float));
     float * iou = malloc((size_t)n * NM * sizeof(float));
-    float * logits = malloc(HW * sizeof(float));
-    if (!tokens || !masks || !iou || !logits || (p0->mask_input && !mi)) {
+    if (!tokens || !masks || !iou || (p0->mask_input && !mi)) {
         st = vlm_error(VLM_STATUS_OUT_OF_MEMORY, "out of memory");
         goto done;
     }
@@ -433,12 +432,10 @@ static enum vlm_status predict_group(struct vlm_ctx * x, struct vlm_sam_session 
             const float * lr = masks + ((size_t)i * NM + (size_t)(first + j)) * M2;
             o->iou[j] = iou[(size_t)i * NM + (size_t)(first + j)];
             memcpy(o->low_res_logits + (size_t)j * M2, lr, M2 * sizeof(float));
-            if (vlm_sam_postprocess(x, sm, lr, s->in_h, s->in_w, s->orig_h, s->orig_w, logits) != VLM_STATUS_OK) {
+            if (vlm_sam_postprocess(x, sm, lr, s->in_h, s->in_w, s->orig_h, s->orig_w, o->masks + (size_t)j * HW) != VLM_STATUS_OK) {
                 st = ctx_error(x, "SAM post-processing");
                 goto done;
             }
-            uint8_t * mk = o->masks + (size_t)j * HW;
-            for (size_t t = 0; t < HW; t++) mk[t] = logits[t] > 0.0f;   // mask_threshold 0.0
         }
     }
 done:
@@ -446,7 +443,6 @@ done:
     free(mi);
     free(masks);
     free(iou);
-    free(logits);
     return st;
 }
 

@@ -212,20 +212,23 @@ bool vlm_sam_postprocess_host(const struct vlm_sam_model * sm, const float * low
     return ok;
 }
 
-// ref: segment_anything/modeling/sam.py Sam.postprocess_masks
+// ref: segment_anything/modeling/sam.py Sam.postprocess_masks, predictor.py SamPredictor.predict_torch
+// (masks > mask_threshold)
 enum vlm_status vlm_sam_postprocess(struct vlm_ctx * x, struct vlm_sam_model * sm, const float * low_res, int32_t in_h, int32_t in_w,
-                                    int32_t orig_h, int32_t orig_w, float * out) {
+                                    int32_t orig_h, int32_t orig_w, uint8_t * mask) {
     if (!vlm_ctx_ok(x)) return x->status;
     const int64_t M = sm->mask_input_size, S = sm->img_size;
-    size_t need = 0;
-    bool fits = vlm_mul_size((size_t)orig_h, (size_t)orig_w, &need) && vlm_mul_size(need, sizeof(float), &need) &&
+    const size_t HW = (size_t)orig_h * (size_t)orig_w;
+    size_t need = 0;   // the two resizes, the step and the bytes
+    bool fits = vlm_mul_size(HW, 2 * sizeof(float) + 1, &need) &&
                 vlm_add_size(need, (size_t)(S * S + M * M) * sizeof(float) + 4096, &need) &&
                 x->arena_used + need <= x->arena_size;
     if (x->backend == VLM_BACKEND_KIND_CPU || !fits || sm->effsam) {
         // on the host: the CPU backend, and outputs larger than the activation arena
-        float * scratch = malloc(sizeof(float) * vlm_sam_post_scratch(in_h, in_w, orig_h, orig_w));
-        bool ok = scratch && vlm_sam_postprocess_host(sm, low_res, in_h, in_w, orig_h, orig_w, out, scratch, x->n_threads);
-        free(scratch);
+        float * logits = malloc(sizeof(float) * (HW + vlm_sam_post_scratch(in_h, in_w, orig_h, orig_w)));
+        bool ok = logits && vlm_sam_postprocess_host(sm, low_res, in_h, in_w, orig_h, orig_w, logits, logits + HW, x->n_threads);
+        for (size_t t = 0; ok && t < HW; t++) mask[t] = logits[t] > 0.0f;
+        free(logits);
         return ok ? x->status : vlm_ctx_fail(x, VLM_STATUS_OUT_OF_MEMORY, "out of memory");
     }
     const size_t mark = vlm_arena_mark(x);
@@ -233,7 +236,8 @@ enum vlm_status vlm_sam_postprocess(struct vlm_ctx * x, struct vlm_sam_model * s
     struct vlm_tensor up = vlm_op_interpolate(x, lr, S, S, false);                           // [1, 1, S, S]
     struct vlm_tensor crop = vlm_tensor_slice(vlm_tensor_slice(up, 2, 0, in_h), 3, 0, in_w); // [1, 1, in_h, in_w]
     struct vlm_tensor o = vlm_op_interpolate(x, crop, orig_h, orig_w, false);                // [1, 1, H, W]
-    vlm_tensor_download(x, o, out);
+    struct vlm_tensor m = vlm_op_copy(x, vlm_op_unary(x, VLM_UNARY_STEP, o), VLM_DTYPE_U8);  // [1, 1, H, W] of 0 / 1
+    vlm_tensor_download(x, m, mask);
     vlm_arena_reset(x, mark);
     return x->status;
 }

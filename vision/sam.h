@@ -205,11 +205,12 @@ enum vlm_status vlm_sam_decode(struct vlm_ctx * x, struct vlm_sam_model * sm, st
 
 // ---- post-processing (sam-post.c) ----
 // ref: segment_anything/modeling/sam.py Sam.postprocess_masks for one mask: low-res logits
-// [4G, 4G] -> bilinear to img_size -> crop [in_h, in_w] -> bilinear to [orig_h, orig_w].
-// out: [orig_h, orig_w] logits. Runs on the host on the CPU backend (and for outputs larger
-// than the arena), else on the backend.
+// [4G, 4G] -> bilinear to img_size -> crop [in_h, in_w] -> bilinear to [orig_h, orig_w] ->
+// logits > mask_threshold 0. mask: [orig_h, orig_w] of 0 / 1. Runs on the host on the CPU
+// backend (and for outputs larger than the arena), else on the backend, which thresholds too
+// and hands back bytes.
 enum vlm_status vlm_sam_postprocess(struct vlm_ctx * x, struct vlm_sam_model * sm, const float * low_res, int32_t in_h, int32_t in_w,
-                                    int32_t orig_h, int32_t orig_w, float * out);
+                                    int32_t orig_h, int32_t orig_w, uint8_t * mask);
 // The same on the host, without the context (callable from several threads at once): only the
 // crop of the img_size upsample is computed, and the second resize is skipped when the crop
 // has the original size (it would copy). scratch: vlm_sam_post_scratch() floats; n_threads
