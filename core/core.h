@@ -221,7 +221,7 @@ struct vlm_ctx {
     size_t                arena_peak;
     size_t                arena_size;
     double                flops;           // multiply-adds x 2 of the ops run so far (for `vlm bench`)
-    double *              profile_ms;      // [VLM_OP_COUNT] wall time per op type (CPU), VLM_PROFILE=1
+    double *              profile_ms;      // [VLM_OP_COUNT] ms per op type (CPU: wall, Vulkan: device), VLM_PROFILE=1
 };
 
 // Creates a context on the given backend (AUTO = Vulkan if a device works, else CPU).

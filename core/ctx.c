@@ -204,8 +204,9 @@ static struct vlm_ctx * ctx_new_arena(struct ctx_impl * c, size_t arena_bytes, c
     return x;
 }
 
-// VLM_PROFILE=1: wall time per op type of the CPU backend, printed to stderr when the
-// context ends (Vulkan ops run asynchronously and are not timed).
+// VLM_PROFILE=1: time per op type, printed to stderr when the context ends: wall time of the
+// CPU backend's ops, device time of the Vulkan backend's dispatches (timestamp queries, read
+// when their batch is waited for; none where the queue has no timestamps).
 void vlm_ctx_profile_flush(struct vlm_ctx * x, const char * label) {
     if (!x || !x->profile_ms) return;
     double total = 0;

@@ -57,6 +57,10 @@ struct vk_range_list {
     size_t            n, cap;
 };
 
+// VLM_PROFILE=1: a timestamp before and after each dispatch of a batch, read back when its
+// fence is waited for; the pair's difference goes to the op type it was recorded for.
+#define VK_STAMPS 1024   // timestamps per batch (a batch is submitted early when they run out)
+
 struct vk_slot {
     VkCommandBuffer    cb;
     VkFence            fence;
@@ -64,6 +68,9 @@ struct vk_slot {
     VkDescriptorPool * pools;       // pool path only
     uint32_t           n_pools, cur_pool;
     uint32_t           pool_sets;   // size of the last pool
+    VkQueryPool        stamps;      // VLM_PROFILE=1 on a device with timestamps
+    uint32_t           n_stamps;
+    uint8_t            stamp_op[VK_STAMPS / 2];   // enum vlm_op_type of each pair
 };
 
 // The device, shared by every context made on it (a model's and its sessions'): created by
@@ -77,6 +84,8 @@ struct vk_device {
     VkDevice         dev;
     VkQueue          queue;
     uint32_t         qfam;
+    double           stamp_ns;     // nanoseconds per timestamp tick; 0: the queue has no timestamps
+    uint64_t         stamp_mask;   // its valid bits
     struct vlm_vk_caps caps;
     uint32_t         max_ops;
     double           max_flops;
@@ -111,6 +120,7 @@ struct vlm_vk {
     uint32_t         batch_ops;
     double           batch_flops;
     uint32_t         variants_used;   // bit v: variant v recorded since the last reset
+    uint8_t          cur_op;          // the op type being recorded (VLM_PROFILE)
 
     struct vlm_vk_buffer  staging;
     size_t                staging_used;
@@ -196,7 +206,8 @@ static const char * device_type_name(VkPhysicalDeviceType t) {
     }
 }
 
-static bool find_compute_queue(VkPhysicalDevice pd, uint32_t * fam) {
+// The first family with compute (*stamp_bits: its timestampValidBits).
+static bool find_compute_queue(VkPhysicalDevice pd, uint32_t * fam, uint32_t * stamp_bits) {
     uint32_t n = 0;
     vkGetPhysicalDeviceQueueFamilyProperties(pd, &n, NULL);
     if (n == 0 || n > 64) return false;
@@ -205,7 +216,11 @@ static bool find_compute_queue(VkPhysicalDevice pd, uint32_t * fam) {
     // Prefer a family with compute; among those, one that also has graphics is the
     // most widely tested path, but any compute family works.
     for (uint32_t i = 0; i < n; i++)
-        if ((props[i].queueFlags & VK_QUEUE_COMPUTE_BIT) && props[i].queueCount > 0) { *fam = i; return true; }
+        if ((props[i].queueFlags & VK_QUEUE_COMPUTE_BIT) && props[i].queueCount > 0) {
+            *fam = i;
+            *stamp_bits = props[i].timestampValidBits;
+            return true;
+        }
     return false;
 }
 
@@ -266,9 +281,9 @@ static void probe_caps(VkPhysicalDevice pd, struct vlm_vk_caps * c) {
 
 // Why a device cannot be used (NULL when it can).
 static const char * device_unusable(VkPhysicalDevice pd, const struct vlm_vk_caps * c) {
-    uint32_t fam;
+    uint32_t fam, stamp_bits;
     if (c->api_version < VK_API_VERSION_1_1) return "Vulkan 1.1 required";
-    if (!find_compute_queue(pd, &fam)) return "no compute queue";
+    if (!find_compute_queue(pd, &fam, &stamp_bits)) return "no compute queue";
     if (c->max_shared < 16384) return "maxComputeSharedMemorySize < 16 KiB";
     if (c->max_push_constants < VLM_VK_PUSH_BYTES) return "maxPushConstantsSize < 128";
     if (c->max_wg_invocations < 256) return "maxComputeWorkGroupInvocations < 256";
@@ -448,6 +463,19 @@ static const VkAccessFlags DEVICE_ACCESS = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS
                                            VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
 static const VkPipelineStageFlags DEVICE_STAGES = VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT;
 
+// Adds the slot's timed dispatches to x->profile_ms (after its fence signalled).
+static void read_stamps(struct vlm_ctx * x, struct vk_slot * s) {
+    const uint32_t n = s->n_stamps;
+    s->n_stamps = 0;
+    uint64_t t[VK_STAMPS];
+    if (n == 0 || !x->profile_ms ||
+        vkGetQueryPoolResults(x->vk->d->dev, s->stamps, 0, n, sizeof t, t, sizeof *t, VK_QUERY_RESULT_64_BIT) != VK_SUCCESS)
+        return;
+    const uint64_t mask = x->vk->d->stamp_mask;
+    for (uint32_t i = 0; i + 1 < n; i += 2)
+        x->profile_ms[s->stamp_op[i / 2]] += (double)((t[i + 1] - t[i]) & mask) * x->vk->d->stamp_ns * 1e-6;
+}
+
 static bool wait_slot(struct vlm_ctx * x, struct vk_slot * s) {
     struct vlm_vk * vk = x->vk;
     if (!s->submitted) return true;
@@ -460,6 +488,7 @@ static bool wait_slot(struct vlm_ctx * x, struct vk_slot * s) {
     }
     if (r != VK_SUCCESS) return vk_fail(x, r, "vkWaitForFences");
     s->submitted = false;
+    read_stamps(x, s);
     if (vkResetFences(vk->d->dev, 1, &s->fence) != VK_SUCCESS) return vk_fail(x, VK_ERROR_DEVICE_LOST, "vkResetFences");
     // descriptor sets of this slot are free again
     for (uint32_t i = 0; i < s->n_pools; i++) vkResetDescriptorPool(vk->d->dev, s->pools[i], 0);
@@ -480,6 +509,13 @@ static bool begin_batch(struct vlm_ctx * x) {
     VK_TRY(x, vkBeginCommandBuffer(s->cb, &bi));
     // Orders this batch after everything submitted before (and after host writes).
     full_barrier(s->cb, DEVICE_ACCESS, DEVICE_STAGES);
+    if (x->profile_ms && vk->d->stamp_ns > 0 && !s->stamps) {   // VLM_PROFILE=1: made on first use
+        VkQueryPoolCreateInfo qi = { .sType = VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO, .queryType = VK_QUERY_TYPE_TIMESTAMP,
+                                     .queryCount = VK_STAMPS };
+        if (vkCreateQueryPool(vk->d->dev, &qi, NULL, &s->stamps) != VK_SUCCESS) s->stamps = VK_NULL_HANDLE;
+    }
+    if (s->stamps) vkCmdResetQueryPool(s->cb, s->stamps, 0, VK_STAMPS);
+    s->n_stamps = 0;
     ranges_clear(vk);
     vk->recording   = true;
     vk->batch_ops   = 0;
@@ -586,7 +622,8 @@ static void maybe_submit(struct vlm_ctx * x, double flops) {
     struct vlm_vk * vk = x->vk;
     vk->batch_ops++;
     vk->batch_flops += flops;
-    if (vk->batch_ops >= vk->d->max_ops || vk->batch_flops >= vk->d->max_flops) submit_batch(x);
+    if (vk->batch_ops >= vk->d->max_ops || vk->batch_flops >= vk->d->max_flops || vk->slots[vk->cur].n_stamps + 2 > VK_STAMPS)
+        submit_batch(x);
 }
 
 // ---- staging ---------------------------------------------------------------------------
@@ -970,7 +1007,15 @@ void vlm_vk_dispatch(struct vlm_ctx * x, const char * shader, const uint32_t * s
         vkCmdBindDescriptorSets(cb, VK_PIPELINE_BIND_POINT_COMPUTE, vk->d->layout, 0, 1, &set, 0, NULL);
     }
     if (push_size) vkCmdPushConstants(cb, vk->d->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, push_size, push);
+    struct vk_slot * s = &vk->slots[vk->cur];
+    const bool timed = s->stamps && x->profile_ms;   // from when the compute work before it is done to when it is
+    if (timed) vkCmdWriteTimestamp(cb, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, s->stamps, s->n_stamps);
     vkCmdDispatch(cb, gx, gy, gz);
+    if (timed) {
+        vkCmdWriteTimestamp(cb, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, s->stamps, s->n_stamps + 1);
+        s->stamp_op[s->n_stamps / 2] = vk->cur_op;
+        s->n_stamps += 2;
+    }
     maybe_submit(x, flops);
 }
 
@@ -1041,6 +1086,8 @@ void vlm_vk_variant_enable(struct vlm_vk * vk, enum vlm_vk_variant v, bool on) {
 
 bool vlm_vk_variant_enabled(const struct vlm_vk * vk, enum vlm_vk_variant v) { return !(vk->d->variants_off & (1u << v)); }
 
+void vlm_vk_op_begin(struct vlm_ctx * x, enum vlm_op_type type) { x->vk->cur_op = (uint8_t)type; }
+
 uint32_t vlm_vk_variants_used(struct vlm_vk * vk, bool reset) {
     uint32_t u = vk->variants_used;
     if (reset) vk->variants_used = 0;
@@ -1102,7 +1149,15 @@ static struct vk_device * device_new(int32_t device_index, char * msg, size_t ms
     probe_caps(d->phys, &d->caps);
     const char * why = device_unusable(d->phys, &d->caps);
     if (why) { snprintf(msg, msg_size, "Vulkan device %d (%s): %s", idx, d->caps.name, why); goto fail; }
-    find_compute_queue(d->phys, &d->qfam);
+    uint32_t stamp_bits = 0;
+    find_compute_queue(d->phys, &d->qfam, &stamp_bits);
+    VkPhysicalDeviceProperties pp;
+    vkGetPhysicalDeviceProperties(d->phys, &pp);
+    if (stamp_bits > 0 && pp.limits.timestampPeriod > 0) {
+        d->stamp_ns = pp.limits.timestampPeriod;
+        d->stamp_mask = stamp_bits >= 64 ? ~0ull : (1ull << stamp_bits) - 1;
+        d->caps.timestamps = true;
+    }
     const char * cap_env = getenv("VLM_VK_MAX_BINDING_BYTES");   // tests: a smaller binding range
     const uint64_t cap = cap_env ? strtoull(cap_env, NULL, 10) : 0;
     if (cap >= 4096 && cap < d->caps.max_binding_range) d->caps.max_binding_range = cap;
@@ -1255,6 +1310,7 @@ void vlm_vk_free(struct vlm_vk * vk) {
         for (uint32_t j = 0; j < s->n_pools; j++) vkDestroyDescriptorPool(d->dev, s->pools[j], NULL);
         free(s->pools);
         if (s->fence) vkDestroyFence(d->dev, s->fence, NULL);
+        if (s->stamps) vkDestroyQueryPool(d->dev, s->stamps, NULL);
     }
     if (vk->cmd_pool) vkDestroyCommandPool(d->dev, vk->cmd_pool, NULL);
     vk_buffer_destroy(d, &vk->staging);

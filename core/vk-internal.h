@@ -32,6 +32,7 @@ struct vlm_vk_caps {
     bool                 fp16_arith;          // shaderFloat16 (probed, unused)
     bool                 push_descriptor;     // VK_KHR_push_descriptor present and enabled
     bool                 uma;                 // device-local memory is also host-visible
+    bool                 timestamps;          // the compute queue has timestamps (VLM_PROFILE=1 times dispatches)
 };
 
 // Backend-private part of a struct vlm_buffer.
@@ -64,6 +65,8 @@ bool vlm_vk_bind_host(struct vlm_ctx * x, const void * data, size_t n, struct vl
 void vlm_vk_dispatch(struct vlm_ctx * x, const char * shader, const uint32_t * spec, uint32_t n_spec,
                      const struct vlm_vk_bind * binds, uint32_t n_binds, uint32_t write_mask,
                      const void * push, uint32_t push_size, uint32_t gx, uint32_t gy, uint32_t gz, double flops);
+// The op type the next dispatches are recorded for (their VLM_PROFILE=1 timestamps).
+void vlm_vk_op_begin(struct vlm_ctx * x, enum vlm_op_type type);
 // Whether vk-ops.c may use kernel variant v for the dispatch it is about to record (enabled on
 // this device); when it is, marks it as used by the current op (vlm_vk_variants_used).
 bool vlm_vk_take_variant(struct vlm_ctx * x, enum vlm_vk_variant v);

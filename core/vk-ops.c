@@ -767,6 +767,7 @@ void vlm_vk_run_op(struct vlm_ctx * x, const struct vlm_op * op) {
         return;
     }
     if (vlm_tensor_numel(&op->dst) == 0) return;   // nothing to compute
+    vlm_vk_op_begin(x, op->type);
     const char * inject = vlm_vk_inject(x->vk);
     if (!*inject) {
         record_op(x, op);

@@ -14,6 +14,7 @@
 #include "core.h"
 #include "harness.h"
 #include "selftest.h"
+#include "vk-internal.h"
 
 static uint64_t rng = 0x1234567ULL;
 static int n_cases_run;
@@ -205,6 +206,32 @@ static void run_all(struct vlm_ctx * cpu, struct vlm_ctx * vk, const char * filt
     vlm_selftest_run(cpu, vk, filter, true, check_row, NULL);
 }
 
+// VLM_PROFILE=1: the device time of each op type from timestamp queries, where the queue has them.
+static void check_profile(void) {
+    char err[512] = "";
+    setenv("VLM_PROFILE", "1", 1);
+    struct vlm_ctx * x = vlm_ctx_new(VLM_BACKEND_VULKAN, 0, 16u << 20, err, sizeof err);
+    unsetenv("VLM_PROFILE");
+    CHECK(x != NULL && x->profile_ms, "vulkan context with VLM_PROFILE=1: %s", err);
+    if (!x || !x->profile_ms) return;
+    struct vlm_tensor a = vlm_tensor_new(x, VLM_DTYPE_F32, 2, (int64_t[]){ 64, 256 });
+    struct vlm_tensor w = vlm_tensor_new(x, VLM_DTYPE_F32, 2, (int64_t[]){ 256, 256 });
+    float * ones = malloc(256 * 256 * sizeof(float));
+    for (int i = 0; i < 256 * 256; i++) ones[i] = 1.0f / 256;
+    vlm_tensor_upload(x, a, ones);
+    vlm_tensor_upload(x, w, ones);
+    free(ones);
+    vlm_op_softmax(x, vlm_op_linear(x, a, w, NULL), 1.0f, NULL);
+    CHECK(vlm_ctx_sync(x) == VLM_STATUS_OK, "profiled ops: %s", x->error);
+    if (vlm_vk_caps(x->vk)->timestamps)
+        CHECK(x->profile_ms[VLM_OP_LINEAR] > 0 && x->profile_ms[VLM_OP_SOFTMAX] > 0 && x->profile_ms[VLM_OP_CONV2D] == 0,
+              "device times: linear %g ms, softmax %g ms, conv2d %g ms", x->profile_ms[VLM_OP_LINEAR],
+              x->profile_ms[VLM_OP_SOFTMAX], x->profile_ms[VLM_OP_CONV2D]);
+    else
+        printf("profile: the device's queue has no timestamps (not timed)\n");
+    vlm_ctx_free(x);   // prints the profile
+}
+
 int main(int argc, char ** argv) {
     // usage: test-ops-vulkan [-o group,group] (groups: linear matmul elementwise norm softmax
     //        attention conv resample data quant bench)
@@ -239,6 +266,7 @@ int main(int argc, char ** argv) {
     check_binding_limit(vk);
     vlm_ctx_free(vk);
     check_split_bindings();
+    check_profile();
 
     // the descriptor-pool path
     setenv("VLM_VK_DISABLE_PUSH_DESCRIPTOR", "1", 1);
