@@ -34,6 +34,8 @@ shared vec4 sk[BC * DMAX / 4];
 shared vec4 sv[BC * DMAX / 4];
 
 void main() {
+    // every parameter read once into a local: the compiler cannot keep loads of a buffer that
+    // might alias the output in registers across the key loop
     const uint Tq = prm[0], Tk = prm[1], Dq = prm[2], Dv = prm[3];
     const uint flags = prm[36];
     const float scale = uintBitsToFloat(prm[37]);
@@ -46,8 +48,9 @@ void main() {
     const bool row_ok = i < Tq;
     const float NEG_INF = -1.0 / 0.0;
     const uint D4 = DMAX / 4u;
-    const uint NQ4 = (Dq + 3u) / 4u, NV4 = (Dv + 3u) / 4u;
     const bool causal = (flags & 2u) != 0u, has_mask = (flags & 1u) != 0u, has_rel = (flags & 4u) != 0u;
+    const uint k_s = prm[13], k_d = prm[14], v_s = prm[18], v_d = prm[19];
+    const uint m_s = prm[24], rh_s = prm[29], rw_s = prm[34];
 
     const uint qb = prm[5] + b * prm[6] + h * prm[7] + (row_ok ? i : 0u) * prm[8];
     const uint kb = prm[10] + b * prm[11] + hkv * prm[12];
@@ -56,11 +59,14 @@ void main() {
     const uint rhb = prm[25] + b * prm[26] + h * prm[27] + i * prm[28];
     const uint rwb = prm[30] + b * prm[31] + h * prm[32] + i * prm[33];
 
+    // q (pre-scaled) and the accumulator in registers: loops over D4, a specialization
+    // constant, unroll; the zero padding past Dq / Dv adds nothing
     vec4 q[DMAX / 4], acc[DMAX / 4];
+    const uint q_d = prm[9];
     for (uint d4 = 0u; d4 < D4; d4++) {
         vec4 v = vec4(0.0);
         for (uint j = 0u; j < 4u; j++)
-            if (row_ok && d4 * 4u + j < Dq) v[j] = data_q[qb + (d4 * 4u + j) * prm[9]];
+            if (row_ok && d4 * 4u + j < Dq) v[j] = data_q[qb + (d4 * 4u + j) * q_d];
         q[d4] = v * scale;
         acc[d4] = vec4(0.0);
     }
@@ -75,20 +81,22 @@ void main() {
             vec4 kv = vec4(0.0), vv = vec4(0.0);
             if (k0 + jj < Tk)
                 for (uint j = 0u; j < 4u; j++) {
-                    if (d + j < Dq) kv[j] = data_k[kb + (k0 + jj) * prm[13] + (d + j) * prm[14]];
-                    if (d + j < Dv) vv[j] = data_v[vb + (k0 + jj) * prm[18] + (d + j) * prm[19]];
+                    if (d + j < Dq) kv[j] = data_k[kb + (k0 + jj) * k_s + (d + j) * k_d];
+                    if (d + j < Dv) vv[j] = data_v[vb + (k0 + jj) * v_s + (d + j) * v_d];
                 }
             sk[e] = kv;
             sv[e] = vv;
         }
         barrier();
         float mx = m;
+        uint jh = has_rel ? fdiv(k0, kw) : 0u, jw = k0 - jh * kw;   // key k0 + jj = jh * kw + jw
         for (uint jj = 0u; jj < BC; jj++) {
             uint j = k0 + jj;
             float t = 0.0;
-            for (uint d4 = 0u; d4 < NQ4; d4++) t += dot(q[d4], sk[jj * D4 + d4]);
-            if (has_mask && row_ok && j < Tk) t += data_m[mb + j * prm[24]];
-            if (has_rel && row_ok && j < Tk) { uint jh = fdiv(j, kw); t += data_rh[rhb + jh * prm[29]] + data_rw[rwb + (j - jh * kw) * prm[34]]; }
+            for (uint d4 = 0u; d4 < D4; d4++) t += dot(q[d4], sk[jj * D4 + d4]);
+            if (has_mask && row_ok && j < Tk) t += data_m[mb + j * m_s];
+            if (has_rel && row_ok && j < Tk) t += data_rh[rhb + jh * rh_s] + data_rw[rwb + jw * rw_s];
+            if (++jw == kw) { jw = 0u; jh++; }
             if (j >= Tk || (causal && j > pos0 + i)) t = NEG_INF;
             s[jj] = t;
             mx = max(mx, t);
@@ -96,11 +104,11 @@ void main() {
         if (mx != NEG_INF) {   // else nothing is visible yet for this row
             float alpha = exp(m - mx);   // m == -inf gives 0
             l *= alpha;
-            for (uint d4 = 0u; d4 < NV4; d4++) acc[d4] *= alpha;
+            for (uint d4 = 0u; d4 < D4; d4++) acc[d4] *= alpha;
             for (uint jj = 0u; jj < BC; jj++) {
                 float pj = exp(s[jj] - mx);
                 l += pj;
-                for (uint d4 = 0u; d4 < NV4; d4++) acc[d4] = fma(vec4(pj), sv[jj * D4 + d4], acc[d4]);
+                for (uint d4 = 0u; d4 < D4; d4++) acc[d4] = fma(vec4(pj), sv[jj * D4 + d4], acc[d4]);
             }
             m = mx;
         }
@@ -108,7 +116,7 @@ void main() {
     if (!row_ok) return;
     float inv = l > 0.0 ? 1.0 / l : 0.0;
     uint db = prm[38] + ((b * prm[4] + h) * Tq + i) * Dv;
-    for (uint d4 = 0u; d4 < NV4; d4++)
+    for (uint d4 = 0u; d4 < D4; d4++)
         for (uint j = 0u; j < 4u; j++)
             if (d4 * 4u + j < Dv) data_d[db + d4 * 4u + j] = acc[d4][j] * inv;
 }
