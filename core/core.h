@@ -286,9 +286,10 @@ enum vlm_binary { VLM_BINARY_ADD = 0, VLM_BINARY_SUB, VLM_BINARY_MUL, VLM_BINARY
 
 // y[..., N] = x[..., K] @ w[N, K]^T + b[N]. x: any leading dims, innermost contiguous.
 // w: [N, K] contiguous F32/F16/BF16/Q8_0/Q4_0/Q4_K, consumed as stored. b: NULL or [N].
-// CPU: F32 through sgemm; Q8_0/Q4_0 weights take activations quantized to Q8_0 per row and
-// Q4_K weights to Q8_K (ggml's vec_dot_type), with integer block dot products; F16/BF16 take
-// F32 activations (F32 products, F32 sums).
+// CPU: F32/F16/BF16 with few rows as dot-product tiles on the weights as stored, with more
+// through sgemm; Q8_0/Q4_0 weights take activations quantized to Q8_0 per row and Q4_K weights
+// to Q8_K (ggml's vec_dot_type), with integer block dot products; F16/BF16 take F32
+// activations (F32 products, F32 sums).
 struct vlm_tensor vlm_op_linear(struct vlm_ctx * x, struct vlm_tensor in, struct vlm_tensor w, const struct vlm_tensor * b);
 // c[B, M, N] = a[B, M, K] @ b[B, K, N] (3-D; B broadcasts when one side has B == 1). Strided views allowed
 // (e.g. b = transpose of [B, N, K]).

@@ -1,7 +1,7 @@
 // cpu-ops.c — the CPU backend: one kernel per op. Matrix products go through OpenBLAS
-// (single-threaded BLAS calls, split over OpenMP threads here); everything else is plain C
-// with `omp parallel for` over independent outputs, so results do not depend on the number
-// of threads.
+// (single-threaded BLAS calls, split over OpenMP threads here), except linear with few rows
+// or weights not F32 (cpu-linear.c); everything else is plain C with `omp parallel for` over
+// independent outputs, so results do not depend on the number of threads.
 #include <math.h>
 #include <pthread.h>
 #include <omp.h>
