@@ -1,7 +1,7 @@
 // cpu-linear.c — the CPU linear for weights kept in their stored type: F16, BF16, Q8_0, Q4_0,
 // Q4_K, and F32 for few rows. F32 / F16 / BF16 weights with few activation rows run as
 // dot-product tiles (AVX2 or AVX-512; below), the 16-bit ones widened in registers; from
-// TILED_ROWS rows, or without AVX2, through sgemm (F16 / BF16 widened to F32 per chunk). Block
+// TILED_ROWS_* rows, or without AVX2, through sgemm (F16 / BF16 widened to F32 per chunk). Block
 // types as ggml's vec_dot_type: each activation row is quantized once per call (Q8_0 for Q8_0
 // and Q4_0 weights, Q8_K for Q4_K) and dotted block by block in integers; F16 / BF16 weights
 // dot with the F32 activations (F32 products and sums; ggml instead rounds the activations to
@@ -34,11 +34,13 @@
 #define GEMM_ROWS   8    // plain C F16 / BF16 with at least this many activation rows: widen + sgemm
 #define GEMM_CHUNK  128   // weight rows widened per sgemm
 // Activation rows from which sgemm (F32: OpenBLAS in op_linear; F16 / BF16: widened per chunk,
-// linear_widen_gemm) takes over from the tiles, where the CPU has AVX2. Measured on a 2-core
-// Zen AVX-512 machine at K, N of 768 and 3072: the tiles ahead at every M up to 2048 (1 thread;
-// 2 threads up to 512, larger too noisy on a shared machine), 1.5-2x at 50-256 rows; sgemm
-// kept from 1024, where the rows outgrow L2 and tuned BLAS packing pays on other CPUs.
-#define TILED_ROWS 1024
+// linear_widen_gemm) takes over from the tiles, with AVX-512 / AVX2. Measured on a 2-core Zen
+// AVX-512 machine at K, N of 768 and 3072 against OpenBLAS: the AVX-512 tiles ahead at every M
+// up to 2048 (1 thread; 2 threads up to 512, larger too noisy on a shared machine), 1.5-2x at
+// 50-256 rows, kept to 1024 where the rows outgrow L2; the AVX2 tiles (VLM_NO_AVX512=1, 1
+// thread) 3x ahead at 7 rows, 1.2x at 50, even at 256 and behind at 1024.
+#define TILED_ROWS_AVX512 1024
+#define TILED_ROWS_AVX2   256
 
 // Activation rows as a kernel reads them: row r at p + r * stride; for Q8_0 rows also the
 // block scales as floats, block ib of row r at d[ib * d_stride + r] (so that four rows' scales
@@ -885,7 +887,7 @@ static void linear_tiled(struct vlm_ctx * x, int64_t M, int64_t N, int64_t K, co
 
 bool vlm_cpu_linear_tiled(enum vlm_dtype wtype, int64_t M) {
     if (wtype != VLM_DTYPE_F32 && wtype != VLM_DTYPE_F16 && wtype != VLM_DTYPE_BF16) return false;
-    return cpu_level() > 0 && M < TILED_ROWS;
+    return cpu_level() > 0 && M < (cpu_level() > 1 ? TILED_ROWS_AVX512 : TILED_ROWS_AVX2);
 }
 
 void vlm_cpu_quantize_row_q8_0(const float * x, void * y, int64_t K) {

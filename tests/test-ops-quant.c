@@ -194,10 +194,10 @@ static void test_linear(enum vlm_dtype wt) {
             }
 }
 
-// F32 / F16 / BF16 weights at shapes around the dot-product tiles (cpu-linear.c): rows 1, 3, 50,
-// 257 (tiles) and 1030 (sgemm), K below, at and past a vector with a tail, N below a tile,
-// across cache blocks and threads; the tiles' outputs of one row equal that row run alone
-// (M = 1), bit for bit.
+// F32 / F16 / BF16 weights at shapes around the dot-product tiles (cpu-linear.c): rows 1, 3, 50
+// (tiles), 257 (tiles with AVX-512, sgemm with AVX2) and 1030 (sgemm), K below, at and past a
+// vector with a tail, N below a tile, across cache blocks and threads; the tiles' outputs of one
+// row equal that row run alone (M = 1), bit for bit.
 static void test_linear_tiles(void) {
     const enum vlm_dtype types[3] = { VLM_DTYPE_F32, VLM_DTYPE_F16, VLM_DTYPE_BF16 };
     const int64_t Ms[5] = { 1, 3, 50, 257, 1030 }, Ns[3] = { 1, 13, 100 }, Ks[3] = { 5, 77, 256 };
