@@ -493,7 +493,7 @@ DEFINE_TILE(tile_avx512, TARGET_AVX512, __m512, 16, _mm512_setzero_ps(), _mm512_
             _mm512_fmadd_ps, hsum_avx512)
 
 // Weight rows [r0, r1) against all M activation rows, in blocks of TILE_BLOCK weight rows (kept in
-// cache across the activation rows); the tile of rm rows is TILE(rm, RN_rm, ...).
+// cache across the activation rows); TILE_CASE(..., RM, RN) runs the RM x RN tiles of rm = RM rows.
 #define TILE_CASE(TILE, WT, RM, RN)                                                                                  \
     case RM:                                                                                                         \
         for (int64_t n = b0; n < b1; n += RN) {                                                                      \
@@ -503,7 +503,7 @@ DEFINE_TILE(tile_avx512, TARGET_AVX512, __m512, 16, _mm512_setzero_ps(), _mm512_
             TILE(RM, RN, WT, g->K, a, w, nv, g->bias ? g->bias + n : NULL, g->C + m0 * g->N + n, g->N);              \
         }                                                                                                            \
         break;
-#define DEFINE_TILED(NAME, TARGET, RM_MAX, ...)                                                            \
+#define DEFINE_TILED(NAME, TARGET, RM_MAX, ...)                                                                      \
     __attribute__((target(TARGET))) static void NAME(const struct tiled * g, int64_t r0, int64_t r1) {              \
         for (int64_t b0 = r0; b0 < r1; b0 += TILE_BLOCK) {                                                           \
             const int64_t b1 = b0 + TILE_BLOCK < r1 ? b0 + TILE_BLOCK : r1;                                          \
