@@ -287,9 +287,10 @@ enum vlm_binary { VLM_BINARY_ADD = 0, VLM_BINARY_SUB, VLM_BINARY_MUL, VLM_BINARY
 
 // y[..., N] = x[..., K] @ w[N, K]^T + b[N]. x: any leading dims, innermost contiguous.
 // w: [N, K] contiguous F32/F16/BF16/Q8_0/Q4_0/Q4_K, consumed as stored. b: NULL or [N].
-// CPU: F32 through sgemm; Q8_0/Q4_0 weights take activations quantized to Q8_0 per row and
-// Q4_K weights to Q8_K (ggml's vec_dot_type), with integer block dot products; F16/BF16 take
-// F32 activations (F32 products, F32 sums).
+// CPU: F32/F16/BF16 with few rows as dot-product tiles on the weights as stored, with more
+// through sgemm; Q8_0/Q4_0 weights take activations quantized to Q8_0 per row and Q4_K weights
+// to Q8_K (ggml's vec_dot_type), with integer block dot products; F16/BF16 take F32
+// activations (F32 products, F32 sums).
 struct vlm_tensor vlm_op_linear(struct vlm_ctx * x, struct vlm_tensor in, struct vlm_tensor w, const struct vlm_tensor * b);
 // c[B, M, N] = a[B, M, K] @ b[B, K, N] (3-D; B broadcasts when one side has B == 1). Strided views allowed
 // (e.g. b = transpose of [B, N, K]).
@@ -414,10 +415,13 @@ const char * vlm_op_name(enum vlm_op_type type);
 
 void vlm_cpu_run_op(struct vlm_ctx * x, const struct vlm_op * op);
 // CPU linear with a weight in its stored type (cpu-linear.c): C[M, N] = A[M, K] (row stride
-// lda) @ W[N, K]^T (+ bias[N] when not NULL), W contiguous F16/BF16/Q8_0/Q4_0/Q4_K. False
-// (error recorded on x) when out of memory.
+// lda) @ W[N, K]^T (+ bias[N] when not NULL), W contiguous F16/BF16/Q8_0/Q4_0/Q4_K, or F32
+// where vlm_cpu_linear_tiled. False (error recorded on x) when out of memory.
 bool vlm_cpu_linear_stored(struct vlm_ctx * x, int64_t M, int64_t N, int64_t K, const float * A, int64_t lda,
                            enum vlm_dtype wtype, const void * W, const float * bias, float * C);
+// Whether that linear runs M rows with wtype (F32 / F16 / BF16) weights as dot-product tiles
+// (the CPU has AVX2 and M is below the rows where sgemm wins); F32 weights otherwise go to sgemm.
+bool vlm_cpu_linear_tiled(enum vlm_dtype wtype, int64_t M);
 // Whether that linear multiplies the F32 activations as given (F16 / BF16 weights; block types
 // from VLM_LINEAR_QUANT_GEMM_ROWS rows where the CPU has no AVX512-VNNI) rather than rows
 // quantized to Q8_0 / Q8_K as llama.cpp does.

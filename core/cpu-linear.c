@@ -1,5 +1,8 @@
 // cpu-linear.c — the CPU linear for weights kept in their stored type: F16, BF16, Q8_0, Q4_0,
-// Q4_K. As ggml's vec_dot_type: each activation row is quantized once per call (Q8_0 for Q8_0
+// Q4_K, and F32 for few rows. F32 / F16 / BF16 weights with few activation rows run as
+// dot-product tiles (AVX2 or AVX-512; below), the 16-bit ones widened in registers; from
+// TILED_ROWS_* rows, or without AVX2, through sgemm (F16 / BF16 widened to F32 per chunk). Block
+// types as ggml's vec_dot_type: each activation row is quantized once per call (Q8_0 for Q8_0
 // and Q4_0 weights, Q8_K for Q4_K) and dotted block by block in integers; F16 / BF16 weights
 // dot with the F32 activations (F32 products and sums; ggml instead rounds the activations to
 // F16). Threads split the weight rows into chunks; each chunk is dotted with every activation
@@ -7,9 +10,9 @@
 // in cache across all of them. With many rows, Q8_0 / Q4_0 go to an 8-bit integer GEMM where the
 // CPU has AVX512-VNNI, and the other types (and those without VNNI) are widened to F32 in a
 // per-thread buffer and multiplied by sgemm.
-// The kernels are plain C, AVX2 + FMA + F16C, and AVX512-VNNI for Q8_0 / Q4_0, chosen at run
-// time (__builtin_cpu_supports, F16C through cpuid; VLM_NO_AVX512=1 stops at AVX2, VLM_NO_AVX2=1
-// forces plain C).
+// The kernels are plain C, AVX2 + FMA + F16C, AVX-512F for the tiles and AVX512-VNNI for Q8_0 /
+// Q4_0, chosen at run time (__builtin_cpu_supports, F16C through cpuid; VLM_NO_AVX512=1 stops
+// at AVX2, VLM_NO_AVX2=1 forces plain C).
 #include <cpuid.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,8 +31,16 @@
 #include "quant.h"
 
 #define CHUNK_ROWS  16   // weight rows per work item
-#define GEMM_ROWS   8    // F16 / BF16 with at least this many activation rows: widen + sgemm
+#define GEMM_ROWS   8    // plain C F16 / BF16 with at least this many activation rows: widen + sgemm
 #define GEMM_CHUNK  128   // weight rows widened per sgemm
+// Activation rows from which sgemm (F32: OpenBLAS in op_linear; F16 / BF16: widened per chunk,
+// linear_widen_gemm) takes over from the tiles, with AVX-512 / AVX2. Measured on a 2-core Zen
+// AVX-512 machine at K, N of 768 and 3072 against OpenBLAS: the AVX-512 tiles ahead at every M
+// up to 2048 (1 thread; 2 threads up to 512, larger too noisy on a shared machine), 1.5-2x at
+// 50-256 rows, kept to 1024 where the rows outgrow L2; the AVX2 tiles (VLM_NO_AVX512=1, 1
+// thread) 3x ahead at 7 rows, 1.2x at 50, even at 256 and behind at 1024.
+#define TILED_ROWS_AVX512 1024
+#define TILED_ROWS_AVX2   256
 
 // Activation rows as a kernel reads them: row r at p + r * stride; for Q8_0 rows also the
 // block scales as floats, block ib of row r at d[ib * d_stride + r] (so that four rows' scales
@@ -328,26 +339,6 @@ AVX2 static void dot_q4_K_avx2(int64_t K, const void * w, const struct rows * a,
     }
 }
 
-// F16 / BF16 weights with nr F32 activation rows: 8 weights widened once for all rows.
-AVX2_INLINE void dot_half_rows_avx2(int64_t K, const void * vw, bool bf16, const struct rows * a, const int nr,
-                                    float * out, int64_t os) {
-    const uint16_t * w = vw;
-    __m256 acc[4] = { _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps() };
-    int64_t k = 0;
-    for (; k + 8 <= K; k += 8) {
-        const __m128i h = _mm_loadu_si128((const __m128i *)(w + k));
-        const __m256  wv = bf16 ? _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16)) : _mm256_cvtph_ps(h);
-        for (int r = 0; r < nr; r++)
-            acc[r] = _mm256_fmadd_ps(wv, _mm256_loadu_ps((const float *)(a->p + r * a->stride) + k), acc[r]);
-    }
-    for (int r = 0; r < nr; r++) {
-        const float * y = (const float *)(a->p + r * a->stride);
-        float sum = hsum_float_8(acc[r]);
-        for (int64_t t = k; t < K; t++) sum += (bf16 ? vlm_bf16_to_f32(w[t]) : _cvtsh_ss(w[t])) * y[t];
-        out[r * os] = sum;
-    }
-}
-
 // One activation row to Q8_0 as ggml's x86 build does it for its vec_dot (127 / amax as the
 // multiplier, round half to even: so the quantized activations are llama.cpp's), plus each
 // block's scale as a float in d[ib * d_stride] unless d is NULL.
@@ -421,8 +412,123 @@ DEFINE_DOT_Q_TYPE(dot_q8_0_avx2, TARGET_AVX2, dot_q_avx2_rows, false)
 DEFINE_DOT_Q_TYPE(dot_q4_0_avx2, TARGET_AVX2, dot_q_avx2_rows, true)
 DEFINE_DOT_Q_TYPE(dot_q8_0_vnni, TARGET_VNNI, dot_q_vnni_rows, false)
 DEFINE_DOT_Q_TYPE(dot_q4_0_vnni, TARGET_VNNI, dot_q_vnni_rows, true)
-DEFINE_DOT_Q_TYPE(dot_f16_avx2, TARGET_AVX2, dot_half_rows_avx2, false)
-DEFINE_DOT_Q_TYPE(dot_bf16_avx2, TARGET_AVX2, dot_half_rows_avx2, true)
+
+// ---- F32 / F16 / BF16 weights: dot-product tiles (AVX2, AVX-512) -------------------------------
+// C[M, N] = A[M, K] @ W[N, K]^T for few rows, on W as stored ([N, K] rows, no packed copy): a
+// tile of RM activation rows x RN weight rows keeps one vector accumulator per output and walks
+// K a vector at a time, RM + RN loads for RM * RN FMAs; F16 / BF16 weights are widened in
+// registers (F16C; BF16 by a shift). Each output is the same lane-wise sum along K, then the
+// horizontal sum, then a scalar K tail, whatever its tile: results do not depend on M, the
+// tiling or the threads. Tiles (RM x RN): AVX2 (16 registers) 3x4, 2x6, 1x12; AVX-512 (32;
+// cpu_level 2) 4x6, 3x8, 2x12, 1x16. Weight rows past a thread's share repeat its last row and
+// are not stored.
+// ref: ggml/src/ggml-cpu/llamafile/sgemm.cpp tinyBLAS::gemm<RM, RN> (accumulators per output,
+// horizontal sums at the end, no packing)
+
+#define TARGET_AVX512 "avx2,fma,f16c,avx512f"
+#define TILE_BLOCK 48   // weight rows per cache block: a multiple of every RN
+
+struct tiled {
+    int64_t       M, K, lda, N;
+    const float * A;
+    const char *  W;
+    size_t        w_row;
+    const float * bias;
+    float *       C;
+};
+
+// Weight k of row w as F32 (the scalar K tail).
+static inline float weight_at(enum vlm_dtype wt, const char * w, int64_t k) {
+    const uint16_t * h = (const uint16_t *)w;
+    return wt == VLM_DTYPE_F32 ? ((const float *)w)[k] : wt == VLM_DTYPE_F16 ? vlm_f16_to_f32(h[k]) : vlm_bf16_to_f32(h[k]);
+}
+
+AVX2_INLINE __m256 load8_avx2(enum vlm_dtype wt, const char * w, int64_t k) {
+    if (wt == VLM_DTYPE_F32) return _mm256_loadu_ps((const float *)w + k);
+    const __m128i h = _mm_loadu_si128((const __m128i *)((const uint16_t *)w + k));
+    return wt == VLM_DTYPE_F16 ? _mm256_cvtph_ps(h) : _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+}
+
+__attribute__((target(TARGET_AVX512), always_inline)) static inline __m512 load16_avx512(enum vlm_dtype wt, const char * w,
+                                                                                         int64_t k) {
+    if (wt == VLM_DTYPE_F32) return _mm512_loadu_ps((const float *)w + k);
+    const __m256i h = _mm256_loadu_si256((const __m256i *)((const uint16_t *)w + k));
+    return wt == VLM_DTYPE_F16 ? _mm512_cvtph_ps(h) : _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
+__attribute__((target(TARGET_AVX512), always_inline)) static inline float hsum_avx512(__m512 v) {
+    return _mm512_reduce_add_ps(v);
+}
+
+// One tile: activation rows a[0..RM), weight rows w[0..RN); outputs of weight rows j < nv go to
+// c[i * ldc + j] (+ bias[j]). RM, RN and wt are constants where it is inlined.
+#define DEFINE_TILE(NAME, TARGET, V, VL, ZERO, LOADA, LOADW, FMA, HSUM)                                               \
+    __attribute__((target(TARGET), always_inline)) static inline void NAME(                                         \
+        const int RM, const int RN, const enum vlm_dtype wt, int64_t K, const float * const * a,                     \
+        const char * const * w, int nv, const float * bias, float * c, int64_t ldc) {                                \
+        V acc[4][16];                                                                                                \
+        _Pragma("GCC unroll 4") for (int i = 0; i < RM; i++)                                                        \
+            _Pragma("GCC unroll 16") for (int j = 0; j < RN; j++) acc[i][j] = ZERO;                                  \
+        int64_t k = 0;                                                                                               \
+        for (; k + VL <= K; k += VL) {                                                                               \
+            V av[4];                                                                                                 \
+            _Pragma("GCC unroll 4") for (int i = 0; i < RM; i++) av[i] = LOADA(a[i] + k);                            \
+            _Pragma("GCC unroll 16") for (int j = 0; j < RN; j++) {                                                  \
+                const V wv = LOADW(wt, w[j], k);                                                                     \
+                _Pragma("GCC unroll 4") for (int i = 0; i < RM; i++) acc[i][j] = FMA(av[i], wv, acc[i][j]);          \
+            }                                                                                                        \
+        }                                                                                                            \
+        _Pragma("GCC unroll 4") for (int i = 0; i < RM; i++)                                                        \
+            _Pragma("GCC unroll 16") for (int j = 0; j < RN; j++) {                                                  \
+                if (j >= nv) continue;                                                                               \
+                float s = HSUM(acc[i][j]);                                                                           \
+                for (int64_t t = k; t < K; t++) s += a[i][t] * weight_at(wt, w[j], t);                               \
+                c[i * ldc + j] = bias ? s + bias[j] : s;                                                             \
+            }                                                                                                        \
+    }
+
+DEFINE_TILE(tile_avx2, TARGET_AVX2, __m256, 8, _mm256_setzero_ps(), _mm256_loadu_ps, load8_avx2, _mm256_fmadd_ps,
+            hsum_float_8)
+DEFINE_TILE(tile_avx512, TARGET_AVX512, __m512, 16, _mm512_setzero_ps(), _mm512_loadu_ps, load16_avx512,
+            _mm512_fmadd_ps, hsum_avx512)
+
+// Weight rows [r0, r1) against all M activation rows, in blocks of TILE_BLOCK weight rows (kept in
+// cache across the activation rows); TILE_CASE(..., RM, RN) runs the RM x RN tiles of rm = RM rows.
+#define TILE_CASE(TILE, WT, RM, RN)                                                                                  \
+    case RM:                                                                                                         \
+        for (int64_t n = b0; n < b1; n += RN) {                                                                      \
+            const char * w[RN];                                                                                      \
+            for (int j = 0; j < RN; j++) w[j] = g->W + (size_t)(n + j < b1 ? n + j : b1 - 1) * g->w_row;             \
+            const int nv = b1 - n < RN ? (int)(b1 - n) : RN;                                                         \
+            TILE(RM, RN, WT, g->K, a, w, nv, g->bias ? g->bias + n : NULL, g->C + m0 * g->N + n, g->N);              \
+        }                                                                                                            \
+        break;
+#define DEFINE_TILED(NAME, TARGET, RM_MAX, ...)                                                                      \
+    __attribute__((target(TARGET))) static void NAME(const struct tiled * g, int64_t r0, int64_t r1) {              \
+        for (int64_t b0 = r0; b0 < r1; b0 += TILE_BLOCK) {                                                           \
+            const int64_t b1 = b0 + TILE_BLOCK < r1 ? b0 + TILE_BLOCK : r1;                                          \
+            for (int64_t m0 = 0; m0 < g->M;) {                                                                       \
+                const int     rm = g->M - m0 < RM_MAX ? (int)(g->M - m0) : RM_MAX;                                   \
+                const float * a[4];                                                                                  \
+                for (int i = 0; i < rm; i++) a[i] = g->A + (m0 + i) * g->lda;                                        \
+                switch (rm) { __VA_ARGS__ }                                                                          \
+                m0 += rm;                                                                                            \
+            }                                                                                                        \
+        }                                                                                                            \
+    }
+#define TILES_AVX2(WT)   TILE_CASE(tile_avx2, WT, 3, 4) TILE_CASE(tile_avx2, WT, 2, 6) TILE_CASE(tile_avx2, WT, 1, 12)
+#define TILES_AVX512(WT) TILE_CASE(tile_avx512, WT, 4, 6) TILE_CASE(tile_avx512, WT, 3, 8) \
+                         TILE_CASE(tile_avx512, WT, 2, 12) TILE_CASE(tile_avx512, WT, 1, 16)
+
+DEFINE_TILED(tiled_f32_avx2, TARGET_AVX2, 3, TILES_AVX2(VLM_DTYPE_F32))
+DEFINE_TILED(tiled_f16_avx2, TARGET_AVX2, 3, TILES_AVX2(VLM_DTYPE_F16))
+DEFINE_TILED(tiled_bf16_avx2, TARGET_AVX2, 3, TILES_AVX2(VLM_DTYPE_BF16))
+DEFINE_TILED(tiled_f32_avx512, TARGET_AVX512, 4, TILES_AVX512(VLM_DTYPE_F32))
+DEFINE_TILED(tiled_f16_avx512, TARGET_AVX512, 4, TILES_AVX512(VLM_DTYPE_F16))
+DEFINE_TILED(tiled_bf16_avx512, TARGET_AVX512, 4, TILES_AVX512(VLM_DTYPE_BF16))
+#undef TILE_CASE
+#undef TILES_AVX2
+#undef TILES_AVX512
 
 // ---- Q8_0 / Q4_0 GEMM in 8-bit integers (AVX512-VNNI) -----------------------------------------
 // From VLM_LINEAR_QUANT_GEMM_ROWS activation rows: the rows are quantized to Q8_0 once, as the
@@ -698,8 +804,6 @@ static bool kernel_of(enum vlm_dtype wtype, struct kernel * k) {
     }
 #if defined(__x86_64__) || defined(__i386__)
     switch (level > 0 ? wtype : VLM_DTYPE_COUNT) {
-        case VLM_DTYPE_F16:  k->dot = dot_f16_avx2;  break;
-        case VLM_DTYPE_BF16: k->dot = dot_bf16_avx2; break;
         case VLM_DTYPE_Q8_0: k->dot = level > 1 ? dot_q8_0_vnni : dot_q8_0_avx2; break;
         case VLM_DTYPE_Q4_0: k->dot = level > 1 ? dot_q4_0_vnni : dot_q4_0_avx2; break;
         case VLM_DTYPE_Q4_K: k->dot = dot_q4_K_avx2; break;
@@ -760,6 +864,32 @@ static bool linear_widen_gemm(struct vlm_ctx * x, int64_t M, int64_t N, int64_t 
     return ok;
 }
 
+#if defined(__x86_64__) || defined(__i386__)
+// The tiles of F32 / F16 / BF16 weights (AVX2 or AVX-512, as cpu_level says), threads splitting
+// the weight rows.
+static void linear_tiled(struct vlm_ctx * x, int64_t M, int64_t N, int64_t K, const float * A, int64_t lda,
+                         enum vlm_dtype wtype, const void * W, const float * bias, float * C) {
+    const bool avx512 = cpu_level() > 1;
+    void (*fn)(const struct tiled *, int64_t, int64_t) =
+        wtype == VLM_DTYPE_F32 ? (avx512 ? tiled_f32_avx512 : tiled_f32_avx2)
+        : wtype == VLM_DTYPE_F16 ? (avx512 ? tiled_f16_avx512 : tiled_f16_avx2)
+                                 : (avx512 ? tiled_bf16_avx512 : tiled_bf16_avx2);
+    const struct tiled g = { M, K, lda, N, A, W, vlm_dtype_nbytes(wtype, K), bias, C };
+    const int nt = M * N * K > 65536 ? x->n_threads : 1;
+    #pragma omp parallel for num_threads(nt) schedule(static, 1)
+    for (int t = 0; t < nt; t++) {
+        int64_t r0, r1;
+        thread_rows(N, t, nt, &r0, &r1);
+        if (r1 > r0) fn(&g, r0, r1);
+    }
+}
+#endif
+
+bool vlm_cpu_linear_tiled(enum vlm_dtype wtype, int64_t M) {
+    if (wtype != VLM_DTYPE_F32 && wtype != VLM_DTYPE_F16 && wtype != VLM_DTYPE_BF16) return false;
+    return cpu_level() > 0 && M < (cpu_level() > 1 ? TILED_ROWS_AVX512 : TILED_ROWS_AVX2);
+}
+
 void vlm_cpu_quantize_row_q8_0(const float * x, void * y, int64_t K) {
 #if defined(__x86_64__) || defined(__i386__)
     if (cpu_level() > 0) {
@@ -778,6 +908,12 @@ bool vlm_cpu_linear_f32_activations(enum vlm_dtype wtype, int64_t M) {
 
 bool vlm_cpu_linear_stored(struct vlm_ctx * x, int64_t M, int64_t N, int64_t K, const float * A, int64_t lda,
                            enum vlm_dtype wtype, const void * W, const float * bias, float * C) {
+#if defined(__x86_64__) || defined(__i386__)
+    if (vlm_cpu_linear_tiled(wtype, M)) {
+        linear_tiled(x, M, N, K, A, lda, wtype, W, bias, C);
+        return true;
+    }
+#endif
     struct kernel k;
     if (!kernel_of(wtype, &k)) {
         vlm_ctx_fail(x, VLM_STATUS_UNSUPPORTED, "cpu: linear with %s weights", vlm_dtype_name(wtype));

@@ -1,7 +1,7 @@
 // cpu-ops.c — the CPU backend: one kernel per op. Matrix products go through OpenBLAS
-// (single-threaded BLAS calls, split over OpenMP threads here); everything else is plain C
-// with `omp parallel for` over independent outputs, so results do not depend on the number
-// of threads.
+// (single-threaded BLAS calls, split over OpenMP threads here), except linear with few rows
+// or weights not F32 (cpu-linear.c); everything else is plain C with `omp parallel for` over
+// independent outputs, so results do not depend on the number of threads.
 #include <math.h>
 #include <pthread.h>
 #include <omp.h>
@@ -152,7 +152,7 @@ static void op_linear(struct vlm_ctx * x, const struct vlm_op * op) {
     const float * bias = vec_f32(x, b, &b_tmp);
     float *       C    = vlm_tensor_host(dst);
     if (!A || (b->n_dims && !bias)) goto done;
-    if (w->dtype != VLM_DTYPE_F32) {   // consumed as stored
+    if (w->dtype != VLM_DTYPE_F32 || vlm_cpu_linear_tiled(w->dtype, M)) {   // consumed as stored
         vlm_cpu_linear_stored(x, M, N, K, A, lda, w->dtype, vlm_tensor_host(w), bias, C);
         goto done;
     }

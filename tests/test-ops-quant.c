@@ -1,8 +1,9 @@
 // test-ops-quant.c — the block-quantized and half weight dtypes on the CPU backend: the dtype
 // table's round trips on values known to be exact, and linear / gather / copy with F16, BF16,
 // Q8_0, Q4_0 and Q4_K weights against a naive double-precision reference on the dequantized
-// weights. The whole test runs three times: with the best kernels the CPU has (AVX512-VNNI,
-// AVX2), with VLM_NO_AVX512=1 and with VLM_NO_AVX2=1 (plain C).
+// weights; also linear with F32 / F16 / BF16 weights at the shapes of the dot-product tiles. The
+// whole test runs three times: with the best kernels the CPU has (AVX-512, AVX2), with
+// VLM_NO_AVX512=1 and with VLM_NO_AVX2=1 (plain C).
 // NMSE thresholds (sum (y - ref)^2 / sum ref^2):
 //   gather, copy: exact (the same dequantization as the table's)
 //   linear, reference on the activations as the kernel sees them (Q8_0 / Q8_K rounded for
@@ -193,6 +194,53 @@ static void test_linear(enum vlm_dtype wt) {
             }
 }
 
+// F32 / F16 / BF16 weights at shapes around the dot-product tiles (cpu-linear.c): rows 1, 3, 50
+// (tiles), 257 (tiles with AVX-512, sgemm with AVX2) and 1030 (sgemm), K below, at and past a
+// vector with a tail, N below a tile, across cache blocks and threads; the tiles' outputs of one
+// row equal that row run alone (M = 1), bit for bit.
+static void test_linear_tiles(void) {
+    const enum vlm_dtype types[3] = { VLM_DTYPE_F32, VLM_DTYPE_F16, VLM_DTYPE_BF16 };
+    const int64_t Ms[5] = { 1, 3, 50, 257, 1030 }, Ns[3] = { 1, 13, 100 }, Ks[3] = { 5, 77, 256 };
+    for (int t = 0; t < 3; t++)
+        for (int ki = 0; ki < 3; ki++)
+            for (int ni = 0; ni < 3; ni++)
+                for (int mi = 0; mi < 5; mi++) {
+                    const enum vlm_dtype wt = types[t];
+                    int64_t M = Ms[mi], N = Ns[ni], K = Ks[ki];
+                    bool    with_bias = (mi + ni + ki) % 2 == 0;
+                    size_t  mark = vlm_arena_mark(X);
+                    float * wf = rand_buf(N * K), * a = rand_buf(M * K), * bias = rand_buf(N);
+                    void *  wq;
+                    float * wd = through(wt, wf, N * K, &wq);
+                    float * ref = malloc((size_t)(M * N) * sizeof(float)), * got = malloc((size_t)(M * N) * sizeof(float));
+                    ref_linear(a, wd, with_bias ? bias : NULL, ref, M, N, K);
+                    struct vlm_tensor w = vlm_tensor_new(X, wt, 2, (int64_t[]){ N, K });
+                    vlm_tensor_upload(X, w, wq);
+                    struct vlm_tensor in = vlm_tensor_from_host(X, VLM_DTYPE_F32, 2, (int64_t[]){ M, K }, a);
+                    struct vlm_tensor b = vlm_tensor_from_host(X, VLM_DTYPE_F32, 1, (int64_t[]){ N }, bias);
+                    struct vlm_tensor y = vlm_op_linear(X, in, w, with_bias ? &b : NULL);
+                    char what[128];
+                    snprintf(what, sizeof what, "linear %s M=%lld N=%lld K=%lld%s", vlm_dtype_name(wt), (long long)M,
+                             (long long)N, (long long)K, with_bias ? " bias" : "");
+                    CHECK(vlm_ctx_ok(X), "%s: %s", what, X->error);
+                    if (vlm_ctx_ok(X)) {
+                        vlm_tensor_download(X, y, got);
+                        double e = test_nmse(got, ref, (size_t)(M * N));
+                        CHECK(e < NMSE_TIGHT, "%s: nmse %.3g", what, e);
+                    }
+                    if (vlm_ctx_ok(X) && vlm_cpu_linear_tiled(wt, M) && M > 1) {   // the last row alone
+                        float * one = malloc((size_t)N * sizeof(float));
+                        struct vlm_tensor in1 = vlm_tensor_slice(in, 0, M - 1, 1);
+                        vlm_tensor_download(X, vlm_op_linear(X, in1, w, with_bias ? &b : NULL), one);
+                        CHECK(vlm_ctx_ok(X) && !memcmp(one, got + (M - 1) * N, (size_t)N * sizeof(float)),
+                              "%s: the last row alone differs", what);
+                        free(one);
+                    }
+                    vlm_arena_reset(X, mark);
+                    free(wf); free(a); free(bias); free(wq); free(wd); free(ref); free(got);
+                }
+}
+
 static void test_gather_copy(enum vlm_dtype wt) {
     int64_t V = 23, D = wt == VLM_DTYPE_Q4_K ? 512 : 96;
     float * tf = rand_buf(V * D);
@@ -284,6 +332,7 @@ int main(int argc, char ** argv) {
         test_linear(WTYPES[t]);
         test_gather_copy(WTYPES[t]);
     }
+    test_linear_tiles();
     test_refusals();
     vlm_ctx_free(X);
     if (!*variant) {   // once more without AVX512, and with the plain C kernels
