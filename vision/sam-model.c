@@ -328,7 +328,22 @@ static enum vlm_status load_config(const char * model_path, const struct sam_dim
         { &cfg->iou_depth, d->iou_depth, "mask_decoder.iou_prediction_head.layers.*" },
         { &cfg->iou_hidden, d->iou_hidden, "mask_decoder.iou_prediction_head.layers.0.weight" },
         { &cfg->enc_mlp, d->mlp, "image_encoder.blocks.0.mlp.lin1.weight" },
+        { &cfg->decoder_width, d->C, "mask_decoder.mask_tokens.weight" },
+        { &cfg->out_channels, d->C, "image_encoder.neck.0.weight" },
+        { &cfg->upscale_dims[0], d->u1, "mask_decoder.final_output_upscaling_layers.0.0.weight" },
+        { &cfg->upscale_dims[1], d->u2, "mask_decoder.final_output_upscaling_layers.1.0.weight" },
     };
+    // the prompt encoder's input and grid are the image encoder's (ref: transformers SamPromptEncoderConfig)
+    const int64_t size = cfg->image_size ? cfg->image_size : d->tinyvit || d->effsam ? 1024 : d->G * d->patch;
+    if (cfg->pe_image_size && cfg->pe_image_size != size) {
+        char from[96];   // KEY's buffer is reused by the next call
+        snprintf(from, sizeof from, "%s", cfg->image_size ? KEY(image_size) : "image_encoder.pos_embed");
+        return vlm_error(VLM_STATUS_BAD_MODEL, "%s: %s %d contradicts the image encoder's input size %lld (%s)", path,
+                         KEY(pe_image_size), cfg->pe_image_size, (long long)size, from);
+    }
+    if (cfg->pe_grid && cfg->pe_grid * d->patch != size)
+        return vlm_error(VLM_STATUS_BAD_MODEL, "%s: %s %d contradicts the image encoder's grid of %lld (image_encoder.pos_embed)",
+                         path, KEY(pe_grid), cfg->pe_grid, (long long)(size / d->patch));
     for (size_t i = 0; i < sizeof checks / sizeof *checks; i++)
         if (*checks[i].given && *checks[i].given != checks[i].actual)
             return vlm_error(VLM_STATUS_BAD_MODEL, "%s: %s %d contradicts the checkpoint: %s gives %lld", path,
