@@ -8,13 +8,12 @@
 //                          (an extra block: copy image_encoder.blocks.1. image_encoder.blocks.2.)
 //     shape NAME D0 D1 ..  the tensor gets this shape (its data repeated to fill it, or cut)
 //     fill PREFIX VALUE    every element of those tensors is VALUE (nan, inf, 1e30, ...)
+//     dtype PREFIX TYPE    those tensors converted to f32, f16 or bf16
 //   then, optionally, a line "%%" and the config.json text after it (no "%%": no config.json).
 // A model that loads runs one click on a small image when its input is at most 256 pixels.
 // Contract: a load or a forward either succeeds or fails with a one-line error message.
-#include <math.h>
-
-#include "fuzz-common.h"
 #include "core.h"
+#include "fuzz-common.h"
 #include "model-file.h"
 #include "vlm.h"
 
@@ -88,8 +87,6 @@ static void table_free(struct table * tb) {
 
 static bool starts(const char * s, const char * prefix) { return !strncmp(s, prefix, strlen(prefix)); }
 
-static bool is_float(enum vlm_dtype t) { return t == VLM_DTYPE_F32 || t == VLM_DTYPE_F16 || t == VLM_DTYPE_BF16; }
-
 static void drop(struct table * tb, const char * prefix) {
     int32_t k = 0;
     for (int32_t i = 0; i < tb->n; i++) {
@@ -138,7 +135,7 @@ static void reshape(struct table * tb, const char * name, const int64_t * shape,
     }
     for (int32_t i = 0; i < tb->n; i++) {
         struct vlm_file_tensor * t = &tb->t[i];
-        if (strcmp(t->name, name) != 0 || !is_float(t->dtype)) continue;
+        if (strcmp(t->name, name) != 0 || !vlm_dtype_traits(t->dtype)->is_float) continue;
         size_t es = vlm_dtype_size(t->dtype), bytes = numel * es;
         uint8_t * data = malloc(bytes ? bytes : 1);
         if (!data) abort();
@@ -154,18 +151,26 @@ static void reshape(struct table * tb, const char * name, const int64_t * shape,
     }
 }
 
-static void fill(struct table * tb, const char * prefix, float v) {
+// The tensors starting with prefix: every element v (NULL: their own values), stored as `to`
+// (VLM_DTYPE_COUNT: their own type).
+static void rewrite(struct table * tb, const char * prefix, const float * v, enum vlm_dtype to) {
     for (int32_t i = 0; i < tb->n; i++) {
         struct vlm_file_tensor * t = &tb->t[i];
-        if (!starts(t->name, prefix) || !is_float(t->dtype)) continue;
-        size_t es = vlm_dtype_size(t->dtype);
-        uint8_t * data = malloc(t->nbytes ? t->nbytes : 1);
-        if (!data) abort();
-        uint16_t h = t->dtype == VLM_DTYPE_F16 ? vlm_f32_to_f16(v) : vlm_f32_to_bf16(v);
-        for (size_t b = 0; b < t->nbytes; b += es) memcpy(data + b, es == 4 ? (const void *)&v : (const void *)&h, es);
+        if (!starts(t->name, prefix) || !vlm_dtype_traits(t->dtype)->is_float) continue;
+        const enum vlm_dtype dt = to == VLM_DTYPE_COUNT ? t->dtype : to;
+        const size_t n = t->nbytes / vlm_dtype_size(t->dtype);
+        float * f = malloc(n * sizeof(float) + 1);
+        uint8_t * data = malloc(n * vlm_dtype_size(dt) + 1);
+        if (!f || !data) abort();
+        if (v) for (size_t k = 0; k < n; k++) f[k] = *v;
+        else vlm_dtype_traits(t->dtype)->to_f32(t->data, f, (int64_t)n);
+        vlm_dtype_traits(dt)->from_f32(f, data, (int64_t)n);
+        free(f);
         free(tb->owned[i]);
         tb->owned[i] = data;
         t->data = data;
+        t->nbytes = n * vlm_dtype_size(dt);
+        t->dtype = dt;
     }
 }
 
@@ -185,7 +190,12 @@ static void edit(struct table * tb, char * line) {
         reshape(tb, a, shape, n);
     } else if (!strcmp(op, "fill")) {
         char * v = strtok_r(NULL, " ", &save);
-        if (v) fill(tb, a, strtof(v, NULL));
+        float f = v ? strtof(v, NULL) : 0;
+        if (v) rewrite(tb, a, &f, VLM_DTYPE_COUNT);
+    } else if (!strcmp(op, "dtype")) {
+        char * v = strtok_r(NULL, " ", &save);
+        if (v && (!strcmp(v, "f32") || !strcmp(v, "f16") || !strcmp(v, "bf16")))
+            rewrite(tb, a, NULL, !strcmp(v, "f32") ? VLM_DTYPE_F32 : !strcmp(v, "f16") ? VLM_DTYPE_F16 : VLM_DTYPE_BF16);
     }
 }
 

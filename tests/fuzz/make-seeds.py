@@ -283,6 +283,7 @@ for name, (d, enc, dec) in sam_bases.items():
     put("fuzz-sam-load", name + "-iou-token", sam_seed(name, ["shape mask_decoder.iou_token.weight 1 31"]))
     put("fuzz-sam-load", name + "-nan", sam_seed(name, ["fill %s0. nan" % enc, "fill mask_decoder.iou_token inf"]))
     put("fuzz-sam-load", name + "-huge", sam_seed(name, ["fill image_encoder.patch_embed 1e30"]))
+    put("fuzz-sam-load", name + "-f16", sam_seed(name, ["dtype %s f16" % enc, "dtype mask_decoder. bf16"]))
     j = json.loads(read(os.path.join(d, "config.json")))
     for key, v in (("image_size", 250), ("image_size", 2048), ("image_size", 16), ("patch_size", 8), ("encoder_depth", 3),
                    ("prompt_embed_dim", 64), ("decoder_num_heads", 3), ("encoder_num_heads", 5), ("num_multimask_outputs", 1),
