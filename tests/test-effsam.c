@@ -142,6 +142,8 @@ int main(void) {
         { "effsam-tiny", "efficient_sam_tiny.pt", "config image_size 250", NULL, "image_size", "250",
           "image_size 250 is not a multiple of the patch size 16" },
         { "effsam-tiny", "efficient_sam_tiny.pt", "config mlp_ratio", NULL, "mlp_ratio", "4", "mlp_ratio 4 contradicts" },
+        { "effsam-tiny", "efficient_sam_tiny.pt", "config global blocks", NULL, "encoder_global_attn_indexes", "[0]",
+          "encoder_global_attn_indexes makes block 1 windowed: EfficientSAM's image_encoder.blocks.* all attend globally" },
         { "effsam-tiny", "efficient_sam_tiny.pt", "config decoder_upscaling_layer_dims", NULL, "decoder_upscaling_layer_dims",
           "[12, 8]", "decoder_upscaling_layer_dims[1] 8 contradicts the checkpoint: mask_decoder.final_output_upscaling_layers.1.0.weight gives 6" },
         // (errors name an HF file's tensors by their official names: sam-spec.md B.3 maps them)

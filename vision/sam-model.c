@@ -153,8 +153,8 @@ static enum vlm_status check_count(const struct vlm_safetensors * st, const char
                                    int64_t count) {
     int64_t n = vlm_sam_count_indexed(st, prefix);
     if (n > count)
-        return vlm_error(VLM_STATUS_BAD_MODEL, "SAM model: missing tensor %s%lld.%s (the checkpoint has tensors of %s%lld)",
-                         prefix, (long long)count, first, prefix, (long long)n - 1);
+        return vlm_error(VLM_STATUS_BAD_MODEL, "SAM model: missing tensor %s%lld.%s (the checkpoint has %stensors of %s%lld)",
+                         prefix, (long long)count, first, n - 1 == count ? "other " : "", prefix, (long long)n - 1);
     return VLM_STATUS_OK;
 }
 
@@ -357,7 +357,12 @@ static enum vlm_status load_config(const char * model_path, const struct sam_dim
     if (cfg->layer_norm_eps > 0 && fabs(cfg->layer_norm_eps - 1e-6) > 1e-12)
         return vlm_error(VLM_STATUS_UNSUPPORTED, "%s: %s %g: SAM's image encoder normalizes with eps 1e-6", path,
                          cfg->hf ? "vision_config.layer_norm_eps" : "layer_norm_eps", cfg->layer_norm_eps);
-    if (cfg->n_global >= 0) {
+    if (cfg->n_global > 0 && d->tinyvit)
+        return vlm_error(VLM_STATUS_BAD_MODEL, "%s: %s: MobileSAM's TinyViT encoder has no global attention blocks "
+                         "(image_encoder.layers.*)", path, KEY(n_global));
+    if (cfg->n_global >= 0 && !d->tinyvit) {
+        // EfficientSAM's blocks all attend globally (no rel_pos); SAM's by their rel_pos size
+        const uint64_t global = d->effsam ? (d->depth >= 64 ? ~0ULL : (1ULL << d->depth) - 1) : d->global;
         uint64_t given = 0;
         for (int32_t i = 0; i < cfg->n_global; i++) {
             if (cfg->global_idx[i] >= d->depth)
@@ -366,10 +371,13 @@ static enum vlm_status load_config(const char * model_path, const struct sam_dim
             given |= 1ULL << cfg->global_idx[i];
         }
         for (int64_t i = 0; i < d->depth; i++)
-            if (((given ^ d->global) >> i) & 1)
+            if (((given ^ global) >> i) & 1 && d->effsam)
+                return vlm_error(VLM_STATUS_BAD_MODEL, "%s: %s makes block %lld windowed: EfficientSAM's image_encoder.blocks.* "
+                                 "all attend globally", path, KEY(n_global), (long long)i);
+            else if (((given ^ global) >> i) & 1)
                 return vlm_error(VLM_STATUS_BAD_MODEL, "%s: %s makes block %lld %s, image_encoder.blocks.%lld.attn.rel_pos_h %s",
                                  path, KEY(n_global), (long long)i, (given >> i) & 1 ? "global" : "windowed", (long long)i,
-                                 (d->global >> i) & 1 ? "spans the whole grid" : "spans a window");
+                                 (global >> i) & 1 ? "spans the whole grid" : "spans a window");
     }
 #undef KEY
     return VLM_STATUS_OK;
