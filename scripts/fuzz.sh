@@ -4,7 +4,8 @@
 #   scripts/fuzz.sh [target...]        (default: every tests/fuzz/fuzz-*.c)
 # Env: FUZZ_SECONDS, FUZZ_DIR (build folder, default build-fuzz), VLM_FIXTURES, CC (clang),
 #      FUZZ_JOBS (parallel fuzzing jobs per target, default 1), FUZZ_BUILD_ONLY=1.
-# Needs the Debian packages clang and libclang-rt-14-dev (the fuzzer/sanitizer runtimes) plus
+# Needs the Debian packages clang, libclang-rt-14-dev (the fuzzer/sanitizer runtimes), libomp-dev
+# (clang's OpenMP, for fuzz-sam-load's whole-library build) plus
 # the library's -dev packages (scripts/setup.sh). Seeds are generated into $FUZZ_DIR/seeds from
 # the shared fixtures and tests/data/bad; new inputs go to $FUZZ_DIR/corpus/<target>; crashes
 # to $FUZZ_DIR/crashes/<target>/. Exit status: 1 when any target crashed.
