@@ -192,6 +192,10 @@ static const struct {
     { "iou_head_depth", "mask_decoder_config", "iou_head_depth", offsetof(struct vlm_sam_config, iou_depth), 65536 },
     { "iou_head_hidden_dim", "mask_decoder_config", "iou_head_hidden_dim", offsetof(struct vlm_sam_config, iou_hidden), 65536 },
     { "decoder_max_num_input_points", "mask_decoder_config", "decoder_max_num_input_points", offsetof(struct vlm_sam_config, max_points), 1024 },
+    { NULL, "prompt_encoder_config", "image_size", offsetof(struct vlm_sam_config, pe_image_size), 65536 },
+    { NULL, "prompt_encoder_config", "image_embedding_size", offsetof(struct vlm_sam_config, pe_grid), 65536 },
+    { NULL, "mask_decoder_config", "hidden_size", offsetof(struct vlm_sam_config, decoder_width), 65536 },
+    { NULL, "vision_config", "output_channels", offsetof(struct vlm_sam_config, out_channels), 65536 },
 };
 
 const char * vlm_sam_config_key(const struct vlm_sam_config * cfg, const void * field) {
@@ -199,12 +203,14 @@ const char * vlm_sam_config_key(const struct vlm_sam_config * cfg, const void * 
     const size_t off = (size_t)((const char *)field - (const char *)cfg);
     for (size_t i = 0; i < sizeof sam_keys / sizeof *sam_keys; i++) {
         if (sam_keys[i].offset != off) continue;
-        if (!cfg->hf) return sam_keys[i].flat;
+        if (!cfg->hf) return sam_keys[i].flat ? sam_keys[i].flat : "?";
         snprintf(buf, sizeof buf, "%s.%s", sam_keys[i].section, sam_keys[i].key);
         return buf;
     }
     if (field == &cfg->n_global) return cfg->hf ? "vision_config.global_attn_indexes" : "encoder_global_attn_indexes";
     if (field == &cfg->mlp_ratio) return cfg->hf ? "vision_config.mlp_ratio" : "mlp_ratio";
+    if (field == &cfg->upscale_dims[0]) return "decoder_upscaling_layer_dims[0]";
+    if (field == &cfg->upscale_dims[1]) return "decoder_upscaling_layer_dims[1]";
     return "?";
 }
 
@@ -227,7 +233,7 @@ enum vlm_status vlm_sam_config_parse(const char * text, size_t n, const char * n
               cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(root, "mask_decoder_config"));
     for (size_t i = 0; i < sizeof sam_keys / sizeof *sam_keys; i++) {
         const char * section = cfg->hf ? sam_keys[i].section : NULL, * key = cfg->hf ? sam_keys[i].key : sam_keys[i].flat;
-        const cJSON * v = sam_value(root, section, key);
+        const cJSON * v = key ? sam_value(root, section, key) : NULL;   // some keys are HF's only
         if (!v) continue;
         if (!is_int_in(v, 1, sam_keys[i].max)) {
             st = vlm_error(VLM_STATUS_BAD_MODEL, "%s: %s%s%s must be an integer in 1..%d", name, section ? section : "",
@@ -252,6 +258,19 @@ enum vlm_status vlm_sam_config_parse(const char * text, size_t n, const char * n
             goto done;
         }
         cfg->n_global = k;
+    }
+    const cJSON * up = cfg->hf ? NULL : sam_value(root, NULL, "decoder_upscaling_layer_dims");
+    if (up) {
+        bool ok = cJSON_GetArraySize(up) == 2 && cJSON_IsArray(up);
+        for (int i = 0; ok && i < 2; i++) {
+            const cJSON * v = cJSON_GetArrayItem(up, i);
+            ok = is_int_in(v, 1, 65536);
+            if (ok) cfg->upscale_dims[i] = (int32_t)v->valuedouble;
+        }
+        if (!ok) {
+            st = vlm_error(VLM_STATUS_BAD_MODEL, "%s: decoder_upscaling_layer_dims must be 2 integers in 1..65536", name);
+            goto done;
+        }
     }
     const cJSON * ratio = sam_value(root, gsec, "mlp_ratio");
     if (ratio) {

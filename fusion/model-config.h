@@ -59,6 +59,10 @@ struct vlm_sam_config {
     int32_t prompt_dim, mask_in_chans;
     int32_t decoder_depth, decoder_mlp, decoder_heads, n_multimask, iou_depth, iou_hidden;
     int32_t max_points;              // EfficientSAM's decoder_max_num_input_points
+    int32_t upscale_dims[2];         // EfficientSAM's decoder_upscaling_layer_dims
+    // HF only: prompt_encoder_config.image_size / image_embedding_size (the encoder's input and
+    // grid), mask_decoder_config.hidden_size and vision_config.output_channels (the prompt dim)
+    int32_t pe_image_size, pe_grid, decoder_width, out_channels;
     int32_t n_global;                // -1: not given
     int32_t global_idx[VLM_SAM_CONFIG_MAX_GLOBAL];
     bool    has_pixel_norm;

@@ -16,6 +16,14 @@
 #                                          `vlm index --batch 32` (CPU; --weights q8_0, then f32) and, with
 #                                          CLIP_REPO, by a PyTorch + PIL script (openai/CLIP preprocessing,
 #                                          batch 32, fp32): images/s
+#   scripts/bench.sh serve [VARIANT...]   only `vlm serve` latency as a user of the web page sees it, per
+#                                          SAM-family model (default: sam-vit-b sam-vit-t efficientsam-vit-t
+#                                          efficientsam-vit-s slimsam-50 slimsam-77; random full-size weights,
+#                                          CPU, THREADS threads): image ready = POST /v1/images of a new image
+#                                          (assets/dog.jpg, 800x534, under a new JPEG comment each time) until
+#                                          its reply (decode, resize, encoder); click to mask = POST /v1/segment
+#                                          with one point until its reply (decoder, masks, PNGs). Medians of
+#                                          UPLOADS (default 3) uploads and CLICKS (default 10) clicks per image
 # RUNS (default 3) sets the runs per stage; BACKENDS (default "cpu vulkan") the backends;
 # THREADS (default 2) the CPU threads of the llama.cpp comparison (both sides).
 set -euo pipefail
@@ -64,6 +72,66 @@ print(f"\nvlm (f32) / PyTorch (f32): {float(sys.argv[2]) / r['images_per_s']:.2f
       f"OpenMP: {sys.argv[4] or 'as set in the environment'})")
 PY
     fi
+    exit 0
+fi
+
+# ---- vlm serve: image ready and click to mask, over HTTP with curl ---------------------------------
+if [ "${1:-}" = serve ]; then
+    shift
+    [ $# -gt 0 ] || set -- sam-vit-b sam-vit-t efficientsam-vit-t efficientsam-vit-s slimsam-50 slimsam-77
+    THREADS="${THREADS:-2}"
+    UPLOADS="${UPLOADS:-3}"
+    CLICKS="${CLICKS:-10}"
+    command -v curl >/dev/null || { echo "bench.sh serve: needs curl" >&2; exit 2; }
+    # a new image each time: dog.jpg with a COM segment after SOI (same pixels, new bytes, new id)
+    jpeg_variant() {
+        { head -c 2 "$ROOT/assets/dog.jpg"; printf '\xff\xfe\x00\x12bench %010d' "$1"; tail -c +3 "$ROOT/assets/dog.jpg"; } >"$OUT/img.jpg"
+    }
+    median() { sort -n | awk '{a[NR] = $1} END {print NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
+    echo "| model | image ready ms (median of $UPLOADS) | click to mask ms (median of $((UPLOADS * CLICKS))) |"
+    echo "|---|---:|---:|"
+    n=0
+    for model in "$@"; do
+        "$VLM" bench --random "$model" --save-random "$OUT/$model.safetensors" --backend cpu --threads "$THREADS" --runs 1 \
+            >"$OUT/bench.log" 2>&1 || { echo "bench.sh: $model: $(tail -1 "$OUT/bench.log")" >&2; continue; }
+        "$VLM" serve -m "$OUT/$model.safetensors" --backend cpu --threads "$THREADS" --port 0 >"$OUT/serve.log" 2>&1 &
+        pid=$!
+        port=""
+        for _ in $(seq 600); do   # model load: up to a minute
+            port=$(sed -n 's|^vlm serve: http://127.0.0.1:\([0-9]*\)/.*|\1|p' "$OUT/serve.log")
+            [ -n "$port" ] && break
+            kill -0 $pid 2>/dev/null || break
+            sleep 0.1
+        done
+        if [ -z "$port" ]; then
+            echo "bench.sh: $model: vlm serve did not start: $(tail -1 "$OUT/serve.log")" >&2
+            kill $pid 2>/dev/null; wait $pid 2>/dev/null || true
+            continue
+        fi
+        url="http://127.0.0.1:$port/v1"
+        : >"$OUT/ready.txt"
+        : >"$OUT/click.txt"
+        for u in $(seq "$UPLOADS"); do
+            n=$((n + 1))
+            jpeg_variant "$n"
+            curl -sS -o "$OUT/image.json" -w '%{time_total}\n' --data-binary @"$OUT/img.jpg" -H 'Content-Type: image/jpeg' \
+                "$url/images" >>"$OUT/ready.txt"
+            id=$(sed -n 's/.*"id": *"\([0-9a-f]*\)".*/\1/p' "$OUT/image.json")
+            grep -q '"cached": *false' "$OUT/image.json" || { echo "bench.sh: $model: upload $u was not a new image: $(cat "$OUT/image.json")" >&2; break; }
+            for c in $(seq "$CLICKS"); do   # points across the image (800x534)
+                body="{\"image\": \"$id\", \"points\": [[$((40 + 71 * c % 720)), $((30 + 47 * c % 470)), 1]], \"multimask\": true}"
+                curl -sS -o "$OUT/mask.json" -w '%{time_total}\n' -H 'Content-Type: application/json' -d "$body" \
+                    "$url/segment" >>"$OUT/click.txt"
+                grep -q '"masks"' "$OUT/mask.json" || { echo "bench.sh: $model: click failed: $(head -c 300 "$OUT/mask.json")" >&2; break 2; }
+            done
+        done
+        kill $pid 2>/dev/null; wait $pid 2>/dev/null || true
+        ready=$(awk '{print $1 * 1000}' "$OUT/ready.txt" | median)
+        click=$(awk '{print $1 * 1000}' "$OUT/click.txt" | median)
+        printf '| %s | %.0f | %.0f |\n' "$model" "$ready" "$click"
+    done
+    echo
+    echo "CPU: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) CPUs, vlm --threads $THREADS; load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
     exit 0
 fi
 

@@ -4,7 +4,8 @@
 #   scripts/fuzz.sh [target...]        (default: every tests/fuzz/fuzz-*.c)
 # Env: FUZZ_SECONDS, FUZZ_DIR (build folder, default build-fuzz), VLM_FIXTURES, CC (clang),
 #      FUZZ_JOBS (parallel fuzzing jobs per target, default 1), FUZZ_BUILD_ONLY=1.
-# Needs the Debian packages clang and libclang-rt-14-dev (the fuzzer/sanitizer runtimes) plus
+# Needs the Debian packages clang, libclang-rt-14-dev (the fuzzer/sanitizer runtimes), libomp-dev
+# (clang's OpenMP, for fuzz-sam-load's whole-library build) plus
 # the library's -dev packages (scripts/setup.sh). Seeds are generated into $FUZZ_DIR/seeds from
 # the shared fixtures and tests/data/bad; new inputs go to $FUZZ_DIR/corpus/<target>; crashes
 # to $FUZZ_DIR/crashes/<target>/. Exit status: 1 when any target crashed.
@@ -30,7 +31,9 @@ printf '[unsigned-integer-overflow]\nfun:*hash*\nsrc:/usr/*\n' >"$OUT/ubsan-inte
 INT_FLAGS=(-fsanitize=unsigned-integer-overflow -fsanitize-ignorelist="$OUT/ubsan-integer-ignore.txt")
 LIBS=($(pkg-config --libs libcjson libwebp libpng zlib) -ljpeg -lm -lpthread)
 
-# The library sources each target needs (only parsers/decoders: no shaders, no Vulkan).
+# The library sources each target needs (only parsers/decoders: no shaders, no Vulkan), or
+# "libvlm": the whole library, built by CMake with the same sanitizers (fuzz-sam-load loads and
+# runs models on the CPU backend; the Vulkan backend is linked but never started).
 sources_of() {
     case "$1" in
         fuzz-safetensors)    echo core/safetensors.c core/file.c core/dtype.c core/status.c core/half.c ;;
@@ -42,6 +45,7 @@ sources_of() {
         fuzz-clip-tokenizer) echo language/clip-tokenizer.c language/unicode-props.c core/status.c ;;
         fuzz-config-json)    echo fusion/model-config.c core/config-file.c core/file.c core/status.c ;;
         fuzz-serve-request)  echo apps/serve-request.c apps/serve-util.c ;;
+        fuzz-sam-load)       echo libvlm ;;
         *) echo "fuzz.sh: unknown target $1" >&2; return 1 ;;
     esac
 }
@@ -50,7 +54,32 @@ options_of() {
     case "$1" in
         fuzz-image-decode|fuzz-preprocess) echo -max_len=65536 -rss_limit_mb=2560 -timeout=20 ;;
         fuzz-clip-tokenizer|fuzz-bpe-tokenizer) echo -max_len=4096 -timeout=10 ;;
+        fuzz-sam-load)                     echo -max_len=4096 -rss_limit_mb=4096 -timeout=30 -dict="$ROOT/tests/fuzz/$1.dict" ;;
         *)                                 echo -max_len=65536 -timeout=10 ;;
+    esac
+}
+
+# libvlm.a with the fuzzing flags (CMake: shaders, OpenMP, OpenBLAS as in the normal build), and
+# what links it.
+libvlm() {
+    local b="$OUT/libvlm"
+    if [ ! -f "$b/CMakeCache.txt" ]; then
+        cmake -S "$ROOT" -B "$b" -DCMAKE_BUILD_TYPE=Debug -DVLM_BUILD_TESTS=OFF -DCMAKE_C_COMPILER="$CC" \
+            -DCMAKE_C_FLAGS="-O1 -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all" \
+            >"$b.log" 2>&1 || { cat "$b.log" >&2; return 1; }
+    fi
+    cmake --build "$b" --target vlm-lib -j "${FUZZ_BUILD_JOBS:-2}" >>"$b.log" 2>&1 || { tail -30 "$b.log" >&2; return 1; }
+    local blas
+    blas=$(sed -n 's/^VLM_OPENBLAS_LIB:FILEPATH=//p' "$b/CMakeCache.txt")
+    LIBVLM=("$b/libvlm.a" -fopenmp "$blas" -Wl,-rpath,"$(dirname "$blas")" -lvulkan)
+}
+
+# Per-target ASan options (after ASAN_OPTIONS).
+asan_of() {
+    case "$1" in
+        # config.json may ask for any image size up to 65536: arenas past 3 GiB are refused as on a
+        # machine without that memory (a clear error), instead of tripping libFuzzer's malloc limit
+        fuzz-sam-load) echo max_allocation_size_mb=3072 ;;
     esac
 }
 
@@ -65,6 +94,7 @@ status=0
 for t in "${TARGETS[@]}"; do
     srcs=($(sources_of "$t"))
     objs=()
+    if [ "${srcs[*]}" = libvlm ]; then libvlm; objs=("${LIBVLM[@]}"); srcs=(); fi
     for s in "${srcs[@]}"; do   # library objects, shared between targets, rebuilt when newer
         o="$OUT/obj/$(echo "$s" | tr / -).o"
         extra=()
@@ -84,7 +114,7 @@ for t in "${TARGETS[@]}"; do
     [ "${FUZZ_JOBS:-1}" -gt 1 ] && jobs="-jobs=$FUZZ_JOBS -workers=$FUZZ_JOBS"
     set +e
     ( cd "$OUT/crashes/$t" && VLM_SOURCE_DIR="$ROOT" VLM_FIXTURES="$FIXTURES" \
-      ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=1}" \
+      ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=1}:$(asan_of "$t")" \
       UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}" \
       "$OUT/$t" $(options_of "$t") -max_total_time="$SECONDS_PER_TARGET" -print_final_stats=1 \
         $jobs \

@@ -142,6 +142,10 @@ int main(void) {
         { "effsam-tiny", "efficient_sam_tiny.pt", "config image_size 250", NULL, "image_size", "250",
           "image_size 250 is not a multiple of the patch size 16" },
         { "effsam-tiny", "efficient_sam_tiny.pt", "config mlp_ratio", NULL, "mlp_ratio", "4", "mlp_ratio 4 contradicts" },
+        { "effsam-tiny", "efficient_sam_tiny.pt", "config global blocks", NULL, "encoder_global_attn_indexes", "[0]",
+          "encoder_global_attn_indexes makes block 1 windowed: EfficientSAM's image_encoder.blocks.* all attend globally" },
+        { "effsam-tiny", "efficient_sam_tiny.pt", "config decoder_upscaling_layer_dims", NULL, "decoder_upscaling_layer_dims",
+          "[12, 8]", "decoder_upscaling_layer_dims[1] 8 contradicts the checkpoint: mask_decoder.final_output_upscaling_layers.1.0.weight gives 6" },
         // (errors name an HF file's tensors by their official names: sam-spec.md B.3 maps them)
         { "slimsam-tiny", "model.safetensors", "missing layer 0", "vision_encoder.layers.0.", NULL, NULL,
           "missing tensor image_encoder.blocks.0.norm1.weight" },
@@ -151,6 +155,17 @@ int main(void) {
           "{\"hidden_size\": 36, \"mlp_dim\": 51}", "vision_config.mlp_dim 51 contradicts the checkpoint" },
         { "slimsam-tiny", "model.safetensors", "config hidden_size", NULL, "vision_config",
           "{\"hidden_size\": 40, \"mlp_dim\": 50}", "vision_config.hidden_size 40 contradicts the checkpoint" },
+        { "slimsam-tiny", "model.safetensors", "config output_channels", NULL, "vision_config",
+          "{\"hidden_size\": 36, \"mlp_dim\": 50, \"output_channels\": 64}",
+          "vision_config.output_channels 64 contradicts the checkpoint: image_encoder.neck.0.weight gives 32" },
+        { "slimsam-tiny", "model.safetensors", "config prompt encoder image_size", NULL, "prompt_encoder_config",
+          "{\"hidden_size\": 32, \"image_size\": 512}",
+          "prompt_encoder_config.image_size 512 contradicts the image encoder's input size 256" },
+        { "slimsam-tiny", "model.safetensors", "config prompt encoder grid", NULL, "prompt_encoder_config",
+          "{\"image_size\": 256, \"image_embedding_size\": 32}",
+          "prompt_encoder_config.image_embedding_size 32 contradicts the image encoder's grid of 16" },
+        { "slimsam-tiny", "model.safetensors", "config decoder hidden_size", NULL, "mask_decoder_config", "{\"hidden_size\": 64}",
+          "mask_decoder_config.hidden_size 64 contradicts the checkpoint: mask_decoder.mask_tokens.weight gives 32" },
     };
     const char * img = test_fixture("images/gray_odd.jpg");
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {

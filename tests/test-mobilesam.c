@@ -31,6 +31,8 @@ static void bad_models(void) {
           "num_heads[2] contradicts the checkpoint: image_encoder.layers.2.blocks.0.attn.attention_biases gives 3" },
         { "config window_sizes", NULL, "window_sizes", "[7, 7, 6, 16]", "window_sizes[1] contradicts the checkpoint" },
         { "config depths", NULL, "depths", "[2, 2, 2, 1]", "depths[2] contradicts the checkpoint" },
+        { "config global blocks", NULL, "encoder_global_attn_indexes", "[1]",
+          "encoder_global_attn_indexes: MobileSAM's TinyViT encoder has no global attention blocks" },
         { "config embed_dims of 3 stages", NULL, "embed_dims", "[16, 32, 48]", "embed_dims must be a list of 4 numbers" },
         { "config mlp_ratio", NULL, "mlp_ratio", "4.0", "mlp_ratio contradicts the checkpoint" },
         { "config image_size 250", NULL, "image_size", "250", "image_size 250 is not a multiple of the patch size 16" },

@@ -181,6 +181,8 @@ static void bad_models(void) {
           "8 decoder heads do not divide the width 12 of mask_decoder.transformer.layers.0.cross_attn_token_to_image" },
         { "missing block 1", "image_encoder.blocks.1.", NULL, NULL, NULL, NULL,
           "missing tensor image_encoder.blocks.1.norm1.weight (the checkpoint has tensors of image_encoder.blocks.2)" },
+        { "block 2 without norm1", "image_encoder.blocks.2.norm1.weight", NULL, NULL, NULL, NULL,
+          "missing tensor image_encoder.blocks.2.norm1.weight (the checkpoint has other tensors of image_encoder.blocks.2)" },
         { "block 2 without lin2", "image_encoder.blocks.2.mlp.lin2.weight", NULL, NULL, NULL, NULL,
           "missing tensor 'image_encoder.blocks.2.mlp.lin2.weight'" },
         { "extra block 3", NULL, "image_encoder.blocks.0.", "image_encoder.blocks.3.", NULL, NULL,

@@ -144,8 +144,8 @@ static enum vlm_status check_count(const struct vlm_safetensors * st, const char
                                    int64_t count) {
     int64_t n = vlm_sam_count_indexed(st, prefix);
     if (n > count)
-        return vlm_error(VLM_STATUS_BAD_MODEL, "SAM model: missing tensor %s%lld.%s (the checkpoint has tensors of %s%lld)",
-                         prefix, (long long)count, first, prefix, (long long)n - 1);
+        return vlm_error(VLM_STATUS_BAD_MODEL, "SAM model: missing tensor %s%lld.%s (the checkpoint has %stensors of %s%lld)",
+                         prefix, (long long)count, first, n - 1 == count ? "other " : "", prefix, (long long)n - 1);
     return VLM_STATUS_OK;
 }
 
@@ -316,7 +316,22 @@ static enum vlm_status load_config(const struct vlm_model_source * src, const st
         { &cfg->iou_depth, d->iou_depth, "mask_decoder.iou_prediction_head.layers.*" },
         { &cfg->iou_hidden, d->iou_hidden, "mask_decoder.iou_prediction_head.layers.0.weight" },
         { &cfg->enc_mlp, d->mlp, "image_encoder.blocks.0.mlp.lin1.weight" },
+        { &cfg->decoder_width, d->C, "mask_decoder.mask_tokens.weight" },
+        { &cfg->out_channels, d->C, "image_encoder.neck.0.weight" },
+        { &cfg->upscale_dims[0], d->u1, "mask_decoder.final_output_upscaling_layers.0.0.weight" },
+        { &cfg->upscale_dims[1], d->u2, "mask_decoder.final_output_upscaling_layers.1.0.weight" },
     };
+    // the prompt encoder's input and grid are the image encoder's (ref: transformers SamPromptEncoderConfig)
+    const int64_t size = cfg->image_size ? cfg->image_size : d->tinyvit || d->effsam ? 1024 : d->G * d->patch;
+    if (cfg->pe_image_size && cfg->pe_image_size != size) {
+        char from[96];   // KEY's buffer is reused by the next call
+        snprintf(from, sizeof from, "%s", cfg->image_size ? KEY(image_size) : "image_encoder.pos_embed");
+        return vlm_error(VLM_STATUS_BAD_MODEL, "%s: %s %d contradicts the image encoder's input size %lld (%s)", path,
+                         KEY(pe_image_size), cfg->pe_image_size, (long long)size, from);
+    }
+    if (cfg->pe_grid && cfg->pe_grid * d->patch != size)
+        return vlm_error(VLM_STATUS_BAD_MODEL, "%s: %s %d contradicts the image encoder's grid of %lld (image_encoder.pos_embed)",
+                         path, KEY(pe_grid), cfg->pe_grid, (long long)(size / d->patch));
     for (size_t i = 0; i < sizeof checks / sizeof *checks; i++)
         if (*checks[i].given && *checks[i].given != checks[i].actual)
             return vlm_error(VLM_STATUS_BAD_MODEL, "%s: %s %d contradicts the checkpoint: %s gives %lld", path,
@@ -330,7 +345,12 @@ static enum vlm_status load_config(const struct vlm_model_source * src, const st
     if (cfg->layer_norm_eps > 0 && fabs(cfg->layer_norm_eps - 1e-6) > 1e-12)
         return vlm_error(VLM_STATUS_UNSUPPORTED, "%s: %s %g: SAM's image encoder normalizes with eps 1e-6", path,
                          cfg->hf ? "vision_config.layer_norm_eps" : "layer_norm_eps", cfg->layer_norm_eps);
-    if (cfg->n_global >= 0) {
+    if (cfg->n_global > 0 && d->tinyvit)
+        return vlm_error(VLM_STATUS_BAD_MODEL, "%s: %s: MobileSAM's TinyViT encoder has no global attention blocks "
+                         "(image_encoder.layers.*)", path, KEY(n_global));
+    if (cfg->n_global >= 0 && !d->tinyvit) {
+        // EfficientSAM's blocks all attend globally (no rel_pos); SAM's by their rel_pos size
+        const uint64_t global = d->effsam ? (d->depth >= 64 ? ~0ULL : (1ULL << d->depth) - 1) : d->global;
         uint64_t given = 0;
         for (int32_t i = 0; i < cfg->n_global; i++) {
             if (cfg->global_idx[i] >= d->depth)
@@ -339,10 +359,13 @@ static enum vlm_status load_config(const struct vlm_model_source * src, const st
             given |= 1ULL << cfg->global_idx[i];
         }
         for (int64_t i = 0; i < d->depth; i++)
-            if (((given ^ d->global) >> i) & 1)
+            if (((given ^ global) >> i) & 1 && d->effsam)
+                return vlm_error(VLM_STATUS_BAD_MODEL, "%s: %s makes block %lld windowed: EfficientSAM's image_encoder.blocks.* "
+                                 "all attend globally", path, KEY(n_global), (long long)i);
+            else if (((given ^ global) >> i) & 1)
                 return vlm_error(VLM_STATUS_BAD_MODEL, "%s: %s makes block %lld %s, image_encoder.blocks.%lld.attn.rel_pos_h %s",
                                  path, KEY(n_global), (long long)i, (given >> i) & 1 ? "global" : "windowed", (long long)i,
-                                 (d->global >> i) & 1 ? "spans the whole grid" : "spans a window");
+                                 (global >> i) & 1 ? "spans the whole grid" : "spans a window");
     }
 #undef KEY
     return VLM_STATUS_OK;

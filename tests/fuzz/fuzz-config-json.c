@@ -52,6 +52,7 @@ static void check_sam(const uint8_t * data, size_t size) {
     for (int32_t i = 0; i < s.n_global; i++)
         if (s.global_idx[i] < 0 || s.global_idx[i] > 65535) abort();
     if (s.has_pixel_norm && !(s.pixel_std[0] > 0 && s.pixel_std[1] > 0 && s.pixel_std[2] > 0)) abort();
+    if (s.upscale_dims[0] < 0 || s.upscale_dims[1] < 0 || s.upscale_dims[0] > 65536 || s.upscale_dims[1] > 65536) abort();
 }
 
 static void check_tinyvit(const uint8_t * data, size_t size) {

@@ -249,6 +249,60 @@ for name, text in (("array", b"[1, 2, 3]"), ("string", b'"config"'), ("empty", b
                    ("utf8-key", '{"activación": "gelu", "vision_heads": 4}'.encode()), ("bom", b'\xef\xbb\xbf{"vision_heads": 2}')):
     put("fuzz-config-json", name + ".json", text)
 
+# ---- SAM-family loading (fuzz-sam-load): base model, edits, "%%", config.json ----
+data = os.path.dirname(os.path.abspath(bad))
+sam_bases = {   # name: (folder of its config.json, encoder block prefix, decoder layer prefix)
+    "sam-tiny": (os.path.join(fixtures, "sam-tiny"), "image_encoder.blocks.", "mask_decoder.transformer.layers."),
+    "sam-mini": (os.path.join(data, "sam-mini"), "image_encoder.blocks.", "mask_decoder.transformer.layers."),
+    "slimsam-tiny": (os.path.join(data, "slimsam-tiny"), "vision_encoder.layers.", "mask_decoder.transformer.layers."),
+    "mobilesam-tiny": (os.path.join(data, "mobilesam-tiny"), "image_encoder.layers.", "mask_decoder.transformer.layers."),
+    "effsam-tiny": (os.path.join(data, "effsam-tiny"), "image_encoder.blocks.", "mask_decoder.transformer.layers."),
+}
+
+
+def sam_seed(name, edits, config=b""):   # config b"": the base's own, None: no config.json
+    if config == b"":
+        p = os.path.join(sam_bases[name][0], "config.json")
+        config = read(p) if os.path.exists(p) else None
+    return (name + "\n" + "".join(e + "\n" for e in edits)).encode() + (b"%%\n" + config if config is not None else b"")
+
+
+for name, (d, enc, dec) in sam_bases.items():
+    if not os.path.exists(os.path.join(d, "config.json")):
+        continue
+    put("fuzz-sam-load", name, sam_seed(name, []))
+    put("fuzz-sam-load", name + "-no-config", sam_seed(name, [], None))
+    put("fuzz-sam-load", name + "-drop-block", sam_seed(name, ["drop %s1." % enc]))
+    put("fuzz-sam-load", name + "-drop-block0", sam_seed(name, ["drop %s0." % enc]))
+    put("fuzz-sam-load", name + "-extra-block", sam_seed(name, ["copy %s1. %s2." % (enc, enc)]))
+    put("fuzz-sam-load", name + "-gap-block", sam_seed(name, ["copy %s1. %s5." % (enc, enc)]))
+    put("fuzz-sam-load", name + "-drop-dec", sam_seed(name, ["drop %s1." % dec]))
+    put("fuzz-sam-load", name + "-extra-dec", sam_seed(name, ["copy %s0. %s7." % (dec, dec)]))
+    put("fuzz-sam-load", name + "-drop-hyper", sam_seed(name, ["drop mask_decoder.output_hypernetworks_mlps.1."]))
+    put("fuzz-sam-load", name + "-mask-tokens", sam_seed(name, ["shape mask_decoder.mask_tokens.weight 2 32"]))
+    put("fuzz-sam-load", name + "-iou-token", sam_seed(name, ["shape mask_decoder.iou_token.weight 1 31"]))
+    put("fuzz-sam-load", name + "-nan", sam_seed(name, ["fill %s0. nan" % enc, "fill mask_decoder.iou_token inf"]))
+    put("fuzz-sam-load", name + "-huge", sam_seed(name, ["fill image_encoder.patch_embed 1e30"]))
+    put("fuzz-sam-load", name + "-f16", sam_seed(name, ["dtype %s f16" % enc, "dtype mask_decoder. bf16"]))
+    j = json.loads(read(os.path.join(d, "config.json")))
+    for key, v in (("image_size", 250), ("image_size", 2048), ("image_size", 16), ("patch_size", 8), ("encoder_depth", 3),
+                   ("prompt_embed_dim", 64), ("decoder_num_heads", 3), ("encoder_num_heads", 5), ("num_multimask_outputs", 1),
+                   ("mlp_ratio", 7.5), ("encoder_global_attn_indexes", [0, 9]), ("window_sizes", [7, 7, 7, 7]),
+                   ("depths", [1, 2, 1, 1]), ("decoder_upscaling_layer_dims", [12, 8]),
+                   ("vision_config", {"image_size": 250, "patch_size": 16}), ("mask_decoder_config", {"num_attention_heads": 5}),
+                   ("prompt_encoder_config", {"image_size": 512, "image_embedding_size": 32})):
+        k = dict(j)
+        k[key] = v
+        put("fuzz-sam-load", "%s-%s-%s" % (name, key, json.dumps(v).replace(" ", "")[:12]), sam_seed(name, [], json.dumps(k).encode()))
+for name, edits in (("sam-mini-pos-embed", ["shape image_encoder.pos_embed 1 4 4 32"]),
+                    ("sam-mini-rel-pos", ["shape image_encoder.blocks.0.attn.rel_pos_h 9 8"]),
+                    ("sam-mini-patch", ["shape image_encoder.patch_embed.proj.weight 32 3 8 8"]),
+                    ("slimsam-tiny-qkv", ["shape vision_encoder.layers.0.attn.qkv.weight 100 36"]),
+                    ("effsam-tiny-points", ["drop prompt_encoder.invalid_points"]),
+                    ("mobilesam-tiny-neck", ["shape image_encoder.neck.0.weight 32 48 1 1"])):
+    base = next(b for b in sam_bases if name.startswith(b))
+    put("fuzz-sam-load", name, sam_seed(base, edits))
+
 # ---- serve requests (fuzz-serve-request): endpoint / method / chunking byte, image size byte,
 # body limit byte, then the body ----
 def req(sel, body, wbyte=200, limit=255):
