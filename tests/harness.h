@@ -188,6 +188,17 @@ static inline const char * test_tmp_path(const char * name) {
     return p;
 }
 
+// A new empty folder in the scratch folder; its path as test_tmp_path gives it. Exits 1 when
+// it cannot be made.
+static inline const char * test_tmp_mkdir(const char * name) {
+    const char * p = test_tmp_path(name);
+    if (mkdir(p, 0755) != 0) {
+        fprintf(stderr, "cannot create %s\n", p);
+        exit(1);
+    }
+    return p;
+}
+
 // A whole file as a NUL-terminated string (caller frees), NULL if unreadable.
 static inline char * test_read_text(const char * path) { return vlm_read_file(path, SIZE_MAX, NULL); }
 

@@ -85,8 +85,8 @@ static void utf8_put(uint32_t c, char * out) {   // c < 0x800
 // The same vocabulary as a Hugging Face folder (vocab.json + merges.txt, as
 // openai/clip-vit-base-patch32 ships it) must tokenize exactly like the .txt.gz.
 static void test_hf_folder(struct vlm_clip_tokenizer * ref, const char * bpe, const cJSON * cases) {
-    char dir[] = "/tmp/vlm-test-clip-hf-XXXXXX", vpath[128], mpath[128];
-    if (!mkdtemp(dir)) { CHECK(0, "mkdtemp"); return; }
+    const char * dir = test_tmp_mkdir("hf");
+    char vpath[600], mpath[600];
     snprintf(vpath, sizeof vpath, "%s/vocab.json", dir);
     snprintf(mpath, sizeof mpath, "%s/merges.txt", dir);
     gzFile gz = gzopen(bpe, "rb");
@@ -151,9 +151,6 @@ static void test_hf_folder(struct vlm_clip_tokenizer * ref, const char * bpe, co
         CHECK(n_all > 0 && n_same == n_all, "HF folder tokenizes like the .txt.gz: %d of %d cases", n_same, n_all);
     }
     vlm_clip_tokenizer_free(t);
-    unlink(vpath);
-    unlink(mpath);
-    rmdir(dir);
 }
 
 static void test_text_tokens(struct vlm_clip_tokenizer * t, const cJSON * texts, const char * st_path) {
@@ -365,9 +362,9 @@ static void test_bad_files(void) {
         CHECK(s == VLM_STATUS_BAD_MODEL && t == NULL, "short merges file rejected (%s)", vlm_last_error());
         unlink(path);
     }
-    char dir[] = "/tmp/vlm-test-clip-bad-XXXXXX";
-    if (mkdtemp(dir)) {
-        char vpath[128], mpath[128];
+    {
+        const char * dir = test_tmp_mkdir("bad");
+        char vpath[600], mpath[600];
         t = (struct vlm_clip_tokenizer *)1;
         CHECK(vlm_clip_tokenizer_load(dir, &t) == VLM_STATUS_IO && t == NULL, "empty folder rejected");
         snprintf(vpath, sizeof vpath, "%s/vocab.json", dir);
@@ -384,14 +381,12 @@ static void test_bad_files(void) {
             enum vlm_status s = vlm_clip_tokenizer_load(dir, &t);
             CHECK(s == VLM_STATUS_BAD_MODEL && t == NULL, "bad vocab.json '%s' rejected (%d: %s)", bad_json[i], (int)s, vlm_last_error());
         }
-        unlink(vpath);
-        unlink(mpath);
-        rmdir(dir);
     }
     vlm_clip_tokenizer_free(NULL);
 }
 
 int main(void) {
+    test_tmp_dir("clip-tokenizer");
     test_bad_files();
     char bpe[4096];   // test_fixture() returns a static buffer
     snprintf(bpe, sizeof bpe, "%s", test_fixture("clip-tiny/bpe_simple_vocab_16e6.txt.gz"));
