@@ -2,6 +2,7 @@
 // (clip-tiny/cases.json tokenizer cases, cases.safetensors text_tokens) plus cleaning rules,
 // invalid UTF-8, a 1 MB prompt, context truncation and bad files.
 #include <cjson/cJSON.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <time.h>
 #include <unistd.h>
@@ -346,8 +347,8 @@ static void test_threads(const char * bpe) {
 static void test_bad_files(void) {
     struct vlm_clip_tokenizer * t = (struct vlm_clip_tokenizer *)1;
     CHECK(vlm_clip_tokenizer_load("/nonexistent/bpe.txt.gz", &t) == VLM_STATUS_IO && t == NULL, "missing file");
-    char path[] = "/tmp/vlm-test-bpe-XXXXXX";
-    int fd = mkstemp(path);
+    const char * path = test_tmp_path("bpe.txt.gz");
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (fd >= 0) {
         const char junk[] = "\x1f\x8b\x08\x00garbage that is not deflate data at all";
         CHECK(write(fd, junk, sizeof junk) == (ssize_t)sizeof junk, "write temp file");
@@ -360,7 +361,6 @@ static void test_bad_files(void) {
         fclose(f);
         s = vlm_clip_tokenizer_load(path, &t);
         CHECK(s == VLM_STATUS_BAD_MODEL && t == NULL, "short merges file rejected (%s)", vlm_last_error());
-        unlink(path);
     }
     {
         const char * dir = test_tmp_mkdir("bad");
