@@ -149,6 +149,56 @@ static inline void test_rmtree(const char * dir) {
     rmdir(dir);
 }
 
+// The test's scratch folder: made once, as $TMPDIR/vlm-test-<tag>-XXXXXX (TMPDIR defaults to
+// /tmp), and removed with all it holds at exit, unless a check failed: then it stays for a look
+// and stderr names it. Exits 1 when it cannot be made.
+static char test_tmp_root[256];
+static pid_t test_tmp_owner;
+
+static inline void test_tmp_cleanup(void) {
+    if (getpid() != test_tmp_owner) return;   // a forked child that exits leaves it alone
+    if (test_failed) fprintf(stderr, "kept %s\n", test_tmp_root);
+    else test_rmtree(test_tmp_root);
+}
+
+static inline const char * test_tmp_dir(const char * tag) {
+    if (test_tmp_root[0]) return test_tmp_root;
+    const char * tmp = getenv("TMPDIR");
+    int n = snprintf(test_tmp_root, sizeof test_tmp_root, "%s/vlm-test-%s-XXXXXX", tmp && *tmp ? tmp : "/tmp", tag);
+    if (n < 0 || (size_t)n >= sizeof test_tmp_root || !mkdtemp(test_tmp_root)) {
+        fprintf(stderr, "cannot create a scratch folder %s\n", test_tmp_root);
+        exit(1);
+    }
+    test_tmp_owner = getpid();
+    atexit(test_tmp_cleanup);
+    return test_tmp_root;
+}
+
+// A path in the scratch folder (test_tmp_dir first), in one of eight static buffers used in turn,
+// so that a few may stand in one call.
+static inline const char * test_tmp_path(const char * name) {
+    static char paths[8][512];
+    static unsigned next;
+    if (!test_tmp_root[0]) {
+        fprintf(stderr, "test_tmp_path(%s) before test_tmp_dir\n", name);
+        abort();
+    }
+    char * p = paths[next++ % 8];
+    snprintf(p, sizeof paths[0], "%s/%s", test_tmp_root, name);
+    return p;
+}
+
+// A new empty folder in the scratch folder; its path as test_tmp_path gives it. Exits 1 when
+// it cannot be made.
+static inline const char * test_tmp_mkdir(const char * name) {
+    const char * p = test_tmp_path(name);
+    if (mkdir(p, 0755) != 0) {
+        fprintf(stderr, "cannot create %s\n", p);
+        exit(1);
+    }
+    return p;
+}
+
 // A whole file as a NUL-terminated string (caller frees), NULL if unreadable.
 static inline char * test_read_text(const char * path) { return vlm_read_file(path, SIZE_MAX, NULL); }
 

@@ -201,19 +201,6 @@ static int count_tmp_files(const char * dir, char * first, size_t first_size) {
     return n;
 }
 
-static void remove_dir(const char * dir) {
-    DIR * d = opendir(dir);
-    if (!d) return;
-    char p[4096];
-    for (struct dirent * e; (e = readdir(d));) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-        unlink(p);
-    }
-    closedir(d);
-    rmdir(dir);
-}
-
 // Runs argv; *status is the waitpid status; err receives stderr (truncated to err_size - 1).
 static bool run(char ** argv, int * status, char * err, size_t err_size, double * seconds) {
     int pfd[2];
@@ -265,10 +252,7 @@ int main(void) {
     snprintf(manifest, sizeof manifest, "%s/cases.txt", bad_dir);
     FILE * mf = fopen(manifest, "r");
     if (!mf) SKIP("%s not found", manifest);
-    const char * tmp = getenv("TMPDIR");
-    char root[4096];
-    snprintf(root, sizeof root, "%s/vlm-bad-corpus-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (!mkdtemp(root)) { fprintf(stderr, "cannot create a scratch folder under %s\n", root); return 1; }
+    const char * root = test_tmp_dir("bad-corpus");
 
     char fx_sam[2048] = "", fx_clip[2048] = "", fx_images[2048] = "";
     if (fixtures) {
@@ -310,7 +294,7 @@ int main(void) {
         char in_path[4096] = "", why[1024] = "";
         if (!make_input(spec, bad_dir, fixtures, dir, in_path, sizeof in_path, why, sizeof why)) {
             CHECK(false, "cases.txt:%d: %s", line_no, why);
-            remove_dir(dir);
+            test_rmtree(dir);
             continue;
         }
         // the folder's contents before the run (generated inputs)
@@ -326,7 +310,7 @@ int main(void) {
         const char * vals[] = { in_path, dir, fx_sam, fx_clip, fx_images, NULL };
         if (!expand(args, expanded, sizeof expanded, keys, vals)) {
             CHECK(false, "cases.txt:%d: cannot expand '%s'", line_no, args);
-            remove_dir(dir);
+            test_rmtree(dir);
             continue;
         }
         const char * label = spec[0] == '-' ? args : spec;
@@ -356,7 +340,7 @@ int main(void) {
         }
         if (!ran || !setup_ok) {
             CHECK(ran, "cases.txt:%d: cannot run %s", line_no, cli);
-            remove_dir(dir);
+            test_rmtree(dir);
             continue;
         }
         bool signaled = WIFSIGNALED(status);
@@ -385,10 +369,9 @@ int main(void) {
                   extra);
         }
         printf("%-44.44s rc=%d %5.2fs %s\n", label, rc, secs, expect_rc == 0 ? "(accepted)" : expect_msg);
-        remove_dir(dir);
+        test_rmtree(dir);
     }
     fclose(mf);
-    rmdir(root);
     if (n_skipped) printf("%d case(s) skipped: fixtures not found\n", n_skipped);
     TEST_END();
 }

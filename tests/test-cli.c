@@ -8,7 +8,7 @@
 
 #include "harness.h"
 
-static char tmpdir[256];
+static const char * tmpdir;   // the scratch folder
 static char out_text[1 << 16];
 
 #define run_cli(...) test_run_cli(out_text, sizeof out_text, tmpdir, NULL, __VA_ARGS__)
@@ -45,8 +45,7 @@ static void check_bench_json(const char * model, const char * stage0, const char
 int main(void) {
     if (!getenv("VLM_CLI")) SKIP("VLM_CLI not set (run through ctest)");
     const char * fx = test_fixtures_dir();
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/vlm-test-cli-XXXXXX");
-    if (!mkdtemp(tmpdir)) SKIP("cannot make a temp dir");
+    tmpdir = test_tmp_dir("cli");
 
     // help and usage errors
     CHECK(run_cli("--help") == 0 && strstr(out_text, "segment"), "--help should list the commands");
@@ -95,8 +94,5 @@ int main(void) {
     snprintf(path, sizeof path, "%s/clip-tiny", fx);
     check_bench_json(path, "image_encoder", "text_encoder");
 
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmpdir);
     TEST_END();
 }

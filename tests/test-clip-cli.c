@@ -16,8 +16,8 @@
 #include "model-file.h"
 
 static const char * cli;
-static char tmp[64];
-static char out_txt[128], err_txt[128];
+static const char * tmp;   // the scratch folder
+static char out_txt[300], err_txt[300];
 
 // Runs "$VLM_CLI <args>" with stdout / stderr captured in tmp/out.txt and tmp/err.txt;
 // returns the exit code (-1 if it did not exit normally).
@@ -70,8 +70,7 @@ int main(void) {
     static const char * const names[4] = { "dog.jpg", "truck.jpg", "groceries.jpg", "gray_odd.jpg" };
     for (int i = 0; i < 4; i++) snprintf(img[i], sizeof img[i], "%s/images/%s", fx, names[i]);
     if (!exists(model)) SKIP("clip-tiny fixture absent");
-    snprintf(tmp, sizeof tmp, "/tmp/vlm-clip-cli-XXXXXX");
-    if (!mkdtemp(tmp)) SKIP("cannot create a temporary folder");
+    tmp = test_tmp_dir("clip-cli");
     snprintf(out_txt, sizeof out_txt, "%s/stdout.txt", tmp);
     snprintf(err_txt, sizeof err_txt, "%s/stderr.txt", tmp);
 
@@ -274,8 +273,5 @@ int main(void) {
     if (ref) vlm_safetensors_close(ref);
     if (got) vlm_safetensors_close(got);
     cJSON_Delete(cj);
-    char rm[128];
-    snprintf(rm, sizeof rm, "rm -rf '%s'", tmp);
-    if (system(rm) != 0) fprintf(stderr, "could not remove %s\n", tmp);
     TEST_END();
 }

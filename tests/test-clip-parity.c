@@ -300,6 +300,7 @@ int main(void) {
     struct vlm_safetensors * cs = NULL;
     CHECK(vlm_safetensors_open(cases_st, &cs) == VLM_STATUS_OK, "open cases.safetensors: %s", vlm_last_error());
     if (!cs) TEST_END();
+    test_tmp_dir("clip-parity");
 
     struct vlm_model_params mp = vlm_model_default_params();
     mp.backend = VLM_BACKEND_CPU;
@@ -461,8 +462,8 @@ int main(void) {
     }
 
     // ---- HF transformers names ----
-    char dir[] = "/tmp/vlm-clip-hf-XXXXXX";
-    if (mkdtemp(dir)) {
+    {
+        const char * dir = test_tmp_mkdir("hf");
         struct vlm_safetensors * ms = NULL;
         bool ok = vlm_safetensors_open(model_path, &ms) == VLM_STATUS_OK && write_hf_copy(ms, dir);
         vlm_safetensors_close(ms);
@@ -476,7 +477,6 @@ int main(void) {
         } else {
             CHECK(0, "load the HF-named copy: %s", vlm_last_error());
         }
-        test_rmtree(dir);
     }
 
     // ---- linear weights as stored (the default: the fixture's F16 stays F16, no F32 copy), or
@@ -540,11 +540,9 @@ int main(void) {
 
     // ---- the random-checkpoint writer: the fixture's names, shapes and dtypes for "tiny" ----
     {
-        char rp[] = "/tmp/vlm-clip-random-XXXXXX";
-        int fd = mkstemp(rp);
-        if (fd >= 0) close(fd);
+        const char * rp = test_tmp_path("random.safetensors");
         struct vlm_safetensors * a = NULL, * b = NULL;
-        st = fd >= 0 ? vlm_clip_write_random_checkpoint(rp, "tiny", 7) : VLM_STATUS_IO;
+        st = vlm_clip_write_random_checkpoint(rp, "tiny", 7);
         CHECK(st == VLM_STATUS_OK, "write a random tiny checkpoint: %s", vlm_last_error());
         if (st == VLM_STATUS_OK && vlm_safetensors_open(rp, &a) == VLM_STATUS_OK &&
             vlm_safetensors_open(model_path, &b) == VLM_STATUS_OK) {
@@ -574,7 +572,6 @@ int main(void) {
         vlm_safetensors_close(a);
         vlm_safetensors_close(b);
         CHECK(vlm_clip_write_random_checkpoint(rp, "ViT-Z/99", 1) == VLM_STATUS_INVALID_ARG, "unknown variant refused");
-        unlink(rp);
     }
 
     // ---- a model that is not CLIP ----

@@ -2,6 +2,7 @@
 // (clip-tiny/cases.json tokenizer cases, cases.safetensors text_tokens) plus cleaning rules,
 // invalid UTF-8, a 1 MB prompt, context truncation and bad files.
 #include <cjson/cJSON.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <time.h>
 #include <unistd.h>
@@ -85,8 +86,8 @@ static void utf8_put(uint32_t c, char * out) {   // c < 0x800
 // The same vocabulary as a Hugging Face folder (vocab.json + merges.txt, as
 // openai/clip-vit-base-patch32 ships it) must tokenize exactly like the .txt.gz.
 static void test_hf_folder(struct vlm_clip_tokenizer * ref, const char * bpe, const cJSON * cases) {
-    char dir[] = "/tmp/vlm-test-clip-hf-XXXXXX", vpath[128], mpath[128];
-    if (!mkdtemp(dir)) { CHECK(0, "mkdtemp"); return; }
+    const char * dir = test_tmp_mkdir("hf");
+    char vpath[600], mpath[600];
     snprintf(vpath, sizeof vpath, "%s/vocab.json", dir);
     snprintf(mpath, sizeof mpath, "%s/merges.txt", dir);
     gzFile gz = gzopen(bpe, "rb");
@@ -151,9 +152,6 @@ static void test_hf_folder(struct vlm_clip_tokenizer * ref, const char * bpe, co
         CHECK(n_all > 0 && n_same == n_all, "HF folder tokenizes like the .txt.gz: %d of %d cases", n_same, n_all);
     }
     vlm_clip_tokenizer_free(t);
-    unlink(vpath);
-    unlink(mpath);
-    rmdir(dir);
 }
 
 static void test_text_tokens(struct vlm_clip_tokenizer * t, const cJSON * texts, const char * st_path) {
@@ -349,8 +347,8 @@ static void test_threads(const char * bpe) {
 static void test_bad_files(void) {
     struct vlm_clip_tokenizer * t = (struct vlm_clip_tokenizer *)1;
     CHECK(vlm_clip_tokenizer_load("/nonexistent/bpe.txt.gz", &t) == VLM_STATUS_IO && t == NULL, "missing file");
-    char path[] = "/tmp/vlm-test-bpe-XXXXXX";
-    int fd = mkstemp(path);
+    const char * path = test_tmp_path("bpe.txt.gz");
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (fd >= 0) {
         const char junk[] = "\x1f\x8b\x08\x00garbage that is not deflate data at all";
         CHECK(write(fd, junk, sizeof junk) == (ssize_t)sizeof junk, "write temp file");
@@ -363,11 +361,10 @@ static void test_bad_files(void) {
         fclose(f);
         s = vlm_clip_tokenizer_load(path, &t);
         CHECK(s == VLM_STATUS_BAD_MODEL && t == NULL, "short merges file rejected (%s)", vlm_last_error());
-        unlink(path);
     }
-    char dir[] = "/tmp/vlm-test-clip-bad-XXXXXX";
-    if (mkdtemp(dir)) {
-        char vpath[128], mpath[128];
+    {
+        const char * dir = test_tmp_mkdir("bad");
+        char vpath[600], mpath[600];
         t = (struct vlm_clip_tokenizer *)1;
         CHECK(vlm_clip_tokenizer_load(dir, &t) == VLM_STATUS_IO && t == NULL, "empty folder rejected");
         snprintf(vpath, sizeof vpath, "%s/vocab.json", dir);
@@ -384,14 +381,12 @@ static void test_bad_files(void) {
             enum vlm_status s = vlm_clip_tokenizer_load(dir, &t);
             CHECK(s == VLM_STATUS_BAD_MODEL && t == NULL, "bad vocab.json '%s' rejected (%d: %s)", bad_json[i], (int)s, vlm_last_error());
         }
-        unlink(vpath);
-        unlink(mpath);
-        rmdir(dir);
     }
     vlm_clip_tokenizer_free(NULL);
 }
 
 int main(void) {
+    test_tmp_dir("clip-tokenizer");
     test_bad_files();
     char bpe[4096];   // test_fixture() returns a static buffer
     snprintf(bpe, sizeof bpe, "%s", test_fixture("clip-tiny/bpe_simple_vocab_16e6.txt.gz"));

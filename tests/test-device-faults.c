@@ -7,7 +7,7 @@
 
 #include "harness.h"
 
-static char tmpdir[256];
+static const char * tmpdir;   // the scratch folder
 static char log_text[1 << 16];
 
 // Runs the CLI with VLM_VK_FAULT=fault (NULL: none), a 3 s fence timeout and no self-test gate
@@ -35,8 +35,7 @@ int main(void) {
     snprintf(sam, sizeof sam, "%s", test_fixture("sam-tiny"));
     snprintf(clip, sizeof clip, "%s", test_fixture("clip-tiny"));
     snprintf(image, sizeof image, "%s", test_fixture("images/dog.jpg"));
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/vlm-faults-XXXXXX");
-    if (!mkdtemp(tmpdir)) SKIP("cannot create a temporary folder");
+    tmpdir = test_tmp_dir("faults");
     TEST_CLI_NEED_VULKAN(log_text, sizeof log_text, tmpdir, fault_env(NULL));
 
     // references on the CPU
@@ -90,8 +89,5 @@ int main(void) {
     CHECK(run("bogus", "segment -m %s %s --point 1,1 --backend vulkan", sam, image) == 1 && strstr(log_text, "VLM_VK_FAULT=bogus"),
           "bad VLM_VK_FAULT: %s", log_text);
 
-    char rm[512];
-    snprintf(rm, sizeof rm, "rm -rf '%s'", tmpdir);
-    if (system(rm) != 0) fprintf(stderr, "could not remove %s\n", tmpdir);
     TEST_END();
 }

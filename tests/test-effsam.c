@@ -13,7 +13,7 @@
 #include "variant-files.h"
 #include "vlm.h"
 
-static char tmpdir[256];
+static const char * tmpdir;   // the scratch folder
 static const char * cli;
 
 struct family {
@@ -65,8 +65,7 @@ int main(void) {
     cli = getenv("VLM_CLI");
     if (!cli || !*cli || access(cli, X_OK) != 0) SKIP("VLM_CLI not set to the built vlm executable (run through ctest)");
     test_fixtures_dir();   // the images
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/vlm-effsam-XXXXXX");
-    if (!mkdtemp(tmpdir)) SKIP("cannot create a temp dir");
+    tmpdir = test_tmp_dir("effsam");
     const struct family fam[] = {
         { "effsam-tiny", "effsam-tiny", "efficient_sam_tiny.pt",
           { "efficientsam (EfficientSAM custom: ViT encoder embed 24, depth 2, heads 2, MLP 60)",
@@ -178,6 +177,5 @@ int main(void) {
         CHECK(ok, "%s: cannot make the model", bad[i].what);
         if (ok) variant_expect_refused(bad[i].what, tmpdir, dir, img, bad[i].expect);
     }
-    if (!test_failed) test_rmtree(tmpdir);
     TEST_END();
 }

@@ -10,7 +10,7 @@
 #include "harness.h"
 #include "model-file.h"
 
-static char g_dir[256];
+static const char * g_dir;   // the scratch folder
 
 // ---- a little GGUF writer ----
 
@@ -46,14 +46,8 @@ static void gb_tensor(struct gb * b, const char * name, uint32_t n_dims, const u
 static void gb_pad(struct gb * b, size_t align) { while (b->n % align) gb_u8(b, 0); }
 static void gb_zeros(struct gb * b, size_t n) { for (size_t i = 0; i < n; i++) gb_u8(b, 0); }
 
-static const char * tmp_path(const char * name) {
-    static char path[512];
-    snprintf(path, sizeof path, "%s/%s", g_dir, name);
-    return path;
-}
-
 static const char * gb_save(struct gb * b, const char * name) {
-    const char * p = tmp_path(name);
+    const char * p = test_tmp_path(name);
     FILE * f = fopen(p, "wb");
     if (!f || (b->n && fwrite(b->p, 1, b->n, f) != b->n)) { perror(p); exit(1); }
     fclose(f);
@@ -225,17 +219,17 @@ static void test_valid(void) {
     vlm_gguf_close(g);
 
     // every truncation of the valid file fails
-    FILE * f = fopen(tmp_path("valid.gguf"), "rb");
+    FILE * f = fopen(test_tmp_path("valid.gguf"), "rb");
     uint8_t * bytes = malloc(size);
     CHECK(f && fread(bytes, 1, size, f) == size, "reread valid.gguf");
     if (f) fclose(f);
     int opened = 0;
     for (size_t cut = 0; cut < size; cut++) {
-        FILE * o = fopen(tmp_path("cut.gguf"), "wb");
+        FILE * o = fopen(test_tmp_path("cut.gguf"), "wb");
         fwrite(bytes, 1, cut, o);
         fclose(o);
         struct vlm_gguf * c = NULL;
-        if (vlm_gguf_open(tmp_path("cut.gguf"), &c) == VLM_STATUS_OK) { opened++; vlm_gguf_close(c); }
+        if (vlm_gguf_open(test_tmp_path("cut.gguf"), &c) == VLM_STATUS_OK) { opened++; vlm_gguf_close(c); }
         else if (!strstr(vlm_last_error(), "cut.gguf")) opened += 1000;
     }
     CHECK(opened == 0, "%d of %zu truncations opened or gave an error without the file name", opened, size);
@@ -342,7 +336,7 @@ static void test_malformed(void) {
 
     // not a file
     struct vlm_gguf * g = (struct vlm_gguf *)1;
-    CHECK(vlm_gguf_open(tmp_path("missing.gguf"), &g) == VLM_STATUS_IO && g == NULL, "missing -> IO");
+    CHECK(vlm_gguf_open(test_tmp_path("missing.gguf"), &g) == VLM_STATUS_IO && g == NULL, "missing -> IO");
     CHECK(vlm_gguf_open(g_dir, &g) == VLM_STATUS_IO && g == NULL, "directory -> IO");
     // a file with no tensors and no metadata is valid
     gb_head(&b, 3, 0, 0);
@@ -473,23 +467,8 @@ static void test_fixtures(void) {
     cJSON_Delete(cfg);
 }
 
-static void cleanup(void) {
-    DIR * d = opendir(g_dir);
-    char p[1024];
-    for (struct dirent * e; d && (e = readdir(d));) {
-        if (e->d_name[0] == '.') continue;
-        snprintf(p, sizeof p, "%s/%s", g_dir, e->d_name);
-        unlink(p);
-    }
-    if (d) closedir(d);
-    rmdir(g_dir);
-}
-
 int main(void) {
-    const char * tmp = getenv("TMPDIR");
-    snprintf(g_dir, sizeof g_dir, "%s/vlm-test-gguf-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (!mkdtemp(g_dir)) { perror("mkdtemp"); return 1; }
-    atexit(cleanup);
+    g_dir = test_tmp_dir("gguf");
     test_valid();
     test_malformed();
     if (test_failed) TEST_END();

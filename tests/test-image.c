@@ -2,7 +2,6 @@
 // of the stb formats and WebP made here, and bad input (truncated, corrupt, empty, huge,
 // missing) that must fail with a clear error and never crash.
 #include <dirent.h>
-#include <errno.h>
 #include <stdio.h>
 #include <time.h>
 #include <unistd.h>
@@ -16,13 +15,7 @@
 #include "image.h"
 #include "vlm.h"
 
-static char g_tmpdir[256];
-
-static const char * tmp_path(const char * name) {
-    static char p[512];
-    snprintf(p, sizeof p, "%s/%s", g_tmpdir, name);
-    return p;
-}
+static const char * g_tmpdir;   // the scratch folder
 
 static uint8_t * read_all(const char * path, size_t * n) { return (uint8_t *)vlm_read_file(path, SIZE_MAX, n); }
 
@@ -161,7 +154,7 @@ static void test_png_roundtrip(void) {
         if (ch == 2) continue;
         char name[32];
         snprintf(name, sizeof name, "rt%d.png", ch);
-        const char * path = tmp_path(name);
+        const char * path = test_tmp_path(name);
         enum vlm_status st = vlm_png_write(path, px, w, h, ch);
         CHECK(st == VLM_STATUS_OK, "png write %d channels: %s", ch, vlm_last_error());
         struct vlm_image img;
@@ -178,18 +171,18 @@ static void test_png_roundtrip(void) {
     }
     // Overwrite in place: the new content replaces the old, no temp files remain.
     uint8_t one[3] = { 1, 2, 3 };
-    CHECK(vlm_png_write(tmp_path("rt3.png"), one, 1, 1, 3) == VLM_STATUS_OK, "png overwrite: %s", vlm_last_error());
+    CHECK(vlm_png_write(test_tmp_path("rt3.png"), one, 1, 1, 3) == VLM_STATUS_OK, "png overwrite: %s", vlm_last_error());
     struct vlm_image img;
-    CHECK(vlm_image_load(tmp_path("rt3.png"), &img) == VLM_STATUS_OK && img.width == 1 && img.data[2] == 3,
+    CHECK(vlm_image_load(test_tmp_path("rt3.png"), &img) == VLM_STATUS_OK && img.width == 1 && img.data[2] == 3,
           "png overwrite not visible");
     vlm_image_free(&img);
     CHECK(n_dir_entries(g_tmpdir) == 3, "temporary files left behind (%d entries)", n_dir_entries(g_tmpdir));
 
     // Bad arguments.
-    CHECK(vlm_png_write(tmp_path("bad.png"), px, w, h, 2) == VLM_STATUS_INVALID_ARG, "png 2 channels accepted");
-    CHECK(vlm_png_write(tmp_path("bad.png"), px, 0, h, 3) == VLM_STATUS_INVALID_ARG, "png width 0 accepted");
-    CHECK(vlm_png_write(tmp_path("bad.png"), NULL, w, h, 3) == VLM_STATUS_INVALID_ARG, "png NULL pixels accepted");
-    CHECK(vlm_png_write(tmp_path("no/such/dir/x.png"), px, w, h, 3) == VLM_STATUS_IO, "png into missing dir");
+    CHECK(vlm_png_write(test_tmp_path("bad.png"), px, w, h, 2) == VLM_STATUS_INVALID_ARG, "png 2 channels accepted");
+    CHECK(vlm_png_write(test_tmp_path("bad.png"), px, 0, h, 3) == VLM_STATUS_INVALID_ARG, "png width 0 accepted");
+    CHECK(vlm_png_write(test_tmp_path("bad.png"), NULL, w, h, 3) == VLM_STATUS_INVALID_ARG, "png NULL pixels accepted");
+    CHECK(vlm_png_write(test_tmp_path("no/such/dir/x.png"), px, w, h, 3) == VLM_STATUS_IO, "png into missing dir");
     // The final rename fails (the target is a directory): error, and the temp file is removed.
     char sub[512];
     snprintf(sub, sizeof sub, "%s/sub", g_tmpdir);
@@ -202,7 +195,7 @@ static void test_png_roundtrip(void) {
     CHECK(n_dir_entries(sub) == 1, "temp file left after a failed write (%d entries)", n_dir_entries(sub));
     rmdir(target);
     rmdir(sub);
-    CHECK(vlm_png_write(tmp_path("bad.png"), px, w, h, 2) != VLM_STATUS_OK && access(tmp_path("bad.png"), F_OK) != 0,
+    CHECK(vlm_png_write(test_tmp_path("bad.png"), px, w, h, 2) != VLM_STATUS_OK && access(test_tmp_path("bad.png"), F_OK) != 0,
           "failed write left a file");
 }
 
@@ -276,8 +269,8 @@ static void test_truncated(void) {
     uint8_t px[64 * 48 * 3];
     uint64_t rs = 11;
     for (size_t i = 0; i < sizeof px; i++) px[i] = (uint8_t)(test_rand(&rs) * 127.5f + 128.0f);
-    CHECK(vlm_png_write(tmp_path("cut.png"), px, 64, 48, 3) == VLM_STATUS_OK, "write cut.png");
-    uint8_t * png = read_all(tmp_path("cut.png"), &n);
+    CHECK(vlm_png_write(test_tmp_path("cut.png"), px, 64, 48, 3) == VLM_STATUS_OK, "write cut.png");
+    uint8_t * png = read_all(test_tmp_path("cut.png"), &n);
     if (png) {
         const size_t cuts[] = { 7, 8, 16, 30, 33, 45, n / 2, n - 13, n - 1 };
         for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
@@ -291,7 +284,7 @@ static void test_truncated(void) {
         expect_bad(png, n, "png with a corrupt IDAT", "PNG");
     }
     free(png);
-    unlink(tmp_path("cut.png"));
+    unlink(test_tmp_path("cut.png"));
 }
 
 static void test_bad_inputs(void) {
@@ -304,11 +297,11 @@ static void test_bad_inputs(void) {
     expect_bad((const uint8_t *)"hello", 5, "text", "unsupported image format");
 
     // Empty file and missing file through vlm_image_load.
-    CHECK(write_all(tmp_path("empty.png"), "", 0), "write empty file");
+    CHECK(write_all(test_tmp_path("empty.png"), "", 0), "write empty file");
     struct vlm_image img;
-    CHECK(vlm_image_load(tmp_path("empty.png"), &img) == VLM_STATUS_BAD_IMAGE, "empty file: %s", vlm_last_error());
-    unlink(tmp_path("empty.png"));
-    CHECK(vlm_image_load(tmp_path("missing.jpg"), &img) == VLM_STATUS_IO, "missing file: %s", vlm_last_error());
+    CHECK(vlm_image_load(test_tmp_path("empty.png"), &img) == VLM_STATUS_BAD_IMAGE, "empty file: %s", vlm_last_error());
+    unlink(test_tmp_path("empty.png"));
+    CHECK(vlm_image_load(test_tmp_path("missing.jpg"), &img) == VLM_STATUS_IO, "missing file: %s", vlm_last_error());
     CHECK(strstr(vlm_last_error(), "missing.jpg") != NULL, "missing file: message '%s' lacks the name", vlm_last_error());
     CHECK(vlm_image_load(g_tmpdir, &img) == VLM_STATUS_IO, "directory as image: %s", vlm_last_error());
     CHECK(vlm_image_load(NULL, &img) == VLM_STATUS_INVALID_ARG, "NULL path");
@@ -319,11 +312,11 @@ static void test_bad_inputs(void) {
     double  t0 = now_s();
     expect_bad(hdr, hn, "png declaring 100000x100000", "image is 100000x100000, over the limit of");
     CHECK(now_s() - t0 < 1.0, "huge png header took %.2f s", now_s() - t0);
-    CHECK(write_all(tmp_path("huge.png"), hdr, hn), "write huge.png");
-    CHECK(vlm_image_load(tmp_path("huge.png"), &img) == VLM_STATUS_BAD_IMAGE &&
+    CHECK(write_all(test_tmp_path("huge.png"), hdr, hn), "write huge.png");
+    CHECK(vlm_image_load(test_tmp_path("huge.png"), &img) == VLM_STATUS_BAD_IMAGE &&
               strstr(vlm_last_error(), "huge.png: image is 100000x100000") != NULL,
           "huge png file: '%s'", vlm_last_error());
-    unlink(tmp_path("huge.png"));
+    unlink(test_tmp_path("huge.png"));
     hn = make_png_header(hdr, 0, 0);
     expect_bad(hdr, hn, "png declaring 0x0", NULL);
     hn = make_png_header(hdr, 0x7fffffff, 1);
@@ -613,8 +606,7 @@ static void test_jpeg_made_here(void) {
 
 int main(void) {
     test_fixtures_dir();
-    snprintf(g_tmpdir, sizeof g_tmpdir, "/tmp/vlm-test-image-XXXXXX");
-    if (!mkdtemp(g_tmpdir)) SKIP("cannot create a temporary directory: %s", strerror(errno));
+    g_tmpdir = test_tmp_dir("image");
 
     test_fixture_images();
     test_png_roundtrip();
@@ -623,11 +615,10 @@ int main(void) {
     test_other_formats();
     test_jpeg_made_here();
 
-    unlink(tmp_path("rt1.png"));
-    unlink(tmp_path("rt3.png"));
-    unlink(tmp_path("rt4.png"));
+    unlink(test_tmp_path("rt1.png"));
+    unlink(test_tmp_path("rt3.png"));
+    unlink(test_tmp_path("rt4.png"));
     int left = n_dir_entries(g_tmpdir);
     CHECK(left == 0, "%d files left in %s", left, g_tmpdir);
-    rmdir(g_tmpdir);
     TEST_END();
 }

@@ -16,7 +16,8 @@
 #include "model-file.h"
 #include "serve-client.h"
 
-static char tmp[32], out[65536], model[512], imgs[128], ix[160];
+static const char * tmp;   // the scratch folder
+static char out[65536], model[512], imgs[300], ix[340];
 
 #define CLI(env, ...) test_run_cli(out, sizeof out, tmp, env, __VA_ARGS__)
 
@@ -209,8 +210,7 @@ int main(void) {
     const char * fx = test_fixtures_dir();
     snprintf(model, sizeof model, "%s/clip-tiny", fx);
     if (!exists(model)) SKIP("clip-tiny fixture absent");
-    snprintf(tmp, sizeof tmp, "/tmp/vlm-index-XXXXXX");
-    if (!mkdtemp(tmp)) SKIP("cannot create a temporary folder");
+    tmp = test_tmp_dir("index");
     snprintf(imgs, sizeof imgs, "%s/photos", tmp);
     snprintf(ix, sizeof ix, "%s/.vlm-index.safetensors", imgs);
     // 5 images (one in a subfolder), a text file named .jpg, a truncated JPEG, a text file
@@ -380,7 +380,5 @@ int main(void) {
     expect_fail("missing index", rc, 1, "none.safetensors");
     rc = CLI(NULL, "index '%s' --batch 0", imgs);
     expect_fail("--batch 0", rc, 2, "--batch");
-
-    sh("rm -rf '%s'%s", tmp, "");
     TEST_END();
 }

@@ -9,7 +9,8 @@
 
 #include "smolvlm-fixture.h"
 
-static char tmp[64], out[1 << 21];
+static const char * tmp;   // the scratch folder
+static char out[1 << 21];
 static char f32[1024], f16[1024], mmproj[1024], dog[1024];
 
 static int run(const char * fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -22,11 +23,7 @@ static int run(const char * fmt, ...) {
     return test_run_cli(out, sizeof out, tmp, "OMP_NUM_THREADS=2", "%s", args);
 }
 
-static bool exists(const char * name) {
-    char p[256];
-    snprintf(p, sizeof p, "%s/%s", tmp, name);
-    return access(p, F_OK) == 0;
-}
+static bool exists(const char * name) { return access(test_tmp_path(name), F_OK) == 0; }
 
 static void expect_error(const char * what, int rc, const char * needle) {
     CHECK(rc != 0 && rc < 128, "%s: exit %d (expected a clean failure)", what, rc);
@@ -307,14 +304,10 @@ int main(void) {
     cJSON * cases = NULL;
     struct vlm_safetensors * exp = NULL;
     test_smolvlm_fixture(&cases, &exp);
-    snprintf(tmp, sizeof tmp, "/tmp/vlm-lang-cli-XXXXXX");
-    if (!mkdtemp(tmp)) return 1;
+    tmp = test_tmp_dir("lang-cli");
     test_tokenize_generate(cases, exp);
     test_describe_ask(cases, exp);
     test_describe_objects();
-    char rm[128];
-    snprintf(rm, sizeof rm, "rm -rf '%s'", tmp);
-    if (system(rm) != 0) fprintf(stderr, "could not remove %s\n", tmp);
     cJSON_Delete(cases);
     vlm_safetensors_close(exp);
     TEST_END();

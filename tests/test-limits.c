@@ -9,7 +9,8 @@
 #include "tokenizer.h"
 #include "vlm.h"
 
-static char tmpdir[256], out_json[320], err_path[320], std_path[320];
+static const char * tmpdir;   // the scratch folder
+static char out_json[320], err_path[320], std_path[320];
 static char err_text[1 << 14], std_text[1 << 14];
 
 static void slurp(const char * path, char * buf, size_t size) {
@@ -102,8 +103,7 @@ int main(void) {
     if (!getenv("VLM_CLI")) SKIP("VLM_CLI not set (run through ctest)");
     const char * fx = test_fixtures_dir();
     setenv("VLM_BACKEND", "cpu", 1);   // limits are about input handling, not a device
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/vlm-test-limits-XXXXXX");
-    if (!mkdtemp(tmpdir)) SKIP("cannot make a temp dir");
+    tmpdir = test_tmp_dir("limits");
     snprintf(out_json, sizeof out_json, "%s/out.json", tmpdir);
     snprintf(err_path, sizeof err_path, "%s/stderr.txt", tmpdir);
     snprintf(std_path, sizeof std_path, "%s/stdout.txt", tmpdir);
@@ -172,8 +172,5 @@ int main(void) {
     CHECK(run_cli("info %s --max-pixels x", gguf) == 2, "info with a bad limit: %s", err_text);
     CHECK(run_cli("info %s --frobnicate", gguf) == 2 && strstr(err_text, "unknown option"), "info --frobnicate: %s", err_text);
 
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmpdir);
     TEST_END();
 }

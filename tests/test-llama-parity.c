@@ -171,8 +171,8 @@ static int32_t greedy_ids(struct vlm_model * m, const cJSON * tc, int32_t n_pred
 static void run_quantized(const cJSON * cases, enum vlm_backend_type backend, const char * bname) {
     static const struct { enum vlm_dtype type; const char * name; double bound; } Q[] = {
         { VLM_DTYPE_Q8_0, "q8_0", 3.0 }, { VLM_DTYPE_Q4_0, "q4_0", 12.0 }, { VLM_DTYPE_Q4_K, "q4_k", 3.0 } };
-    char dir[] = "/tmp/vlm-llama-q-XXXXXX", path[128];
-    if (!mkdtemp(dir)) return;
+    const char * dir = test_tmp_dir("llama-parity");
+    char path[600];
     const cJSON * tl = cJSON_GetObjectItem(cases, "text_logits"), * tg = cJSON_GetObjectItem(cases, "text_generation");
     const int32_t n_predict = cJSON_GetObjectItem(cases, "n_predict")->valueint;
     for (size_t q = 0; q < sizeof Q / sizeof *Q; q++) {
@@ -220,9 +220,7 @@ static void run_quantized(const cJSON * cases, enum vlm_backend_type backend, co
                Q[q].name, worst, agree, total);
         CHECK(worst <= Q[q].bound, "%s %s: logits max abs %.3g > %.3g", bname, Q[q].name, worst, Q[q].bound);
         vlm_model_free(m);
-        unlink(path);
     }
-    rmdir(dir);
 }
 
 int main(void) {

@@ -13,7 +13,7 @@
 #include "fast-sam.h"
 #include "vlm.h"
 
-static char tmpdir[256];
+static const char * tmpdir;   // the scratch folder
 static char fixture[4096], pt_path[4200];
 static const char * cli;
 
@@ -61,8 +61,7 @@ int main(void) {
     struct vlm_safetensors * exp = NULL;
     if (vlm_safetensors_open(cases, &exp) != VLM_STATUS_OK) SKIP("%s: %s", cases, vlm_last_error());
     test_fixtures_dir();   // the images
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/vlm-mobilesam-XXXXXX");
-    if (!mkdtemp(tmpdir)) SKIP("cannot create a temp dir");
+    tmpdir = test_tmp_dir("mobilesam");
 
     char out[8192];
     int rc = test_run_cli(out, sizeof out, tmpdir, NULL, "info '%s'", pt_path);
@@ -93,10 +92,5 @@ int main(void) {
     fast_sam_serve(&fs, exp, NULL);
     bad_models();
     vlm_safetensors_close(exp);
-    if (!test_failed) {
-        char cmd[600];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-        if (system(cmd) != 0) fprintf(stderr, "cannot remove %s\n", tmpdir);
-    }
     TEST_END();
 }

@@ -11,15 +11,9 @@
 #include "model-file.h"
 #include "vlm.h"
 
-static char g_dir[256];
+static const char * g_dir;   // the scratch folder
 static uint8_t * g_zeros;   // shared zero data for synthetic tensors
 #define ZEROS (16u << 20)
-
-static const char * tmp_path(const char * name) {
-    static char path[512];
-    snprintf(path, sizeof path, "%s/%s", g_dir, name);
-    return path;
-}
 
 // Runs vlm_model_file_info into a string (caller frees); *status gets its result.
 static char * info(const char * path, enum vlm_status * status) {
@@ -53,7 +47,7 @@ static const char * write_spec(const char * file, const struct spec * s, int n) 
         ts[i].data = g_zeros;
         if (bytes > ZEROS) { fprintf(stderr, "%s too large for the test\n", s[i].name); exit(1); }
     }
-    const char * p = tmp_path(file);
+    const char * p = test_tmp_path(file);
     if (vlm_safetensors_write(p, ts, n) != VLM_STATUS_OK) { fprintf(stderr, "%s\n", vlm_last_error()); exit(1); }
     free(ts);
     return p;
@@ -114,7 +108,7 @@ static void test_synthetic(void) {
     expect_info(make_sam("vit_b_hf.safetensors", 768, 12, 12, gb, 4, true), "sam, HF transformers naming (vit_b:");
     expect_info(make_sam("custom.safetensors", 48, 4, 3, gc, 2, false),
                 "sam (custom: encoder embed 48, depth 4, heads 3)");
-    expect_info(tmp_path("custom.safetensors"), "global attention blocks [1, 3]");
+    expect_info(test_tmp_path("custom.safetensors"), "global attention blocks [1, 3]");
     // a vit_b width with the wrong global blocks is not vit_b
     expect_info(make_sam("not_b.safetensors", 768, 12, 12, gc, 2, false), "sam (custom: encoder embed 768, depth 12");
     expect_info(make_clip("b16.safetensors", 768, 16, 12, 224, 512, 512), "clip (ViT-B/16:");
@@ -122,41 +116,41 @@ static void test_synthetic(void) {
     expect_info(make_clip("l14.safetensors", 1024, 14, 24, 336, 768, 768), "clip (ViT-L/14@336px:");
     expect_info(make_clip("clipc.safetensors", 64, 8, 1, 32, 48, 16),
                 "clip (custom: vision width 64, patch 8, 1 layers, image 32; text width 48, 1 layers; embed 16)");
-    expect_info(tmp_path("b16.safetensors"), "format:        safetensors");
-    expect_info(tmp_path("b16.safetensors"), "(F16 ");
+    expect_info(test_tmp_path("b16.safetensors"), "format:        safetensors");
+    expect_info(test_tmp_path("b16.safetensors"), "(F16 ");
 
     // a directory: model.safetensors + config.json
-    mkdir(tmp_path("dir"), 0755);
+    mkdir(test_tmp_path("dir"), 0755);
     char p[600];
     snprintf(p, sizeof p, "%s/dir/model.safetensors", g_dir);
-    rename(tmp_path("custom.safetensors"), p);
+    rename(test_tmp_path("custom.safetensors"), p);
     snprintf(p, sizeof p, "%s/dir/config.json", g_dir);
     FILE * f = fopen(p, "w");
     fputs("{\"architecture\": \"sam\"}", f);
     fclose(f);
-    expect_info(tmp_path("dir"), "(architecture \"sam\")");
-    expect_info(tmp_path("dir"), "dir/model.safetensors");
+    expect_info(test_tmp_path("dir"), "(architecture \"sam\")");
+    expect_info(test_tmp_path("dir"), "dir/model.safetensors");
 }
 
 static void test_errors(void) {
     enum vlm_status st;
-    char * out = info(tmp_path("missing.safetensors"), &st);
+    char * out = info(test_tmp_path("missing.safetensors"), &st);
     CHECK(st == VLM_STATUS_IO && strstr(vlm_last_error(), "missing.safetensors"), "missing path: %s", vlm_last_error());
     free(out);
-    mkdir(tmp_path("empty-dir"), 0755);
-    out = info(tmp_path("empty-dir"), &st);
+    mkdir(test_tmp_path("empty-dir"), 0755);
+    out = info(test_tmp_path("empty-dir"), &st);
     CHECK(st == VLM_STATUS_IO && strstr(vlm_last_error(), "no model.safetensors"), "empty dir: %s", vlm_last_error());
     free(out);
-    FILE * f = fopen(tmp_path("bad.safetensors"), "wb");
+    FILE * f = fopen(test_tmp_path("bad.safetensors"), "wb");
     fputs("\x10\0\0\0\0\0\0\0{\"a\": 1}", f);
     fclose(f);
-    out = info(tmp_path("bad.safetensors"), &st);
+    out = info(test_tmp_path("bad.safetensors"), &st);
     CHECK(st == VLM_STATUS_BAD_MODEL && strstr(vlm_last_error(), "bad.safetensors"), "malformed: %s", vlm_last_error());
     free(out);
-    f = fopen(tmp_path("bad.gguf"), "wb");
+    f = fopen(test_tmp_path("bad.gguf"), "wb");
     fputs("GGUF\3\0\0\0", f);
     fclose(f);
-    out = info(tmp_path("bad.gguf"), &st);
+    out = info(test_tmp_path("bad.gguf"), &st);
     CHECK(st == VLM_STATUS_BAD_MODEL && strstr(vlm_last_error(), "bad.gguf"), "malformed gguf: %s", vlm_last_error());
     free(out);
     CHECK(vlm_model_file_info(NULL, stdout) == VLM_STATUS_INVALID_ARG, "NULL path");
@@ -203,7 +197,7 @@ static void test_config_policy(void) {
     for (size_t f = 0; f < sizeof fams / sizeof *fams; f++) {
         snprintf(src, sizeof src, "%s/%s/model.safetensors", test_fixtures_dir(), fams[f].fixture);
         if (access(src, R_OK) != 0) continue;   // no fixtures: test_fixtures skips
-        mkdir(tmp_path(fams[f].family), 0755);
+        mkdir(test_tmp_path(fams[f].family), 0755);
         snprintf(dst, sizeof dst, "%s/%s/model.safetensors", g_dir, fams[f].family);
         CHECK(symlink(src, dst) == 0, "symlink %s", dst);
         snprintf(dst, sizeof dst, "%s/%s/config.json", g_dir, fams[f].family);
@@ -211,9 +205,9 @@ static void test_config_policy(void) {
             FILE * cf = fopen(dst, "w");
             fputs(configs[c].text, cf);
             fclose(cf);
-            expect_refused(tmp_path(fams[f].family), dst, configs[c].want);
+            expect_refused(test_tmp_path(fams[f].family), dst, configs[c].want);
             enum vlm_status st;
-            free(info(tmp_path(fams[f].family), &st));
+            free(info(test_tmp_path(fams[f].family), &st));
             CHECK(st == VLM_STATUS_BAD_MODEL && strstr(vlm_last_error(), configs[c].want), "info %s: %s", fams[f].family,
                   vlm_last_error());
         }
@@ -221,7 +215,7 @@ static void test_config_policy(void) {
         FILE * cf = fopen(dst, "w");
         fputs(f == 0 ? "{\"image_size\": \"big\"}" : "{\"vision_width\": \"wide\"}", cf);
         fclose(cf);
-        expect_refused(tmp_path(fams[f].family), "config.json", f == 0 ? "image_size" : "vision_width");
+        expect_refused(test_tmp_path(fams[f].family), "config.json", f == 0 ? "image_size" : "vision_width");
     }
     // tensors of no family
     static struct spec s[1];
@@ -230,28 +224,10 @@ static void test_config_policy(void) {
     expect_refused(write_spec("other.safetensors", s, n), "no model family recognizes its tensors", "sam, clip");
 }
 
-static void cleanup(void) {
-    char p[1024];
-    const char * subs[] = { "dir", "empty-dir", "cfg-sam", "cfg-clip", "" };
-    for (int s = 0; s < 5; s++) {
-        char d[700];
-        snprintf(d, sizeof d, "%s%s%s", g_dir, *subs[s] ? "/" : "", subs[s]);
-        DIR * h = opendir(d);
-        for (struct dirent * e; h && (e = readdir(h));) {
-            if (e->d_name[0] == '.') continue;
-            snprintf(p, sizeof p, "%s/%s", d, e->d_name);
-            unlink(p);
-        }
-        if (h) closedir(h);
-        rmdir(d);
-    }
-    free(g_zeros);
-}
+static void cleanup(void) { free(g_zeros); }
 
 int main(void) {
-    const char * tmp = getenv("TMPDIR");
-    snprintf(g_dir, sizeof g_dir, "%s/vlm-test-info-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (!mkdtemp(g_dir)) { perror("mkdtemp"); return 1; }
+    g_dir = test_tmp_dir("info");
     g_zeros = calloc(1, ZEROS);
     atexit(cleanup);
     test_synthetic();

@@ -5,12 +5,11 @@
 // wrong; never a crash or a hang (the sanitizer run of the suite also checks for out-of-bounds
 // accesses).
 #include <cjson/cJSON.h>
-#include <errno.h>
 
 #include "harness.h"
 #include "model-file.h"
 
-static char g_dir[] = "/tmp/vlm-test-mutations-XXXXXX";
+static const char * g_dir;   // the scratch folder
 static int  g_loaded, g_refused;
 
 // A failed load's message: one line, naming something.
@@ -190,11 +189,8 @@ static void mutate_config(const char * name, const char * model_dir, const char 
     free(text);
 }
 
-static void cleanup(void) { test_rmtree(g_dir); }
-
 int main(void) {
-    if (!mkdtemp(g_dir)) SKIP("cannot create a temporary folder: %s", strerror(errno));
-    atexit(cleanup);
+    g_dir = test_tmp_dir("mutations");
     // the models, each as its file and the config.json beside it (PyTorch files are rewritten as
     // safetensors, the loaders read both alike)
     // (SlimSAM's decoder is SAM's under HF names: only its pruned encoder's first block is mutated;

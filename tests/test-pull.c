@@ -18,7 +18,8 @@
 #include "harness.h"
 #include "sha256.h"
 
-static char tmpdir[256], cache[512], out_text[1 << 16], env[2048], base[64];
+static const char * tmpdir;   // the scratch folder
+static char cache[512], out_text[1 << 16], env[2048], base[64];
 static const char * fx;
 
 // ---- the server: GET /MODE/PATH serves fixtures/PATH; MODE says how ------------------------
@@ -247,8 +248,7 @@ int main(void) {
     fx = test_fixtures_dir();
     unsetenv("http_proxy"), unsetenv("https_proxy"), unsetenv("HTTP_PROXY"), unsetenv("HTTPS_PROXY"), unsetenv("ALL_PROXY");
     signal(SIGPIPE, SIG_IGN);
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/vlm-test-pull-XXXXXX");
-    if (!mkdtemp(tmpdir)) SKIP("cannot make a temp dir");
+    tmpdir = test_tmp_dir("pull");
     snprintf(cache, sizeof cache, "%s/cache", tmpdir);
     if (!start_server()) SKIP("cannot listen on 127.0.0.1");
 
@@ -497,8 +497,5 @@ int main(void) {
           "changed file without a registry sha256: %s", out_text);
 
     atomic_store(&stop_server, 1);
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
-    if (!test_failed && system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmpdir);
     TEST_END();
 }

@@ -13,7 +13,7 @@
 #include "harness.h"
 #include "model-file.h"
 
-static char dir[256];
+static const char * dir;   // the scratch folder
 
 // ---- a byte buffer ----
 struct buf { uint8_t * p; size_t n, cap; };
@@ -419,8 +419,7 @@ static const char * torch_python(void) {
 }
 
 int main(void) {
-    snprintf(dir, sizeof dir, "%s/vlm-test-pytorch-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-    if (!mkdtemp(dir)) { perror("mkdtemp"); return 1; }
+    dir = test_tmp_dir("pytorch");
     test_malicious();
 
     const char * fixtures = test_fixtures_dir();
@@ -489,8 +488,5 @@ int main(void) {
         }
     }
 
-    char rm[700];
-    snprintf(rm, sizeof rm, "rm -rf '%s'", dir);
-    if (system(rm) != 0) fprintf(stderr, "could not remove %s\n", dir);
     TEST_END();
 }

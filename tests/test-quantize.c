@@ -14,22 +14,7 @@
 #include "core.h"
 #include "gguf-meta.h"
 
-static char g_dir[256];
-
-static const char * tmp_path(const char * name) {
-    static char path[512];
-    snprintf(path, sizeof path, "%s/%s", g_dir, name);
-    return path;
-}
-
-static void cleanup(void) {
-    DIR * d = opendir(g_dir);
-    struct dirent * e;
-    while (d && (e = readdir(d)))
-        if (e->d_name[0] != '.') unlink(tmp_path(e->d_name));
-    if (d) closedir(d);
-    rmdir(g_dir);
-}
+static const char * g_dir;   // the scratch folder
 
 static bool is_matrix(const struct vlm_file_tensor * t) {
     size_t n = strlen(t->name);
@@ -126,18 +111,15 @@ static void check_stored(const char * f32_path, const char * q_path) {
 int main(void) {
     const char * in = test_fixture("smolvlm-tiny/smolvlm-tiny-f32.gguf");
     if (access(in, R_OK) != 0) SKIP("%s not found", in);
-    const char * tmp = getenv("TMPDIR");
-    snprintf(g_dir, sizeof g_dir, "%s/vlm-test-q-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (!mkdtemp(g_dir)) { perror("mkdtemp"); return 1; }
-    atexit(cleanup);
+    g_dir = test_tmp_dir("q");
     struct vlm_gguf * a = NULL;
     CHECK(vlm_gguf_open(in, &a) == VLM_STATUS_OK, "open %s: %s", in, vlm_last_error());
     if (!a) TEST_END();
 
     char q8[512], q4[512], qk[512];
-    snprintf(q8, sizeof q8, "%s", tmp_path("q8_0.gguf"));
-    snprintf(q4, sizeof q4, "%s", tmp_path("q4_0.gguf"));
-    snprintf(qk, sizeof qk, "%s", tmp_path("q4_k.gguf"));
+    snprintf(q8, sizeof q8, "%s", test_tmp_path("q8_0.gguf"));
+    snprintf(q4, sizeof q4, "%s", test_tmp_path("q4_0.gguf"));
+    snprintf(qk, sizeof qk, "%s", test_tmp_path("q4_k.gguf"));
     CHECK(vlm_gguf_quantize(in, q8, VLM_DTYPE_Q8_0, NULL) == VLM_STATUS_OK, "quantize q8_0: %s", vlm_last_error());
     check_file(a, q8, VLM_DTYPE_Q8_0, 7);
     CHECK(vlm_gguf_quantize(in, q4, VLM_DTYPE_Q4_0, NULL) == VLM_STATUS_OK, "quantize q4_0: %s", vlm_last_error());
@@ -152,15 +134,15 @@ int main(void) {
         check_file(a, qk, VLM_DTYPE_Q8_0, 14);
         rc = test_run_cli(out, sizeof out, g_dir, NULL, "quantize %s %s q5_1", in, qk);
         CHECK(rc == 2 && strstr(out, "unknown type 'q5_1'"), "vlm quantize q5_1: %d %s", rc, out);
-        rc = test_run_cli(out, sizeof out, g_dir, NULL, "quantize %s/missing.gguf %s q8_0", g_dir, tmp_path("never.gguf"));
-        CHECK(rc == 1 && access(tmp_path("never.gguf"), F_OK) != 0, "vlm quantize of a missing file: %d %s", rc, out);
+        rc = test_run_cli(out, sizeof out, g_dir, NULL, "quantize %s/missing.gguf %s q8_0", g_dir, test_tmp_path("never.gguf"));
+        CHECK(rc == 1 && access(test_tmp_path("never.gguf"), F_OK) != 0, "vlm quantize of a missing file: %d %s", rc, out);
     }
     // a request the file cannot meet writes nothing: Q8_0 for 1-D norms of 64 is fine, a
     // Q4_K matrix of rows of 64 is not
     enum vlm_dtype * types = malloc((size_t)vlm_gguf_n_tensors(a) * sizeof *types);
     for (int32_t i = 0; i < vlm_gguf_n_tensors(a); i++) types[i] = VLM_DTYPE_Q4_K;
-    CHECK(vlm_gguf_write_retyped(tmp_path("bad.gguf"), a, types, 14, NULL) == VLM_STATUS_INVALID_ARG &&
-          strstr(vlm_last_error(), "cannot be stored as q4_k") && access(tmp_path("bad.gguf"), F_OK) != 0,
+    CHECK(vlm_gguf_write_retyped(test_tmp_path("bad.gguf"), a, types, 14, NULL) == VLM_STATUS_INVALID_ARG &&
+          strstr(vlm_last_error(), "cannot be stored as q4_k") && access(test_tmp_path("bad.gguf"), F_OK) != 0,
           "q4_k rows of 64 refused: %s", vlm_last_error());
     free(types);
     vlm_gguf_close(a);

@@ -11,7 +11,7 @@
 #include "harness.h"
 #include "model-file.h"
 
-static char g_dir[256];
+static const char * g_dir;   // the scratch folder
 
 static void write_bytes(const char * path, const void * data, size_t n) {
     FILE * f = fopen(path, "wb");
@@ -22,12 +22,6 @@ static void write_bytes(const char * path, const void * data, size_t n) {
 
 static uint8_t * read_bytes(const char * path, size_t * n) { return (uint8_t *)vlm_read_file(path, SIZE_MAX, n); }
 
-static const char * tmp_path(const char * name) {
-    static char path[512];
-    snprintf(path, sizeof path, "%s/%s", g_dir, name);
-    return path;
-}
-
 // A safetensors file with the given header length field, header text and data bytes.
 static const char * make_raw(const char * name, uint64_t header_len, const char * header, const void * data,
                              size_t data_len) {
@@ -36,7 +30,7 @@ static const char * make_raw(const char * name, uint64_t header_len, const char 
     for (int i = 0; i < 8; i++) buf[i] = (uint8_t)(header_len >> (8 * i));
     memcpy(buf + 8, header, hl);
     if (data_len) memcpy(buf + 8 + hl, data, data_len);
-    const char * p = tmp_path(name);
+    const char * p = test_tmp_path(name);
     write_bytes(p, buf, 8 + hl + data_len);
     free(buf);
     return p;
@@ -141,7 +135,7 @@ static void test_fixtures(void) {
             free(a);
         }
         // rewrite every tensor and read it back
-        const char * copy = tmp_path("clip-copy.safetensors");
+        const char * copy = test_tmp_path("clip-copy.safetensors");
         CHECK(vlm_safetensors_write(copy, st->tensors, st->n_tensors) == VLM_STATUS_OK, "write copy: %s", vlm_last_error());
         struct vlm_safetensors * st2 = NULL;
         CHECK(vlm_safetensors_open(copy, &st2) == VLM_STATUS_OK, "reopen copy: %s", vlm_last_error());
@@ -203,7 +197,7 @@ static void test_roundtrip(void) {
         { .name = "g.scalar", .dtype = VLM_DTYPE_F32, .n_dims = 0, .data = &scalar, .nbytes = 4 },
     };
     int32_t n = (int32_t)(sizeof ts / sizeof *ts);
-    const char * path = tmp_path("rt.safetensors");
+    const char * path = test_tmp_path("rt.safetensors");
     CHECK(vlm_safetensors_write(path, ts, n) == VLM_STATUS_OK, "write: %s", vlm_last_error());
     CHECK(no_temp_files(), "temp file left after a successful write");
     size_t size;
@@ -248,21 +242,21 @@ static void test_roundtrip(void) {
               "metadata round trip: %s", st && st->metadata_json ? st->metadata_json : vlm_last_error());
         vlm_safetensors_close(st);
         const char * odd[] = { "key", NULL };
-        CHECK(vlm_safetensors_write_meta(tmp_path("odd.safetensors"), ts, 1, odd) == VLM_STATUS_INVALID_ARG &&
-              access(tmp_path("odd.safetensors"), F_OK) != 0, "a metadata key without a value is refused");
+        CHECK(vlm_safetensors_write_meta(test_tmp_path("odd.safetensors"), ts, 1, odd) == VLM_STATUS_INVALID_ARG &&
+              access(test_tmp_path("odd.safetensors"), F_OK) != 0, "a metadata key without a value is refused");
     }
 
     // the writer refuses bad input and leaves nothing behind
     struct vlm_file_tensor dup[2] = { ts[0], ts[0] };
-    CHECK(vlm_safetensors_write(tmp_path("dup.safetensors"), dup, 2) != VLM_STATUS_OK &&
+    CHECK(vlm_safetensors_write(test_tmp_path("dup.safetensors"), dup, 2) != VLM_STATUS_OK &&
           strstr(vlm_last_error(), "duplicate"), "duplicate names rejected: %s", vlm_last_error());
     struct vlm_file_tensor wrong = ts[0];
     wrong.nbytes = 20;
-    CHECK(vlm_safetensors_write(tmp_path("wrong.safetensors"), &wrong, 1) != VLM_STATUS_OK &&
+    CHECK(vlm_safetensors_write(test_tmp_path("wrong.safetensors"), &wrong, 1) != VLM_STATUS_OK &&
           strstr(vlm_last_error(), "nbytes"), "nbytes mismatch rejected: %s", vlm_last_error());
-    CHECK(access(tmp_path("dup.safetensors"), F_OK) != 0 && access(tmp_path("wrong.safetensors"), F_OK) != 0,
+    CHECK(access(test_tmp_path("dup.safetensors"), F_OK) != 0 && access(test_tmp_path("wrong.safetensors"), F_OK) != 0,
           "no output file after a refused write");
-    CHECK(vlm_safetensors_write(tmp_path("no-such-dir/x.safetensors"), ts, 1) == VLM_STATUS_IO, "unwritable dir -> IO");
+    CHECK(vlm_safetensors_write(test_tmp_path("no-such-dir/x.safetensors"), ts, 1) == VLM_STATUS_IO, "unwritable dir -> IO");
     CHECK(no_temp_files(), "temp file left after failed writes");
 
 }
@@ -280,9 +274,9 @@ static void test_truncated(const char * path) {
             if (cuts[i] >= size) continue;
             char name[64];
             snprintf(name, sizeof name, "cut-%zu.safetensors", cuts[i]);
-            write_bytes(tmp_path(name), bytes, cuts[i]);
+            write_bytes(test_tmp_path(name), bytes, cuts[i]);
             struct vlm_safetensors * t = NULL;
-            enum vlm_status s = vlm_safetensors_open(tmp_path(name), &t);
+            enum vlm_status s = vlm_safetensors_open(test_tmp_path(name), &t);
             CHECK(s != VLM_STATUS_OK && t == NULL, "truncated at %zu opened", cuts[i]);
             CHECK(strstr(vlm_last_error(), name) != NULL, "truncated at %zu: error '%s' lacks the file", cuts[i],
                   vlm_last_error());
@@ -302,8 +296,8 @@ static void test_malformed(void) {
     expect_fail(make_raw("len-past.st", 100, "{}", NULL, 0), "past the end of the file");
     expect_fail(make_raw("len-zero.st", 0, "", NULL, 0), "too small");
     expect_fail(make_raw("empty.st", 0, "", NULL, 0), "header length");
-    write_bytes(tmp_path("tiny.st"), "abc", 3);
-    expect_fail(tmp_path("tiny.st"), "too small");
+    write_bytes(test_tmp_path("tiny.st"), "abc", 3);
+    expect_fail(test_tmp_path("tiny.st"), "too small");
 
     // header JSON
     expect_fail(make("not-json.st", "{\"x\": [1, 2", 0), "not valid JSON");
@@ -312,8 +306,8 @@ static void test_malformed(void) {
     expect_fail(make("trailing.st", "{} xyz  ", 0), "unexpected bytes");
     {
         uint8_t nul[16] = { 6, 0, 0, 0, 0, 0, 0, 0, '{', '}', ' ', 0, ' ', ' ' };   // a NUL byte in the padding
-        write_bytes(tmp_path("nul.st"), nul, 14);
-        expect_fail(tmp_path("nul.st"), "unexpected bytes");
+        write_bytes(test_tmp_path("nul.st"), nul, 14);
+        expect_fail(test_tmp_path("nul.st"), "unexpected bytes");
     }
 
     // per-tensor checks
@@ -400,34 +394,19 @@ static void test_malformed(void) {
 
     // not a file
     st = (struct vlm_safetensors *)1;
-    CHECK(vlm_safetensors_open(tmp_path("does-not-exist.st"), &st) == VLM_STATUS_IO && st == NULL, "missing file -> IO");
+    CHECK(vlm_safetensors_open(test_tmp_path("does-not-exist.st"), &st) == VLM_STATUS_IO && st == NULL, "missing file -> IO");
     CHECK(strstr(vlm_last_error(), "does-not-exist.st") != NULL, "missing file named: %s", vlm_last_error());
     CHECK(vlm_safetensors_open(g_dir, &st) == VLM_STATUS_IO && st == NULL, "directory -> IO: %s", vlm_last_error());
     vlm_safetensors_close(NULL);
 }
 
-static void cleanup(void) {
-    DIR * d = opendir(g_dir);
-    char p[1024];
-    for (struct dirent * e; d && (e = readdir(d));) {
-        if (e->d_name[0] == '.') continue;
-        snprintf(p, sizeof p, "%s/%s", g_dir, e->d_name);
-        unlink(p);
-    }
-    if (d) closedir(d);
-    rmdir(g_dir);
-}
-
 int main(void) {
-    const char * tmp = getenv("TMPDIR");
-    snprintf(g_dir, sizeof g_dir, "%s/vlm-test-st-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (!mkdtemp(g_dir)) { perror("mkdtemp"); return 1; }
+    g_dir = test_tmp_dir("st");
     test_malformed();
     test_roundtrip();
-    test_truncated(tmp_path("rt.safetensors"));
-    if (test_failed) { cleanup(); TEST_END(); }
-    atexit(cleanup);   // test_fixtures skips (exit 77) when the fixtures are absent
+    test_truncated(test_tmp_path("rt.safetensors"));
+    if (test_failed) TEST_END();
     test_fixtures();
-    test_truncated(tmp_path("clip-copy.safetensors"));
+    test_truncated(test_tmp_path("clip-copy.safetensors"));
     TEST_END();
 }

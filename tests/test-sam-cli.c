@@ -11,7 +11,7 @@
 #include "model-file.h"
 #include "vlm.h"
 
-static char tmpdir[256];
+static const char * tmpdir;   // the scratch folder
 static const char * cli;
 
 // Runs the CLI with args (already quoted), stdout / stderr into tmpdir/{out,err}.txt.
@@ -71,8 +71,7 @@ int main(void) {
     snprintf(image, sizeof image, "%s/images/dog.jpg", fx);
     snprintf(cases, sizeof cases, "%s/sam-tiny/cases.safetensors", fx);
     if (!exists(model) || !exists(image) || !exists(cases)) SKIP("sam-tiny fixtures missing");
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/vlm-sam-cli-XXXXXX");
-    if (!mkdtemp(tmpdir)) SKIP("cannot create a temp dir");
+    tmpdir = test_tmp_dir("sam-cli");
     const char * backend = getenv("VLM_BACKEND") ? getenv("VLM_BACKEND") : "cpu";
 
     char args[8192], png[600], json[600], st_path[600], emb[600];
@@ -224,7 +223,5 @@ int main(void) {
         printf("%-26s exit %d: %s", bads[i].what, rc, err ? err : "\n");
         free(err);
     }
-    clean();
-    rmdir(tmpdir);
     TEST_END();
 }

@@ -46,8 +46,8 @@ static bool rle_string_decode(const char * s, int32_t w, int32_t h, uint8_t * ou
 // `vlm segment --everything` with p's thresholds: the JSON's masks equal the library's r.
 static void check_cli(const char * name, const char * model_path, const char * image, const struct vlm_sam_everything_params * p,
                       const struct vlm_sam_everything_result * r, int32_t n_default) {
-    char dir[] = "/tmp/vlm-test-everything-XXXXXX", out[8192], json[300];
-    if (!mkdtemp(dir)) return;
+    const char * dir = test_tmp_dir("everything");
+    char out[8192], json[300];
     snprintf(json, sizeof json, "%s/masks.json", dir);
     int rc = test_run_cli(out, sizeof out, dir, NULL, "segment -m '%s' '%s' --everything --backend cpu --points-per-side %d "
                           "--pred-iou-thresh %g --stability-score-thresh %g --box-nms-thresh %g --json '%s'", model_path,
@@ -79,9 +79,6 @@ static void check_cli(const char * name, const char * model_path, const char * i
     snprintf(want, sizeof want, "no masks left: of %d candidates", r->n_candidates);
     CHECK(rc == 0 && (n_default > 0 ? !strstr(out, "no masks left") : strstr(out, want) && strstr(out, "--pred-iou-thresh") != NULL),
           "%s: %d masks with default thresholds, output: %s", name, n_default, out);
-    char cmd[400];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0) fprintf(stderr, "cannot remove %s\n", dir);
 }
 
 struct progress_log { int calls, last, total; bool monotone; };

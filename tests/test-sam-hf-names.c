@@ -91,8 +91,7 @@ int main(void) {
     snprintf(official, sizeof official, "%s", test_fixture("sam-tiny/model.safetensors"));
     snprintf(config, sizeof config, "%s", test_fixture("sam-tiny/config.json"));
     snprintf(image_path, sizeof image_path, "%s", test_fixture("images/dog.jpg"));
-    char dir[] = "/tmp/vlm-sam-hf-XXXXXX";
-    if (!mkdtemp(dir)) SKIP("cannot create a temporary folder");
+    const char * dir = test_tmp_dir("sam-hf");
 
     struct vlm_safetensors * st = NULL;
     CHECK(vlm_safetensors_open(official, &st) == VLM_STATUS_OK, "open fixture: %s", vlm_last_error());
@@ -141,8 +140,5 @@ int main(void) {
         vlm_masks_free(&b[i]);
     }
     vlm_image_free(&img);
-    unlink(hf_dir_model);
-    unlink(hf_config);
-    rmdir(dir);
     TEST_END();
 }

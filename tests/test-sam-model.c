@@ -12,10 +12,9 @@
 #include "vlm.h"
 
 int main(void) {
-    char path[256], emb_path[256], bad_path[256];
-    snprintf(path, sizeof path, "/tmp/vlm-test-sam-model-%ld.safetensors", (long)getpid());
-    snprintf(emb_path, sizeof emb_path, "/tmp/vlm-test-sam-emb-%ld.safetensors", (long)getpid());
-    snprintf(bad_path, sizeof bad_path, "/tmp/vlm-test-sam-bad-%ld.safetensors", (long)getpid());
+    test_tmp_dir("sam-model");
+    const char * path = test_tmp_path("model.safetensors"), * emb_path = test_tmp_path("emb.safetensors"),
+               * bad_path = test_tmp_path("bad.safetensors");
 
     CHECK(vlm_sam_write_random_checkpoint(path, "vit_x", 1) == VLM_STATUS_INVALID_ARG, "unknown variant rejected");
     enum vlm_status st = vlm_sam_write_random_checkpoint(path, "tiny", 7);
@@ -129,8 +128,5 @@ int main(void) {
     }
     vlm_image_free(&img);
     vlm_model_free(m);
-    remove(path);
-    remove(emb_path);
-    remove(bad_path);
     TEST_END();
 }

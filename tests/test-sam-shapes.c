@@ -12,7 +12,7 @@
 #include "model-file.h"
 #include "vlm.h"
 
-static char tmpdir[256];
+static const char * tmpdir;   // the scratch folder
 static char small_dir[4096];
 
 static void path_in(char * out, size_t n, const char * name) { snprintf(out, n, "%s/%s", tmpdir, name); }
@@ -215,8 +215,7 @@ int main(void) {
     struct vlm_safetensors * exp = NULL;
     if (vlm_safetensors_open(cases, &exp) != VLM_STATUS_OK) SKIP("%s: %s", cases, vlm_last_error());
     test_fixtures_dir();   // the images
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/vlm-sam-shapes-XXXXXX");
-    if (!mkdtemp(tmpdir)) SKIP("cannot create a temp dir");
+    tmpdir = test_tmp_dir("sam-shapes");
 
     // the library reports the model's own sizes
     struct vlm_model * model = NULL;
@@ -259,10 +258,5 @@ int main(void) {
     }
     bad_models();
     vlm_safetensors_close(exp);
-    if (!test_failed) {
-        char cmd[600];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-        if (system(cmd) != 0) fprintf(stderr, "cannot remove %s\n", tmpdir);
-    }
     TEST_END();
 }

@@ -7,7 +7,8 @@
 // without a Vulkan device unless VLM_TEST_REQUIRE_VULKAN=1.
 #include "harness.h"
 
-static char tmpdir[256], cache_dir[300], cache_file[600];
+static const char * tmpdir;   // the scratch folder
+static char cache_dir[300], cache_file[600];
 static char log_text[1 << 16];
 
 // Runs the CLI with VLM_SELFTEST_INJECT=inject (NULL: none) and extra environment.
@@ -37,11 +38,10 @@ static bool one_line(const char * s) { return strchr(s, '\n') == strrchr(s, '\n'
 int main(void) {
     if (!getenv("VLM_CLI") || !*getenv("VLM_CLI")) SKIP("VLM_CLI (the vlm executable) not set; run through ctest");
     if (!test_want_backend("vulkan")) SKIP("vulkan is not in VLM_TEST_BACKENDS");
-    char clip[1024], image[1024], cmd[1024];
+    char clip[1024], image[1024];
     snprintf(clip, sizeof clip, "%s", test_fixture("clip-tiny"));
     snprintf(image, sizeof image, "%s", test_fixture("images/dog.jpg"));
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/vlm-selftest-XXXXXX");
-    if (!mkdtemp(tmpdir)) SKIP("cannot create a temporary folder");
+    tmpdir = test_tmp_dir("selftest");
     snprintf(cache_dir, sizeof cache_dir, "%s/cache", tmpdir);   // created by the first self-test
     TEST_CLI_NEED_VULKAN(log_text, sizeof log_text, tmpdir, NULL);
     char ref_cpu[512], ref_vk[512], out[512];
@@ -110,7 +110,5 @@ int main(void) {
     rc = run("unary.vec4", NULL, embed_auto, clip, image, out);
     CHECK(rc == 0 && strstr(log_text, "running its self-test") && test_same_file(out, ref_vk), "stale cache: %s", log_text);
 
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmpdir);
     TEST_END();
 }

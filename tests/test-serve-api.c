@@ -14,7 +14,7 @@
 #include "serve-client.h"
 #include "vlm.h"
 
-static char tmpdir[256];
+static const char * tmpdir;   // the scratch folder
 static const char * cli;
 static const char * sam_dir;
 
@@ -416,8 +416,7 @@ int main(void) {
         int rc = system(cmd);
         if (!WIFEXITED(rc) || WEXITSTATUS(rc) != 0) SKIP("vlm was built without libmicrohttpd (no `vlm serve`)");
     }
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/vlm-test-serve-api-XXXXXX");
-    if (!mkdtemp(tmpdir)) SKIP("cannot create a temp dir");
+    tmpdir = test_tmp_dir("serve-api");
     char log_path[512];
     snprintf(log_path, sizeof log_path, "%s/server.log", tmpdir);
 
@@ -749,10 +748,5 @@ int main(void) {
     }
     free(dog);
     small_model_test(log_path);
-    if (!test_failed) {
-        char cmd[600];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-        if (system(cmd) != 0) fprintf(stderr, "cannot remove %s\n", tmpdir);
-    }
     TEST_END();
 }

@@ -21,7 +21,8 @@
 #define QUESTION   "What is this?"
 #define N_CLIENTS  8
 
-static char tmpdir[256], log_path[512];
+static const char * tmpdir;   // the scratch folder
+static char log_path[512];
 static const char * cli;
 static char text_path[1024], mmproj_path[1024], sam_path[1024];
 static int port;
@@ -655,8 +656,7 @@ int main(void) {
     if (access(text_path, R_OK) || access(mmproj_path, R_OK)) SKIP("smolvlm-tiny fixtures not found");
     char * probe = NULL;
     if (serve_http(1, "GET", "/", NULL, 0, NULL, &probe, NULL) == -1 && access(sam_path, R_OK)) SKIP("sam-tiny not found");
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/vlm-test-serve-chat-XXXXXX");
-    if (!mkdtemp(tmpdir)) SKIP("no temporary folder");
+    tmpdir = test_tmp_dir("serve-chat");
     snprintf(log_path, sizeof log_path, "%s/serve.log", tmpdir);
     if (!(dog_uri = b64_data_uri(test_fixture("images/dog.jpg")))) SKIP("images/dog.jpg not found");
     cJSON_Delete(cli_ask("", ref_answer, sizeof ref_answer, &ref_prompt_tokens));
@@ -680,10 +680,5 @@ int main(void) {
     CHECK(serve_stop(&sp) == 0, "the server did not stop cleanly (see %s)", log_path);
     test_vlm_only();
     free(dog_uri);
-    if (!test_failed) {   // the logs stay for a failure
-        char rm[300];
-        snprintf(rm, sizeof rm, "rm -rf '%s'", tmpdir);
-        CHECK(system(rm) == 0, "cannot remove %s", tmpdir);
-    }
     TEST_END();
 }

@@ -19,14 +19,6 @@
 #define NTOK  4
 #define NEMBD 64
 
-static char g_dir[512];
-
-static const char * tmp_path(const char * name) {
-    static char path[600];
-    snprintf(path, sizeof path, "%s/%s", g_dir, name);
-    return path;
-}
-
 // The fixture's normalized tiles back to bytes: round((v * 0.5 + 0.5) * 255).
 static int to_u8(double v) { return (int)lround((v * 0.5 + 0.5) * 255.0); }
 
@@ -118,7 +110,7 @@ static const char * write_variant(const char * src, const char * name, const cha
         char * p = memmem(buf, (size_t)n, from, strlen(from));
         if (p) memcpy(p, to, strlen(to));
     }
-    const char * out = tmp_path(name);
+    const char * out = test_tmp_path(name);
     FILE * o = fopen(out, "wb");
     size_t len = cut ? cut : (size_t)n;
     if (!o || fwrite(buf, 1, len, o) != len) { if (o) fclose(o); free(buf); return NULL; }
@@ -158,7 +150,7 @@ static void bad_files(const char * mmproj, const struct vlm_model_params * mp) {
     }
     CHECK(refused == (int)(sizeof cuts / sizeof *cuts), "truncated files refused: %d of %zu", refused,
           sizeof cuts / sizeof *cuts);
-    st = vlm_smolvlm_vision_load(tmp_path("missing.gguf"), mp, &v);
+    st = vlm_smolvlm_vision_load(test_tmp_path("missing.gguf"), mp, &v);
     CHECK(st == VLM_STATUS_IO && !v, "missing file -> IO (%d)", st);
 }
 
@@ -213,7 +205,7 @@ static const char * write_requant(const char * src, const char * name, bool q8) 
         r.pos += 8 * rd_u32(&r) + 12;
     }
     size_t data = (r.pos + 31) / 32 * 32;
-    const char * out = tmp_path(name);
+    const char * out = test_tmp_path(name);
     FILE * o = fopen(out, "wb");
     if (!o) { free(buf); return NULL; }
     put(o, buf, kv_end);
@@ -344,9 +336,7 @@ int main(void) {
     snprintf(cases_st, sizeof cases_st, "%s", test_fixture("smolvlm-tiny/cases.safetensors"));
     snprintf(jpeg, sizeof jpeg, "%s", test_fixture("images/dog.jpg"));
     if (access(mmproj, R_OK) != 0 || access(cases_st, R_OK) != 0) SKIP("smolvlm-tiny fixtures not found");
-    const char * tmp = getenv("TMPDIR");
-    snprintf(g_dir, sizeof g_dir, "%s/vlm-test-smolvlm-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (!mkdtemp(g_dir)) { perror("mkdtemp"); return 1; }
+    test_tmp_dir("smolvlm");
 
     struct vlm_safetensors * cs = NULL;
     CHECK(vlm_safetensors_open(cases_st, &cs) == VLM_STATUS_OK, "open cases.safetensors: %s", vlm_last_error());
@@ -447,6 +437,5 @@ int main(void) {
     free(px_copy);
     free(embd_ref);
     vlm_safetensors_close(cs);
-    rmdir(g_dir);
     TEST_END();
 }

@@ -9,7 +9,8 @@
 #include "harness.h"
 #include "vqa.h"
 
-static char tmp[64], out[1 << 20];
+static const char * tmp;   // the scratch folder
+static char out[1 << 20];
 static char f32[1024], mmproj[1024], models[2200];
 
 #define run(...) test_run_cli(out, sizeof out, tmp, "OMP_NUM_THREADS=2", __VA_ARGS__)
@@ -19,21 +20,13 @@ static void expect_error(const char * what, int rc, const char * needle) {
     CHECK(strstr(out, needle) != NULL, "%s: message lacks '%s': %s", what, needle, out);
 }
 
-static const char * path(const char * name) {
-    static char p[4][256];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(p[k], sizeof p[k], "%s/%s", tmp, name);
-    return p[k];
-}
-
 static void write_text(const char * name, const char * text) {
-    FILE * f = fopen(path(name), "wb");
+    FILE * f = fopen(test_tmp_path(name), "wb");
     if (f) fputs(text, f), fclose(f);
 }
 
 static char * read_text(const char * name) {
-    char * s = test_read_text(path(name));
+    char * s = test_read_text(test_tmp_path(name));
     return s ? s : calloc(1, 1);
 }
 
@@ -109,7 +102,7 @@ static void test_batch(void) {
     CHECK(system(cmd) == 0, "copying the images");
     write_text("data/questions.jsonl", input);
 
-    int rc = run("ask --batch %s %s -o %s", path("data/questions.jsonl"), models, path("answers.jsonl"));
+    int rc = run("ask --batch %s %s -o %s", test_tmp_path("data/questions.jsonl"), models, test_tmp_path("answers.jsonl"));
     CHECK(rc == 1, "batch with bad lines: exit %d, not 1: %s", rc, out);
     CHECK(!strstr(out, "ETA"), "progress shown on a stderr that is not a terminal: %s", out);
     CHECK(strstr(out, "questions.jsonl:3: not a JSON object") && strstr(out, "questions.jsonl:4:") &&
@@ -133,7 +126,7 @@ static void test_batch(void) {
     for (int torn = 0; torn < 2; torn++) {
         last[torn ? half : 0] = 0;
         write_text("answers.jsonl", cut);
-        rc = run("ask --batch %s %s -o %s", path("data/questions.jsonl"), models, path("answers.jsonl"));
+        rc = run("ask --batch %s %s -o %s", test_tmp_path("data/questions.jsonl"), models, test_tmp_path("answers.jsonl"));
         char * again = read_text("answers.jsonl");
         const char * what = torn ? "resume after a torn line" : "resume after a deleted line";
         CHECK(rc == 1 && !strstr(out, "questions.jsonl:3") && (!torn || strstr(out, "partial last line")),
@@ -148,7 +141,7 @@ static void test_batch(void) {
         memcpy(cut, first, strlen(first) + 1);
     }
     char * before = read_text("answers.jsonl");
-    rc = run("ask --batch %s %s -o %s", path("data/questions.jsonl"), models, path("answers.jsonl"));
+    rc = run("ask --batch %s %s -o %s", test_tmp_path("data/questions.jsonl"), models, test_tmp_path("answers.jsonl"));
     char * after = read_text("answers.jsonl");
     CHECK(rc == 1 && !strcmp(before, after), "a finished batch run again adds nothing and still fails: %d %s", rc, out);
     free(before), free(after);
@@ -159,7 +152,7 @@ static void test_batch(void) {
     for (int k = 1; k <= 2; k++) {
         char name[32];
         snprintf(name, sizeof name, "shard%d.jsonl", k);
-        rc = run("ask --batch %s %s -o %s --shard %d/2", path("data/questions.jsonl"), models, path(name), k);
+        rc = run("ask --batch %s %s -o %s --shard %d/2", test_tmp_path("data/questions.jsonl"), models, test_tmp_path(name), k);
         CHECK(rc == 1, "shard %d/2: exit %d: %s", k, rc, out);
         char * t = read_text(name);
         cJSON * s = parse_lines(t);
@@ -180,25 +173,25 @@ static void test_batch(void) {
     free(first);
 
     // the scores of the shards together are those of the whole
-    rc = run("vqa-score %s --json", path("answers.jsonl"));
+    rc = run("vqa-score %s --json", test_tmp_path("answers.jsonl"));
     char * whole = strdup(out);
-    rc |= run("vqa-score %s %s --json", path("shard1.jsonl"), path("shard2.jsonl"));
+    rc |= run("vqa-score %s %s --json", test_tmp_path("shard1.jsonl"), test_tmp_path("shard2.jsonl"));
     CHECK(rc == 0 && !strcmp(whole, out) && strstr(out, "\"count\": 1,") && strstr(out, "\"failed\": 3,"),
           "vqa-score of the shards: %s / %s", whole, out);
     free(whole);
 
     // a folder of images, one question, answers on stdout
     write_text("data/notes.txt", "not an image");
-    rc = run("ask --batch %s --question 'What is this?' %s", path("data"), models);
+    rc = run("ask --batch %s --question 'What is this?' %s", test_tmp_path("data"), models);
     cJSON * f = parse_lines(out);
     const cJSON * f0 = cJSON_GetArrayItem(f, 0), * f1 = cJSON_GetArrayItem(f, 1);
     CHECK(rc == 0 && cJSON_GetArraySize(f) == 2 && !strcmp(str(f0, "image"), "dog.jpg") && !strcmp(str(f1, "image"), "truck.jpg") &&
           cJSON_GetObjectItem(f1, "answer") && !strcmp(str(f1, "question"), "What is this?"), "folder batch: %s", out);
     cJSON_Delete(f);
-    rc = run("ask --batch %s --question 'What is this?' %s -o %s", path("data"), models, path("folder.jsonl"));
+    rc = run("ask --batch %s --question 'What is this?' %s -o %s", test_tmp_path("data"), models, test_tmp_path("folder.jsonl"));
     char * once = read_text("folder.jsonl");
     write_text("data/zebra.png", "not a PNG");
-    rc |= run("ask --batch %s --question 'What is this?' %s -o %s", path("data"), models, path("folder.jsonl"));
+    rc |= run("ask --batch %s --question 'What is this?' %s -o %s", test_tmp_path("data"), models, test_tmp_path("folder.jsonl"));
     char * twice = read_text("folder.jsonl");
     f = parse_lines(twice);
     CHECK(rc == 1 && !strncmp(once, twice, strlen(once)) && cJSON_GetArraySize(f) == 3 &&
@@ -206,21 +199,21 @@ static void test_batch(void) {
           "folder batch resumed with a new (broken) image: %s", twice);
     cJSON_Delete(f);
     free(once), free(twice);
-    remove(path("data/zebra.png"));
+    remove(test_tmp_path("data/zebra.png"));
 
     // bad use
-    expect_error("folder without --question", run("ask --batch %s %s", path("data"), models), "--question");
-    expect_error("batch and an image", run("ask --batch %s %s %s", path("data/questions.jsonl"),
+    expect_error("folder without --question", run("ask --batch %s %s", test_tmp_path("data"), models), "--question");
+    expect_error("batch and an image", run("ask --batch %s %s %s", test_tmp_path("data/questions.jsonl"),
                  test_fixture("images/dog.jpg"), models), "--batch");
-    expect_error("shard 0/2", run("ask --batch %s %s --shard 0/2", path("data/questions.jsonl"), models), "--shard");
-    expect_error("shard 3/2", run("ask --batch %s %s --shard 3/2", path("data/questions.jsonl"), models), "--shard");
-    expect_error("shard x", run("ask --batch %s %s --shard x", path("data/questions.jsonl"), models), "--shard");
+    expect_error("shard 0/2", run("ask --batch %s %s --shard 0/2", test_tmp_path("data/questions.jsonl"), models), "--shard");
+    expect_error("shard 3/2", run("ask --batch %s %s --shard 3/2", test_tmp_path("data/questions.jsonl"), models), "--shard");
+    expect_error("shard x", run("ask --batch %s %s --shard x", test_tmp_path("data/questions.jsonl"), models), "--shard");
     expect_error("-o without --batch", run("ask %s q %s -o %s", test_fixture("images/dog.jpg"), models,
-                 path("x.jsonl")), "--batch");
-    expect_error("missing input", run("ask --batch %s %s -o %s", path("none.jsonl"), models, path("y.jsonl")), "none.jsonl");
-    CHECK(access(path("y.jsonl"), F_OK) != 0, "a failed batch left its answers file");
-    expect_error("unwritable output", run("ask --batch %s %s -o %s", path("data/questions.jsonl"), models,
-                 path("no/such/dir/a.jsonl")), "a.jsonl");
+                 test_tmp_path("x.jsonl")), "--batch");
+    expect_error("missing input", run("ask --batch %s %s -o %s", test_tmp_path("none.jsonl"), models, test_tmp_path("y.jsonl")), "none.jsonl");
+    CHECK(access(test_tmp_path("y.jsonl"), F_OK) != 0, "a failed batch left its answers file");
+    expect_error("unwritable output", run("ask --batch %s %s -o %s", test_tmp_path("data/questions.jsonl"), models,
+                 test_tmp_path("no/such/dir/a.jsonl")), "a.jsonl");
 }
 
 // An image asked about again after others comes from the session's recent embeddings.
@@ -273,21 +266,21 @@ static void test_score(void) {
                // 3 of 4, VQAv2's objects: (3 x 2/3 + 1) / 4 = 0.75
                "{\"answer\": \"three\", \"answers\": [{\"answer\": \"3\"}, {\"answer\": \"3\"}, {\"answer\": \"3\"}, "
                "{\"answer\": \"4\"}]}\n");
-    int rc = run("vqa-score %s --json", path("scored.jsonl"));
+    int rc = run("vqa-score %s --json", test_tmp_path("scored.jsonl"));
     cJSON * j = cJSON_Parse(out);
     const cJSON * acc = cJSON_GetObjectItem(j, "vqa_accuracy"), * em = cJSON_GetObjectItem(j, "exact_match");
     CHECK(rc == 0 && acc && fabs(acc->valuedouble - 3.35 / 5) < 1e-6 && fabs(em->valuedouble - 0.8) < 1e-6 &&
           cJSON_GetNumberValue(cJSON_GetObjectItem(j, "count")) == 5 && cJSON_GetNumberValue(cJSON_GetObjectItem(j, "failed")) == 1 &&
           cJSON_GetNumberValue(cJSON_GetObjectItem(j, "no_references")) == 1, "vqa-score: %s", out);
     cJSON_Delete(j);
-    rc = run("vqa-score %s", path("scored.jsonl"));
+    rc = run("vqa-score %s", test_tmp_path("scored.jsonl"));
     CHECK(rc == 0 && strstr(out, "VQA accuracy  67.00%") && strstr(out, "exact match   80.00%"), "vqa-score text: %s", out);
     write_text("broken.jsonl", "{\"answer\": \"a\", \"answers\": \"a\"}\n{\"answer\": \n");
-    expect_error("vqa-score on a broken line", run("vqa-score %s", path("broken.jsonl")), "broken.jsonl:2");
+    expect_error("vqa-score on a broken line", run("vqa-score %s", test_tmp_path("broken.jsonl")), "broken.jsonl:2");
     write_text("empty.jsonl", "{\"answer\": \"a\"}\n");
-    expect_error("vqa-score without references", run("vqa-score %s", path("empty.jsonl")), "answers");
+    expect_error("vqa-score without references", run("vqa-score %s", test_tmp_path("empty.jsonl")), "answers");
     expect_error("vqa-score without a file", run("vqa-score"), "no answers file");
-    expect_error("vqa-score on a missing file", run("vqa-score %s", path("none.jsonl")), "none.jsonl");
+    expect_error("vqa-score on a missing file", run("vqa-score %s", test_tmp_path("none.jsonl")), "none.jsonl");
 }
 
 int main(void) {
@@ -295,13 +288,9 @@ int main(void) {
     snprintf(mmproj, sizeof mmproj, "%s", test_fixture("smolvlm-tiny/mmproj-smolvlm-tiny-f32.gguf"));
     if (access(f32, R_OK) != 0 || access(mmproj, R_OK) != 0) SKIP("smolvlm-tiny fixtures not found");
     snprintf(models, sizeof models, "-m %s --mmproj %s --backend cpu --max-tokens 6", f32, mmproj);
-    snprintf(tmp, sizeof tmp, "/tmp/vlm-vqa-batch-XXXXXX");
-    if (!mkdtemp(tmp)) return 1;
+    tmp = test_tmp_dir("vqa-batch");
     test_batch();
     test_recent();
     test_score();
-    char rm[128];
-    snprintf(rm, sizeof rm, "rm -rf '%s'", tmp);
-    if (system(rm) != 0) fprintf(stderr, "could not remove %s\n", tmp);
     TEST_END();
 }

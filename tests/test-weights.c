@@ -10,13 +10,7 @@
 #include "harness.h"
 #include "model-file.h"
 
-static char g_dir[256];
-
-static const char * tmp_path(const char * name) {
-    static char path[512];
-    snprintf(path, sizeof path, "%s/%s", g_dir, name);
-    return path;
-}
+static const char * g_dir;   // the scratch folder
 
 // Independent fp16 / bf16 decoding (not the library's).
 static float half_ref(uint16_t h) {
@@ -65,7 +59,7 @@ static void test_synthetic(enum vlm_backend_type backend, const char * bname) {
         { .name = "enc.position_ids", .dtype = VLM_DTYPE_I64, .n_dims = 2, .shape = { 1, 2 }, .data = i64, .nbytes = 16 },
     };
     int32_t n = (int32_t)(sizeof ts / sizeof *ts);
-    const char * path = tmp_path("w.safetensors");
+    const char * path = test_tmp_path("w.safetensors");
     CHECK(vlm_safetensors_write(path, ts, n) == VLM_STATUS_OK, "write: %s", vlm_last_error());
     struct vlm_safetensors * st = NULL;
     CHECK(vlm_safetensors_open(path, &st) == VLM_STATUS_OK, "open: %s", vlm_last_error());
@@ -156,7 +150,7 @@ static void test_non_finite(enum vlm_backend_type backend, const char * bname) {
             { .name = cases[k].name, .dtype = cases[k].dt, .n_dims = 1, .shape = { cases[k].n }, .data = cases[k].data,
               .nbytes = cases[k].nb },
         };
-        const char * path = tmp_path(cases[k].file);
+        const char * path = test_tmp_path(cases[k].file);
         struct vlm_safetensors * st = NULL;
         CHECK(vlm_safetensors_write(path, ts, 2) == VLM_STATUS_OK && vlm_safetensors_open(path, &st) == VLM_STATUS_OK,
               "write/open %s: %s", cases[k].file, vlm_last_error());
@@ -247,7 +241,7 @@ static void test_fixtures(enum vlm_backend_type backend, const char * bname) {
 
 // A GGUF file with one tensor `q` of the given type, ne [64, 2], and its data.
 static const char * write_gguf(const char * file, uint32_t type, const void * data, size_t nbytes) {
-    const char * path = tmp_path(file);
+    const char * path = test_tmp_path(file);
     FILE * f = fopen(path, "wb");
     uint32_t u32;
     uint64_t u64;
@@ -371,23 +365,8 @@ static void test_gguf_fixtures(enum vlm_backend_type backend, const char * bname
     vlm_gguf_close(g16);
 }
 
-static void cleanup(void) {
-    DIR * d = opendir(g_dir);
-    char p[1024];
-    for (struct dirent * e; d && (e = readdir(d));) {
-        if (e->d_name[0] == '.') continue;
-        snprintf(p, sizeof p, "%s/%s", g_dir, e->d_name);
-        unlink(p);
-    }
-    if (d) closedir(d);
-    rmdir(g_dir);
-}
-
 int main(void) {
-    const char * tmp = getenv("TMPDIR");
-    snprintf(g_dir, sizeof g_dir, "%s/vlm-test-w-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (!mkdtemp(g_dir)) { perror("mkdtemp"); return 1; }
-    atexit(cleanup);
+    g_dir = test_tmp_dir("w");
 
     struct vlm_ctx * cpu = new_ctx(VLM_BACKEND_CPU);
     CHECK(cpu != NULL, "cpu context");
