@@ -414,6 +414,10 @@ struct vlm_op {
 const char * vlm_op_name(enum vlm_op_type type);
 
 void vlm_cpu_run_op(struct vlm_ctx * x, const struct vlm_op * op);
+// Row-major C[M, N] = alpha * op(A)[M, K] @ op(B)[K, N] + beta * C with OpenBLAS, split over nt
+// threads by rows (or columns when M is small); each part is one single-threaded sgemm.
+void vlm_cpu_gemm(int nt, bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float * A, int64_t lda,
+                  const float * B, int64_t ldb, float beta, float * C, int64_t ldc);
 // CPU linear with a weight in its stored type (cpu-linear.c): C[M, N] = A[M, K] (row stride
 // lda) @ W[N, K]^T (+ bias[N] when not NULL), W contiguous F16/BF16/Q8_0/Q4_0/Q4_K, or F32
 // where vlm_cpu_linear_tiled. False (error recorded on x) when out of memory.

@@ -1,15 +1,15 @@
 // cpu-linear.c — the CPU linear for weights kept in their stored type: F16, BF16, Q8_0, Q4_0,
 // Q4_K, and F32 for few rows. F32 / F16 / BF16 weights with few activation rows run as
 // dot-product tiles (AVX2 or AVX-512; below), the 16-bit ones widened in registers; from
-// TILED_ROWS_* rows, or without AVX2, through sgemm (F16 / BF16 widened to F32 per chunk). Block
+// TILED_ROWS_* rows, or without AVX2, through sgemm (F16 / BF16 widened to F32 first). Block
 // types as ggml's vec_dot_type: each activation row is quantized once per call (Q8_0 for Q8_0
 // and Q4_0 weights, Q8_K for Q4_K) and dotted block by block in integers; F16 / BF16 weights
 // dot with the F32 activations (F32 products and sums; ggml instead rounds the activations to
 // F16). Threads split the weight rows into chunks; each chunk is dotted with every activation
 // row, four rows at a time, so a weight block is loaded once per four rows and the chunk stays
 // in cache across all of them. With many rows, Q8_0 / Q4_0 go to an 8-bit integer GEMM where the
-// CPU has AVX512-VNNI, and the other types (and those without VNNI) are widened to F32 in a
-// per-thread buffer and multiplied by sgemm.
+// CPU has AVX512-VNNI, and the other types (and those without VNNI) are widened to F32 and
+// multiplied by sgemm as F32 weights are.
 // The kernels are plain C, AVX2 + FMA + F16C, AVX-512F for the tiles and AVX512-VNNI for Q8_0 /
 // Q4_0, chosen at run time (__builtin_cpu_supports, F16C through cpuid; VLM_NO_AVX512=1 stops
 // at AVX2, VLM_NO_AVX2=1 forces plain C).
@@ -32,8 +32,8 @@
 
 #define CHUNK_ROWS  16   // weight rows per work item
 #define GEMM_ROWS   8    // plain C F16 / BF16 with at least this many activation rows: widen + sgemm
-#define GEMM_CHUNK  128   // weight rows widened per sgemm
-// Activation rows from which sgemm (F32: OpenBLAS in op_linear; F16 / BF16: widened per chunk,
+#define WIDEN_BYTES ((int64_t)64 << 20)   // most F32 bytes of a weight widened at once for sgemm
+// Activation rows from which sgemm (F32: OpenBLAS in op_linear; F16 / BF16: widened first,
 // linear_widen_gemm) takes over from the tiles, with AVX-512 / AVX2. Measured on a 2-core Zen
 // AVX-512 machine at K, N of 768 and 3072 against OpenBLAS: the AVX-512 tiles ahead at every M
 // up to 2048 (1 thread; 2 threads up to 512, larger too noisy on a shared machine), 1.5-2x at
@@ -825,43 +825,44 @@ static bool kernel_of(enum vlm_dtype wtype, struct kernel * k) {
 }
 
 // Many rows (F16 / BF16 from GEMM_ROWS, block types without the int8 GEMM from
-// VLM_LINEAR_QUANT_GEMM_ROWS): each thread takes its share of the weight rows (thread_rows)
-// and widens it GEMM_CHUNK rows at a time to F32 in its own buffer, each followed by a
-// single-threaded sgemm.
+// VLM_LINEAR_QUANT_GEMM_ROWS): W widened to F32 a slice of at most WIDEN_BYTES at a time (the
+// threads splitting its rows), each slice multiplied as an F32 weight is (vlm_cpu_gemm: the
+// activation rows split over the threads). One slice for every weight of the SAM and CLIP
+// encoders, so A is packed once per product as with F32 weights.
 static bool linear_widen_gemm(struct vlm_ctx * x, int64_t M, int64_t N, int64_t K, const float * A, int64_t lda,
                               enum vlm_dtype wtype, const void * W, const float * bias, float * C) {
-    int      nt = x->n_threads;
-    size_t   w_row = vlm_dtype_nbytes(wtype, K);
-    float ** bufs = calloc((size_t)nt, sizeof *bufs);
-    bool     ok = bufs != NULL;
-    for (int t = 0; ok && t < nt; t++) ok = (bufs[t] = malloc((size_t)GEMM_CHUNK * (size_t)K * sizeof(float))) != NULL;
-    if (ok) {
-        void (*widen)(const void *, float *, int64_t) = vlm_dtype_traits(wtype)->to_f32;
+    const int     nt    = x->n_threads;
+    const size_t  w_row = vlm_dtype_nbytes(wtype, K);
+    const int64_t slice = N * K * (int64_t)sizeof(float) <= WIDEN_BYTES ? N
+                        : WIDEN_BYTES / (K * (int64_t)sizeof(float)) > 0 ? WIDEN_BYTES / (K * (int64_t)sizeof(float)) : 1;
+    float *       wf    = malloc((size_t)(slice * K) * sizeof(float));   // [slice, K]
+    if (!wf) {
+        vlm_ctx_fail(x, VLM_STATUS_OUT_OF_MEMORY, "cpu: out of memory (%.1f MiB to widen a linear weight)",
+                     (double)(slice * K) * sizeof(float) / (1 << 20));
+        return false;
+    }
+    void (*widen)(const void *, float *, int64_t) = vlm_dtype_traits(wtype)->to_f32;
 #if defined(__x86_64__) || defined(__i386__)
-        if (cpu_level() > 0)
-            widen = wtype == VLM_DTYPE_F16 ? widen_f16_avx2 : wtype == VLM_DTYPE_BF16 ? widen_bf16_avx2
-                  : wtype == VLM_DTYPE_Q8_0 ? widen_q8_0_avx2 : widen;
+    if (cpu_level() > 0)
+        widen = wtype == VLM_DTYPE_F16 ? widen_f16_avx2 : wtype == VLM_DTYPE_BF16 ? widen_bf16_avx2
+              : wtype == VLM_DTYPE_Q8_0 ? widen_q8_0_avx2 : widen;
 #endif
-        #pragma omp parallel for num_threads(nt) schedule(static, 1)
+    for (int64_t n0 = 0; n0 < N; n0 += slice) {
+        const int64_t nn = N - n0 < slice ? N - n0 : slice;
+        #pragma omp parallel for num_threads(nt) schedule(static, 1) if (nn * K > 65536)
         for (int t = 0; t < nt; t++) {
             int64_t r0, r1;
-            thread_rows(N, t, nt, &r0, &r1);
-            float * wf = bufs[t];
-            for (int64_t n0 = r0; n0 < r1; n0 += GEMM_CHUNK) {
-                int64_t nn = r1 - n0 < GEMM_CHUNK ? r1 - n0 : GEMM_CHUNK;
-                widen((const char *)W + (size_t)n0 * w_row, wf, nn * K);   // [nn, K]
-                if (bias)
-                    for (int64_t m = 0; m < M; m++) memcpy(C + m * N + n0, bias + n0, (size_t)nn * sizeof(float));
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)M, (int)nn, (int)K, 1.0f, A, (int)lda, wf,
-                            (int)K, bias ? 1.0f : 0.0f, C + n0, (int)N);
-            }
+            thread_rows(nn, t, nt, &r0, &r1);
+            if (r1 > r0) widen((const char *)W + (size_t)(n0 + r0) * w_row, wf + r0 * K, (r1 - r0) * K);
         }
-    } else {
-        vlm_ctx_fail(x, VLM_STATUS_OUT_OF_MEMORY, "cpu: out of memory for linear buffers");
+        if (bias) {
+            #pragma omp parallel for num_threads(nt) schedule(static) if (M * nn > 65536)
+            for (int64_t m = 0; m < M; m++) memcpy(C + m * N + n0, bias + n0, (size_t)nn * sizeof(float));
+        }
+        vlm_cpu_gemm(nt, false, true, M, nn, K, 1.0f, A, lda, wf, K, bias ? 1.0f : 0.0f, C + n0, N);
     }
-    for (int t = 0; bufs && t < nt; t++) free(bufs[t]);
-    free(bufs);
-    return ok;
+    free(wf);
+    return true;
 }
 
 #if defined(__x86_64__) || defined(__i386__)

@@ -90,9 +90,7 @@ static float * as_contig_f32(struct vlm_ctx * x, const struct vlm_tensor * t, fl
     return d;
 }
 
-// Row-major C[M, N] = alpha * op(A)[M, K] @ op(B)[K, N] + beta * C, split over nt threads by
-// rows (or columns when M is small); each part is one single-threaded sgemm.
-static void gemm(int nt, bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float * A, int64_t lda,
+void vlm_cpu_gemm(int nt, bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float * A, int64_t lda,
                  const float * B, int64_t ldb, float beta, float * C, int64_t ldc) {
     enum CBLAS_TRANSPOSE TA = ta ? CblasTrans : CblasNoTrans, TB = tb ? CblasTrans : CblasNoTrans;
     double work = (double)M * N * K;
@@ -172,7 +170,7 @@ static void op_linear(struct vlm_ctx * x, const struct vlm_op * op) {
                             bias ? 1.0f : 0.0f, C + n0, 1);
         }
     } else {
-        gemm(x->n_threads, false, true, M, N, K, 1.0f, A, lda, W, K, bias ? 1.0f : 0.0f, C, N);
+        vlm_cpu_gemm(x->n_threads, false, true, M, N, K, 1.0f, A, lda, W, K, bias ? 1.0f : 0.0f, C, N);
     }
 done:
     free(a_tmp);
@@ -218,7 +216,7 @@ static void op_matmul(struct vlm_ctx * x, const struct vlm_op * op) {
                         (int)K, 1.0f, Ap + i * sa, (int)lda, Bp + i * sb, (int)ldb, 0.0f, C + i * M * N, (int)N);
     } else {
         for (int64_t i = 0; i < B; i++)
-            gemm(nt, ta, tb, M, N, K, 1.0f, Ap + i * sa, lda, Bp + i * sb, ldb, 0.0f, C + i * M * N, N);
+            vlm_cpu_gemm(nt, ta, tb, M, N, K, 1.0f, Ap + i * sa, lda, Bp + i * sb, ldb, 0.0f, C + i * M * N, N);
     }
 done:
     free(a_tmp);
@@ -1002,7 +1000,7 @@ static void op_conv2d(struct vlm_ctx * x, const struct vlm_op * op) {
         if (bias)
             for (int64_t c = 0; c < Cout; c++)
                 for (int64_t p = 0; p < P; p++) ob[c * P + p] = bias[c];
-        gemm(nt, false, false, Cout, P, R, 1.0f, Wt, R, Bm, ldb, bias ? 1.0f : 0.0f, ob, P);
+        vlm_cpu_gemm(nt, false, false, Cout, P, R, 1.0f, Wt, R, Bm, ldb, bias ? 1.0f : 0.0f, ob, P);
     }
 done:
     free(col);
@@ -1030,7 +1028,7 @@ static void op_conv_transpose2d(struct vlm_ctx * x, const struct vlm_op * op) {
     if (!Wt || !src || (op->src[2].n_dims && !bias)) goto done;
     if (!(t = xmalloc(x, (size_t)R * (size_t)P * sizeof(float), "conv_transpose2d"))) goto done;
     for (int64_t b = 0; b < B; b++) {
-        gemm(nt, true, chlast, R, P, Cin, 1.0f, Wt, R, src + b * sb, chlast ? Cin : P, 0.0f, t, P);
+        vlm_cpu_gemm(nt, true, chlast, R, P, Cin, 1.0f, Wt, R, src + b * sb, chlast ? Cin : P, 0.0f, t, P);
         float * ob = out + b * Cout * P * k * k;
         // out[co, y * k + ky, xx * k + kx] = t[(co, ky, kx), y, xx] + bias[co], one output row at a time
         #pragma omp parallel for num_threads(nt) schedule(static) if (R * P > 32768)

@@ -241,6 +241,31 @@ static void test_linear_tiles(void) {
                 }
 }
 
+// An F16 weight of more than 64 MiB as F32 with 9 rows: the plain C run widens it for sgemm in
+// two slices (cpu-linear.c WIDEN_BYTES); the other runs take the tiles.
+static void test_linear_widen_slices(void) {
+    const int64_t M = 9, N = 8200, K = 2048;
+    size_t  mark = vlm_arena_mark(X);
+    float * wf = rand_buf(N * K), * a = rand_buf(M * K), * bias = rand_buf(N);
+    void *  wq;
+    float * wd = through(VLM_DTYPE_F16, wf, N * K, &wq);
+    float * ref = malloc((size_t)(M * N) * sizeof(float)), * got = malloc((size_t)(M * N) * sizeof(float));
+    ref_linear(a, wd, bias, ref, M, N, K);
+    struct vlm_tensor w = vlm_tensor_new(X, VLM_DTYPE_F16, 2, (int64_t[]){ N, K });
+    vlm_tensor_upload(X, w, wq);
+    struct vlm_tensor in = vlm_tensor_from_host(X, VLM_DTYPE_F32, 2, (int64_t[]){ M, K }, a);
+    struct vlm_tensor b = vlm_tensor_from_host(X, VLM_DTYPE_F32, 1, (int64_t[]){ N }, bias);
+    struct vlm_tensor y = vlm_op_linear(X, in, w, &b);
+    CHECK(vlm_ctx_ok(X), "linear f16 [%lld, %lld] weight: %s", (long long)N, (long long)K, X->error);
+    if (vlm_ctx_ok(X)) {
+        vlm_tensor_download(X, y, got);
+        double e = test_nmse(got, ref, (size_t)(M * N));
+        CHECK(e < NMSE_TIGHT, "linear f16 [%lld, %lld] weight: nmse %.3g", (long long)N, (long long)K, e);
+    }
+    vlm_arena_reset(X, mark);
+    free(wf); free(a); free(bias); free(wq); free(wd); free(ref); free(got);
+}
+
 static void test_gather_copy(enum vlm_dtype wt) {
     int64_t V = 23, D = wt == VLM_DTYPE_Q4_K ? 512 : 96;
     float * tf = rand_buf(V * D);
@@ -333,6 +358,7 @@ int main(int argc, char ** argv) {
         test_gather_copy(WTYPES[t]);
     }
     test_linear_tiles();
+    test_linear_widen_slices();
     test_refusals();
     vlm_ctx_free(X);
     if (!*variant) {   // once more without AVX512, and with the plain C kernels
