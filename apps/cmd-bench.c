@@ -426,7 +426,9 @@ int vlm_cmd_bench(int argc, char ** argv) {
     }
     if (mmproj_tmp[0] && !save_random) unlink(mmproj_tmp);
     if (!m) return 1;
-    double peak = sgemm_peak_gflops(m->ctx->n_threads);
+    double       peak = sgemm_peak_gflops(m->ctx->n_threads);
+    const char * fma_isa;
+    double       fma_peak = vlm_cpu_fma_peak_gflops(m->ctx->n_threads, &fma_isa);
     // language models on the CPU: generation against the memory bandwidth
     double bandwidth = vlm_model_kind(m) == VLM_MODEL_LLAMA && !strcmp(vlm_model_backend_name(m), "cpu")
                            ? read_bandwidth_gbs(m->ctx->n_threads) : 0;
@@ -516,8 +518,8 @@ int vlm_cmd_bench(int argc, char ** argv) {
     const char * model_name = variant ? variant : model_path;
     if (json) {
         printf("{\"model\": \"%s\", \"backend\": \"%s\", \"threads\": %d, \"sgemm_peak_gflops\": %.1f, "
-               "\"peak_rss_mb\": %.0f, \"stages\": {",
-               model_name, vlm_model_backend_name(m), m->ctx->n_threads, peak, rss_mb);
+               "\"fma_peak_gflops\": %.1f, \"peak_rss_mb\": %.0f, \"stages\": {",
+               model_name, vlm_model_backend_name(m), m->ctx->n_threads, peak, fma_peak, rss_mb);
         for (int i = 0; i < n_stages; i++) {
             double gfs = stages[i].gflop / (stages[i].median_ms / 1e3);
             printf("%s\"%s\": {\"median_ms\": %.3f, \"gflop\": %.3f, \"gflops\": %.1f, \"peak_fraction\": %.3f",
@@ -535,6 +537,9 @@ int vlm_cmd_bench(int argc, char ** argv) {
     } else {
         printf("model:   %s\nbackend: %s (%d threads)\npeak:    %.1f GFLOP/s (OpenBLAS sgemm 2048^3, this run)\n"
                "memory:  %.0f MiB peak RSS\n", model_name, vlm_model_backend_name(m), m->ctx->n_threads, peak, rss_mb);
+        if (fma_peak > 0)
+            printf("fma:     %.1f GFLOP/s (%s FMA loop, this run: the CPU's arithmetic limit; sgemm reaches %.0f%% of it)\n",
+                   fma_peak, fma_isa, 100 * peak / fma_peak);
         if (bandwidth > 0)
             printf("bandwidth: %.1f GB/s memory read, this run; a generated token reads %.1f MB of weights\n", bandwidth,
                    token_bytes / 1e6);

@@ -430,6 +430,9 @@ bool vlm_cpu_linear_tiled(enum vlm_dtype wtype, int64_t M);
 // from VLM_LINEAR_QUANT_GEMM_ROWS rows where the CPU has no AVX512-VNNI) rather than rows
 // quantized to Q8_0 / Q8_K as llama.cpp does.
 bool vlm_cpu_linear_f32_activations(enum vlm_dtype wtype, int64_t M);
+// The CPU's FP32 FMA throughput with n_threads threads in GFLOP/s (an FMA loop, AVX-512 or AVX2:
+// *isa names it); 0 without either.
+double vlm_cpu_fma_peak_gflops(int n_threads, const char ** isa);
 // One activation row to Q8_0 as that linear quantizes it (ggml's x86 rounding where AVX2 runs).
 void vlm_cpu_quantize_row_q8_0(const float * x, void * y, int64_t K);
 

@@ -977,3 +977,55 @@ bool vlm_cpu_linear_stored(struct vlm_ctx * x, int64_t M, int64_t N, int64_t K, 
     free(aq);
     return true;
 }
+
+// ---- the CPU's arithmetic peak -----------------------------------------------------------------
+// FP32 FMA throughput of n_threads threads in GFLOP/s: 16 independent FMA chains per thread
+// (enough to cover the FMA latency on every x86 core), AVX-512 where the CPU has it, else AVX2.
+// The limit no product can pass; `vlm bench` reports it beside the OpenBLAS sgemm peak. 0 where
+// neither ISA is there.
+#if defined(__x86_64__) || defined(__i386__)
+#define FMA_CHAINS(V, SET1, FMA, STORE, LANES)                                      \
+    V a[16];                                                                        \
+    const V m = SET1(0.999f), b = SET1(0.001f);                                     \
+    for (int i = 0; i < 16; i++) a[i] = SET1((float)i);                             \
+    for (long k = 0; k < n; k++) {                                                  \
+        _Pragma("GCC unroll 16") for (int i = 0; i < 16; i++) a[i] = FMA(a[i], m, b); \
+    }                                                                               \
+    float out[LANES], s = 0;                                                        \
+    for (int i = 0; i < 16; i++) {                                                  \
+        STORE(out, a[i]);                                                           \
+        s += out[0];                                                                \
+    }                                                                               \
+    return s;
+__attribute__((target("avx512f"))) static float fma_chains_avx512(long n) {
+    FMA_CHAINS(__m512, _mm512_set1_ps, _mm512_fmadd_ps, _mm512_storeu_ps, 16)
+}
+AVX2 static float fma_chains_avx2(long n) { FMA_CHAINS(__m256, _mm256_set1_ps, _mm256_fmadd_ps, _mm256_storeu_ps, 8) }
+#undef FMA_CHAINS
+#endif
+
+double vlm_cpu_fma_peak_gflops(int n_threads, const char ** isa) {
+    *isa = "none";
+#if defined(__x86_64__) || defined(__i386__)
+    if (cpu_level() == 0) return 0;
+    const char * no512 = getenv("VLM_NO_AVX512");
+    const bool   avx512 = __builtin_cpu_supports("avx512f") && !(no512 && *no512 == '1');
+    const long n = 4000000;   // 16 x n FMAs per thread: about 20-60 ms
+    double     best = 1e30;
+    float      sink = 0;
+    for (int r = 0; r < 3; r++) {   // the best of three (the first may wake the cores up)
+        const double t0 = vlm_now_ms();
+        #pragma omp parallel num_threads(n_threads) reduction(+ : sink)
+        sink += avx512 ? fma_chains_avx512(n) : fma_chains_avx2(n);
+        const double t = vlm_now_ms() - t0;
+        if (t < best) best = t;
+    }
+    *isa = avx512 ? "AVX-512" : "AVX2";
+    volatile float keep = sink;   // the chains' results are used
+    (void)keep;
+    return (double)n_threads * n * 16 * (avx512 ? 16 : 8) * 2 / (best * 1e6);
+#else
+    (void)n_threads;
+    return 0;
+#endif
+}

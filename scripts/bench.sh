@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # bench.sh — full-size benchmark of vlm against the upstream PyTorch reference, in one run on
-# this machine: SAM ViT-B (1024x1024), MobileSAM and CLIP ViT-B/32, random weights at the official shapes.
+# this machine: SAM ViT-B (1024x1024), MobileSAM, EfficientSAM-Ti and CLIP ViT-B/32, random weights at the
+# official shapes; SAM ViT-B and CLIP also with Q8_0 weights (quantized at load) against vlm's fp32.
 #
 #   scripts/bench.sh                       vlm only (CPU backend, and Vulkan when a device works)
-#   SAM_REPO=~/src/segment-anything MOBILESAM_REPO=~/src/MobileSAM CLIP_REPO=~/src/CLIP scripts/bench.sh
+#   SAM_REPO=~/src/segment-anything MOBILESAM_REPO=~/src/MobileSAM EFFSAM_REPO=~/src/EfficientSAM \
+#   CLIP_REPO=~/src/CLIP scripts/bench.sh
 #                                          also times the upstream code with PyTorch (python3-torch,
 #                                          python3-torchvision) and prints the ratio vlm / reference
 #   LLAMA_CPP_DIR=~/src/llama.cpp/build scripts/bench.sh
@@ -135,16 +137,23 @@ if [ "${1:-}" = serve ]; then
     exit 0
 fi
 
-for model in sam-vit-b sam-vit-t clip-vit-b-32; do
-    for backend in $BACKENDS; do
-        # --save-random: the PyTorch reference loads the same SAM weights (so both keep the same masks)
-        if "$VLM" bench --random "$model" --backend "$backend" --runs "$RUNS" --json --save-random "$OUT/$model.safetensors" \
-            >"$OUT/$model.$backend.json" 2>"$OUT/err"; then
-            :
-        else
-            echo "bench $model on $backend failed: $(tail -1 "$OUT/err")" >&2
-            rm -f "$OUT/$model.$backend.json"
-        fi
+# model:weight types; the 8-bit rows (weights quantized at load) are compared with vlm's own fp32
+for spec in sam-vit-b:f32,q8_0 sam-vit-t:f32 efficientsam-vit-t:f32 clip-vit-b-32:f32,q8_0; do
+    model="${spec%%:*}"
+    weights="${spec#*:}"
+    for w in ${weights//,/ }; do
+        for backend in $BACKENDS; do
+            # --save-random: the PyTorch reference loads the same weights (so both keep the same masks)
+            save=()
+            [ "$w" = f32 ] && save=(--save-random "$OUT/$model.safetensors")
+            if "$VLM" bench --random "$model" --weights "$w" --backend "$backend" --runs "$RUNS" --json "${save[@]}" \
+                >"$OUT/$model.$backend.$w.json" 2>"$OUT/err"; then
+                :
+            else
+                echo "bench $model ($w) on $backend failed: $(tail -1 "$OUT/err")" >&2
+                rm -f "$OUT/$model.$backend.$w.json"
+            fi
+        done
     done
 done
 
@@ -152,6 +161,8 @@ ref_args=()
 [ -n "${SAM_REPO:-}" ] && ref_args+=(--sam-repo "$SAM_REPO")
 [ -n "${MOBILESAM_REPO:-}" ] && ref_args+=(--mobilesam-repo "$MOBILESAM_REPO")
 [ -n "${SAM_REPO:-}" ] && [ -f "$OUT/sam-vit-b.safetensors" ] && ref_args+=(--sam-checkpoint "$OUT/sam-vit-b.safetensors")
+[ -n "${EFFSAM_REPO:-}" ] && ref_args+=(--effsam-repo "$EFFSAM_REPO")
+[ -n "${EFFSAM_REPO:-}" ] && [ -f "$OUT/efficientsam-vit-t.safetensors" ] && ref_args+=(--effsam-checkpoint "$OUT/efficientsam-vit-t.safetensors")
 [ -n "${CLIP_REPO:-}" ] && ref_args+=(--clip-repo "$CLIP_REPO")
 if [ ${#ref_args[@]} -gt 0 ]; then
     vlm_install_packages python3-torch python3-torchvision python3-numpy
@@ -169,22 +180,27 @@ ref, refj = {}, {}
 if os.path.exists(f"{out}/reference.json"):
     refj = json.load(open(f"{out}/reference.json"))
     ref = refj["models"]
-print("| model | stage | backend | vlm ms | GFLOP/s | of peak | PyTorch ms | vlm / PyTorch | peak RSS MiB |")
-print("|---|---|---|---:|---:|---:|---:|---:|---:|")
-for path in sorted(glob.glob(f"{out}/*.*.json")):
-    if path.endswith("reference.json"):
-        continue
-    j = json.load(open(path))
+print("| model | weights | stage | backend | vlm ms | GFLOP/s | of peak | PyTorch ms (fp32) | vlm / PyTorch | vlm fp32 / this | peak RSS MiB |")
+print("|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|")
+runs = {}
+for path in glob.glob(f"{out}/*.*.*.json"):
+    if not path.endswith("reference.json"):
+        model, backend, weights = os.path.basename(path)[:-5].rsplit(".", 2)
+        runs[model, backend, weights] = json.load(open(path))
+order = ["sam-vit-b", "sam-vit-t", "efficientsam-vit-t", "clip-vit-b-32"]
+for (model, backend, weights), j in sorted(runs.items(), key=lambda kv: (order.index(kv[0][0]), kv[0][1], kv[0][2] != "f32")):
     for stage, s in j["stages"].items():
-        r = ref.get(j["model"], {}).get(stage, {}).get("median_ms")
+        r = ref.get(model, {}).get(stage, {}).get("median_ms")
+        f32 = runs.get((model, backend, "f32"), {}).get("stages", {}).get(stage, {}).get("median_ms")
         ratio = f"{s['median_ms'] / r:.2f}x" if r else "-"
         rms = f"{r:.1f}" if r else "-"
-        print(f"| {j['model']} | {stage} | {j['backend']} | {s['median_ms']:.1f} | {s['gflops']:.1f} | "
-              f"{100 * s['peak_fraction']:.0f}% | {rms} | {ratio} | {j['peak_rss_mb']:.0f} |")
+        speedup = f"{f32 / s['median_ms']:.2f}x" if f32 and weights != "f32" else "-"
+        print(f"| {model} | {weights} | {stage} | {backend} | {s['median_ms']:.1f} | {s['gflops']:.1f} | "
+              f"{100 * s['peak_fraction']:.0f}% | {rms} | {ratio} | {speedup} | {j['peak_rss_mb']:.0f} |")
 if ref:
     print()
     print(f"PyTorch {refj['torch']}, {refj['threads']} threads, BLAS: {', '.join(refj['blas']) or 'built in'}")
-for path in sorted(glob.glob(f"{out}/sam-vit-b.*.json")):
+for path in sorted(glob.glob(f"{out}/sam-vit-b.*.f32.json")):
     j = json.load(open(path))
     e = j["stages"].get("everything")
     r = ref.get("sam-vit-b", {}).get("everything")
@@ -192,7 +208,9 @@ for path in sorted(glob.glob(f"{out}/sam-vit-b.*.json")):
         print(f"everything ({j['backend']}): vlm kept {e['masks']} masks" + (f", PyTorch {r['masks']}" if r else "") +
               " (SamAutomaticMaskGenerator defaults: 32x32 points, batch 64, no crops; from the embedding)")
 print(f"peak = OpenBLAS sgemm 2048^3 measured in the same run: "
-      + ", ".join(sorted({f"{json.load(open(p))['sgemm_peak_gflops']:.0f} GFLOP/s" for p in glob.glob(f'{out}/*.*.json') if not p.endswith('reference.json')})))
+      + ", ".join(sorted({f"{j['sgemm_peak_gflops']:.0f} GFLOP/s" for j in runs.values()}))
+      + "; the CPU's FMA loop (its arithmetic limit): "
+      + ", ".join(sorted({f"{j.get('fma_peak_gflops', 0):.0f} GFLOP/s" for j in runs.values()})))
 PY
 
 # ---- the language half against llama.cpp (same files, same threads, same run) -----------------
