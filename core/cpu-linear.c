@@ -532,107 +532,109 @@ DEFINE_TILED(tiled_bf16_avx512, TARGET_AVX512, 4, TILES_AVX512(VLM_DTYPE_BF16))
 
 // ---- Q8_0 / Q4_0 GEMM in 8-bit integers (AVX512-VNNI) -----------------------------------------
 // From VLM_LINEAR_QUANT_GEMM_ROWS activation rows: the rows are quantized to Q8_0 once, as the
-// one-row path does, and stored as unsigned bytes q + 128 in tiles of 8 rows. A tile of 4 weight
-// rows x 8 activation rows is computed block by block: one 256-bit vpdpbusd takes 16 bytes of
-// two activation rows at once (one row per 128-bit half, the weight's 16 bytes in both halves),
-// so two of them give the block's integer dot for two rows, and one conversion and one FMA with
-// the product of the block scales serve both. The +128 is taken back by starting each block's
-// sum at -128 * sum(w): the result is the exact integer dot of the one-row path.
+// one-row path does, and stored as unsigned bytes q + 128 in tiles of 16 rows. A tile of 4 weight
+// rows x 16 activation rows is computed block by block: one 512-bit vpdpbusd takes 16 bytes of
+// four activation rows at once (one row per 128-bit lane, the weight's 16 bytes in every lane),
+// so two of them give the block's integer dot for four rows, and one conversion and one FMA with
+// the product of the block scales serve all four. The +128 is taken back by starting each
+// block's sum at -128 * sum(w): the result is the exact integer dot of the one-row path.
 // ref: ggml/src/ggml-cpu/llamafile/sgemm.cpp tinyBLAS_Q0_AVX (tiles of blocks; it takes signs
 // per pair with vpsignb instead of the offset)
 //
-// Packed activations, per tile of 8 rows, block b and row pair p (rows 2p, 2p + 1):
-//   ap [64 bytes]: row 2p bytes 0..15, row 2p+1 bytes 0..15, row 2p bytes 16..31, row 2p+1 bytes 16..31
-//   ad [8 floats]: row 2p's scale x 4, row 2p+1's scale x 4
+// Packed activations, per tile of 16 rows, block b and group g (rows 4g .. 4g + 3):
+//   ap [128 bytes]: bytes 0..15 of the four rows (one per 16-byte lane), then their bytes 16..31
+//   ad [16 floats]: each row's scale x 4
 
-#define TILE_N 4   // weight rows per tile
-#define TILE_M 8   // activation rows per tile (4 pairs)
+#define TILE_N 4    // weight rows per tile
+#define TILE_M 16   // activation rows per tile (4 groups of 4)
 
-// lanes 0..3 of the result: the sums of a, b, c, d over their low 128 bits; lanes 4..7 (the
-// second __m128) over their high 128 bits
-__attribute__((target(TARGET_VNNI), always_inline)) static inline __m256 hsum_4x8(__m256 a, __m256 b, __m256 c,
-                                                                                   __m256 d) {
-    const __m256 ab = _mm256_hadd_ps(a, b), cd = _mm256_hadd_ps(c, d);   // pair sums, per 128-bit half
-    return _mm256_hadd_ps(ab, cd);                                         // [a b c d | a b c d]
+// Per 128-bit lane, as _mm256_hadd_ps does per half: [a0 + a1, a2 + a3, b0 + b1, b2 + b3].
+__attribute__((target(TARGET_VNNI), always_inline)) static inline __m512 hadd_512(__m512 a, __m512 b) {
+    return _mm512_add_ps(_mm512_shuffle_ps(a, b, 0x88), _mm512_shuffle_ps(a, b, 0xDD));
 }
 
-// Block b of weight row w as signed bytes: values 0..15 and 16..31, each in both 128-bit halves.
-__attribute__((target(TARGET_VNNI), always_inline)) static inline void weight_halves(const void * w, bool q4, int64_t b,
-                                                                                      __m256i * lo, __m256i * hi,
-                                                                                      __m256 * d) {
+// Block b of weight row w as signed bytes: values 0..15 and 16..31, each in all four 128-bit lanes.
+__attribute__((target(TARGET_VNNI), always_inline)) static inline void weight_lanes(const void * w, bool q4, int64_t b,
+                                                                                     __m512i * lo, __m512i * hi,
+                                                                                     __m512 * d) {
     if (q4) {
         const struct vlm_block_q4_0 * x = (const struct vlm_block_q4_0 *)w + b;
         const __m128i q = _mm_loadu_si128((const __m128i *)x->qs), m4 = _mm_set1_epi8(0xF), eight = _mm_set1_epi8(8);
-        *lo = _mm256_broadcastsi128_si256(_mm_sub_epi8(_mm_and_si128(q, m4), eight));
-        *hi = _mm256_broadcastsi128_si256(_mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(q, 4), m4), eight));
-        *d  = _mm256_set1_ps(_cvtsh_ss(x->d));
+        *lo = _mm512_broadcast_i32x4(_mm_sub_epi8(_mm_and_si128(q, m4), eight));
+        *hi = _mm512_broadcast_i32x4(_mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(q, 4), m4), eight));
+        *d  = _mm512_set1_ps(_cvtsh_ss(x->d));
         return;
     }
     const struct vlm_block_q8_0 * x = (const struct vlm_block_q8_0 *)w + b;
-    *lo = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)x->qs));
-    *hi = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(x->qs + 16)));
-    *d  = _mm256_set1_ps(_cvtsh_ss(x->d));
+    *lo = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)x->qs));
+    *hi = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(x->qs + 16)));
+    *d  = _mm512_set1_ps(_cvtsh_ss(x->d));
 }
 
 // The offset term of weight rows [0, n_rows) per block: -64 * sum(w) in the low 32 bits, so
-// that a 64-bit broadcast puts -128 * sum(w) into each 128-bit half's four 32-bit lanes.
+// that a 64-bit broadcast puts -128 * sum(w) into each 128-bit lane's four 32-bit lanes.
 __attribute__((target(TARGET_VNNI))) static void weight_offsets(const char * W, size_t w_row, bool q4, int64_t n_rows,
                                                                   int64_t nb, int64_t * sw) {
-    const __m256i bias = _mm256_set1_epi8((char)0x80);
+    const __m128i bias = _mm_set1_epi8((char)0x80);
     for (int64_t n = 0; n < n_rows; n++)
         for (int64_t b = 0; b < nb; b++) {
-            __m256i lo, hi;
-            __m256  d;
-            weight_halves(W + n * w_row, q4, b, &lo, &hi, &d);
-            // sum of (w + 128) over 8 bytes in each 64-bit lane; the low half has values 0..15 and 16..31
-            const __m256i u = _mm256_sad_epu8(_mm256_xor_si256(_mm256_blend_epi32(lo, hi, 0xF0), bias), _mm256_setzero_si256());
-            __m128i s = _mm_add_epi64(_mm256_castsi256_si128(u), _mm256_extracti128_si256(u, 1));
-            s = _mm_add_epi64(s, _mm_unpackhi_epi64(s, s));
+            __m512i lo, hi;
+            __m512  d;
+            weight_lanes(W + n * w_row, q4, b, &lo, &hi, &d);
+            // sum of (w + 128) over 8 bytes in each 64-bit lane of the 32 bytes
+            const __m128i u = _mm_add_epi64(_mm_sad_epu8(_mm_xor_si128(_mm512_castsi512_si128(lo), bias), _mm_setzero_si128()),
+                                            _mm_sad_epu8(_mm_xor_si128(_mm512_castsi512_si128(hi), bias), _mm_setzero_si128()));
+            const __m128i s = _mm_add_epi64(u, _mm_unpackhi_epi64(u, u));
             sw[n * nb + b] = (int64_t)(uint32_t)(-64 * (_mm_cvtsi128_si32(s) - 128 * VLM_QK));
         }
 }
 
-// One tile: weight rows w[0..3] (offsets sw[i]) x the 8 packed activation rows (ap, ad of one
-// tile). out[p]: lanes 0..3 the dots of row 2p with the 4 weight rows, lanes 4..7 of row 2p + 1.
-#define TILE_LOAD(p)                                                                            \
-    const __m256i a##p##l = _mm256_loadu_si256((const __m256i *)(ap + (b * 4 + (p)) * 64));      \
-    const __m256i a##p##h = _mm256_loadu_si256((const __m256i *)(ap + (b * 4 + (p)) * 64 + 32)); \
-    const __m256  d##p    = _mm256_loadu_ps(ad + (b * 4 + (p)) * 8)
-#define TILE_STEP(i, p)                                                                                  \
-    c##i##p = _mm256_fmadd_ps(                                                                           \
-        _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(_mm256_dpbusd_epi32(z##i, a##p##l, wl##i), a##p##h, wh##i)), \
-        _mm256_mul_ps(dw##i, d##p), c##i##p)
+// One tile: weight rows w[0..3] (offsets sw[i]) x the 16 packed activation rows (ap, ad of one
+// tile). out[g]: 128-bit lane r holds the dots of row 4g + r with the 4 weight rows.
+#define TILE_LOAD(g)                                                                               \
+    const __m512i a##g##l = _mm512_loadu_si512((const void *)(ap + (b * 4 + (g)) * 128));          \
+    const __m512i a##g##h = _mm512_loadu_si512((const void *)(ap + (b * 4 + (g)) * 128 + 64));     \
+    const __m512  d##g    = _mm512_loadu_ps(ad + (b * 4 + (g)) * 16)
+#define TILE_STEP(i, g)                                                                                  \
+    c##i##g = _mm512_fmadd_ps(                                                                           \
+        _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(_mm512_dpbusd_epi32(z##i, a##g##l, wl##i), a##g##h, wh##i)), \
+        _mm512_mul_ps(dw##i, d##g), c##i##g)
+#define TILE_ROW(i)                                                         \
+    {                                                                       \
+        __m512i wl##i, wh##i;                                               \
+        __m512  dw##i;                                                      \
+        weight_lanes(w[i], q4, b, &wl##i, &wh##i, &dw##i);                  \
+        const __m512i z##i = _mm512_set1_epi64(sw[i][b]);                   \
+        TILE_STEP(i, 0); TILE_STEP(i, 1); TILE_STEP(i, 2); TILE_STEP(i, 3); \
+    }
 __attribute__((target(TARGET_VNNI))) static void gemm_tile_q8(int64_t nb, const char * const w[TILE_N], bool q4,
                                                                 const int64_t * const sw[TILE_N], const uint8_t * ap,
-                                                                const float * ad, __m256 out[TILE_M / 2]) {
-    __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps(), c02 = _mm256_setzero_ps(), c03 = _mm256_setzero_ps(), c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps(), c12 = _mm256_setzero_ps(), c13 = _mm256_setzero_ps(), c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps(), c22 = _mm256_setzero_ps(), c23 = _mm256_setzero_ps(), c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps(), c32 = _mm256_setzero_ps(), c33 = _mm256_setzero_ps();
+                                                                const float * ad, __m512 out[TILE_M / 4]) {
+    __m512 c00 = _mm512_setzero_ps(), c01 = _mm512_setzero_ps(), c02 = _mm512_setzero_ps(), c03 = _mm512_setzero_ps(),
+           c10 = _mm512_setzero_ps(), c11 = _mm512_setzero_ps(), c12 = _mm512_setzero_ps(), c13 = _mm512_setzero_ps(),
+           c20 = _mm512_setzero_ps(), c21 = _mm512_setzero_ps(), c22 = _mm512_setzero_ps(), c23 = _mm512_setzero_ps(),
+           c30 = _mm512_setzero_ps(), c31 = _mm512_setzero_ps(), c32 = _mm512_setzero_ps(), c33 = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
-        __m256i wl0, wh0, wl1, wh1, wl2, wh2, wl3, wh3;
-        __m256  dw0, dw1, dw2, dw3;
-        weight_halves(w[0], q4, b, &wl0, &wh0, &dw0);
-        weight_halves(w[1], q4, b, &wl1, &wh1, &dw1);
-        weight_halves(w[2], q4, b, &wl2, &wh2, &dw2);
-        weight_halves(w[3], q4, b, &wl3, &wh3, &dw3);
-        const __m256i z0 = _mm256_set1_epi64x(sw[0][b]), z1 = _mm256_set1_epi64x(sw[1][b]);
-        const __m256i z2 = _mm256_set1_epi64x(sw[2][b]), z3 = _mm256_set1_epi64x(sw[3][b]);
         TILE_LOAD(0);
-        TILE_STEP(0, 0); TILE_STEP(1, 0); TILE_STEP(2, 0); TILE_STEP(3, 0);
         TILE_LOAD(1);
-        TILE_STEP(0, 1); TILE_STEP(1, 1); TILE_STEP(2, 1); TILE_STEP(3, 1);
         TILE_LOAD(2);
-        TILE_STEP(0, 2); TILE_STEP(1, 2); TILE_STEP(2, 2); TILE_STEP(3, 2);
         TILE_LOAD(3);
-        TILE_STEP(0, 3); TILE_STEP(1, 3); TILE_STEP(2, 3); TILE_STEP(3, 3);
+        TILE_ROW(0);
+        TILE_ROW(1);
+        TILE_ROW(2);
+        TILE_ROW(3);
     }
-    out[0] = hsum_4x8(c00, c10, c20, c30);
-    out[1] = hsum_4x8(c01, c11, c21, c31);
-    out[2] = hsum_4x8(c02, c12, c22, c32);
-    out[3] = hsum_4x8(c03, c13, c23, c33);
+    // the four lanes of each row summed as the one-row path does: (l0 + l1) + (l2 + l3)
+    out[0] = hadd_512(hadd_512(c00, c10), hadd_512(c20, c30));
+    out[1] = hadd_512(hadd_512(c01, c11), hadd_512(c21, c31));
+    out[2] = hadd_512(hadd_512(c02, c12), hadd_512(c22, c32));
+    out[3] = hadd_512(hadd_512(c03, c13), hadd_512(c23, c33));
 }
 #undef TILE_LOAD
 #undef TILE_STEP
+#undef TILE_ROW
 
-// Activation rows [M, K] -> tile t of 8 rows (layout above); rows past M are zeros with scale 0.
+// Activation rows [M, K] -> tile t of 16 rows (layout above); rows past M are zeros with scale 0.
 __attribute__((target(TARGET_VNNI))) static void pack_activations_q8(const float * A, int64_t lda, int64_t M,
                                                                        int64_t nb, uint8_t * ap, float * ad,
                                                                        struct vlm_block_q8_0 * tmp, float * tmp_d,
@@ -642,17 +644,27 @@ __attribute__((target(TARGET_VNNI))) static void pack_activations_q8(const float
         const int64_t m = t * TILE_M + r;
         if (m < M) quantize_row_q8_0_avx2(A + m * lda, tmp, nb * VLM_QK, tmp_d, 1);
         for (int64_t b = 0; b < nb; b++) {
-            uint8_t * dst = ap + ((t * nb + b) * 4 + r / 2) * 64 + (r % 2) * 16;
-            float *   d = ad + ((t * nb + b) * 4 + r / 2) * 8 + (r % 2) * 4;
+            uint8_t * dst = ap + ((t * nb + b) * 4 + r / 4) * 128 + (r % 4) * 16;
+            float *   d = ad + ((t * nb + b) * 4 + r / 4) * 16 + (r % 4) * 4;
             __m128i   q0 = _mm_setzero_si128(), q1 = _mm_setzero_si128();
             if (m < M) {
                 q0 = _mm_loadu_si128((const __m128i *)tmp[b].qs);
                 q1 = _mm_loadu_si128((const __m128i *)(tmp[b].qs + 16));
             }
             _mm_storeu_si128((__m128i *)dst, _mm_xor_si128(q0, bias));
-            _mm_storeu_si128((__m128i *)(dst + 32), _mm_xor_si128(q1, bias));
+            _mm_storeu_si128((__m128i *)(dst + 64), _mm_xor_si128(q1, bias));
             _mm_storeu_ps(d, _mm_set1_ps(m < M ? tmp_d[b] : 0.0f));
         }
+    }
+}
+
+// 128-bit lane i (0..3) of v.
+__attribute__((target(TARGET_VNNI), always_inline)) static inline __m128 lane_128(__m512 v, int i) {
+    switch (i) {
+        case 0:  return _mm512_castps512_ps128(v);
+        case 1:  return _mm512_extractf32x4_ps(v, 1);
+        case 2:  return _mm512_extractf32x4_ps(v, 2);
+        default: return _mm512_extractf32x4_ps(v, 3);
     }
 }
 
@@ -690,12 +702,11 @@ __attribute__((target(TARGET_VNNI))) static bool gemm_rows_q8(const struct int8_
             float     b4[TILE_N] = { 0 };
             for (int i = 0; g->bias && i < nr; i++) b4[i] = g->bias[n + i];
             for (int64_t t = t0; t < t1; t++) {
-                __m256 out[TILE_M / 2];
+                __m512 out[TILE_M / 4];
                 gemm_tile_q8(nb, w, g->q4, o, g->ap + t * nb * TILE_M * VLM_QK, g->ad + t * nb * TILE_M * 4, out);
                 for (int r = 0; r < TILE_M && t * TILE_M + r < g->M; r++) {
                     float *      c = g->C + (t * TILE_M + r) * g->N + n;
-                    const __m128 v = _mm_add_ps(r % 2 ? _mm256_extractf128_ps(out[r / 2], 1)
-                                                      : _mm256_castps256_ps128(out[r / 2]), _mm_loadu_ps(b4));
+                    const __m128 v = _mm_add_ps(lane_128(out[r / 4], r % 4), _mm_loadu_ps(b4));
                     if (nr == TILE_N) {
                         _mm_storeu_ps(c, v);
                     } else {
