@@ -289,9 +289,9 @@ static void run_fixture(const char * dir, const char * model_file, int n_cases) 
         printf("%-8s %12.3g %12.3g %12.8f %12.3g %12.3g %11.4f%%\n", i ? "cpu q8_0" : "cpu f16", wq[i].resized_diff,
                wq[i].emb_max, wq[i].emb_cos, wq[i].logits_max, wq[i].iou_max, 100 * wq[i].mask_frac);
     printf("limits   %12s %12s %12s %12s %12s %12s\n", "0", "1e-3", ">=0.99999", "5e-3", "1e-3", "0.1%");
-    printf("(f16: %g, >=%g, %g, %g, %g%%; q8_0: %g, >=%g, %g, %g, %g%%)\n\n", LIMITS[1].emb_max, LIMITS[1].emb_cos,
-           LIMITS[1].logits, LIMITS[1].iou, 100 * LIMITS[1].mask_frac, LIMITS[2].emb_max, LIMITS[2].emb_cos, LIMITS[2].logits,
-           LIMITS[2].iou, 100 * LIMITS[2].mask_frac);
+    const struct limits * f16 = &LIMITS[VLM_WEIGHTS_F16], * q8 = &LIMITS[VLM_WEIGHTS_Q8_0];
+    printf("(f16: %g, >=%g, %g, %g, %g%%; q8_0: %g, >=%g, %g, %g, %g%%)\n\n", f16->emb_max, f16->emb_cos, f16->logits,
+           f16->iou, 100 * f16->mask_frac, q8->emb_max, q8->emb_cos, q8->logits, q8->iou, 100 * q8->mask_frac);
     vlm_safetensors_close(exp);
     cJSON_Delete(j);
 }
