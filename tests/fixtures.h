@@ -101,4 +101,17 @@ static inline bool test_tensor_shape(const struct vlm_file_tensor * t, enum vlm_
     return true;
 }
 
+// shared/fixtures/smolvlm-tiny for the language tests: cases.json parsed and cases.safetensors
+// opened; the test is skipped when cases.json is absent and fails at once when either is
+// unreadable.
+static inline void test_smolvlm_fixture(cJSON ** cases, struct vlm_safetensors ** expected) {
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", test_fixture("smolvlm-tiny"));
+    *cases = test_fixture_json(dir, "cases.json", TEST_NEED_SKIP_ABSENT);
+    *expected = *cases ? test_fixture_tensors(dir, "cases.safetensors", TEST_NEED_CHECK) : NULL;
+    if (!*cases || !*expected) {
+        fprintf(stderr, "smolvlm-tiny fixtures unreadable\n");
+        exit(1);
+    }
+}
 #endif
