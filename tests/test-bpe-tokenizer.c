@@ -8,8 +8,7 @@
 #include <unistd.h>
 
 #include "gguf-meta.h"
-#include "harness.h"
-#include "model-file.h"
+#include "fixtures.h"
 #include "tokenizer.h"
 #include "unicode-props.h"
 
@@ -184,11 +183,9 @@ static void test_fixture_vocab(void) {
     char path[4096];
     snprintf(path, sizeof path, "%s", test_fixture("smolvlm-tiny/smolvlm-tiny-f32.gguf"));
     if (access(path, R_OK) != 0) SKIP("%s not found", path);
-    char * json = test_read_text(test_fixture("smolvlm-tiny/cases.json"));
-    cJSON * root = json ? cJSON_Parse(json) : NULL;
-    CHECK(root != NULL, "cases.json unreadable");
+    cJSON * root = test_fixture_json(test_fixture("smolvlm-tiny"), "cases.json", TEST_NEED_CHECK);
     CHECK(vlm_gguf_open(path, &g) == VLM_STATUS_OK, "open %s: %s", path, vlm_last_error());
-    if (!root || !g) { free(json); cJSON_Delete(root); vlm_gguf_close(g); return; }
+    if (!root || !g) { cJSON_Delete(root); vlm_gguf_close(g); return; }
     struct vlm_bpe_vocab * v = NULL;
     enum vlm_status st = vlm_bpe_vocab_load(g, &v);
     CHECK(st == VLM_STATUS_OK, "vocab load: %s", vlm_last_error());
@@ -249,7 +246,6 @@ static void test_fixture_vocab(void) {
     vlm_bpe_vocab_free(v);
     vlm_gguf_close(g);
     cJSON_Delete(root);
-    free(json);
 }
 
 // ---- UTF-8 stream --------------------------------------------------------------------------

@@ -2,7 +2,6 @@
 // `embed --save-tensors / --json` against the fixtures, `classify` ordering and
 // probabilities, `concepts` with its on-disk cache, and bad input (exit code, message, no
 // output file left behind).
-#include <cjson/cJSON.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -12,8 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "harness.h"
-#include "model-file.h"
+#include "fixtures.h"
 
 static const char * cli;
 static const char * tmp;   // the scratch folder
@@ -56,8 +54,8 @@ static void expect_failure(const char * what, const char * out_name, int rc) {
 }
 
 static const float * tensor_f32(const struct vlm_safetensors * st, const char * name, size_t numel) {
-    const struct vlm_file_tensor * t = vlm_safetensors_find(st, name);
-    return t && t->dtype == VLM_DTYPE_F32 && t->nbytes == numel * 4 ? t->data : NULL;
+    const struct vlm_file_tensor * t = test_tensor(st, name, VLM_DTYPE_F32, numel * 4);
+    return t ? t->data : NULL;
 }
 
 int main(void) {
@@ -75,10 +73,7 @@ int main(void) {
     snprintf(err_txt, sizeof err_txt, "%s/stderr.txt", tmp);
 
     // the six fixture texts
-    char * cj_text = slurp(strcat(strcpy((char[600]){ 0 }, model), "/cases.json"));
-    cJSON * cj = cJSON_Parse(cj_text);
-    free(cj_text);
-    CHECK(cj != NULL, "cases.json parses");
+    cJSON * cj = test_fixture_json(model, "cases.json", TEST_NEED_CHECK);
     if (!cj) TEST_END();
     const cJSON * texts = cJSON_GetObjectItem(cj, "texts");
     char text_args[2048] = "", labels[1024] = "";
@@ -96,10 +91,8 @@ int main(void) {
                        "--save-tensors '%s' --json '%s'",
                  model, img[0], img[1], img[2], img[3], text_args, path_st, path_json);
     CHECK(rc == 0, "embed exit code %d: %s", rc, slurp(err_txt));
-    char ref_path[600];
-    snprintf(ref_path, sizeof ref_path, "%s/cases.safetensors", model);
-    struct vlm_safetensors * got = NULL, * ref = NULL;
-    if (rc == 0 && vlm_safetensors_open(path_st, &got) == VLM_STATUS_OK && vlm_safetensors_open(ref_path, &ref) == VLM_STATUS_OK) {
+    struct vlm_safetensors * got = NULL, * ref = test_fixture_tensors(model, "cases.safetensors", TEST_NEED_CHECK);
+    if (rc == 0 && ref && vlm_safetensors_open(path_st, &got) == VLM_STATUS_OK) {
         static const struct { const char * name; size_t n; double tol; } cmp[] = {
             { "pixel_values", 4 * 3 * 64 * 64, 2e-2 }, { "image_features", 4 * 32, 2e-3 },
             { "text_features", 6 * 32, 2e-3 }, { "logits_per_image", 4 * 6, 1e-2 } };

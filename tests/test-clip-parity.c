@@ -2,7 +2,6 @@
 // by stage, on the CPU backend and (when a device works) on Vulkan: preprocessing, token ids,
 // image / text features, logits; plus the HF transformers name map (the fixture's weights
 // renamed and re-laid-out as CLIPModel stores them), batching, truncation and bad input.
-#include <cjson/cJSON.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -11,8 +10,7 @@
 #include <unistd.h>
 
 #include "clip.h"
-#include "harness.h"
-#include "model-file.h"
+#include "fixtures.h"
 #include "model.h"
 
 #define NI 4
@@ -32,14 +30,8 @@ static void report(const char * stage, const char * backend, double max_abs, dou
 }
 
 static const float * fixture_f32(const struct vlm_safetensors * st, const char * name, int64_t numel) {
-    const struct vlm_file_tensor * t = vlm_safetensors_find(st, name);
-    if (!t || t->dtype != VLM_DTYPE_F32 || t->nbytes != (size_t)numel * 4) {
-        fprintf(stderr, "fixture tensor %s missing or of the wrong size\n", name);
-        return NULL;
-    }
-    return t->data;
+    return test_fixture_data(st, name, VLM_DTYPE_F32, (size_t)numel * 4);
 }
-
 
 // Worst cosine over rows of [n, e] and the max abs error over everything.
 static void compare_rows(const float * a, const float * ref, int n, int e, double * max_abs, double * min_cos) {
@@ -289,16 +281,12 @@ static void * job_run(void * p) {
 }
 
 int main(void) {
-    char model_path[4096], cases_st[4096];
+    char model_path[4096], dir[4096];
     snprintf(model_path, sizeof model_path, "%s", test_fixture("clip-tiny/model.safetensors"));
-    snprintf(cases_st, sizeof cases_st, "%s", test_fixture("clip-tiny/cases.safetensors"));
-    char * cases_json = test_read_text(test_fixture("clip-tiny/cases.json"));
-    if (!cases_json) SKIP("clip-tiny/cases.json not found");
-    cJSON * cj = cJSON_Parse(cases_json);
-    CHECK(cj != NULL, "cases.json parses");
+    snprintf(dir, sizeof dir, "%s", test_fixture("clip-tiny"));
+    cJSON * cj = test_fixture_json(dir, "cases.json", TEST_NEED_SKIP_ABSENT);
     if (!cj) TEST_END();
-    struct vlm_safetensors * cs = NULL;
-    CHECK(vlm_safetensors_open(cases_st, &cs) == VLM_STATUS_OK, "open cases.safetensors: %s", vlm_last_error());
+    struct vlm_safetensors * cs = test_fixture_tensors(dir, "cases.safetensors", TEST_NEED_CHECK);
     if (!cs) TEST_END();
     test_tmp_dir("clip-parity");
 
@@ -593,6 +581,5 @@ int main(void) {
                table[i].ok ? "ok" : "FAIL");
     vlm_safetensors_close(cs);
     cJSON_Delete(cj);
-    free(cases_json);
     TEST_END();
 }

@@ -8,8 +8,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "harness.h"
-#include "model-file.h"
+#include "fixtures.h"
 #include "tokenizer.h"
 
 #define CTX VLM_CLIP_CONTEXT_LENGTH
@@ -154,17 +153,12 @@ static void test_hf_folder(struct vlm_clip_tokenizer * ref, const char * bpe, co
     vlm_clip_tokenizer_free(t);
 }
 
-static void test_text_tokens(struct vlm_clip_tokenizer * t, const cJSON * texts, const char * st_path) {
-    struct vlm_safetensors * st = NULL;
-    if (vlm_safetensors_open(st_path, &st) != VLM_STATUS_OK) {
-        CHECK(0, "cannot open %s: %s", st_path, vlm_last_error());
-        return;
-    }
+static void test_text_tokens(struct vlm_clip_tokenizer * t, const cJSON * texts, const struct vlm_safetensors * st) {
     const struct vlm_file_tensor * tt = vlm_safetensors_find(st, "text_tokens");
     int32_t n_texts = cJSON_GetArraySize(texts);
-    CHECK(tt && tt->dtype == VLM_DTYPE_I32 && tt->n_dims == 2 && tt->shape[0] == n_texts && tt->shape[1] == CTX,
-          "text_tokens: expected I32 [%d, %d]", n_texts, CTX);
-    if (tt && tt->dtype == VLM_DTYPE_I32 && tt->n_dims == 2 && tt->shape[0] == n_texts && tt->shape[1] == CTX) {
+    bool shape_ok = test_tensor_shape(tt, VLM_DTYPE_I32, 2, (const int64_t[]){ n_texts, CTX });
+    CHECK(shape_ok, "text_tokens: expected I32 [%d, %d]", n_texts, CTX);
+    if (shape_ok) {
         for (int32_t i = 0; i < n_texts; i++) {
             const char * text = cJSON_GetArrayItem(texts, i)->valuestring;
             int32_t out[CTX];
@@ -175,7 +169,6 @@ static void test_text_tokens(struct vlm_clip_tokenizer * t, const cJSON * texts,
             CHECK(s == VLM_STATUS_OK && !trunc && memcmp(out, ref, sizeof out) == 0, "text_tokens[%d] (\"%s\") differs", i, text);
         }
     }
-    vlm_safetensors_close(st);
 }
 
 static void test_cleaning(struct vlm_clip_tokenizer * t) {
@@ -400,16 +393,19 @@ int main(void) {
     }
     printf("loaded the BPE in %.3f s\n", now_s() - t0);
 
-    char * json = test_read_text(test_fixture("clip-tiny/cases.json"));
-    cJSON * root = json ? cJSON_Parse(json) : NULL;
-    free(json);
-    if (!root) SKIP("clip-tiny/cases.json not readable");
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", test_fixture("clip-tiny"));
+    cJSON * root = test_fixture_json(dir, "cases.json", TEST_NEED_SKIP);
     const cJSON * cases = cJSON_GetObjectItem(root, "tokenizer");
     const cJSON * texts = cJSON_GetObjectItem(root, "texts");
     CHECK(cJSON_IsArray(cases) && cJSON_IsArray(texts), "cases.json has tokenizer and texts");
     if (cJSON_IsArray(cases)) test_cases_json(t, cases);
     if (cJSON_IsArray(cases)) test_hf_folder(t, bpe, cases);
-    if (cJSON_IsArray(texts)) test_text_tokens(t, texts, test_fixture("clip-tiny/cases.safetensors"));
+    if (cJSON_IsArray(texts)) {
+        struct vlm_safetensors * st = test_fixture_tensors(dir, "cases.safetensors", TEST_NEED_CHECK);
+        if (st) test_text_tokens(t, texts, st);
+        vlm_safetensors_close(st);
+    }
     cJSON_Delete(root);
 
     test_cleaning(t);

@@ -9,7 +9,7 @@
 // one-line error naming the tensor or key, leave no output, and the server refuses them at start.
 // (Stage-by-stage parity of every case: test-sam-parity.)
 #include "fast-sam.h"
-#include "harness.h"
+#include "fixtures.h"
 #include "variant-files.h"
 #include "vlm.h"
 
@@ -74,12 +74,10 @@ int main(void) {
           { "sam, HF transformers naming (custom: encoder embed 36, depth 2, heads 3)", "window 7, global attention blocks [1]" } },
     };
     for (size_t f = 0; f < sizeof fam / sizeof *fam; f++) {
-        char fixture[4096], model[4200], cases[4200];
+        char fixture[4096], model[4200];
         snprintf(fixture, sizeof fixture, "%s", test_data(fam[f].fixture_dir));
         snprintf(model, sizeof model, "%s/%s", fixture, fam[f].model_file);
-        snprintf(cases, sizeof cases, "%s/cases.safetensors", fixture);
-        struct vlm_safetensors * exp = NULL;
-        if (vlm_safetensors_open(cases, &exp) != VLM_STATUS_OK) SKIP("%s: %s", cases, vlm_last_error());
+        struct vlm_safetensors * exp = test_fixture_tensors(fixture, "cases.safetensors", TEST_NEED_SKIP);
         printf("== %s\n", fam[f].name);
         info(model, fam[f].info);
         const struct fast_sam fs = { cli, tmpdir, model, 32, 16, 64 };

@@ -7,7 +7,7 @@
 // non-zero exits, no output file left behind.
 #include <cjson/cJSON.h>
 
-#include "smolvlm-fixture.h"
+#include "fixtures.h"
 
 static const char * tmp;   // the scratch folder
 static char out[1 << 21];

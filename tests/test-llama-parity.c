@@ -7,18 +7,13 @@
 #include <cjson/cJSON.h>
 
 #include "gguf-meta.h"
-#include "smolvlm-fixture.h"
+#include "fixtures.h"
 #include "vlm.h"
 
 static struct vlm_safetensors * expected;
 
 static const float * expect_f32(const char * key, size_t n) {
-    const struct vlm_file_tensor * t = vlm_safetensors_find(expected, key);
-    if (!t || (size_t)t->nbytes != n * sizeof(float)) {
-        CHECK(0, "fixture tensor %s missing or of another size", key);
-        return NULL;
-    }
-    return t->data;
+    return test_fixture_data(expected, key, VLM_DTYPE_COUNT, n * sizeof(float));
 }
 
 static int32_t * ids_of(const cJSON * arr, int32_t * n) {

@@ -5,11 +5,8 @@
 // segment-everything request with the CLI's masks; broken variants (a missing block, a missing
 // BatchNorm statistic, config.json contradicting the shapes) fail with a one-line error naming
 // the tensor or key, leave no output, and the server refuses them at start.
-#include <cjson/cJSON.h>
-
-#include "harness.h"
+#include "fixtures.h"
 #include "variant-files.h"
-#include "model-file.h"
 #include "fast-sam.h"
 #include "vlm.h"
 
@@ -56,10 +53,7 @@ int main(void) {
     if (!cli || !*cli || access(cli, X_OK) != 0) SKIP("VLM_CLI not set to the built vlm executable (run through ctest)");
     snprintf(fixture, sizeof fixture, "%s", test_data("mobilesam-tiny"));
     snprintf(pt_path, sizeof pt_path, "%s/mobile_sam.pt", fixture);
-    char cases[4200];
-    snprintf(cases, sizeof cases, "%s/cases.safetensors", fixture);
-    struct vlm_safetensors * exp = NULL;
-    if (vlm_safetensors_open(cases, &exp) != VLM_STATUS_OK) SKIP("%s: %s", cases, vlm_last_error());
+    struct vlm_safetensors * exp = test_fixture_tensors(fixture, "cases.safetensors", TEST_NEED_SKIP);
     test_fixtures_dir();   // the images
     tmpdir = test_tmp_dir("mobilesam");
 

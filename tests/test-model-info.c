@@ -171,6 +171,20 @@ static void test_fixtures(void) {
     expect_info(p, "clip mmproj (SmolVLM / idefics3 connector");
     expect_info(p, "vision:        ffn 192, eps 1e-06, gelu (tanh), 8x8 patches per tile, pixel shuffle 4 -> 4 tokens "
                    "per tile, longest edge 512");
+    // EfficientSAM's image size and heads are not in its tensors: config.json's, read as the loader
+    // reads them, in upstream's flat layout or in HF's vision_config
+    char eff[4096], pt[600];
+    snprintf(eff, sizeof eff, "%s", test_data("effsam-tiny/efficient_sam_tiny.pt"));
+    expect_info(eff, "ViT encoder embed 24, depth 2, heads 2, MLP 60)");
+    expect_info(eff, "image 256 (patch 16, grid 16, low-res masks 64)");
+    mkdir(test_tmp_path("effsam-hf"), 0755);
+    snprintf(pt, sizeof pt, "%s/effsam-hf/efficient_sam_tiny.pt", g_dir);
+    CHECK(symlink(eff, pt) == 0, "symlink %s", pt);
+    FILE * f = fopen(test_tmp_path("effsam-hf/config.json"), "w");
+    fputs("{\"vision_config\": {\"image_size\": 256, \"num_attention_heads\": 2}}", f);
+    fclose(f);
+    expect_info(pt, "ViT encoder embed 24, depth 2, heads 2, MLP 60)");
+    expect_info(pt, "image 256 (patch 16, grid 16, low-res masks 64)");
 }
 
 // One policy for a family's config file, whichever the family: vlm_model_load and `vlm info` both

@@ -1,28 +1,21 @@
 // test-preprocess.c — model input preprocessing against the fixtures: CLIP pixel_values
 // (PIL bicubic shorter-side resize, center crop, normalize) and SAM's normalized, zero-padded
 // [3, 1024, 1024] input built on the exact PIL bilinear resize.
-#include <cjson/cJSON.h>
-
-#include "harness.h"
+#include "fixtures.h"
 #include "image.h"
-#include "model-file.h"
 #include "vlm.h"
 
 
 static void test_clip(void) {
-    char * json = test_read_text(test_fixture("clip-tiny/cases.json"));
-    CHECK(json != NULL, "cannot read clip-tiny/cases.json");
-    cJSON * root = json ? cJSON_Parse(json) : NULL;
-    free(json);
-    const cJSON * images = cJSON_GetObjectItemCaseSensitive(root, "images");
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", test_fixture("clip-tiny"));
+    struct test_cases fx;
+    test_cases_open(dir, TEST_NEED_CHECK, &fx);
+    const cJSON * images = cJSON_GetObjectItemCaseSensitive(fx.json, "images");
     CHECK(cJSON_IsArray(images), "clip-tiny/cases.json: no images array");
-    struct vlm_safetensors * st = NULL;
-    enum vlm_status          os = vlm_safetensors_open(test_fixture("clip-tiny/cases.safetensors"), &st);
-    CHECK(os == VLM_STATUS_OK, "cannot open clip-tiny/cases.safetensors: %s", vlm_last_error());
-    const struct vlm_file_tensor * pv = st ? vlm_safetensors_find(st, "pixel_values") : NULL;
+    const struct vlm_file_tensor * pv = test_tensor(fx.st, "pixel_values", VLM_DTYPE_COUNT, 0);
     const int n_img = cJSON_GetArraySize(images);
-    CHECK(pv && pv->dtype == VLM_DTYPE_F32 && pv->n_dims == 4 && pv->shape[0] == n_img && pv->shape[1] == 3 &&
-              pv->shape[2] == pv->shape[3],
+    CHECK(test_tensor_shape(pv, VLM_DTYPE_F32, 4, (const int64_t[]){ n_img, 3, -1, -1 }) && pv->shape[2] == pv->shape[3],
           "pixel_values missing or not f32 [%d, 3, n, n]", n_img);
     if (pv && pv->n_dims == 4 && pv->shape[0] == n_img) {
         const int32_t n = (int32_t)pv->shape[2];
@@ -53,15 +46,12 @@ static void test_clip(void) {
         printf("clip pixel_values worst max abs error %.3g\n", worst);
         free(out);
     }
-    vlm_safetensors_close(st);
-    cJSON_Delete(root);
+    test_cases_close(&fx);
 }
 
 static void test_sam(void) {
-    struct vlm_safetensors * st = NULL;
-    enum vlm_status          os = vlm_safetensors_open(test_fixture("sam-tiny/cases.safetensors"), &st);
-    CHECK(os == VLM_STATUS_OK, "cannot open sam-tiny/cases.safetensors: %s", vlm_last_error());
-    if (os != VLM_STATUS_OK) return;
+    struct vlm_safetensors * st = test_fixture_tensors(test_fixture("sam-tiny"), "cases.safetensors", TEST_NEED_CHECK);
+    if (!st) return;
     const int32_t T = 1024;
     float *       out = malloc((size_t)3 * T * T * sizeof(float));
     static const char * names[] = { "dog", "gray_odd" };

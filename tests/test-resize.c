@@ -1,23 +1,20 @@
 // test-resize.c — the Pillow-exact resize: SAM's ResizeLongestSide(1024) of every fixture
 // image must equal the reference `<img>.resized` (PIL bilinear) byte for byte; plus
 // properties that hold for any correct port (identity, constants, bounds, bad arguments).
-#include "harness.h"
+#include "fixtures.h"
 #include "image.h"
-#include "model-file.h"
 #include "vlm.h"
 
 static void test_sam_fixture(void) {
-    struct vlm_safetensors * st = NULL;
-    enum vlm_status          os = vlm_safetensors_open(test_fixture("sam-tiny/cases.safetensors"), &st);
-    CHECK(os == VLM_STATUS_OK, "cannot open sam-tiny/cases.safetensors: %s", vlm_last_error());
-    if (os != VLM_STATUS_OK) return;
+    struct vlm_safetensors * st = test_fixture_tensors(test_fixture("sam-tiny"), "cases.safetensors", TEST_NEED_CHECK);
+    if (!st) return;
     static const char * names[] = { "dog", "truck", "shapes_rgba", "gray_odd" };
     static const char * files[] = { "images/dog.jpg", "images/truck.jpg", "images/shapes_rgba.png", "images/gray_odd.jpg" };
     for (int i = 0; i < 4; i++) {
         char key[64];
         snprintf(key, sizeof key, "%s.resized", names[i]);
         const struct vlm_file_tensor * ref = vlm_safetensors_find(st, key);
-        CHECK(ref && ref->dtype == VLM_DTYPE_U8 && ref->n_dims == 3 && ref->shape[2] == 3, "%s: missing or not u8 HxWx3", key);
+        CHECK(test_tensor_shape(ref, VLM_DTYPE_U8, 3, (const int64_t[]){ -1, -1, 3 }), "%s: missing or not u8 HxWx3", key);
         if (!ref) continue;
         struct vlm_image img;
         enum vlm_status  s = vlm_image_load(test_fixture(files[i]), &img);

@@ -7,8 +7,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "harness.h"
-#include "model-file.h"
+#include "fixtures.h"
 #include "vlm.h"
 
 static const char * tmpdir;   // the scratch folder
@@ -65,12 +64,13 @@ int main(void) {
     cli = getenv("VLM_CLI");
     if (!cli || !*cli || access(cli, X_OK) != 0) SKIP("VLM_CLI not set to the built vlm executable");
     const char * fx = test_fixtures_dir();
-    char model[1024], clip[1024], image[1024], cases[1024];
+    char model[1024], clip[1024], image[1024], sam_dir[1024];
     snprintf(model, sizeof model, "%s/sam-tiny/model.safetensors", fx);
     snprintf(clip, sizeof clip, "%s/clip-tiny/model.safetensors", fx);
     snprintf(image, sizeof image, "%s/images/dog.jpg", fx);
-    snprintf(cases, sizeof cases, "%s/sam-tiny/cases.safetensors", fx);
-    if (!exists(model) || !exists(image) || !exists(cases)) SKIP("sam-tiny fixtures missing");
+    snprintf(sam_dir, sizeof sam_dir, "%s/sam-tiny", fx);
+    if (!exists(model) || !exists(image)) SKIP("sam-tiny fixtures missing");
+    struct vlm_safetensors * exp = test_fixture_tensors(sam_dir, "cases.safetensors", TEST_NEED_SKIP_ABSENT);
     tmpdir = test_tmp_dir("sam-cli");
     const char * backend = getenv("VLM_BACKEND") ? getenv("VLM_BACKEND") : "cpu";
 
@@ -100,9 +100,8 @@ int main(void) {
         on += m.data[i] == 255;
     }
     CHECK(m.data && bad == 0, "mask png holds only 0 / 255 (%zu others)", bad);
-    struct vlm_safetensors *got = NULL, *exp = NULL;
+    struct vlm_safetensors * got = NULL;
     CHECK(vlm_safetensors_open(st_path, &got) == VLM_STATUS_OK, "open --save-tensors output: %s", vlm_last_error());
-    CHECK(vlm_safetensors_open(cases, &exp) == VLM_STATUS_OK, "open fixtures");
     if (got && exp) {
         const struct vlm_file_tensor *r = vlm_safetensors_find(got, "resized"), *re = vlm_safetensors_find(exp, "dog.resized");
         CHECK(r && re && r->nbytes == re->nbytes && !memcmp(r->data, re->data, r->nbytes), "resized matches the reference");

@@ -7,10 +7,7 @@
 // here as pycocotools does and compared with the library's masks) and its hint when the
 // default thresholds leave no mask. Also the progress callback, and vlm_mask_to_rle /
 // vlm_mask_box against their per-pixel definitions.
-#include <cjson/cJSON.h>
-
-#include "harness.h"
-#include "model-file.h"
+#include "fixtures.h"
 #include "vlm.h"
 
 // ref: pycocotools/common/maskApi.c rleFrString, then rleDecode (column-major runs, 0s first).
@@ -269,17 +266,11 @@ static bool run(enum vlm_backend_type backend, const char * name, const char * m
 
 // The segment_everything case of one fixture folder (model_file in it) on every backend.
 static void run_fixture(const char * dir, const char * model_file) {
-    char path[4096], model[4096];
-    snprintf(path, sizeof path, "%s/cases.json", dir);
-    char * text = test_read_text(path);
-    CHECK(text != NULL, "%s not found", path);
-    cJSON * j = text ? cJSON_Parse(text) : NULL;
-    free(text);
+    char model[4096];
+    cJSON * j = test_fixture_json(dir, "cases.json", TEST_NEED_CHECK);
     const cJSON * se = cJSON_GetObjectItem(j, "segment_everything");
-    CHECK(se != NULL, "%s: segment_everything case present", path);
-    struct vlm_safetensors * exp = NULL;
-    snprintf(path, sizeof path, "%s/cases.safetensors", dir);
-    CHECK(!se || vlm_safetensors_open(path, &exp) == VLM_STATUS_OK, "open %s: %s", path, vlm_last_error());
+    CHECK(se != NULL, "%s/cases.json: segment_everything case present", dir);
+    struct vlm_safetensors * exp = se ? test_fixture_tensors(dir, "cases.safetensors", TEST_NEED_CHECK) : NULL;
     snprintf(model, sizeof model, "%s/%s", dir, model_file);
     printf("== %s\n", dir);
     if (exp && test_want_backend("cpu")) run(VLM_BACKEND_CPU, "cpu", model, se, exp);

@@ -7,10 +7,7 @@
 // an 8x8 grid, prompt dim 20, 2 multimask outputs, 1 decoder layer, IoU head depth 2; 5 cases),
 // and tests/data/mobilesam-tiny (MobileSAM's TinyViT encoder, made by
 // scripts/make-mobilesam-fixture.py: 256 input, 16x16 grid; read from its mobile_sam.pt; 7 cases).
-#include <cjson/cJSON.h>
-
-#include "harness.h"
-#include "model-file.h"
+#include "fixtures.h"
 #include "sam.h"
 #include "vlm.h"
 
@@ -19,14 +16,6 @@ struct worst {
     double emb_max, emb_cos;
     double logits_max, iou_max, mask_frac;
 };
-
-
-
-static const struct vlm_file_tensor * need(const struct vlm_safetensors * st, const char * name) {
-    const struct vlm_file_tensor * t = vlm_safetensors_find(st, name);
-    CHECK(t != NULL, "fixture tensor %s missing", name);
-    return t;
-}
 
 // Prompts of one image, decoded again in one vlm_sam_predict_batch call.
 #define MAX_BATCH 8
@@ -145,7 +134,7 @@ static bool run_backend(enum vlm_backend_type backend, enum vlm_weight_type wt, 
             }
             // image embeddings
             snprintf(tname, sizeof tname, "%s.image_embeddings", prefix);
-            const struct vlm_file_tensor * et = need(exp, tname);
+            const struct vlm_file_tensor * et = test_fixture_find(exp, tname);
             vlm_sam_session_get_tensor(s, "image_embeddings", NULL, 0, &sz);
             if (et && sz == et->nbytes) {
                 float * e = malloc(sz);
@@ -186,7 +175,7 @@ static bool run_backend(enum vlm_backend_type backend, enum vlm_weight_type wt, 
         }
         const cJSON * mi = cJSON_GetObjectItem(c, "mask_input");
         if (cJSON_IsString(mi)) {
-            const struct vlm_file_tensor * mt = need(exp, mi->valuestring);
+            const struct vlm_file_tensor * mt = test_fixture_find(exp, mi->valuestring);
             // an aligned copy: the library reads floats (kept for the batched pass)
             if (mt && n_copies < 64) p.mask_input = copies[n_copies++] = test_aligned_copy(mt->data, mt->nbytes);
         }
@@ -205,11 +194,11 @@ static bool run_backend(enum vlm_backend_type backend, enum vlm_weight_type wt, 
         CHECK(st == VLM_STATUS_OK, "%s %s: predict: %s", name, case_name, vlm_last_error());
         if (st != VLM_STATUS_OK) continue;
         snprintf(tname, sizeof tname, "%s.low_res_logits", case_name);
-        const struct vlm_file_tensor * lt = need(exp, tname);
+        const struct vlm_file_tensor * lt = test_fixture_find(exp, tname);
         snprintf(tname, sizeof tname, "%s.iou_predictions", case_name);
-        const struct vlm_file_tensor * it = need(exp, tname);
+        const struct vlm_file_tensor * it = test_fixture_find(exp, tname);
         snprintf(tname, sizeof tname, "%s.masks", case_name);
-        const struct vlm_file_tensor * mt = need(exp, tname);
+        const struct vlm_file_tensor * mt = test_fixture_find(exp, tname);
         if (lt && it && mt) {
             CHECK(m.n_masks == it->shape[0], "%s %s: %d masks, expected %lld", name, case_name, m.n_masks, (long long)it->shape[0]);
             CHECK(mt->shape[1] == m.height && mt->shape[2] == m.width, "%s %s: mask size", name, case_name);
@@ -244,24 +233,15 @@ static bool run_backend(enum vlm_backend_type backend, enum vlm_weight_type wt, 
 // All cases of one fixture folder (the model file, cases.json, cases.safetensors) on every
 // backend; images from the shared fixtures.
 static void run_fixture(const char * dir, const char * model_file, int n_cases) {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/cases.json", dir);
-    char * text = test_read_text(path);
-    CHECK(text != NULL, "%s not found", path);
-    cJSON * j = text ? cJSON_Parse(text) : NULL;
-    free(text);
-    CHECK(j != NULL, "%s parses", path);
-    if (!j) return;
-    printf("== %s\n", dir);
-    const cJSON * cases = cJSON_GetObjectItem(j, "cases");
-    CHECK(cJSON_GetArraySize(cases) == n_cases, "%d cases in %s", n_cases, path);
-    struct vlm_safetensors * exp = NULL;
-    snprintf(path, sizeof path, "%s/cases.safetensors", dir);
-    CHECK(vlm_safetensors_open(path, &exp) == VLM_STATUS_OK, "open %s: %s", path, vlm_last_error());
-    if (!exp) {
-        cJSON_Delete(j);
+    struct test_cases fx;
+    if (!test_cases_open(dir, TEST_NEED_CHECK, &fx)) {
+        test_cases_close(&fx);
         return;
     }
+    printf("== %s\n", dir);
+    const cJSON * cases = cJSON_GetObjectItem(fx.json, "cases");
+    CHECK(cJSON_GetArraySize(cases) == n_cases, "%d cases in %s/cases.json", n_cases, dir);
+    const struct vlm_safetensors * exp = fx.st;
     char model[4096];
     snprintf(model, sizeof model, "%s/%s", dir, model_file);
     struct worst wc, wv, wq[2];
@@ -292,8 +272,7 @@ static void run_fixture(const char * dir, const char * model_file, int n_cases) 
     const struct limits * f16 = &LIMITS[VLM_WEIGHTS_F16], * q8 = &LIMITS[VLM_WEIGHTS_Q8_0];
     printf("(f16: %g, >=%g, %g, %g, %g%%; q8_0: %g, >=%g, %g, %g, %g%%)\n\n", f16->emb_max, f16->emb_cos, f16->logits,
            f16->iou, 100 * f16->mask_frac, q8->emb_max, q8->emb_cos, q8->logits, q8->iou, 100 * q8->mask_frac);
-    vlm_safetensors_close(exp);
-    cJSON_Delete(j);
+    test_cases_close(&fx);
 }
 
 int main(void) {

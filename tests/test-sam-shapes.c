@@ -5,11 +5,8 @@
 // (config.json contradicting the shapes, an image size that is not a multiple of the patch, a
 // block missing or extra): each a non-zero exit of `vlm segment` and `vlm serve` with a one-line
 // error naming the key or tensor, and no output file left behind.
-#include <cjson/cJSON.h>
-
-#include "harness.h"
+#include "fixtures.h"
 #include "variant-files.h"
-#include "model-file.h"
 #include "vlm.h"
 
 static const char * tmpdir;   // the scratch folder
@@ -210,10 +207,7 @@ int main(void) {
     const char * cli = getenv("VLM_CLI");
     if (!cli || !*cli || access(cli, X_OK) != 0) SKIP("VLM_CLI not set to the built vlm executable (run through ctest)");
     snprintf(small_dir, sizeof small_dir, "%s", test_data("sam-small"));
-    char cases[4200];
-    snprintf(cases, sizeof cases, "%s/cases.safetensors", small_dir);
-    struct vlm_safetensors * exp = NULL;
-    if (vlm_safetensors_open(cases, &exp) != VLM_STATUS_OK) SKIP("%s: %s", cases, vlm_last_error());
+    struct vlm_safetensors * exp = test_fixture_tensors(small_dir, "cases.safetensors", TEST_NEED_SKIP);
     test_fixtures_dir();   // the images
     tmpdir = test_tmp_dir("sam-shapes");
 

@@ -10,8 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "harness.h"
-#include "model-file.h"
+#include "fixtures.h"
 #include "smolvlm-vision.h"
 
 #define S     128
@@ -30,15 +29,6 @@ static void compare_tiles(const float * a, const float * ref, size_t n, size_t *
         if (d == 1) (*off1)++;
         else if (d > 1) (*off_more)++;
     }
-}
-
-static const void * fixture_data(const struct vlm_safetensors * st, const char * name, size_t nbytes) {
-    const struct vlm_file_tensor * t = vlm_safetensors_find(st, name);
-    if (!t || t->nbytes != nbytes) {
-        fprintf(stderr, "fixture tensor %s missing or of the wrong size\n", name);
-        return NULL;
-    }
-    return t->data;
 }
 
 // Embeddings of tiles on one backend vs the reference; returns the max abs difference.
@@ -331,19 +321,17 @@ static void tiling(const struct vlm_smolvlm_vision * v, const struct vlm_image *
 }
 
 int main(void) {
-    char mmproj[4096], cases_st[4096], jpeg[4096];
+    char mmproj[4096], dir[4096], jpeg[4096];
     snprintf(mmproj, sizeof mmproj, "%s", test_fixture("smolvlm-tiny/mmproj-smolvlm-tiny-f32.gguf"));
-    snprintf(cases_st, sizeof cases_st, "%s", test_fixture("smolvlm-tiny/cases.safetensors"));
+    snprintf(dir, sizeof dir, "%s", test_fixture("smolvlm-tiny"));
     snprintf(jpeg, sizeof jpeg, "%s", test_fixture("images/dog.jpg"));
-    if (access(mmproj, R_OK) != 0 || access(cases_st, R_OK) != 0) SKIP("smolvlm-tiny fixtures not found");
+    if (access(mmproj, R_OK) != 0) SKIP("smolvlm-tiny fixtures not found");
+    struct vlm_safetensors * cs = test_fixture_tensors(dir, "cases.safetensors", TEST_NEED_SKIP_ABSENT);
     test_tmp_dir("smolvlm");
-
-    struct vlm_safetensors * cs = NULL;
-    CHECK(vlm_safetensors_open(cases_st, &cs) == VLM_STATUS_OK, "open cases.safetensors: %s", vlm_last_error());
     if (!cs) TEST_END();
-    const uint8_t * rgb = fixture_data(cs, "vlm.image_rgb", (size_t)534 * 800 * 3);
-    const float * px_ref = fixture_data(cs, "vlm.pixel_values", sizeof(float) * NTILE * S * S * 3);
-    const float * embd_ref_raw = fixture_data(cs, "vlm.exact.image_embd", sizeof(float) * NTILE * NTOK * NEMBD);
+    const uint8_t * rgb = test_fixture_data(cs, "vlm.image_rgb", VLM_DTYPE_COUNT, (size_t)534 * 800 * 3);
+    const float * px_ref = test_fixture_data(cs, "vlm.pixel_values", VLM_DTYPE_COUNT, sizeof(float) * NTILE * S * S * 3);
+    const float * embd_ref_raw = test_fixture_data(cs, "vlm.exact.image_embd", VLM_DTYPE_COUNT, sizeof(float) * NTILE * NTOK * NEMBD);
     CHECK(rgb && px_ref && embd_ref_raw, "fixture arrays present");
     if (!rgb || !px_ref || !embd_ref_raw) TEST_END();
     float * px_copy = test_aligned_copy(px_ref, sizeof(float) * NTILE * S * S * 3);

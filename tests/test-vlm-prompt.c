@@ -4,7 +4,7 @@
 // logits within 1e-3 and the greedy answers identical.
 #include <cjson/cJSON.h>
 
-#include "smolvlm-fixture.h"
+#include "fixtures.h"
 #include "smolvlm.h"
 #include "vlm.h"
 

@@ -1,6 +1,5 @@
 // sam-family.c — the Segment Anything family for the generic loader and `vlm info`: SAM (upstream
 // and HF transformers names, SlimSAM), MobileSAM and EfficientSAM, detected from tensor names.
-#include <cjson/cJSON.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -125,18 +124,15 @@ static void describe_mobilesam(const struct vlm_safetensors * st, int64_t image,
              image / 16, image / 4, prompt);
 }
 
-// A positive integer of the config (config.json's image_size, encoder_num_heads), else 0.
-static int64_t config_int(const cJSON * cfg, const char * key) {
-    const cJSON * v = cJSON_GetObjectItemCaseSensitive(cfg, key);
-    return cJSON_IsNumber(v) && v->valuedouble >= 1 && v->valuedouble <= 65536 ? (int64_t)v->valuedouble : 0;
-}
-
+// The image size and EfficientSAM's heads come from config.json as the loader reads it
+// (vlm_sam_config_parse: flat keys or HF's vision_config); a config it refuses counts as none.
 static void sam_describe(const struct vlm_model_source * src, FILE * f) {
     const struct vlm_safetensors * st = src->file;
-    cJSON * cfg = src->config ? cJSON_ParseWithLength(src->config, src->config_len) : NULL;
-    const int64_t image = config_int(cfg, "image_size") ? config_int(cfg, "image_size") : 1024;
-    const int64_t heads = config_int(cfg, "encoder_num_heads");
-    cJSON_Delete(cfg);
+    struct vlm_sam_config cfg = { 0 };
+    if (src->config && vlm_sam_config_parse(src->config, src->config_len, src->config_path, &cfg) != VLM_STATUS_OK)
+        memset(&cfg, 0, sizeof cfg);
+    const int64_t image = cfg.image_size ? cfg.image_size : 1024;
+    const int64_t heads = cfg.heads;
     char arch[512], extra[512];
     if (vlm_safetensors_find(st, "image_encoder.patch_embed.seq.0.c.weight")) {
         describe_mobilesam(st, image, arch, sizeof arch, extra, sizeof extra);
