@@ -950,7 +950,43 @@ done:
 
 // ---- convolutions ------------------------------------------------------------------------------
 
-// conv2d as im2col + sgemm: out[b] [Cout, Ho*Wo] = w [Cout, Cin*kh*kw] @ col [Cin*kh*kw, Ho*Wo].
+// Output rows [oy0, oy1) of one image as im2col columns: col[r, (oy - oy0) * Wo + ox] is input
+// (ci, oy * s - pad + ky, ox * s - pad + kx) for r = (ci, ky, kx), 0 outside the image.
+static void im2col_rows(const float * img, const int64_t * st, int64_t H, int64_t W, int64_t kh, int64_t kw, int64_t s,
+                        int64_t pad, int64_t Wo, int64_t R, int64_t oy0, int64_t oy1, float * col) {
+    const int64_t cols = (oy1 - oy0) * Wo, step = s * st[3];
+    for (int64_t r = 0; r < R; r++) {
+        int64_t ci = r / (kh * kw), ky = (r / kw) % kh, kx = r % kw;
+        float * c  = col + r * cols;
+        const float * plane = img + ci * st[1];
+        // output columns [ox0, ox1) read inside the image (ix = ox * s - pad + kx in [0, W))
+        int64_t ox0 = kx >= pad ? 0 : (pad - kx + s - 1) / s;
+        int64_t ox1 = W - 1 + pad - kx < 0 ? 0 : (W - 1 + pad - kx) / s + 1;
+        if (ox1 > Wo) ox1 = Wo;
+        if (ox0 > ox1) ox0 = ox1;
+        for (int64_t oy = oy0; oy < oy1; oy++) {
+            int64_t iy = oy * s - pad + ky;
+            float * crow = c + (oy - oy0) * Wo;
+            if (iy < 0 || iy >= H) {
+                memset(crow, 0, (size_t)Wo * sizeof(float));
+                continue;
+            }
+            memset(crow, 0, (size_t)ox0 * sizeof(float));
+            memset(crow + ox1, 0, (size_t)(Wo - ox1) * sizeof(float));
+            const float * p = plane + iy * st[2] + (ox0 * s - pad + kx) * st[3];
+            if (step == 1) memcpy(crow + ox0, p, (size_t)(ox1 - ox0) * sizeof(float));
+            else
+                for (int64_t ox = ox0; ox < ox1; ox++, p += step) crow[ox] = *p;
+        }
+    }
+}
+
+// out[b, Cout, Ho*Wo] = w[Cout, R] @ im2col(in[b]) [R, Ho*Wo] (+ bias), R = Cin * kh * kw. A 1x1
+// convolution over contiguous rows multiplies the input as it is (one threaded sgemm); the
+// others go through im2col a band of output rows at a time (about IM2COL_BYTES of columns, so
+// the band stays in cache and no image-sized buffer is allocated), the threads taking bands,
+// each band one single-threaded sgemm into its output columns.
+#define IM2COL_BYTES ((int64_t)2 << 20)
 static void op_conv2d(struct vlm_ctx * x, const struct vlm_op * op) {
     const struct vlm_tensor * in = &op->src[0], * dst = &op->dst;
     int64_t B = in->shape[0], Cin = in->shape[1], H = in->shape[2], W = in->shape[3];
@@ -958,7 +994,7 @@ static void op_conv2d(struct vlm_ctx * x, const struct vlm_op * op) {
     int64_t Ho = dst->shape[2], Wo = dst->shape[3], P = Ho * Wo, R = Cin * kh * kw;
     int64_t s = op->i[0], pad = op->i[1];
     const int64_t * st = in->stride;
-    float * w_tmp = NULL, * b_tmp = NULL, * col = NULL;
+    float * w_tmp = NULL, * b_tmp = NULL;
     const float * Wt = as_contig_f32(x, &op->src[1], &w_tmp);
     const float * bias = vec_f32(x, &op->src[2], &b_tmp);
     const float * src = vlm_tensor_host(in);
@@ -966,53 +1002,45 @@ static void op_conv2d(struct vlm_ctx * x, const struct vlm_op * op) {
     int           nt = x->n_threads;
     bool direct = kh == 1 && kw == 1 && s == 1 && pad == 0 && st[3] == 1 && (H == 1 || st[2] == W) && st[1] >= P;
     if (!Wt || (op->src[2].n_dims && !bias)) goto done;
-    if (!direct) {
-        size_t n;
-        if (!vlm_mul_size((size_t)R, (size_t)P, &n) || !vlm_mul_size(n, sizeof(float), &n) ||
-            !(col = xmalloc(x, n, "conv2d im2col")))
-            goto done;
-    }
-    for (int64_t b = 0; b < B; b++) {
-        const float * Bm = src + b * st[0];
-        int64_t       ldb = st[1];
-        if (!direct) {
-            #pragma omp parallel for num_threads(nt) schedule(static) if (R * P > 32768)
-            for (int64_t r = 0; r < R; r++) {
-                int64_t ci = r / (kh * kw), ky = (r / kw) % kh, kx = r % kw;
-                float * c  = col + r * P;
-                const float * plane = src + b * st[0] + ci * st[1];
-                // output columns [ox0, ox1) read inside the image (ix = ox * s - pad + kx in [0, W))
-                int64_t ox0 = kx >= pad ? 0 : (pad - kx + s - 1) / s;
-                int64_t ox1 = W - 1 + pad - kx < 0 ? 0 : (W - 1 + pad - kx) / s + 1;
-                if (ox1 > Wo) ox1 = Wo;
-                if (ox0 > ox1) ox0 = ox1;
-                const int64_t step = s * st[3];
-                for (int64_t oy = 0; oy < Ho; oy++) {
-                    int64_t iy = oy * s - pad + ky;
-                    float * crow = c + oy * Wo;
-                    if (iy < 0 || iy >= H) {
-                        memset(crow, 0, (size_t)Wo * sizeof(float));
-                        continue;
-                    }
-                    memset(crow, 0, (size_t)ox0 * sizeof(float));
-                    memset(crow + ox1, 0, (size_t)(Wo - ox1) * sizeof(float));
-                    const float * p = plane + iy * st[2] + (ox0 * s - pad + kx) * st[3];
-                    if (step == 1) memcpy(crow + ox0, p, (size_t)(ox1 - ox0) * sizeof(float));
-                    else
-                        for (int64_t ox = ox0; ox < ox1; ox++, p += step) crow[ox] = *p;
-                }
+    if (direct) {
+        for (int64_t b = 0; b < B; b++) {
+            float * ob = out + b * Cout * P;
+            if (bias) {
+                #pragma omp parallel for num_threads(nt) schedule(static) if (Cout * P > 65536)
+                for (int64_t c = 0; c < Cout; c++)
+                    for (int64_t p = 0; p < P; p++) ob[c * P + p] = bias[c];
             }
-            Bm  = col;
-            ldb = P;
+            vlm_cpu_gemm(nt, false, false, Cout, P, R, 1.0f, Wt, R, src + b * st[0], st[1], bias ? 1.0f : 0.0f, ob, P);
         }
-        float * ob = out + b * Cout * P;
-        if (bias)
-            for (int64_t c = 0; c < Cout; c++)
-                for (int64_t p = 0; p < P; p++) ob[c * P + p] = bias[c];
-        vlm_cpu_gemm(nt, false, false, Cout, P, R, 1.0f, Wt, R, Bm, ldb, bias ? 1.0f : 0.0f, ob, P);
+        goto done;
     }
+    const int64_t band = IM2COL_BYTES / (R * Wo * (int64_t)sizeof(float)) > 0 ? IM2COL_BYTES / (R * Wo * (int64_t)sizeof(float)) : 1;
+    const int64_t n_bands = (Ho + band - 1) / band;
+    const int     nthr = n_bands * B < nt ? (int)(n_bands * B) : nt;
+    bool          oom = false;
+    #pragma omp parallel num_threads(nthr)
+    {
+        float * col = malloc((size_t)(R * band * Wo) * sizeof(float));   // [R, band * Wo]
+        if (!col) {
+            #pragma omp atomic write
+            oom = true;
+        }
+        #pragma omp for schedule(dynamic, 1)
+        for (int64_t t = 0; t < B * n_bands; t++) {
+            if (!col) continue;
+            const int64_t b = t / n_bands, oy0 = (t % n_bands) * band, oy1 = oy0 + band < Ho ? oy0 + band : Ho;
+            const int64_t cols = (oy1 - oy0) * Wo;
+            float *       ob = out + b * Cout * P + oy0 * Wo;
+            im2col_rows(src + b * st[0], st, H, W, kh, kw, s, pad, Wo, R, oy0, oy1, col);
+            for (int64_t c = 0; bias && c < Cout; c++)
+                for (int64_t p = 0; p < cols; p++) ob[c * P + p] = bias[c];
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)Cout, (int)cols, (int)R, 1.0f, Wt, (int)R, col,
+                        (int)cols, bias ? 1.0f : 0.0f, ob, (int)P);
+        }
+        free(col);
+    }
+    if (oom) vlm_ctx_fail(x, VLM_STATUS_OUT_OF_MEMORY, "cpu: out of memory for conv2d im2col");
 done:
-    free(col);
     free(w_tmp);
     free(b_tmp);
 }
