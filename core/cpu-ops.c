@@ -420,6 +420,50 @@ __attribute__((target("avx2,fma"))) static void gelu_erf_row_avx2(float * d, con
     for (; i < n; i++) d[i] = gelu_erf(a[i]);
 }
 
+// The same exp and GELU 16 lanes at a time (AVX-512F), operation for operation, so results
+// equal the 8-lane ones bit for bit.
+__attribute__((target("avx512f"))) static inline __m512 exp512_nonpos(__m512 x) {
+    x = _mm512_max_ps(x, _mm512_set1_ps(-88.3762626647949f));
+    __m512 fx = _mm512_fmadd_ps(x, _mm512_set1_ps(1.44269504088896341f), _mm512_set1_ps(0.5f));
+    fx = _mm512_roundscale_ps(fx, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+    x  = _mm512_fnmadd_ps(fx, _mm512_set1_ps(0.693359375f), x);
+    x  = _mm512_fnmadd_ps(fx, _mm512_set1_ps(-2.12194440e-4f), x);
+    __m512 z = _mm512_mul_ps(x, x);
+    __m512 y = _mm512_set1_ps(1.9875691500e-4f);
+    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(1.3981999507e-3f));
+    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(8.3334519073e-3f));
+    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(4.1665795894e-2f));
+    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(1.6666665459e-1f));
+    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(5.0000001201e-1f));
+    y = _mm512_fmadd_ps(y, z, x);
+    y = _mm512_add_ps(y, _mm512_set1_ps(1.0f));
+    __m512i n = _mm512_cvtps_epi32(fx);
+    n = _mm512_slli_epi32(_mm512_add_epi32(n, _mm512_set1_epi32(127)), 23);
+    return _mm512_mul_ps(y, _mm512_castsi512_ps(n));
+}
+
+__attribute__((target("avx512f"))) static void gelu_erf_row_avx512(float * d, const float * a, int64_t n) {
+    const __m512i sign_bit = _mm512_set1_epi32((int)0x80000000);
+    const __m512  one = _mm512_set1_ps(1.0f), half = _mm512_set1_ps(0.5f), rsqrt2 = _mm512_set1_ps((float)M_SQRT1_2);
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512  v    = _mm512_loadu_ps(a + i);
+        __m512  x    = _mm512_mul_ps(v, rsqrt2);
+        __m512i sign = _mm512_and_si512(sign_bit, _mm512_castps_si512(x));
+        __m512  ax   = _mm512_castsi512_ps(_mm512_xor_si512(sign, _mm512_castps_si512(x)));
+        __m512  t    = _mm512_div_ps(one, _mm512_fmadd_ps(_mm512_set1_ps(0.3275911f), ax, one));
+        __m512  r    = _mm512_fmadd_ps(_mm512_set1_ps(1.061405429f), t, _mm512_set1_ps(-1.453152027f));
+        r = _mm512_fmadd_ps(r, t, _mm512_set1_ps(1.421413741f));
+        r = _mm512_fmadd_ps(r, t, _mm512_set1_ps(-0.284496736f));
+        r = _mm512_fmadd_ps(r, t, _mm512_set1_ps(0.254829592f));
+        __m512 e   = exp512_nonpos(_mm512_castsi512_ps(_mm512_xor_si512(sign_bit, _mm512_castps_si512(_mm512_mul_ps(x, x)))));
+        __m512 erf = _mm512_fnmadd_ps(_mm512_mul_ps(e, t), r, one);   // 1 - r t exp(-x^2)
+        erf = _mm512_castsi512_ps(_mm512_xor_si512(sign, _mm512_castps_si512(erf)));
+        _mm512_storeu_ps(d + i, _mm512_mul_ps(_mm512_mul_ps(half, v), _mm512_add_ps(one, erf)));
+    }
+    gelu_erf_row_avx2(d + i, a + i, n - i);   // the tail
+}
+
 // v * sigmoid(k v) of a contiguous row, 8 lanes at a time: SiLU (k = 1) and CLIP's QuickGELU
 // (k = 1.702). The sigmoid from e = exp(-|u|), u = k v (never overflows): 1 / (1 + e) for
 // u >= 0, e / (1 + e) below.
@@ -599,6 +643,10 @@ static void op_unary(struct vlm_ctx * x, const struct vlm_op * op) {
             // ref: torch.nn.functional.gelu (approximate='none' / 'tanh')
             case VLM_UNARY_GELU_ERF:
 #ifdef VLM_HAVE_AVX2_PATH
+                if (sa == 1 && use_avx512()) {
+                    gelu_erf_row_avx512(pd, pa, n);
+                    break;
+                }
                 if (sa == 1 && use_avx2()) {
                     gelu_erf_row_avx2(pd, pa, n);
                     break;
