@@ -420,12 +420,15 @@ void vlm_cpu_gemm(int nt, bool ta, bool tb, int64_t M, int64_t N, int64_t K, flo
                   const float * B, int64_t ldb, float beta, float * C, int64_t ldc);
 // CPU linear with a weight in its stored type (cpu-linear.c): C[M, N] = A[M, K] (row stride
 // lda) @ W[N, K]^T (+ bias[N] when not NULL), W contiguous F16/BF16/Q8_0/Q4_0/Q4_K, or F32
-// where vlm_cpu_linear_tiled. False (error recorded on x) when out of memory.
+// where vlm_cpu_linear_tiled or vlm_cpu_linear_packed. False (error recorded on x) when out of memory.
 bool vlm_cpu_linear_stored(struct vlm_ctx * x, int64_t M, int64_t N, int64_t K, const float * A, int64_t lda,
                            enum vlm_dtype wtype, const void * W, const float * bias, float * C);
 // Whether that linear runs M rows with wtype (F32 / F16 / BF16) weights as dot-product tiles
 // (the CPU has AVX2 and M is below the rows where sgemm wins); F32 weights otherwise go to sgemm.
 bool vlm_cpu_linear_tiled(enum vlm_dtype wtype, int64_t M);
+// Whether that linear runs M rows with wtype (F32 / F16 / BF16) weights as the packed AVX-512
+// GEMM (many rows, the CPU has AVX-512); F32 weights then are consumed as stored too.
+bool vlm_cpu_linear_packed(enum vlm_dtype wtype, int64_t M);
 // Whether that linear multiplies the F32 activations as given (F16 / BF16 weights; block types
 // from VLM_LINEAR_QUANT_GEMM_ROWS rows where the CPU has no AVX512-VNNI) rather than rows
 // quantized to Q8_0 / Q8_K as llama.cpp does.

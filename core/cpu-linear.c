@@ -1,7 +1,9 @@
 // cpu-linear.c — the CPU linear for weights kept in their stored type: F16, BF16, Q8_0, Q4_0,
-// Q4_K, and F32 for few rows. F32 / F16 / BF16 weights with few activation rows run as
-// dot-product tiles (AVX2 or AVX-512; below), the 16-bit ones widened in registers; from
-// TILED_ROWS_* rows, or without AVX2, through sgemm (F16 / BF16 widened to F32 first). Block
+// Q4_K, and F32 (few rows; many with AVX-512). F32 / F16 / BF16 weights with few activation
+// rows run as dot-product tiles (AVX2 or AVX-512; below), the 16-bit ones widened in registers;
+// with AVX-512 from GEMM_ROWS_AVX512 rows as a packed GEMM (BLIS-style loops around a 14x32
+// outer-product micro-kernel, the weights widened while packed; below); from TILED_ROWS_AVX2
+// rows with AVX2 only, or without AVX2, through sgemm (F16 / BF16 widened to F32 first). Block
 // types as ggml's vec_dot_type: each activation row is quantized once per call (Q8_0 for Q8_0
 // and Q4_0 weights, Q8_K for Q4_K) and dotted block by block in integers; F16 / BF16 weights
 // dot with the F32 activations (F32 products and sums; ggml instead rounds the activations to
@@ -10,9 +12,9 @@
 // in cache across all of them. With many rows, Q8_0 / Q4_0 go to an 8-bit integer GEMM where the
 // CPU has AVX512-VNNI, and the other types (and those without VNNI) are widened to F32 and
 // multiplied by sgemm as F32 weights are.
-// The kernels are plain C, AVX2 + FMA + F16C, AVX-512F for the tiles and AVX512-VNNI for Q8_0 /
-// Q4_0, chosen at run time (__builtin_cpu_supports, F16C through cpuid; VLM_NO_AVX512=1 stops
-// at AVX2, VLM_NO_AVX2=1 forces plain C).
+// The kernels are plain C, AVX2 + FMA + F16C, AVX-512F for the tiles, AVX-512F/BW/VL for the
+// packed GEMM and AVX512-VNNI for Q8_0 / Q4_0, chosen at run time (__builtin_cpu_supports, F16C
+// through cpuid; VLM_NO_AVX512=1 stops at AVX2, VLM_NO_AVX2=1 forces plain C).
 #include <cpuid.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,8 +41,16 @@
 // up to 2048 (1 thread; 2 threads up to 512, larger too noisy on a shared machine), 1.5-2x at
 // 50-256 rows, kept to 1024 where the rows outgrow L2; the AVX2 tiles (VLM_NO_AVX512=1, 1
 // thread) 3x ahead at 7 rows, 1.2x at 50, even at 256 and behind at 1024.
+#ifndef TILED_ROWS_AVX512
 #define TILED_ROWS_AVX512 1024
+#endif
 #define TILED_ROWS_AVX2   256
+// Activation rows from which F32 / F16 / BF16 weights go to the packed GEMM with AVX-512 (below):
+// on the machine above 1.2-1.6x OpenBLAS at 4096 rows, about even with the tiles at 1024 (F32)
+// and behind them at 256-512 rows (it packs all of W per thread).
+#ifndef GEMM_ROWS_AVX512
+#define GEMM_ROWS_AVX512 1024
+#endif
 
 // Activation rows as a kernel reads them: row r at p + r * stride; for Q8_0 rows also the
 // block scales as floats, block ib of row r at d[ib * d_stride + r] (so that four rows' scales
@@ -530,6 +540,205 @@ DEFINE_TILED(tiled_bf16_avx512, TARGET_AVX512, 4, TILES_AVX512(VLM_DTYPE_BF16))
 #undef TILES_AVX2
 #undef TILES_AVX512
 
+// ---- F32 / F16 / BF16 weights with many rows: packed GEMM (AVX-512) ---------------------------
+// C[M, N] = A[M, K] @ W[N, K]^T (+ bias) from GEMM_ROWS_AVX512 activation rows, BLIS's loops:
+// threads split the rows of A (multiples of GEMM_MR) and each runs, on its own packed copies,
+//   for each block of GEMM_NC weight rows and GEMM_KC values of K:
+//     pack that W block as panels [kc][GEMM_NR] (F16 / BF16 widened here: one kernel for all)
+//     for each block of GEMM_MC activation rows: pack it as panels [kc][GEMM_MR], then
+//       for each A panel (kept in L1), for each W panel (from L2): the micro-kernel.
+// The micro-kernel is an outer product: per k two vector loads of the W panel (32 weight rows),
+// GEMM_MR broadcasts of A, 2 * GEMM_MR FMAs into 28 accumulators (zmm registers), added into C
+// (with the bias on the first K block) after kc steps; rows and columns past M, N are zero in
+// the panels and not stored. Each output is a sequential FMA sum over k within a K block and the
+// sum of the blocks in K order, whatever M, the tiling or the threads (but not the tiles' sum).
+// Weights are packed per call (O(N K) per thread, against O(M N K / threads) FMAs); the threads
+// pack the same W blocks rather than wait for each other (barriers cost more on a busy machine).
+// Blocks measured on a 2-core Zen 5 (L1 48 KiB, L2 1 MiB): this loop order (A panel in L1) with
+// W blocks of 768 x 256 ahead of BLIS's usual W panel in L1 with the whole W in L3, 270-300
+// against 220-270 GFLOP/s, KC 192, 384 no better.
+// ref: Goto & van de Geijn, "Anatomy of High-Performance Matrix Multiplication" (2008); BLIS's
+// five loops around the micro-kernel (Van Zee & van de Geijn 2015)
+#define GEMM_MR 14    // activation rows per micro-tile (broadcasts)
+#define GEMM_NR 32    // weight rows per micro-tile (two zmm)
+#ifndef GEMM_KC
+#define GEMM_KC 256   // K per block: an A panel is GEMM_KC * GEMM_MR * 4 = 14 KiB (L1)
+#endif
+#ifndef GEMM_MC
+#define GEMM_MC 448   // activation rows packed at once, a multiple of GEMM_MR
+#endif
+#ifndef GEMM_NC
+#define GEMM_NC 768   // weight rows per block, a multiple of GEMM_NR: 768 KiB of W (L2)
+#endif
+
+struct packed_gemm {
+    int64_t        M, N, K, lda;
+    const float *  A;
+    const char *   W;
+    size_t         w_row;
+    enum vlm_dtype wt;
+    const float *  bias;
+    float *        C;
+};
+
+#define TARGET_GEMM "avx2,fma,f16c,avx512f,avx512vl,avx512bw"   // cpu_level 2
+
+// 16 values of row w from k (only the lanes of mask m, the others zero), widened to F32.
+__attribute__((target(TARGET_GEMM), always_inline)) static inline __m512 gemm_load16(enum vlm_dtype wt, const char * w,
+                                                                                     int64_t k, __mmask16 m) {
+    if (wt == VLM_DTYPE_F32) return _mm512_maskz_loadu_ps(m, (const float *)w + k);
+    const __m256i h = _mm256_maskz_loadu_epi16(m, (const uint16_t *)w + k);
+    return wt == VLM_DTYPE_F16 ? _mm512_cvtph_ps(h) : _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
+// 16 rows r[i] (16 values each) transposed in registers: out[c] lane i = r[i] lane c. Pairs of
+// rows interleaved, then pairs of pairs, then the 128-bit lanes of four groups of four rows.
+__attribute__((target(TARGET_GEMM), always_inline)) static inline void gemm_transpose16(const __m512 r[16], __m512 out[16]) {
+    __m512 t[16], u[16];
+    for (int i = 0; i < 8; i++) {
+        t[2 * i]     = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);   // per 128-bit lane: a0 b0 a1 b1
+        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);   // a2 b2 a3 b3
+    }
+    for (int g = 0; g < 4; g++) {   // rows 4g..4g+3, per 128-bit lane L: column 4L + c in u[4g + c]
+        const __m512d t0 = _mm512_castps_pd(t[4 * g]), t1 = _mm512_castps_pd(t[4 * g + 1]);
+        const __m512d t2 = _mm512_castps_pd(t[4 * g + 2]), t3 = _mm512_castps_pd(t[4 * g + 3]);
+        u[4 * g + 0] = _mm512_castpd_ps(_mm512_unpacklo_pd(t0, t2));
+        u[4 * g + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(t0, t2));
+        u[4 * g + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(t1, t3));
+        u[4 * g + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(t1, t3));
+    }
+    for (int c = 0; c < 4; c++) {   // column 4L + c: lane L of u[c], u[4 + c], u[8 + c], u[12 + c]
+        const __m512 v0 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0x88), v1 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0xDD);
+        const __m512 v2 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x88), v3 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0xDD);
+        out[c]      = _mm512_shuffle_f32x4(v0, v2, 0x88);
+        out[4 + c]  = _mm512_shuffle_f32x4(v1, v3, 0x88);
+        out[8 + c]  = _mm512_shuffle_f32x4(v0, v2, 0xDD);
+        out[12 + c] = _mm512_shuffle_f32x4(v1, v3, 0xDD);
+    }
+}
+
+// Rows rows[0..nr) (nr <= 16; stored as wt; the others zero) x K [k0, k0 + kc) transposed into
+// dst[k * ld + i] for i < 16 in mask (the panel's width: GEMM_NR / 2 or GEMM_MR).
+__attribute__((target(TARGET_GEMM), always_inline)) static inline void gemm_pack16(enum vlm_dtype wt, const char * const * rows,
+                                                                                   int nr, int64_t k0, int64_t kc, float * dst,
+                                                                                   int64_t ld, __mmask16 mask) {
+    for (int64_t k = 0; k < kc; k += 16) {
+        const int       nk = kc - k < 16 ? (int)(kc - k) : 16;
+        const __mmask16 km = nk == 16 ? 0xFFFF : (__mmask16)((1u << nk) - 1);
+        __m512          r[16], out[16];
+        for (int i = 0; i < 16; i++) r[i] = i < nr ? gemm_load16(wt, rows[i], k0 + k, km) : _mm512_setzero_ps();
+        gemm_transpose16(r, out);
+        for (int c = 0; c < nk; c++) _mm512_mask_storeu_ps(dst + (k + c) * ld, mask, out[c]);
+    }
+}
+
+// W rows [n0, n0 + nn) x K [k0, k0 + kc) as panels wp[p][k][GEMM_NR], widened to F32; rows past
+// nn zero.
+__attribute__((target(TARGET_GEMM))) static void gemm_pack_w(const struct packed_gemm * g, int64_t n0, int64_t nn,
+                                                             int64_t k0, int64_t kc, float * wp) {
+    for (int64_t p = 0; p < nn; p += GEMM_NR) {
+        for (int h = 0; h < GEMM_NR; h += 16) {
+            const char * rows[16];
+            const int    nr = nn - p - h < 0 ? 0 : nn - p - h < 16 ? (int)(nn - p - h) : 16;
+            for (int i = 0; i < nr; i++) rows[i] = g->W + (size_t)(n0 + p + h + i) * g->w_row;
+            gemm_pack16(g->wt, rows, nr, k0, kc, wp + (p / GEMM_NR) * kc * GEMM_NR + h, GEMM_NR, 0xFFFF);
+        }
+    }
+}
+
+// A rows [m0, m0 + mm) x K [k0, k0 + kc) as panels ap[p][k][GEMM_MR]; rows past mm zero.
+__attribute__((target(TARGET_GEMM))) static void gemm_pack_a(const struct packed_gemm * g, int64_t m0, int64_t mm,
+                                                             int64_t k0, int64_t kc, float * ap) {
+    for (int64_t p = 0; p < mm; p += GEMM_MR) {
+        const char * rows[16];
+        const int    nr = mm - p < GEMM_MR ? (int)(mm - p) : GEMM_MR;
+        for (int i = 0; i < nr; i++) rows[i] = (const char *)(g->A + (m0 + p + i) * g->lda);
+        gemm_pack16(VLM_DTYPE_F32, rows, nr, k0, kc, ap + (p / GEMM_MR) * kc * GEMM_MR, GEMM_MR, (1u << GEMM_MR) - 1);
+    }
+}
+
+// One GEMM_MR x GEMM_NR tile over kc: c[i * ldc + j] (+)= sum_k ap[k][i] * wp[k][j] for i < mr and
+// the columns in masks m0 (j < 16), m1 (16 <= j < 32); first: c is set (plus bias if not NULL).
+__attribute__((target(TARGET_GEMM))) static void gemm_micro_avx512(int64_t kc, const float * restrict ap,
+                                                                     const float * restrict wp, float * c, int64_t ldc,
+                                                                     int mr, __mmask16 m0, __mmask16 m1, bool first,
+                                                                     const float * bias) {
+    __m512 acc[GEMM_MR][2];
+    _Pragma("GCC unroll 14") for (int i = 0; i < GEMM_MR; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+    for (int64_t k = 0; k < kc; k++, ap += GEMM_MR, wp += GEMM_NR) {
+        const __m512 w0 = _mm512_load_ps(wp), w1 = _mm512_load_ps(wp + 16);
+        _Pragma("GCC unroll 14") for (int i = 0; i < GEMM_MR; i++) {
+            const __m512 a = _mm512_set1_ps(ap[i]);
+            acc[i][0] = _mm512_fmadd_ps(a, w0, acc[i][0]);
+            acc[i][1] = _mm512_fmadd_ps(a, w1, acc[i][1]);
+        }
+    }
+    const __m512 b0 = first && bias ? _mm512_maskz_loadu_ps(m0, bias) : _mm512_setzero_ps();
+    const __m512 b1 = first && bias ? _mm512_maskz_loadu_ps(m1, bias + 16) : _mm512_setzero_ps();
+    _Pragma("GCC unroll 14") for (int i = 0; i < GEMM_MR; i++) {
+        if (i >= mr) break;
+        float * ci = c + i * ldc;
+        const __m512 c0 = first ? b0 : _mm512_maskz_loadu_ps(m0, ci), c1 = first ? b1 : _mm512_maskz_loadu_ps(m1, ci + 16);
+        _mm512_mask_storeu_ps(ci, m0, _mm512_add_ps(acc[i][0], c0));
+        _mm512_mask_storeu_ps(ci + 16, m1, _mm512_add_ps(acc[i][1], c1));
+    }
+}
+
+// Activation rows [r0, r1) of the product, with this thread's packing buffers.
+__attribute__((target(TARGET_GEMM))) static void gemm_rows_avx512(const struct packed_gemm * g, int64_t r0, int64_t r1,
+                                                                    float * wp, float * ap) {
+    for (int64_t jc = 0; jc < g->N; jc += GEMM_NC) {
+        const int64_t nc = g->N - jc < GEMM_NC ? g->N - jc : GEMM_NC;
+        for (int64_t pc = 0; pc < g->K; pc += GEMM_KC) {
+            const int64_t kc = g->K - pc < GEMM_KC ? g->K - pc : GEMM_KC;
+            gemm_pack_w(g, jc, nc, pc, kc, wp);
+            for (int64_t ic = r0; ic < r1; ic += GEMM_MC) {
+                const int64_t mc = r1 - ic < GEMM_MC ? r1 - ic : GEMM_MC;
+                gemm_pack_a(g, ic, mc, pc, kc, ap);
+                for (int64_t ir = 0; ir < mc; ir += GEMM_MR) {   // an A panel (L1) against all W panels (L2)
+                    const int mr = mc - ir < GEMM_MR ? (int)(mc - ir) : GEMM_MR;
+                    for (int64_t jr = 0; jr < nc; jr += GEMM_NR) {
+                        const int       nr = nc - jr < GEMM_NR ? (int)(nc - jr) : GEMM_NR;
+                        const __mmask16 m0 = nr >= 16 ? 0xFFFF : (__mmask16)((1u << nr) - 1);
+                        const __mmask16 m1 = nr >= 32 ? 0xFFFF : nr <= 16 ? 0 : (__mmask16)((1u << (nr - 16)) - 1);
+                        gemm_micro_avx512(kc, ap + (ir / GEMM_MR) * kc * GEMM_MR, wp + (jr / GEMM_NR) * kc * GEMM_NR,
+                                          g->C + (ic + ir) * g->N + jc + jr, g->N, mr, m0, m1, pc == 0,
+                                          g->bias ? g->bias + jc + jr : NULL);
+                    }
+                }
+            }
+        }
+    }
+}
+
+static void * gemm_buffer(size_t floats) { return aligned_alloc(64, (floats * sizeof(float) + 63) & ~(size_t)63); }
+
+static bool linear_packed_gemm(struct vlm_ctx * x, int64_t M, int64_t N, int64_t K, const float * A, int64_t lda,
+                               enum vlm_dtype wtype, const void * W, const float * bias, float * C) {
+    const struct packed_gemm g = { M, N, K, lda, A, W, vlm_dtype_nbytes(wtype, K), wtype, bias, C };
+    const int64_t nc = N < GEMM_NC ? (N + GEMM_NR - 1) / GEMM_NR * GEMM_NR : GEMM_NC;
+    const int64_t panels = (M + GEMM_MR - 1) / GEMM_MR;
+    const int     nt = panels < x->n_threads ? (int)panels : x->n_threads;
+    bool          oom = false;
+    #pragma omp parallel num_threads(nt)
+    {
+        const int t = THREAD_ID(), n = THREAD_COUNT();
+        // this thread's rows: an equal share of the GEMM_MR-row panels
+        const int64_t r0 = panels * t / n * GEMM_MR, r1 = panels * (t + 1) / n * GEMM_MR < M ? panels * (t + 1) / n * GEMM_MR : M;
+        float * wp = gemm_buffer((size_t)(nc * GEMM_KC)), * ap = gemm_buffer((size_t)GEMM_MC * GEMM_KC);
+        if (!wp || !ap) {
+            #pragma omp atomic write
+            oom = true;
+        } else if (r1 > r0) {
+            gemm_rows_avx512(&g, r0, r1, wp, ap);
+        }
+        free(wp);
+        free(ap);
+    }
+    if (oom) vlm_ctx_fail(x, VLM_STATUS_OUT_OF_MEMORY, "cpu: out of memory for packed GEMM panels");
+    return !oom;
+}
+
 // ---- Q8_0 / Q4_0 GEMM in 8-bit integers (AVX512-VNNI) -----------------------------------------
 // From VLM_LINEAR_QUANT_GEMM_ROWS activation rows: the rows are quantized to Q8_0 once, as the
 // one-row path does, and stored as unsigned bytes q + 128 in tiles of 16 rows. A tile of 4 weight
@@ -897,8 +1106,14 @@ static void linear_tiled(struct vlm_ctx * x, int64_t M, int64_t N, int64_t K, co
 }
 #endif
 
+bool vlm_cpu_linear_packed(enum vlm_dtype wtype, int64_t M) {
+    if (wtype != VLM_DTYPE_F32 && wtype != VLM_DTYPE_F16 && wtype != VLM_DTYPE_BF16) return false;
+    return cpu_level() > 1 && M >= GEMM_ROWS_AVX512;
+}
+
 bool vlm_cpu_linear_tiled(enum vlm_dtype wtype, int64_t M) {
     if (wtype != VLM_DTYPE_F32 && wtype != VLM_DTYPE_F16 && wtype != VLM_DTYPE_BF16) return false;
+    if (vlm_cpu_linear_packed(wtype, M)) return false;
     return cpu_level() > 0 && M < (cpu_level() > 1 ? TILED_ROWS_AVX512 : TILED_ROWS_AVX2);
 }
 
@@ -921,6 +1136,7 @@ bool vlm_cpu_linear_f32_activations(enum vlm_dtype wtype, int64_t M) {
 bool vlm_cpu_linear_stored(struct vlm_ctx * x, int64_t M, int64_t N, int64_t K, const float * A, int64_t lda,
                            enum vlm_dtype wtype, const void * W, const float * bias, float * C) {
 #if defined(__x86_64__) || defined(__i386__)
+    if (vlm_cpu_linear_packed(wtype, M)) return linear_packed_gemm(x, M, N, K, A, lda, wtype, W, bias, C);
     if (vlm_cpu_linear_tiled(wtype, M)) {
         linear_tiled(x, M, N, K, A, lda, wtype, W, bias, C);
         return true;

@@ -150,7 +150,7 @@ static void op_linear(struct vlm_ctx * x, const struct vlm_op * op) {
     const float * bias = vec_f32(x, b, &b_tmp);
     float *       C    = vlm_tensor_host(dst);
     if (!A || (b->n_dims && !bias)) goto done;
-    if (w->dtype != VLM_DTYPE_F32 || vlm_cpu_linear_tiled(w->dtype, M)) {   // consumed as stored
+    if (w->dtype != VLM_DTYPE_F32 || vlm_cpu_linear_tiled(w->dtype, M) || vlm_cpu_linear_packed(w->dtype, M)) {   // consumed as stored
         vlm_cpu_linear_stored(x, M, N, K, A, lda, w->dtype, vlm_tensor_host(w), bias, C);
         goto done;
     }

@@ -241,6 +241,53 @@ static void test_linear_tiles(void) {
                 }
 }
 
+// F32 / F16 / BF16 weights with enough rows for the packed AVX-512 GEMM (cpu-linear.c, from
+// GEMM_ROWS_AVX512 = 1024 rows; the AVX2 and plain C reruns take sgemm): rows past a multiple of
+// the 14-row micro-tile and of the 224-row block (per thread), N in and past a 32-column panel
+// and past a 3072-row block, K of 1, a 16-value tail and past a 256-value block, rows of a wider
+// buffer (lda > K, not 16-aligned), with and without bias, on 2 and 3 threads.
+static void test_linear_packed(void) {
+    const enum vlm_dtype types[3] = { VLM_DTYPE_F32, VLM_DTYPE_F16, VLM_DTYPE_BF16 };
+    const struct { int64_t M, N, K, pad; int threads; } cases[6] = {
+        { 1037, 33, 257, 0, 2 }, { 1037, 100, 530, 5, 2 }, { 1263, 31, 17, 3, 3 },
+        { 2051, 65, 1, 0, 2 }, { 1030, 3105, 40, 2, 2 }, { 1500, 64, 300, 1, 3 },
+    };
+    for (int t = 0; t < 3; t++)
+        for (int c = 0; c < 6; c++) {
+            const enum vlm_dtype wt = types[t];
+            const int64_t M = cases[c].M, N = cases[c].N, K = cases[c].K, lda = K + cases[c].pad;
+            const bool    with_bias = (t + c) % 2 == 0;
+            struct vlm_ctx * x = vlm_ctx_new(VLM_BACKEND_CPU, cases[c].threads, 64u << 20, NULL, 0);
+            float * wf = rand_buf(N * K), * a = rand_buf(M * K), * bias = rand_buf(N);
+            void *  wq;
+            float * wd = through(wt, wf, N * K, &wq);
+            float * ref = malloc((size_t)(M * N) * sizeof(float)), * got = malloc((size_t)(M * N) * sizeof(float));
+            float * wide = malloc((size_t)(M * lda + 1) * sizeof(float));
+            ref_linear(a, wd, with_bias ? bias : NULL, ref, M, N, K);
+            for (int64_t m = 0; m < M; m++) memcpy(wide + 1 + m * lda, a + m * K, (size_t)K * sizeof(float));
+            struct vlm_tensor w = vlm_tensor_new(x, wt, 2, (int64_t[]){ N, K });
+            vlm_tensor_upload(x, w, wq);
+            // rows at wide + 1 + m * lda: a slice of columns [1, K + 1) of a [M, lda + 1] view
+            struct vlm_tensor full = vlm_tensor_from_host(x, VLM_DTYPE_F32, 2, (int64_t[]){ M, lda }, wide);
+            struct vlm_tensor in = cases[c].pad ? vlm_tensor_slice(full, 1, 1, K)
+                                                : vlm_tensor_from_host(x, VLM_DTYPE_F32, 2, (int64_t[]){ M, K }, a);
+            struct vlm_tensor b = vlm_tensor_from_host(x, VLM_DTYPE_F32, 1, (int64_t[]){ N }, bias);
+            struct vlm_tensor y = vlm_op_linear(x, in, w, with_bias ? &b : NULL);
+            char what[160];
+            snprintf(what, sizeof what, "packed linear %s M=%lld N=%lld K=%lld lda=%lld%s, %d threads%s", vlm_dtype_name(wt),
+                     (long long)M, (long long)N, (long long)K, (long long)(cases[c].pad ? lda : K), with_bias ? " bias" : "",
+                     cases[c].threads, vlm_cpu_linear_packed(wt, M) ? "" : " (not packed here)");
+            CHECK(vlm_ctx_ok(x), "%s: %s", what, vlm_ctx_ok(x) ? "" : x->error);
+            if (vlm_ctx_ok(x)) {
+                vlm_tensor_download(x, y, got);
+                double e = test_nmse(got, ref, (size_t)(M * N));
+                CHECK(e < NMSE_TIGHT, "%s: nmse %.3g", what, e);
+            }
+            vlm_ctx_free(x);
+            free(wf); free(a); free(bias); free(wq); free(wd); free(ref); free(got); free(wide);
+        }
+}
+
 // An F16 weight of more than 64 MiB as F32 with 9 rows: the plain C run widens it for sgemm in
 // two slices (cpu-linear.c WIDEN_BYTES); the other runs take the tiles.
 static void test_linear_widen_slices(void) {
@@ -358,6 +405,7 @@ int main(int argc, char ** argv) {
         test_gather_copy(WTYPES[t]);
     }
     test_linear_tiles();
+    test_linear_packed();
     test_linear_widen_slices();
     test_refusals();
     vlm_ctx_free(X);
