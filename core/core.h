@@ -424,7 +424,8 @@ void vlm_cpu_gemm(int nt, bool ta, bool tb, int64_t M, int64_t N, int64_t K, flo
 bool vlm_cpu_linear_stored(struct vlm_ctx * x, int64_t M, int64_t N, int64_t K, const float * A, int64_t lda,
                            enum vlm_dtype wtype, const void * W, const float * bias, float * C);
 // Whether that linear runs M rows with wtype (F32 / F16 / BF16) weights as dot-product tiles
-// (the CPU has AVX2 and M is below the rows where sgemm wins); F32 weights otherwise go to sgemm.
+// (the CPU has AVX2 and M is below the rows where sgemm or the packed GEMM win); F32 weights
+// otherwise go to sgemm unless vlm_cpu_linear_packed.
 bool vlm_cpu_linear_tiled(enum vlm_dtype wtype, int64_t M);
 // Whether that linear runs M rows with wtype (F32 / F16 / BF16) weights as the packed AVX-512
 // GEMM (many rows, the CPU has AVX-512); F32 weights then are consumed as stored too.

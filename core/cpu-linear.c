@@ -1,7 +1,7 @@
 // cpu-linear.c — the CPU linear for weights kept in their stored type: F16, BF16, Q8_0, Q4_0,
 // Q4_K, and F32 (few rows; many with AVX-512). F32 / F16 / BF16 weights with few activation
 // rows run as dot-product tiles (AVX2 or AVX-512; below), the 16-bit ones widened in registers;
-// with AVX-512 from GEMM_ROWS_AVX512 rows as a packed GEMM (BLIS-style loops around a 14x32
+// with AVX-512 from GEMM_ROWS_AVX512_* rows as a packed GEMM (BLIS-style loops around a 14x32
 // outer-product micro-kernel, the weights widened while packed; below); from TILED_ROWS_AVX2
 // rows with AVX2 only, or without AVX2, through sgemm (F16 / BF16 widened to F32 first). Block
 // types as ggml's vec_dot_type: each activation row is quantized once per call (Q8_0 for Q8_0
@@ -36,21 +36,17 @@
 #define GEMM_ROWS   8    // plain C F16 / BF16 with at least this many activation rows: widen + sgemm
 #define WIDEN_BYTES ((int64_t)64 << 20)   // most F32 bytes of a weight widened at once for sgemm
 // Activation rows from which sgemm (F32: OpenBLAS in op_linear; F16 / BF16: widened first,
-// linear_widen_gemm) takes over from the tiles, with AVX-512 / AVX2. Measured on a 2-core Zen
-// AVX-512 machine at K, N of 768 and 3072 against OpenBLAS: the AVX-512 tiles ahead at every M
-// up to 2048 (1 thread; 2 threads up to 512, larger too noisy on a shared machine), 1.5-2x at
-// 50-256 rows, kept to 1024 where the rows outgrow L2; the AVX2 tiles (VLM_NO_AVX512=1, 1
-// thread) 3x ahead at 7 rows, 1.2x at 50, even at 256 and behind at 1024.
-#ifndef TILED_ROWS_AVX512
-#define TILED_ROWS_AVX512 1024
-#endif
-#define TILED_ROWS_AVX2   256
-// Activation rows from which F32 / F16 / BF16 weights go to the packed GEMM with AVX-512 (below):
-// on the machine above 1.2-1.6x OpenBLAS at 4096 rows, about even with the tiles at 1024 (F32)
-// and behind them at 256-512 rows (it packs all of W per thread).
-#ifndef GEMM_ROWS_AVX512
-#define GEMM_ROWS_AVX512 1024
-#endif
+// linear_widen_gemm) takes over from the tiles with AVX2 only (VLM_NO_AVX512=1, 1 thread on a
+// 2-core Zen AVX-512 machine at K, N of 768 and 3072): the tiles 3x ahead at 7 rows, 1.2x at 50,
+// even at 256 and behind at 1024.
+#define TILED_ROWS_AVX2 256
+// With AVX-512 the tiles run below these rows and the packed GEMM (below) from them, no sgemm.
+// Measured on 2 Zen 5 cores at N, K of 768 / 3072 (GFLOP/s): F32 tiles 230-245 at 512 rows
+// against 215-225 packed, 205-225 at 1024 against 240-250; F16 / BF16 tiles (half the weight
+// bytes) 260-365 up to 1024, even at 2048, behind at 3072 (210-295 against 270-310); OpenBLAS
+// 185-205 from 512 rows on.
+#define GEMM_ROWS_AVX512_F32 1024
+#define GEMM_ROWS_AVX512_16  2048   // F16 / BF16
 
 // Activation rows as a kernel reads them: row r at p + r * stride; for Q8_0 rows also the
 // block scales as floats, block ib of row r at d[ib * d_stride + r] (so that four rows' scales
@@ -541,7 +537,7 @@ DEFINE_TILED(tiled_bf16_avx512, TARGET_AVX512, 4, TILES_AVX512(VLM_DTYPE_BF16))
 #undef TILES_AVX512
 
 // ---- F32 / F16 / BF16 weights with many rows: packed GEMM (AVX-512) ---------------------------
-// C[M, N] = A[M, K] @ W[N, K]^T (+ bias) from GEMM_ROWS_AVX512 activation rows, BLIS's loops:
+// C[M, N] = A[M, K] @ W[N, K]^T (+ bias) from GEMM_ROWS_AVX512_* activation rows, BLIS's loops:
 // threads split the rows of A (multiples of GEMM_MR) and each runs, on its own packed copies,
 //   for each block of GEMM_NC weight rows and GEMM_KC values of K:
 //     pack that W block as panels [kc][GEMM_NR] (F16 / BF16 widened here: one kernel for all)
@@ -1108,13 +1104,13 @@ static void linear_tiled(struct vlm_ctx * x, int64_t M, int64_t N, int64_t K, co
 
 bool vlm_cpu_linear_packed(enum vlm_dtype wtype, int64_t M) {
     if (wtype != VLM_DTYPE_F32 && wtype != VLM_DTYPE_F16 && wtype != VLM_DTYPE_BF16) return false;
-    return cpu_level() > 1 && M >= GEMM_ROWS_AVX512;
+    return cpu_level() > 1 && M >= (wtype == VLM_DTYPE_F32 ? GEMM_ROWS_AVX512_F32 : GEMM_ROWS_AVX512_16);
 }
 
 bool vlm_cpu_linear_tiled(enum vlm_dtype wtype, int64_t M) {
     if (wtype != VLM_DTYPE_F32 && wtype != VLM_DTYPE_F16 && wtype != VLM_DTYPE_BF16) return false;
-    if (vlm_cpu_linear_packed(wtype, M)) return false;
-    return cpu_level() > 0 && M < (cpu_level() > 1 ? TILED_ROWS_AVX512 : TILED_ROWS_AVX2);
+    if (cpu_level() > 1) return !vlm_cpu_linear_packed(wtype, M);
+    return cpu_level() > 0 && M < TILED_ROWS_AVX2;
 }
 
 void vlm_cpu_quantize_row_q8_0(const float * x, void * y, int64_t K) {

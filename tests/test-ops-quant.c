@@ -195,7 +195,8 @@ static void test_linear(enum vlm_dtype wt) {
 }
 
 // F32 / F16 / BF16 weights at shapes around the dot-product tiles (cpu-linear.c): rows 1, 3, 50
-// (tiles), 257 (tiles with AVX-512, sgemm with AVX2) and 1030 (sgemm), K below, at and past a
+// (tiles), 257 (tiles with AVX-512, sgemm with AVX2) and 1030 (F32: the packed GEMM with AVX-512;
+// F16 / BF16: tiles with AVX-512; sgemm with AVX2), K below, at and past a
 // vector with a tail, N below a tile, across cache blocks and threads; the tiles' outputs of one
 // row equal that row run alone (M = 1), bit for bit.
 static void test_linear_tiles(void) {
@@ -242,15 +243,15 @@ static void test_linear_tiles(void) {
 }
 
 // F32 / F16 / BF16 weights with enough rows for the packed AVX-512 GEMM (cpu-linear.c, from
-// GEMM_ROWS_AVX512 = 1024 rows; the AVX2 and plain C reruns take sgemm): rows past a multiple of
-// the 14-row micro-tile and of the 224-row block (per thread), N in and past a 32-column panel
-// and past a 3072-row block, K of 1, a 16-value tail and past a 256-value block, rows of a wider
-// buffer (lda > K, not 16-aligned), with and without bias, on 2 and 3 threads.
+// 1024 rows for F32, 2048 for F16 / BF16; the AVX2 and plain C reruns take sgemm): rows past a
+// multiple of the 14-row micro-tile and of the 448-row block (per thread), N in and past a
+// 32-column panel and past a 768-row block, K of 1, a 16-value tail and past a 256-value block,
+// rows of a wider buffer (lda > K, not 16-aligned), with and without bias, on 2 and 3 threads.
 static void test_linear_packed(void) {
     const enum vlm_dtype types[3] = { VLM_DTYPE_F32, VLM_DTYPE_F16, VLM_DTYPE_BF16 };
     const struct { int64_t M, N, K, pad; int threads; } cases[6] = {
-        { 1037, 33, 257, 0, 2 }, { 1037, 100, 530, 5, 2 }, { 1263, 31, 17, 3, 3 },
-        { 2051, 65, 1, 0, 2 }, { 1030, 3105, 40, 2, 2 }, { 1500, 64, 300, 1, 3 },
+        { 2061, 33, 257, 0, 2 }, { 2061, 100, 530, 5, 2 }, { 2287, 31, 17, 3, 3 },
+        { 2051, 65, 1, 0, 2 }, { 2054, 3105, 40, 2, 2 }, { 2500, 64, 300, 1, 3 },
     };
     for (int t = 0; t < 3; t++)
         for (int c = 0; c < 6; c++) {
