@@ -199,7 +199,7 @@ for (model, backend, weights), j in sorted(runs.items(), key=lambda kv: (order.i
               f"{100 * s['peak_fraction']:.0f}% | {rms} | {ratio} | {speedup} | {j['peak_rss_mb']:.0f} |")
 if ref:
     print()
-    print(f"PyTorch {refj['torch']}, {refj['threads']} threads, BLAS: {', '.join(refj['blas']) or 'built in'}")
+    print(f"PyTorch {refj['torch']}, {refj['threads']} threads, BLAS: {refj['blas'] or 'built in'}")
 for path in sorted(glob.glob(f"{out}/sam-vit-b.*.f32.json")):
     j = json.load(open(path))
     e = j["stages"].get("everything")
