@@ -251,26 +251,32 @@ static inline float sigmoidf(float v)   { return 1.0f / (1.0f + expf(-v)); }
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #define VLM_HAVE_AVX2_PATH 1
+// One body for both widths (P: the intrinsics' prefix, _mm256 or _mm512), so the 16-lane exp
+// is the 8-lane one operation for operation and their results equal bit for bit.
+#define EXP_NONPOS_BODY(V, VI, P, FLOOR, CAST_I_PS)                                               \
+    x = P##_max_ps(x, P##_set1_ps(-88.3762626647949f));                                          \
+    V fx = FLOOR(P##_fmadd_ps(x, P##_set1_ps(1.44269504088896341f), P##_set1_ps(0.5f)));          \
+    x    = P##_fnmadd_ps(fx, P##_set1_ps(0.693359375f), x);                                       \
+    x    = P##_fnmadd_ps(fx, P##_set1_ps(-2.12194440e-4f), x);                                    \
+    V z  = P##_mul_ps(x, x);                                                                      \
+    V y  = P##_set1_ps(1.9875691500e-4f);                                                         \
+    y    = P##_fmadd_ps(y, x, P##_set1_ps(1.3981999507e-3f));                                     \
+    y    = P##_fmadd_ps(y, x, P##_set1_ps(8.3334519073e-3f));                                     \
+    y    = P##_fmadd_ps(y, x, P##_set1_ps(4.1665795894e-2f));                                     \
+    y    = P##_fmadd_ps(y, x, P##_set1_ps(1.6666665459e-1f));                                     \
+    y    = P##_fmadd_ps(y, x, P##_set1_ps(5.0000001201e-1f));                                     \
+    y    = P##_add_ps(P##_fmadd_ps(y, z, x), P##_set1_ps(1.0f));                                  \
+    VI n = P##_slli_epi32(P##_add_epi32(P##_cvtps_epi32(fx), P##_set1_epi32(127)), 23);           \
+    return P##_mul_ps(y, CAST_I_PS(n));
+#define FLOOR_512(v) _mm512_roundscale_ps((v), _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC)
 __attribute__((target("avx2,fma"))) static inline __m256 exp256_nonpos(__m256 x) {
-    const __m256 lo = _mm256_set1_ps(-88.3762626647949f);
-    x = _mm256_max_ps(x, lo);
-    __m256 fx = _mm256_fmadd_ps(x, _mm256_set1_ps(1.44269504088896341f), _mm256_set1_ps(0.5f));
-    fx = _mm256_floor_ps(fx);
-    x  = _mm256_fnmadd_ps(fx, _mm256_set1_ps(0.693359375f), x);
-    x  = _mm256_fnmadd_ps(fx, _mm256_set1_ps(-2.12194440e-4f), x);
-    __m256 z = _mm256_mul_ps(x, x);
-    __m256 y = _mm256_set1_ps(1.9875691500e-4f);
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.3981999507e-3f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(8.3334519073e-3f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(4.1665795894e-2f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.6666665459e-1f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(5.0000001201e-1f));
-    y = _mm256_fmadd_ps(y, z, x);
-    y = _mm256_add_ps(y, _mm256_set1_ps(1.0f));
-    __m256i n = _mm256_cvtps_epi32(fx);
-    n = _mm256_slli_epi32(_mm256_add_epi32(n, _mm256_set1_epi32(127)), 23);
-    return _mm256_mul_ps(y, _mm256_castsi256_ps(n));
+    EXP_NONPOS_BODY(__m256, __m256i, _mm256, _mm256_floor_ps, _mm256_castsi256_ps)
 }
+__attribute__((target("avx512f"))) static inline __m512 exp512_nonpos(__m512 x) {
+    EXP_NONPOS_BODY(__m512, __m512i, _mm512, FLOOR_512, _mm512_castsi512_ps)
+}
+#undef FLOOR_512
+#undef EXP_NONPOS_BODY
 
 // One query row against tk keys (decoding: sgemm calls for one row cost more than the
 // arithmetic): s[j] = scale * q . k_j, k_j at k + j * ldk, D values each.
@@ -420,28 +426,8 @@ __attribute__((target("avx2,fma"))) static void gelu_erf_row_avx2(float * d, con
     for (; i < n; i++) d[i] = gelu_erf(a[i]);
 }
 
-// The same exp and GELU 16 lanes at a time (AVX-512F), operation for operation, so results
-// equal the 8-lane ones bit for bit.
-__attribute__((target("avx512f"))) static inline __m512 exp512_nonpos(__m512 x) {
-    x = _mm512_max_ps(x, _mm512_set1_ps(-88.3762626647949f));
-    __m512 fx = _mm512_fmadd_ps(x, _mm512_set1_ps(1.44269504088896341f), _mm512_set1_ps(0.5f));
-    fx = _mm512_roundscale_ps(fx, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
-    x  = _mm512_fnmadd_ps(fx, _mm512_set1_ps(0.693359375f), x);
-    x  = _mm512_fnmadd_ps(fx, _mm512_set1_ps(-2.12194440e-4f), x);
-    __m512 z = _mm512_mul_ps(x, x);
-    __m512 y = _mm512_set1_ps(1.9875691500e-4f);
-    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(1.3981999507e-3f));
-    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(8.3334519073e-3f));
-    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(4.1665795894e-2f));
-    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(1.6666665459e-1f));
-    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(5.0000001201e-1f));
-    y = _mm512_fmadd_ps(y, z, x);
-    y = _mm512_add_ps(y, _mm512_set1_ps(1.0f));
-    __m512i n = _mm512_cvtps_epi32(fx);
-    n = _mm512_slli_epi32(_mm512_add_epi32(n, _mm512_set1_epi32(127)), 23);
-    return _mm512_mul_ps(y, _mm512_castsi512_ps(n));
-}
-
+// GELU (erf) 16 lanes at a time (AVX-512F): the 8-lane row operation for operation, so results
+// equal bit for bit.
 __attribute__((target("avx512f"))) static void gelu_erf_row_avx512(float * d, const float * a, int64_t n) {
     const __m512i sign_bit = _mm512_set1_epi32((int)0x80000000);
     const __m512  one = _mm512_set1_ps(1.0f), half = _mm512_set1_ps(0.5f), rsqrt2 = _mm512_set1_ps((float)M_SQRT1_2);
