@@ -50,6 +50,9 @@ const char *    vlm_clip_config_key(const struct vlm_clip_config * cfg, const vo
 // tell all but the decoder heads and the pixel normalization: the loader checks every other
 // value given against the tensors. Zero fields (n_global -1, has_pixel_norm false) were not given.
 #define VLM_SAM_CONFIG_MAX_GLOBAL 64
+// The input size of MobileSAM and EfficientSAM when config.json gives none: their tensors do
+// not tell it (SAM's do: pos_embed's grid x the patch size). ref: build_sam.py image_size
+#define VLM_SAM_DEFAULT_IMAGE_SIZE 1024
 struct vlm_sam_config {
     bool    hf;                      // HF layout: the error messages name keys as "vision_config.image_size"
     int32_t image_size, patch_size, embed_dim, depth, heads, window;

@@ -131,7 +131,7 @@ static void sam_describe(const struct vlm_model_source * src, FILE * f) {
     struct vlm_sam_config cfg = { 0 };
     if (src->config && vlm_sam_config_parse(src->config, src->config_len, src->config_path, &cfg) != VLM_STATUS_OK)
         memset(&cfg, 0, sizeof cfg);
-    const int64_t image = cfg.image_size ? cfg.image_size : 1024;
+    const int64_t image = cfg.image_size ? cfg.image_size : VLM_SAM_DEFAULT_IMAGE_SIZE;   // MobileSAM, EfficientSAM
     const int64_t heads = cfg.heads;
     char arch[512], extra[512];
     if (vlm_safetensors_find(st, "image_encoder.patch_embed.seq.0.c.weight")) {

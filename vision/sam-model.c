@@ -322,7 +322,7 @@ static enum vlm_status load_config(const struct vlm_model_source * src, const st
         { &cfg->upscale_dims[1], d->u2, "mask_decoder.final_output_upscaling_layers.1.0.weight" },
     };
     // the prompt encoder's input and grid are the image encoder's (ref: transformers SamPromptEncoderConfig)
-    const int64_t size = cfg->image_size ? cfg->image_size : d->tinyvit || d->effsam ? 1024 : d->G * d->patch;
+    const int64_t size = cfg->image_size ? cfg->image_size : d->tinyvit || d->effsam ? VLM_SAM_DEFAULT_IMAGE_SIZE : d->G * d->patch;
     if (cfg->pe_image_size && cfg->pe_image_size != size) {
         char from[96];   // KEY's buffer is reused by the next call
         snprintf(from, sizeof from, "%s", cfg->image_size ? KEY(image_size) : "image_encoder.pos_embed");
@@ -377,7 +377,7 @@ static enum vlm_status model_dims(const struct vlm_model_source * src, struct sa
     enum vlm_status rc = infer_dims(src->file, d);
     if (rc == VLM_STATUS_OK) rc = load_config(src, d, cfg);
     if (rc != VLM_STATUS_OK || (!d->tinyvit && !d->effsam)) return rc;
-    d->G = (cfg->image_size ? cfg->image_size : 1024) / d->patch;
+    d->G = (cfg->image_size ? cfg->image_size : VLM_SAM_DEFAULT_IMAGE_SIZE) / d->patch;
     if (d->tinyvit) return vlm_tinyvit_dims(src, d->G * d->patch, &d->tv);
     // ref: build_efficient_sam.py: ViT-T 192 wide with 3 heads, ViT-S 384 with 6 (head dim 64); the
     // heads are not in the shapes
