@@ -289,6 +289,47 @@ static void test_linear_packed(void) {
         }
 }
 
+// Q8_0 / Q4_0 weights with enough rows for the 8-bit integer GEMM (cpu-linear.c, from
+// VLM_LINEAR_QUANT_GEMM_ROWS rows where the CPU has AVX512-VNNI; elsewhere widened for sgemm):
+// rows past a multiple of the 4-row micro-tile, N below one 16-row panel, at one panel, past a
+// 32-row strip and over more strips than threads, one block and several, 2 and 3 threads.
+static void test_linear_int8(void) {
+    const enum vlm_dtype types[2] = { VLM_DTYPE_Q8_0, VLM_DTYPE_Q4_0 };
+    const struct { int64_t M, N, K; int threads; } cases[5] = {
+        { 33, 5, 64, 3 }, { 103, 77, 96, 3 }, { 34, 300, 320, 2 }, { 257, 16, 32, 2 }, { 64, 33, 800, 2 },
+    };
+    for (int t = 0; t < 2; t++)
+        for (int c = 0; c < 5; c++) {
+            const enum vlm_dtype wt = types[t];
+            const int64_t M = cases[c].M, N = cases[c].N, K = cases[c].K;
+            const bool    with_bias = (t + c) % 2 == 0;
+            struct vlm_ctx * x = vlm_ctx_new(VLM_BACKEND_CPU, cases[c].threads, 64u << 20, NULL, 0);
+            float * wf = rand_buf(N * K), * a = rand_buf(M * K), * bias = rand_buf(N), * seen = malloc((size_t)(M * K) * sizeof(float));
+            void *  wq;
+            float * wd = through(wt, wf, N * K, &wq);
+            float * ref = malloc((size_t)(M * N) * sizeof(float)), * got = malloc((size_t)(M * N) * sizeof(float));
+            if (vlm_cpu_linear_f32_activations(wt, M)) memcpy(seen, a, (size_t)(M * K) * sizeof(float));
+            else act_as_seen(wt, a, seen, M, K);
+            ref_linear(seen, wd, with_bias ? bias : NULL, ref, M, N, K);
+            struct vlm_tensor w = vlm_tensor_new(x, wt, 2, (int64_t[]){ N, K });
+            vlm_tensor_upload(x, w, wq);
+            struct vlm_tensor in = vlm_tensor_from_host(x, VLM_DTYPE_F32, 2, (int64_t[]){ M, K }, a);
+            struct vlm_tensor b = vlm_tensor_from_host(x, VLM_DTYPE_F32, 1, (int64_t[]){ N }, bias);
+            struct vlm_tensor y = vlm_op_linear(x, in, w, with_bias ? &b : NULL);
+            char what[160];
+            snprintf(what, sizeof what, "int8 linear %s M=%lld N=%lld K=%lld%s, %d threads", vlm_dtype_name(wt), (long long)M,
+                     (long long)N, (long long)K, with_bias ? " bias" : "", cases[c].threads);
+            CHECK(vlm_ctx_ok(x), "%s: %s", what, vlm_ctx_ok(x) ? "" : x->error);
+            if (vlm_ctx_ok(x)) {
+                vlm_tensor_download(x, y, got);
+                double e = test_nmse(got, ref, (size_t)(M * N));
+                CHECK(e < NMSE_TIGHT, "%s: nmse %.3g", what, e);
+            }
+            vlm_ctx_free(x);
+            free(wf); free(a); free(bias); free(seen); free(wq); free(wd); free(ref); free(got);
+        }
+}
+
 // An F16 weight of more than 64 MiB as F32 with 9 rows: the plain C run widens it for sgemm in
 // two slices (cpu-linear.c WIDEN_BYTES); the other runs take the tiles.
 static void test_linear_widen_slices(void) {
@@ -407,6 +448,7 @@ int main(int argc, char ** argv) {
     }
     test_linear_tiles();
     test_linear_packed();
+    test_linear_int8();
     test_linear_widen_slices();
     test_refusals();
     vlm_ctx_free(X);
