@@ -525,15 +525,16 @@ __attribute__((target("avx2,fma"))) static void binary_row_avx2(int kind, float 
     default: ATTN_TILE_CASES(nv, CALL, 1) break;                                        \
     }
 
-// c[r, 16 v + i] = scale * sum over k < K of a[r, k] * b[k, 16 v + i], for NR rows, NV vectors.
+// c[r, 16 v + i] = scale * sum over k < K of a[r, k] * b[k, 16 v + i], for NR rows, NV vectors;
+// with add, c's values plus that sum (scale 1).
 __attribute__((target("avx512f"), always_inline)) static inline void
 attn_tile_avx512(const float * a, int64_t lda, const float * b, int64_t ldb, int64_t K, float scale, float * c,
-                 int64_t ldc, const int NR, const int NV) {
+                 int64_t ldc, bool add, const int NR, const int NV) {
     __m512 acc[ATTN_TILE_ROWS][ATTN_TILE_VECS];
     #pragma GCC unroll 8
     for (int r = 0; r < NR; r++)
         #pragma GCC unroll 8
-        for (int v = 0; v < NV; v++) acc[r][v] = _mm512_setzero_ps();
+        for (int v = 0; v < NV; v++) acc[r][v] = add ? _mm512_loadu_ps(c + r * ldc + 16 * v) : _mm512_setzero_ps();
     for (int64_t k = 0; k < K; k++) {
         __m512 bv[ATTN_TILE_VECS];
         #pragma GCC unroll 8
@@ -553,16 +554,25 @@ attn_tile_avx512(const float * a, int64_t lda, const float * b, int64_t ldb, int
 }
 
 // c[M, N] = scale * a[M, K] @ b[K, N] for N a multiple of 16 (b's rows ldb apart, c's ldc).
+// With scale 1 (p @ v), K in slices of ATTN_K_SLICE: the slice of b, up to 32 KiB for
+// p @ v's 64 columns, stays in L1 while every tile of rows passes over it; unsliced, each tile
+// of 4 rows would stream all of v (1 MiB for a SAM head) from L3.
+#define ATTN_K_SLICE 128
 __attribute__((target("avx512f"))) static void attn_gemm_avx512(const float * a, int64_t lda, int64_t M, const float * b,
                                                                 int64_t ldb, int64_t K, int64_t N, float scale, float * c,
                                                                 int64_t ldc) {
-    for (int64_t j0 = 0; j0 < N; j0 += 16 * ATTN_TILE_VECS) {
-        const int nv = N - j0 >= 16 * ATTN_TILE_VECS ? ATTN_TILE_VECS : (int)((N - j0) / 16);
-        for (int64_t r0 = 0; r0 < M; r0 += ATTN_TILE_ROWS) {
-            const int nr = M - r0 >= ATTN_TILE_ROWS ? ATTN_TILE_ROWS : (int)(M - r0);
-#define ATTN_TILE(NR, NV) attn_tile_avx512(a + r0 * lda, lda, b + j0, ldb, K, scale, c + r0 * ldc + j0, ldc, NR, NV)
-            ATTN_TILE_DISPATCH(nr, nv, ATTN_TILE)
+    const int64_t slice = scale == 1.0f ? ATTN_K_SLICE : K;
+    for (int64_t k0 = 0; k0 < K; k0 += slice) {
+        const int64_t kn = K - k0 < slice ? K - k0 : slice;
+        const bool    add = k0 > 0;
+        for (int64_t j0 = 0; j0 < N; j0 += 16 * ATTN_TILE_VECS) {
+            const int nv = N - j0 >= 16 * ATTN_TILE_VECS ? ATTN_TILE_VECS : (int)((N - j0) / 16);
+            for (int64_t r0 = 0; r0 < M; r0 += ATTN_TILE_ROWS) {
+                const int nr = M - r0 >= ATTN_TILE_ROWS ? ATTN_TILE_ROWS : (int)(M - r0);
+#define ATTN_TILE(NR, NV) attn_tile_avx512(a + r0 * lda + k0, lda, b + k0 * ldb + j0, ldb, kn, scale, c + r0 * ldc + j0, ldc, add, NR, NV)
+                ATTN_TILE_DISPATCH(nr, nv, ATTN_TILE)
 #undef ATTN_TILE
+            }
         }
     }
 }
