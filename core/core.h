@@ -434,6 +434,12 @@ bool vlm_cpu_linear_packed(enum vlm_dtype wtype, int64_t M);
 // from VLM_LINEAR_QUANT_GEMM_ROWS rows where the CPU has no AVX512-VNNI) rather than rows
 // quantized to Q8_0 / Q8_K as llama.cpp does.
 bool vlm_cpu_linear_f32_activations(enum vlm_dtype wtype, int64_t M);
+// Keeps a Q8_0 / Q4_0 weight W [N, K] also packed as the 8-bit integer GEMM reads it (where the
+// CPU has AVX512-VNNI; 1.125 bytes per weight beside the rows), so that products with many rows
+// pack nothing; false where not packed (other types, no VNNI, out of memory: products pack
+// per call). vlm_cpu_unpack_weights drops the packed copies of weights within [base, base + bytes).
+bool vlm_cpu_pack_weight(const void * W, enum vlm_dtype wtype, int64_t N, int64_t K, int n_threads);
+void vlm_cpu_unpack_weights(const void * base, size_t bytes);
 // The CPU's FP32 FMA throughput with n_threads threads in GFLOP/s (an FMA loop, AVX-512 or AVX2:
 // *isa names it); 0 without either.
 double vlm_cpu_fma_peak_gflops(int n_threads, const char ** isa);

@@ -16,6 +16,7 @@
 // packed GEMM and AVX512-VNNI for Q8_0 / Q4_0, chosen at run time (__builtin_cpu_supports, F16C
 // through cpuid; VLM_NO_AVX512=1 stops at AVX2, VLM_NO_AVX2=1 forces plain C).
 #include <cpuid.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -739,7 +740,8 @@ static bool linear_packed_gemm(struct vlm_ctx * x, int64_t M, int64_t N, int64_t
 // From VLM_LINEAR_QUANT_GEMM_ROWS activation rows. The activation rows are quantized to Q8_0
 // once per product, as the one-row path does, and kept as plain rows: qs [M, K] int8, block
 // scales [M, nb] and the offsets below. The weights go through in strips of 32 rows (two panels
-// of 16), each packed by the thread that owns it into the layout vpdpbusd wants: per block and
+// of 16), each packed once at load (vlm_cpu_pack_weight, below: the weights quantized at load)
+// or else by the thread that owns it, per product, into the layout vpdpbusd wants: per block and
 // panel, 8 vectors of 16 rows x 4 bytes (row i's bytes 4s .. 4s+3 of the block in lane i of
 // vector s), as unsigned bytes w + 128, and the 16 rows' scales as floats. A micro-tile of
 // 4 activation rows x 32 weight rows then takes, per block, 8 x 2 vector loads of the strip and
@@ -860,23 +862,34 @@ __attribute__((target(TARGET_VNNI), always_inline)) static inline void micro_q8(
 #undef Q8_ROWS
 
 struct int8_gemm {
-    const char *   W;
-    size_t         w_row;
-    bool           q4;
-    int64_t        M, N, K, nb;
-    struct q8_rows a;
-    const float *  bias;
-    float *        C;
+    const char *    W;
+    size_t          w_row;
+    bool            q4;
+    int64_t         M, N, K, nb;
+    const uint8_t * wp;   // every strip packed at load (vlm_cpu_pack_weight), or NULL: packed here
+    const float *   wd;
+    struct q8_rows  a;
+    const float *   bias;
+    float *         C;
 };
 
-// One thread's strips [s0, s1): each packed into wp / wd, then dotted with every activation row.
-// (A function of its own: clang does not give OpenMP's outlined regions the target attribute of
-// the function around them.)
+// Bytes and scales of one packed strip.
+#define Q8_STRIP_BYTES(nb)  ((size_t)(nb) * Q8_STRIP * VLM_QK)
+#define Q8_STRIP_SCALES(nb) ((size_t)(nb) * Q8_STRIP)
+
+// One thread's strips [s0, s1): each packed into wp / wd (unless packed at load), then dotted
+// with every activation row. (A function of its own: clang does not give OpenMP's outlined
+// regions the target attribute of the function around them.)
 __attribute__((target(TARGET_VNNI))) static void gemm_strips_q8(const struct int8_gemm * g, int64_t s0, int64_t s1,
                                                                   uint8_t * wp, float * wd) {
     for (int64_t s = s0; s < s1; s++) {
         const int64_t n0 = s * Q8_STRIP;
-        pack_strip_q8(g->W, g->w_row, g->q4, g->N, n0, g->nb, wp, wd);
+        if (g->wp) {
+            wp = (uint8_t *)g->wp + s * Q8_STRIP_BYTES(g->nb);
+            wd = (float *)g->wd + s * Q8_STRIP_SCALES(g->nb);
+        } else {
+            pack_strip_q8(g->W, g->w_row, g->q4, g->N, n0, g->nb, wp, wd);
+        }
         // columns n0 .. n0 + 31 of C that exist, per panel, and the bias there
         const __mmask16 keep[2] = { g->N - n0 >= 16 ? 0xFFFF : (__mmask16)((1u << (g->N - n0)) - 1),
                                     g->N - n0 >= 32 ? 0xFFFF : g->N - n0 <= 16 ? 0 : (__mmask16)((1u << (g->N - n0 - 16)) - 1) };
@@ -909,6 +922,39 @@ __attribute__((target(TARGET_VNNI))) static void quantize_row_q8(const float * x
     }
 }
 
+// ---- weights packed at load ----
+// vlm_cpu_pack_weight keeps a weight's strips packed as gemm_strips_q8 wants them (beside its
+// rows, which the few-row paths read), so that a product packs nothing; the weights' loader
+// calls it for the linear weights it quantizes, and vlm_cpu_unpack_weights when it frees them.
+// A list (a model has tens of linear weights), read under a shared lock by every product.
+struct packed_weight {
+    const void *   W;
+    enum vlm_dtype wtype;
+    int64_t        N, K;
+    uint8_t *      wp;   // strip s at s * Q8_STRIP_BYTES(nb)
+    float *        wd;   // strip s at s * Q8_STRIP_SCALES(nb)
+};
+static pthread_rwlock_t       g_packed_lock = PTHREAD_RWLOCK_INITIALIZER;
+static struct packed_weight * g_packed;
+static int                    g_n_packed, g_packed_cap;
+
+static struct packed_weight packed_find(const void * W, enum vlm_dtype wtype, int64_t N, int64_t K) {
+    struct packed_weight found = { 0 };
+    pthread_rwlock_rdlock(&g_packed_lock);
+    for (int i = 0; i < g_n_packed; i++)
+        if (g_packed[i].W == W && g_packed[i].wtype == wtype && g_packed[i].N == N && g_packed[i].K == K) {
+            found = g_packed[i];
+            break;
+        }
+    pthread_rwlock_unlock(&g_packed_lock);
+    return found;
+}
+
+__attribute__((target(TARGET_VNNI))) static void pack_strips_q8(const void * W, size_t w_row, bool q4, int64_t N,
+                                                                  int64_t nb, int64_t s, uint8_t * wp, float * wd) {
+    pack_strip_q8(W, w_row, q4, N, s * Q8_STRIP, nb, wp + s * Q8_STRIP_BYTES(nb), wd + s * Q8_STRIP_SCALES(nb));
+}
+
 static bool linear_int8_gemm(struct vlm_ctx * x, int64_t M, int64_t N, int64_t K, const float * A, int64_t lda,
                              enum vlm_dtype wtype, const void * W, const float * bias, float * C) {
     const int64_t nb = K / VLM_QK, n_strips = (N + Q8_STRIP - 1) / Q8_STRIP;
@@ -918,14 +964,16 @@ static bool linear_int8_gemm(struct vlm_ctx * x, int64_t M, int64_t N, int64_t K
     float *       d = calloc((size_t)(Mp * nb), sizeof(float));
     int32_t *     c = calloc((size_t)(Mp * nb), sizeof(int32_t));
     bool          oom = !q || !d || !c;
-    const struct int8_gemm g = { W, vlm_dtype_nbytes(wtype, K), wtype == VLM_DTYPE_Q4_0, M, N, K, nb, { q, d, c }, bias, C };
+    const struct packed_weight pk = packed_find(W, wtype, N, K);
+    const struct int8_gemm g = { W, vlm_dtype_nbytes(wtype, K), wtype == VLM_DTYPE_Q4_0, M, N, K, nb, pk.wp, pk.wd,
+                                 { q, d, c }, bias, C };
     if (!oom) {
         #pragma omp parallel num_threads(nt)
         {
             struct vlm_block_q8_0 * tmp = malloc((size_t)nb * sizeof *tmp);
-            uint8_t *               wp = aligned_alloc(64, (size_t)nb * Q8_STRIP * VLM_QK);
-            float *                 wd = aligned_alloc(64, (size_t)nb * Q8_STRIP * sizeof(float));
-            if (!tmp || !wp || !wd) {
+            uint8_t *               wp = pk.wp ? NULL : aligned_alloc(64, Q8_STRIP_BYTES(nb));
+            float *                 wd = pk.wp ? NULL : aligned_alloc(64, Q8_STRIP_SCALES(nb) * sizeof(float));
+            if (!tmp || (!pk.wp && (!wp || !wd))) {
                 #pragma omp atomic write
                 oom = true;
             }
@@ -1106,6 +1154,54 @@ bool vlm_cpu_linear_f32_activations(enum vlm_dtype wtype, int64_t M) {
     if (wtype != VLM_DTYPE_Q8_0 && wtype != VLM_DTYPE_Q4_0 && wtype != VLM_DTYPE_Q4_K) return true;
     if (M < VLM_LINEAR_QUANT_GEMM_ROWS) return false;
     return wtype == VLM_DTYPE_Q4_K || cpu_level() < 2;   // Q8_0 / Q4_0 with VNNI: linear_int8_gemm
+}
+
+bool vlm_cpu_pack_weight(const void * W, enum vlm_dtype wtype, int64_t N, int64_t K, int n_threads) {
+#if defined(__x86_64__) || defined(__i386__)
+    if ((wtype != VLM_DTYPE_Q8_0 && wtype != VLM_DTYPE_Q4_0) || cpu_level() < 2 || N <= 0 || K <= 0 || K % VLM_QK)
+        return false;
+    const int64_t nb = K / VLM_QK, n_strips = (N + Q8_STRIP - 1) / Q8_STRIP;
+    struct packed_weight p = { W, wtype, N, K, aligned_alloc(64, (size_t)n_strips * Q8_STRIP_BYTES(nb)),
+                               aligned_alloc(64, (size_t)n_strips * Q8_STRIP_SCALES(nb) * sizeof(float)) };
+    bool ok = p.wp && p.wd;
+    if (ok) {
+        #pragma omp parallel for num_threads(n_threads > 0 ? n_threads : 1) schedule(static)
+        for (int64_t s = 0; s < n_strips; s++)
+            pack_strips_q8(W, vlm_dtype_nbytes(wtype, K), wtype == VLM_DTYPE_Q4_0, N, nb, s, p.wp, p.wd);
+        pthread_rwlock_wrlock(&g_packed_lock);
+        if (g_n_packed == g_packed_cap) {
+            const int cap = g_packed_cap ? 2 * g_packed_cap : 64;
+            struct packed_weight * grown = realloc(g_packed, (size_t)cap * sizeof *grown);
+            if (grown) g_packed = grown, g_packed_cap = cap;
+        }
+        ok = g_n_packed < g_packed_cap;
+        if (ok) g_packed[g_n_packed++] = p;
+        pthread_rwlock_unlock(&g_packed_lock);
+    }
+    if (!ok) {   // out of memory: products pack as they go
+        free(p.wp);
+        free(p.wd);
+    }
+    return ok;
+#else
+    (void)W, (void)wtype, (void)N, (void)K, (void)n_threads;
+    return false;
+#endif
+}
+
+void vlm_cpu_unpack_weights(const void * base, size_t bytes) {
+    pthread_rwlock_wrlock(&g_packed_lock);
+    for (int i = 0; i < g_n_packed;) {
+        const char * w = g_packed[i].W;
+        if (w >= (const char *)base && w < (const char *)base + bytes) {
+            free(g_packed[i].wp);
+            free(g_packed[i].wd);
+            g_packed[i] = g_packed[--g_n_packed];
+        } else {
+            i++;
+        }
+    }
+    pthread_rwlock_unlock(&g_packed_lock);
 }
 
 bool vlm_cpu_linear_stored(struct vlm_ctx * x, int64_t M, int64_t N, int64_t K, const float * A, int64_t lda,

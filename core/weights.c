@@ -68,6 +68,7 @@ static size_t first_non_finite(const float * v, size_t n) {
 
 void vlm_weights_free(struct vlm_ctx * x, struct vlm_weights * w) {
     if (!w) return;
+    if (w->buf && w->buf->host) vlm_cpu_unpack_weights(w->buf->host, w->buf->size);
     if (w->buf) vlm_buffer_free(x, w->buf);
     if (w->file_buf) vlm_buffer_free(x, w->file_buf);
     free(w->entries);
@@ -257,6 +258,8 @@ static enum vlm_status load(struct vlm_ctx * x, const struct tensor_list * list,
                 vlm_tensor_upload(x, e->t, ft->data);
             } else if (!as_f32 && host) {
                 vlm_dtype_traits(e->t.dtype)->from_f32(f, host + offsets[i], (int64_t)numel);
+                // a linear weight quantized here: also packed for the 8-bit GEMM (where it runs)
+                if (e->n_dims == 2) vlm_cpu_pack_weight(host + offsets[i], e->t.dtype, e->shape[0], e->shape[1], x->n_threads);
             } else if (!as_f32) {
                 void * q = malloc(vlm_dtype_nbytes(e->t.dtype, (int64_t)numel));
                 if (!q) { status = vlm_error(VLM_STATUS_OUT_OF_MEMORY, "weights: out of memory converting '%s'", e->name); goto fail; }

@@ -325,6 +325,16 @@ static void test_linear_int8(void) {
                 double e = test_nmse(got, ref, (size_t)(M * N));
                 CHECK(e < NMSE_TIGHT, "%s: nmse %.3g", what, e);
             }
+            // the weight packed once (as the loader does for the weights it quantizes): the same
+            // products, bit for bit
+            const void * w_host = vlm_tensor_host(&w);
+            if (vlm_ctx_ok(x) && vlm_cpu_pack_weight(w_host, wt, N, K, cases[c].threads)) {
+                float * again = malloc((size_t)(M * N) * sizeof(float));
+                vlm_tensor_download(x, vlm_op_linear(x, in, w, with_bias ? &b : NULL), again);
+                CHECK(vlm_ctx_ok(x) && !memcmp(again, got, (size_t)(M * N) * sizeof(float)), "%s: packed at load differs", what);
+                vlm_cpu_unpack_weights(w_host, 1);
+                free(again);
+            }
             vlm_ctx_free(x);
             free(wf); free(a); free(bias); free(seen); free(wq); free(wd); free(ref); free(got);
         }
