@@ -344,6 +344,39 @@ __attribute__((target("avx2,fma"))) static void softmax_row_avx2(float * s, int6
     for (; i < n; i++) s[i] *= (float)(1.0 / sum);
 }
 
+// Softmax of one row without the final division (the fused attention scales its output rows
+// instead of the n probabilities): s[i] = exp(s[i] - max), returns 1 / sum (0, and zeros, when
+// every entry is -inf).
+__attribute__((target("avx512f"))) static float softmax_exp_row_avx512(float * s, int64_t n) {
+    __m512  vmx = _mm512_set1_ps(-INFINITY);
+    int64_t i   = 0;
+    for (; i + 16 <= n; i += 16) vmx = _mm512_max_ps(vmx, _mm512_loadu_ps(s + i));
+    const __mmask16 tail = (__mmask16)((1u << (n - i)) - 1);
+    vmx = _mm512_mask_max_ps(vmx, tail, vmx, _mm512_maskz_loadu_ps(tail, s + i));
+    const float mx = _mm512_reduce_max_ps(vmx);
+    if (mx == -INFINITY) {
+        memset(s, 0, (size_t)n * sizeof(float));
+        return 0.0f;
+    }
+    const __m512 vm = _mm512_set1_ps(mx);
+    __m512       vsum = _mm512_setzero_ps();
+    for (i = 0; i + 16 <= n; i += 16) {
+        const __m512 e = exp512_nonpos(_mm512_sub_ps(_mm512_loadu_ps(s + i), vm));
+        _mm512_storeu_ps(s + i, e);
+        vsum = _mm512_add_ps(vsum, e);
+    }
+    if (tail) {
+        const __m512 e = _mm512_maskz_mov_ps(tail, exp512_nonpos(_mm512_sub_ps(_mm512_maskz_loadu_ps(tail, s + i), vm)));
+        _mm512_mask_storeu_ps(s + i, tail, e);
+        vsum = _mm512_add_ps(vsum, e);
+    }
+    float lanes[16];
+    _mm512_storeu_ps(lanes, vsum);
+    double sum = 0.0;
+    for (int j = 0; j < 16; j++) sum += lanes[j];
+    return (float)(1.0 / sum);
+}
+
 // One layer-norm row (contiguous), the scalar path's double sums with 8 lanes: the mean, the
 // centred sum of squares, then y = x * rstd - mean * rstd, times w, plus b.
 __attribute__((target("avx2,fma"))) static void layer_norm_row_avx2(const float * a, float * d, int64_t n, const float * w,
@@ -897,8 +930,10 @@ static void op_attention(struct vlm_ctx * x, const struct vlm_op * op) {
         for (int64_t bh = 0; bh < B * Hkv; bh++) {
             const float * kp = Kp + (bh / Hkv) * ks0 + (bh % Hkv) * ks1;
             float *       ko = kt + bh * D * ldkt;
-            for (int64_t j = 0; j < Tk; j++)
-                for (int64_t d = 0; d < D; d++) ko[d * ldkt + j] = kp[j * ldk + d];
+            for (int64_t j0 = 0; j0 < Tk; j0 += 16)   // in 16 x 16 blocks: 16 lines on each side
+                for (int64_t d0 = 0; d0 < D; d0 += 16)
+                    for (int64_t j = j0; j < j0 + 16 && j < Tk; j++)
+                        for (int64_t d = d0; d < d0 + 16 && d < D; d++) ko[d * ldkt + j] = kp[j * ldk + d];
             for (int64_t d = 0; d < D; d++) memset(ko + d * ldkt + Tk, 0, (size_t)(ldkt - Tk) * sizeof(float));
         }
     }
@@ -913,6 +948,7 @@ static void op_attention(struct vlm_ctx * x, const struct vlm_op * op) {
     #pragma omp parallel num_threads(nt)
     {
         float * S = malloc((size_t)(Tq < RB ? Tq : RB) * (size_t)lds * sizeof(float));
+        float   inv[128];   // the AVX-512 path: 1 / sum of each row's exponentials (RB <= 128)
         if (!S) {
             #pragma omp atomic write
             oom = true;
@@ -965,13 +1001,21 @@ static void op_attention(struct vlm_ctx * x, const struct vlm_op * op) {
                 }
                 if (causal)
                     for (int64_t j = pos0 + qi + 1; j < tk; j++) s[j] = -INFINITY;
+#ifdef VLM_HAVE_AVX2_PATH
+                if (kt) {
+                    inv[r] = softmax_exp_row_avx512(s, tk);
+                    continue;
+                }
+#endif
                 softmax_row(s, tk);
             }
             // out[rb, Dv] = p[rb, tk] @ v[tk, Dv]
             float * op_ = O + ((b * H + h) * Tq + q0) * Dv;
 #ifdef VLM_HAVE_AVX2_PATH
-            if (kt) {
+            if (kt) {   // the rows of p summed to 1 / inv: their outputs scaled by inv
                 attn_gemm_avx512(S, lds, rb, vp, ldv, tk, Dv, 1.0f, op_, Dv);
+                for (int64_t r = 0; r < rb; r++)
+                    for (int64_t d = 0; d < Dv; d++) op_[r * Dv + d] *= inv[r];
                 continue;
             }
             if (one_row) {
